@@ -1,0 +1,174 @@
+//! Rule self-tests and explanations, shared by `redactd rules check`,
+//! `redactd rules explain`, loading, and the unit tests.
+//!
+//! This sits above [`crate::rules`] and [`crate::engine`] because running a
+//! rule's examples needs the engine.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::engine::fingerprint::Fingerprinter;
+use crate::engine::{Options, Redactor, Style};
+use crate::rules::{self, Problem, Rule, RuleSet, RuleSetBuilder};
+
+/// A fixed key for checks: fingerprints in checks are never shown.
+fn check_options() -> Options {
+    Options {
+        style: Style::Label,
+        fingerprinter: Arc::new(Fingerprinter::new(b"redactd-rule-check-key", "check").expect("valid key")),
+    }
+}
+
+/// Runs every example (exact output, this rule alone) and negative example
+/// (no change, this rule alone) of every rule in `set`.
+pub fn check(set: &RuleSet) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for rule in set.rules() {
+        problems.extend(check_rule(rule));
+    }
+    problems
+}
+
+/// Checks one rule's examples.
+pub fn check_rule(rule: &Rule) -> Vec<Problem> {
+    let single = Arc::new(RuleSet::single(rule));
+    let mut problems = Vec::new();
+    let mut problem = |m: String| {
+        problems.push(Problem { file: rule.source.clone(), rule: Some(rule.id.to_string()), message: m })
+    };
+    for (i, ex) in rule.examples.iter().enumerate() {
+        let got = Redactor::redact_all(Arc::clone(&single), check_options(), ex.input.as_bytes());
+        if got.out != ex.output.as_bytes() {
+            // Show the expected text and the actual one with secrets masked:
+            // both are redacted outputs, so neither holds the example secret
+            // unless the rule failed to redact it, which is what we report.
+            problem(format!(
+                "example {} does not produce its expected output\n      expected: {:?}\n      got:      {:?}",
+                i + 1,
+                ex.output,
+                mask_unredacted(&got.out, &ex.output)
+            ));
+        }
+        if got.findings.is_empty() {
+            problem(format!("example {} produces no finding", i + 1));
+        }
+    }
+    for (i, neg) in rule.negative_examples.iter().enumerate() {
+        let got = Redactor::redact_all(Arc::clone(&single), check_options(), neg.as_bytes());
+        if !got.findings.is_empty() || got.out != neg.as_bytes() {
+            problem(format!("negative example {} is redacted", i + 1));
+        }
+    }
+    problems
+}
+
+/// For error messages: the actual output, as text, with long runs of
+/// token-like bytes that the expected output does not contain shortened.
+fn mask_unredacted(got: &[u8], expected: &str) -> String {
+    let text = String::from_utf8_lossy(got);
+    let mut out = String::new();
+    for word in text.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c))) {
+        let core = word.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c)));
+        if core.len() >= 12 && !expected.contains(core) {
+            let _ = write!(out, "{}…({} bytes){}", &core[..4], core.len(), &word[core.len()..]);
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+/// Builds the set and runs the examples of every rule in it; all problems
+/// are reported together.
+pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
+    let set = builder.build()?;
+    let problems = check(&set);
+    if problems.is_empty() {
+        Ok(Arc::new(set))
+    } else {
+        Err(rules::Error::Invalid(problems))
+    }
+}
+
+/// Masks a secret for display: its public prefix, then `*`, and its length.
+pub fn mask_secret(secret: &[u8], public_prefix: usize) -> String {
+    let keep = public_prefix.min(secret.len() / 2);
+    format!("{}{} ({} bytes)", String::from_utf8_lossy(&secret[..keep]), "*".repeat(8), secret.len())
+}
+
+/// What `rules explain` says about one piece of text.
+pub fn explain(set: &RuleSet, text: &[u8]) -> String {
+    let mut out = String::new();
+    let mut lower = text.to_vec();
+    lower.make_ascii_lowercase();
+    let pf = set.prefilter();
+    let mut woken = std::collections::BTreeMap::<usize, Vec<usize>>::new();
+    let mut at = 0;
+    while let Some(m) = pf.ac.find(aho_corasick::Input::new(&lower).span(at..lower.len())) {
+        for &r in &pf.triggers[m.pattern().as_usize()] {
+            woken.entry(r as usize).or_default().push(m.start());
+        }
+        at = m.start() + 1;
+    }
+    if woken.is_empty() {
+        out.push_str("no keyword of any enabled rule occurs in the text, so no rule was tried\n");
+    }
+    for (r, positions) in &woken {
+        let rule = &set.rules()[*r];
+        let _ = writeln!(out, "{} ({}): keyword at byte {:?}", rule.id, rule.name, positions);
+        let mut any = false;
+        for caps in rule.regex.captures_iter(text) {
+            let Some(m) = caps.get_match() else { continue };
+            any = true;
+            let (s, e) = match rule.secret_group {
+                Some(_) => match caps.get_group_by_name("secret") {
+                    Some(g) => (g.start, g.end),
+                    None => {
+                        let _ = writeln!(out, "  match at {}..{}: secret group did not take part", m.start(), m.end());
+                        continue;
+                    }
+                },
+                None => (m.start(), m.end()),
+            };
+            let shown = mask_secret(&text[s..e], rule.public_prefix);
+            match rule.accept(&text[s..e]) {
+                Ok(()) => {
+                    let _ = writeln!(out, "  REDACT bytes {s}..{e}: {shown}");
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "  suppressed bytes {s}..{e}: {shown}: {why}");
+                }
+            }
+        }
+        if !any {
+            let _ = writeln!(out, "  the keyword occurs but the regex does not match: {}", rule.pattern);
+        }
+    }
+    let got = Redactor::redact_all(Arc::new(set.clone()), check_options(), text);
+    let _ = writeln!(out, "output: {}", String::from_utf8_lossy(&got.out));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every built-in rule's examples hold: the unit-test twin of
+    /// `redactd rules check`.
+    #[test]
+    fn builtin_rules_check_clean() {
+        let mut b = RuleSetBuilder::builtin();
+        b.all(true);
+        let set = b.build().unwrap_or_else(|e| panic!("{e}"));
+        let problems = check(&set);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "{}", text.join("\n"));
+        assert!(set.rules().len() >= 40, "only {} built-in rules", set.rules().len());
+    }
+
+    #[test]
+    fn mask_secret_shows_prefix_only() {
+        assert_eq!(mask_secret(b"ghp_abcdefgh", 4), "ghp_******** (12 bytes)");
+        assert_eq!(mask_secret(b"abc", 4), "a******** (3 bytes)");
+    }
+}

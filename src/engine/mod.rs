@@ -1,0 +1,828 @@
+//! The streaming redaction engine: bytes in, redacted bytes and findings out.
+//!
+//! [`Redactor`] is a synchronous, I/O-free state machine over one stream. It
+//! owns its scratch (regex caches, the carry-over window, the output state);
+//! the compiled [`RuleSet`] is shared behind an `Arc`. Modes feed it reads of
+//! any size and pass what it emits on; benches and fuzz targets drive it
+//! directly.
+//!
+//! # What a match is
+//!
+//! For each rule, matches are the rule regex's leftmost-first,
+//! non-overlapping matches over the *whole* stream, each continuing through
+//! its `extend` class or its `block` when the rule has one; a match failing
+//! the rule's entropy, stop-word or validator check is dropped (and the
+//! search goes on after it). Each accepted match contributes the span of its
+//! `secret` group. Overlapping spans of any rules are unioned; each union is
+//! replaced as a whole, labelled by the span that starts first (ties: a
+//! specific rule before a `generic` one, then file order). Every byte outside
+//! the unions is copied unchanged, and inside a union every `\r` and `\n` is
+//! kept, so a redacted stream has the same line count. [`oracle`] computes
+//! exactly this on a whole buffer, slowly, for tests.
+//!
+//! # How it streams
+//!
+//! - **Prefilter.** New bytes are lowercased into scratch and searched for
+//!   every rule keyword at once; see [`crate::rules::Prefilter`]. A keyword
+//!   hit at `k` wakes its rules. A position is only searched once every
+//!   keyword that could start there is fully buffered, so hits do not depend
+//!   on read boundaries.
+//! - **Verification.** A hit is verified once the bytes up to `k + max_len`
+//!   (or up to the next `\n`, for rules that cannot cross one) are buffered:
+//!   the rule's own regex searches from `max(next, k - keyword_offset)`, and
+//!   a match starting at or before `k` is exactly the one a whole-buffer
+//!   search would find. Rules whose keyword starts every match run an
+//!   anchored search at `k`.
+//! - **Release.** Bytes are released up to the earliest position a match not
+//!   yet found could start: the first unverified hit minus its rule's
+//!   keyword offset, the first unsearched position minus the largest keyword
+//!   offset (or the start of its line for line-local rules), and the frontier
+//!   of any open `extend`/`block` span. A finished line is released at once.
+//! - **Memory.** The window holds the unreleased bytes, at most one read
+//!   chunk plus the longest rule and the block lookahead. Reads larger than
+//!   [`CHUNK`] are processed in pieces.
+
+pub mod armor;
+pub mod fingerprint;
+pub mod oracle;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{meta, Anchored, Input};
+
+use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
+use armor::{Armor, Step};
+use fingerprint::{Fingerprint, Fingerprinter, Hasher};
+
+/// Largest piece of input processed at once; bounds the window.
+pub const CHUNK: usize = 64 * 1024;
+
+/// How a redacted span is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// `[REDACTED:rule.id]`.
+    #[default]
+    Label,
+    /// One `*` per byte (line breaks kept).
+    Mask,
+    /// The rule's public prefix, `****`, and at most `min(4, n/4)` trailing
+    /// bytes of an `n`-byte secret (none if the span crosses a line).
+    Partial,
+    /// `[rule.id:hmac:KEYID:8hex]`, keyed HMAC-SHA256 of the span.
+    Hmac,
+}
+
+impl Style {
+    /// Parses `label`, `mask`, `partial` or `hmac`.
+    pub fn parse(s: &str) -> Option<Style> {
+        Some(match s {
+            "label" => Style::Label,
+            "mask" => Style::Mask,
+            "partial" => Style::Partial,
+            "hmac" => Style::Hmac,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-stream settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Replacement style.
+    pub style: Style,
+    /// Key for finding fingerprints and `hmac` replacements.
+    pub fingerprinter: Arc<Fingerprinter>,
+}
+
+/// One detected secret. Carries no secret bytes: only where it was and a
+/// keyed fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the rule in its set.
+    pub rule_index: usize,
+    /// The rule id.
+    pub rule: RuleId,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// Stream offset of the secret's first byte.
+    pub offset: u64,
+    /// Length of the secret in bytes (the regex match; blocks count whole).
+    pub len: u64,
+    /// 1-based line number of the secret's first byte.
+    pub line: u64,
+    /// Keyed fingerprint of the secret.
+    pub fingerprint: Fingerprint,
+}
+
+/// Where the redactor puts its output. `bytes` receives the redacted stream
+/// in order; `finding` each finding, in order of offset.
+pub trait Sink {
+    /// Redacted output bytes.
+    fn bytes(&mut self, bytes: &[u8]);
+    /// A finding. The default ignores it.
+    fn finding(&mut self, _finding: Finding) {}
+}
+
+impl Sink for Vec<u8> {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A sink that collects both output and findings.
+#[derive(Debug, Default)]
+pub struct Collect {
+    /// Output bytes.
+    pub out: Vec<u8>,
+    /// Findings, in order.
+    pub findings: Vec<Finding>,
+}
+
+impl Sink for Collect {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+    fn finding(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
+/// Counters a mode may export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Input bytes accepted.
+    pub bytes_in: u64,
+    /// Output bytes emitted.
+    pub bytes_out: u64,
+    /// Input bytes inside redacted spans.
+    pub bytes_redacted: u64,
+    /// Keyword hits verified.
+    pub hits_verified: u64,
+    /// Blocks that stopped at their size cap.
+    pub blocks_capped: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    pos: u64,
+    rule: u32,
+}
+
+#[derive(Debug)]
+enum ExtKind {
+    Class,
+    Armor(Armor, Box<Hasher>),
+}
+
+/// An open `extend` or `block` continuation. At most one per rule.
+#[derive(Debug)]
+struct Extender {
+    rule: u32,
+    /// Span start (for locating the span and its finding).
+    start: u64,
+    /// Next byte to examine; the span covers everything before it.
+    pos: u64,
+    kind: ExtKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    end: u64,
+    rule: u32,
+    open: bool,
+}
+
+/// A union of spans being written out.
+#[derive(Debug)]
+struct Interval {
+    end: u64,
+    rule: u32,
+    /// Rules whose open spans belong to this interval.
+    open: Vec<u32>,
+    /// Bytes of the interval released so far.
+    len: u64,
+    /// Last up-to-4 non-line-break bytes (partial style).
+    tail: [u8; 4],
+    tail_len: usize,
+    crossed_line: bool,
+    hasher: Option<Hasher>,
+}
+
+#[derive(Debug)]
+struct PendingFinding {
+    start: u64,
+    len: u64,
+    rule: u32,
+    line: Option<u64>,
+    fingerprint: Option<Fingerprint>,
+}
+
+/// Streaming redaction state for one stream. See the module docs.
+#[derive(Debug)]
+pub struct Redactor {
+    set: Arc<RuleSet>,
+    opts: Options,
+    /// Rendered `[REDACTED:id]` per rule.
+    labels: Vec<Vec<u8>>,
+    /// Stream bytes `[base, base + buf.len())`. Holds every unreleased byte
+    /// plus one byte of look-behind context.
+    buf: Vec<u8>,
+    base: u64,
+    eof: bool,
+    /// Every keyword hit starting before this position has been enumerated.
+    scanned: u64,
+    /// Scratch: lowercased bytes for the prefilter.
+    lower: Vec<u8>,
+    /// Enumerated hits not yet verified, in stream order.
+    hits: VecDeque<Hit>,
+    /// Per rule: no unconsumed match of the rule starts before this.
+    next: Vec<u64>,
+    /// Per rule regex caches (the caller owns scratch).
+    caches: Vec<meta::Cache>,
+    slots: Vec<Option<NonMaxUsize>>,
+    extenders: Vec<Extender>,
+    /// Known spans not yet taken into an interval, by (start, generic, rule).
+    spans: VecDeque<Span>,
+    current: Option<Interval>,
+    /// Output has been emitted for every byte before this.
+    released: u64,
+    /// `line_no` is the 1-based line number at stream position `line_pos`.
+    line_pos: u64,
+    line_no: u64,
+    findings: VecDeque<PendingFinding>,
+    stats: Stats,
+}
+
+impl Redactor {
+    /// A redactor for one stream.
+    pub fn new(set: Arc<RuleSet>, opts: Options) -> Redactor {
+        let n = set.rules().len();
+        let max_groups = set.rules().iter().map(|r| r.secret_group.unwrap_or(0) + 1).max().unwrap_or(1);
+        Redactor {
+            labels: set.rules().iter().map(|r| format!("[REDACTED:{}]", r.id).into_bytes()).collect(),
+            caches: set.rules().iter().map(|r| r.regex.create_cache()).collect(),
+            next: vec![0; n],
+            slots: vec![None; 2 * max_groups],
+            set,
+            opts,
+            buf: Vec::with_capacity(CHUNK * 2),
+            base: 0,
+            eof: false,
+            scanned: 0,
+            lower: Vec::with_capacity(CHUNK * 2),
+            hits: VecDeque::new(),
+            extenders: Vec::new(),
+            spans: VecDeque::new(),
+            current: None,
+            released: 0,
+            line_pos: 0,
+            line_no: 1,
+            findings: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The rules this redactor applies.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes accepted but not yet released (held back while a secret may be
+    /// in progress).
+    pub fn pending(&self) -> u64 {
+        self.end() - self.released
+    }
+
+    /// Feeds the next bytes of the stream. Whatever can be released is
+    /// passed to `sink` before this returns.
+    pub fn write<S: Sink>(&mut self, input: &[u8], sink: &mut S) {
+        assert!(!self.eof, "write after finish");
+        for piece in input.chunks(CHUNK) {
+            self.compact();
+            self.buf.extend_from_slice(piece);
+            self.stats.bytes_in += piece.len() as u64;
+            self.step(sink);
+        }
+    }
+
+    /// Ends the stream: everything left is decided and released.
+    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
+        if self.eof {
+            return;
+        }
+        self.eof = true;
+        self.step(sink);
+        debug_assert_eq!(self.released, self.end());
+        debug_assert!(self.findings.is_empty() && self.current.is_none());
+    }
+
+    /// Redacts a whole buffer (a convenience for tests and small inputs).
+    pub fn redact_all(set: Arc<RuleSet>, opts: Options, input: &[u8]) -> Collect {
+        let mut r = Redactor::new(set, opts);
+        let mut c = Collect::default();
+        r.write(input, &mut c);
+        r.finish(&mut c);
+        c
+    }
+
+    #[inline]
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    #[inline]
+    fn at(&self, pos: u64) -> usize {
+        debug_assert!(pos >= self.base && pos <= self.end(), "{pos} outside window");
+        (pos - self.base) as usize
+    }
+
+    fn rule(&self, r: u32) -> &Rule {
+        &self.set.rules()[r as usize]
+    }
+
+    fn step<S: Sink>(&mut self, sink: &mut S) {
+        self.scan_hits();
+        while self.advance_extenders() | self.process_hits() {}
+        let limit = self.release_limit();
+        self.release(limit, sink);
+    }
+
+    /// Drops released bytes from the window, keeping one byte of context.
+    fn compact(&mut self) {
+        let keep_from = self.released.saturating_sub(1).max(self.base);
+        if keep_from == self.base {
+            return;
+        }
+        if self.line_pos < keep_from {
+            let (a, b) = (self.at(self.line_pos), self.at(keep_from));
+            self.line_no += count_newlines(&self.buf[a..b]);
+            self.line_pos = keep_from;
+        }
+        let n = self.at(keep_from);
+        self.buf.drain(..n);
+        self.base = keep_from;
+    }
+
+    // === prefilter ===
+
+    fn scan_hits(&mut self) {
+        let end = self.end();
+        let pf = self.set.prefilter();
+        let limit = if self.eof {
+            end
+        } else {
+            let whole = end.saturating_sub(pf.max_keyword_len.saturating_sub(1) as u64);
+            // Keywords hold no '\n': every keyword starting before the last
+            // line break is already whole.
+            let from = self.at(self.scanned.max(self.base));
+            match memchr::memrchr(b'\n', &self.buf[from..]) {
+                Some(i) => whole.max(self.scanned.max(self.base) + i as u64 + 1),
+                None => whole,
+            }
+        };
+        if limit <= self.scanned {
+            return;
+        }
+        let from = self.at(self.scanned);
+        self.lower.clear();
+        self.lower.extend_from_slice(&self.buf[from..]);
+        self.lower.make_ascii_lowercase();
+        let last = (limit - self.scanned) as usize;
+        let mut at = 0;
+        while at < last {
+            let Some(m) = pf.ac.find(aho_corasick::Input::new(&self.lower).span(at..self.lower.len())) else {
+                break;
+            };
+            if m.start() >= last {
+                break;
+            }
+            let pos = self.scanned + m.start() as u64;
+            for &rule in &pf.triggers[m.pattern().as_usize()] {
+                self.hits.push_back(Hit { pos, rule });
+            }
+            at = m.start() + 1;
+        }
+        self.scanned = limit;
+    }
+
+    // === verification ===
+
+    /// Where a match woken by a hit at `k` must end by, once enough input is
+    /// buffered to decide it; `None` while it is not.
+    fn window_end(&self, k: u64, rule: &Rule) -> Option<u64> {
+        let end = self.end();
+        let lim = k + rule.analysis.max_len as u64;
+        if !rule.analysis.crosses_newline {
+            let to = lim.min(end);
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
+                return Some(k + i as u64);
+            }
+        }
+        if lim < end {
+            Some(lim)
+        } else if self.eof {
+            Some(end)
+        } else {
+            None
+        }
+    }
+
+    fn process_hits(&mut self) -> bool {
+        let mut progressed = false;
+        while let Some(&hit) = self.hits.front() {
+            let r = hit.rule as usize;
+            if let Some(e) = self.extenders.iter().find(|e| e.rule == hit.rule) {
+                if hit.pos < e.pos {
+                    // Inside the open continuation: the rule's next match
+                    // starts after it, so this hit cannot yield one.
+                    self.hits.pop_front();
+                    progressed = true;
+                    continue;
+                }
+                break;
+            }
+            if hit.pos < self.next[r] {
+                self.hits.pop_front();
+                progressed = true;
+                continue;
+            }
+            let Some(window_end) = self.window_end(hit.pos, &self.set.rules()[r]) else {
+                break;
+            };
+            self.hits.pop_front();
+            progressed = true;
+            self.stats.hits_verified += 1;
+            if self.verify(hit, window_end) {
+                // An extender opened: the hit waits for it.
+                self.hits.push_front(hit);
+            }
+        }
+        progressed
+    }
+
+    /// Searches the rule of `hit` for matches starting at or before the hit.
+    /// Returns true when it opened an extender and stopped early.
+    fn verify(&mut self, hit: Hit, window_end: u64) -> bool {
+        let r = hit.rule as usize;
+        let k = hit.pos;
+        let set = Arc::clone(&self.set);
+        let rule = &set.rules()[r];
+        let off = rule.analysis.keyword_offset as u64;
+        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
+        loop {
+            let s = self.next[r].max(k.saturating_sub(off));
+            if s > k {
+                return false;
+            }
+            let hay_start = s.saturating_sub(1).max(self.base);
+            let hay_end = (window_end + 1).min(self.end());
+            let (h0, h1) = (self.at(hay_start), self.at(hay_end));
+            let span = (s - hay_start) as usize..(window_end - hay_start) as usize;
+            let input = Input::new(&self.buf[h0..h1])
+                .span(span)
+                .anchored(if off == 0 { Anchored::Yes } else { Anchored::No });
+            let slots = &mut self.slots[..nslots];
+            if rule.regex.search_slots_with(&mut self.caches[r], &input, slots).is_none() {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            }
+            let get = |i: usize| slots[i].map(|v| hay_start + v.get() as u64);
+            let (ms, me) = (get(0).expect("match start"), get(1).expect("match end"));
+            let secret = match rule.secret_group {
+                Some(g) => get(2 * g).zip(get(2 * g + 1)),
+                None => Some((ms, me)),
+            };
+            if ms > k {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            }
+            self.next[r] = me;
+            // A `secret` group that did not take part: nothing to redact.
+            let Some((ss, se)) = secret else { continue };
+            if ss == se || rule.accept(&self.buf[self.at(ss)..self.at(se)]).is_err() {
+                continue;
+            }
+            if self.open_span(hit.rule, ss, se) {
+                return true;
+            }
+        }
+    }
+
+    /// Records an accepted secret `[start, end)`; opens its continuation if
+    /// the rule has one. Returns whether it did.
+    fn open_span(&mut self, rule_idx: u32, start: u64, end: u64) -> bool {
+        let set = Arc::clone(&self.set);
+        let rule = &set.rules()[rule_idx as usize];
+        let secret = &self.buf[self.at(start)..self.at(end)];
+        let kind = match (rule.block, &rule.extend) {
+            (Some(Block::Armor { max_bytes }), _) => {
+                let mut h = self.opts.fingerprinter.start();
+                h.update(secret);
+                Some(ExtKind::Armor(Armor::new(max_bytes), Box::new(h)))
+            }
+            (None, Some(_)) => Some(ExtKind::Class),
+            (None, None) => None,
+        };
+        let fingerprint = match kind {
+            Some(ExtKind::Armor(..)) => None,
+            _ => Some(self.opts.fingerprinter.fingerprint(secret)),
+        };
+        let open = kind.is_some();
+        let span = Span { start, end, rule: rule_idx, open };
+        let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
+        let i = self.spans.partition_point(|s| key(s) <= key(&span));
+        self.spans.insert(i, span);
+        let i = self.findings.partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
+        self.findings.insert(
+            i,
+            PendingFinding { start, len: end - start, rule: rule_idx, line: None, fingerprint },
+        );
+        if let Some(kind) = kind {
+            self.extenders.push(Extender { rule: rule_idx, start, pos: end, kind });
+        }
+        open
+    }
+
+    // === continuations ===
+
+    fn advance_extenders(&mut self) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.extenders.len() {
+            let end = self.end();
+            let eof = self.eof;
+            let mut e = self.extenders.swap_remove(i);
+            let before = e.pos;
+            let closed = match &mut e.kind {
+                ExtKind::Class => {
+                    let class = self.set.rules()[e.rule as usize].extend.as_ref().expect("class rule");
+                    let from = self.at(e.pos);
+                    let n = self.buf[from..].iter().position(|&b| !class.contains(b));
+                    e.pos += n.unwrap_or(self.buf.len() - from) as u64;
+                    n.is_some() || eof
+                }
+                ExtKind::Armor(a, h) => loop {
+                    let from = self.at(e.pos);
+                    match a.step(&self.buf[from..], eof) {
+                        Step::Take(n) => {
+                            h.update(&self.buf[from..from + n]);
+                            e.pos += n as u64;
+                        }
+                        Step::End => {
+                            if a.capped() {
+                                self.stats.blocks_capped += 1;
+                            }
+                            break true;
+                        }
+                        Step::NeedMore => break e.pos >= end && eof,
+                    }
+                },
+            };
+            if e.pos != before || closed {
+                changed = true;
+                self.update_span(e.rule, e.pos, !closed);
+            }
+            if closed {
+                let r = e.rule as usize;
+                self.next[r] = self.next[r].max(e.pos);
+                if let ExtKind::Armor(_, h) = e.kind {
+                    if let Some(f) = self.findings.iter_mut().find(|f| f.rule == e.rule && f.start == e.start) {
+                        f.len = e.pos - e.start;
+                        f.fingerprint = Some(h.finish());
+                    }
+                }
+            } else {
+                self.extenders.push(e);
+                let last = self.extenders.len() - 1;
+                self.extenders.swap(i, last);
+                i += 1;
+            }
+        }
+        changed
+    }
+
+    fn update_span(&mut self, rule: u32, end: u64, open: bool) {
+        if let Some(cur) = self.current.as_mut() {
+            if let Some(j) = cur.open.iter().position(|&r| r == rule) {
+                cur.end = cur.end.max(end);
+                if !open {
+                    cur.open.swap_remove(j);
+                }
+                return;
+            }
+        }
+        let s = self.spans.iter_mut().find(|s| s.rule == rule && s.open).expect("open span of an extender");
+        s.end = end;
+        s.open = open;
+    }
+
+    // === release ===
+
+    /// The earliest position a match not yet found could still cover.
+    fn release_limit(&self) -> u64 {
+        let set = &self.set;
+        let mut limit = self.end();
+        if !self.eof {
+            let s = self.scanned;
+            let floor = s.saturating_sub(set.max_offset_line as u64).max(self.base);
+            let line_floor = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(s)]) {
+                Some(i) => floor + i as u64 + 1,
+                None => floor,
+            };
+            limit = limit.min(line_floor);
+            if set.crosses_newline {
+                limit = limit.min(s.saturating_sub(set.max_offset_any as u64));
+            }
+        }
+        for h in &self.hits {
+            let off = self.rule(h.rule).analysis.keyword_offset as u64;
+            limit = limit.min(self.next[h.rule as usize].max(h.pos.saturating_sub(off)));
+        }
+        for e in &self.extenders {
+            limit = limit.min(e.pos);
+        }
+        limit.max(self.released)
+    }
+
+    fn release<S: Sink>(&mut self, limit: u64, sink: &mut S) {
+        loop {
+            if let Some(mut cur) = self.current.take() {
+                while let Some(sp) = self.spans.front().copied() {
+                    if sp.start >= cur.end {
+                        break;
+                    }
+                    self.spans.pop_front();
+                    cur.end = cur.end.max(sp.end);
+                    if sp.open {
+                        cur.open.push(sp.rule);
+                    }
+                }
+                let stop = cur.end.min(limit);
+                if self.released < stop {
+                    self.emit_interval(&mut cur, stop, sink);
+                }
+                if self.released == cur.end && cur.open.is_empty() {
+                    self.finish_interval(cur, sink);
+                    continue;
+                }
+                self.current = Some(cur);
+                break;
+            }
+            let next_start = self.spans.front().map_or(u64::MAX, |s| s.start);
+            let stop = next_start.min(limit);
+            if self.released < stop {
+                let (a, b) = (self.at(self.released), self.at(stop));
+                sink.bytes(&self.buf[a..b]);
+                self.stats.bytes_out += (b - a) as u64;
+                self.released = stop;
+            }
+            // Open an interval only once no span still unknown can start at
+            // the same place (its label depends on every span starting there).
+            if self.released == next_start && next_start < limit {
+                let sp = self.spans.pop_front().expect("front span");
+                let hasher = (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
+                self.current = Some(Interval {
+                    end: sp.end,
+                    rule: sp.rule,
+                    open: if sp.open { vec![sp.rule] } else { Vec::new() },
+                    len: 0,
+                    tail: [0; 4],
+                    tail_len: 0,
+                    crossed_line: false,
+                    hasher,
+                });
+                continue;
+            }
+            break;
+        }
+        self.emit_findings(sink);
+    }
+
+    fn emit_interval<S: Sink>(&mut self, cur: &mut Interval, stop: u64, sink: &mut S) {
+        let (a, b) = (self.at(self.released), self.at(stop));
+        let bytes = &self.buf[a..b];
+        let first = cur.len == 0;
+        self.stats.bytes_redacted += bytes.len() as u64;
+        let mut out = |x: &[u8], n: &mut u64| {
+            sink.bytes(x);
+            *n += x.len() as u64;
+        };
+        let mut nout = 0;
+        match self.opts.style {
+            Style::Label => {
+                if first {
+                    out(&self.labels[cur.rule as usize], &mut nout);
+                }
+                for &c in bytes {
+                    if c == b'\n' || c == b'\r' {
+                        out(&[c], &mut nout);
+                    }
+                }
+            }
+            Style::Mask => {
+                let masked: Vec<u8> =
+                    bytes.iter().map(|&c| if c == b'\n' || c == b'\r' { c } else { b'*' }).collect();
+                out(&masked, &mut nout);
+            }
+            Style::Partial => {
+                let prefix = self.set.rules()[cur.rule as usize].public_prefix as u64;
+                for (i, &c) in bytes.iter().enumerate() {
+                    let at = cur.len + i as u64;
+                    if c == b'\n' || c == b'\r' {
+                        cur.crossed_line = true;
+                        out(&[c], &mut nout);
+                    } else if at < prefix && !cur.crossed_line {
+                        out(&[c], &mut nout);
+                    } else {
+                        cur.tail.rotate_left(1);
+                        cur.tail[3] = c;
+                        cur.tail_len = (cur.tail_len + 1).min(4);
+                    }
+                }
+            }
+            Style::Hmac => {
+                cur.hasher.as_mut().expect("hmac style has a hasher").update(bytes);
+                for &c in bytes {
+                    if c == b'\n' || c == b'\r' {
+                        out(&[c], &mut nout);
+                    }
+                }
+            }
+        }
+        cur.len += bytes.len() as u64;
+        self.stats.bytes_out += nout;
+        self.released = stop;
+    }
+
+    fn finish_interval<S: Sink>(&mut self, cur: Interval, sink: &mut S) {
+        let mut tail = Vec::new();
+        match self.opts.style {
+            Style::Label | Style::Mask => {}
+            Style::Partial => {
+                let prefix = self.set.rules()[cur.rule as usize].public_prefix as u64;
+                let secret = cur.len.saturating_sub(prefix);
+                let show = if cur.crossed_line { 0 } else { (secret / 4).min(4) as usize };
+                let show = show.min(cur.tail_len);
+                tail.extend_from_slice(b"****");
+                tail.extend_from_slice(&cur.tail[4 - show..]);
+            }
+            Style::Hmac => {
+                let fp = cur.hasher.expect("hmac style has a hasher").finish();
+                tail = format!("[{}:hmac:{}:{}]", self.rule(cur.rule).id, fp.key_id, fp.short()).into_bytes();
+            }
+        }
+        if !tail.is_empty() {
+            sink.bytes(&tail);
+            self.stats.bytes_out += tail.len() as u64;
+        }
+    }
+
+    fn emit_findings<S: Sink>(&mut self, sink: &mut S) {
+        for i in 0..self.findings.len() {
+            let f = &self.findings[i];
+            if f.start >= self.released {
+                break;
+            }
+            if f.line.is_none() {
+                let start = f.start;
+                let (a, b) = (self.at(self.line_pos), self.at(start));
+                self.line_no += count_newlines(&self.buf[a..b]);
+                self.line_pos = start;
+                self.findings[i].line = Some(self.line_no);
+            }
+        }
+        while let Some(f) = self.findings.front() {
+            if f.line.is_none() || f.fingerprint.is_none() {
+                break;
+            }
+            let f = self.findings.pop_front().expect("front finding");
+            let rule = &self.set.rules()[f.rule as usize];
+            sink.finding(Finding {
+                rule_index: f.rule as usize,
+                rule: rule.id.clone(),
+                severity: rule.severity,
+                offset: f.start,
+                len: f.len,
+                line: f.line.expect("checked"),
+                fingerprint: f.fingerprint.expect("checked"),
+            });
+        }
+    }
+}
+
+fn count_newlines(b: &[u8]) -> u64 {
+    // A plain loop the compiler vectorises; far faster than an iterator of
+    // positions on line-dense logs.
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! A slow whole-buffer reference for tests: the definition of what the
+//! streaming [`super::Redactor`] must produce, computed the obvious way.
+//!
+//! All rules go into one `meta::Regex::new_many`. For each rule that matches
+//! anywhere, matches are found by anchored searches for that rule's pattern
+//! at every position in turn (leftmost-first, then continuing after the match
+//! and its continuation). No prefilter, no windows, no streaming: if the fast
+//! engine and this disagree, the fast engine is wrong. Never used by modes.
+
+use std::sync::Arc;
+
+use regex_automata::util::syntax as re_syntax;
+use regex_automata::{meta, Anchored, Input, MatchKind, PatternID, PatternSet};
+
+use super::{armor, Style};
+use crate::rules::{Block, RuleSet};
+
+/// One accepted secret: `[start, end)` after continuation, and its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OracleSpan {
+    /// First redacted byte.
+    pub start: usize,
+    /// One past the last redacted byte (after `extend`/`block`).
+    pub end: usize,
+    /// Rule index.
+    pub rule: usize,
+}
+
+/// The reference redactor.
+#[derive(Debug)]
+pub struct Oracle {
+    set: Arc<RuleSet>,
+    /// Leftmost-first, for finding each rule's matches.
+    re: meta::Regex,
+    /// Every-match semantics, for telling which rules match at all.
+    any: meta::Regex,
+}
+
+impl Oracle {
+    /// Compiles every rule of `set` into one multi-pattern regex.
+    pub fn new(set: Arc<RuleSet>) -> Oracle {
+        let patterns: Vec<&str> = set.rules().iter().map(|r| r.pattern.as_str()).collect();
+        let build = |kind| {
+            meta::Regex::builder()
+                .syntax(re_syntax::Config::new().unicode(false).utf8(false).multi_line(true))
+                .configure(meta::Regex::config().utf8_empty(false).match_kind(kind))
+                .build_many(&patterns)
+                .expect("rules that compiled one by one compile together")
+        };
+        Oracle { re: build(MatchKind::LeftmostFirst), any: build(MatchKind::All), set }
+    }
+
+    /// Every accepted secret span, sorted by start.
+    pub fn spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
+        let n = self.set.rules().len();
+        let mut which = PatternSet::new(n.max(1));
+        self.any.which_overlapping_matches(&Input::new(hay), &mut which);
+        let mut caps = self.re.create_captures();
+        let mut out = Vec::new();
+        for pid in which.iter() {
+            let r = pid.as_usize();
+            let rule = &self.set.rules()[r];
+            let mut pos = 0;
+            'search: while pos <= hay.len() {
+                let mut found = None;
+                for p in pos..=hay.len() {
+                    let input = Input::new(hay).range(p..).anchored(Anchored::Pattern(PatternID::must(r)));
+                    self.re.search_captures(&input, &mut caps);
+                    if let Some(m) = caps.get_match() {
+                        found = Some((m.start(), m.end()));
+                        break;
+                    }
+                }
+                let Some((ms, me)) = found else { break 'search };
+                pos = me;
+                let (ss, se) = match rule.secret_group {
+                    Some(_) => match caps.get_group_by_name("secret") {
+                        Some(g) => (g.start, g.end),
+                        None => continue,
+                    },
+                    None => (ms, me),
+                };
+                if ss == se || rule.accept(&hay[ss..se]).is_err() {
+                    continue;
+                }
+                let end = match (rule.block, &rule.extend) {
+                    (Some(Block::Armor { max_bytes }), _) => se + armor::block_len(&hay[se..], max_bytes),
+                    (None, Some(class)) => {
+                        se + hay[se..].iter().position(|&b| !class.contains(b)).unwrap_or(hay.len() - se)
+                    }
+                    (None, None) => se,
+                };
+                pos = pos.max(end);
+                out.push(OracleSpan { start: ss, end, rule: r });
+            }
+        }
+        let key = |s: &OracleSpan| (s.start, self.set.rules()[s.rule].is_generic(), s.rule);
+        out.sort_by_key(key);
+        out
+    }
+
+    /// The reference output for `label` or `mask` style.
+    pub fn redact(&self, hay: &[u8], style: Style) -> Vec<u8> {
+        assert!(matches!(style, Style::Label | Style::Mask), "the oracle renders label and mask");
+        let spans = self.spans(hay);
+        let mut out = Vec::with_capacity(hay.len());
+        let mut at = 0;
+        let mut i = 0;
+        while i < spans.len() {
+            let first = spans[i];
+            let mut end = first.end;
+            i += 1;
+            while i < spans.len() && spans[i].start < end {
+                end = end.max(spans[i].end);
+                i += 1;
+            }
+            out.extend_from_slice(&hay[at..first.start]);
+            if style == Style::Label {
+                out.extend_from_slice(format!("[REDACTED:{}]", self.set.rules()[first.rule].id).as_bytes());
+            }
+            for &c in &hay[first.start..end] {
+                if c == b'\n' || c == b'\r' {
+                    out.push(c);
+                } else if style == Style::Mask {
+                    out.push(b'*');
+                }
+            }
+            at = end;
+        }
+        out.extend_from_slice(&hay[at..]);
+        out
+    }
+}

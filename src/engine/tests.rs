@@ -1,0 +1,185 @@
+//! Unit tests of the redactor on small hand-written rule sets. The split
+//! harness over the built-in rules lives in `tests/split.rs`.
+
+use super::*;
+use crate::rules::RuleSetBuilder;
+
+fn set(toml: &str) -> Arc<RuleSet> {
+    let mut b = RuleSetBuilder::new();
+    b.add_source("t.toml", toml).all(true);
+    Arc::new(b.build().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn opts(style: Style) -> Options {
+    Options { style, fingerprinter: Arc::new(Fingerprinter::new(b"unit-test-key-0123456789", "t1").unwrap()) }
+}
+
+const RULES: &str = r#"
+[[rule]]
+id = "t.tok"
+name = "token"
+regex = '\b(?P<secret>tok_[a-z0-9]{8})\b'
+keywords = ["tok_"]
+severity = "high"
+remediation = "rotate"
+public_prefix = 4
+examples = [{ input = "tok_abcd1234", output = "[REDACTED:t.tok]" }]
+
+[[rule]]
+id = "t.pw"
+name = "password"
+regex = '(?i)password=(?P<secret>[^\s&"]{4,64})'
+keywords = ["password="]
+severity = "medium"
+remediation = "rotate"
+tags = ["generic"]
+examples = [{ input = "password=abcd", output = "password=[REDACTED:t.pw]" }]
+
+[[rule]]
+id = "t.suffix"
+name = "suffix keyword"
+regex = '\b[0-9a-f]{8}-zz[0-9]{1,2}\b'
+keywords = ["-zz"]
+severity = "low"
+remediation = "rotate"
+examples = [{ input = "0123abcd-zz1", output = "[REDACTED:t.suffix]" }]
+
+[[rule]]
+id = "t.jwtish"
+name = "extended"
+regex = 'ey[A-Za-z0-9]{4,10}'
+keywords = ["ey"]
+severity = "low"
+remediation = "rotate"
+extend = '[A-Za-z0-9]'
+examples = [{ input = "eyabcd", output = "[REDACTED:t.jwtish]" }]
+
+[[rule]]
+id = "t.key"
+name = "armored key"
+regex = '-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----'
+keywords = ["-----BEGIN"]
+severity = "critical"
+remediation = "rotate"
+block = "armor"
+examples = [{ input = "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END PRIVATE KEY-----", output = "[REDACTED:t.key]\n\n" }]
+"#;
+
+fn whole(input: &[u8], style: Style) -> Collect {
+    Redactor::redact_all(set(RULES), opts(style), input)
+}
+
+fn chunked(input: &[u8], style: Style, sizes: &mut dyn FnMut() -> usize) -> Collect {
+    let mut r = Redactor::new(set(RULES), opts(style));
+    let mut c = Collect::default();
+    let mut at = 0;
+    while at < input.len() {
+        let n = sizes().max(1).min(input.len() - at);
+        r.write(&input[at..at + n], &mut c);
+        at += n;
+    }
+    r.finish(&mut c);
+    c
+}
+
+const SAMPLE: &[u8] = b"GET /x?password=hunter22&tok=tok_abcd1234 ok\n\
+    id 0123abcd-zz12 and eyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 end\r\n\
+    key: -----BEGIN RSA PRIVATE KEY-----\nQUJDREVG\nR0hJSktM==\n-----END RSA PRIVATE KEY-----\nafter tok_zzzzzzzz\n\
+    no final newline password=last1234";
+
+#[test]
+fn label_style_redacts_each_kind() {
+    let got = whole(SAMPLE, Style::Label);
+    let text = String::from_utf8(got.out).unwrap();
+    assert_eq!(
+        text,
+        "GET /x?password=[REDACTED:t.pw]&tok=[REDACTED:t.tok] ok\n\
+         id [REDACTED:t.suffix] and [REDACTED:t.jwtish] end\r\n\
+         key: [REDACTED:t.key]\n\n\n\nafter [REDACTED:t.tok]\n\
+         no final newline password=[REDACTED:t.pw]"
+    );
+    let rules: Vec<&str> = got.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["t.pw", "t.tok", "t.suffix", "t.jwtish", "t.key", "t.tok", "t.pw"]);
+    let lines: Vec<u64> = got.findings.iter().map(|f| f.line).collect();
+    assert_eq!(lines, [1, 1, 2, 2, 3, 7, 8]);
+}
+
+#[test]
+fn every_split_gives_the_whole_buffer_output() {
+    for style in [Style::Label, Style::Mask, Style::Partial, Style::Hmac] {
+        let want = whole(SAMPLE, style);
+        for size in 1..=SAMPLE.len() {
+            let got = chunked(SAMPLE, style, &mut || size);
+            assert_eq!(got.out, want.out, "{style:?} size {size}");
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+        }
+        for cut in 0..SAMPLE.len() {
+            let mut sizes = [cut, SAMPLE.len()].into_iter();
+            let got = chunked(SAMPLE, style, &mut || sizes.next().unwrap());
+            assert_eq!(got.out, want.out, "{style:?} cut {cut}");
+        }
+    }
+}
+
+#[test]
+fn matches_the_oracle() {
+    let o = oracle::Oracle::new(set(RULES));
+    for style in [Style::Label, Style::Mask] {
+        assert_eq!(whole(SAMPLE, style).out, o.redact(SAMPLE, style));
+    }
+}
+
+#[test]
+fn mask_keeps_length_and_line_breaks() {
+    let got = whole(b"a tok_abcd1234 b\n-----BEGIN PRIVATE KEY-----\r\nQUJD\r\n-----END PRIVATE KEY-----\r\n", Style::Mask);
+    assert_eq!(got.out, b"a ************ b\n***************************\r\n****\r\n*************************\r\n");
+}
+
+#[test]
+fn partial_shows_prefix_and_a_short_tail() {
+    let got = whole(b"a tok_abcd1234 b", Style::Partial);
+    assert_eq!(got.out, b"a tok_****34 b");
+}
+
+#[test]
+fn hmac_is_keyed_and_stable() {
+    let a = whole(b"x tok_abcd1234 y tok_abcd1234 z tok_abcd9999", Style::Hmac);
+    let text = String::from_utf8(a.out).unwrap();
+    let tokens: Vec<&str> = text.split(' ').filter(|w| w.starts_with('[')).collect();
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens[0], tokens[1]);
+    assert_ne!(tokens[0], tokens[2]);
+    assert!(tokens[0].starts_with("[t.tok:hmac:t1:"));
+    assert_eq!(a.findings[0].fingerprint, a.findings[1].fingerprint);
+}
+
+#[test]
+fn unbounded_tokens_fail_closed() {
+    let long = format!("x ey{} y\n", "A".repeat(200_000));
+    let got = whole(long.as_bytes(), Style::Label);
+    assert_eq!(got.out, b"x [REDACTED:t.jwtish] y\n");
+}
+
+#[test]
+fn memory_stays_bounded_on_one_huge_line() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut sink = Vec::new();
+    let piece = b"abc def ghi tok_abcd1234 password=xyzw1234 jkl ".repeat(1000);
+    for _ in 0..200 {
+        r.write(&piece, &mut sink);
+        assert!(r.buf.capacity() <= 4 * CHUNK, "window grew to {}", r.buf.capacity());
+        assert!(r.pending() < 1024, "holding {} bytes", r.pending());
+        sink.clear();
+    }
+    r.finish(&mut sink);
+}
+
+#[test]
+fn a_finished_line_is_released_at_once() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(b"password=abcd1234\n", &mut out);
+    assert_eq!(out, b"password=[REDACTED:t.pw]\n");
+    r.write(b"tok_abcd12", &mut out);
+    assert_eq!(r.pending(), 10, "an unfinished token is held back");
+}

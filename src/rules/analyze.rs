@@ -1,0 +1,296 @@
+//! Static analysis of a rule's regex, on its HIR.
+//!
+//! The streaming engine relies on three facts about every rule, and this
+//! module proves each one from the regex rather than trusting the author:
+//!
+//! - **keyword coverage**: every match contains one of the rule's keywords
+//!   (ASCII case-insensitively), at most [`Analysis::keyword_offset`] bytes
+//!   after the match start. The prefilter only wakes a rule at keyword hits,
+//!   so a match without a keyword would be a silent leak.
+//! - **bounded length**: the maximum match length is finite, which bounds the
+//!   carry-over window.
+//! - **line locality**: whether a match can contain `\n`; rules that cannot
+//!   let the engine release a finished line without waiting for more input.
+
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// How many strings a finite sub-language may have before the analysis gives
+/// up on enumerating it.
+const MAX_LANG: usize = 4096;
+/// Longest string kept while enumerating a finite sub-language.
+const MAX_LANG_LEN: usize = 128;
+
+/// What the engine needs to know about one regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// Longest possible match, in bytes.
+    pub max_len: usize,
+    /// Shortest possible match, in bytes (never 0 for a valid rule).
+    pub min_len: usize,
+    /// Upper bound on the distance from a match's start to the start of the
+    /// keyword occurrence that proves it.
+    pub keyword_offset: usize,
+    /// Whether some match can contain a `\n` byte.
+    pub crosses_newline: bool,
+}
+
+/// Why a regex is unfit for streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Matches can be arbitrarily long.
+    Unbounded,
+    /// The regex can match the empty string.
+    EmptyMatch,
+    /// Uses `\A`, `\z` (or `^`/`$` outside multi-line mode), which would refer
+    /// to read boundaries in a stream.
+    StreamAnchor,
+    /// Some match does not provably contain any keyword.
+    KeywordNotCovered,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Problem::Unbounded => "maximum match length is unbounded (use {m,n}, not + or *)",
+            Problem::EmptyMatch => "regex can match the empty string",
+            Problem::StreamAnchor => {
+                "\\A and \\z anchors refer to read boundaries in a stream; use (?m)^ and $"
+            }
+            Problem::KeywordNotCovered => {
+                "cannot prove that every match contains one of the keywords"
+            }
+        })
+    }
+}
+
+/// Analyses `hir` against lowercased `keywords`.
+pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
+    let props = hir.properties();
+    let max_len = props.maximum_len().ok_or(Problem::Unbounded)?;
+    let min_len = props.minimum_len().unwrap_or(0);
+    if min_len == 0 {
+        return Err(Problem::EmptyMatch);
+    }
+    let looks = props.look_set();
+    if looks.contains(Look::Start) || looks.contains(Look::End) {
+        return Err(Problem::StreamAnchor);
+    }
+    let keyword_offset = covered(hir, keywords).ok_or(Problem::KeywordNotCovered)?;
+    Ok(Analysis { max_len, min_len, keyword_offset, crosses_newline: can_match(hir, b'\n') })
+}
+
+/// Whether some match of `hir` can contain byte `b`.
+pub fn can_match(hir: &Hir, b: u8) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => lit.0.contains(&b),
+        HirKind::Class(Class::Bytes(c)) => c.ranges().iter().any(|r| r.start() <= b && b <= r.end()),
+        HirKind::Class(Class::Unicode(c)) => {
+            let ch = char::from(b);
+            c.ranges().iter().any(|r| r.start() <= ch && ch <= r.end())
+        }
+        HirKind::Repetition(r) => r.max != Some(0) && can_match(&r.sub, b),
+        HirKind::Capture(c) => can_match(&c.sub, b),
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().any(|x| can_match(x, b)),
+    }
+}
+
+/// The bytes a class matches, lowercased and deduplicated, when there are at
+/// most `limit` of them.
+fn class_bytes(class: &Class, limit: usize) -> Option<Vec<u8>> {
+    let mut set = [false; 256];
+    let mut add = |lo: u32, hi: u32| -> Option<()> {
+        if hi > 255 || hi - lo > 64 {
+            return None;
+        }
+        for b in lo..=hi {
+            set[usize::from((b as u8).to_ascii_lowercase())] = true;
+        }
+        Some(())
+    };
+    match class {
+        Class::Bytes(c) => {
+            for r in c.ranges() {
+                add(u32::from(r.start()), u32::from(r.end()))?;
+            }
+        }
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                add(u32::from(r.start()), u32::from(r.end()))?;
+            }
+        }
+    }
+    let out: Vec<u8> = (0..=255u8).filter(|&b| set[usize::from(b)]).collect();
+    (out.len() <= limit).then_some(out)
+}
+
+/// The finite language of `hir`, lowercased, if it is small.
+fn lang(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
+        HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Class(c) => Some(class_bytes(c, 16)?.into_iter().map(|b| vec![b]).collect()),
+        HirKind::Capture(c) => lang(&c.sub),
+        HirKind::Repetition(r) => {
+            let max = r.max?;
+            if max > 8 {
+                return None;
+            }
+            let sub = lang(&r.sub)?;
+            let mut all = Vec::new();
+            let mut cur = vec![Vec::new()];
+            for n in 0..=max {
+                if n >= r.min {
+                    all.extend(cur.iter().cloned());
+                }
+                if n < max {
+                    cur = product(&cur, &sub)?;
+                }
+            }
+            dedup(all)
+        }
+        HirKind::Concat(xs) => {
+            let mut acc = vec![Vec::new()];
+            for x in xs {
+                acc = product(&acc, &lang(x)?)?;
+            }
+            Some(acc)
+        }
+        HirKind::Alternation(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(lang(x)?);
+            }
+            dedup(all)
+        }
+    }
+}
+
+fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if a.len().saturating_mul(b.len()) > MAX_LANG {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            if x.len() + y.len() > MAX_LANG_LEN {
+                return None;
+            }
+            let mut s = x.clone();
+            s.extend_from_slice(y);
+            out.push(s);
+        }
+    }
+    dedup(out)
+}
+
+fn dedup(mut v: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
+    v.sort();
+    v.dedup();
+    (v.len() <= MAX_LANG).then_some(v)
+}
+
+/// Offset of the first keyword in `s`, if any.
+fn first_keyword(s: &[u8], keywords: &[Vec<u8>]) -> Option<usize> {
+    keywords
+        .iter()
+        .filter_map(|k| memchr::memmem::find(s, k))
+        .min()
+}
+
+/// The worst-case offset of a keyword over a finite language, if every
+/// string holds one.
+fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
+    strings.iter().try_fold(0, |acc, s| Some(acc.max(first_keyword(s, keywords)?)))
+}
+
+/// If every match of `hir` contains a keyword, an upper bound on the offset
+/// of one such keyword from the match start.
+fn covered(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
+    if let Some(strings) = lang(hir) {
+        if let Some(off) = lang_offset(&strings, keywords) {
+            return Some(off);
+        }
+    }
+    match hir.kind() {
+        HirKind::Capture(c) => covered(&c.sub, keywords),
+        HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords),
+        HirKind::Alternation(xs) => {
+            xs.iter().try_fold(0, |acc, x| Some(acc.max(covered(x, keywords)?)))
+        }
+        HirKind::Concat(xs) => {
+            let mut best: Option<usize> = None;
+            let mut prefix_max = 0usize; // longest possible text before xs[i]
+            for i in 0..xs.len() {
+                // A keyword inside one child...
+                if let Some(off) = covered(&xs[i], keywords) {
+                    best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
+                }
+                // ...or spanning a run of finite children xs[i..j].
+                let mut acc = vec![Vec::new()];
+                for x in &xs[i..] {
+                    match lang(x).and_then(|l| product(&acc, &l)) {
+                        Some(next) => acc = next,
+                        None => break,
+                    }
+                    if let Some(off) = lang_offset(&acc, keywords) {
+                        best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
+                        break;
+                    }
+                }
+                prefix_max = prefix_max.saturating_add(xs[i].properties().maximum_len()?);
+            }
+            best
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hir(re: &str) -> Hir {
+        regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .multi_line(true)
+            .build()
+            .parse(re)
+            .unwrap()
+    }
+
+    fn kws(k: &[&str]) -> Vec<Vec<u8>> {
+        k.iter().map(|s| s.as_bytes().to_ascii_lowercase()).collect()
+    }
+
+    #[test]
+    fn prefix_keywords_have_offset_zero() {
+        let a = analyze(&hir(r"\bghp_[A-Za-z0-9]{36}\b"), &kws(&["ghp_"])).unwrap();
+        assert_eq!(a.keyword_offset, 0);
+        assert_eq!(a.max_len, 40);
+        assert!(!a.crosses_newline);
+    }
+
+    #[test]
+    fn keywords_across_children_and_case() {
+        let a = analyze(&hir(r"xox[baprs]-[0-9]{8,13}"), &kws(&["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-"]));
+        assert_eq!(a.unwrap().keyword_offset, 0);
+        let a = analyze(&hir(r"(?i)(?:api[_-]?key)\s{0,3}[:=]\s{0,3}[a-z0-9]{16,64}"), &kws(&["apikey", "api_key", "api-key"]));
+        assert_eq!(a.unwrap().keyword_offset, 0);
+        let a = analyze(&hir(r"[0-9a-f]{32}-us[0-9]{1,2}"), &kws(&["-us"]));
+        assert_eq!(a.unwrap().keyword_offset, 32);
+    }
+
+    #[test]
+    fn problems_are_found() {
+        assert_eq!(analyze(&hir(r"ghp_[a-z]+"), &kws(&["ghp_"])), Err(Problem::Unbounded));
+        assert_eq!(analyze(&hir(r"(ghp_)?"), &kws(&["ghp_"])), Err(Problem::EmptyMatch));
+        assert_eq!(analyze(&hir(r"\Aghp_"), &kws(&["ghp_"])), Err(Problem::StreamAnchor));
+        assert_eq!(
+            analyze(&hir(r"(ghp_|gho_)[a-z]{4}"), &kws(&["ghp_"])),
+            Err(Problem::KeywordNotCovered)
+        );
+        assert!(analyze(&hir("a\nb"), &kws(&["a\nb"])).unwrap().crosses_newline);
+    }
+}

@@ -1,0 +1,763 @@
+//! Rules as data: the TOML schema, loading (built-ins embedded from
+//! `patterns/`, plus user directories), validation, and compiling a
+//! [`RuleSet`].
+//!
+//! Loading reports *every* problem it finds, each naming the file, the rule id
+//! and what is wrong. It refuses unknown keys, duplicate ids, non-ASCII
+//! patterns, Unicode classes, unbounded maximum match length, stream anchors,
+//! keywords the regex does not provably contain, and rules without examples.
+//! Running each example through the engine happens one layer up, in
+//! [`crate::check`], because it needs the engine.
+//!
+//! This module uses no I/O beyond reading rule files and no async runtime.
+
+pub mod analyze;
+pub mod syntax;
+pub mod template;
+pub mod validate;
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_automata::meta;
+use regex_automata::util::syntax as re_syntax;
+
+pub use analyze::Analysis;
+pub use validate::Validator;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// The built-in rule files, embedded at build time: `(file name, contents)`.
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    BUILTIN_RULE_FILES
+}
+
+/// Longest match any rule may have. Bounds the carry-over window.
+pub const MAX_RULE_LEN: usize = 8192;
+/// Default cap on a multi-line block.
+pub const DEFAULT_MAX_BLOCK_BYTES: usize = 65536;
+/// Shortest keyword the prefilter accepts: shorter ones wake a rule on
+/// nearly every line.
+pub const MIN_KEYWORD_LEN: usize = 2;
+
+/// A stable rule id, `vendor.kind`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(Arc<str>);
+
+impl RuleId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How bad a leak of this kind is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Low impact or low confidence.
+    Low,
+    /// Limited access.
+    Medium,
+    /// Account or service access.
+    High,
+    /// Broad access: cloud root keys, private keys.
+    Critical,
+}
+
+impl Severity {
+    fn parse(s: &str) -> Option<Severity> {
+        Some(match s {
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A set of bytes, for `extend` classes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    /// Whether `b` is in the set.
+    #[inline]
+    pub fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b)]
+    }
+}
+
+impl fmt::Debug for ByteSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ByteSet({} bytes)", self.0.iter().filter(|&&b| b).count())
+    }
+}
+
+/// A multi-line block that follows a rule's match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// An ASCII-armored block (PEM, OpenSSH, PGP): base64 body lines, `Key:
+    /// value` header lines, `\n` escapes, ending at a `-----END ...-----`
+    /// footer, at the first byte that cannot belong to the block, or at
+    /// `max_bytes` after the header.
+    Armor {
+        /// Cap on the block's length after the header.
+        max_bytes: usize,
+    },
+}
+
+/// One worked example, placeholders expanded.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Input text.
+    pub input: String,
+    /// Exact expected output with the `label` style and this rule alone.
+    pub output: String,
+}
+
+/// One compiled, validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Stable id.
+    pub id: RuleId,
+    /// Human-readable name.
+    pub name: String,
+    /// The regex as written.
+    pub pattern: String,
+    /// The compiled regex (cheap to clone; caches live in each `Redactor`).
+    pub regex: meta::Regex,
+    /// Capture group index of `secret`, if the regex names one.
+    pub secret_group: Option<usize>,
+    /// Keywords as written.
+    pub keywords: Vec<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// What to rotate and where.
+    pub remediation: String,
+    /// Pack tags.
+    pub tags: Vec<String>,
+    /// Minimum entropy of the secret in bits per byte.
+    pub min_entropy: Option<f64>,
+    /// Lowercased placeholder markers.
+    pub stop_words: Vec<Vec<u8>>,
+    /// Structural validator.
+    pub validator: Option<Validator>,
+    /// Public bytes at the start of the secret.
+    pub public_prefix: usize,
+    /// Continuation class for tokens longer than the regex allows.
+    pub extend: Option<ByteSet>,
+    /// Multi-line block after the match.
+    pub block: Option<Block>,
+    /// Facts proven about the regex.
+    pub analysis: Analysis,
+    /// The file the rule came from.
+    pub source: String,
+    /// Worked examples.
+    pub examples: Vec<Example>,
+    /// Inputs the rule must leave alone.
+    pub negative_examples: Vec<String>,
+}
+
+impl Rule {
+    /// Whether the rule is in the `generic` pack (it loses label ties to
+    /// specific rules).
+    pub fn is_generic(&self) -> bool {
+        self.tags.iter().any(|t| t == "generic")
+    }
+
+    /// Whether a candidate secret passes the rule's entropy, stop-word and
+    /// validator checks. Returns the reason when it does not.
+    pub fn accept(&self, secret: &[u8]) -> Result<(), Rejection> {
+        if let Some(word) = self.stop_words.iter().find(|w| validate::contains_ignore_case(secret, w)) {
+            return Err(Rejection::StopWord(String::from_utf8_lossy(word).into_owned()));
+        }
+        if let Some(min) = self.min_entropy {
+            let e = validate::entropy(secret);
+            if e < min {
+                return Err(Rejection::Entropy { got: e, min });
+            }
+        }
+        if let Some(v) = self.validator {
+            if !v.check(secret) {
+                return Err(Rejection::Validator(v));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a regex match was not accepted as a finding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// The secret contains a placeholder marker.
+    StopWord(String),
+    /// The secret's entropy is below the rule's minimum.
+    Entropy {
+        /// Measured bits per byte.
+        got: f64,
+        /// Required bits per byte.
+        min: f64,
+    },
+    /// A structural validator failed.
+    Validator(Validator),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::StopWord(w) => write!(f, "contains stop word {w:?}"),
+            Rejection::Entropy { got, min } => write!(f, "entropy {got:.2} < {min:.2} bits/byte"),
+            Rejection::Validator(v) => write!(f, "fails the {v:?} validator"),
+        }
+    }
+}
+
+/// One problem found while loading rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as named to the loader.
+    pub file: String,
+    /// The rule id, when the problem belongs to one rule.
+    pub rule: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Some(id) => write!(f, "{}: rule {}: {}", self.file, id, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Errors from loading rules.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rule directory or file could not be read.
+    #[error("cannot read rules from {}", .path.display())]
+    Read {
+        /// What could not be read.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more rules are invalid; every problem is listed.
+    #[error("{} rule problem(s):\n  {}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Invalid(Vec<Problem>),
+}
+
+/// Collects rule files and selection flags, then compiles a [`RuleSet`].
+#[derive(Debug, Default, Clone)]
+pub struct RuleSetBuilder {
+    files: Vec<(String, String)>,
+    enable: Vec<String>,
+    disable: Vec<String>,
+    all: bool,
+}
+
+impl RuleSetBuilder {
+    /// An empty builder.
+    pub fn new() -> RuleSetBuilder {
+        RuleSetBuilder::default()
+    }
+
+    /// A builder holding the built-in rule files.
+    pub fn builtin() -> RuleSetBuilder {
+        let mut b = RuleSetBuilder::new();
+        for (name, text) in builtin_files() {
+            b.add_source(format!("builtin:{name}"), (*text).to_string());
+        }
+        b
+    }
+
+    /// Adds one rule file's text under a display name.
+    pub fn add_source(&mut self, name: impl Into<String>, text: impl Into<String>) -> &mut Self {
+        self.files.push((name.into(), text.into()));
+        self
+    }
+
+    /// Adds every `*.toml` file in `dir` (sorted by name), or `dir` itself if
+    /// it is a file.
+    pub fn add_path(&mut self, dir: &Path) -> Result<&mut Self, Error> {
+        let read_err = |source| Error::Read { path: dir.to_path_buf(), source };
+        let meta = std::fs::metadata(dir).map_err(read_err)?;
+        let mut paths = if meta.is_dir() {
+            let mut v = Vec::new();
+            for entry in std::fs::read_dir(dir).map_err(read_err)? {
+                let p = entry.map_err(read_err)?.path();
+                if p.extension().is_some_and(|e| e == "toml") {
+                    v.push(p);
+                }
+            }
+            v
+        } else {
+            vec![dir.to_path_buf()]
+        };
+        paths.sort();
+        for p in paths {
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
+            self.add_source(p.display().to_string(), text);
+        }
+        Ok(self)
+    }
+
+    /// Enables rules by id or tag, on top of the `default` tag.
+    pub fn enable(&mut self, id_or_tag: impl Into<String>) -> &mut Self {
+        self.enable.push(id_or_tag.into());
+        self
+    }
+
+    /// Disables rules by id or tag. Disabling wins over enabling.
+    pub fn disable(&mut self, id_or_tag: impl Into<String>) -> &mut Self {
+        self.disable.push(id_or_tag.into());
+        self
+    }
+
+    /// Selects every rule, whatever its tags (for `rules check` and `list`).
+    pub fn all(&mut self, yes: bool) -> &mut Self {
+        self.all = yes;
+        self
+    }
+
+    /// Parses, validates and compiles. Reports every problem found.
+    pub fn build(&self) -> Result<RuleSet, Error> {
+        let mut problems = Vec::new();
+        let mut rules = Vec::new();
+        let mut seen = HashSet::new();
+        for (file, text) in &self.files {
+            let parsed: syntax::RuleFileConfig = match toml::from_str(text) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(Problem { file: file.clone(), rule: None, message: e.to_string() });
+                    continue;
+                }
+            };
+            for rc in parsed.rules {
+                if !seen.insert(rc.id.clone()) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        rule: Some(rc.id.clone()),
+                        message: "duplicate rule id".into(),
+                    });
+                    continue;
+                }
+                match compile(file, rc) {
+                    Ok(r) => rules.push(r),
+                    Err(mut ps) => problems.append(&mut ps),
+                }
+            }
+        }
+        // Selection.
+        let known: BTreeSet<&str> = rules
+            .iter()
+            .flat_map(|r| std::iter::once(r.id.as_str()).chain(r.tags.iter().map(String::as_str)))
+            .collect();
+        for name in self.enable.iter().chain(&self.disable) {
+            if !known.contains(name.as_str()) {
+                problems.push(Problem {
+                    file: "selection".into(),
+                    rule: None,
+                    message: format!("no rule id or tag named {name:?}"),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let hit = |r: &Rule, names: &[String]| {
+            names.iter().any(|n| r.id.as_str() == n || r.tags.iter().any(|t| t == n))
+        };
+        rules.retain(|r| {
+            let on = self.all || r.tags.iter().any(|t| t == "default") || hit(r, &self.enable);
+            on && !hit(r, &self.disable)
+        });
+        Ok(RuleSet::from_rules(rules))
+    }
+}
+
+fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let id = rc.id.clone();
+    let mut problem = |m: String| problems.push(Problem { file: file.into(), rule: Some(id.clone()), message: m });
+
+    let id_ok = !rc.id.is_empty()
+        && rc.id.contains('.')
+        && rc.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !id_ok {
+        problem("id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into());
+    }
+    if !rc.regex.is_ascii() {
+        problem("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
+    }
+    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
+        problem(format!("unknown severity {:?} (low, medium, high, critical)", rc.severity));
+        Severity::High
+    });
+    if rc.remediation.trim().is_empty() {
+        problem("remediation is empty".into());
+    }
+    if rc.examples.is_empty() {
+        problem("rule has no examples".into());
+    }
+    let mut keywords = Vec::new();
+    for k in &rc.keywords {
+        if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
+            problem(format!("keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"));
+        }
+        keywords.push(k.as_bytes().to_ascii_lowercase());
+    }
+    if keywords.is_empty() {
+        problem("rule has no keywords: the prefilter could never wake it".into());
+    }
+    let validator = rc.validator.as_deref().and_then(|v| {
+        let parsed = Validator::parse(v);
+        if parsed.is_none() {
+            problem(format!("unknown validator {v:?}"));
+        }
+        parsed
+    });
+    let block = match rc.block.as_deref() {
+        None => None,
+        Some("armor") => Some(Block::Armor { max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES) }),
+        Some(other) => {
+            problem(format!("unknown block kind {other:?} (armor)"));
+            None
+        }
+    };
+    if rc.max_block_bytes.is_some() && block.is_none() {
+        problem("max_block_bytes without block".into());
+    }
+    let extend = rc.extend.as_deref().and_then(|c| {
+        let set = parse_byte_class(c);
+        if set.is_none() {
+            problem(format!("extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"));
+        }
+        set
+    });
+    if extend.is_some() && block.is_some() {
+        problem("a rule takes extend or block, not both".into());
+    }
+
+    let parser = || {
+        regex_syntax::ParserBuilder::new().unicode(false).utf8(false).multi_line(true).build()
+    };
+    let hir = match parser().parse(&rc.regex) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            problem(format!("regex does not parse: {}", one_line(&e.to_string())));
+            None
+        }
+    };
+    let analysis = hir.as_ref().and_then(|h| match analyze::analyze(h, &keywords) {
+        Ok(a) if a.max_len > MAX_RULE_LEN => {
+            problem(format!("maximum match length {} exceeds {MAX_RULE_LEN}", a.max_len));
+            None
+        }
+        Ok(a) => Some(a),
+        Err(p) => {
+            problem(p.to_string());
+            None
+        }
+    });
+    let regex = hir.as_ref().and_then(|_| {
+        let built = meta::Regex::builder()
+            .syntax(re_syntax::Config::new().unicode(false).utf8(false).multi_line(true))
+            .configure(meta::Regex::config().utf8_empty(false).hybrid_cache_capacity(1 << 20))
+            .build(&rc.regex);
+        match built {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problem(format!("regex does not compile: {}", one_line(&e.to_string())));
+                None
+            }
+        }
+    });
+    let secret_group = regex.as_ref().and_then(|r| r.group_info().to_index(regex_automata::PatternID::ZERO, "secret"));
+
+    let mut examples = Vec::new();
+    for (i, ex) in rc.examples.iter().enumerate() {
+        match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
+            Ok((input, output)) => examples.push(Example { input, output }),
+            Err(e) => problem(format!("example {}: {e}", i + 1)),
+        }
+    }
+    let mut negative_examples = Vec::new();
+    for (i, ex) in rc.negative_examples.iter().enumerate() {
+        match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
+            Ok(s) => negative_examples.push(s),
+            Err(e) => problem(format!("negative example {}: {e}", i + 1)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Rule {
+        id: RuleId(rc.id.into()),
+        name: rc.name,
+        pattern: rc.regex,
+        regex: regex.expect("no problems implies the regex compiled"),
+        secret_group,
+        keywords: rc.keywords,
+        severity,
+        remediation: rc.remediation,
+        tags: rc.tags,
+        min_entropy: rc.min_entropy,
+        stop_words: rc.stop_words.iter().map(|w| w.as_bytes().to_ascii_lowercase()).collect(),
+        validator,
+        public_prefix: rc.public_prefix,
+        extend,
+        block,
+        analysis: analysis.expect("no problems implies the analysis succeeded"),
+        source: file.to_string(),
+        examples,
+        negative_examples,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn parse_byte_class(c: &str) -> Option<ByteSet> {
+    let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(c).ok()?;
+    let regex_syntax::hir::HirKind::Class(class) = hir.kind() else {
+        return None;
+    };
+    let mut set = [false; 256];
+    match class {
+        regex_syntax::hir::Class::Bytes(b) => {
+            for r in b.ranges() {
+                for x in r.start()..=r.end() {
+                    set[usize::from(x)] = true;
+                }
+            }
+        }
+        regex_syntax::hir::Class::Unicode(u) => {
+            for r in u.ranges() {
+                for x in u32::from(r.start())..=u32::from(r.end()).min(255) {
+                    set[x as usize] = true;
+                }
+            }
+        }
+    }
+    // A continuation class must never swallow a line break.
+    (!set[usize::from(b'\n')] && !set[usize::from(b'\r')]).then_some(ByteSet(set))
+}
+
+/// The keyword prefilter shared by every rule of a set.
+///
+/// All keywords, lowercased, go into one leftmost-longest Aho-Corasick
+/// automaton run over a lowercased copy of the input. The engine restarts the
+/// search one byte after each hit, so every position where some keyword
+/// starts is reported with the longest keyword starting there; every shorter
+/// keyword starting at the same position is a prefix of it, so `triggers`
+/// lists, per automaton pattern, the rules of all keywords that are prefixes
+/// of it. Hits therefore do not depend on how the input was chunked.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    /// The automaton over lowercased keywords.
+    pub ac: AhoCorasick,
+    /// Per automaton pattern, the rule indexes to wake.
+    pub triggers: Vec<Vec<u32>>,
+    /// Longest keyword, in bytes.
+    pub max_keyword_len: usize,
+}
+
+/// An immutable, compiled set of rules, shared by every stream behind an
+/// `Arc`. Per-stream scratch lives in the engine's `Redactor`.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    prefilter: Prefilter,
+    /// Longest rule match.
+    pub max_len: usize,
+    /// Largest keyword offset over rules whose matches cannot cross `\n`.
+    pub max_offset_line: usize,
+    /// Largest keyword offset over rules whose matches can cross `\n`.
+    pub max_offset_any: usize,
+    /// Whether any rule's match can contain `\n`.
+    pub crosses_newline: bool,
+}
+
+impl RuleSet {
+    /// Compiles the prefilter for already-validated rules.
+    pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut owners: Vec<Vec<u32>> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            for k in &r.keywords {
+                let k = k.as_bytes().to_ascii_lowercase();
+                match patterns.iter().position(|p| *p == k) {
+                    Some(j) => owners[j].push(i as u32),
+                    None => {
+                        patterns.push(k);
+                        owners.push(vec![i as u32]);
+                    }
+                }
+            }
+        }
+        let triggers = patterns
+            .iter()
+            .map(|p| {
+                let mut t: Vec<u32> = patterns
+                    .iter()
+                    .zip(&owners)
+                    .filter(|(q, _)| p.starts_with(q))
+                    .flat_map(|(_, o)| o.iter().copied())
+                    .collect();
+                t.sort_unstable();
+                t.dedup();
+                t
+            })
+            .collect();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .expect("keywords are short ASCII literals");
+        let max_keyword_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
+        let offset = |nl: bool| {
+            rules
+                .iter()
+                .filter(|r| r.analysis.crosses_newline == nl)
+                .map(|r| r.analysis.keyword_offset)
+                .max()
+                .unwrap_or(0)
+        };
+        RuleSet {
+            crosses_newline: rules.iter().any(|r| r.analysis.crosses_newline),
+            max_offset_line: offset(false),
+            max_offset_any: offset(true),
+            rules,
+            prefilter: Prefilter { ac, triggers, max_keyword_len },
+            max_len,
+        }
+    }
+
+    /// The rules, in priority order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The keyword prefilter.
+    pub fn prefilter(&self) -> &Prefilter {
+        &self.prefilter
+    }
+
+    /// A rule by id.
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id.as_str() == id)
+    }
+
+    /// A set holding only `rule` (for checking its examples in isolation).
+    pub fn single(rule: &Rule) -> RuleSet {
+        RuleSet::from_rules(vec![rule.clone()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(body: &str) -> Result<RuleSet, Error> {
+        let mut b = RuleSetBuilder::new();
+        b.add_source("t.toml", body).all(true);
+        b.build()
+    }
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "t.tok"
+name = "test token"
+regex = '\b(?P<secret>tok_[a-z0-9]{8})\b'
+keywords = ["tok_"]
+severity = "high"
+remediation = "rotate it"
+tags = ["default"]
+examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y" }]
+"#;
+
+    #[test]
+    fn a_good_rule_compiles() {
+        let set = one(GOOD).unwrap();
+        let r = set.get("t.tok").unwrap();
+        assert_eq!(r.secret_group, Some(1));
+        assert_eq!(r.analysis.max_len, 12);
+        assert!(r.examples[0].input.starts_with("x tok_"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_file_and_id() {
+        let bad = GOOD.replace("tok_[a-z0-9]{8}", "tok_[a-z0-9]+").replace("high", "severe")
+            + "\n[[rule]]\nid = \"t.tok\"\nname = \"dup\"\nregex = 'x'\nkeywords = []\nseverity = \"low\"\nremediation = \"r\"\n";
+        let Err(Error::Invalid(ps)) = one(&bad) else { panic!("expected problems") };
+        let text: Vec<String> = ps.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("t.toml: rule t.tok: maximum match length is unbounded")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("unknown severity \"severe\"")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("duplicate rule id")), "{text:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_unicode_classes_are_refused() {
+        let e = one(&GOOD.replace("tags =", "negative_example = [\"x\"]\ntags =")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `negative_example`"), "{e}");
+        let e = one(&GOOD.replace("[a-z0-9]{8}", r"\pL{8}")).unwrap_err();
+        assert!(e.to_string().contains("regex does not parse"), "{e}");
+    }
+
+    #[test]
+    fn keywords_must_be_provable() {
+        let e = one(&GOOD.replace(r#"keywords = ["tok_"]"#, r#"keywords = ["tik_"]"#)).unwrap_err();
+        assert!(e.to_string().contains("cannot prove that every match contains one of the keywords"), "{e}");
+    }
+
+    #[test]
+    fn selection_by_tag_and_id() {
+        let two = GOOD.to_string() + &GOOD.replace("t.tok", "t.other").replace("\"default\"", "\"generic\"");
+        let mut b = RuleSetBuilder::new();
+        b.add_source("t.toml", two.clone());
+        assert_eq!(b.build().unwrap().rules().len(), 1);
+        b.enable("generic");
+        assert_eq!(b.build().unwrap().rules().len(), 2);
+        b.disable("t.tok");
+        assert_eq!(b.build().unwrap().rules()[0].id.as_str(), "t.other");
+        b.disable("nope");
+        assert!(b.build().unwrap_err().to_string().contains("no rule id or tag named \"nope\""));
+    }
+
+    #[test]
+    fn prefix_keywords_share_triggers() {
+        let two = GOOD.to_string()
+            + &GOOD.replace("t.tok", "t.long").replace("tok_[a-z0-9]{8}", "tok_live_[a-z0-9]{8}").replace(
+                r#"keywords = ["tok_"]"#,
+                r#"keywords = ["tok_live_"]"#,
+            ).replace("x tok_{{", "x tok_live_{{").replace("t.long] y", "t.long] y");
+        let set = one(&two).unwrap();
+        let pf = set.prefilter();
+        let long = pf.ac.find("tok_live_").unwrap().pattern().as_usize();
+        assert_eq!(pf.triggers[long], vec![0, 1]);
+    }
+}
