@@ -28,7 +28,7 @@
 //!   keyword that could start there is fully buffered, so hits do not depend
 //!   on read boundaries.
 //! - **Verification.** A hit is verified once the bytes up to `k + max_len`
-//!   (or up to the next `\n`, for rules that cannot cross one) are buffered:
+//!   (or up to the next `\n`: no rule match holds a line break) are buffered:
 //!   the rule's own regex searches from `max(next, k - keyword_offset)`, and
 //!   a match starting at or before `k` is exactly the one a whole-buffer
 //!   search would find. Rules whose keyword starts every match run an
@@ -36,7 +36,7 @@
 //! - **Release.** Bytes are released up to the earliest position a match not
 //!   yet found could start: the first unverified hit minus its rule's
 //!   keyword offset, the first unsearched position minus the largest keyword
-//!   offset (or the start of its line for line-local rules), and the frontier
+//!   offset (but not before the start of its line), and the frontier
 //!   of any open `extend`/`block` span. A finished line is released at once.
 //! - **Memory.** The window holds the unreleased bytes, at most one read
 //!   chunk plus the longest rule and the block lookahead. Reads larger than
@@ -416,15 +416,14 @@ impl Redactor {
     // === verification ===
 
     /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it; `None` while it is not.
+    /// buffered to decide it; `None` while it is not. No match holds a line
+    /// break, so the next `\n` bounds the window too.
     fn window_end(&self, k: u64, rule: &Rule) -> Option<u64> {
         let end = self.end();
         let lim = k + rule.analysis.max_len as u64;
-        if !rule.analysis.crosses_newline {
-            let to = lim.min(end);
-            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
-                return Some(k + i as u64);
-            }
+        let to = lim.min(end);
+        if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
+            return Some(k + i as u64);
         }
         if lim < end {
             Some(lim)
@@ -631,16 +630,16 @@ impl Redactor {
         let set = &self.set;
         let mut limit = self.end();
         if !self.eof {
+            // A keyword not yet found starts at or after `scanned`; its match
+            // starts at most `max_keyword_offset` before it, and not before
+            // the start of its line.
             let s = self.scanned;
-            let floor = s.saturating_sub(set.max_offset_line as u64).max(self.base);
+            let floor = s.saturating_sub(set.max_keyword_offset as u64).max(self.base);
             let line_floor = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(s)]) {
                 Some(i) => floor + i as u64 + 1,
                 None => floor,
             };
             limit = limit.min(line_floor);
-            if set.crosses_newline {
-                limit = limit.min(s.saturating_sub(set.max_offset_any as u64));
-            }
         }
         for h in &self.hits {
             let off = self.rule(h.rule).analysis.keyword_offset as u64;

@@ -9,8 +9,10 @@
 //!   so a match without a keyword would be a silent leak.
 //! - **bounded length**: the maximum match length is finite, which bounds the
 //!   carry-over window.
-//! - **line locality**: whether a match can contain `\n`; rules that cannot
-//!   let the engine release a finished line without waiting for more input.
+//! - **line locality**: no match contains `\r` or `\n`, so the engine can
+//!   release a finished line without waiting for more input, and a
+//!   replacement never swallows a line break. Multi-line secrets are the job
+//!   of a rule's `block`, not of its regex.
 
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
@@ -30,8 +32,6 @@ pub struct Analysis {
     /// Upper bound on the distance from a match's start to the start of the
     /// keyword occurrence that proves it.
     pub keyword_offset: usize,
-    /// Whether some match can contain a `\n` byte.
-    pub crosses_newline: bool,
 }
 
 /// Why a regex is unfit for streaming.
@@ -46,6 +46,8 @@ pub enum Problem {
     StreamAnchor,
     /// Some match does not provably contain any keyword.
     KeywordNotCovered,
+    /// Some match can contain a line break.
+    CrossesLine,
 }
 
 impl std::fmt::Display for Problem {
@@ -58,6 +60,9 @@ impl std::fmt::Display for Problem {
             }
             Problem::KeywordNotCovered => {
                 "cannot prove that every match contains one of the keywords"
+            }
+            Problem::CrossesLine => {
+                "matches can contain \\r or \\n (write [^\\s\"] rather than [^\"], [ \\t] rather than \\s); multi-line secrets need `block`"
             }
         })
     }
@@ -75,8 +80,11 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     if looks.contains(Look::Start) || looks.contains(Look::End) {
         return Err(Problem::StreamAnchor);
     }
+    if can_match(hir, b'\n') || can_match(hir, b'\r') {
+        return Err(Problem::CrossesLine);
+    }
     let keyword_offset = covered(hir, keywords).ok_or(Problem::KeywordNotCovered)?;
-    Ok(Analysis { max_len, min_len, keyword_offset, crosses_newline: can_match(hir, b'\n') })
+    Ok(Analysis { max_len, min_len, keyword_offset })
 }
 
 /// Whether some match of `hir` can contain byte `b`.
@@ -269,7 +277,6 @@ mod tests {
         let a = analyze(&hir(r"\bghp_[A-Za-z0-9]{36}\b"), &kws(&["ghp_"])).unwrap();
         assert_eq!(a.keyword_offset, 0);
         assert_eq!(a.max_len, 40);
-        assert!(!a.crosses_newline);
     }
 
     #[test]
@@ -291,6 +298,7 @@ mod tests {
             analyze(&hir(r"(ghp_|gho_)[a-z]{4}"), &kws(&["ghp_"])),
             Err(Problem::KeywordNotCovered)
         );
-        assert!(analyze(&hir("a\nb"), &kws(&["a\nb"])).unwrap().crosses_newline);
+        assert_eq!(analyze(&hir(r"tok[^\x22]{4}"), &kws(&["tok"])), Err(Problem::CrossesLine));
+        assert_eq!(analyze(&hir(r"tok\s{1,4}x"), &kws(&["tok"])), Err(Problem::CrossesLine));
     }
 }

@@ -594,12 +594,8 @@ pub struct RuleSet {
     prefilter: Prefilter,
     /// Longest rule match.
     pub max_len: usize,
-    /// Largest keyword offset over rules whose matches cannot cross `\n`.
-    pub max_offset_line: usize,
-    /// Largest keyword offset over rules whose matches can cross `\n`.
-    pub max_offset_any: usize,
-    /// Whether any rule's match can contain `\n`.
-    pub crosses_newline: bool,
+    /// Largest keyword offset over all rules.
+    pub max_keyword_offset: usize,
 }
 
 impl RuleSet {
@@ -639,18 +635,8 @@ impl RuleSet {
             .expect("keywords are short ASCII literals");
         let max_keyword_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
-        let offset = |nl: bool| {
-            rules
-                .iter()
-                .filter(|r| r.analysis.crosses_newline == nl)
-                .map(|r| r.analysis.keyword_offset)
-                .max()
-                .unwrap_or(0)
-        };
         RuleSet {
-            crosses_newline: rules.iter().any(|r| r.analysis.crosses_newline),
-            max_offset_line: offset(false),
-            max_offset_any: offset(true),
+            max_keyword_offset: rules.iter().map(|r| r.analysis.keyword_offset).max().unwrap_or(0),
             rules,
             prefilter: Prefilter { ac, triggers, max_keyword_len },
             max_len,

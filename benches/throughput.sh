@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# End-to-end throughput, memory and correctness of `redactd filter` on a
+# corpus from ../shared/bench/make_corpus.py, quoted as ratios to `cat` in
+# the same run (machines are noisy; absolute numbers are not comparable).
+#
+# Usage: benches/throughput.sh [SIZE] [WORKDIR]     (default 1G, /tmp/redactd-bench)
+# Needs: python3, GNU time (/usr/bin/time), a release build (built here).
+set -euo pipefail
+size=${1:-1G}
+work=${2:-/tmp/redactd-bench}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bench=${REDACTD_SHARED:-$here/../shared}/bench
+mkdir -p "$work"
+corpus=$work/corpus-$size.log
+single=$work/single-$size.log
+
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+bin=$here/target/release/redactd
+
+[ -f "$corpus" ] || python3 "$bench/make_corpus.py" "$size" "$corpus"
+cat "$corpus" > /dev/null   # warm the page cache
+
+secs() { /usr/bin/time -f '%e %M' -o "$work/time" "$@"; cat "$work/time"; }
+mb() { python3 -c "import os,sys; print(f'{os.path.getsize(sys.argv[1])/1e6/float(sys.argv[2]):.0f}')" "$@"; }
+
+echo "== $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); corpus $corpus ($(stat -c %s "$corpus") bytes)"
+read -r t_cat _ < <(secs sh -c "cat '$corpus' | cat > /dev/null")
+read -r t_red rss_red < <(secs sh -c "'$bin' filter < '$corpus' > '$work/out.log'")
+read -r t_cat2 _ < <(secs sh -c "cat '$corpus' | cat > /dev/null")
+t_cat=$(python3 -c "print(min($t_cat, $t_cat2))")
+echo "cat | cat:        ${t_cat}s  $(mb "$corpus" "$t_cat") MB/s"
+echo "redactd filter:   ${t_red}s  $(mb "$corpus" "$t_red") MB/s  peak RSS $((rss_red / 1024)) MiB"
+python3 -c "print(f'ratio to cat:     {$t_cat/$t_red:.2f}x')"
+python3 "$bench/verify_redaction.py" "$corpus" "$corpus.secrets.jsonl" "$work/out.log"
+
+# The same corpus written in random small chunks must give identical output.
+python3 - "$corpus" <<'PY' | "$bin" filter > "$work/out-chunked.log"
+import os, random, sys
+rng = random.Random(7)
+with open(sys.argv[1], "rb") as f:
+    out = sys.stdout.buffer.raw
+    while True:
+        b = f.read(rng.randint(1, 4096))
+        if not b:
+            break
+        while b:
+            b = b[out.write(b):]
+PY
+if cmp -s "$work/out.log" "$work/out-chunked.log"; then echo "chunked input:    identical output"; else echo "chunked input:    OUTPUT DIFFERS"; exit 1; fi
+
+# One single line as big as the corpus: memory must stay bounded.
+[ -f "$single" ] || tr '\n' ' ' < "$corpus" > "$single"
+read -r t_one rss_one < <(secs sh -c "'$bin' filter < '$single' > /dev/null")
+echo "one-line input:   ${t_one}s  $(mb "$single" "$t_one") MB/s  peak RSS $((rss_one / 1024)) MiB"

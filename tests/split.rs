@@ -1,0 +1,184 @@
+//! Split invariance with the built-in rules: every case, fed through every
+//! read size up to 97, random sizes and 64 KiB ± 1, gives exactly the
+//! whole-buffer output, which in turn equals the slow oracle's.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use redactd::engine::oracle::Oracle;
+use redactd::engine::{Style, CHUNK};
+use redactd::rules::template::Rng;
+
+fn assert_invariant(set: &std::sync::Arc<redactd::rules::RuleSet>, case: &Case, style: Style, oracle: Option<&Oracle>) {
+    let want = whole(set, style, &case.input);
+    if let Some(o) = oracle {
+        let reference = o.redact(&case.input, style);
+        assert!(
+            want.out == reference,
+            "{}: engine and oracle differ\n engine: {:?}\n oracle: {:?}",
+            case.name,
+            String::from_utf8_lossy(&want.out),
+            String::from_utf8_lossy(&reference)
+        );
+    }
+    let mut plans: Vec<Vec<usize>> = (1..=97).map(|n| vec![n]).collect();
+    plans.push(vec![CHUNK - 1]);
+    plans.push(vec![CHUNK + 1]);
+    let mut rng = Rng::from_seed(case.name.as_bytes());
+    for _ in 0..8 {
+        plans.push((0..16).map(|_| 1 + (rng.next_u64() % 300) as usize).collect());
+    }
+    for plan in plans {
+        let got = redact_in_chunks(set, style, &case.input, &plan);
+        assert!(
+            got.out == want.out,
+            "{}: split {:?} differs\n split: {:?}\n whole: {:?}",
+            case.name,
+            &plan[..plan.len().min(4)],
+            String::from_utf8_lossy(&got.out),
+            String::from_utf8_lossy(&want.out)
+        );
+        assert_eq!(got.findings, want.findings, "{}: findings differ at split {:?}", case.name, &plan[..plan.len().min(4)]);
+    }
+}
+
+#[test]
+fn every_rule_example_is_split_invariant_and_matches_the_oracle() {
+    let set = builtin_all();
+    let oracle = Oracle::new(set.clone());
+    for case in example_cases(&set) {
+        assert_invariant(&set, &case, Style::Label, Some(&oracle));
+    }
+}
+
+#[test]
+fn every_style_is_split_invariant_on_examples() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    let cases = example_cases(&set);
+    for style in [Style::Mask, Style::Partial, Style::Hmac] {
+        for case in cases.iter().step_by(3) {
+            let o = (style == Style::Mask).then_some(&oracle);
+            assert_invariant(&set, case, style, o);
+        }
+    }
+}
+
+#[test]
+fn generated_corpus_is_split_invariant_and_matches_the_oracle() {
+    let set = builtin();
+    let (input, planted) = corpus(&set, "split-corpus", 6000, 40);
+    assert!(planted.len() > 50, "corpus should carry many secrets");
+    let case = Case { name: "corpus".into(), input };
+    assert_invariant(&set, &case, Style::Label, Some(&Oracle::new(set.clone())));
+    // Every finding is reported once, whatever the chunking.
+    let got = whole(&set, Style::Label, &case.input);
+    assert!(got.findings.len() >= planted.len());
+}
+
+/// Edge inputs from the issue, each with a comment on why it is tricky.
+fn edge_cases() -> Vec<Case> {
+    let set = builtin();
+    let secret = set.rules().iter().find_map(|r| r.examples.first()).unwrap().input.clone();
+    let mut v = Vec::new();
+    let mut add = |name: &str, input: Vec<u8>| v.push(Case { name: name.into(), input });
+    // CRLF line ends must survive byte for byte, also right after a secret.
+    add("crlf", format!("a {secret}\r\nb\r\n{secret}\r\n").into_bytes());
+    // No final newline: the last secret must still be redacted at finish.
+    add("no final newline", format!("x\n{secret}").into_bytes());
+    // Invalid UTF-8 and NUL around secrets must pass through untouched.
+    let mut bytes = b"\xff\xfe bad \x00 nul ".to_vec();
+    bytes.extend_from_slice(secret.as_bytes());
+    bytes.extend_from_slice(b"\x00\xc3\x28 end\n");
+    add("invalid utf-8 and nul", bytes);
+    // Empty input and only line breaks.
+    add("empty", Vec::new());
+    add("only newlines", b"\n\r\n\n".to_vec());
+    v
+}
+
+#[test]
+fn edge_inputs_are_split_invariant() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    for case in edge_cases() {
+        assert_invariant(&set, &case, Style::Label, Some(&oracle));
+    }
+}
+
+#[test]
+fn a_secret_straddles_every_offset_of_a_read_boundary() {
+    let set = builtin();
+    for r in set.rules() {
+        let ex = &r.examples[0];
+        let want = whole(&set, Style::Label, ex.input.as_bytes()).out;
+        let input = ex.input.as_bytes();
+        // The read boundary falls after `cut` bytes, for every cut inside the
+        // example (and the example sits at a random spot in a bigger read).
+        let pad = "z".repeat(1000);
+        let padded = format!("{pad}\n{}\n{pad}", ex.input);
+        let padded_want = whole(&set, Style::Label, padded.as_bytes()).out;
+        for cut in 0..=input.len() {
+            let got = redact_in_chunks(&set, Style::Label, input, &[cut.max(1), usize::MAX / 2]);
+            assert_eq!(got.out, want, "{} cut {cut}", r.id);
+            let got = redact_in_chunks(&set, Style::Label, padded.as_bytes(), &[1001 + cut, usize::MAX / 2]);
+            assert_eq!(got.out, padded_want, "{} padded cut {cut}", r.id);
+        }
+    }
+}
+
+#[test]
+fn a_ten_mib_line_with_secrets_at_start_middle_and_end() {
+    let set = builtin();
+    let (filler, _) = corpus(&set, "filler", 60_000, 0);
+    // One line: replace every line break of the filler with a space.
+    let filler: Vec<u8> = filler.iter().map(|&b| if b == b'\n' { b' ' } else { b }).collect();
+    let filler = &filler[..filler.len().min(10 << 20)];
+    let examples: Vec<&str> = set.rules().iter().map(|r| r.examples[0].input.as_str()).collect();
+    let ex = examples[examples.len() / 2];
+    let mut line = Vec::new();
+    line.extend_from_slice(ex.as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(&filler[..filler.len() / 2]);
+    line.push(b' ');
+    line.extend_from_slice(ex.as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(&filler[filler.len() / 2..]);
+    line.push(b' ');
+    line.extend_from_slice(ex.as_bytes());
+    let want = whole(&set, Style::Label, &line);
+    assert_eq!(want.findings.len() % 3, 0, "the same secret three times gives findings in threes");
+    assert!(want.findings.len() >= 3);
+    for plan in [vec![1 << 20], vec![65_535], vec![4093, 17, 70_001]] {
+        let got = redact_in_chunks(&set, Style::Label, &line, &plan);
+        assert!(got.out == want.out, "split {plan:?} differs on the 10 MiB line");
+    }
+    assert!(!want.out.contains(&b'\n'));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random mixes of examples, noise bytes and line breaks, cut at random
+    /// places, equal the whole-buffer and oracle outputs.
+    #[test]
+    fn random_mixes_are_split_invariant(
+        picks in prop::collection::vec((0usize..10_000, prop::collection::vec(any::<u8>(), 0..12)), 1..8),
+        cuts in prop::collection::vec(1usize..200, 1..12),
+    ) {
+        let set = builtin();
+        let examples: Vec<&str> = set.rules().iter().flat_map(|r| r.examples.iter().map(|e| e.input.as_str())).collect();
+        let mut input = Vec::new();
+        for (i, noise) in &picks {
+            input.extend_from_slice(examples[i % examples.len()].as_bytes());
+            input.extend_from_slice(noise);
+        }
+        let want = whole(&set, Style::Label, &input);
+        let got = redact_in_chunks(&set, Style::Label, &input, &cuts);
+        prop_assert_eq!(&got.out, &want.out);
+        prop_assert_eq!(&got.findings, &want.findings);
+        let oracle = Oracle::new(set.clone());
+        prop_assert_eq!(&want.out, &oracle.redact(&input, Style::Label));
+    }
+}
