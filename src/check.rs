@@ -15,7 +15,9 @@ use crate::rules::{self, Problem, Rule, RuleSet, RuleSetBuilder};
 fn check_options() -> Options {
     Options {
         style: Style::Label,
-        fingerprinter: Arc::new(Fingerprinter::new(b"redactd-rule-check-key", "check").expect("valid key")),
+        fingerprinter: Arc::new(
+            Fingerprinter::new(b"redactd-rule-check-key", "check").expect("valid key"),
+        ),
     }
 }
 
@@ -34,7 +36,11 @@ pub fn check_rule(rule: &Rule) -> Vec<Problem> {
     let single = Arc::new(RuleSet::single(rule));
     let mut problems = Vec::new();
     let mut problem = |m: String| {
-        problems.push(Problem { file: rule.source.clone(), rule: Some(rule.id.to_string()), message: m })
+        problems.push(Problem {
+            file: rule.source.clone(),
+            rule: Some(rule.id.to_string()),
+            message: m,
+        })
     };
     for (i, ex) in rule.examples.iter().enumerate() {
         let got = Redactor::redact_all(Arc::clone(&single), check_options(), ex.input.as_bytes());
@@ -67,10 +73,18 @@ pub fn check_rule(rule: &Rule) -> Vec<Problem> {
 fn mask_unredacted(got: &[u8], expected: &str) -> String {
     let text = String::from_utf8_lossy(got);
     let mut out = String::new();
-    for word in text.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c))) {
-        let core = word.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c)));
+    for word in text.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c)))
+    {
+        let core =
+            word.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-+/=.".contains(c)));
         if core.len() >= 12 && !expected.contains(core) {
-            let _ = write!(out, "{}…({} bytes){}", &core[..4], core.len(), &word[core.len()..]);
+            let _ = write!(
+                out,
+                "{}…({} bytes){}",
+                &core[..4],
+                core.len(),
+                &word[core.len()..]
+            );
         } else {
             out.push_str(word);
         }
@@ -93,7 +107,12 @@ pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
 /// Masks a secret for display: its public prefix, then `*`, and its length.
 pub fn mask_secret(secret: &[u8], public_prefix: usize) -> String {
     let keep = public_prefix.min(secret.len() / 2);
-    format!("{}{} ({} bytes)", String::from_utf8_lossy(&secret[..keep]), "*".repeat(8), secret.len())
+    format!(
+        "{}{} ({} bytes)",
+        String::from_utf8_lossy(&secret[..keep]),
+        "*".repeat(8),
+        secret.len()
+    )
 }
 
 /// What `rules explain` says about one piece of text.
@@ -104,7 +123,10 @@ pub fn explain(set: &RuleSet, text: &[u8]) -> String {
     let pf = set.prefilter();
     let mut woken = std::collections::BTreeMap::<usize, Vec<usize>>::new();
     let mut at = 0;
-    while let Some(m) = pf.ac.find(aho_corasick::Input::new(&lower).span(at..lower.len())) {
+    while let Some(m) = pf
+        .ac
+        .find(aho_corasick::Input::new(&lower).span(at..lower.len()))
+    {
         for &r in &pf.triggers[m.pattern().as_usize()] {
             woken.entry(r as usize).or_default().push(m.start());
         }
@@ -115,7 +137,11 @@ pub fn explain(set: &RuleSet, text: &[u8]) -> String {
     }
     for (r, positions) in &woken {
         let rule = &set.rules()[*r];
-        let _ = writeln!(out, "{} ({}): keyword at byte {:?}", rule.id, rule.name, positions);
+        let _ = writeln!(
+            out,
+            "{} ({}): keyword at byte {:?}",
+            rule.id, rule.name, positions
+        );
         let mut any = false;
         for caps in rule.regex.captures_iter(text) {
             let Some(m) = caps.get_match() else { continue };
@@ -124,7 +150,12 @@ pub fn explain(set: &RuleSet, text: &[u8]) -> String {
                 Some(_) => match caps.get_group_by_name("secret") {
                     Some(g) => (g.start, g.end),
                     None => {
-                        let _ = writeln!(out, "  match at {}..{}: secret group did not take part", m.start(), m.end());
+                        let _ = writeln!(
+                            out,
+                            "  match at {}..{}: secret group did not take part",
+                            m.start(),
+                            m.end()
+                        );
                         continue;
                     }
                 },
@@ -141,7 +172,11 @@ pub fn explain(set: &RuleSet, text: &[u8]) -> String {
             }
         }
         if !any {
-            let _ = writeln!(out, "  the keyword occurs but the regex does not match: {}", rule.pattern);
+            let _ = writeln!(
+                out,
+                "  the keyword occurs but the regex does not match: {}",
+                rule.pattern
+            );
         }
     }
     let got = Redactor::redact_all(Arc::new(set.clone()), check_options(), text);
@@ -163,7 +198,11 @@ mod tests {
         let problems = check(&set);
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert!(problems.is_empty(), "{}", text.join("\n"));
-        assert!(set.rules().len() >= 40, "only {} built-in rules", set.rules().len());
+        assert!(
+            set.rules().len() >= 40,
+            "only {} built-in rules",
+            set.rules().len()
+        );
     }
 
     #[test]

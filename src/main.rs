@@ -16,7 +16,11 @@ use redactd::modes::filter::{self, Source};
 use redactd::rules::{RuleSet, RuleSetBuilder};
 
 #[derive(Parser)]
-#[command(name = "redactd", version, about = "Scrub secrets out of log streams before they leave")]
+#[command(
+    name = "redactd",
+    version,
+    about = "Scrub secrets out of log streams before they leave"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +53,11 @@ struct RuleArgs {
 
 impl RuleArgs {
     fn builder(&self) -> Result<RuleSetBuilder> {
-        let mut b = if self.no_builtin { RuleSetBuilder::new() } else { RuleSetBuilder::builtin() };
+        let mut b = if self.no_builtin {
+            RuleSetBuilder::new()
+        } else {
+            RuleSetBuilder::builtin()
+        };
         for dir in &self.rules {
             b.add_path(dir)?;
         }
@@ -173,7 +181,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let set = b.build()?;
             let problems = check::check(&set);
             if problems.is_empty() {
-                let examples: usize = set.rules().iter().map(|r| r.examples.len() + r.negative_examples.len()).sum();
+                let examples: usize = set
+                    .rules()
+                    .iter()
+                    .map(|r| r.examples.len() + r.negative_examples.len())
+                    .sum();
                 println!("{} rules, {} examples: ok", set.rules().len(), examples);
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -202,23 +214,33 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     };
     let fingerprinter = match &args.hmac_key_file {
         Some(path) => {
-            let key = std::fs::read(path).with_context(|| format!("cannot read HMAC key file {}", path.display()))?;
+            let key = std::fs::read(path)
+                .with_context(|| format!("cannot read HMAC key file {}", path.display()))?;
             Fingerprinter::new(&key, &args.hmac_key_id)
                 .with_context(|| format!("bad HMAC key in {}", path.display()))?
         }
         None if style == Style::Hmac => bail!("--style hmac needs --hmac-key-file"),
         None => Fingerprinter::ephemeral()?,
     };
-    let opts = Options { style, fingerprinter: Arc::new(fingerprinter) };
+    let opts = Options {
+        style,
+        fingerprinter: Arc::new(fingerprinter),
+    };
     let sources: Vec<Source> = args
         .files
         .iter()
-        .map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) })
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                Source::Stdin
+            } else {
+                Source::File(f.clone())
+            }
+        })
         .collect();
     let mut findings_file = match &args.findings {
-        Some(p) => Some(io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create findings file {}", p.display()))?,
-        )),
+        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).with_context(
+            || format!("cannot create findings file {}", p.display()),
+        )?)),
         None => None,
     };
     let mut stdout = io::stdout().lock();
@@ -240,5 +262,9 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     for (name, e) in &summary.unreadable {
         eprintln!("redactd: cannot read {name}: {e}");
     }
-    Ok(if summary.unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -51,11 +51,18 @@ fn filter_redacts_stdin_to_stdout() {
     let tok = gh_token("cli-1");
     let input = format!("export GITHUB_TOKEN={tok}\nplain line\r\nno newline at end {tok}");
     let out = run_filter(&[], input.as_bytes());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains(&tok[4..]), "secret leaked: {text}");
     assert!(text.starts_with("export GITHUB_TOKEN=[REDACTED:"), "{text}");
-    assert!(text.contains("\nplain line\r\nno newline at end [REDACTED:"), "{text}");
+    assert!(
+        text.contains("\nplain line\r\nno newline at end [REDACTED:"),
+        "{text}"
+    );
     assert!(!text.ends_with('\n'));
     assert!(out.stderr.is_empty());
 }
@@ -76,14 +83,26 @@ fn filter_concatenates_files_and_reports_unreadable_ones() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("a [REDACTED:") && text.ends_with("]\nb clean\n"), "{text}");
+    assert!(
+        text.starts_with("a [REDACTED:") && text.ends_with("]\nb clean\n"),
+        "{text}"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cannot read") && err.contains("missing.log"), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("missing.log"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_closed_stdout_exits_zero() {
-    let mut child = bin().arg("filter").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .arg("filter")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let line = b"a log line that goes on and on\n".repeat(4096);
@@ -100,7 +119,12 @@ fn a_closed_stdout_exits_zero() {
     let status = child.wait().unwrap();
     writer.join().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "exit {status:?}, stderr {err}");
     assert!(err.is_empty(), "{err}");
 }
@@ -108,7 +132,12 @@ fn a_closed_stdout_exits_zero() {
 #[test]
 fn a_held_open_pipe_gets_each_line_before_eof() {
     let tok = gh_token("cli-3");
-    let mut child = bin().arg("filter").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .arg("filter")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -119,12 +148,22 @@ fn a_held_open_pipe_gets_each_line_before_eof() {
             let _ = tx.send(std::mem::take(&mut line));
         }
     });
-    stdin.write_all(format!("first {tok}\n").as_bytes()).unwrap();
+    stdin
+        .write_all(format!("first {tok}\n").as_bytes())
+        .unwrap();
     stdin.flush().unwrap();
-    let got = rx.recv_timeout(Duration::from_secs(20)).expect("line released before EOF");
-    assert!(got.starts_with("first [REDACTED:") && !got.contains(&tok[4..]), "{got}");
+    let got = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("line released before EOF");
+    assert!(
+        got.starts_with("first [REDACTED:") && !got.contains(&tok[4..]),
+        "{got}"
+    );
     stdin.write_all(b"second\n").unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "second\n");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20)).unwrap(),
+        "second\n"
+    );
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
@@ -138,13 +177,24 @@ fn findings_file_has_fingerprints_not_secrets() {
     let tok = gh_token("cli-4");
     let input = format!("line one\nuse {tok} now\n{tok}\n");
     let out = run_filter(
-        &["--findings", findings.to_str().unwrap(), "--hmac-key-file", key.to_str().unwrap(), "--hmac-key-id", "k7", "--stats"],
+        &[
+            "--findings",
+            findings.to_str().unwrap(),
+            "--hmac-key-file",
+            key.to_str().unwrap(),
+            "--hmac-key-id",
+            "k7",
+            "--stats",
+        ],
         input.as_bytes(),
     );
     assert!(out.status.success());
     let text = std::fs::read_to_string(&findings).unwrap();
     assert!(!text.contains(&tok[4..]));
-    let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["line"], 2);
     assert_eq!(recs[0]["offset"], 13);
@@ -153,9 +203,17 @@ fn findings_file_has_fingerprints_not_secrets() {
     assert_eq!(recs[1]["line"], 3);
     assert!(recs[0]["rule"].as_str().unwrap().starts_with("github."));
     assert!(recs[0]["fingerprint"].as_str().unwrap().starts_with("k7:"));
-    assert_eq!(recs[0]["fingerprint"], recs[1]["fingerprint"], "same secret, same fingerprint");
+    assert_eq!(
+        recs[0]["fingerprint"], recs[1]["fingerprint"],
+        "same secret, same fingerprint"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("2 findings") && err.contains("MB/s") && err.contains(recs[0]["rule"].as_str().unwrap()), "{err}");
+    assert!(
+        err.contains("2 findings")
+            && err.contains("MB/s")
+            && err.contains(recs[0]["rule"].as_str().unwrap()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -170,7 +228,10 @@ fn hmac_style_is_stable_across_runs_and_needs_a_key() {
     assert!(a.status.success());
     assert_eq!(a.stdout, b.stdout);
     let text = String::from_utf8(a.stdout).unwrap();
-    assert!(text.contains(":hmac:k1:") && !text.contains(&tok[4..]), "{text}");
+    assert!(
+        text.contains(":hmac:k1:") && !text.contains(&tok[4..]),
+        "{text}"
+    );
     let no_key = run_filter(&["--style", "hmac"], b"x\n");
     assert_eq!(no_key.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("--hmac-key-file"));
@@ -187,16 +248,31 @@ fn rules_list_check_and_explain() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().lines().count() >= 40);
     let out = bin().args(["rules", "check"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8(out.stdout).unwrap().contains(": ok"));
 
     let tok = gh_token("cli-6");
-    let out = bin().args(["rules", "explain", &format!("token {tok} here")]).output().unwrap();
+    let out = bin()
+        .args(["rules", "explain", &format!("token {tok} here")])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("REDACT bytes 6..46") && text.contains("ghp_********"), "{text}");
+    assert!(
+        text.contains("REDACT bytes 6..46") && text.contains("ghp_********"),
+        "{text}"
+    );
     assert!(!text.contains(&tok[4..]), "explain leaked the secret");
-    let out = bin().args(["rules", "explain", "nothing to see"]).output().unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("no keyword"));
+    let out = bin()
+        .args(["rules", "explain", "nothing to see"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("no keyword"));
 }
 
 #[test]
@@ -215,20 +291,42 @@ examples = [{ input = "k=acme_{{hex:16}}", output = "k=[REDACTED:acme.key]" }]
 "#;
     std::fs::write(d.join("acme.toml"), rule).unwrap();
     let secret = "acme_0123456789abcdef";
-    let out = run_filter(&["--rules", d.to_str().unwrap()], format!("x {secret}\n").as_bytes());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "x [REDACTED:acme.key]\n");
-    let out = run_filter(&["--rules", d.to_str().unwrap(), "--disable", "acme.key"], format!("x {secret}\n").as_bytes());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("x {secret}\n"));
+    let out = run_filter(
+        &["--rules", d.to_str().unwrap()],
+        format!("x {secret}\n").as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "x [REDACTED:acme.key]\n"
+    );
+    let out = run_filter(
+        &["--rules", d.to_str().unwrap(), "--disable", "acme.key"],
+        format!("x {secret}\n").as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("x {secret}\n")
+    );
     let out = run_filter(&["--disable", "no.such.rule"], b"x\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no.such.rule"));
 
     // A broken example is refused with file, rule id and what is wrong.
-    std::fs::write(d.join("acme.toml"), rule.replace("k=[REDACTED:acme.key]", "k=[REDACTED:other]")).unwrap();
-    let out = bin().args(["rules", "check", d.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        d.join("acme.toml"),
+        rule.replace("k=[REDACTED:acme.key]", "k=[REDACTED:other]"),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["rules", "check", d.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("acme.toml: rule acme.key: example 1 does not produce its expected output"), "{err}");
+    assert!(
+        err.contains("acme.toml: rule acme.key: example 1 does not produce its expected output"),
+        "{err}"
+    );
     let out = run_filter(&["--rules", d.to_str().unwrap()], b"x\n");
     assert_eq!(out.status.code(), Some(2));
 }

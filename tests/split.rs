@@ -10,7 +10,12 @@ use redactd::engine::oracle::Oracle;
 use redactd::engine::{Style, CHUNK};
 use redactd::rules::template::Rng;
 
-fn assert_invariant(set: &std::sync::Arc<redactd::rules::RuleSet>, case: &Case, style: Style, oracle: Option<&Oracle>) {
+fn assert_invariant(
+    set: &std::sync::Arc<redactd::rules::RuleSet>,
+    case: &Case,
+    style: Style,
+    oracle: Option<&Oracle>,
+) {
     let want = whole(set, style, &case.input);
     if let Some(o) = oracle {
         let reference = o.redact(&case.input, style);
@@ -27,7 +32,11 @@ fn assert_invariant(set: &std::sync::Arc<redactd::rules::RuleSet>, case: &Case, 
     plans.push(vec![CHUNK + 1]);
     let mut rng = Rng::from_seed(case.name.as_bytes());
     for _ in 0..8 {
-        plans.push((0..16).map(|_| 1 + (rng.next_u64() % 300) as usize).collect());
+        plans.push(
+            (0..16)
+                .map(|_| 1 + (rng.next_u64() % 300) as usize)
+                .collect(),
+        );
     }
     for plan in plans {
         let got = redact_in_chunks(set, style, &case.input, &plan);
@@ -39,7 +48,13 @@ fn assert_invariant(set: &std::sync::Arc<redactd::rules::RuleSet>, case: &Case, 
             String::from_utf8_lossy(&got.out),
             String::from_utf8_lossy(&want.out)
         );
-        assert_eq!(got.findings, want.findings, "{}: findings differ at split {:?}", case.name, &plan[..plan.len().min(4)]);
+        assert_eq!(
+            got.findings,
+            want.findings,
+            "{}: findings differ at split {:?}",
+            case.name,
+            &plan[..plan.len().min(4)]
+        );
     }
 }
 
@@ -70,7 +85,10 @@ fn generated_corpus_is_split_invariant_and_matches_the_oracle() {
     let set = builtin();
     let (input, planted) = corpus(&set, "split-corpus", 6000, 40);
     assert!(planted.len() > 50, "corpus should carry many secrets");
-    let case = Case { name: "corpus".into(), input };
+    let case = Case {
+        name: "corpus".into(),
+        input,
+    };
     assert_invariant(&set, &case, Style::Label, Some(&Oracle::new(set.clone())));
     // Every finding is reported once, whatever the chunking.
     let got = whole(&set, Style::Label, &case.input);
@@ -80,11 +98,25 @@ fn generated_corpus_is_split_invariant_and_matches_the_oracle() {
 /// Edge inputs from the issue, each with a comment on why it is tricky.
 fn edge_cases() -> Vec<Case> {
     let set = builtin();
-    let secret = set.rules().iter().find_map(|r| r.examples.first()).unwrap().input.clone();
+    let secret = set
+        .rules()
+        .iter()
+        .find_map(|r| r.examples.first())
+        .unwrap()
+        .input
+        .clone();
     let mut v = Vec::new();
-    let mut add = |name: &str, input: Vec<u8>| v.push(Case { name: name.into(), input });
+    let mut add = |name: &str, input: Vec<u8>| {
+        v.push(Case {
+            name: name.into(),
+            input,
+        })
+    };
     // CRLF line ends must survive byte for byte, also right after a secret.
-    add("crlf", format!("a {secret}\r\nb\r\n{secret}\r\n").into_bytes());
+    add(
+        "crlf",
+        format!("a {secret}\r\nb\r\n{secret}\r\n").into_bytes(),
+    );
     // No final newline: the last secret must still be redacted at finish.
     add("no final newline", format!("x\n{secret}").into_bytes());
     // Invalid UTF-8 and NUL around secrets must pass through untouched.
@@ -122,7 +154,12 @@ fn a_secret_straddles_every_offset_of_a_read_boundary() {
         for cut in 0..=input.len() {
             let got = redact_in_chunks(&set, Style::Label, input, &[cut.max(1), usize::MAX / 2]);
             assert_eq!(got.out, want, "{} cut {cut}", r.id);
-            let got = redact_in_chunks(&set, Style::Label, padded.as_bytes(), &[1001 + cut, usize::MAX / 2]);
+            let got = redact_in_chunks(
+                &set,
+                Style::Label,
+                padded.as_bytes(),
+                &[1001 + cut, usize::MAX / 2],
+            );
             assert_eq!(got.out, padded_want, "{} padded cut {cut}", r.id);
         }
     }
@@ -133,9 +170,16 @@ fn a_ten_mib_line_with_secrets_at_start_middle_and_end() {
     let set = builtin();
     let (filler, _) = corpus(&set, "filler", 60_000, 0);
     // One line: replace every line break of the filler with a space.
-    let filler: Vec<u8> = filler.iter().map(|&b| if b == b'\n' { b' ' } else { b }).collect();
+    let filler: Vec<u8> = filler
+        .iter()
+        .map(|&b| if b == b'\n' { b' ' } else { b })
+        .collect();
     let filler = &filler[..filler.len().min(10 << 20)];
-    let examples: Vec<&str> = set.rules().iter().map(|r| r.examples[0].input.as_str()).collect();
+    let examples: Vec<&str> = set
+        .rules()
+        .iter()
+        .map(|r| r.examples[0].input.as_str())
+        .collect();
     let ex = examples[examples.len() / 2];
     let mut line = Vec::new();
     line.extend_from_slice(ex.as_bytes());
@@ -148,11 +192,18 @@ fn a_ten_mib_line_with_secrets_at_start_middle_and_end() {
     line.push(b' ');
     line.extend_from_slice(ex.as_bytes());
     let want = whole(&set, Style::Label, &line);
-    assert_eq!(want.findings.len() % 3, 0, "the same secret three times gives findings in threes");
+    assert_eq!(
+        want.findings.len() % 3,
+        0,
+        "the same secret three times gives findings in threes"
+    );
     assert!(want.findings.len() >= 3);
     for plan in [vec![1 << 20], vec![65_535], vec![4093, 17, 70_001]] {
         let got = redact_in_chunks(&set, Style::Label, &line, &plan);
-        assert!(got.out == want.out, "split {plan:?} differs on the 10 MiB line");
+        assert!(
+            got.out == want.out,
+            "split {plan:?} differs on the 10 MiB line"
+        );
     }
     assert!(!want.out.contains(&b'\n'));
 }

@@ -64,7 +64,12 @@ impl Armor {
 
     /// A block that starts right after a header.
     pub fn new(max_bytes: usize) -> Armor {
-        Armor { mode: Mode::Body, taken: 0, max_bytes, done: false }
+        Armor {
+            mode: Mode::Body,
+            taken: 0,
+            max_bytes,
+            done: false,
+        }
     }
 
     /// Decides the next step for `rest`, the bytes from the current position
@@ -74,7 +79,11 @@ impl Armor {
         let step = self.decide(rest, eof);
         if let Step::Take(n) = step {
             // The footer may go past the cap: it is taken whole.
-            let n = if self.done && !was_done { n } else { n.min(self.max_bytes - self.taken) };
+            let n = if self.done && !was_done {
+                n
+            } else {
+                n.min(self.max_bytes - self.taken)
+            };
             if n == 0 {
                 return Step::End;
             }
@@ -92,11 +101,16 @@ impl Armor {
             return if eof { Step::End } else { Step::NeedMore };
         };
         match b {
-            b'\r' if rest.get(1) == Some(&b'\n') => self.line_break(&rest[1..], eof).map_take(|n| n + 1),
+            b'\r' if rest.get(1) == Some(&b'\n') => {
+                self.line_break(&rest[1..], eof).map_take(|n| n + 1)
+            }
             b'\r' if rest.len() < 2 && !eof => Step::NeedMore,
             b'\n' => self.line_break(rest, eof),
             _ if self.mode == Mode::Field => {
-                let n = rest.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(rest.len());
+                let n = rest
+                    .iter()
+                    .position(|&c| c == b'\n' || c == b'\r')
+                    .unwrap_or(rest.len());
                 if n == 0 {
                     Step::End // a bare '\r' inside a field line
                 } else {
@@ -113,7 +127,10 @@ impl Armor {
                 _ => Step::End,
             },
             _ if is_b64(b) || b == b'\\' => {
-                let n = rest.iter().position(|&c| !(is_b64(c) || c == b'\\')).unwrap_or(rest.len());
+                let n = rest
+                    .iter()
+                    .position(|&c| !(is_b64(c) || c == b'\\'))
+                    .unwrap_or(rest.len());
                 Step::Take(n)
             }
             _ => Step::End,
@@ -174,7 +191,9 @@ fn is_field(line: &[u8]) -> bool {
     };
     colon > 0
         && line[0].is_ascii_alphabetic()
-        && line[..colon].iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+        && line[..colon]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-')
         && line.get(colon + 1) == Some(&b' ')
 }
 

@@ -36,7 +36,9 @@ pub struct Fingerprinter {
 impl fmt::Debug for Fingerprinter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("Fingerprinter").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("Fingerprinter")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,12 +52,17 @@ impl Fingerprinter {
         }
         let id_ok = !key_id.is_empty()
             && key_id.len() <= 32
-            && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok {
             return Err(Error::BadKeyId);
         }
         let mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-        Ok(Fingerprinter { mac, key_id: key_id.to_string() })
+        Ok(Fingerprinter {
+            mac,
+            key_id: key_id.to_string(),
+        })
     }
 
     /// A fingerprinter with a random key from the OS, id `eph`: stable within
@@ -76,7 +83,10 @@ impl Fingerprinter {
 
     /// An incremental fingerprint computation.
     pub fn start(&self) -> Hasher {
-        Hasher { mac: self.mac.clone(), key_id: self.key_id.clone() }
+        Hasher {
+            mac: self.mac.clone(),
+            key_id: self.key_id.clone(),
+        }
     }
 
     /// The fingerprint of `secret`.
@@ -96,7 +106,9 @@ pub struct Hasher {
 
 impl fmt::Debug for Hasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hasher").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("Hasher")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +123,10 @@ impl Hasher {
         let out = self.mac.finalize().into_bytes();
         let mut digest = [0u8; 16];
         digest.copy_from_slice(&out[..16]);
-        Fingerprint { key_id: self.key_id, digest }
+        Fingerprint {
+            key_id: self.key_id,
+            digest,
+        }
     }
 }
 
@@ -168,8 +183,18 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused() {
-        assert!(matches!(Fingerprinter::new(b"short\n", "k"), Err(Error::TooShort(5))));
-        assert!(matches!(Fingerprinter::new(b"0123456789abcdef", "k 1"), Err(Error::BadKeyId)));
-        assert!(!format!("{:?}", Fingerprinter::new(b"0123456789abcdefSECRET", "k").unwrap()).contains("SECRET"));
+        assert!(matches!(
+            Fingerprinter::new(b"short\n", "k"),
+            Err(Error::TooShort(5))
+        ));
+        assert!(matches!(
+            Fingerprinter::new(b"0123456789abcdef", "k 1"),
+            Err(Error::BadKeyId)
+        ));
+        assert!(!format!(
+            "{:?}",
+            Fingerprinter::new(b"0123456789abcdefSECRET", "k").unwrap()
+        )
+        .contains("SECRET"));
     }
 }

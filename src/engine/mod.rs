@@ -260,9 +260,18 @@ impl Redactor {
     /// A redactor for one stream.
     pub fn new(set: Arc<RuleSet>, opts: Options) -> Redactor {
         let n = set.rules().len();
-        let max_groups = set.rules().iter().map(|r| r.secret_group.unwrap_or(0) + 1).max().unwrap_or(1);
+        let max_groups = set
+            .rules()
+            .iter()
+            .map(|r| r.secret_group.unwrap_or(0) + 1)
+            .max()
+            .unwrap_or(1);
         Redactor {
-            labels: set.rules().iter().map(|r| format!("[REDACTED:{}]", r.id).into_bytes()).collect(),
+            labels: set
+                .rules()
+                .iter()
+                .map(|r| format!("[REDACTED:{}]", r.id).into_bytes())
+                .collect(),
             caches: set.rules().iter().map(|r| r.regex.create_cache()).collect(),
             next: vec![0; n],
             slots: vec![None; 2 * max_groups],
@@ -340,7 +349,10 @@ impl Redactor {
 
     #[inline]
     fn at(&self, pos: u64) -> usize {
-        debug_assert!(pos >= self.base && pos <= self.end(), "{pos} outside window");
+        debug_assert!(
+            pos >= self.base && pos <= self.end(),
+            "{pos} outside window"
+        );
         (pos - self.base) as usize
     }
 
@@ -398,7 +410,10 @@ impl Redactor {
         let last = (limit - self.scanned) as usize;
         let mut at = 0;
         while at < last {
-            let Some(m) = pf.ac.find(aho_corasick::Input::new(&self.lower).span(at..self.lower.len())) else {
+            let Some(m) = pf
+                .ac
+                .find(aho_corasick::Input::new(&self.lower).span(at..self.lower.len()))
+            else {
                 break;
             };
             if m.start() >= last {
@@ -477,7 +492,10 @@ impl Redactor {
         let off = rule.analysis.keyword_offset as u64;
         let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
         loop {
-            let s = self.next[r].max(k.saturating_sub(off));
+            // No match can start before `released` (the release limit saw to
+            // that, if need be because a line break lies in between), and
+            // those bytes may be gone from the window.
+            let s = self.next[r].max(k.saturating_sub(off)).max(self.released);
             if s > k {
                 return false;
             }
@@ -487,9 +505,17 @@ impl Redactor {
             let span = (s - hay_start) as usize..(window_end - hay_start) as usize;
             let input = Input::new(&self.buf[h0..h1])
                 .span(span)
-                .anchored(if off == 0 { Anchored::Yes } else { Anchored::No });
+                .anchored(if off == 0 {
+                    Anchored::Yes
+                } else {
+                    Anchored::No
+                });
             let slots = &mut self.slots[..nslots];
-            if rule.regex.search_slots_with(&mut self.caches[r], &input, slots).is_none() {
+            if rule
+                .regex
+                .search_slots_with(&mut self.caches[r], &input, slots)
+                .is_none()
+            {
                 self.next[r] = self.next[r].max(k + 1);
                 return false;
             }
@@ -535,17 +561,35 @@ impl Redactor {
             _ => Some(self.opts.fingerprinter.fingerprint(secret)),
         };
         let open = kind.is_some();
-        let span = Span { start, end, rule: rule_idx, open };
+        let span = Span {
+            start,
+            end,
+            rule: rule_idx,
+            open,
+        };
         let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
         let i = self.spans.partition_point(|s| key(s) <= key(&span));
         self.spans.insert(i, span);
-        let i = self.findings.partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
+        let i = self
+            .findings
+            .partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
         self.findings.insert(
             i,
-            PendingFinding { start, len: end - start, rule: rule_idx, line: None, fingerprint },
+            PendingFinding {
+                start,
+                len: end - start,
+                rule: rule_idx,
+                line: None,
+                fingerprint,
+            },
         );
         if let Some(kind) = kind {
-            self.extenders.push(Extender { rule: rule_idx, start, pos: end, kind });
+            self.extenders.push(Extender {
+                rule: rule_idx,
+                start,
+                pos: end,
+                kind,
+            });
         }
         open
     }
@@ -562,7 +606,10 @@ impl Redactor {
             let before = e.pos;
             let closed = match &mut e.kind {
                 ExtKind::Class => {
-                    let class = self.set.rules()[e.rule as usize].extend.as_ref().expect("class rule");
+                    let class = self.set.rules()[e.rule as usize]
+                        .extend
+                        .as_ref()
+                        .expect("class rule");
                     let from = self.at(e.pos);
                     let n = self.buf[from..].iter().position(|&b| !class.contains(b));
                     e.pos += n.unwrap_or(self.buf.len() - from) as u64;
@@ -593,7 +640,11 @@ impl Redactor {
                 let r = e.rule as usize;
                 self.next[r] = self.next[r].max(e.pos);
                 if let ExtKind::Armor(_, h) = e.kind {
-                    if let Some(f) = self.findings.iter_mut().find(|f| f.rule == e.rule && f.start == e.start) {
+                    if let Some(f) = self
+                        .findings
+                        .iter_mut()
+                        .find(|f| f.rule == e.rule && f.start == e.start)
+                    {
                         f.len = e.pos - e.start;
                         f.fingerprint = Some(h.finish());
                     }
@@ -618,7 +669,11 @@ impl Redactor {
                 return;
             }
         }
-        let s = self.spans.iter_mut().find(|s| s.rule == rule && s.open).expect("open span of an extender");
+        let s = self
+            .spans
+            .iter_mut()
+            .find(|s| s.rule == rule && s.open)
+            .expect("open span of an extender");
         s.end = end;
         s.open = open;
     }
@@ -634,7 +689,9 @@ impl Redactor {
             // starts at most `max_keyword_offset` before it, and not before
             // the start of its line.
             let s = self.scanned;
-            let floor = s.saturating_sub(set.max_keyword_offset as u64).max(self.base);
+            let floor = s
+                .saturating_sub(set.max_keyword_offset as u64)
+                .max(self.base);
             let line_floor = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(s)]) {
                 Some(i) => floor + i as u64 + 1,
                 None => floor,
@@ -687,7 +744,8 @@ impl Redactor {
             // the same place (its label depends on every span starting there).
             if self.released == next_start && next_start < limit {
                 let sp = self.spans.pop_front().expect("front span");
-                let hasher = (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
+                let hasher =
+                    (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
                 self.current = Some(Interval {
                     end: sp.end,
                     rule: sp.rule,
@@ -727,8 +785,10 @@ impl Redactor {
                 }
             }
             Style::Mask => {
-                let masked: Vec<u8> =
-                    bytes.iter().map(|&c| if c == b'\n' || c == b'\r' { c } else { b'*' }).collect();
+                let masked: Vec<u8> = bytes
+                    .iter()
+                    .map(|&c| if c == b'\n' || c == b'\r' { c } else { b'*' })
+                    .collect();
                 out(&masked, &mut nout);
             }
             Style::Partial => {
@@ -748,7 +808,10 @@ impl Redactor {
                 }
             }
             Style::Hmac => {
-                cur.hasher.as_mut().expect("hmac style has a hasher").update(bytes);
+                cur.hasher
+                    .as_mut()
+                    .expect("hmac style has a hasher")
+                    .update(bytes);
                 for &c in bytes {
                     if c == b'\n' || c == b'\r' {
                         out(&[c], &mut nout);
@@ -768,14 +831,24 @@ impl Redactor {
             Style::Partial => {
                 let prefix = self.set.rules()[cur.rule as usize].public_prefix as u64;
                 let secret = cur.len.saturating_sub(prefix);
-                let show = if cur.crossed_line { 0 } else { (secret / 4).min(4) as usize };
+                let show = if cur.crossed_line {
+                    0
+                } else {
+                    (secret / 4).min(4) as usize
+                };
                 let show = show.min(cur.tail_len);
                 tail.extend_from_slice(b"****");
                 tail.extend_from_slice(&cur.tail[4 - show..]);
             }
             Style::Hmac => {
                 let fp = cur.hasher.expect("hmac style has a hasher").finish();
-                tail = format!("[{}:hmac:{}:{}]", self.rule(cur.rule).id, fp.key_id, fp.short()).into_bytes();
+                tail = format!(
+                    "[{}:hmac:{}:{}]",
+                    self.rule(cur.rule).id,
+                    fp.key_id,
+                    fp.short()
+                )
+                .into_bytes();
             }
         }
         if !tail.is_empty() {

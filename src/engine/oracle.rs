@@ -42,19 +42,29 @@ impl Oracle {
         let patterns: Vec<&str> = set.rules().iter().map(|r| r.pattern.as_str()).collect();
         let build = |kind| {
             meta::Regex::builder()
-                .syntax(re_syntax::Config::new().unicode(false).utf8(false).multi_line(true))
+                .syntax(
+                    re_syntax::Config::new()
+                        .unicode(false)
+                        .utf8(false)
+                        .multi_line(true),
+                )
                 .configure(meta::Regex::config().utf8_empty(false).match_kind(kind))
                 .build_many(&patterns)
                 .expect("rules that compiled one by one compile together")
         };
-        Oracle { re: build(MatchKind::LeftmostFirst), any: build(MatchKind::All), set }
+        Oracle {
+            re: build(MatchKind::LeftmostFirst),
+            any: build(MatchKind::All),
+            set,
+        }
     }
 
     /// Every accepted secret span, sorted by start.
     pub fn spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
         let n = self.set.rules().len();
         let mut which = PatternSet::new(n.max(1));
-        self.any.which_overlapping_matches(&Input::new(hay), &mut which);
+        self.any
+            .which_overlapping_matches(&Input::new(hay), &mut which);
         let mut caps = self.re.create_captures();
         let mut out = Vec::new();
         for pid in which.iter() {
@@ -64,7 +74,9 @@ impl Oracle {
             'search: while pos <= hay.len() {
                 let mut found = None;
                 for p in pos..=hay.len() {
-                    let input = Input::new(hay).range(p..).anchored(Anchored::Pattern(PatternID::must(r)));
+                    let input = Input::new(hay)
+                        .range(p..)
+                        .anchored(Anchored::Pattern(PatternID::must(r)));
                     self.re.search_captures(&input, &mut caps);
                     if let Some(m) = caps.get_match() {
                         found = Some((m.start(), m.end()));
@@ -84,14 +96,23 @@ impl Oracle {
                     continue;
                 }
                 let end = match (rule.block, &rule.extend) {
-                    (Some(Block::Armor { max_bytes }), _) => se + armor::block_len(&hay[se..], max_bytes),
+                    (Some(Block::Armor { max_bytes }), _) => {
+                        se + armor::block_len(&hay[se..], max_bytes)
+                    }
                     (None, Some(class)) => {
-                        se + hay[se..].iter().position(|&b| !class.contains(b)).unwrap_or(hay.len() - se)
+                        se + hay[se..]
+                            .iter()
+                            .position(|&b| !class.contains(b))
+                            .unwrap_or(hay.len() - se)
                     }
                     (None, None) => se,
                 };
                 pos = pos.max(end);
-                out.push(OracleSpan { start: ss, end, rule: r });
+                out.push(OracleSpan {
+                    start: ss,
+                    end,
+                    rule: r,
+                });
             }
         }
         let key = |s: &OracleSpan| (s.start, self.set.rules()[s.rule].is_generic(), s.rule);
@@ -101,7 +122,10 @@ impl Oracle {
 
     /// The reference output for `label` or `mask` style.
     pub fn redact(&self, hay: &[u8], style: Style) -> Vec<u8> {
-        assert!(matches!(style, Style::Label | Style::Mask), "the oracle renders label and mask");
+        assert!(
+            matches!(style, Style::Label | Style::Mask),
+            "the oracle renders label and mask"
+        );
         let spans = self.spans(hay);
         let mut out = Vec::with_capacity(hay.len());
         let mut at = 0;
@@ -116,7 +140,9 @@ impl Oracle {
             }
             out.extend_from_slice(&hay[at..first.start]);
             if style == Style::Label {
-                out.extend_from_slice(format!("[REDACTED:{}]", self.set.rules()[first.rule].id).as_bytes());
+                out.extend_from_slice(
+                    format!("[REDACTED:{}]", self.set.rules()[first.rule].id).as_bytes(),
+                );
             }
             for &c in &hay[first.start..end] {
                 if c == b'\n' || c == b'\r' {

@@ -11,7 +11,10 @@ fn set(toml: &str) -> Arc<RuleSet> {
 }
 
 fn opts(style: Style) -> Options {
-    Options { style, fingerprinter: Arc::new(Fingerprinter::new(b"unit-test-key-0123456789", "t1").unwrap()) }
+    Options {
+        style,
+        fingerprinter: Arc::new(Fingerprinter::new(b"unit-test-key-0123456789", "t1").unwrap()),
+    }
 }
 
 const RULES: &str = r#"
@@ -99,7 +102,10 @@ fn label_style_redacts_each_kind() {
          no final newline password=[REDACTED:t.pw]"
     );
     let rules: Vec<&str> = got.findings.iter().map(|f| f.rule.as_str()).collect();
-    assert_eq!(rules, ["t.pw", "t.tok", "t.suffix", "t.jwtish", "t.key", "t.tok", "t.pw"]);
+    assert_eq!(
+        rules,
+        ["t.pw", "t.tok", "t.suffix", "t.jwtish", "t.key", "t.tok", "t.pw"]
+    );
     let lines: Vec<u64> = got.findings.iter().map(|f| f.line).collect();
     assert_eq!(lines, [1, 1, 2, 2, 3, 7, 8]);
 }
@@ -131,8 +137,14 @@ fn matches_the_oracle() {
 
 #[test]
 fn mask_keeps_length_and_line_breaks() {
-    let got = whole(b"a tok_abcd1234 b\n-----BEGIN PRIVATE KEY-----\r\nQUJD\r\n-----END PRIVATE KEY-----\r\n", Style::Mask);
-    assert_eq!(got.out, b"a ************ b\n***************************\r\n****\r\n*************************\r\n");
+    let got = whole(
+        b"a tok_abcd1234 b\n-----BEGIN PRIVATE KEY-----\r\nQUJD\r\n-----END PRIVATE KEY-----\r\n",
+        Style::Mask,
+    );
+    assert_eq!(
+        got.out,
+        b"a ************ b\n***************************\r\n****\r\n*************************\r\n"
+    );
 }
 
 #[test]
@@ -167,7 +179,11 @@ fn memory_stays_bounded_on_one_huge_line() {
     let piece = b"abc def ghi tok_abcd1234 password=xyzw1234 jkl ".repeat(1000);
     for _ in 0..200 {
         r.write(&piece, &mut sink);
-        assert!(r.buf.capacity() <= 4 * CHUNK, "window grew to {}", r.buf.capacity());
+        assert!(
+            r.buf.capacity() <= 4 * CHUNK,
+            "window grew to {}",
+            r.buf.capacity()
+        );
         assert!(r.pending() < 1024, "holding {} bytes", r.pending());
         sink.clear();
     }

@@ -139,7 +139,11 @@ pub fn run(
     let started = std::time::Instant::now();
     let mut summary = Summary::default();
     let stdin = [Source::Stdin];
-    let sources = if sources.is_empty() { &stdin[..] } else { sources };
+    let sources = if sources.is_empty() {
+        &stdin[..]
+    } else {
+        sources
+    };
     let mut buf = vec![0u8; READ_SIZE];
     for source in sources {
         let name = source.name();

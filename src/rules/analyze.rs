@@ -84,7 +84,11 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
         return Err(Problem::CrossesLine);
     }
     let keyword_offset = covered(hir, keywords).ok_or(Problem::KeywordNotCovered)?;
-    Ok(Analysis { max_len, min_len, keyword_offset })
+    Ok(Analysis {
+        max_len,
+        min_len,
+        keyword_offset,
+    })
 }
 
 /// Whether some match of `hir` can contain byte `b`.
@@ -92,7 +96,9 @@ pub fn can_match(hir: &Hir, b: u8) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => false,
         HirKind::Literal(lit) => lit.0.contains(&b),
-        HirKind::Class(Class::Bytes(c)) => c.ranges().iter().any(|r| r.start() <= b && b <= r.end()),
+        HirKind::Class(Class::Bytes(c)) => {
+            c.ranges().iter().any(|r| r.start() <= b && b <= r.end())
+        }
         HirKind::Class(Class::Unicode(c)) => {
             let ch = char::from(b);
             c.ranges().iter().any(|r| r.start() <= ch && ch <= r.end())
@@ -209,7 +215,9 @@ fn first_keyword(s: &[u8], keywords: &[Vec<u8>]) -> Option<usize> {
 /// The worst-case offset of a keyword over a finite language, if every
 /// string holds one.
 fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
-    strings.iter().try_fold(0, |acc, s| Some(acc.max(first_keyword(s, keywords)?)))
+    strings
+        .iter()
+        .try_fold(0, |acc, s| Some(acc.max(first_keyword(s, keywords)?)))
 }
 
 /// If every match of `hir` contains a keyword, an upper bound on the offset
@@ -223,9 +231,9 @@ fn covered(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
     match hir.kind() {
         HirKind::Capture(c) => covered(&c.sub, keywords),
         HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords),
-        HirKind::Alternation(xs) => {
-            xs.iter().try_fold(0, |acc, x| Some(acc.max(covered(x, keywords)?)))
-        }
+        HirKind::Alternation(xs) => xs
+            .iter()
+            .try_fold(0, |acc, x| Some(acc.max(covered(x, keywords)?))),
         HirKind::Concat(xs) => {
             let mut best: Option<usize> = None;
             let mut prefix_max = 0usize; // longest possible text before xs[i]
@@ -269,7 +277,9 @@ mod tests {
     }
 
     fn kws(k: &[&str]) -> Vec<Vec<u8>> {
-        k.iter().map(|s| s.as_bytes().to_ascii_lowercase()).collect()
+        k.iter()
+            .map(|s| s.as_bytes().to_ascii_lowercase())
+            .collect()
     }
 
     #[test]
@@ -281,9 +291,15 @@ mod tests {
 
     #[test]
     fn keywords_across_children_and_case() {
-        let a = analyze(&hir(r"xox[baprs]-[0-9]{8,13}"), &kws(&["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-"]));
+        let a = analyze(
+            &hir(r"xox[baprs]-[0-9]{8,13}"),
+            &kws(&["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-"]),
+        );
         assert_eq!(a.unwrap().keyword_offset, 0);
-        let a = analyze(&hir(r"(?i)(?:api[_-]?key)\s{0,3}[:=]\s{0,3}[a-z0-9]{16,64}"), &kws(&["apikey", "api_key", "api-key"]));
+        let a = analyze(
+            &hir(r"(?i)(?:api[_-]?key)[ \t]{0,3}[:=][ \t]{0,3}[a-z0-9]{16,64}"),
+            &kws(&["apikey", "api_key", "api-key"]),
+        );
         assert_eq!(a.unwrap().keyword_offset, 0);
         let a = analyze(&hir(r"[0-9a-f]{32}-us[0-9]{1,2}"), &kws(&["-us"]));
         assert_eq!(a.unwrap().keyword_offset, 32);
@@ -291,14 +307,29 @@ mod tests {
 
     #[test]
     fn problems_are_found() {
-        assert_eq!(analyze(&hir(r"ghp_[a-z]+"), &kws(&["ghp_"])), Err(Problem::Unbounded));
-        assert_eq!(analyze(&hir(r"(ghp_)?"), &kws(&["ghp_"])), Err(Problem::EmptyMatch));
-        assert_eq!(analyze(&hir(r"\Aghp_"), &kws(&["ghp_"])), Err(Problem::StreamAnchor));
+        assert_eq!(
+            analyze(&hir(r"ghp_[a-z]+"), &kws(&["ghp_"])),
+            Err(Problem::Unbounded)
+        );
+        assert_eq!(
+            analyze(&hir(r"(ghp_)?"), &kws(&["ghp_"])),
+            Err(Problem::EmptyMatch)
+        );
+        assert_eq!(
+            analyze(&hir(r"\Aghp_"), &kws(&["ghp_"])),
+            Err(Problem::StreamAnchor)
+        );
         assert_eq!(
             analyze(&hir(r"(ghp_|gho_)[a-z]{4}"), &kws(&["ghp_"])),
             Err(Problem::KeywordNotCovered)
         );
-        assert_eq!(analyze(&hir(r"tok[^\x22]{4}"), &kws(&["tok"])), Err(Problem::CrossesLine));
-        assert_eq!(analyze(&hir(r"tok\s{1,4}x"), &kws(&["tok"])), Err(Problem::CrossesLine));
+        assert_eq!(
+            analyze(&hir(r"tok[^\x22]{4}"), &kws(&["tok"])),
+            Err(Problem::CrossesLine)
+        );
+        assert_eq!(
+            analyze(&hir(r"tok\s{1,4}x"), &kws(&["tok"])),
+            Err(Problem::CrossesLine)
+        );
     }
 }

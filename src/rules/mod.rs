@@ -109,7 +109,11 @@ impl ByteSet {
 
 impl fmt::Debug for ByteSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ByteSet({} bytes)", self.0.iter().filter(|&&b| b).count())
+        write!(
+            f,
+            "ByteSet({} bytes)",
+            self.0.iter().filter(|&&b| b).count()
+        )
     }
 }
 
@@ -188,8 +192,14 @@ impl Rule {
     /// Whether a candidate secret passes the rule's entropy, stop-word and
     /// validator checks. Returns the reason when it does not.
     pub fn accept(&self, secret: &[u8]) -> Result<(), Rejection> {
-        if let Some(word) = self.stop_words.iter().find(|w| validate::contains_ignore_case(secret, w)) {
-            return Err(Rejection::StopWord(String::from_utf8_lossy(word).into_owned()));
+        if let Some(word) = self
+            .stop_words
+            .iter()
+            .find(|w| validate::contains_ignore_case(secret, w))
+        {
+            return Err(Rejection::StopWord(
+                String::from_utf8_lossy(word).into_owned(),
+            ));
         }
         if let Some(min) = self.min_entropy {
             let e = validate::entropy(secret);
@@ -302,7 +312,10 @@ impl RuleSetBuilder {
     /// Adds every `*.toml` file in `dir` (sorted by name), or `dir` itself if
     /// it is a file.
     pub fn add_path(&mut self, dir: &Path) -> Result<&mut Self, Error> {
-        let read_err = |source| Error::Read { path: dir.to_path_buf(), source };
+        let read_err = |source| Error::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
         let meta = std::fs::metadata(dir).map_err(read_err)?;
         let mut paths = if meta.is_dir() {
             let mut v = Vec::new();
@@ -318,7 +331,10 @@ impl RuleSetBuilder {
         };
         paths.sort();
         for p in paths {
-            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read { path: p.clone(), source })?;
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
             self.add_source(p.display().to_string(), text);
         }
         Ok(self)
@@ -351,7 +367,11 @@ impl RuleSetBuilder {
             let parsed: syntax::RuleFileConfig = match toml::from_str(text) {
                 Ok(p) => p,
                 Err(e) => {
-                    problems.push(Problem { file: file.clone(), rule: None, message: e.to_string() });
+                    problems.push(Problem {
+                        file: file.clone(),
+                        rule: None,
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -388,7 +408,9 @@ impl RuleSetBuilder {
             return Err(Error::Invalid(problems));
         }
         let hit = |r: &Rule, names: &[String]| {
-            names.iter().any(|n| r.id.as_str() == n || r.tags.iter().any(|t| t == n))
+            names
+                .iter()
+                .any(|n| r.id.as_str() == n || r.tags.iter().any(|t| t == n))
         };
         rules.retain(|r| {
             let on = self.all || r.tags.iter().any(|t| t == "default") || hit(r, &self.enable);
@@ -401,19 +423,33 @@ impl RuleSetBuilder {
 fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     let mut problems = Vec::new();
     let id = rc.id.clone();
-    let mut problem = |m: String| problems.push(Problem { file: file.into(), rule: Some(id.clone()), message: m });
+    let mut problem = |m: String| {
+        problems.push(Problem {
+            file: file.into(),
+            rule: Some(id.clone()),
+            message: m,
+        })
+    };
 
     let id_ok = !rc.id.is_empty()
         && rc.id.contains('.')
-        && rc.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && rc
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if !id_ok {
-        problem("id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into());
+        problem(
+            "id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into(),
+        );
     }
     if !rc.regex.is_ascii() {
         problem("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
     }
     let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
-        problem(format!("unknown severity {:?} (low, medium, high, critical)", rc.severity));
+        problem(format!(
+            "unknown severity {:?} (low, medium, high, critical)",
+            rc.severity
+        ));
         Severity::High
     });
     if rc.remediation.trim().is_empty() {
@@ -425,7 +461,9 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     let mut keywords = Vec::new();
     for k in &rc.keywords {
         if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
-            problem(format!("keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"));
+            problem(format!(
+                "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
+            ));
         }
         keywords.push(k.as_bytes().to_ascii_lowercase());
     }
@@ -441,7 +479,9 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     });
     let block = match rc.block.as_deref() {
         None => None,
-        Some("armor") => Some(Block::Armor { max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES) }),
+        Some("armor") => Some(Block::Armor {
+            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
+        }),
         Some(other) => {
             problem(format!("unknown block kind {other:?} (armor)"));
             None
@@ -453,7 +493,9 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     let extend = rc.extend.as_deref().and_then(|c| {
         let set = parse_byte_class(c);
         if set.is_none() {
-            problem(format!("extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"));
+            problem(format!(
+                "extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"
+            ));
         }
         set
     });
@@ -462,40 +504,67 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     }
 
     let parser = || {
-        regex_syntax::ParserBuilder::new().unicode(false).utf8(false).multi_line(true).build()
+        regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .multi_line(true)
+            .build()
     };
     let hir = match parser().parse(&rc.regex) {
         Ok(h) => Some(h),
         Err(e) => {
-            problem(format!("regex does not parse: {}", one_line(&e.to_string())));
+            problem(format!(
+                "regex does not parse: {}",
+                one_line(&e.to_string())
+            ));
             None
         }
     };
-    let analysis = hir.as_ref().and_then(|h| match analyze::analyze(h, &keywords) {
-        Ok(a) if a.max_len > MAX_RULE_LEN => {
-            problem(format!("maximum match length {} exceeds {MAX_RULE_LEN}", a.max_len));
-            None
-        }
-        Ok(a) => Some(a),
-        Err(p) => {
-            problem(p.to_string());
-            None
-        }
-    });
+    let analysis = hir
+        .as_ref()
+        .and_then(|h| match analyze::analyze(h, &keywords) {
+            Ok(a) if a.max_len > MAX_RULE_LEN => {
+                problem(format!(
+                    "maximum match length {} exceeds {MAX_RULE_LEN}",
+                    a.max_len
+                ));
+                None
+            }
+            Ok(a) => Some(a),
+            Err(p) => {
+                problem(p.to_string());
+                None
+            }
+        });
     let regex = hir.as_ref().and_then(|_| {
         let built = meta::Regex::builder()
-            .syntax(re_syntax::Config::new().unicode(false).utf8(false).multi_line(true))
-            .configure(meta::Regex::config().utf8_empty(false).hybrid_cache_capacity(1 << 20))
+            .syntax(
+                re_syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .multi_line(true),
+            )
+            .configure(
+                meta::Regex::config()
+                    .utf8_empty(false)
+                    .hybrid_cache_capacity(1 << 20),
+            )
             .build(&rc.regex);
         match built {
             Ok(r) => Some(r),
             Err(e) => {
-                problem(format!("regex does not compile: {}", one_line(&e.to_string())));
+                problem(format!(
+                    "regex does not compile: {}",
+                    one_line(&e.to_string())
+                ));
                 None
             }
         }
     });
-    let secret_group = regex.as_ref().and_then(|r| r.group_info().to_index(regex_automata::PatternID::ZERO, "secret"));
+    let secret_group = regex.as_ref().and_then(|r| {
+        r.group_info()
+            .to_index(regex_automata::PatternID::ZERO, "secret")
+    });
 
     let mut examples = Vec::new();
     for (i, ex) in rc.examples.iter().enumerate() {
@@ -525,7 +594,11 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
         remediation: rc.remediation,
         tags: rc.tags,
         min_entropy: rc.min_entropy,
-        stop_words: rc.stop_words.iter().map(|w| w.as_bytes().to_ascii_lowercase()).collect(),
+        stop_words: rc
+            .stop_words
+            .iter()
+            .map(|w| w.as_bytes().to_ascii_lowercase())
+            .collect(),
         validator,
         public_prefix: rc.public_prefix,
         extend,
@@ -542,7 +615,12 @@ fn one_line(s: &str) -> String {
 }
 
 fn parse_byte_class(c: &str) -> Option<ByteSet> {
-    let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(c).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(c)
+        .ok()?;
     let regex_syntax::hir::HirKind::Class(class) = hir.kind() else {
         return None;
     };
@@ -636,9 +714,17 @@ impl RuleSet {
         let max_keyword_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
         RuleSet {
-            max_keyword_offset: rules.iter().map(|r| r.analysis.keyword_offset).max().unwrap_or(0),
+            max_keyword_offset: rules
+                .iter()
+                .map(|r| r.analysis.keyword_offset)
+                .max()
+                .unwrap_or(0),
             rules,
-            prefilter: Prefilter { ac, triggers, max_keyword_len },
+            prefilter: Prefilter {
+                ac,
+                triggers,
+                max_keyword_len,
+            },
             max_len,
         }
     }
@@ -699,17 +785,33 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
     fn every_problem_is_reported_with_file_and_id() {
         let bad = GOOD.replace("tok_[a-z0-9]{8}", "tok_[a-z0-9]+").replace("high", "severe")
             + "\n[[rule]]\nid = \"t.tok\"\nname = \"dup\"\nregex = 'x'\nkeywords = []\nseverity = \"low\"\nremediation = \"r\"\n";
-        let Err(Error::Invalid(ps)) = one(&bad) else { panic!("expected problems") };
+        let Err(Error::Invalid(ps)) = one(&bad) else {
+            panic!("expected problems")
+        };
         let text: Vec<String> = ps.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("t.toml: rule t.tok: maximum match length is unbounded")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("unknown severity \"severe\"")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("duplicate rule id")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("t.toml: rule t.tok: maximum match length is unbounded")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("unknown severity \"severe\"")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("duplicate rule id")),
+            "{text:?}"
+        );
     }
 
     #[test]
     fn unknown_keys_and_unicode_classes_are_refused() {
         let e = one(&GOOD.replace("tags =", "negative_example = [\"x\"]\ntags =")).unwrap_err();
-        assert!(e.to_string().contains("unknown field `negative_example`"), "{e}");
+        assert!(
+            e.to_string().contains("unknown field `negative_example`"),
+            "{e}"
+        );
         let e = one(&GOOD.replace("[a-z0-9]{8}", r"\pL{8}")).unwrap_err();
         assert!(e.to_string().contains("regex does not parse"), "{e}");
     }
@@ -717,12 +819,19 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
     #[test]
     fn keywords_must_be_provable() {
         let e = one(&GOOD.replace(r#"keywords = ["tok_"]"#, r#"keywords = ["tik_"]"#)).unwrap_err();
-        assert!(e.to_string().contains("cannot prove that every match contains one of the keywords"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot prove that every match contains one of the keywords"),
+            "{e}"
+        );
     }
 
     #[test]
     fn selection_by_tag_and_id() {
-        let two = GOOD.to_string() + &GOOD.replace("t.tok", "t.other").replace("\"default\"", "\"generic\"");
+        let two = GOOD.to_string()
+            + &GOOD
+                .replace("t.tok", "t.other")
+                .replace("\"default\"", "\"generic\"");
         let mut b = RuleSetBuilder::new();
         b.add_source("t.toml", two.clone());
         assert_eq!(b.build().unwrap().rules().len(), 1);
@@ -731,16 +840,22 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
         b.disable("t.tok");
         assert_eq!(b.build().unwrap().rules()[0].id.as_str(), "t.other");
         b.disable("nope");
-        assert!(b.build().unwrap_err().to_string().contains("no rule id or tag named \"nope\""));
+        assert!(b
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("no rule id or tag named \"nope\""));
     }
 
     #[test]
     fn prefix_keywords_share_triggers() {
         let two = GOOD.to_string()
-            + &GOOD.replace("t.tok", "t.long").replace("tok_[a-z0-9]{8}", "tok_live_[a-z0-9]{8}").replace(
-                r#"keywords = ["tok_"]"#,
-                r#"keywords = ["tok_live_"]"#,
-            ).replace("x tok_{{", "x tok_live_{{").replace("t.long] y", "t.long] y");
+            + &GOOD
+                .replace("t.tok", "t.long")
+                .replace("tok_[a-z0-9]{8}", "tok_live_[a-z0-9]{8}")
+                .replace(r#"keywords = ["tok_"]"#, r#"keywords = ["tok_live_"]"#)
+                .replace("x tok_{{", "x tok_live_{{")
+                .replace("t.long] y", "t.long] y");
         let set = one(&two).unwrap();
         let pf = set.prefilter();
         let long = pf.ac.find("tok_live_").unwrap().pattern().as_usize();

@@ -153,6 +153,9 @@ mod tests {
     fn errors_are_reported() {
         assert_eq!(expand_one("s", "{{alnum:3"), Err(Error::Unterminated(0)));
         assert!(matches!(expand_one("s", "{{nope:3}}"), Err(Error::Bad(_))));
-        assert!(matches!(expand_pair("s", "x", "{{1}}"), Err(Error::NoSuchPlaceholder(1))));
+        assert!(matches!(
+            expand_pair("s", "x", "{{1}}"),
+            Err(Error::NoSuchPlaceholder(1))
+        ));
     }
 }

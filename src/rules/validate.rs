@@ -53,11 +53,17 @@ pub fn entropy(s: &[u8]) -> f64 {
 pub fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty()
         && haystack.len() >= needle.len()
-        && haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+        && haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn luhn(s: &[u8]) -> bool {
-    let digits: Vec<u32> = s.iter().filter(|b| b.is_ascii_digit()).map(|&b| u32::from(b - b'0')).collect();
+    let digits: Vec<u32> = s
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|&b| u32::from(b - b'0'))
+        .collect();
     if digits.len() < 12 {
         return false;
     }
@@ -65,7 +71,17 @@ fn luhn(s: &[u8]) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -83,7 +99,10 @@ fn b64url_value(b: u8) -> Option<u8> {
 
 /// Decodes unpadded base64url (or standard base64) into bytes.
 pub fn b64url_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let s = s.strip_suffix(b"==").or_else(|| s.strip_suffix(b"=")).unwrap_or(s);
+    let s = s
+        .strip_suffix(b"==")
+        .or_else(|| s.strip_suffix(b"="))
+        .unwrap_or(s);
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;
     let mut bits = 0;
@@ -127,7 +146,9 @@ mod tests {
     #[test]
     fn jwt_needs_a_json_header_with_alg() {
         // {"alg":"HS256","typ":"JWT"} in base64url, then arbitrary parts.
-        assert!(jwt(b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2ln"));
+        assert!(jwt(
+            b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2ln"
+        ));
         // {"typ":"JWT"} has no alg.
         assert!(!jwt(b"eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2ln"));
         assert!(!jwt(b"eyJ!!!.x.y"));

@@ -14,8 +14,10 @@ use redactd::rules::{RuleSet, RuleSetBuilder};
 /// The built-in default rules, examples checked (loaded once per test binary).
 pub fn builtin() -> Arc<RuleSet> {
     static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    SET.get_or_init(|| redactd::check::load(&RuleSetBuilder::builtin()).unwrap_or_else(|e| panic!("{e}")))
-        .clone()
+    SET.get_or_init(|| {
+        redactd::check::load(&RuleSetBuilder::builtin()).unwrap_or_else(|e| panic!("{e}"))
+    })
+    .clone()
 }
 
 /// Every built-in rule, default or not.
@@ -30,11 +32,19 @@ pub fn builtin_all() -> Arc<RuleSet> {
 }
 
 pub fn opts(style: Style) -> Options {
-    Options { style, fingerprinter: Arc::new(Fingerprinter::new(b"integration-test-key-0001", "t1").unwrap()) }
+    Options {
+        style,
+        fingerprinter: Arc::new(Fingerprinter::new(b"integration-test-key-0001", "t1").unwrap()),
+    }
 }
 
 /// Redacts `input` fed in pieces of the given sizes (cycled).
-pub fn redact_in_chunks(set: &Arc<RuleSet>, style: Style, input: &[u8], sizes: &[usize]) -> Collect {
+pub fn redact_in_chunks(
+    set: &Arc<RuleSet>,
+    style: Style,
+    input: &[u8],
+    sizes: &[usize],
+) -> Collect {
     let mut r = Redactor::new(Arc::clone(set), opts(style));
     let mut c = Collect::default();
     let mut at = 0;
@@ -65,16 +75,27 @@ pub fn example_cases(set: &RuleSet) -> Vec<Case> {
     let mut v = Vec::new();
     for r in set.rules() {
         for (i, ex) in r.examples.iter().enumerate() {
-            v.push(Case { name: format!("{} example {}", r.id, i + 1), input: ex.input.clone().into_bytes() });
+            v.push(Case {
+                name: format!("{} example {}", r.id, i + 1),
+                input: ex.input.clone().into_bytes(),
+            });
         }
         for (i, ex) in r.negative_examples.iter().enumerate() {
-            v.push(Case { name: format!("{} negative {}", r.id, i + 1), input: ex.clone().into_bytes() });
+            v.push(Case {
+                name: format!("{} negative {}", r.id, i + 1),
+                input: ex.clone().into_bytes(),
+            });
         }
     }
     v
 }
 
-const PATHS: &[&str] = &["/api/v1/orders/1234", "/static/app.3f9a.js", "/health", "/users/42/profile?page=2"];
+const PATHS: &[&str] = &[
+    "/api/v1/orders/1234",
+    "/static/app.3f9a.js",
+    "/health",
+    "/users/42/profile?page=2",
+];
 const MSGS: &[&str] = &[
     "request completed",
     "password reset email sent",
@@ -89,7 +110,11 @@ const MSGS: &[&str] = &[
 /// example inputs planted in it.
 pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>, Vec<String>) {
     let mut rng = Rng::from_seed(seed.as_bytes());
-    let examples: Vec<&str> = set.rules().iter().flat_map(|r| r.examples.iter().map(|e| e.input.as_str())).collect();
+    let examples: Vec<&str> = set
+        .rules()
+        .iter()
+        .flat_map(|r| r.examples.iter().map(|e| e.input.as_str()))
+        .collect();
     let mut out = Vec::new();
     let mut planted = Vec::new();
     for n in 0..lines {
@@ -97,10 +122,17 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
         if every > 0 && pick % every as u64 == 0 && !examples.is_empty() {
             let ex = examples[(rng.next_u64() % examples.len() as u64) as usize];
             planted.push(ex.to_string());
-            out.extend_from_slice(format!("2026-11-25T10:00:{:02}Z INFO app: {ex}\n", n % 60).as_bytes());
+            out.extend_from_slice(
+                format!("2026-11-25T10:00:{:02}Z INFO app: {ex}\n", n % 60).as_bytes(),
+            );
             continue;
         }
-        let ip = format!("10.{}.{}.{}", pick % 256, (pick >> 8) % 256, (pick >> 16) % 256);
+        let ip = format!(
+            "10.{}.{}.{}",
+            pick % 256,
+            (pick >> 8) % 256,
+            (pick >> 16) % 256
+        );
         let line = match (pick >> 24) % 4 {
             0 => format!(
                 "{ip} - - [25/Nov/2026:10:00:{:02} +0000] \"GET {} HTTP/1.1\" 200 {} \"https://shop.example.com/\" \"curl/8.5.0\"\n",
