@@ -251,7 +251,12 @@ fn no_planted_secret_survives_in_any_style() {
             }
         }
     }
-    assert!(secrets.len() >= planted.len() / 2, "{} secret pieces for {} examples", secrets.len(), planted.len());
+    assert!(
+        secrets.len() >= planted.len() / 2,
+        "{} secret pieces for {} examples",
+        secrets.len(),
+        planted.len()
+    );
     for style in [Style::Label, Style::Mask, Style::Partial, Style::Hmac] {
         let got = redact_in_chunks(&set, style, &input, &[4093]);
         for s in &secrets {

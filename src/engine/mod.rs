@@ -22,8 +22,9 @@
 //!
 //! # How it streams
 //!
-//! - **Prefilter.** New bytes are lowercased into scratch and searched for
-//!   every rule keyword at once; see [`crate::rules::Prefilter`]. A keyword
+//! - **Prefilter.** New bytes (and, for case-insensitive keywords, a
+//!   lowercased copy) are searched for every rule keyword at once; see
+//!   [`crate::rules::Prefilter`]. A keyword
 //!   hit at `k` wakes its rules. A position is only searched once every
 //!   keyword that could start there is fully buffered, so hits do not depend
 //!   on read boundaries.
@@ -234,8 +235,9 @@ pub struct Redactor {
     eof: bool,
     /// Every keyword hit starting before this position has been enumerated.
     scanned: u64,
-    /// Scratch: lowercased bytes for the prefilter.
+    /// Scratch: lowercased bytes for the prefilter, and its hits.
     lower: Vec<u8>,
+    found: Vec<(usize, u32)>,
     /// Enumerated hits not yet verified, in stream order.
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
@@ -282,6 +284,7 @@ impl Redactor {
             eof: false,
             scanned: 0,
             lower: Vec::with_capacity(CHUNK * 2),
+            found: Vec::new(),
             hits: VecDeque::new(),
             extenders: Vec::new(),
             spans: VecDeque::new(),
@@ -297,6 +300,13 @@ impl Redactor {
     /// The rules this redactor applies.
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.set
+    }
+
+    /// Heap bytes held by this stream's regex caches and window.
+    pub fn cache_memory(&self) -> usize {
+        self.caches.iter().map(|c| c.memory_usage()).sum::<usize>()
+            + self.buf.capacity()
+            + self.lower.capacity()
     }
 
     /// Counters so far.
@@ -405,26 +415,22 @@ impl Redactor {
         }
         let from = self.at(self.scanned);
         self.lower.clear();
-        self.lower.extend_from_slice(&self.buf[from..]);
-        self.lower.make_ascii_lowercase();
-        let last = (limit - self.scanned) as usize;
-        let mut at = 0;
-        while at < last {
-            let Some(m) = pf
-                .ac
-                .find(aho_corasick::Input::new(&self.lower).span(at..self.lower.len()))
-            else {
-                break;
-            };
-            if m.start() >= last {
-                break;
-            }
-            let pos = self.scanned + m.start() as u64;
-            for &rule in &pf.triggers[m.pattern().as_usize()] {
-                self.hits.push_back(Hit { pos, rule });
-            }
-            at = m.start() + 1;
+        if pf.needs_folded {
+            self.lower.extend_from_slice(&self.buf[from..]);
+            self.lower.make_ascii_lowercase();
         }
+        self.found.clear();
+        pf.find_hits(
+            &self.buf[from..],
+            &self.lower,
+            (limit - self.scanned) as usize,
+            &mut self.found,
+        );
+        let scanned = self.scanned;
+        self.hits.extend(self.found.iter().map(|&(pos, rule)| Hit {
+            pos: scanned + pos as u64,
+            rule,
+        }));
         self.scanned = limit;
     }
 
@@ -491,6 +497,17 @@ impl Redactor {
         let rule = &set.rules()[r];
         let off = rule.analysis.keyword_offset as u64;
         let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
+        if let Some(g) = rule.analysis.gate {
+            // Every match holds the gate byte; without it in the window no
+            // match can start at or before the hit.
+            let from = self.next[r].max(k.saturating_sub(off)).max(self.released);
+            if from <= k
+                && memchr::memchr(g, &self.buf[self.at(from)..self.at(window_end)]).is_none()
+            {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            }
+        }
         loop {
             // No match can start before `released` (the release limit saw to
             // that, if need be because a line break lies in between), and

@@ -32,6 +32,14 @@ pub struct Analysis {
     /// Upper bound on the distance from a match's start to the start of the
     /// keyword occurrence that proves it.
     pub keyword_offset: usize,
+    /// Whether the keywords occur in every match exactly as written, so the
+    /// prefilter may search the raw bytes; otherwise it searches a
+    /// lowercased copy for the lowercased keywords.
+    pub exact_keywords: bool,
+    /// A byte that every match contains and that is rare in logs (`@` in
+    /// URL credentials): when it is absent from a window, the regex need not
+    /// run there.
+    pub gate: Option<u8>,
 }
 
 /// Why a regex is unfit for streaming.
@@ -68,7 +76,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Analyses `hir` against lowercased `keywords`.
+/// Analyses `hir` against its rule's `keywords` (as written).
 pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     let props = hir.properties();
     let max_len = props.maximum_len().ok_or(Problem::Unbounded)?;
@@ -83,12 +91,67 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     if can_match(hir, b'\n') || can_match(hir, b'\r') {
         return Err(Problem::CrossesLine);
     }
-    let keyword_offset = covered(hir, keywords).ok_or(Problem::KeywordNotCovered)?;
+    // Exact-case keywords are far more selective on log text (`AKIA`,
+    // `ghp_`), so prove them first; fall back to case-folded ones.
+    let gate = gate(hir, keywords);
+    if let Some(keyword_offset) = covered(hir, keywords, false) {
+        return Ok(Analysis {
+            max_len,
+            min_len,
+            keyword_offset,
+            exact_keywords: true,
+            gate,
+        });
+    }
+    let folded: Vec<Vec<u8>> = keywords.iter().map(|k| k.to_ascii_lowercase()).collect();
+    let keyword_offset = covered(hir, &folded, true).ok_or(Problem::KeywordNotCovered)?;
     Ok(Analysis {
         max_len,
         min_len,
         keyword_offset,
+        exact_keywords: false,
+        gate,
     })
+}
+
+/// Bytes every match of `hir` contains (case-sensitively).
+fn required_bytes(hir: &Hir) -> [bool; 256] {
+    let mut set = [false; 256];
+    match hir.kind() {
+        HirKind::Literal(lit) => lit.0.iter().for_each(|&b| set[usize::from(b)] = true),
+        HirKind::Class(c) => {
+            if let Some([b]) = class_bytes(c, 1, false).as_deref() {
+                set[usize::from(*b)] = true;
+            }
+        }
+        HirKind::Capture(c) => set = required_bytes(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => set = required_bytes(&r.sub),
+        HirKind::Concat(xs) => {
+            for x in xs {
+                let sub = required_bytes(x);
+                (0..256).for_each(|i| set[i] |= sub[i]);
+            }
+        }
+        HirKind::Alternation(xs) => {
+            set = [true; 256];
+            for x in xs {
+                let sub = required_bytes(x);
+                (0..256).for_each(|i| set[i] &= sub[i]);
+            }
+        }
+        _ => {}
+    }
+    set
+}
+
+/// A gate byte for `hir`: required in every match, rare in log text, and
+/// not already part of every keyword (a keyword hit proves those present).
+fn gate(hir: &Hir, keywords: &[Vec<u8>]) -> Option<u8> {
+    const RARE: &[u8] = b"@~|^`$!";
+    let required = required_bytes(hir);
+    RARE.iter()
+        .copied()
+        .find(|&b| required[usize::from(b)] && !keywords.iter().all(|k| k.contains(&b)))
 }
 
 /// Whether some match of `hir` can contain byte `b`.
@@ -111,14 +174,15 @@ pub fn can_match(hir: &Hir, b: u8) -> bool {
 
 /// The bytes a class matches, lowercased and deduplicated, when there are at
 /// most `limit` of them.
-fn class_bytes(class: &Class, limit: usize) -> Option<Vec<u8>> {
+fn class_bytes(class: &Class, limit: usize, fold: bool) -> Option<Vec<u8>> {
     let mut set = [false; 256];
     let mut add = |lo: u32, hi: u32| -> Option<()> {
         if hi > 255 || hi - lo > 64 {
             return None;
         }
         for b in lo..=hi {
-            set[usize::from((b as u8).to_ascii_lowercase())] = true;
+            let b = b as u8;
+            set[usize::from(if fold { b.to_ascii_lowercase() } else { b })] = true;
         }
         Some(())
     };
@@ -139,18 +203,24 @@ fn class_bytes(class: &Class, limit: usize) -> Option<Vec<u8>> {
 }
 
 /// The finite language of `hir`, lowercased, if it is small.
-fn lang(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
-        HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
-        HirKind::Class(c) => Some(class_bytes(c, 16)?.into_iter().map(|b| vec![b]).collect()),
-        HirKind::Capture(c) => lang(&c.sub),
+        HirKind::Literal(lit) if fold => Some(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
+        HirKind::Class(c) => Some(
+            class_bytes(c, 16, fold)?
+                .into_iter()
+                .map(|b| vec![b])
+                .collect(),
+        ),
+        HirKind::Capture(c) => lang(&c.sub, fold),
         HirKind::Repetition(r) => {
             let max = r.max?;
             if max > 8 {
                 return None;
             }
-            let sub = lang(&r.sub)?;
+            let sub = lang(&r.sub, fold)?;
             let mut all = Vec::new();
             let mut cur = vec![Vec::new()];
             for n in 0..=max {
@@ -166,14 +236,14 @@ fn lang(hir: &Hir) -> Option<Vec<Vec<u8>>> {
         HirKind::Concat(xs) => {
             let mut acc = vec![Vec::new()];
             for x in xs {
-                acc = product(&acc, &lang(x)?)?;
+                acc = product(&acc, &lang(x, fold)?)?;
             }
             Some(acc)
         }
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
-                all.extend(lang(x)?);
+                all.extend(lang(x, fold)?);
             }
             dedup(all)
         }
@@ -222,30 +292,30 @@ fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
 
 /// If every match of `hir` contains a keyword, an upper bound on the offset
 /// of one such keyword from the match start.
-fn covered(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
-    if let Some(strings) = lang(hir) {
+fn covered(hir: &Hir, keywords: &[Vec<u8>], fold: bool) -> Option<usize> {
+    if let Some(strings) = lang(hir, fold) {
         if let Some(off) = lang_offset(&strings, keywords) {
             return Some(off);
         }
     }
     match hir.kind() {
-        HirKind::Capture(c) => covered(&c.sub, keywords),
-        HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords),
+        HirKind::Capture(c) => covered(&c.sub, keywords, fold),
+        HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords, fold),
         HirKind::Alternation(xs) => xs
             .iter()
-            .try_fold(0, |acc, x| Some(acc.max(covered(x, keywords)?))),
+            .try_fold(0, |acc, x| Some(acc.max(covered(x, keywords, fold)?))),
         HirKind::Concat(xs) => {
             let mut best: Option<usize> = None;
             let mut prefix_max = 0usize; // longest possible text before xs[i]
             for i in 0..xs.len() {
                 // A keyword inside one child...
-                if let Some(off) = covered(&xs[i], keywords) {
+                if let Some(off) = covered(&xs[i], keywords, fold) {
                     best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
                 }
                 // ...or spanning a run of finite children xs[i..j].
                 let mut acc = vec![Vec::new()];
                 for x in &xs[i..] {
-                    match lang(x).and_then(|l| product(&acc, &l)) {
+                    match lang(x, fold).and_then(|l| product(&acc, &l)) {
                         Some(next) => acc = next,
                         None => break,
                     }
@@ -277,9 +347,7 @@ mod tests {
     }
 
     fn kws(k: &[&str]) -> Vec<Vec<u8>> {
-        k.iter()
-            .map(|s| s.as_bytes().to_ascii_lowercase())
-            .collect()
+        k.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
     #[test]
@@ -303,6 +371,20 @@ mod tests {
         assert_eq!(a.unwrap().keyword_offset, 0);
         let a = analyze(&hir(r"[0-9a-f]{32}-us[0-9]{1,2}"), &kws(&["-us"]));
         assert_eq!(a.unwrap().keyword_offset, 32);
+    }
+
+    #[test]
+    fn gates_are_rare_required_bytes() {
+        let a = analyze(
+            &hir(r"[a-z]{2,8}://[^:@/\s]{1,64}:(?P<secret>[^@/\s]{1,64})@"),
+            &kws(&["://"]),
+        )
+        .unwrap();
+        assert_eq!(a.gate, Some(b'@'));
+        let a = analyze(&hir(r"ghp_[a-z]{4}(?:@x|y)"), &kws(&["ghp_"])).unwrap();
+        assert_eq!(a.gate, None, "not every match holds '@'");
+        let a = analyze(&hir(r"Q~[a-z]{4}"), &kws(&["Q~"])).unwrap();
+        assert_eq!(a.gate, None, "the keyword already proves '~'");
     }
 
     #[test]

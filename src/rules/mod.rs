@@ -12,6 +12,7 @@
 //! This module uses no I/O beyond reading rule files and no async runtime.
 
 pub mod analyze;
+pub mod prefilter;
 pub mod syntax;
 pub mod template;
 pub mod validate;
@@ -21,11 +22,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta;
 use regex_automata::util::syntax as re_syntax;
 
 pub use analyze::Analysis;
+pub use prefilter::Prefilter;
 pub use validate::Validator;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
@@ -34,6 +35,9 @@ include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
     BUILTIN_RULE_FILES
 }
+
+/// How the sources of built-in rule files are named (`builtin:aws.toml`).
+pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 
 /// Longest match any rule may have. Bounds the carry-over window.
 pub const MAX_RULE_LEN: usize = 8192;
@@ -298,7 +302,10 @@ impl RuleSetBuilder {
     pub fn builtin() -> RuleSetBuilder {
         let mut b = RuleSetBuilder::new();
         for (name, text) in builtin_files() {
-            b.add_source(format!("builtin:{name}"), (*text).to_string());
+            b.add_source(
+                format!("{BUILTIN_SOURCE_PREFIX}{name}"),
+                (*text).to_string(),
+            );
         }
         b
     }
@@ -465,7 +472,7 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
                 "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
             ));
         }
-        keywords.push(k.as_bytes().to_ascii_lowercase());
+        keywords.push(k.as_bytes().to_vec());
     }
     if keywords.is_empty() {
         problem("rule has no keywords: the prefilter could never wake it".into());
@@ -645,25 +652,6 @@ fn parse_byte_class(c: &str) -> Option<ByteSet> {
     (!set[usize::from(b'\n')] && !set[usize::from(b'\r')]).then_some(ByteSet(set))
 }
 
-/// The keyword prefilter shared by every rule of a set.
-///
-/// All keywords, lowercased, go into one leftmost-longest Aho-Corasick
-/// automaton run over a lowercased copy of the input. The engine restarts the
-/// search one byte after each hit, so every position where some keyword
-/// starts is reported with the longest keyword starting there; every shorter
-/// keyword starting at the same position is a prefix of it, so `triggers`
-/// lists, per automaton pattern, the rules of all keywords that are prefixes
-/// of it. Hits therefore do not depend on how the input was chunked.
-#[derive(Debug, Clone)]
-pub struct Prefilter {
-    /// The automaton over lowercased keywords.
-    pub ac: AhoCorasick,
-    /// Per automaton pattern, the rule indexes to wake.
-    pub triggers: Vec<Vec<u32>>,
-    /// Longest keyword, in bytes.
-    pub max_keyword_len: usize,
-}
-
 /// An immutable, compiled set of rules, shared by every stream behind an
 /// `Arc`. Per-stream scratch lives in the engine's `Redactor`.
 #[derive(Debug, Clone)]
@@ -679,39 +667,11 @@ pub struct RuleSet {
 impl RuleSet {
     /// Compiles the prefilter for already-validated rules.
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut owners: Vec<Vec<u32>> = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            for k in &r.keywords {
-                let k = k.as_bytes().to_ascii_lowercase();
-                match patterns.iter().position(|p| *p == k) {
-                    Some(j) => owners[j].push(i as u32),
-                    None => {
-                        patterns.push(k);
-                        owners.push(vec![i as u32]);
-                    }
-                }
-            }
-        }
-        let triggers = patterns
-            .iter()
-            .map(|p| {
-                let mut t: Vec<u32> = patterns
-                    .iter()
-                    .zip(&owners)
-                    .filter(|(q, _)| p.starts_with(q))
-                    .flat_map(|(_, o)| o.iter().copied())
-                    .collect();
-                t.sort_unstable();
-                t.dedup();
-                t
-            })
-            .collect();
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
-            .expect("keywords are short ASCII literals");
-        let max_keyword_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let prefilter = Prefilter::new(
+            rules
+                .iter()
+                .map(|r| (r.keywords.as_slice(), r.analysis.exact_keywords)),
+        );
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
         RuleSet {
             max_keyword_offset: rules
@@ -720,11 +680,7 @@ impl RuleSet {
                 .max()
                 .unwrap_or(0),
             rules,
-            prefilter: Prefilter {
-                ac,
-                triggers,
-                max_keyword_len,
-            },
+            prefilter,
             max_len,
         }
     }
@@ -856,8 +812,9 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
                 .replace(r#"keywords = ["tok_"]"#, r#"keywords = ["tok_live_"]"#)
                 .replace("x tok_{{", "x tok_live_{{");
         let set = one(&two).unwrap();
-        let pf = set.prefilter();
-        let long = pf.ac.find("tok_live_").unwrap().pattern().as_usize();
-        assert_eq!(pf.triggers[long], vec![0, 1]);
+        let mut hits = Vec::new();
+        set.prefilter()
+            .find_hits(b"tok_live_", b"tok_live_", 9, &mut hits);
+        assert_eq!(hits, vec![(0, 0), (0, 1)]);
     }
 }
