@@ -13,10 +13,21 @@ use redactd::rules::RuleSetBuilder;
 /// `cargo run -- rules list --all > tests/data/builtin-rules.txt`.
 #[test]
 fn builtin_rule_list_matches_the_snapshot() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd")).args(["rules", "list", "--all"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["rules", "list", "--all"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let want = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/builtin-rules.txt")).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "built-in rules changed: regenerate the snapshot and review the diff");
+    let want = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/builtin-rules.txt"
+    ))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        want,
+        "built-in rules changed: regenerate the snapshot and review the diff"
+    );
 }
 
 /// Compiled regexes dominate redactd's resident memory; the bar is
@@ -27,7 +38,12 @@ fn builtin_rules_fit_the_memory_budget() {
     let total: usize = set.rules().iter().map(|r| r.regex.memory_usage()).sum();
     assert!(total < 6 << 20, "compiled rules take {total} bytes");
     for r in set.rules() {
-        assert!(r.regex.memory_usage() < 512 << 10, "{} takes {} bytes", r.id, r.regex.memory_usage());
+        assert!(
+            r.regex.memory_usage() < 512 << 10,
+            "{} takes {} bytes",
+            r.id,
+            r.regex.memory_usage()
+        );
     }
 }
 
@@ -45,8 +61,13 @@ fn the_full_set_redacts_everything_each_rule_does() {
             let mine = single.spans(input);
             let all = full.spans(input);
             for s in &mine {
-                let covered = (s.start..s.end).all(|i| all.iter().any(|t| t.start <= i && i < t.end));
-                assert!(covered, "{}: bytes {}..{} not redacted by the full set", r.id, s.start, s.end);
+                let covered =
+                    (s.start..s.end).all(|i| all.iter().any(|t| t.start <= i && i < t.end));
+                assert!(
+                    covered,
+                    "{}: bytes {}..{} not redacted by the full set",
+                    r.id, s.start, s.end
+                );
             }
             let got = whole(&set, Style::Label, input).out;
             assert_eq!(got, full.redact(input, Style::Label), "{}", r.id);
@@ -64,7 +85,10 @@ fn every_pattern_file_is_embedded() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     on_disk.sort();
-    let embedded: Vec<String> = redactd::rules::builtin_files().iter().map(|(n, _)| n.to_string()).collect();
+    let embedded: Vec<String> = redactd::rules::builtin_files()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     assert_eq!(on_disk, embedded);
     let mut b = RuleSetBuilder::builtin();
     b.all(true);
