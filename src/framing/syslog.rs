@@ -304,11 +304,18 @@ fn pri(msg: &[u8]) -> Option<usize> {
     if msg.first() != Some(&b'<') {
         return None;
     }
-    let digits = msg[1..].iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    let digits = msg[1..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if !(1..=3).contains(&digits) || msg.get(1 + digits) != Some(&b'>') {
         return None;
     }
-    let value: u32 = std::str::from_utf8(&msg[1..1 + digits]).ok()?.parse().ok()?;
+    let value: u32 = std::str::from_utf8(&msg[1..1 + digits])
+        .ok()?
+        .parse()
+        .ok()?;
     if value > 191 || (digits > 1 && msg[1] == b'0') {
         return None;
     }
@@ -333,7 +340,11 @@ fn field(msg: &[u8], at: usize, max: usize) -> Option<usize> {
 fn rfc5424(msg: &[u8], after_pri: usize) -> Option<Parts> {
     // VERSION: a non-zero digit and at most two more.
     let mut at = after_pri;
-    let v = msg[at..].iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    let v = msg[at..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if !(1..=3).contains(&v) || msg[at] == b'0' || msg.get(at + v) != Some(&b' ') {
         return None;
     }
@@ -486,8 +497,7 @@ mod tests {
     #[test]
     fn mixed_framings_survive_any_split() {
         let want = frames(MIXED, &[MIXED.len()], 1024).unwrap();
-        let bodies: Vec<(&[u8], Framing)> =
-            want.iter().map(|f| (&f.body[..], f.framing)).collect();
+        let bodies: Vec<(&[u8], Framing)> = want.iter().map(|f| (&f.body[..], f.framing)).collect();
         assert_eq!(
             bodies,
             [
@@ -513,7 +523,10 @@ mod tests {
 
     #[test]
     fn bad_counts_are_errors_not_guesses() {
-        assert_eq!(frames(b"05 hello", &[3], 64), Err(FramingError::LeadingZero));
+        assert_eq!(
+            frames(b"05 hello", &[3], 64),
+            Err(FramingError::LeadingZero)
+        );
         assert_eq!(
             frames(b"5x hello", &[3], 64),
             Err(FramingError::BadCountTerminator(b'x'))
@@ -560,7 +573,11 @@ mod tests {
         let m = b"<165>1 - - - - - - \xEF\xBB\xBFbom";
         assert_eq!(&m[scan(m).text], b"\xEF\xBB\xBFbom");
         let m = b"<165>1 - - - - - -\n";
-        assert_eq!(&m[scan(m).text], b"\n", "a counted trailer is scanned, kept");
+        assert_eq!(
+            &m[scan(m).text],
+            b"\n",
+            "a counted trailer is scanned, kept"
+        );
     }
 
     #[test]
