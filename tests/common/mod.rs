@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::sync::{Arc, OnceLock};
 
 use redactd::engine::fingerprint::Fingerprinter;
