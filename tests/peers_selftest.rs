@@ -577,3 +577,34 @@ fn syslog_ng_custom_config_with_scl() {
         sng.report()
     );
 }
+
+/// Upstream restarts keep the port and append to the same output files.
+#[test]
+fn receivers_restart_on_the_same_port() {
+    let tmp = TempDir::new("restart");
+    let Some(mut rs) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let Some(mut sng) = SyslogNg::receiver(&tmp, SngSource::Syslog, Proto::Tcp) else {
+        return;
+    };
+    let (m1, m2) = (marker("before"), marker("after"));
+    for m in [&m1, &m2] {
+        for port in [rs.port(), sng.port()] {
+            let frame = octet_frame(format!("<13>1 - h app - - - {m}\n").as_bytes());
+            drop(send_tcp(port, &frame));
+        }
+        rs.wait_for(m, T);
+        sng.wait_for(m, T);
+        if m == &m1 {
+            let (p1, p2) = (rs.port(), sng.port());
+            rs.restart();
+            let st = sng.daemon().stop().expect("syslog-ng exit status");
+            assert!(st.success(), "syslog-ng on SIGTERM: {st}\n{}", sng.report());
+            sng.restart();
+            assert_eq!((rs.port(), sng.port()), (p1, p2));
+        }
+    }
+    assert_eq!(rs.lines().len(), 2, "{:#?}", rs.lines());
+    assert_eq!(sng.lines().len(), 2, "{:#?}", sng.lines());
+}
