@@ -305,7 +305,7 @@ pub async fn serve_tcp(listener: TcpListener, name: String, relay: Relay, mut sh
 }
 
 async fn tcp_client(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
     name: &str,
     relay: &Relay,
@@ -317,18 +317,23 @@ async fn tcp_client(
     let mut red = relay.redactor();
     let counters = &relay.counters;
     loop {
-        buf.reserve(READ);
-        let (eof, stopping) = tokio::select! {
+        // Wait for data before taking a buffer: an idle connection holds no
+        // read buffer at all.
+        let stopping = tokio::select! {
             biased;
-            _ = shutdown.wait() => (false, true),
-            r = client.read_buf(&mut buf) => match r? {
-                0 => (true, false),
-                n => {
-                    Counters::add(&counters.bytes_in, n as u64);
-                    (false, false)
-                }
-            },
+            _ = shutdown.wait() => true,
+            r = client.readable() => { r?; false }
         };
+        let mut eof = false;
+        if !stopping {
+            buf.reserve(READ);
+            match client.try_read_buf(&mut buf) {
+                Ok(0) => eof = true,
+                Ok(n) => Counters::add(&counters.bytes_in, n as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
         loop {
             let frame = if eof {
                 decoder.decode_eof(&mut buf)
@@ -365,7 +370,7 @@ async fn tcp_client(
             }
             return Ok(());
         }
-        if buf.is_empty() && buf.capacity() > 64 * 1024 {
+        if buf.is_empty() {
             buf = BytesMut::new();
         }
     }
@@ -430,8 +435,10 @@ async fn tcp_writer(
     loop {
         if held.is_empty() {
             let m = match conn.as_mut() {
+                // Read first: an upstream that went away is noticed before
+                // a message is written into its dead socket.
                 Some(c) => tokio::select! {
-                    m = rx.recv() => m,
+                    biased;
                     r = c.read(&mut scratch) => {
                         // Syslog receivers send nothing; EOF or an error
                         // means the upstream went away.
@@ -441,8 +448,17 @@ async fn tcp_writer(
                         }
                         continue;
                     }
+                    m = rx.recv() => m,
                 },
-                None => rx.recv().await,
+                // Connect before the first message arrives, so the
+                // upstream is known good (or known down) early.
+                None => tokio::select! {
+                    m = rx.recv() => m,
+                    c = connect_with_backoff(&addr, &cfg, &counters, &mut backoff) => {
+                        conn = Some(c);
+                        continue;
+                    }
+                },
             };
             let Some(m) = m else { break };
             held.push(m);
@@ -463,22 +479,7 @@ async fn tcp_writer(
         }
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match net::connect(&addr, cfg.connect_timeout).await {
-                Ok(c) => {
-                    Counters::add(&counters.upstream_connects, 1);
-                    backoff.reset();
-                    info!(upstream = %addr, "connected to upstream");
-                    conn.insert(c)
-                }
-                Err(e) => {
-                    Counters::add(&counters.upstream_errors, 1);
-                    let d = backoff.next_delay();
-                    warn!(upstream = %addr, error = %e, retry_in_ms = d.as_millis() as u64,
-                          "upstream connect failed");
-                    tokio::time::sleep(d).await;
-                    continue;
-                }
-            },
+            None => conn.insert(connect_with_backoff(&addr, &cfg, &counters, &mut backoff).await),
         };
         match c.write_all(&batch).await {
             Ok(()) => {
@@ -495,6 +496,32 @@ async fn tcp_writer(
     }
     if let Some(mut c) = conn {
         let _ = c.shutdown().await;
+    }
+}
+
+/// Connects to a TCP upstream, retrying with backoff until it succeeds.
+async fn connect_with_backoff(
+    addr: &str,
+    cfg: &Config,
+    counters: &Counters,
+    backoff: &mut Backoff,
+) -> TcpStream {
+    loop {
+        match net::connect(addr, cfg.connect_timeout).await {
+            Ok(c) => {
+                Counters::add(&counters.upstream_connects, 1);
+                backoff.reset();
+                info!(upstream = %addr, "connected to upstream");
+                return c;
+            }
+            Err(e) => {
+                Counters::add(&counters.upstream_errors, 1);
+                let d = backoff.next_delay();
+                warn!(upstream = %addr, error = %e, retry_in_ms = d.as_millis() as u64,
+                      "upstream connect failed");
+                tokio::time::sleep(d).await;
+            }
+        }
     }
 }
 

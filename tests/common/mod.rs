@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod peers;
 
 use std::sync::{Arc, OnceLock};
