@@ -1,0 +1,343 @@
+//! The syslog relay between real peers on 127.0.0.1: `logger`, rsyslog and
+//! syslog-ng (and `loggen`) send through redactd to rsyslog and syslog-ng
+//! receivers. Headers and structured data must arrive as sent, MSG
+//! redacted, every frame delivered, and rsyslog must report no framing
+//! error (its negative control, a stale count, is in peers_selftest.rs).
+//! Each test prints `SKIP` and passes when a peer is missing, unless
+//! REDACTD_REQUIRE_PEERS=1.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::binary::Redactd;
+use common::peers::*;
+use redactd::rules::template::Rng;
+
+const T: Duration = WAIT;
+
+/// Fake secrets made at run time, and the labels they become.
+struct Secrets {
+    aws: String,
+    github: String,
+    password: String,
+}
+
+impl Secrets {
+    fn new(seed: &str) -> Secrets {
+        let mut rng = Rng::from_seed(seed.as_bytes());
+        Secrets {
+            aws: format!("AKIA{}", rng.string("upper", 16).unwrap()),
+            github: format!("ghp_{}", rng.string("alnum", 36).unwrap()),
+            password: format!("pw-{}", rng.string("alnum", 14).unwrap()),
+        }
+    }
+
+    fn all(&self) -> [&str; 3] {
+        [&self.aws, &self.github, &self.password]
+    }
+
+    /// A message carrying all three, and what redactd must make of it.
+    fn message(&self, tag: &str) -> (String, String) {
+        (
+            format!(
+                "{tag} key={} token {} password={} end",
+                self.aws, self.github, self.password
+            ),
+            format!(
+                "{tag} key=[REDACTED:aws.access-key-id] token [REDACTED:github.pat] password=[REDACTED:generic.password] end"
+            ),
+        )
+    }
+
+    fn assert_absent(&self, what: &str, text: &str) {
+        for s in self.all() {
+            assert!(!text.contains(s), "a secret reached {what}");
+        }
+    }
+}
+
+fn field<'a>(f: &'a BTreeMap<String, String>, k: &str) -> &'a str {
+    f.get(k)
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no {k} in {f:?}"))
+}
+
+fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
+    let hits: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
+    assert_eq!(hits.len(), 1, "lines containing {needle:?}: {lines:#?}");
+    hits[0]
+}
+
+fn relay(tmp: &TempDir, upstream: std::net::SocketAddr, extra: &[&str]) -> Redactd {
+    let up = format!("tcp://{upstream}");
+    let mut args = vec![
+        "--listen-tcp",
+        "127.0.0.1:0",
+        "--listen-udp",
+        "127.0.0.1:0",
+        "--upstream",
+        &up,
+    ];
+    args.extend_from_slice(extra);
+    Redactd::start(tmp, "syslog", &args)
+}
+
+#[test]
+fn logger_through_redactd_into_rsyslog_in_every_framing() {
+    let Some(_) = peer("logger") else { return };
+    let tmp = TempDir::new("peers-logger-rsyslog");
+    let Some(rs) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let mut d = relay(&tmp, rs.addr(), &[]);
+    let (tcp, udp) = (d.port("syslog-tcp-0"), d.port("syslog-udp-0"));
+    let s = Secrets::new("logger-rsyslog");
+    let host = hostname();
+
+    // (logger args, port, proto, tag, rfc5424)
+    let cases: [(&[&str], u16, Proto, &str, bool); 6] = [
+        (&[], tcp, Proto::Tcp, "tcp-lf-5424", true),
+        (&["--octet-count"], tcp, Proto::Tcp, "tcp-octet-5424", true),
+        (&["--rfc3164"], tcp, Proto::Tcp, "tcp-lf-3164", false),
+        (
+            &["--rfc3164", "--octet-count"],
+            tcp,
+            Proto::Tcp,
+            "tcp-octet-3164",
+            false,
+        ),
+        (&[], udp, Proto::Udp, "udp-5424", true),
+        (&["--rfc3164"], udp, Proto::Udp, "udp-3164", false),
+    ];
+    let sd_param = format!("password=\"{}\"", s.password);
+    for (extra, port, proto, tag, _) in cases {
+        let (msg, _) = s.message(tag);
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["-t", "relayapp", "--msgid", "RID1"]);
+        if !extra.contains(&"--rfc3164") {
+            args.extend(["--sd-id", "meta@32473", "--sd-param", "k=\"v\""]);
+            args.extend(["--sd-id", "cred@32473", "--sd-param", &sd_param]);
+        }
+        args.push(&msg);
+        logger(&args, port, proto);
+    }
+    let lines = rs.wait_lines(cases.len(), T);
+    assert_eq!(lines.len(), cases.len(), "{lines:#?}");
+    for (_, _, _, tag, rfc5424) in cases {
+        let f = dbg_fields(line_with(&lines, &format!("{tag} key=")));
+        let (_, want) = s.message(tag);
+        assert_eq!(field(&f, "HOST"), host, "{tag}");
+        assert_eq!(field(&f, "APP"), "relayapp", "{tag}");
+        assert_eq!(field(&f, "PRI"), "13", "{tag}");
+        if rfc5424 {
+            assert_eq!(field(&f, "MSGID"), "RID1", "{tag}");
+            let sd = field(&f, "SD");
+            assert!(sd.starts_with("[timeQuality "), "{tag}: {sd}");
+            assert!(
+                sd.ends_with(
+                    "[meta@32473 k=\"v\"][cred@32473 password=\"[REDACTED:generic.password\\]\"]"
+                ),
+                "{tag}: {sd}"
+            );
+            assert_eq!(field(&f, "MSG"), want, "{tag}");
+        } else {
+            // rsyslog's %msg% keeps the SP after "TAG:".
+            assert_eq!(field(&f, "MSG"), format!(" {want}"), "{tag}");
+        }
+    }
+    assert_eq!(rs.framing_errors(), 0, "{}", rs.report());
+    let c = d.stop();
+    assert_eq!(c["messages_in"], 6);
+    assert_eq!(c["messages_out"], 6);
+    assert_eq!(
+        c["findings"],
+        6 * 3 + 3,
+        "three in each MSG, one in each 5424 SD"
+    );
+    s.assert_absent("rsyslog's output", &rs.lines().join("\n"));
+    s.assert_absent("rsyslog's raw output", &rs.raw_lines().join("\n"));
+    s.assert_absent("redactd's log", &d.stderr());
+}
+
+#[test]
+fn rsyslog_sender_octet_counted_through_redactd_to_rsyslog() {
+    let Some(_) = peer("logger") else { return };
+    let tmp = TempDir::new("peers-rsyslog-rsyslog");
+    let Some(recv) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let mut d = relay(&tmp, recv.addr(), &[]);
+    let Some(send) = Rsyslog::sender(&tmp, 0, d.addr("syslog-tcp-0"), Transport::TcpOctet) else {
+        return;
+    };
+    let s = Secrets::new("rsyslog-rsyslog");
+    for i in 0..20 {
+        let (msg, _) = s.message(&format!("fwd-{i:02}"));
+        logger(
+            &[
+                "-t",
+                "fwdapp",
+                "--msgid",
+                "M1",
+                "--sd-id",
+                "s@32473",
+                "--sd-param",
+                "p=\"q\"",
+                &msg,
+            ],
+            send.port(),
+            Proto::Tcp,
+        );
+    }
+    let lines = recv.wait_lines(20, T);
+    for i in 0..20 {
+        let tag = format!("fwd-{i:02}");
+        let f = dbg_fields(line_with(&lines, &format!("{tag} key=")));
+        assert_eq!(field(&f, "APP"), "fwdapp");
+        assert_eq!(field(&f, "MSGID"), "M1");
+        assert!(field(&f, "SD").ends_with("[s@32473 p=\"q\"]"));
+        assert_eq!(field(&f, "MSG"), s.message(&tag).1);
+    }
+    assert_eq!(recv.framing_errors(), 0, "{}", recv.report());
+    let c = d.stop();
+    assert_eq!((c["messages_in"], c["messages_out"]), (20, 20));
+    s.assert_absent("rsyslog's output", &recv.raw_lines().join("\n"));
+}
+
+#[test]
+fn syslog_ng_senders_through_redactd_to_syslog_ng_and_rsyslog() {
+    let Some(_) = peer("logger") else { return };
+    let tmp = TempDir::new("peers-sng");
+    let Some(sng_recv) = SyslogNg::receiver(&tmp, SngSource::Syslog, Proto::Tcp) else {
+        return;
+    };
+    let Some(rs_recv) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let s = Secrets::new("sng");
+    let mut relays = Vec::new();
+    for (i, target) in [sng_recv.addr(), rs_recv.addr()].into_iter().enumerate() {
+        let t = TempDir::new(&format!("peers-sng-{i}"));
+        let d = relay(&t, target, &[]);
+        // syslog() destination: octet counting, LF inside the count, the
+        // length and the body in separate writes.
+        let Some(send) = SyslogNg::sender(
+            &t,
+            SngSource::NetworkProto,
+            0,
+            d.addr("syslog-tcp-0"),
+            SngDest::Syslog,
+            Transport::TcpOctet,
+        ) else {
+            return;
+        };
+        for j in 0..10 {
+            let (msg, _) = s.message(&format!("sng-{i}-{j}"));
+            logger(
+                &[
+                    "-t",
+                    "sngapp",
+                    "--msgid",
+                    "S1",
+                    "--sd-id",
+                    "n@32473",
+                    "--sd-param",
+                    "k=\"v\"",
+                    &msg,
+                ],
+                send.port(),
+                Proto::Tcp,
+            );
+        }
+        relays.push((t, d, send));
+    }
+    let sng_lines = sng_recv.wait_lines(10, T);
+    let rs_lines = rs_recv.wait_lines(10, T);
+    for (i, lines) in [(0, &sng_lines), (1, &rs_lines)] {
+        for j in 0..10 {
+            let tag = format!("sng-{i}-{j}");
+            let f = dbg_fields(line_with(lines, &format!("{tag} key=")));
+            assert_eq!(field(&f, "APP"), "sngapp");
+            assert_eq!(field(&f, "MSGID"), "S1");
+            assert!(field(&f, "SD").contains("[n@32473 k=\"v\"]"), "{f:?}");
+            assert_eq!(field(&f, "MSG"), s.message(&tag).1);
+        }
+    }
+    assert_eq!(rs_recv.framing_errors(), 0, "{}", rs_recv.report());
+    for (_, d, _) in &mut relays {
+        let c = d.stop();
+        assert_eq!((c["messages_in"], c["messages_out"]), (10, 10));
+        assert_eq!(c["framing_errors"], 0);
+    }
+    s.assert_absent("syslog-ng's output", &sng_recv.raw_lines().join("\n"));
+    s.assert_absent("rsyslog's output", &rs_recv.raw_lines().join("\n"));
+}
+
+#[test]
+fn loggen_through_redactd_delivers_every_message_in_order() {
+    const N: usize = 2000;
+    let Some(_) = loggen() else { return };
+    let tmp = TempDir::new("peers-loggen");
+    let Some(rs) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let mut d = relay(&tmp, rs.addr(), &[]);
+    let n = N.to_string();
+    let args = [
+        "-S", "-P", "-n", &n, "-I", "10", "-s", "200", "-r", "100000",
+    ];
+    let out = run_loggen(&args, d.port("syslog-tcp-0"), Duration::from_secs(20)).unwrap();
+    assert_eq!(loggen_count(&out), Some(N as u64));
+    let lines = rs.wait_lines(N, T);
+    assert_eq!(lines.len(), N);
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.contains(&format!("seq: {i:010},")), "line {i}: {l}");
+        assert!(l.starts_with("PRI=38 HOST=localhost APP=prg00000 MSGID=- SD=- MSG=["));
+    }
+    assert_eq!(rs.framing_errors(), 0, "{}", rs.report());
+    let c = d.stop();
+    assert_eq!(c["messages_out"], N as u64);
+}
+
+#[test]
+fn rsyslog_upstream_killed_and_restarted_mid_stream() {
+    let Some(_) = peer("logger") else { return };
+    let tmp = TempDir::new("peers-restart");
+    let Some(mut rs) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let mut d = relay(&tmp, rs.addr(), &[]);
+    let port = d.port("syslog-tcp-0");
+    let s = Secrets::new("restart");
+    let send = |range: std::ops::Range<usize>| {
+        let mut wire = Vec::new();
+        for i in range {
+            let (msg, _) = s.message(&format!("r-{i:03}"));
+            wire.extend_from_slice(
+                octet_frame(format!("<13>1 - h app - - - {msg}").as_bytes()).as_slice(),
+            );
+        }
+        drop(send_tcp(port, &wire));
+    };
+    send(0..50);
+    rs.wait_lines(50, T);
+    rs.kill();
+    // Sent while nothing listens upstream: redactd queues them.
+    send(50..100);
+    rs.restart();
+    let lines = rs.wait_lines(100, T);
+    for i in 0..100 {
+        let tag = format!("r-{i:03}");
+        let hits = lines
+            .iter()
+            .filter(|l| l.contains(&format!("{tag} key=")))
+            .count();
+        assert!(hits >= 1, "message {tag} lost");
+    }
+    s.assert_absent("rsyslog's output", &rs.raw_lines().join("\n"));
+    let c = d.stop();
+    assert_eq!(c["messages_out"], 100);
+    assert!(c["upstream_connects"] >= 2, "{c:?}");
+}
