@@ -33,7 +33,7 @@ enum Command {
     Filter(FilterArgs),
     /// Relay syslog (TCP with either RFC 6587 framing, UDP) to an upstream,
     /// redacting each message.
-    Syslog(SyslogArgs),
+    Syslog(Box<SyslogArgs>),
     /// Proxy TCP byte streams (line-based log inputs) to an upstream,
     /// redacting them.
     Tcp(TcpArgs),
@@ -193,9 +193,35 @@ struct SyslogArgs {
     /// UDP address to accept syslog on. Repeatable.
     #[arg(long, value_name = "ADDR")]
     listen_udp: Vec<SocketAddr>,
-    /// Where to relay: tcp://HOST:PORT or udp://HOST:PORT.
+    /// TCP address to accept syslog over TLS on (RFC 5425: octet counting
+    /// only). Repeatable; needs --tls-cert-file and --tls-key-file.
+    #[arg(long, value_name = "ADDR")]
+    listen_tls: Vec<SocketAddr>,
+    /// PEM certificate chain for --listen-tls.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for --listen-tls.
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates: TLS clients must present a certificate signed
+    /// by one of them.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca_file: Option<PathBuf>,
+    /// Where to relay: tcp://HOST:PORT, udp://HOST:PORT or tls://HOST:PORT.
     #[arg(long, value_name = "URL")]
     upstream: String,
+    /// PEM CA certificates a tls:// upstream's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain to present to a tls:// upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_cert_file: Option<PathBuf>,
+    /// PEM key of --upstream-cert-file.
+    #[arg(long, value_name = "FILE")]
+    upstream_key_file: Option<PathBuf>,
+    /// Name to verify in the upstream's certificate (default: its host).
+    #[arg(long, value_name = "NAME")]
+    upstream_server_name: Option<String>,
     /// Framing towards a TCP upstream.
     #[arg(long, value_enum, default_value = "preserve")]
     upstream_framing: FramingArg,
@@ -276,7 +302,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Filter(args) => run_filter(args),
-        Command::Syslog(args) => run_syslog(args),
+        Command::Syslog(args) => run_syslog(*args),
         Command::Tcp(args) => run_tcp(args),
         Command::Rules(RulesCommand::List { all, rules }) => {
             let mut b = rules.builder()?;
@@ -429,9 +455,23 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
     use redactd::modes::net::{Counters, Shutdown, Upstream};
     use redactd::modes::syslog::{self, OutFraming};
     init_logging(&args.net.log);
-    if args.listen_tcp.is_empty() && args.listen_udp.is_empty() {
-        bail!("give at least one --listen-tcp or --listen-udp address");
+    if args.listen_tcp.is_empty() && args.listen_udp.is_empty() && args.listen_tls.is_empty() {
+        bail!("give at least one --listen-tcp, --listen-udp or --listen-tls address");
     }
+    let acceptor = if args.listen_tls.is_empty() {
+        None
+    } else {
+        let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
+            bail!("--listen-tls needs --tls-cert-file and --tls-key-file");
+        };
+        Some(redactd::modes::tls::acceptor(
+            &redactd::modes::tls::ServerTls {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+                client_ca_file: args.tls_client_ca_file.clone(),
+            },
+        )?)
+    };
     let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
     let set = args.rules.load()?;
     let opts = args.redact.options()?;
@@ -447,6 +487,17 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
     cfg.max_datagram = args.max_datagram;
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
+    cfg.upstream_tls = match (&cfg.upstream, &args.upstream_ca_file) {
+        (Upstream::Tls(_), Some(ca)) => Some(redactd::modes::tls::ClientTls {
+            ca_file: ca.clone(),
+            cert_file: args.upstream_cert_file.clone(),
+            key_file: args.upstream_key_file.clone(),
+            server_name: args.upstream_server_name.clone(),
+        }),
+        (Upstream::Tls(_), None) => bail!("a tls:// upstream needs --upstream-ca-file"),
+        (_, Some(_)) => bail!("--upstream-ca-file is for a tls:// upstream"),
+        (_, None) => None,
+    };
     let drain = cfg.drain;
     let rt = runtime(&args.net)?;
     rt.block_on(async move {
@@ -461,6 +512,14 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
             bound.push((name.clone(), l.local_addr()?));
             tcp.push((name, l));
         }
+        for (i, addr) in args.listen_tls.iter().enumerate() {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on tcp {addr}"))?;
+            let name = format!("syslog-tls-{i}");
+            bound.push((name.clone(), l.local_addr()?));
+            tcp.push((name, l));
+        }
         let mut udp = Vec::new();
         for (i, addr) in args.listen_udp.iter().enumerate() {
             let s = tokio::net::UdpSocket::bind(addr)
@@ -470,11 +529,21 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
             bound.push((name.clone(), s.local_addr()?));
             udp.push((name, s));
         }
-        let (relay, writer) = syslog::start(cfg, set, opts, Arc::clone(&counters));
+        let (relay, writer) = syslog::start(cfg, set, opts, Arc::clone(&counters))?;
         let (trigger, shutdown) = Shutdown::new();
         let mut tasks = tokio::task::JoinSet::new();
         for (name, l) in tcp {
-            tasks.spawn(syslog::serve_tcp(l, name, relay.clone(), shutdown.clone()));
+            let tls = name
+                .starts_with("syslog-tls")
+                .then(|| acceptor.clone())
+                .flatten();
+            tasks.spawn(syslog::serve_tcp(
+                l,
+                name,
+                tls,
+                relay.clone(),
+                shutdown.clone(),
+            ));
         }
         for (name, s) in udp {
             tasks.spawn(syslog::serve_udp(s, name, relay.clone(), shutdown.clone()));
@@ -511,6 +580,9 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
     let upstream = match Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)? {
         Upstream::Tcp(a) => a,
         Upstream::Udp(_) => bail!("the tcp mode forwards to a TCP upstream"),
+        Upstream::Tls(_) => bail!(
+            "the tcp mode does not originate TLS yet; use the syslog mode or a tcp:// upstream"
+        ),
     };
     let set = args.rules.load()?;
     let opts = args.redact.options()?;

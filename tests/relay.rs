@@ -440,7 +440,7 @@ fn syslog_stalled_upstream_backpressures_tcp_clients_in_bounded_memory() {
     let (rss, peak) = d.rss_kib();
     eprintln!(
         "stalled upstream: client pushed back after {sent} messages ({} MiB); redactd RSS {rss} KiB, peak {peak} KiB",
-        sent * line.len() >> 20
+        (sent * line.len()) >> 20
     );
     assert!(sent < 100_000);
     assert!(

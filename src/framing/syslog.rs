@@ -70,6 +70,9 @@ pub enum FramingError {
     },
     /// The stream ended inside an octet-counted frame.
     Truncated,
+    /// A frame that is not octet counted where only octet counting is
+    /// allowed (syslog over TLS, RFC 5425); the byte it started with.
+    NotOctetCounted(u8),
 }
 
 impl fmt::Display for FramingError {
@@ -84,6 +87,10 @@ impl fmt::Display for FramingError {
                 write!(f, "frame of {len} bytes exceeds the maximum of {max}")
             }
             FramingError::Truncated => write!(f, "stream ended inside an octet-counted frame"),
+            FramingError::NotOctetCounted(b) => write!(
+                f,
+                "frame starts with byte 0x{b:02x}, not an octet count (required over TLS)"
+            ),
         }
     }
 }
@@ -99,6 +106,7 @@ impl FramingError {
             FramingError::CountTooLong => "count_too_long",
             FramingError::TooLarge { .. } => "too_large",
             FramingError::Truncated => "truncated",
+            FramingError::NotOctetCounted(_) => "not_octet_counted",
         }
     }
 }
@@ -119,6 +127,7 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     max: usize,
+    octet_only: bool,
     state: State,
 }
 
@@ -127,7 +136,17 @@ impl Decoder {
     pub fn new(max: usize) -> Decoder {
         Decoder {
             max,
+            octet_only: false,
             state: State::Start,
+        }
+    }
+
+    /// A decoder accepting only octet-counted frames, as RFC 5425 requires
+    /// over TLS.
+    pub fn octet_only(max: usize) -> Decoder {
+        Decoder {
+            octet_only: true,
+            ..Decoder::new(max)
         }
     }
 
@@ -152,6 +171,9 @@ impl Decoder {
                         b'1'..=b'9' => {
                             buf.advance(1);
                             self.state = State::Count(u64::from(b - b'0'), 1);
+                        }
+                        other if self.octet_only => {
+                            return Err(FramingError::NotOctetCounted(other))
                         }
                         _ => self.state = State::Line(0),
                     }
@@ -549,6 +571,14 @@ mod tests {
             frames(&[b'x'; 100], &[7], 64),
             Err(FramingError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn octet_only_refuses_lf_frames() {
+        let mut d = Decoder::octet_only(64);
+        let mut b = BytesMut::from(&b"3 abc<13>x\n"[..]);
+        assert_eq!(&d.decode(&mut b).unwrap().unwrap().body[..], b"abc");
+        assert_eq!(d.decode(&mut b), Err(FramingError::NotOctetCounted(b'<')));
     }
 
     #[test]

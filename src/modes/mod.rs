@@ -7,3 +7,4 @@ pub mod filter;
 pub mod net;
 pub mod syslog;
 pub mod tcp;
+pub mod tls;

@@ -21,11 +21,13 @@ pub enum Upstream {
     Tcp(String),
     /// `udp://host:port`
     Udp(String),
+    /// `tls://host:port`: TCP with TLS.
+    Tls(String),
 }
 
 impl Upstream {
-    /// Parses `tcp://host:port` or `udp://host:port` (a bare `host:port`
-    /// means TCP).
+    /// Parses `tcp://host:port`, `udp://host:port` or `tls://host:port` (a
+    /// bare `host:port` means TCP).
     pub fn parse(s: &str) -> Result<Upstream, String> {
         let (scheme, rest) = match s.split_once("://") {
             Some((scheme, rest)) => (scheme, rest),
@@ -37,11 +39,9 @@ impl Upstream {
         match scheme {
             "tcp" => Ok(Upstream::Tcp(rest.to_string())),
             "udp" => Ok(Upstream::Udp(rest.to_string())),
-            "tls" => Err(format!(
-                "upstream {s:?}: TLS upstreams are not supported yet (use tcp:// or udp://)"
-            )),
+            "tls" => Ok(Upstream::Tls(rest.to_string())),
             other => Err(format!(
-                "upstream {s:?}: unknown scheme {other:?} (tcp or udp)"
+                "upstream {s:?}: unknown scheme {other:?} (tcp, udp or tls)"
             )),
         }
     }
@@ -52,6 +52,7 @@ impl fmt::Display for Upstream {
         match self {
             Upstream::Tcp(a) => write!(f, "tcp://{a}"),
             Upstream::Udp(a) => write!(f, "udp://{a}"),
+            Upstream::Tls(a) => write!(f, "tls://{a}"),
         }
     }
 }
@@ -180,6 +181,9 @@ pub struct Counters {
     pub truncated: AtomicU64,
     /// TCP streams closed on a framing error.
     pub framing_errors: AtomicU64,
+    /// TLS handshakes with clients that failed (bad or missing
+    /// certificate, wrong protocol).
+    pub tls_handshake_errors: AtomicU64,
     /// Successful upstream connections.
     pub upstream_connects: AtomicU64,
     /// Failed upstream connects and writes.
@@ -207,7 +211,8 @@ impl Counters {
         format!(
             "connections={} rejected={} bytes_in={} bytes_out={} messages_in={} messages_out={} \
              findings={} dropped_queue_full={} dropped_too_large={} dropped_shutdown={} \
-             truncated={} framing_errors={} upstream_connects={} upstream_errors={}",
+             truncated={} framing_errors={} tls_handshake_errors={} upstream_connects={} \
+             upstream_errors={}",
             g(&self.connections_accepted),
             g(&self.connections_rejected),
             g(&self.bytes_in),
@@ -220,6 +225,7 @@ impl Counters {
             g(&self.dropped_shutdown),
             g(&self.truncated),
             g(&self.framing_errors),
+            g(&self.tls_handshake_errors),
             g(&self.upstream_connects),
             g(&self.upstream_errors),
         )

@@ -48,7 +48,11 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use rustls::pki_types::ServerName;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
 use super::net::{self, Backoff, Counters, Out, Shutdown, Upstream};
+use super::tls::{self, BoxStream, ClientTls, TlsError};
 use crate::engine::{Options, Redactor};
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
 use crate::rules::RuleSet;
@@ -81,8 +85,10 @@ pub struct Config {
     pub max_datagram: usize,
     /// Time to finish after shutdown begins.
     pub drain: Duration,
-    /// Bound on one upstream connect.
+    /// Bound on one upstream connect (TLS handshake included).
     pub connect_timeout: Duration,
+    /// TLS towards a `tls://` upstream.
+    pub upstream_tls: Option<ClientTls>,
 }
 
 impl Config {
@@ -97,6 +103,7 @@ impl Config {
             max_datagram: 65_507,
             drain: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            upstream_tls: None,
         }
     }
 }
@@ -129,15 +136,59 @@ pub struct Relay {
     tx: mpsc::Sender<Message>,
 }
 
+/// How the writer reaches a TCP upstream.
+struct Dialer {
+    addr: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    timeout: Duration,
+}
+
+impl Dialer {
+    async fn dial(&self) -> io::Result<BoxStream> {
+        let tcp = net::connect(&self.addr, self.timeout).await?;
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        match tokio::time::timeout(self.timeout, connector.connect(name.clone(), tcp)).await {
+            Ok(Ok(tls)) => Ok(Box::new(tls)),
+            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+}
+
 /// Starts the upstream writer. Returns the relay handle listeners use and
 /// the writer's task, which ends once every handle is dropped and the queue
-/// is empty.
+/// is empty. Fails only when the upstream's TLS settings are unusable.
 pub fn start(
-    cfg: Config,
+    mut cfg: Config,
     rules: Arc<RuleSet>,
     opts: Options,
     counters: Arc<Counters>,
-) -> (Relay, tokio::task::JoinHandle<()>) {
+) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
+    let dialer = match &cfg.upstream {
+        Upstream::Tcp(addr) => Some(Dialer {
+            addr: addr.clone(),
+            tls: None,
+            timeout: cfg.connect_timeout,
+        }),
+        Upstream::Tls(addr) => {
+            let tls = cfg.upstream_tls.as_ref().ok_or_else(|| {
+                TlsError::Config(format!("upstream tls://{addr} needs a CA file"))
+            })?;
+            // RFC 5425: syslog over TLS is always octet counted.
+            cfg.framing = OutFraming::OctetCounted;
+            Some(Dialer {
+                addr: addr.clone(),
+                tls: Some(tls::connector(tls, addr)?),
+                timeout: cfg.connect_timeout,
+            })
+        }
+        Upstream::Udp(_) => None,
+    };
     let cfg = Arc::new(cfg);
     let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
     let budget = Arc::new(Semaphore::new(cfg.queue_bytes.min(Semaphore::MAX_PERMITS)));
@@ -145,13 +196,16 @@ pub fn start(
         let cfg = Arc::clone(&cfg);
         let counters = Arc::clone(&counters);
         tokio::spawn(async move {
-            match cfg.upstream.clone() {
-                Upstream::Tcp(addr) => tcp_writer(addr, cfg, rx, counters).await,
-                Upstream::Udp(addr) => udp_writer(addr, cfg, rx, counters).await,
+            match (dialer, &cfg.upstream) {
+                (Some(d), _) => tcp_writer(d, cfg.clone(), rx, counters).await,
+                (None, Upstream::Udp(addr)) => {
+                    udp_writer(addr.clone(), cfg.clone(), rx, counters).await
+                }
+                (None, _) => unreachable!("every TCP upstream has a dialer"),
             }
         })
     };
-    (
+    Ok((
         Relay {
             cfg,
             rules,
@@ -161,7 +215,7 @@ pub fn start(
             tx,
         },
         writer,
-    )
+    ))
 }
 
 impl Relay {
@@ -256,7 +310,15 @@ pub fn redact_message(red: &mut Redactor, msg: &[u8], out: &mut Vec<u8>) -> u64 
 }
 
 /// Serves one TCP listener until shutdown, then lets its connections drain.
-pub async fn serve_tcp(listener: TcpListener, name: String, relay: Relay, mut shutdown: Shutdown) {
+/// With `tls`, each connection is a TLS session and must use octet
+/// counting (RFC 5425).
+pub async fn serve_tcp(
+    listener: TcpListener,
+    name: String,
+    tls: Option<TlsAcceptor>,
+    relay: Relay,
+    mut shutdown: Shutdown,
+) {
     let limit = Arc::new(Semaphore::new(relay.cfg.max_connections));
     let mut conns = JoinSet::new();
     loop {
@@ -279,11 +341,24 @@ pub async fn serve_tcp(listener: TcpListener, name: String, relay: Relay, mut sh
                 let relay = relay.clone();
                 let shutdown = shutdown.clone();
                 let name = name.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
                     let c = &relay.counters;
                     Counters::add(&c.connections_accepted, 1);
                     Counters::add(&c.connections_active, 1);
-                    if let Err(e) = tcp_client(client, peer, &name, &relay, shutdown).await {
+                    let client = match tls {
+                        None => Ok(Client::Plain(client)),
+                        Some(acceptor) => handshake(acceptor, client, &relay.cfg).await,
+                    };
+                    let r = match client {
+                        Ok(client) => tcp_client(client, peer, &name, &relay, shutdown).await,
+                        Err(e) => {
+                            Counters::add(&c.tls_handshake_errors, 1);
+                            warn!(listener = %name, %peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = r {
                         debug!(listener = %name, %peer, error = %e, "connection ended");
                     }
                     c.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -304,36 +379,71 @@ pub async fn serve_tcp(listener: TcpListener, name: String, relay: Relay, mut sh
     }
 }
 
+/// A client connection, plain or TLS.
+enum Client {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Client {
+    /// Reads more bytes into `buf`. A plain connection waits for data
+    /// before it takes buffer space, so an idle one holds none. Cancel
+    /// safe: nothing is lost when the future is dropped.
+    async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        const READ: usize = 16 * 1024;
+        match self {
+            Client::Plain(s) => loop {
+                s.readable().await?;
+                buf.reserve(READ);
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            },
+            Client::Tls(s) => {
+                buf.reserve(READ);
+                s.read_buf(buf).await
+            }
+        }
+    }
+}
+
+async fn handshake(acceptor: TlsAcceptor, tcp: TcpStream, cfg: &Config) -> io::Result<Client> {
+    match tokio::time::timeout(cfg.connect_timeout, acceptor.accept(tcp)).await {
+        Ok(r) => Ok(Client::Tls(Box::new(r?))),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "handshake timed out",
+        )),
+    }
+}
+
 async fn tcp_client(
-    client: TcpStream,
+    mut client: Client,
     peer: SocketAddr,
     name: &str,
     relay: &Relay,
     mut shutdown: Shutdown,
 ) -> io::Result<()> {
-    const READ: usize = 16 * 1024;
-    let mut decoder = Decoder::new(relay.cfg.max_message_size);
+    let mut decoder = match client {
+        Client::Plain(_) => Decoder::new(relay.cfg.max_message_size),
+        Client::Tls(_) => Decoder::octet_only(relay.cfg.max_message_size),
+    };
     let mut buf = BytesMut::new();
     let mut red = relay.redactor();
     let counters = &relay.counters;
     loop {
-        // Wait for data before taking a buffer: an idle connection holds no
-        // read buffer at all.
-        let stopping = tokio::select! {
+        let (eof, stopping) = tokio::select! {
             biased;
-            _ = shutdown.wait() => true,
-            r = client.readable() => { r?; false }
+            _ = shutdown.wait() => (false, true),
+            r = client.read_more(&mut buf) => match r? {
+                0 => (true, false),
+                n => {
+                    Counters::add(&counters.bytes_in, n as u64);
+                    (false, false)
+                }
+            },
         };
-        let mut eof = false;
-        if !stopping {
-            buf.reserve(READ);
-            match client.try_read_buf(&mut buf) {
-                Ok(0) => eof = true,
-                Ok(n) => Counters::add(&counters.bytes_in, n as u64),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        }
         loop {
             let frame = if eof {
                 decoder.decode_eof(&mut buf)
@@ -421,13 +531,14 @@ fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
 }
 
 async fn tcp_writer(
-    addr: String,
+    dialer: Dialer,
     cfg: Arc<Config>,
     mut rx: mpsc::Receiver<Message>,
     counters: Arc<Counters>,
 ) {
     const BATCH: usize = 256 * 1024;
-    let mut conn: Option<TcpStream> = None;
+    let addr = dialer.addr.clone();
+    let mut conn: Option<BoxStream> = None;
     let mut backoff = Backoff::new();
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
     let mut held: Vec<Message> = Vec::new();
@@ -454,7 +565,7 @@ async fn tcp_writer(
                 // upstream is known good (or known down) early.
                 None => tokio::select! {
                     m = rx.recv() => m,
-                    c = connect_with_backoff(&addr, &cfg, &counters, &mut backoff) => {
+                    c = connect_with_backoff(&dialer, &counters, &mut backoff) => {
                         conn = Some(c);
                         continue;
                     }
@@ -479,7 +590,7 @@ async fn tcp_writer(
         }
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => conn.insert(connect_with_backoff(&addr, &cfg, &counters, &mut backoff).await),
+            None => conn.insert(connect_with_backoff(&dialer, &counters, &mut backoff).await),
         };
         match c.write_all(&batch).await {
             Ok(()) => {
@@ -501,17 +612,17 @@ async fn tcp_writer(
 
 /// Connects to a TCP upstream, retrying with backoff until it succeeds.
 async fn connect_with_backoff(
-    addr: &str,
-    cfg: &Config,
+    dialer: &Dialer,
     counters: &Counters,
     backoff: &mut Backoff,
-) -> TcpStream {
+) -> BoxStream {
+    let addr = &dialer.addr;
     loop {
-        match net::connect(addr, cfg.connect_timeout).await {
+        match dialer.dial().await {
             Ok(c) => {
                 Counters::add(&counters.upstream_connects, 1);
                 backoff.reset();
-                info!(upstream = %addr, "connected to upstream");
+                info!(upstream = %addr, tls = dialer.tls.is_some(), "connected to upstream");
                 return c;
             }
             Err(e) => {

@@ -1,0 +1,322 @@
+//! Syslog over TLS (RFC 5425) with real peers on 127.0.0.1: `openssl
+//! s_client` sends into redactd's TLS listener, redactd relays over TLS to
+//! an rsyslog receiver (imtcp with the ossl stream driver). Certificates
+//! are made by `openssl` in the test. Covers mutual authentication, a
+//! client without or with a foreign certificate, an upstream whose
+//! certificate the relay must refuse, and octet counting being enforced.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::binary::Redactd;
+use common::peers::*;
+use redactd::rules::template::Rng;
+
+/// A CA and leaf certificates signed by it, made by openssl.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(tmp: &TempDir, name: &str) -> Option<Pki> {
+        peer("openssl")?;
+        let dir = tmp.subdir(name);
+        let p = Pki { dir };
+        p.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+        ]);
+        Some(p)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A leaf `name.pem`/`name.key` for 127.0.0.1 and localhost.
+    fn leaf(&self, name: &str) -> (PathBuf, PathBuf) {
+        std::fs::write(
+            self.dir.join(format!("{name}.ext")),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+        (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+        )
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.path("ca.pem")
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.join(f)
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An rsyslog receiver speaking TLS (ossl driver), writing MSG per line.
+fn rsyslog_tls(tmp: &TempDir, pki: &Pki) -> Option<(Daemon, u16, PathBuf)> {
+    let bin = peer("rsyslogd")?;
+    let dir = tmp.subdir("rsyslog-tls");
+    let (cert, key) = pki.leaf("rsyslog");
+    let out = dir.join("out.log");
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{d}\" processInternalMessages=\"on\"\n\
+               defaultNetstreamDriverCAFile=\"{ca}\" defaultNetstreamDriverCertFile=\"{cert}\"\n\
+               defaultNetstreamDriverKeyFile=\"{key}\")\n\
+             module(load=\"imtcp\" streamDriver.name=\"ossl\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")\n\
+             template(name=\"m\" type=\"string\" string=\"%msg%\\n\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"0\" listenPortFileName=\"{d}/port\" ruleset=\"r\")\n\
+             ruleset(name=\"r\") {{ action(type=\"omfile\" file=\"{out}\" template=\"m\") }}\n\
+             *.* action(type=\"omfile\" file=\"{d}/internal.log\")\n",
+            d = dir.display(),
+            ca = pki.ca().display(),
+            cert = cert.display(),
+            key = key.display(),
+            out = out.display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-n", "-f", s(&conf), "-i", s(&dir.join("pid"))]);
+    let mut d = Daemon::spawn("rsyslog-tls", cmd, &dir);
+    let port_file = dir.join("port");
+    d.wait_ready("its port file", || {
+        std::fs::read_to_string(&port_file).is_ok_and(|p| p.trim().parse::<u16>().is_ok())
+    });
+    let port = std::fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Some((d, port, out))
+}
+
+/// Sends `data` with `openssl s_client` (optionally presenting a client
+/// certificate); returns whether the handshake and send succeeded.
+fn s_client(port: u16, ca: &Path, client: Option<(&Path, &Path)>, data: &[u8]) -> bool {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-CAfile",
+        s(ca),
+    ])
+    .args(["-verify_return_error", "-quiet", "-no_ign_eof"]);
+    if let Some((c, k)) = client {
+        cmd.args(["-cert", s(c), "-key", s(k)]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl s_client");
+    let _ = child.stdin.take().unwrap().write_all(data);
+    run_wait(child, Duration::from_secs(10))
+}
+
+fn run_wait(mut child: std::process::Child, timeout: Duration) -> bool {
+    let ok = poll_until(timeout, || matches!(child.try_wait(), Ok(Some(_))));
+    if !ok {
+        let _ = child.kill();
+    }
+    child.wait().is_ok_and(|s| s.success())
+}
+
+#[test]
+fn tls_in_and_out_with_mutual_authentication() {
+    let tmp = TempDir::new("syslog-tls");
+    let Some(pki) = Pki::new(&tmp, "good") else {
+        return;
+    };
+    let Some((rs, rs_port, out)) = rsyslog_tls(&tmp, &pki) else {
+        return;
+    };
+    let (cert, key) = pki.leaf("redactd");
+    let (ccert, ckey) = pki.leaf("client");
+    let up = format!("tls://127.0.0.1:{rs_port}");
+    let mut d = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert-file",
+            s(&cert),
+            "--tls-key-file",
+            s(&key),
+            "--tls-client-ca-file",
+            s(&pki.ca()),
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            s(&pki.ca()),
+        ],
+    );
+    let port = d.port("syslog-tls-0");
+    let mut rng = Rng::from_seed(b"tls");
+    let key_id = format!("AKIA{}", rng.string("upper", 16).unwrap());
+    let mut wire = Vec::new();
+    for i in 0..3 {
+        wire.extend_from_slice(&octet_frame(
+            format!("<13>1 - h app - - - tls {i} key={key_id}").as_bytes(),
+        ));
+    }
+    assert!(
+        s_client(port, &pki.ca(), Some((&ccert, &ckey)), &wire),
+        "{}",
+        d.stderr()
+    );
+    let lines = poll_lines(&out, 3);
+    assert_eq!(
+        lines,
+        (0..3)
+            .map(|i| format!("tls {i} key=[REDACTED:aws.access-key-id]"))
+            .collect::<Vec<_>>(),
+        "{}",
+        rs.report()
+    );
+
+    // No client certificate, or one from another CA: refused and counted.
+    let other = Pki::new(&tmp, "other").unwrap();
+    let (ocert, okey) = other.leaf("intruder");
+    let secret = format!("<13>1 - h app - - - refused key={key_id}");
+    s_client(port, &pki.ca(), None, &octet_frame(secret.as_bytes()));
+    s_client(
+        port,
+        &pki.ca(),
+        Some((&ocert, &okey)),
+        &octet_frame(secret.as_bytes()),
+    );
+    // LF framing over TLS is a framing error (RFC 5425: octet counting).
+    s_client(
+        port,
+        &pki.ca(),
+        Some((&ccert, &ckey)),
+        b"<13>1 - h app - - - lf framed\n",
+    );
+
+    let c = d.stop();
+    assert_eq!(c["tls_handshake_errors"], 2, "{c:?}");
+    assert_eq!(c["framing_errors"], 1, "{c:?}");
+    assert_eq!(c["messages_out"], 3);
+    let all = std::fs::read_to_string(&out).unwrap();
+    assert!(!all.contains("refused") && !all.contains("lf framed"));
+    assert!(!all.contains(&key_id) && !d.stderr().contains(&key_id));
+}
+
+#[test]
+fn an_upstream_with_an_untrusted_certificate_is_refused() {
+    let tmp = TempDir::new("syslog-tls-bad-up");
+    let Some(pki) = Pki::new(&tmp, "upstream") else {
+        return;
+    };
+    let Some((_rs, rs_port, out)) = rsyslog_tls(&tmp, &pki) else {
+        return;
+    };
+    // The relay trusts another CA only.
+    let other = Pki::new(&tmp, "unrelated").unwrap();
+    let up = format!("tls://127.0.0.1:{rs_port}");
+    let mut d = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-tcp",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            s(&other.ca()),
+        ],
+    );
+    drop(send_tcp(
+        d.port("syslog-tcp-0"),
+        &octet_frame(b"<13>1 - h app - - - hello"),
+    ));
+    let port_errors = || d.stderr().matches("upstream connect failed").count();
+    assert!(
+        poll_until(Duration::from_secs(10), || port_errors() >= 2),
+        "{}",
+        d.stderr()
+    );
+    let c = d.stop();
+    assert_eq!(c["messages_out"], 0, "{c:?}");
+    assert!(c["upstream_errors"] >= 2);
+    assert!(std::fs::read_to_string(&out).unwrap_or_default().is_empty());
+}
+
+fn poll_lines(path: &Path, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    poll_until(WAIT, || {
+        lines = file_lines(path);
+        lines.len() >= n
+    });
+    lines
+}
