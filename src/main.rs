@@ -175,6 +175,71 @@ struct NetArgs {
     log: String,
 }
 
+/// TLS towards clients and upstreams (network modes).
+#[derive(Args)]
+struct TlsArgs {
+    /// PEM certificate chain for TLS listeners.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS listeners.
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates: TLS clients must present a certificate signed
+    /// by one of them.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca_file: Option<PathBuf>,
+    /// PEM CA certificates a tls:// upstream's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain to present to a tls:// upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_cert_file: Option<PathBuf>,
+    /// PEM key of --upstream-cert-file.
+    #[arg(long, value_name = "FILE")]
+    upstream_key_file: Option<PathBuf>,
+    /// Name to verify in the upstream's certificate (default: its host).
+    #[arg(long, value_name = "NAME")]
+    upstream_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// The listener acceptor, when certificate and key are given.
+    fn acceptor(&self) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+        use redactd::modes::tls::{acceptor, ServerTls};
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Ok(Some(acceptor(&ServerTls {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+                client_ca_file: self.tls_client_ca_file.clone(),
+            })?)),
+            (None, None) if self.tls_client_ca_file.is_some() => {
+                bail!("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+            }
+            (None, None) => Ok(None),
+            _ => bail!("--tls-cert-file and --tls-key-file go together"),
+        }
+    }
+
+    /// Upstream TLS settings for `upstream`.
+    fn upstream(
+        &self,
+        upstream: &redactd::modes::net::Upstream,
+    ) -> Result<Option<redactd::modes::tls::ClientTls>> {
+        use redactd::modes::net::Upstream;
+        match (upstream, &self.upstream_ca_file) {
+            (Upstream::Tls(_), Some(ca)) => Ok(Some(redactd::modes::tls::ClientTls {
+                ca_file: ca.clone(),
+                cert_file: self.upstream_cert_file.clone(),
+                key_file: self.upstream_key_file.clone(),
+                server_name: self.upstream_server_name.clone(),
+            })),
+            (Upstream::Tls(_), None) => bail!("a tls:// upstream needs --upstream-ca-file"),
+            (_, Some(_)) => bail!("--upstream-ca-file is for a tls:// upstream"),
+            (_, None) => Ok(None),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FramingArg {
     /// Each message as it arrived (datagrams octet counted).
@@ -197,31 +262,9 @@ struct SyslogArgs {
     /// only). Repeatable; needs --tls-cert-file and --tls-key-file.
     #[arg(long, value_name = "ADDR")]
     listen_tls: Vec<SocketAddr>,
-    /// PEM certificate chain for --listen-tls.
-    #[arg(long, value_name = "FILE")]
-    tls_cert_file: Option<PathBuf>,
-    /// PEM private key for --listen-tls.
-    #[arg(long, value_name = "FILE")]
-    tls_key_file: Option<PathBuf>,
-    /// PEM CA certificates: TLS clients must present a certificate signed
-    /// by one of them.
-    #[arg(long, value_name = "FILE")]
-    tls_client_ca_file: Option<PathBuf>,
     /// Where to relay: tcp://HOST:PORT, udp://HOST:PORT or tls://HOST:PORT.
     #[arg(long, value_name = "URL")]
     upstream: String,
-    /// PEM CA certificates a tls:// upstream's certificate must chain to.
-    #[arg(long, value_name = "FILE")]
-    upstream_ca_file: Option<PathBuf>,
-    /// PEM client certificate chain to present to a tls:// upstream.
-    #[arg(long, value_name = "FILE")]
-    upstream_cert_file: Option<PathBuf>,
-    /// PEM key of --upstream-cert-file.
-    #[arg(long, value_name = "FILE")]
-    upstream_key_file: Option<PathBuf>,
-    /// Name to verify in the upstream's certificate (default: its host).
-    #[arg(long, value_name = "NAME")]
-    upstream_server_name: Option<String>,
     /// Framing towards a TCP upstream.
     #[arg(long, value_enum, default_value = "preserve")]
     upstream_framing: FramingArg,
@@ -239,6 +282,8 @@ struct SyslogArgs {
     #[command(flatten)]
     net: NetArgs,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     redact: RedactArgs,
     #[command(flatten)]
     rules: RuleArgs,
@@ -249,7 +294,8 @@ struct TcpArgs {
     /// TCP address to accept clients on.
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
-    /// Where to forward each client: HOST:PORT (or tcp://HOST:PORT).
+    /// Where to forward each client: HOST:PORT, tcp://HOST:PORT or
+    /// tls://HOST:PORT. With --tls-cert-file the listener is TLS too.
     #[arg(long, value_name = "ADDR")]
     upstream: String,
     /// Idle time after which bytes held back are released, as far as no
@@ -258,6 +304,8 @@ struct TcpArgs {
     flush_ms: u64,
     #[command(flatten)]
     net: NetArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     redact: RedactArgs,
     #[command(flatten)]
@@ -458,20 +506,10 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
     if args.listen_tcp.is_empty() && args.listen_udp.is_empty() && args.listen_tls.is_empty() {
         bail!("give at least one --listen-tcp, --listen-udp or --listen-tls address");
     }
-    let acceptor = if args.listen_tls.is_empty() {
-        None
-    } else {
-        let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
-            bail!("--listen-tls needs --tls-cert-file and --tls-key-file");
-        };
-        Some(redactd::modes::tls::acceptor(
-            &redactd::modes::tls::ServerTls {
-                cert_file: cert.clone(),
-                key_file: key.clone(),
-                client_ca_file: args.tls_client_ca_file.clone(),
-            },
-        )?)
-    };
+    let acceptor = args.tls.acceptor()?;
+    if args.listen_tls.is_empty() != acceptor.is_none() {
+        bail!("--listen-tls and --tls-cert-file/--tls-key-file go together");
+    }
     let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
     let set = args.rules.load()?;
     let opts = args.redact.options()?;
@@ -487,17 +525,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
     cfg.max_datagram = args.max_datagram;
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
-    cfg.upstream_tls = match (&cfg.upstream, &args.upstream_ca_file) {
-        (Upstream::Tls(_), Some(ca)) => Some(redactd::modes::tls::ClientTls {
-            ca_file: ca.clone(),
-            cert_file: args.upstream_cert_file.clone(),
-            key_file: args.upstream_key_file.clone(),
-            server_name: args.upstream_server_name.clone(),
-        }),
-        (Upstream::Tls(_), None) => bail!("a tls:// upstream needs --upstream-ca-file"),
-        (_, Some(_)) => bail!("--upstream-ca-file is for a tls:// upstream"),
-        (_, None) => None,
-    };
+    cfg.upstream_tls = args.tls.upstream(&cfg.upstream)?;
     let drain = cfg.drain;
     let rt = runtime(&args.net)?;
     rt.block_on(async move {
@@ -577,20 +605,26 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
     use redactd::modes::net::{Counters, Shutdown, Upstream};
     use redactd::modes::tcp;
     init_logging(&args.net.log);
-    let upstream = match Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)? {
-        Upstream::Tcp(a) => a,
+    let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
+    let addr = match &upstream {
+        Upstream::Tcp(a) | Upstream::Tls(a) => a.clone(),
         Upstream::Udp(_) => bail!("the tcp mode forwards to a TCP upstream"),
-        Upstream::Tls(_) => bail!(
-            "the tcp mode does not originate TLS yet; use the syslog mode or a tcp:// upstream"
-        ),
     };
     let set = args.rules.load()?;
     let opts = args.redact.options()?;
-    let mut cfg = tcp::Config::new("tcp-0", upstream);
+    let mut cfg = tcp::Config::new("tcp-0");
     cfg.max_connections = args.net.max_connections;
     cfg.flush = std::time::Duration::from_millis(args.flush_ms);
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
+    let ends = tcp::Ends {
+        upstream: redactd::modes::net::Dialer::new(
+            &addr,
+            args.tls.upstream(&upstream)?.as_ref(),
+            cfg.connect_timeout,
+        )?,
+        tls: args.tls.acceptor()?,
+    };
     let rt = runtime(&args.net)?;
     rt.block_on(async move {
         let counters = Arc::new(Counters::default());
@@ -602,6 +636,7 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
         let server = tokio::spawn(tcp::serve(
             l,
             cfg,
+            ends,
             set,
             opts,
             Arc::clone(&counters),

@@ -9,8 +9,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+
+use super::tls::{self, BoxStream, ClientTls, TlsError};
 
 use crate::engine::{Finding, Sink};
 
@@ -135,6 +139,62 @@ pub async fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
             Ok(s)
         }
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+    }
+}
+
+/// How a mode reaches a TCP upstream: plain, or TLS with a verified
+/// server name.
+pub struct Dialer {
+    addr: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    timeout: Duration,
+}
+
+impl Dialer {
+    /// A dialer for `addr` (`host:port`); with `tls`, the connector is
+    /// built now, so unusable TLS settings fail here, not per connection.
+    pub fn new(addr: &str, tls: Option<&ClientTls>, timeout: Duration) -> Result<Dialer, TlsError> {
+        Ok(Dialer {
+            addr: addr.to_string(),
+            tls: tls.map(|t| tls::connector(t, addr)).transpose()?,
+            timeout,
+        })
+    }
+
+    /// The upstream address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Whether connections are TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Connects, and completes the TLS handshake when there is one, within
+    /// the timeout for each.
+    pub async fn dial(&self) -> io::Result<BoxStream> {
+        let tcp = connect(&self.addr, self.timeout).await?;
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        match tokio::time::timeout(self.timeout, connector.connect(name.clone(), tcp)).await {
+            Ok(Ok(tls)) => Ok(Box::new(tls)),
+            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
     }
 }
 

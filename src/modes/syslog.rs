@@ -48,11 +48,10 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use rustls::pki_types::ServerName;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 
-use super::net::{self, Backoff, Counters, Out, Shutdown, Upstream};
-use super::tls::{self, BoxStream, ClientTls, TlsError};
+use super::net::{Backoff, Counters, Dialer, Out, Shutdown, Upstream};
+use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::engine::{Options, Redactor};
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
 use crate::rules::RuleSet;
@@ -136,30 +135,6 @@ pub struct Relay {
     tx: mpsc::Sender<Message>,
 }
 
-/// How the writer reaches a TCP upstream.
-struct Dialer {
-    addr: String,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-    timeout: Duration,
-}
-
-impl Dialer {
-    async fn dial(&self) -> io::Result<BoxStream> {
-        let tcp = net::connect(&self.addr, self.timeout).await?;
-        let Some((connector, name)) = &self.tls else {
-            return Ok(Box::new(tcp));
-        };
-        match tokio::time::timeout(self.timeout, connector.connect(name.clone(), tcp)).await {
-            Ok(Ok(tls)) => Ok(Box::new(tls)),
-            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )),
-        }
-    }
-}
-
 /// Starts the upstream writer. Returns the relay handle listeners use and
 /// the writer's task, which ends once every handle is dropped and the queue
 /// is empty. Fails only when the upstream's TLS settings are unusable.
@@ -170,22 +145,14 @@ pub fn start(
     counters: Arc<Counters>,
 ) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
     let dialer = match &cfg.upstream {
-        Upstream::Tcp(addr) => Some(Dialer {
-            addr: addr.clone(),
-            tls: None,
-            timeout: cfg.connect_timeout,
-        }),
+        Upstream::Tcp(addr) => Some(Dialer::new(addr, None, cfg.connect_timeout)?),
         Upstream::Tls(addr) => {
             let tls = cfg.upstream_tls.as_ref().ok_or_else(|| {
                 TlsError::Config(format!("upstream tls://{addr} needs a CA file"))
             })?;
             // RFC 5425: syslog over TLS is always octet counted.
             cfg.framing = OutFraming::OctetCounted;
-            Some(Dialer {
-                addr: addr.clone(),
-                tls: Some(tls::connector(tls, addr)?),
-                timeout: cfg.connect_timeout,
-            })
+            Some(Dialer::new(addr, Some(tls), cfg.connect_timeout)?)
         }
         Upstream::Udp(_) => None,
     };
@@ -537,7 +504,7 @@ async fn tcp_writer(
     counters: Arc<Counters>,
 ) {
     const BATCH: usize = 256 * 1024;
-    let addr = dialer.addr.clone();
+    let addr = dialer.addr().to_string();
     let mut conn: Option<BoxStream> = None;
     let mut backoff = Backoff::new();
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
@@ -616,13 +583,13 @@ async fn connect_with_backoff(
     counters: &Counters,
     backoff: &mut Backoff,
 ) -> BoxStream {
-    let addr = &dialer.addr;
+    let addr = dialer.addr();
     loop {
         match dialer.dial().await {
             Ok(c) => {
                 Counters::add(&counters.upstream_connects, 1);
                 backoff.reset();
-                info!(upstream = %addr, tls = dialer.tls.is_some(), "connected to upstream");
+                info!(upstream = %addr, tls = dialer.is_tls(), "connected to upstream");
                 return c;
             }
             Err(e) => {

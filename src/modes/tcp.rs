@@ -14,6 +14,8 @@
 //!   progress across them ([`Redactor::flush_idle`]).
 //! - **Half-close**: client EOF finishes the redactor and shuts down the
 //!   upstream's write side; upstream EOF shuts down the client's write side.
+//! - **TLS**: optionally terminated from clients (with client certificates
+//!   when a client CA is configured) and originated towards the upstream.
 //! - **Shutdown**: the listener stops accepting; connections stop reading,
 //!   release what is safe, drop (and count) only bytes where a secret may
 //!   still be in progress, half-close the upstream and get the drain
@@ -24,13 +26,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{self, Counters, Out, Shutdown};
+use super::net::{Counters, Dialer, Out, Shutdown};
+use super::tls::BoxStream;
 use crate::engine::{Options, Redactor};
 use crate::rules::RuleSet;
 
@@ -39,8 +44,7 @@ use crate::rules::RuleSet;
 pub struct Config {
     /// Listener name (logs, metrics).
     pub name: String,
-    /// `host:port` to forward to.
-    pub upstream: String,
+
     /// Connections served at once; more are closed at accept.
     pub max_connections: usize,
     /// Idle time after which held-back bytes are flushed.
@@ -54,11 +58,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a listener forwarding to `upstream`.
-    pub fn new(name: impl Into<String>, upstream: impl Into<String>) -> Config {
+    /// Defaults for a listener.
+    pub fn new(name: impl Into<String>) -> Config {
         Config {
             name: name.into(),
-            upstream: upstream.into(),
             max_connections: 1024,
             flush: Duration::from_millis(20),
             connect_timeout: Duration::from_secs(5),
@@ -68,8 +71,26 @@ impl Config {
     }
 }
 
+/// How a listener's connections are secured at each end.
+pub struct Ends {
+    /// Reaches the upstream (plain or TLS).
+    pub upstream: Dialer,
+    /// Terminates TLS from clients, when set.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Ends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ends")
+            .field("upstream", &self.upstream)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
 struct Ctx {
     cfg: Config,
+    ends: Ends,
     rules: Arc<RuleSet>,
     opts: Options,
     counters: Arc<Counters>,
@@ -80,6 +101,7 @@ struct Ctx {
 pub async fn serve(
     listener: TcpListener,
     cfg: Config,
+    ends: Ends,
     rules: Arc<RuleSet>,
     opts: Options,
     counters: Arc<Counters>,
@@ -89,6 +111,7 @@ pub async fn serve(
     let drain = cfg.drain;
     let ctx = Arc::new(Ctx {
         cfg,
+        ends,
         rules,
         opts,
         counters,
@@ -137,11 +160,45 @@ pub async fn serve(
     }
 }
 
+/// The client's read side. A plain connection waits for data before it
+/// takes a read buffer, so an idle one holds none; a TLS session keeps
+/// rustls' buffers anyway.
+enum ClientRead {
+    Plain(OwnedReadHalf),
+    Tls(ReadHalf<BoxStream>),
+}
+
+impl ClientRead {
+    /// Reads into `buf` (allocated to `size` when empty). Cancel safe.
+    async fn read_some(&mut self, buf: &mut Vec<u8>, size: usize) -> io::Result<usize> {
+        match self {
+            ClientRead::Plain(r) => loop {
+                r.readable().await?;
+                if buf.is_empty() {
+                    buf.resize(size, 0);
+                }
+                match r.try_read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            },
+            ClientRead::Tls(r) => {
+                if buf.is_empty() {
+                    buf.resize(size, 0);
+                }
+                r.read(buf).await
+            }
+        }
+    }
+}
+
 enum Event {
-    Readable,
+    Data(usize),
     Idle,
     Shutdown,
 }
+
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 async fn handle(
     client: TcpStream,
@@ -149,19 +206,44 @@ async fn handle(
     ctx: &Ctx,
     mut shutdown: Shutdown,
 ) -> io::Result<()> {
-    let upstream = match net::connect(&ctx.cfg.upstream, ctx.cfg.connect_timeout).await {
+    client.set_nodelay(true)?;
+    let (mut cr, mut cw): (ClientRead, Writer) = match &ctx.ends.tls {
+        None => {
+            let (r, w) = client.into_split();
+            (ClientRead::Plain(r), Box::new(w))
+        }
+        Some(acceptor) => {
+            let accepted =
+                tokio::time::timeout(ctx.cfg.connect_timeout, acceptor.accept(client)).await;
+            match accepted {
+                Ok(Ok(s)) => {
+                    let (r, w) = tokio::io::split(Box::new(s) as BoxStream);
+                    (ClientRead::Tls(r), Box::new(w))
+                }
+                Ok(Err(e)) => {
+                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
+                    warn!(listener = %ctx.cfg.name, %peer, error = %e, "TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => {
+                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
+                    warn!(listener = %ctx.cfg.name, %peer, "TLS handshake timed out");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let upstream = match ctx.ends.upstream.dial().await {
         Ok(s) => s,
         Err(e) => {
             Counters::add(&ctx.counters.upstream_errors, 1);
-            warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.cfg.upstream, error = %e,
+            warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.ends.upstream.addr(), error = %e,
                   "upstream unreachable; closing client");
             return Ok(());
         }
     };
     Counters::add(&ctx.counters.upstream_connects, 1);
-    client.set_nodelay(true)?;
-    let (cr, mut cw) = client.into_split();
-    let (mut ur, mut uw) = upstream.into_split();
+    let (mut ur, mut uw) = tokio::io::split(upstream);
     // Upstream to client, untouched. Ends at upstream EOF or error.
     let back = tokio::spawn(async move {
         let r = tokio::io::copy(&mut ur, &mut cw).await;
@@ -179,28 +261,19 @@ async fn handle(
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait() => Event::Shutdown,
-                r = cr.readable() => { r?; Event::Readable }
+                r = cr.read_some(&mut buf, ctx.cfg.read_size) => Event::Data(r?),
                 _ = tokio::time::sleep(ctx.cfg.flush), if held => Event::Idle,
             };
             let mut sink = Out::new(&mut out);
             let eof = match ev {
-                Event::Readable => {
-                    if buf.is_empty() {
-                        buf.resize(ctx.cfg.read_size, 0);
-                    }
-                    match cr.try_read(&mut buf) {
-                        Ok(0) => {
-                            red.finish(&mut sink);
-                            true
-                        }
-                        Ok(n) => {
-                            Counters::add(&counters.bytes_in, n as u64);
-                            red.write(&buf[..n], &mut sink);
-                            false
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
-                    }
+                Event::Data(0) => {
+                    red.finish(&mut sink);
+                    true
+                }
+                Event::Data(n) => {
+                    Counters::add(&counters.bytes_in, n as u64);
+                    red.write(&buf[..n], &mut sink);
+                    false
                 }
                 Event::Idle => {
                     red.flush_idle(&mut sink);

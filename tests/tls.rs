@@ -1,9 +1,10 @@
-//! Syslog over TLS (RFC 5425) with real peers on 127.0.0.1: `openssl
-//! s_client` sends into redactd's TLS listener, redactd relays over TLS to
-//! an rsyslog receiver (imtcp with the ossl stream driver). Certificates
-//! are made by `openssl` in the test. Covers mutual authentication, a
-//! client without or with a foreign certificate, an upstream whose
-//! certificate the relay must refuse, and octet counting being enforced.
+//! TLS with real peers on 127.0.0.1, certificates made by `openssl` in the
+//! test. Syslog (RFC 5425): `openssl s_client` sends into redactd's TLS
+//! listener, redactd relays over TLS to an rsyslog receiver (imtcp with the
+//! ossl stream driver): mutual authentication, a client without or with a
+//! foreign certificate, an upstream whose certificate must be refused, and
+//! octet counting enforced. The tcp proxy: TLS from `s_client` in, TLS to a
+//! `socat` OPENSSL-LISTEN recorder out.
 
 mod common;
 
@@ -319,4 +320,59 @@ fn poll_lines(path: &Path, n: usize) -> Vec<String> {
         lines.len() >= n
     });
     lines
+}
+
+#[test]
+fn tcp_proxy_terminates_and_originates_tls() {
+    let tmp = TempDir::new("tcp-tls");
+    let Some(pki) = Pki::new(&tmp, "tcp") else {
+        return;
+    };
+    let Some(socat) = peer("socat") else { return };
+    let (scert, skey) = pki.leaf("sink");
+    let (cert, key) = pki.leaf("proxy");
+    let out = tmp.join("sink.out");
+    let port = free_tcp_port();
+    let mut cmd = Command::new(socat);
+    cmd.arg("-u")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+            s(&scert),
+            s(&skey)
+        ))
+        .arg(format!("OPEN:{},creat,append", s(&out)));
+    let mut sink = Daemon::spawn("socat-tls-sink", cmd, tmp.path());
+    sink.wait_ready("socat listening", || tcp_connectable(port));
+
+    let up = format!("tls://127.0.0.1:{port}");
+    let mut d = Redactd::start(
+        &tmp,
+        "tcp",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            s(&pki.ca()),
+            "--tls-cert-file",
+            s(&cert),
+            "--tls-key-file",
+            s(&key),
+        ],
+    );
+    let mut rng = Rng::from_seed(b"tcp-tls");
+    let token = format!("ghp_{}", rng.string("alnum", 36).unwrap());
+    let input = format!("line one\nexport GITHUB_TOKEN={token}\nline three\n");
+    assert!(s_client(d.port("tcp-0"), &pki.ca(), None, input.as_bytes()));
+    let want = "line one\nexport GITHUB_TOKEN=[REDACTED:github.pat]\nline three\n";
+    let mut got = String::new();
+    poll_until(WAIT, || {
+        got = std::fs::read_to_string(&out).unwrap_or_default();
+        got.len() >= want.len()
+    });
+    assert_eq!(got, want);
+    let c = d.stop();
+    assert!(c["findings"] >= 1, "{c:?}");
+    assert!(!d.stderr().contains(&token));
 }
