@@ -36,7 +36,7 @@ enum Command {
     Syslog(Box<SyslogArgs>),
     /// Proxy TCP byte streams (line-based log inputs) to an upstream,
     /// redacting them.
-    Tcp(TcpArgs),
+    Tcp(Box<TcpArgs>),
     /// List, check and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -351,7 +351,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Filter(args) => run_filter(args),
         Command::Syslog(args) => run_syslog(*args),
-        Command::Tcp(args) => run_tcp(args),
+        Command::Tcp(args) => run_tcp(*args),
         Command::Rules(RulesCommand::List { all, rules }) => {
             let mut b = rules.builder()?;
             b.all(all);
