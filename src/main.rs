@@ -500,7 +500,7 @@ fn ready(net: &NetArgs, bound: &[(String, SocketAddr)]) -> Result<()> {
 }
 
 fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
-    use redactd::modes::net::{Counters, Shutdown, Upstream};
+    use redactd::modes::net::{Counters, Shutdown, Stop, Upstream};
     use redactd::modes::syslog::{self, OutFraming};
     init_logging(&args.net.log);
     if args.listen_tcp.is_empty() && args.listen_udp.is_empty() && args.listen_tls.is_empty() {
@@ -557,7 +557,8 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
             bound.push((name.clone(), s.local_addr()?));
             udp.push((name, s));
         }
-        let (relay, writer) = syslog::start(cfg, set, opts, Arc::clone(&counters))?;
+        let engine = redactd::modes::net::fixed_engine(set, opts);
+        let (relay, writer) = syslog::start(cfg, engine, Arc::clone(&counters))?;
         let (trigger, shutdown) = Shutdown::new();
         let mut tasks = tokio::task::JoinSet::new();
         for (name, l) in tcp {
@@ -570,11 +571,16 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
                 name,
                 tls,
                 relay.clone(),
-                shutdown.clone(),
+                Stop::single(&shutdown),
             ));
         }
         for (name, s) in udp {
-            tasks.spawn(syslog::serve_udp(s, name, relay.clone(), shutdown.clone()));
+            tasks.spawn(syslog::serve_udp(
+                s,
+                name,
+                relay.clone(),
+                Stop::single(&shutdown),
+            ));
         }
         drop(relay);
         let stop = stop_signal()?;
@@ -602,7 +608,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
 }
 
 fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
-    use redactd::modes::net::{Counters, Shutdown, Upstream};
+    use redactd::modes::net::{Counters, Shutdown, Stop, Upstream};
     use redactd::modes::tcp;
     init_logging(&args.net.log);
     let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
@@ -637,10 +643,9 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
             l,
             cfg,
             ends,
-            set,
-            opts,
+            redactd::modes::net::fixed_engine(set, opts),
             Arc::clone(&counters),
-            shutdown,
+            Stop::single(&shutdown),
         ));
         let stop = stop_signal()?;
         ready(&args.net, &bound)?;

@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -16,7 +17,8 @@ use tokio_rustls::TlsConnector;
 
 use super::tls::{self, BoxStream, ClientTls, TlsError};
 
-use crate::engine::{Finding, Sink};
+use crate::engine::{Finding, Options, Redactor, Sink};
+use crate::rules::RuleSet;
 
 /// Where a mode forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,90 @@ impl fmt::Display for Upstream {
             Upstream::Udp(a) => write!(f, "udp://{a}"),
             Upstream::Tls(a) => write!(f, "tls://{a}"),
         }
+    }
+}
+
+/// What redacts: the rules and options in force. Modes hold an
+/// [`EngineWatch`] and pick up a reloaded engine at a safe point (between
+/// syslog messages; in a stream, when nothing is held back).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// The compiled rules.
+    pub rules: Arc<RuleSet>,
+    /// Style and fingerprint key.
+    pub opts: Options,
+}
+
+impl Engine {
+    /// A fresh redactor with this engine.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(Arc::clone(&self.rules), self.opts.clone())
+    }
+}
+
+/// The current engine, replaced on reload.
+pub type EngineWatch = watch::Receiver<Engine>;
+
+/// An engine that never changes (the single-mode commands).
+pub fn fixed_engine(rules: Arc<RuleSet>, opts: Options) -> EngineWatch {
+    // The sender goes at once: receivers keep the value and never see a
+    // change.
+    watch::channel(Engine { rules, opts }).1
+}
+
+/// Takes the newest engine if it changed since this receiver last looked.
+pub fn reloaded(engine: &mut EngineWatch) -> Option<Engine> {
+    match engine.has_changed() {
+        Ok(true) => Some(engine.borrow_and_update().clone()),
+        _ => None,
+    }
+}
+
+/// When a listener stops: `accept` ends its accept loop (reload replaced or
+/// removed it: its connections go on until they end), `drain` is the
+/// process shutting down (connections stop reading, drain within the
+/// deadline).
+#[derive(Debug, Clone)]
+pub struct Stop {
+    /// Stop accepting new connections.
+    pub accept: Shutdown,
+    /// Stop everything.
+    pub drain: Shutdown,
+}
+
+impl Stop {
+    /// Both signals from one trigger (the single-mode commands).
+    pub fn single(s: &Shutdown) -> Stop {
+        Stop {
+            accept: s.clone(),
+            drain: s.clone(),
+        }
+    }
+}
+
+/// Waits for a listener's connection tasks: until they all end on their
+/// own, or, once draining began, at most `deadline` more.
+pub async fn drain_connections(
+    conns: &mut tokio::task::JoinSet<()>,
+    drain: &mut Shutdown,
+    deadline: Duration,
+    listener: &str,
+) {
+    let done = {
+        let all = async { while conns.join_next().await.is_some() {} };
+        tokio::pin!(all);
+        tokio::select! {
+            _ = &mut all => true,
+            _ = drain.wait() => tokio::time::timeout(deadline, all).await.is_ok(),
+        }
+    };
+    if !done {
+        tracing::warn!(
+            listener,
+            open = conns.len(),
+            "drain deadline passed; closing connections"
+        );
+        conns.shutdown().await;
     }
 }
 

@@ -50,11 +50,10 @@ use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
 
-use super::net::{Backoff, Counters, Dialer, Out, Shutdown, Upstream};
+use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop, Upstream};
 use super::tls::{BoxStream, ClientTls, TlsError};
-use crate::engine::{Options, Redactor};
+use crate::engine::Redactor;
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
-use crate::rules::RuleSet;
 
 /// Framing used towards a TCP upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +127,7 @@ const QUEUE_MESSAGES: usize = 1 << 16;
 #[derive(Clone)]
 pub struct Relay {
     cfg: Arc<Config>,
-    rules: Arc<RuleSet>,
-    opts: Options,
+    engine: EngineWatch,
     counters: Arc<Counters>,
     budget: Arc<Semaphore>,
     tx: mpsc::Sender<Message>,
@@ -140,8 +138,7 @@ pub struct Relay {
 /// is empty. Fails only when the upstream's TLS settings are unusable.
 pub fn start(
     mut cfg: Config,
-    rules: Arc<RuleSet>,
-    opts: Options,
+    engine: EngineWatch,
     counters: Arc<Counters>,
 ) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
     let dialer = match &cfg.upstream {
@@ -175,8 +172,7 @@ pub fn start(
     Ok((
         Relay {
             cfg,
-            rules,
-            opts,
+            engine,
             counters,
             budget,
             tx,
@@ -186,8 +182,12 @@ pub fn start(
 }
 
 impl Relay {
-    fn redactor(&self) -> Redactor {
-        Redactor::new(Arc::clone(&self.rules), self.opts.clone())
+    /// The engine watch for one connection, and a redactor with its
+    /// current engine.
+    fn redactor(&self) -> (EngineWatch, Redactor) {
+        let mut engine = self.engine.clone();
+        let red = engine.borrow_and_update().redactor();
+        (engine, red)
     }
 
     fn charge(&self, body: &[u8]) -> u32 {
@@ -284,13 +284,18 @@ pub async fn serve_tcp(
     name: String,
     tls: Option<TlsAcceptor>,
     relay: Relay,
-    mut shutdown: Shutdown,
+    stop: Stop,
 ) {
+    let Stop {
+        mut accept,
+        mut drain,
+    } = stop;
     let limit = Arc::new(Semaphore::new(relay.cfg.max_connections));
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = accept.wait() => break,
+            _ = drain.wait() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => {
                 let (client, peer) = match accepted {
@@ -306,7 +311,7 @@ pub async fn serve_tcp(
                     continue;
                 };
                 let relay = relay.clone();
-                let shutdown = shutdown.clone();
+                let shutdown = drain.clone();
                 let name = name.clone();
                 let tls = tls.clone();
                 conns.spawn(async move {
@@ -335,15 +340,9 @@ pub async fn serve_tcp(
         }
     }
     drop(listener);
-    let drain = relay.cfg.drain;
+    let deadline = relay.cfg.drain;
     drop(relay);
-    if tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        warn!(listener = %name, open = conns.len(), "drain deadline passed; closing connections");
-        conns.shutdown().await;
-    }
+    net::drain_connections(&mut conns, &mut drain, deadline, &name).await;
 }
 
 /// A client connection, plain or TLS.
@@ -397,7 +396,7 @@ async fn tcp_client(
         Client::Tls(_) => Decoder::octet_only(relay.cfg.max_message_size),
     };
     let mut buf = BytesMut::new();
-    let mut red = relay.redactor();
+    let (mut engine, mut red) = relay.redactor();
     let counters = &relay.counters;
     loop {
         let (eof, stopping) = tokio::select! {
@@ -428,6 +427,9 @@ async fn tcp_client(
                 }
             };
             Counters::add(&counters.messages_in, 1);
+            if let Some(e) = net::reloaded(&mut engine) {
+                red = e.redactor();
+            }
             let mut out = Vec::with_capacity(frame.body.len() + 32);
             let found = redact_message(&mut red, &frame.body, &mut out);
             Counters::add(&counters.findings, found);
@@ -454,13 +456,18 @@ async fn tcp_client(
 }
 
 /// Serves one UDP socket until shutdown: one message per datagram.
-pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, mut shutdown: Shutdown) {
+pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop) {
+    let Stop {
+        mut accept,
+        mut drain,
+    } = stop;
     let mut buf = vec![0u8; 65_536];
-    let mut red = relay.redactor();
+    let (mut engine, mut red) = relay.redactor();
     let counters = Arc::clone(&relay.counters);
     loop {
         let r = tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = accept.wait() => break,
+            _ = drain.wait() => break,
             r = socket.recv_from(&mut buf) => r,
         };
         let n = match r {
@@ -473,6 +480,9 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, mut shutdo
         };
         Counters::add(&counters.bytes_in, n as u64);
         Counters::add(&counters.messages_in, 1);
+        if let Some(e) = net::reloaded(&mut engine) {
+            red = e.redactor();
+        }
         let mut out = Vec::with_capacity(n + 32);
         let found = redact_message(&mut red, &buf[..n], &mut out);
         Counters::add(&counters.findings, found);

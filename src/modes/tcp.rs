@@ -34,10 +34,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{Counters, Dialer, Out, Shutdown};
+use super::net::{self, Counters, Dialer, EngineWatch, Out, Shutdown, Stop};
 use super::tls::BoxStream;
-use crate::engine::{Options, Redactor};
-use crate::rules::RuleSet;
 
 /// Settings of one TCP proxy listener.
 #[derive(Debug, Clone)]
@@ -91,8 +89,7 @@ impl std::fmt::Debug for Ends {
 struct Ctx {
     cfg: Config,
     ends: Ends,
-    rules: Arc<RuleSet>,
-    opts: Options,
+    engine: EngineWatch,
     counters: Arc<Counters>,
 }
 
@@ -102,24 +99,27 @@ pub async fn serve(
     listener: TcpListener,
     cfg: Config,
     ends: Ends,
-    rules: Arc<RuleSet>,
-    opts: Options,
+    engine: EngineWatch,
     counters: Arc<Counters>,
-    mut shutdown: Shutdown,
+    stop: Stop,
 ) {
+    let Stop {
+        mut accept,
+        mut drain,
+    } = stop;
     let limit = Arc::new(Semaphore::new(cfg.max_connections));
-    let drain = cfg.drain;
+    let deadline = cfg.drain;
     let ctx = Arc::new(Ctx {
         cfg,
         ends,
-        rules,
-        opts,
+        engine,
         counters,
     });
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = accept.wait() => break,
+            _ = drain.wait() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => {
                 let (client, peer) = match accepted {
@@ -137,7 +137,7 @@ pub async fn serve(
                     continue;
                 };
                 let ctx = Arc::clone(&ctx);
-                let shutdown = shutdown.clone();
+                let shutdown = drain.clone();
                 conns.spawn(async move {
                     Counters::add(&ctx.counters.connections_accepted, 1);
                     Counters::add(&ctx.counters.connections_active, 1);
@@ -151,13 +151,9 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        warn!(listener = %ctx.cfg.name, open = conns.len(), "drain deadline passed; closing connections");
-        conns.shutdown().await;
-    }
+    let name = ctx.cfg.name.clone();
+    drop(ctx);
+    net::drain_connections(&mut conns, &mut drain, deadline, &name).await;
 }
 
 /// The client's read side. A plain connection waits for data before it
@@ -251,13 +247,22 @@ async fn handle(
         r
     });
 
-    let mut red = Redactor::new(Arc::clone(&ctx.rules), ctx.opts.clone());
+    let mut engine = ctx.engine.clone();
+    let mut red = engine.borrow_and_update().redactor();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let counters = &ctx.counters;
     let forward = async {
         loop {
             let held = red.pending() > 0;
+            if !held {
+                // A reload takes effect where nothing is held back.
+                if let Some(e) = net::reloaded(&mut engine) {
+                    let stats = red.stats();
+                    Counters::add(&counters.bytes_redacted, stats.bytes_redacted);
+                    red = e.redactor();
+                }
+            }
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait() => Event::Shutdown,
