@@ -255,14 +255,6 @@ async fn handle(
     let forward = async {
         loop {
             let held = red.pending() > 0;
-            if !held {
-                // A reload takes effect where nothing is held back.
-                if let Some(e) = net::reloaded(&mut engine) {
-                    let stats = red.stats();
-                    Counters::add(&counters.bytes_redacted, stats.bytes_redacted);
-                    red = e.redactor();
-                }
-            }
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait() => Event::Shutdown,
@@ -277,6 +269,13 @@ async fn handle(
                 }
                 Event::Data(n) => {
                     Counters::add(&counters.bytes_in, n as u64);
+                    // A reload takes effect where nothing is held back.
+                    if red.pending() == 0 {
+                        if let Some(e) = net::reloaded(&mut engine) {
+                            Counters::add(&counters.bytes_redacted, red.stats().bytes_redacted);
+                            red = e.redactor();
+                        }
+                    }
                     red.write(&buf[..n], &mut sink);
                     false
                 }
