@@ -14,6 +14,7 @@
 //! - [`framing`]: syslog frames and headers (RFC 6587, 5424, 3164).
 //! - [`check`]: rule self-tests and explanations, shared by the CLI and tests.
 //! - [`modes`]: the ways redactd is run: `filter`, `tcp`, `syslog`.
+//! - [`config`]: the `serve --config` file: schema, validation, secret references.
 //!
 //! `rules`, `engine` and `framing` do no I/O and use no async runtime.
 //!
@@ -41,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod config;
 pub mod engine;
 pub mod framing;
 pub mod modes;

@@ -1,0 +1,220 @@
+//! Unit tests of parsing details; tests/config.rs covers the file as a
+//! whole (the deploy example, every error class, inline secrets).
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[[listener]]
+name = "in"
+mode = "tcp"
+listen = "127.0.0.1:6000"
+upstream = "127.0.0.1:7000"
+"#;
+
+fn errors(text: &str) -> ConfigErrors {
+    match parse(text, "test.toml") {
+        Ok(c) => panic!("expected errors, got {c:#?}"),
+        Err(e) => e,
+    }
+}
+
+fn one(text: &str) -> ConfigError {
+    let e = errors(text);
+    assert_eq!(e.len(), 1, "{e}");
+    e.errors[0].clone()
+}
+
+#[test]
+fn minimal_config_gets_the_defaults() {
+    let c = parse(MINIMAL, "test.toml").unwrap();
+    assert_eq!(c.origin, "test.toml");
+    assert_eq!(c.redact.style, Style::Label);
+    assert_eq!(c.redact.hmac_key, None);
+    assert_eq!(c.redact.hmac_key_id, "k1");
+    assert!(c.rules.builtin && c.rules.dirs.is_empty());
+    assert_eq!(c.runtime.threads, None);
+    assert_eq!(c.runtime.drain, DEFAULT_DRAIN);
+    assert_eq!(c.runtime.log, "info");
+    assert_eq!(c.metrics, None);
+    let l = &c.listeners[0];
+    assert_eq!(l.name, "in");
+    assert!(!l.public);
+    assert_eq!(l.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(l.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(
+        l.upstream,
+        Upstream {
+            scheme: Scheme::Tcp,
+            host: "127.0.0.1".into(),
+            port: 7000
+        }
+    );
+    assert_eq!(
+        l.mode,
+        Mode::Tcp(Tcp {
+            listen: "127.0.0.1:6000".parse().unwrap(),
+            flush: DEFAULT_FLUSH
+        })
+    );
+    assert_eq!(c.hmac_key().unwrap(), None);
+}
+
+#[test]
+fn syslog_defaults_and_metrics_default_address() {
+    let c = parse(
+        r#"
+[metrics]
+[[listener]]
+name = "s"
+mode = "syslog"
+listen_udp = ["[::1]:5514"]
+upstream = "udp://[::1]:514"
+"#,
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.metrics.unwrap().listen, "127.0.0.1:9464".parse().unwrap());
+    let Mode::Syslog(s) = &c.listeners[0].mode else {
+        panic!()
+    };
+    assert_eq!(s.listen_udp, ["[::1]:5514".parse().unwrap()]);
+    assert_eq!(s.framing, Framing::Preserve);
+    assert_eq!(s.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
+    assert_eq!(s.queue_bytes, DEFAULT_QUEUE_BYTES);
+    assert_eq!(s.max_datagram, MAX_DATAGRAM);
+    assert_eq!(c.listeners[0].upstream.to_string(), "udp://[::1]:514");
+    assert_eq!(c.listeners[0].upstream.authority(), "[::1]:514");
+}
+
+#[test]
+fn serde_errors_carry_key_path_and_line() {
+    let e = one(&format!("{MINIMAL}flush_msx = 3\n"));
+    assert_eq!(e.kind, ErrorKind::UnknownKey);
+    assert_eq!(e.path, "listener[0].flush_msx");
+    assert_eq!(e.line, Some(7));
+    assert!(
+        e.message.contains("unknown key `flush_msx`"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("flush_ms"), "{}", e.message);
+
+    let e = one("[runtime]\nthreads = \"four\"\n");
+    assert_eq!(e.kind, ErrorKind::Syntax);
+    assert_eq!(e.path, "runtime.threads");
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.message, "wrong type: string, expected an integer ≥ 0");
+
+    let e = one("[redact\nstyle = 1\n");
+    assert_eq!(e.kind, ErrorKind::Syntax);
+    assert_eq!(e.line, Some(1));
+    assert!(!e.message.contains('\n'));
+}
+
+#[test]
+fn wrong_type_never_quotes_the_value() {
+    let value = format!("hunter{}", "2-very-private");
+    let e = one(&MINIMAL.replace(
+        "upstream = \"127.0.0.1:7000\"",
+        "max_connections = 3.5\nupstream = 1",
+    ));
+    assert_eq!(e.path, "listener[0].max_connections");
+    assert!(
+        e.message
+            .starts_with("wrong type: floating point, expected"),
+        "{e}"
+    );
+    let e = one(&format!("{MINIMAL}max_connections = \"{value}\"\n"));
+    assert_eq!(e.path, "listener[0].max_connections");
+    assert!(!e.to_string().contains(&value), "{e}");
+}
+
+#[test]
+fn secret_carrying_keys_point_at_references() {
+    for (text, path) in [
+        ("[redact]\nhmac_key = \"x\"\n", "redact.hmac_key"),
+        (&*format!("{MINIMAL}token = \"x\"\n"), "listener[0].token"),
+        (
+            &*format!("{MINIMAL}[listener.tls]\nkey = \"x\"\n"),
+            "listener[0].tls.key",
+        ),
+        (
+            &*format!("{MINIMAL}[listener.upstream_tls]\npassword = \"x\"\n"),
+            "listener[0].upstream_tls.password",
+        ),
+    ] {
+        let e = one(text);
+        assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");
+        assert_eq!(e.path, path);
+        assert!(
+            e.message
+                .contains("secrets are only read from *_file or *_env references"),
+            "{e}"
+        );
+    }
+    // An ordinary typo gets the list of keys instead.
+    let e = one("[runtime]\nthread = 1\n");
+    assert!(!e.message.contains("secrets"), "{e}");
+    assert!(e.message.contains("threads"), "{e}");
+}
+
+#[test]
+fn upstream_forms() {
+    let hp = |s: &str| validate_host_port(s);
+    assert_eq!(hp("logs.internal:514"), Some(("logs.internal".into(), 514)));
+    assert_eq!(hp("10.0.0.1:1"), Some(("10.0.0.1".into(), 1)));
+    assert_eq!(hp("[2001:db8::1]:6514"), Some(("2001:db8::1".into(), 6514)));
+    for bad in [
+        "nohost",
+        "host:0",
+        "host:65536",
+        "host:+1",
+        ":514",
+        "2001:db8::1:514",
+        "user:pw@host:514",
+        "host:514/path",
+        "[not-v6]:514",
+    ] {
+        assert_eq!(hp(bad), None, "{bad}");
+    }
+}
+
+fn validate_host_port(s: &str) -> Option<(String, u16)> {
+    let text = MINIMAL.replace("127.0.0.1:7000", &format!("tcp://{s}"));
+    parse(&text, "t").ok().map(|c| {
+        let u = &c.listeners[0].upstream;
+        (u.host.clone(), u.port)
+    })
+}
+
+#[test]
+fn display_is_one_problem_per_line_with_origin_and_line() {
+    let e = errors(
+        r#"
+[[listener]]
+name = "Bad Name"
+mode = "tcp"
+listen = "0.0.0.0:6000"
+upstream = "udp://127.0.0.1:514"
+"#,
+    );
+    let shown = e.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(
+        lines[0].starts_with("test.toml:3: listener[0].name: "),
+        "{shown}"
+    );
+    assert!(
+        lines[1].starts_with("test.toml:5: listener[0].listen: 0.0.0.0:6000 is not a loopback"),
+        "{shown}"
+    );
+    assert!(
+        lines[2].starts_with("test.toml:6: listener[0].upstream: "),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("Bad Name"),
+        "invalid names are not quoted: {shown}"
+    );
+}

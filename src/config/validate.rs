@@ -1,0 +1,1142 @@
+//! From the parsed file ([`super::raw`]) to a [`Config`]: every value
+//! checked, every problem collected with its key path and line.
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{self, Opt};
+use super::*;
+
+/// Parses and validates; `Err` holds every problem found.
+pub(super) fn parse(
+    text: &str,
+    origin: &str,
+    base: Option<&Path>,
+) -> Result<Config, Vec<ConfigError>> {
+    let de = toml::Deserializer::new(text);
+    let file: raw::File = match serde_path_to_error::deserialize(de) {
+        Ok(f) => f,
+        Err(e) => return Err(vec![serde_error(text, &e)]),
+    };
+    let mut cx = Ctx {
+        text,
+        base,
+        errors: Vec::new(),
+    };
+    let redact = cx.redact(file.redact);
+    let rules = cx.rules(file.rules);
+    let runtime = cx.runtime(file.runtime);
+    let metrics = file.metrics.map(|m| cx.metrics(m));
+    let listeners = cx.listeners(file.listener);
+    cx.unique_binds(&listeners, metrics.as_ref());
+    if cx.errors.is_empty() {
+        Ok(Config {
+            origin: origin.to_string(),
+            redact: redact.expect("no errors"),
+            rules,
+            runtime,
+            metrics,
+            listeners: listeners
+                .into_iter()
+                .map(|l| l.expect("no errors"))
+                .collect(),
+        })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// Turns a serde error (syntax, unknown key, wrong type) into a
+/// [`ConfigError`] with its key path and line, quoting no value.
+fn serde_error(text: &str, e: &serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+    let mut path = String::new();
+    for seg in e.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                // `toml::Spanned` wraps values in a private struct.
+                if key.starts_with("$__") {
+                    continue;
+                }
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let inner = e.inner();
+    let line = inner.span().map(|s| line_of(text, s.start));
+    let msg = inner.message().trim();
+    let (kind, message) = if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        // serde_path_to_error has the key in the path already; be sure.
+        if !(path == key || path.ends_with(&format!(".{key}"))) {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+        }
+        (ErrorKind::UnknownKey, unknown_key_message(key, tail))
+    } else if msg.starts_with("invalid type: ") || msg.starts_with("invalid value: ") {
+        (ErrorKind::Syntax, type_message(msg))
+    } else {
+        (ErrorKind::Syntax, msg.replace('\n', "; "))
+    };
+    ConfigError {
+        kind,
+        path,
+        line,
+        message,
+    }
+}
+
+/// Whether an unknown key looks like it was meant to hold a secret inline.
+fn secret_carrier(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let refers = k.ends_with("_file") || k.ends_with("_env");
+    let secretish = [
+        "key",
+        "token",
+        "passw",
+        "secret",
+        "credential",
+        "auth",
+        "cookie",
+    ]
+    .iter()
+    .any(|w| k.contains(w));
+    secretish && !refers
+}
+
+fn unknown_key_message(key: &str, tail: &str) -> String {
+    if secret_carrier(key) {
+        return format!(
+            "unknown key `{key}`: the config never holds secrets; secrets are only read from \
+             *_file or *_env references (such as hmac_key_file, hmac_key_env, key_file)"
+        );
+    }
+    let expected = tail.trim_start_matches(',').trim();
+    if expected.is_empty() {
+        format!("unknown key `{key}`")
+    } else {
+        format!("unknown key `{key}` ({expected})")
+    }
+}
+
+/// `invalid type: string "hunter2", expected u64` → `wrong type: a string,
+/// expected an integer ≥ 0`, never quoting the value.
+fn type_message(msg: &str) -> String {
+    let (head, expected) = msg.split_once(", expected ").unwrap_or((msg, ""));
+    let (_, found) = head.split_once(": ").unwrap_or(("", head));
+    // serde's `Unexpected`: `string "…"`, `integer `5``, `floating point
+    // `1.5``, `boolean `true``, `sequence`, `map`, …: keep the words before
+    // the quoted value.
+    let found: Vec<&str> = found
+        .split(' ')
+        .take_while(|w| !w.starts_with('"') && !w.starts_with('`'))
+        .collect();
+    let found = found.join(" ");
+    let expected = match expected {
+        "u64" => "an integer ≥ 0",
+        "a boolean" | "bool" => "true or false",
+        "a string" => "a string",
+        "a sequence" => "an array",
+        other => other,
+    };
+    if expected.is_empty() {
+        format!("wrong type: {found}")
+    } else {
+        format!("wrong type: {found}, expected {expected}")
+    }
+}
+
+pub(super) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
+    Some(s.span())
+}
+
+/// What a `*_file` must contain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// Anything readable (the HMAC key is checked separately).
+    Any,
+    /// PEM certificates.
+    Certs,
+    /// A PEM private key.
+    PrivateKey,
+}
+
+/// Largest file read to check it.
+const MAX_CHECKED_FILE: u64 = 16 << 20;
+
+struct Ctx<'a> {
+    text: &'a str,
+    base: Option<&'a Path>,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &mut self,
+        kind: ErrorKind,
+        path: impl Into<String>,
+        at: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) {
+        self.errors.push(ConfigError {
+            kind,
+            path: path.into(),
+            line: at.map(|r| line_of(self.text, r.start)),
+            message: message.into(),
+        });
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        match self.base {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// Resolves a `*_file` value and checks that it is readable (and looks
+    /// like what it should hold). Returns the path even when it is not
+    /// usable, the problem recorded.
+    fn file(&mut self, path: &str, v: &Spanned<String>, content: Content) -> Option<PathBuf> {
+        if v.get_ref().trim().is_empty() {
+            self.err(ErrorKind::Invalid, path, span(v), "must not be empty");
+            return None;
+        }
+        let p = self.resolve(v.get_ref());
+        let shown = format!("{:?}", p.display().to_string());
+        if p.is_dir() {
+            self.err(
+                ErrorKind::Reference,
+                path,
+                span(v),
+                format!("{shown} is a directory, not a file"),
+            );
+            return Some(p);
+        }
+        let mut buf = Vec::new();
+        let read =
+            std::fs::File::open(&p).and_then(|f| f.take(MAX_CHECKED_FILE).read_to_end(&mut buf));
+        if let Err(e) = read {
+            self.err(
+                ErrorKind::Reference,
+                path,
+                span(v),
+                format!("cannot read {shown}: {}", io_reason(&e)),
+            );
+            return Some(p);
+        }
+        let contains = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
+        let problem = match content {
+            Content::Any => None,
+            Content::Certs if !contains(b"-----BEGIN CERTIFICATE-----") => {
+                Some("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            Content::PrivateKey if !(contains(b"-----BEGIN ") && contains(b"PRIVATE KEY-----")) => {
+                Some("holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.err(
+                ErrorKind::Reference,
+                path,
+                span(v),
+                format!("{shown} {problem}"),
+            );
+        }
+        Some(p)
+    }
+
+    fn redact(&mut self, r: raw::Redact) -> Option<Redact> {
+        let style = match &r.style {
+            None => Some(Style::Label),
+            Some(s) => {
+                let style = Style::parse(s.get_ref());
+                if style.is_none() {
+                    self.err(
+                        ErrorKind::Invalid,
+                        "redact.style",
+                        span(s),
+                        "must be \"label\", \"mask\", \"partial\" or \"hmac\"",
+                    );
+                }
+                style
+            }
+        };
+        let key_id = match &r.hmac_key_id {
+            None => DEFAULT_HMAC_KEY_ID.to_string(),
+            Some(id) => {
+                let ok = !id.get_ref().is_empty()
+                    && id.get_ref().len() <= 32
+                    && id
+                        .get_ref()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    self.err(
+                        ErrorKind::Invalid,
+                        "redact.hmac_key_id",
+                        span(id),
+                        "must be 1 to 32 ASCII letters, digits, '-' or '_'",
+                    );
+                }
+                id.get_ref().clone()
+            }
+        };
+        let mut key = None;
+        match (&r.hmac_key_file, &r.hmac_key_env) {
+            (Some(_), Some(env)) => self.err(
+                ErrorKind::Invalid,
+                "redact.hmac_key_env",
+                span(env),
+                "set hmac_key_file or hmac_key_env, not both",
+            ),
+            (Some(f), None) => {
+                if let Some(p) = self.file("redact.hmac_key_file", f, Content::Any) {
+                    key = Some((SecretRef::File(p), "redact.hmac_key_file", span(f)));
+                }
+            }
+            (None, Some(env)) => {
+                let name = env.get_ref();
+                let ok = name
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if ok {
+                    key = Some((
+                        SecretRef::Env(name.clone()),
+                        "redact.hmac_key_env",
+                        span(env),
+                    ));
+                } else {
+                    self.err(
+                        ErrorKind::Invalid,
+                        "redact.hmac_key_env",
+                        span(env),
+                        "must be an environment variable name (letters, digits, '_'; \
+                         not starting with a digit)",
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some((r, path, at)) = &key {
+            // Read it now: a missing, unset or short key is reported at
+            // load, not at the first finding. (An unreadable file was
+            // reported by the file check already.)
+            let redact = Redact {
+                style: Style::Label,
+                hmac_key: Some(r.clone()),
+                hmac_key_id: key_id.clone(),
+            };
+            if !self.errors.iter().any(|e| e.path == *path) {
+                if let Err(e) = redact.hmac_key_bytes() {
+                    self.err(e.kind, *path, at.clone(), e.message);
+                }
+            }
+        }
+        if style == Some(Style::Hmac) && r.hmac_key_file.is_none() && r.hmac_key_env.is_none() {
+            self.err(
+                ErrorKind::Missing,
+                "redact.style",
+                r.style.as_ref().and_then(span),
+                "style = \"hmac\" needs a key: set hmac_key_file or hmac_key_env",
+            );
+        }
+        Some(Redact {
+            style: style?,
+            hmac_key: key.map(|(r, _, _)| r),
+            hmac_key_id: key_id,
+        })
+    }
+
+    fn strings(&mut self, path: &str, v: &Option<Vec<Spanned<String>>>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, s) in v.iter().flatten().enumerate() {
+            if s.get_ref().trim().is_empty() {
+                self.err(
+                    ErrorKind::Invalid,
+                    format!("{path}[{i}]"),
+                    span(s),
+                    "must not be empty",
+                );
+            } else {
+                out.push(s.get_ref().clone());
+            }
+        }
+        out
+    }
+
+    fn rules(&mut self, r: raw::Rules) -> Rules {
+        let mut dirs = Vec::new();
+        for (i, d) in r.dirs.iter().flatten().enumerate() {
+            let path = format!("rules.dirs[{i}]");
+            if d.get_ref().trim().is_empty() {
+                self.err(ErrorKind::Invalid, path, span(d), "must not be empty");
+                continue;
+            }
+            let p = self.resolve(d.get_ref());
+            if let Err(e) = std::fs::metadata(&p) {
+                self.err(
+                    ErrorKind::Reference,
+                    path,
+                    span(d),
+                    format!(
+                        "cannot use {:?}: {}",
+                        p.display().to_string(),
+                        io_reason(&e)
+                    ),
+                );
+            }
+            dirs.push(p);
+        }
+        let enable = self.strings("rules.enable", &r.enable);
+        let disable = self.strings("rules.disable", &r.disable);
+        let builtin = r.builtin.as_ref().map_or(true, |b| *b.get_ref());
+        if !builtin && r.dirs.as_ref().map_or(true, |d| d.is_empty()) {
+            self.err(
+                ErrorKind::Invalid,
+                "rules.builtin",
+                r.builtin.as_ref().and_then(span),
+                "builtin = false with no rules.dirs leaves no rules to run",
+            );
+        }
+        Rules {
+            dirs,
+            enable,
+            disable,
+            builtin,
+        }
+    }
+
+    fn runtime(&mut self, r: raw::Runtime) -> Runtime {
+        let threads = match &r.threads {
+            None => None,
+            Some(t) if *t.get_ref() == 0 => None,
+            Some(t) if *t.get_ref() > 4096 => {
+                self.err(
+                    ErrorKind::Invalid,
+                    "runtime.threads",
+                    span(t),
+                    "must be at most 4096 (0 means one per core)",
+                );
+                None
+            }
+            Some(t) => Some(*t.get_ref() as usize),
+        };
+        let drain = self.millis("runtime.drain_ms", &r.drain_ms, DEFAULT_DRAIN, 0);
+        let log = match &r.log {
+            None => DEFAULT_LOG.to_string(),
+            Some(l) => {
+                if tracing_subscriber::EnvFilter::builder()
+                    .parse(l.get_ref())
+                    .is_err()
+                    || l.get_ref().trim().is_empty()
+                {
+                    self.err(
+                        ErrorKind::Invalid,
+                        "runtime.log",
+                        span(l),
+                        "not a log filter: use error, warn, info, debug, trace or a tracing \
+                         directive such as \"info,redactd=debug\"",
+                    );
+                }
+                l.get_ref().clone()
+            }
+        };
+        Runtime {
+            threads,
+            drain,
+            log,
+        }
+    }
+
+    fn millis(&mut self, path: &str, v: &Opt<u64>, default: Duration, min: u64) -> Duration {
+        match v {
+            None => default,
+            Some(ms) => {
+                if *ms.get_ref() < min {
+                    self.err(
+                        ErrorKind::Invalid,
+                        path,
+                        span(ms),
+                        format!("must be at least {min}"),
+                    );
+                }
+                Duration::from_millis(*ms.get_ref())
+            }
+        }
+    }
+
+    /// A number with bounds; `default` when absent.
+    fn size(&mut self, path: &str, v: &Opt<u64>, default: usize, min: usize, max: usize) -> usize {
+        let Some(n) = v else { return default };
+        let x = *n.get_ref();
+        if x < min as u64 || x > max as u64 {
+            let msg = if max == usize::MAX {
+                format!("must be at least {min}")
+            } else {
+                format!("must be between {min} and {max}")
+            };
+            self.err(ErrorKind::Invalid, path, span(n), msg);
+            return default;
+        }
+        x as usize
+    }
+
+    /// A listen address: IP:PORT, loopback unless `public`.
+    fn listen_addr(
+        &mut self,
+        path: &str,
+        v: &Spanned<String>,
+        public: bool,
+        public_path: &str,
+    ) -> Option<SocketAddr> {
+        let Ok(addr) = v.get_ref().trim().parse::<SocketAddr>() else {
+            self.err(
+                ErrorKind::Invalid,
+                path,
+                span(v),
+                "not an IP:PORT address (for example 127.0.0.1:5514 or [::1]:5514; host names \
+                 are not accepted for listen addresses)",
+            );
+            return None;
+        };
+        if !public && !addr.ip().to_canonical().is_loopback() {
+            self.err(
+                ErrorKind::Invalid,
+                path,
+                span(v),
+                format!(
+                    "{addr} is not a loopback address: redactd binds 127.0.0.1 unless told \
+                     otherwise; set `public = true` in {public_path} to accept connections \
+                     from other hosts"
+                ),
+            );
+        }
+        Some(addr)
+    }
+
+    fn metrics(&mut self, m: Spanned<raw::Metrics>) -> Metrics {
+        let m = m.into_inner();
+        let public = m.public.as_ref().is_some_and(|p| *p.get_ref());
+        let default: SocketAddr = DEFAULT_METRICS_LISTEN.parse().expect("valid default");
+        let listen = match &m.listen {
+            None => default,
+            Some(l) => self
+                .listen_addr("metrics.listen", l, public, "[metrics]")
+                .unwrap_or(default),
+        };
+        Metrics { listen, public }
+    }
+
+    fn listeners(&mut self, ls: Vec<Spanned<raw::Listener>>) -> Vec<Option<Listener>> {
+        if ls.is_empty() {
+            self.err(
+                ErrorKind::Missing,
+                "listener",
+                None,
+                "at least one [[listener]] is required",
+            );
+        }
+        let mut names: Vec<(String, usize)> = Vec::new();
+        let mut out = Vec::new();
+        for (i, l) in ls.into_iter().enumerate() {
+            let at = span(&l);
+            let l = l.into_inner();
+            if let Some(n) = &l.name {
+                if let Some((_, first)) = names.iter().find(|(x, _)| x == n.get_ref()) {
+                    self.err(
+                        ErrorKind::Invalid,
+                        format!("listener[{i}].name"),
+                        span(n),
+                        format!(
+                            "duplicate listener name {:?} (also listener[{first}].name): names \
+                             must be unique",
+                            n.get_ref()
+                        ),
+                    );
+                } else {
+                    names.push((n.get_ref().clone(), i));
+                }
+            }
+            out.push(self.listener(i, at, l));
+        }
+        out
+    }
+
+    fn listener(
+        &mut self,
+        i: usize,
+        at: Option<Range<usize>>,
+        l: raw::Listener,
+    ) -> Option<Listener> {
+        let p = |key: &str| format!("listener[{i}].{key}");
+        let me = format!("listener[{i}]");
+        let errors_before = self.errors.len();
+
+        let name = match &l.name {
+            None => {
+                self.err(
+                    ErrorKind::Missing,
+                    p("name"),
+                    at.clone(),
+                    "missing key `name`",
+                );
+                None
+            }
+            Some(n) => {
+                let s = n.get_ref();
+                let ok = !s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    });
+                if !ok {
+                    self.err(
+                        ErrorKind::Invalid,
+                        p("name"),
+                        span(n),
+                        "must be 1 to 64 characters of a-z, 0-9, '_' and '-' (it is the \
+                         `listener` metric label)",
+                    );
+                }
+                Some(s.clone())
+            }
+        };
+
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Kind {
+            Syslog,
+            Tcp,
+        }
+        let kind = match &l.mode {
+            None => {
+                self.err(
+                    ErrorKind::Missing,
+                    p("mode"),
+                    at.clone(),
+                    "missing key `mode` (\"syslog\" or \"tcp\")",
+                );
+                None
+            }
+            Some(m) => match m.get_ref().as_str() {
+                "syslog" => Some(Kind::Syslog),
+                "tcp" => Some(Kind::Tcp),
+                _ => {
+                    self.err(
+                        ErrorKind::Invalid,
+                        p("mode"),
+                        span(m),
+                        "must be \"syslog\" or \"tcp\"",
+                    );
+                    None
+                }
+            },
+        };
+
+        // Keys of the other mode.
+        if let Some(kind) = kind {
+            let (wrong, this, other) = match kind {
+                Kind::Syslog => (l.tcp_only_keys(), "syslog", "tcp"),
+                Kind::Tcp => (l.syslog_only_keys(), "tcp", "syslog"),
+            };
+            for (key, at) in wrong {
+                self.err(
+                    ErrorKind::Invalid,
+                    p(key),
+                    Some(at),
+                    format!(
+                        "`{key}` applies to mode = \"{other}\" listeners only; this listener \
+                         has mode = \"{this}\""
+                    ),
+                );
+            }
+        }
+
+        let public = l.public.as_ref().is_some_and(|b| *b.get_ref());
+        let upstream = match &l.upstream {
+            None => {
+                self.err(
+                    ErrorKind::Missing,
+                    p("upstream"),
+                    at.clone(),
+                    "missing key `upstream`",
+                );
+                None
+            }
+            Some(u) => self.upstream(&p("upstream"), u, kind.map(|k| k == Kind::Syslog)),
+        };
+        let max_connections = self.size(
+            &p("max_connections"),
+            &l.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            1 << 20,
+        );
+        let connect_timeout = self.millis(
+            &p("connect_timeout_ms"),
+            &l.connect_timeout_ms,
+            DEFAULT_CONNECT_TIMEOUT,
+            1,
+        );
+
+        let mode = match kind {
+            Some(Kind::Syslog) => {
+                let mut addrs = |key: &str, v: &Opt<Vec<Spanned<String>>>| {
+                    let mut out = Vec::new();
+                    for (j, a) in v.iter().flat_map(|v| v.get_ref()).enumerate() {
+                        if let Some(a) =
+                            self.listen_addr(&format!("{}[{j}]", p(key)), a, public, &me)
+                        {
+                            out.push(a);
+                        }
+                    }
+                    out
+                };
+                let listen_tcp = addrs("listen_tcp", &l.listen_tcp);
+                let listen_udp = addrs("listen_udp", &l.listen_udp);
+                let none = |v: &Opt<Vec<Spanned<String>>>| {
+                    v.as_ref().map_or(true, |v| v.get_ref().is_empty())
+                };
+                if none(&l.listen_tcp) && none(&l.listen_udp) {
+                    self.err(
+                        ErrorKind::Missing,
+                        p("listen_tcp"),
+                        at.clone(),
+                        "a syslog listener needs at least one listen_tcp or listen_udp address",
+                    );
+                }
+                let framing = match &l.upstream_framing {
+                    None => Framing::Preserve,
+                    Some(f) => {
+                        if upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Udp) {
+                            self.err(
+                                ErrorKind::Invalid,
+                                p("upstream_framing"),
+                                span(f),
+                                "applies to tcp:// and tls:// upstreams only (a udp:// \
+                                 upstream gets one message per datagram)",
+                            );
+                        }
+                        match f.get_ref().as_str() {
+                            "preserve" => Framing::Preserve,
+                            "octet" => Framing::Octet,
+                            "lf" => Framing::Lf,
+                            _ => {
+                                self.err(
+                                    ErrorKind::Invalid,
+                                    p("upstream_framing"),
+                                    span(f),
+                                    "must be \"preserve\", \"octet\" or \"lf\"",
+                                );
+                                Framing::Preserve
+                            }
+                        }
+                    }
+                };
+                let max_message_size = self.size(
+                    &p("max_message_size"),
+                    &l.max_message_size,
+                    DEFAULT_MAX_MESSAGE_SIZE,
+                    MIN_MESSAGE_SIZE,
+                    MAX_MESSAGE_SIZE,
+                );
+                let queue_bytes = self.size(
+                    &p("queue_bytes"),
+                    &l.queue_bytes,
+                    DEFAULT_QUEUE_BYTES,
+                    0,
+                    usize::MAX,
+                );
+                if queue_bytes < max_message_size {
+                    let at = l
+                        .queue_bytes
+                        .as_ref()
+                        .or(l.max_message_size.as_ref())
+                        .and_then(span);
+                    self.err(
+                        ErrorKind::Invalid,
+                        p("queue_bytes"),
+                        at,
+                        format!(
+                            "{queue_bytes} is less than max_message_size ({max_message_size}): \
+                             the queue must hold at least one message of the largest size"
+                        ),
+                    );
+                }
+                let max_datagram = self.size(
+                    &p("max_datagram"),
+                    &l.max_datagram,
+                    MAX_DATAGRAM,
+                    MIN_MESSAGE_SIZE,
+                    MAX_DATAGRAM,
+                );
+                if let Some(tls) = &l.tls {
+                    if none(&l.listen_tcp) {
+                        self.err(
+                            ErrorKind::Invalid,
+                            p("tls"),
+                            span(tls),
+                            "TLS applies to listen_tcp addresses, and this listener has none",
+                        );
+                    } else if !none(&l.listen_udp) {
+                        self.err(
+                            ErrorKind::Invalid,
+                            p("tls"),
+                            span(tls),
+                            "TLS covers listen_tcp only, and UDP cannot use it: put the \
+                             listen_udp addresses in a listener of their own so that no \
+                             plaintext input hides behind a TLS listener",
+                        );
+                    }
+                }
+                Some(Mode::Syslog(Syslog {
+                    listen_tcp,
+                    listen_udp,
+                    framing,
+                    max_message_size,
+                    queue_bytes,
+                    max_datagram,
+                }))
+            }
+            Some(Kind::Tcp) => {
+                let listen = match &l.listen {
+                    None => {
+                        self.err(
+                            ErrorKind::Missing,
+                            p("listen"),
+                            at.clone(),
+                            "a tcp listener needs `listen` (for example \"127.0.0.1:6000\")",
+                        );
+                        None
+                    }
+                    Some(a) => self.listen_addr(&p("listen"), a, public, &me),
+                };
+                let flush = self.millis(&p("flush_ms"), &l.flush_ms, DEFAULT_FLUSH, 1);
+                listen.map(|listen| Mode::Tcp(Tcp { listen, flush }))
+            }
+            None => None,
+        };
+
+        let tls = l.tls.as_ref().and_then(|t| self.server_tls(i, t));
+        let upstream_tls =
+            self.client_tls(i, at.clone(), upstream.as_ref(), l.upstream_tls.as_ref());
+
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(Listener {
+            name: name?,
+            public,
+            upstream: upstream?,
+            max_connections,
+            connect_timeout,
+            tls,
+            upstream_tls,
+            mode: mode?,
+        })
+    }
+
+    /// Parses an upstream URL for a syslog (`Some(true)`), tcp
+    /// (`Some(false)`) or unknown-mode listener.
+    fn upstream(
+        &mut self,
+        path: &str,
+        v: &Spanned<String>,
+        syslog: Option<bool>,
+    ) -> Option<Upstream> {
+        let s = v.get_ref().trim();
+        let (scheme, rest) = match s.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = match scheme {
+                    "tcp" => Scheme::Tcp,
+                    "udp" => Scheme::Udp,
+                    "tls" => Scheme::Tls,
+                    other => {
+                        // Quote the scheme only if it looks like one.
+                        let shown = if !other.is_empty()
+                            && other.len() <= 16
+                            && other
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+                        {
+                            format!("unknown scheme \"{other}\"")
+                        } else {
+                            "unknown scheme".to_string()
+                        };
+                        let expected = match syslog {
+                            Some(true) => "syslog upstreams are tcp://, udp:// or tls://",
+                            Some(false) => "tcp listeners forward to HOST:PORT, tcp:// or tls://",
+                            None => "expected tcp://, udp:// or tls://",
+                        };
+                        self.err(
+                            ErrorKind::Invalid,
+                            path,
+                            span(v),
+                            format!("{shown}: {expected}"),
+                        );
+                        return None;
+                    }
+                };
+                (scheme, rest)
+            }
+            None if syslog == Some(true) => {
+                self.err(
+                    ErrorKind::Invalid,
+                    path,
+                    span(v),
+                    "syslog upstreams need a scheme: tcp://HOST:PORT, udp://HOST:PORT or \
+                     tls://HOST:PORT",
+                );
+                return None;
+            }
+            None => (Scheme::Tcp, s),
+        };
+        if scheme == Scheme::Udp && syslog == Some(false) {
+            self.err(
+                ErrorKind::Invalid,
+                path,
+                span(v),
+                "a tcp listener forwards a byte stream: udp:// is for syslog listeners (use \
+                 HOST:PORT, tcp:// or tls://)",
+            );
+            return None;
+        }
+        match host_port(rest) {
+            Some((host, port)) => Some(Upstream { scheme, host, port }),
+            None => {
+                self.err(
+                    ErrorKind::Invalid,
+                    path,
+                    span(v),
+                    "expected SCHEME://HOST:PORT with a host name or IP address (IPv6 in \
+                     brackets) and a port from 1 to 65535; credentials and paths are not \
+                     accepted",
+                );
+                None
+            }
+        }
+    }
+
+    fn required_file(
+        &mut self,
+        path: String,
+        table_at: Option<Range<usize>>,
+        v: &Opt<String>,
+        content: Content,
+        what: &str,
+    ) -> Option<PathBuf> {
+        match v {
+            None => {
+                self.err(ErrorKind::Missing, path, table_at, what);
+                None
+            }
+            Some(v) => self.file(&path, v, content),
+        }
+    }
+
+    fn server_tls(&mut self, i: usize, t: &Spanned<raw::ServerTls>) -> Option<ServerTls> {
+        let p = |key: &str| format!("listener[{i}].tls.{key}");
+        let at = span(t);
+        let t = t.get_ref();
+        let cert = self.required_file(
+            p("cert_file"),
+            at.clone(),
+            &t.cert_file,
+            Content::Certs,
+            "missing key: the listener's PEM certificate chain (cert_file and key_file come \
+             together)",
+        );
+        let key = self.required_file(
+            p("key_file"),
+            at,
+            &t.key_file,
+            Content::PrivateKey,
+            "missing key: the listener's PEM private key (cert_file and key_file come together)",
+        );
+        let client_ca = t
+            .client_ca_file
+            .as_ref()
+            .and_then(|c| self.file(&p("client_ca_file"), c, Content::Certs));
+        Some(ServerTls {
+            cert_file: cert?,
+            key_file: key?,
+            client_ca_file: client_ca,
+        })
+    }
+
+    fn client_tls(
+        &mut self,
+        i: usize,
+        listener_at: Option<Range<usize>>,
+        upstream: Option<&Upstream>,
+        t: Option<&Spanned<raw::ClientTls>>,
+    ) -> Option<ClientTls> {
+        let p = |key: &str| format!("listener[{i}].upstream_tls.{key}");
+        let is_tls = upstream.map(|u| u.scheme == Scheme::Tls);
+        let Some(t) = t else {
+            if is_tls == Some(true) {
+                self.err(
+                    ErrorKind::Missing,
+                    p("ca_file"),
+                    listener_at,
+                    "a tls:// upstream needs [listener.upstream_tls] with ca_file (the PEM CAs \
+                     its certificate must chain to)",
+                );
+            }
+            return None;
+        };
+        let t_at = span(t);
+        let t = t.get_ref();
+        if is_tls == Some(false) {
+            self.err(
+                ErrorKind::Invalid,
+                format!("listener[{i}].upstream_tls"),
+                t_at.clone(),
+                "applies to tls:// upstreams only: use tls://HOST:PORT or remove this table",
+            );
+        }
+        let ca = self.required_file(
+            p("ca_file"),
+            t_at.clone(),
+            &t.ca_file,
+            Content::Certs,
+            "missing key: the PEM CAs the upstream's certificate must chain to",
+        );
+        let client_cert = match (&t.cert_file, &t.key_file) {
+            (None, None) => None,
+            (Some(c), Some(k)) => {
+                let c = self.file(&p("cert_file"), c, Content::Certs);
+                let k = self.file(&p("key_file"), k, Content::PrivateKey);
+                c.zip(k)
+            }
+            (Some(c), None) => {
+                self.err(
+                    ErrorKind::Missing,
+                    p("key_file"),
+                    span(c),
+                    "cert_file and key_file come together: set key_file too, or neither",
+                );
+                None
+            }
+            (None, Some(k)) => {
+                self.err(
+                    ErrorKind::Missing,
+                    p("cert_file"),
+                    span(k),
+                    "cert_file and key_file come together: set cert_file too, or neither",
+                );
+                None
+            }
+        };
+        let server_name = match &t.server_name {
+            Some(n) => {
+                let ok = host_ok(n.get_ref()) || n.get_ref().parse::<IpAddr>().is_ok();
+                if !ok {
+                    self.err(
+                        ErrorKind::Invalid,
+                        p("server_name"),
+                        span(n),
+                        "must be a DNS name or an IP address",
+                    );
+                }
+                n.get_ref().clone()
+            }
+            None => upstream.map(|u| u.host.clone()).unwrap_or_default(),
+        };
+        Some(ClientTls {
+            ca_file: ca?,
+            client_cert,
+            server_name,
+        })
+    }
+
+    /// Two binds of one protocol and address (port 0 excepted) cannot both
+    /// succeed.
+    fn unique_binds(&mut self, listeners: &[Option<Listener>], metrics: Option<&Metrics>) {
+        let mut seen: Vec<(&'static str, SocketAddr, String)> = Vec::new();
+        if let Some(m) = metrics {
+            seen.push(("tcp", m.listen, "metrics.listen".into()));
+        }
+        for (i, l) in listeners.iter().enumerate() {
+            let Some(l) = l else { continue };
+            for (proto, addr) in l.binds() {
+                if addr.port() == 0 {
+                    continue;
+                }
+                if let Some((_, _, other)) = seen.iter().find(|(p, a, _)| *p == proto && *a == addr)
+                {
+                    self.err(
+                        ErrorKind::Invalid,
+                        format!("listener[{i}]"),
+                        None,
+                        format!("{proto} {addr} is also bound by {other}"),
+                    );
+                } else {
+                    seen.push((proto, addr, format!("listener[{i}]")));
+                }
+            }
+        }
+    }
+}
+
+/// A DNS host name (letters, digits, '-', '_', '.').
+fn host_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !h.starts_with('.')
+        && !h.starts_with('-')
+}
+
+/// `host:port`, `1.2.3.4:port` or `[v6]:port`, port not 0.
+fn host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, port) = rest.split_once("]:")?;
+        h.parse::<Ipv6Addr>().ok()?;
+        (h.to_string(), port)
+    } else {
+        let (h, port) = s.rsplit_once(':')?;
+        if !host_ok(h) {
+            return None;
+        }
+        (h.to_string(), port)
+    };
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = port.parse().ok().filter(|&p| p != 0)?;
+    Some((host, port))
+}
