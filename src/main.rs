@@ -37,6 +37,13 @@ enum Command {
     /// Proxy TCP byte streams (line-based log inputs) to an upstream,
     /// redacting them.
     Tcp(Box<TcpArgs>),
+    /// Run every listener of a config file; SIGHUP reloads it.
+    Serve(ServeArgs),
+    /// Validate a config file (every problem, with its key path) and exit.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
     /// List, check and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -312,6 +319,17 @@ struct TcpArgs {
     rules: RuleArgs,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// The config file (see deploy/config.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Once every listener is bound (and after each reload), write one
+    /// `NAME ADDR` line per bound address to FILE.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum RulesCommand {
     /// List the enabled rules (or all with --all).
@@ -352,6 +370,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Filter(args) => run_filter(args),
         Command::Syslog(args) => run_syslog(*args),
         Command::Tcp(args) => run_tcp(*args),
+        Command::Serve(args) => run_serve(args),
+        Command::CheckConfig { file } => match redactd::config::load_checked(&file) {
+            Ok((cfg, rules)) => {
+                println!(
+                    "{}: ok ({} listener(s), {} rules)",
+                    cfg.origin,
+                    cfg.listeners.len(),
+                    rules.rules().len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprint!("{errors}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::Rules(RulesCommand::List { all, rules }) => {
             let mut b = rules.builder()?;
             b.all(all);
@@ -654,6 +688,37 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
         trigger.trigger();
         let _ = server.await;
         tracing::info!("{}", counters.summary());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    let (cfg, rules) = match redactd::config::load_checked(&args.config) {
+        Ok(x) => x,
+        Err(errors) => {
+            eprint!("{errors}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    init_logging(&cfg.runtime.log);
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cfg.runtime.threads {
+        b.worker_threads(n.max(1));
+    }
+    let rt = b.enable_all().build()?;
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let hup = signal(SignalKind::hangup())?;
+        let stop = stop_signal()?;
+        let (counters, serve) =
+            redactd::modes::serve::run(args.config, cfg, rules, args.ready_file, hup, stop).await?;
+        let g = redactd::modes::net::Counters::get;
+        tracing::info!(
+            "reloads_ok={} reloads_failed={} {}",
+            g(&serve.reloads_ok),
+            g(&serve.reloads_failed),
+            redactd::modes::serve::total(&counters).summary()
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -5,6 +5,7 @@
 
 pub mod filter;
 pub mod net;
+pub mod serve;
 pub mod syslog;
 pub mod tcp;
 pub mod tls;

@@ -423,9 +423,10 @@ mod tests {
         );
         assert!(Upstream::parse("http://x:1").is_err());
         assert!(Upstream::parse("tcp://nohost").is_err());
-        assert!(Upstream::parse("tls://x:6514")
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert_eq!(
+            Upstream::parse("tls://x:6514"),
+            Ok(Upstream::Tls("x:6514".into()))
+        );
     }
 
     #[test]

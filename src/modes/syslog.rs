@@ -678,7 +678,7 @@ async fn udp_writer(
 mod tests {
     use super::*;
     use crate::engine::fingerprint::Fingerprinter;
-    use crate::engine::Style;
+    use crate::engine::{Options, Style};
     use crate::rules::RuleSetBuilder;
 
     fn redactor() -> Redactor {

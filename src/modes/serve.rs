@@ -1,0 +1,449 @@
+//! `redactd serve --config FILE`: every listener of a config file in one
+//! process, sharing one engine, and reloaded on SIGHUP.
+//!
+//! # Reload
+//!
+//! SIGHUP re-reads the file with [`config::load_checked`] (so the rules, the
+//! HMAC key file and the inline-secret scan are all redone). A file with
+//! any problem changes nothing: every problem is logged with its key path
+//! and the reload is counted as failed. A good file:
+//!
+//! - swaps the engine (rules, style, key) for every connection at its next
+//!   safe point (between syslog messages; in a stream, when nothing is held
+//!   back), so no connection is dropped;
+//! - keeps listeners whose settings are unchanged as they are;
+//! - stops accepting on listeners that were removed or changed, letting
+//!   their open connections finish with their old settings, and starts the
+//!   new ones (a changed listener rebinds its address once the old accept
+//!   loop let go of it);
+//! - leaves `[runtime]` (threads, log filter) as started: those need a
+//!   restart, and a change is logged.
+//!
+//! # Shutdown
+//!
+//! SIGTERM or SIGINT stops every accept loop, connections stop reading and
+//! drain within `runtime.drain_ms`, then each syslog relay's queue gets the
+//! same deadline to reach its upstream.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::signal::unix::Signal;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::net::{self, Counters, Dialer, Engine, Shutdown, ShutdownTrigger, Stop, Upstream};
+use super::{syslog, tcp, tls};
+use crate::config::{self, Config};
+use crate::rules::RuleSet;
+
+/// Counters of the serve loop itself.
+#[derive(Debug, Default)]
+pub struct ServeCounters {
+    /// Reloads that took effect.
+    pub reloads_ok: AtomicU64,
+    /// Reloads refused (bad file, unreadable key, a listener that could not
+    /// start).
+    pub reloads_failed: AtomicU64,
+}
+
+/// A listener that is running.
+struct Running {
+    cfg: config::Listener,
+    /// Stops its accept loops.
+    accept: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
+    /// The syslog relay's upstream writer.
+    writer: Option<JoinHandle<()>>,
+    bound: Vec<(String, SocketAddr)>,
+}
+
+/// Why serving could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Runs the listeners of `config` until `stop` resolves, reloading from
+/// `path` on every `hup` signal. Writes the bound addresses to
+/// `ready_file` (again after each reload). Returns the per-listener
+/// counters and the serve counters at exit.
+pub async fn run(
+    path: PathBuf,
+    config: Config,
+    rules: Arc<RuleSet>,
+    ready_file: Option<PathBuf>,
+    mut hup: Signal,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(BTreeMap<String, Arc<Counters>>, Arc<ServeCounters>), StartError> {
+    let opts = config
+        .options()
+        .map_err(|e| StartError(format!("{}: {e}", config.origin)))?;
+    let (engine_tx, engine) = watch::channel(Engine { rules, opts });
+    let (drain_trigger, drain) = Shutdown::new();
+    let serve_counters = Arc::new(ServeCounters::default());
+    let mut counters: BTreeMap<String, Arc<Counters>> = BTreeMap::new();
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut retiring: Vec<Running> = Vec::new();
+    let deadline = config.runtime.drain;
+
+    for l in &config.listeners {
+        let c = Arc::clone(counters.entry(l.name.clone()).or_default());
+        let r = start(l, engine.clone(), c, &drain, deadline)
+            .await
+            .map_err(|e| StartError(format!("listener {}: {e}", l.name)))?;
+        running.insert(l.name.clone(), r);
+    }
+    write_ready(&ready_file, &running)?;
+    let mut current = config;
+
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hup.recv() => {
+                info!(config = %path.display(), "SIGHUP: reloading");
+                match reload(&path, &current, &engine_tx, &engine, &mut running, &mut retiring,
+                             &mut counters, &drain, deadline).await {
+                    Ok(new) => {
+                        current = new;
+                        Counters::add(&serve_counters.reloads_ok, 1);
+                        info!("reload done");
+                        if let Err(e) = write_ready(&ready_file, &running) {
+                            warn!(error = %e, "cannot rewrite the ready file");
+                        }
+                    }
+                    Err(()) => {
+                        Counters::add(&serve_counters.reloads_failed, 1);
+                        error!("reload failed; the previous configuration stays in force");
+                    }
+                }
+                // Listeners retired by earlier reloads that have finished.
+                retiring.retain(|r| r.tasks.iter().any(|t| !t.is_finished()));
+            }
+        }
+    }
+
+    info!("shutting down: no new connections, draining");
+    drain_trigger.trigger();
+    let all = running.into_values().chain(retiring);
+    let mut writers = Vec::new();
+    for r in all {
+        for t in r.tasks {
+            let _ = t.await;
+        }
+        writers.extend(r.writer.map(|w| (r.cfg.name.clone(), w)));
+    }
+    for (name, w) in writers {
+        let abort = w.abort_handle();
+        if tokio::time::timeout(deadline, w).await.is_err() {
+            abort.abort();
+            let c = &counters[&name];
+            let left = Counters::get(&c.messages_in)
+                .saturating_sub(Counters::get(&c.messages_out))
+                .saturating_sub(Counters::get(&c.dropped_queue_full));
+            Counters::add(&c.dropped_shutdown, left);
+            warn!(listener = %name, messages = left, "drain deadline passed with messages still queued");
+        }
+    }
+    Ok((counters, serve_counters))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reload(
+    path: &Path,
+    current: &Config,
+    engine_tx: &watch::Sender<Engine>,
+    engine: &net::EngineWatch,
+    running: &mut BTreeMap<String, Running>,
+    retiring: &mut Vec<Running>,
+    counters: &mut BTreeMap<String, Arc<Counters>>,
+    drain: &Shutdown,
+    deadline: Duration,
+) -> Result<Config, ()> {
+    let (new, rules) = match config::load_checked(path) {
+        Ok(x) => x,
+        Err(errors) => {
+            // Messages name key paths; detected secrets are scrubbed out.
+            for e in errors.iter() {
+                error!("{}: {e}", errors.origin);
+            }
+            return Err(());
+        }
+    };
+    let opts = match new.options() {
+        Ok(o) => o,
+        Err(e) => {
+            error!("{}: {e}", new.origin);
+            return Err(());
+        }
+    };
+    if new.runtime != current.runtime {
+        warn!("[runtime] changed: threads and the log filter take effect at the next restart");
+    }
+    engine_tx.send_replace(Engine { rules, opts });
+
+    // Retire what was removed or changed, then start what is new or changed.
+    let keep: Vec<String> = new
+        .listeners
+        .iter()
+        .filter(|l| running.get(&l.name).is_some_and(|r| r.cfg == **l))
+        .map(|l| l.name.clone())
+        .collect();
+    let names: Vec<String> = running.keys().cloned().collect();
+    for name in names {
+        if !keep.contains(&name) {
+            let r = running.remove(&name).expect("listed");
+            info!(listener = %name, "listener removed or changed: no longer accepting");
+            r.accept.trigger();
+            retiring.push(r);
+        }
+    }
+    let mut ok = true;
+    for l in &new.listeners {
+        if keep.contains(&l.name) {
+            continue;
+        }
+        let c = Arc::clone(counters.entry(l.name.clone()).or_default());
+        match start(l, engine.clone(), c, drain, deadline).await {
+            Ok(r) => {
+                info!(listener = %l.name, "listener started");
+                running.insert(l.name.clone(), r);
+            }
+            Err(e) => {
+                error!(listener = %l.name, error = %e, "listener could not start");
+                ok = false;
+            }
+        }
+    }
+    // Engine and the other listeners changed either way; a listener that
+    // could not start is reported as a failed reload.
+    if ok {
+        Ok(new)
+    } else {
+        Err(())
+    }
+}
+
+fn write_ready(
+    path: &Option<PathBuf>,
+    running: &BTreeMap<String, Running>,
+) -> Result<(), StartError> {
+    let bound: Vec<(String, SocketAddr)> = running.values().flat_map(|r| r.bound.clone()).collect();
+    for (name, addr) in &bound {
+        info!(listener = %name, %addr, "listening");
+    }
+    if let Some(p) = path {
+        net::write_ready_file(p, &bound)
+            .map_err(|e| StartError(format!("cannot write ready file {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+/// Binds, retrying briefly: after a reload the old accept loop may still
+/// be letting go of the same address.
+async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let mut tries = 0;
+    loop {
+        match UdpSocket::bind(addr).await {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn upstream(l: &config::Listener) -> Upstream {
+    let a = l.upstream.authority();
+    match l.upstream.scheme {
+        config::Scheme::Tcp => Upstream::Tcp(a),
+        config::Scheme::Udp => Upstream::Udp(a),
+        config::Scheme::Tls => Upstream::Tls(a),
+    }
+}
+
+fn client_tls(l: &config::Listener) -> Option<tls::ClientTls> {
+    l.upstream_tls.as_ref().map(|t| tls::ClientTls {
+        ca_file: t.ca_file.clone(),
+        cert_file: t.client_cert.as_ref().map(|c| c.0.clone()),
+        key_file: t.client_cert.as_ref().map(|c| c.1.clone()),
+        server_name: Some(t.server_name.clone()),
+    })
+}
+
+fn acceptor(l: &config::Listener) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+    l.tls
+        .as_ref()
+        .map(|t| {
+            tls::acceptor(&tls::ServerTls {
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+                client_ca_file: t.client_ca_file.clone(),
+            })
+        })
+        .transpose()
+        .map_err(|e| e.to_string())
+}
+
+async fn start(
+    l: &config::Listener,
+    engine: net::EngineWatch,
+    counters: Arc<Counters>,
+    drain: &Shutdown,
+    deadline: Duration,
+) -> Result<Running, String> {
+    let (accept_trigger, accept) = Shutdown::new();
+    let stop = Stop {
+        accept,
+        drain: drain.clone(),
+    };
+    let acceptor = acceptor(l)?;
+    let mut tasks = Vec::new();
+    let mut bound = Vec::new();
+    let mut writer = None;
+    match &l.mode {
+        config::Mode::Syslog(s) => {
+            let mut cfg = syslog::Config::new(upstream(l));
+            cfg.framing = match s.framing {
+                config::Framing::Preserve => syslog::OutFraming::Preserve,
+                config::Framing::Octet => syslog::OutFraming::OctetCounted,
+                config::Framing::Lf => syslog::OutFraming::NonTransparent,
+            };
+            cfg.max_message_size = s.max_message_size;
+            cfg.max_connections = l.max_connections;
+            cfg.queue_bytes = s.queue_bytes;
+            cfg.max_datagram = s.max_datagram;
+            cfg.drain = deadline;
+            cfg.connect_timeout = l.connect_timeout;
+            cfg.upstream_tls = client_tls(l);
+            // Bind first: a listener that cannot bind starts no writer.
+            let mut tcp = Vec::new();
+            for (i, addr) in s.listen_tcp.iter().enumerate() {
+                let sock = bind_tcp(*addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on tcp {addr}: {e}"))?;
+                let name = format!("{}/tcp-{i}", l.name);
+                bound.push((name.clone(), sock.local_addr().map_err(|e| e.to_string())?));
+                tcp.push((name, sock));
+            }
+            let mut udp = Vec::new();
+            for (i, addr) in s.listen_udp.iter().enumerate() {
+                let sock = bind_udp(*addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on udp {addr}: {e}"))?;
+                let name = format!("{}/udp-{i}", l.name);
+                bound.push((name.clone(), sock.local_addr().map_err(|e| e.to_string())?));
+                udp.push((name, sock));
+            }
+            let (relay, w) = syslog::start(cfg, engine, counters).map_err(|e| e.to_string())?;
+            writer = Some(w);
+            for (name, sock) in tcp {
+                tasks.push(tokio::spawn(syslog::serve_tcp(
+                    sock,
+                    name,
+                    acceptor.clone(),
+                    relay.clone(),
+                    stop.clone(),
+                )));
+            }
+            for (name, sock) in udp {
+                tasks.push(tokio::spawn(syslog::serve_udp(
+                    sock,
+                    name,
+                    relay.clone(),
+                    stop.clone(),
+                )));
+            }
+        }
+        config::Mode::Tcp(t) => {
+            let mut cfg = tcp::Config::new(l.name.clone());
+            cfg.max_connections = l.max_connections;
+            cfg.flush = t.flush;
+            cfg.drain = deadline;
+            cfg.connect_timeout = l.connect_timeout;
+            let ends = tcp::Ends {
+                upstream: Dialer::new(
+                    &l.upstream.authority(),
+                    client_tls(l).as_ref(),
+                    l.connect_timeout,
+                )
+                .map_err(|e| e.to_string())?,
+                tls: acceptor,
+            };
+            let sock = bind_tcp(t.listen)
+                .await
+                .map_err(|e| format!("cannot listen on tcp {}: {e}", t.listen))?;
+            bound.push((
+                l.name.clone(),
+                sock.local_addr().map_err(|e| e.to_string())?,
+            ));
+            tasks.push(tokio::spawn(tcp::serve(
+                sock, cfg, ends, engine, counters, stop,
+            )));
+        }
+    }
+    Ok(Running {
+        cfg: l.clone(),
+        accept: accept_trigger,
+        tasks,
+        writer,
+        bound,
+    })
+}
+
+/// The sum of several listeners' counters (for the exit summary).
+pub fn total(counters: &BTreeMap<String, Arc<Counters>>) -> Counters {
+    let t = Counters::default();
+    for c in counters.values() {
+        macro_rules! add {
+            ($($f:ident),*) => { $( Counters::add(&t.$f, Counters::get(&c.$f)); )* };
+        }
+        add!(
+            connections_accepted,
+            connections_rejected,
+            bytes_in,
+            bytes_out,
+            messages_in,
+            messages_out,
+            dropped_queue_full,
+            dropped_too_large,
+            dropped_shutdown,
+            truncated,
+            framing_errors,
+            tls_handshake_errors,
+            upstream_connects,
+            upstream_errors,
+            findings,
+            bytes_redacted
+        );
+    }
+    t
+}
