@@ -10,7 +10,6 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::peers::{poll_until, Daemon, TcpRecorder, TempDir, WAIT};
 use redactd::rules::template::Rng;
