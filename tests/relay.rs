@@ -568,3 +568,43 @@ fn syslog_udp_one_datagram_in_one_out_truncated_to_the_limit() {
     assert_eq!(s["truncated"], 1);
     assert_eq!(s["messages_out"], 3);
 }
+
+#[test]
+fn syslog_udp_beyond_the_queue_is_dropped_and_counted_never_blocking() {
+    // An upstream that accepts and never reads: the queue fills.
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = up.local_addr().unwrap().port();
+    let tmp = TempDir::new("syslog-udp-full");
+    let upstream = format!("tcp://127.0.0.1:{port}");
+    let mut d = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-udp",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+            "--max-message-size",
+            "4096",
+            "--queue-bytes",
+            "65536",
+            "--drain-ms",
+            "300",
+        ],
+    );
+    let (_stalled, _) = up.accept().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dgram = format!("<13>1 - h app - - - {}", "z".repeat(1000));
+    let target = d.addr("syslog-udp-0");
+    for _ in 0..20_000 {
+        sock.send_to(dgram.as_bytes(), target).unwrap();
+    }
+    let s = d.stop();
+    eprintln!("udp into a stalled upstream: {s:?}");
+    assert!(s["dropped_queue_full"] > 0, "{s:?}");
+    assert_eq!(
+        s["messages_in"],
+        s["messages_out"] + s["dropped_queue_full"] + s["dropped_shutdown"],
+        "every datagram accounted for: {s:?}"
+    );
+}
