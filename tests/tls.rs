@@ -161,6 +161,17 @@ fn rsyslog_tls(tmp: &TempDir, pki: &Pki) -> Option<(Daemon, u16, PathBuf)> {
 /// Sends `data` with `openssl s_client` (optionally presenting a client
 /// certificate); returns whether the handshake and send succeeded.
 fn s_client(port: u16, ca: &Path, client: Option<(&Path, &Path)>, data: &[u8]) -> bool {
+    s_client_with(port, ca, client, data, &[])
+}
+
+/// [`s_client`] with extra options (protocol version, ciphers).
+fn s_client_with(
+    port: u16,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    data: &[u8],
+    extra: &[&str],
+) -> bool {
     let mut cmd = Command::new("openssl");
     cmd.args([
         "s_client",
@@ -169,7 +180,8 @@ fn s_client(port: u16, ca: &Path, client: Option<(&Path, &Path)>, data: &[u8]) -
         "-CAfile",
         s(ca),
     ])
-    .args(["-verify_return_error", "-quiet", "-no_ign_eof"]);
+    .args(["-verify_return_error", "-quiet", "-no_ign_eof"])
+    .args(extra);
     if let Some((c, k)) = client {
         cmd.args(["-cert", s(c), "-key", s(k)]);
     }
@@ -224,14 +236,20 @@ fn tls_in_and_out_with_mutual_authentication() {
     let port = d.port("syslog-tls-0");
     let mut rng = Rng::from_seed(b"tls");
     let key_id = format!("AKIA{}", rng.string("upper", 16).unwrap());
-    let mut wire = Vec::new();
-    for i in 0..3 {
-        wire.extend_from_slice(&octet_frame(
-            format!("<13>1 - h app - - - tls {i} key={key_id}").as_bytes(),
-        ));
-    }
+    let frame =
+        |i: usize| octet_frame(format!("<13>1 - h app - - - tls {i} key={key_id}").as_bytes());
+    // Two frames over TLS 1.3, one over TLS 1.2 with ECDHE and AES-GCM.
+    let mut wire = frame(0);
+    wire.extend_from_slice(&frame(1));
+    let client = Some((ccert.as_path(), ckey.as_path()));
     assert!(
-        s_client(port, &pki.ca(), Some((&ccert, &ckey)), &wire),
+        s_client_with(port, &pki.ca(), client, &wire, &["-tls1_3"]),
+        "{}",
+        d.stderr()
+    );
+    let tls12 = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"];
+    assert!(
+        s_client_with(port, &pki.ca(), client, &frame(2), &tls12),
         "{}",
         d.stderr()
     );
