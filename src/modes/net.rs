@@ -121,6 +121,68 @@ impl Stop {
     }
 }
 
+/// A TCP listener's accept loop, shared by the modes: at most
+/// `max_connections` served at once (more are closed at accept and
+/// counted), accept errors (EMFILE and friends) backed off, each connection
+/// counted while it runs. `handle` serves one connection; it gets the drain
+/// signal. When `stop.accept` or `stop.drain` fires the listener closes, and
+/// connections are waited for as [`drain_connections`] does.
+pub async fn accept_loop<F, Fut>(
+    listener: tokio::net::TcpListener,
+    name: &str,
+    max_connections: usize,
+    counters: &Arc<Counters>,
+    stop: Stop,
+    deadline: Duration,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut,
+    Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+{
+    let Stop {
+        mut accept,
+        mut drain,
+    } = stop;
+    let limit = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = accept.wait() => break,
+            _ = drain.wait() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let (client, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(listener = name, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    Counters::add(&counters.connections_rejected, 1);
+                    tracing::debug!(listener = name, %peer, "connection limit reached; closed");
+                    continue;
+                };
+                Counters::add(&counters.connections_accepted, 1);
+                Counters::add(&counters.connections_active, 1);
+                let conn = handle(client, peer, drain.clone());
+                let counters = Arc::clone(counters);
+                let name = name.to_string();
+                conns.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(listener = %name, %peer, error = %e, "connection ended");
+                    }
+                    counters.connections_active.fetch_sub(1, Ordering::Relaxed);
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    drain_connections(&mut conns, &mut drain, deadline, name).await;
+}
+
 /// Waits for a listener's connection tasks: until they all end on their
 /// own, or, once draining began, at most `deadline` more.
 pub async fn drain_connections(

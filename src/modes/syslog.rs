@@ -45,7 +45,6 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
@@ -286,63 +285,38 @@ pub async fn serve_tcp(
     relay: Relay,
     stop: Stop,
 ) {
-    let Stop {
-        mut accept,
-        mut drain,
-    } = stop;
-    let limit = Arc::new(Semaphore::new(relay.cfg.max_connections));
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = accept.wait() => break,
-            _ = drain.wait() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let (client, peer) = match accepted {
-                    Ok(x) => x,
+    let cfg = Arc::clone(&relay.cfg);
+    let counters = Arc::clone(&relay.counters);
+    let listener_name = name.clone();
+    let handle = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
+        let relay = relay.clone();
+        let name = name.clone();
+        let tls = tls.clone();
+        async move {
+            let client = match tls {
+                None => Client::Plain(client),
+                Some(acceptor) => match handshake(acceptor, client, &relay.cfg).await {
+                    Ok(c) => c,
                     Err(e) => {
-                        warn!(listener = %name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        Counters::add(&relay.counters.tls_handshake_errors, 1);
+                        warn!(listener = %name, %peer, error = %e, "TLS handshake failed");
+                        return Ok(());
                     }
-                };
-                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                    Counters::add(&relay.counters.connections_rejected, 1);
-                    continue;
-                };
-                let relay = relay.clone();
-                let shutdown = drain.clone();
-                let name = name.clone();
-                let tls = tls.clone();
-                conns.spawn(async move {
-                    let c = &relay.counters;
-                    Counters::add(&c.connections_accepted, 1);
-                    Counters::add(&c.connections_active, 1);
-                    let client = match tls {
-                        None => Ok(Client::Plain(client)),
-                        Some(acceptor) => handshake(acceptor, client, &relay.cfg).await,
-                    };
-                    let r = match client {
-                        Ok(client) => tcp_client(client, peer, &name, &relay, shutdown).await,
-                        Err(e) => {
-                            Counters::add(&c.tls_handshake_errors, 1);
-                            warn!(listener = %name, %peer, error = %e, "TLS handshake failed");
-                            Ok(())
-                        }
-                    };
-                    if let Err(e) = r {
-                        debug!(listener = %name, %peer, error = %e, "connection ended");
-                    }
-                    c.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                    drop(permit);
-                });
-            }
+                },
+            };
+            tcp_client(client, peer, &name, &relay, shutdown).await
         }
-    }
-    drop(listener);
-    let deadline = relay.cfg.drain;
-    drop(relay);
-    net::drain_connections(&mut conns, &mut drain, deadline, &name).await;
+    };
+    net::accept_loop(
+        listener,
+        &listener_name,
+        cfg.max_connections,
+        &counters,
+        stop,
+        cfg.drain,
+        handle,
+    )
+    .await;
 }
 
 /// A client connection, plain or TLS.

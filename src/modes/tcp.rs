@@ -29,8 +29,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
@@ -103,57 +101,18 @@ pub async fn serve(
     counters: Arc<Counters>,
     stop: Stop,
 ) {
-    let Stop {
-        mut accept,
-        mut drain,
-    } = stop;
-    let limit = Arc::new(Semaphore::new(cfg.max_connections));
-    let deadline = cfg.drain;
+    let (name, max, deadline) = (cfg.name.clone(), cfg.max_connections, cfg.drain);
     let ctx = Arc::new(Ctx {
         cfg,
         ends,
         engine,
-        counters,
+        counters: Arc::clone(&counters),
     });
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = accept.wait() => break,
-            _ = drain.wait() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let (client, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // EMFILE and friends: back off briefly, keep serving.
-                        warn!(listener = %ctx.cfg.name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                    Counters::add(&ctx.counters.connections_rejected, 1);
-                    debug!(listener = %ctx.cfg.name, %peer, "connection limit reached; closed");
-                    continue;
-                };
-                let ctx = Arc::clone(&ctx);
-                let shutdown = drain.clone();
-                conns.spawn(async move {
-                    Counters::add(&ctx.counters.connections_accepted, 1);
-                    Counters::add(&ctx.counters.connections_active, 1);
-                    if let Err(e) = handle(client, peer, &ctx, shutdown).await {
-                        debug!(listener = %ctx.cfg.name, %peer, error = %e, "connection ended");
-                    }
-                    ctx.counters.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                    drop(permit);
-                });
-            }
-        }
-    }
-    drop(listener);
-    let name = ctx.cfg.name.clone();
-    drop(ctx);
-    net::drain_connections(&mut conns, &mut drain, deadline, &name).await;
+    let serve_one = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
+        let ctx = Arc::clone(&ctx);
+        async move { handle(client, peer, &ctx, shutdown).await }
+    };
+    net::accept_loop(listener, &name, max, &counters, stop, deadline, serve_one).await;
 }
 
 /// The client's read side. A plain connection waits for data before it
