@@ -608,3 +608,59 @@ fn syslog_udp_beyond_the_queue_is_dropped_and_counted_never_blocking() {
         "every datagram accounted for: {s:?}"
     );
 }
+
+#[test]
+fn connections_over_the_limit_are_closed_and_counted() {
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("syslog-limit");
+    let up = format!("tcp://127.0.0.1:{}", rec.port());
+    let mut d = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-tcp",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--max-connections",
+            "2",
+        ],
+    );
+    let port = d.port("syslog-tcp-0");
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let mut c = TcpStream::connect(localhost(port)).unwrap();
+        c.write_all(format!("<13>1 - h app - - - held {i}\n").as_bytes())
+            .unwrap();
+        held.push(c);
+    }
+    rec.wait_until(WAIT, |b| b.split(|&x| x == b'\n').count() > 2);
+    let mut third = TcpStream::connect(localhost(port)).unwrap();
+    third.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = third.write_all(b"<13>1 - h app - - - refused\n");
+    let mut buf = [0u8; 8];
+    assert!(
+        matches!(third.read(&mut buf), Ok(0) | Err(_)),
+        "closed at accept"
+    );
+    // A slot frees when a connection ends.
+    drop(held.pop());
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut c = TcpStream::connect(localhost(port)).unwrap();
+        c.write_all(b"<13>1 - h app - - - later\n").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // Served: redactd reads to our EOF and closes without a reset.
+        if matches!(c.read(&mut buf), Ok(0)) && contains_bytes(&rec.bytes(), b"later") {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "a freed slot is reused");
+    drop(held);
+    let s = d.stop();
+    assert!(s["rejected"] >= 1, "{s:?}");
+    assert!(!contains_bytes(&rec.bytes(), b"refused"));
+}

@@ -119,6 +119,12 @@ fn s(p: &Path) -> &str {
 
 /// An rsyslog receiver speaking TLS (ossl driver), writing MSG per line.
 fn rsyslog_tls(tmp: &TempDir, pki: &Pki) -> Option<(Daemon, u16, PathBuf)> {
+    rsyslog_tls_auth(tmp, pki, "anon")
+}
+
+/// As [`rsyslog_tls`] with an imtcp `authMode` (`x509/certvalid` makes
+/// rsyslog require a client certificate from the CA).
+fn rsyslog_tls_auth(tmp: &TempDir, pki: &Pki, auth: &str) -> Option<(Daemon, u16, PathBuf)> {
     let bin = peer("rsyslogd")?;
     let dir = tmp.subdir("rsyslog-tls");
     let (cert, key) = pki.leaf("rsyslog");
@@ -130,7 +136,7 @@ fn rsyslog_tls(tmp: &TempDir, pki: &Pki) -> Option<(Daemon, u16, PathBuf)> {
             "global(workDirectory=\"{d}\" processInternalMessages=\"on\"\n\
                defaultNetstreamDriverCAFile=\"{ca}\" defaultNetstreamDriverCertFile=\"{cert}\"\n\
                defaultNetstreamDriverKeyFile=\"{key}\")\n\
-             module(load=\"imtcp\" streamDriver.name=\"ossl\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")\n\
+             module(load=\"imtcp\" streamDriver.name=\"ossl\" streamDriver.mode=\"1\" streamDriver.authMode=\"{auth}\")\n\
              template(name=\"m\" type=\"string\" string=\"%msg%\\n\")\n\
              input(type=\"imtcp\" address=\"127.0.0.1\" port=\"0\" listenPortFileName=\"{d}/port\" ruleset=\"r\")\n\
              ruleset(name=\"r\") {{ action(type=\"omfile\" file=\"{out}\" template=\"m\") }}\n\
@@ -140,6 +146,7 @@ fn rsyslog_tls(tmp: &TempDir, pki: &Pki) -> Option<(Daemon, u16, PathBuf)> {
             cert = cert.display(),
             key = key.display(),
             out = out.display(),
+            auth = auth,
         ),
     )
     .unwrap();
@@ -393,4 +400,64 @@ fn tcp_proxy_terminates_and_originates_tls() {
     let c = d.stop();
     assert!(c["findings"] >= 1, "{c:?}");
     assert!(!d.stderr().contains(&token));
+}
+
+#[test]
+fn an_upstream_requiring_client_certificates_gets_ours() {
+    let tmp = TempDir::new("syslog-tls-client-cert");
+    let Some(pki) = Pki::new(&tmp, "mutual") else {
+        return;
+    };
+    let Some((_rs, rs_port, out)) = rsyslog_tls_auth(&tmp, &pki, "x509/certvalid") else {
+        return;
+    };
+    let (cert, key) = pki.leaf("relay");
+    let up = format!("tls://127.0.0.1:{rs_port}");
+    // Without a client certificate rsyslog refuses the session.
+    let mut bare = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-tcp",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            s(&pki.ca()),
+        ],
+    );
+    drop(send_tcp(
+        bare.port("syslog-tcp-0"),
+        &octet_frame(b"<13>1 - h app - - - no cert"),
+    ));
+    // With one it delivers.
+    let with = TempDir::new("syslog-tls-client-cert-2");
+    let mut good = Redactd::start(
+        &with,
+        "syslog",
+        &[
+            "--listen-tcp",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            s(&pki.ca()),
+            "--upstream-cert-file",
+            s(&cert),
+            "--upstream-key-file",
+            s(&key),
+        ],
+    );
+    drop(send_tcp(
+        good.port("syslog-tcp-0"),
+        &octet_frame(b"<13>1 - h app - - - with cert"),
+    ));
+    assert_eq!(poll_lines(&out, 1), ["with cert"]);
+    let g = good.stop();
+    assert_eq!(g["messages_out"], 1);
+    let b = bare.stop();
+    assert!(
+        !std::fs::read_to_string(&out).unwrap().contains("no cert"),
+        "rsyslog took a session without a client certificate: {b:?}"
+    );
 }
