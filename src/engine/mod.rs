@@ -124,6 +124,14 @@ pub trait Sink {
     fn bytes(&mut self, bytes: &[u8]);
     /// A finding. The default ignores it.
     fn finding(&mut self, _finding: Finding) {}
+    /// A redacted span begins at input offset `at`: the bytes passed to
+    /// [`bytes`](Sink::bytes) from now until [`span_end`](Sink::span_end)
+    /// are its replacement. Framings that must re-encode replacements (JSON
+    /// strings, SD values) use this pair; the default ignores it.
+    fn span_start(&mut self, _at: u64) {}
+    /// The redacted span that began at the last [`span_start`](Sink::span_start)
+    /// ends at input offset `at` (exclusive).
+    fn span_end(&mut self, _at: u64) {}
 }
 
 impl Sink for Vec<u8> {
@@ -822,6 +830,7 @@ impl Redactor {
                 let sp = self.spans.pop_front().expect("front span");
                 let hasher =
                     (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
+                sink.span_start(next_start);
                 self.current = Some(Interval {
                     end: sp.end,
                     rule: sp.rule,
@@ -931,6 +940,7 @@ impl Redactor {
             sink.bytes(&tail);
             self.stats.bytes_out += tail.len() as u64;
         }
+        sink.span_end(cur.end);
     }
 
     fn emit_findings<S: Sink>(&mut self, sink: &mut S) {

@@ -304,3 +304,45 @@ fn an_idle_stream_gives_its_window_back() {
     assert_eq!(out.len(), 200_000);
     assert!(r.buffer_memory() <= 8192, "{}", r.buffer_memory());
 }
+
+#[derive(Default)]
+struct Spans {
+    out: Vec<u8>,
+    spans: Vec<(u64, u64, Vec<u8>)>,
+    open: Option<(u64, usize)>,
+}
+
+impl Sink for Spans {
+    fn bytes(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+    fn span_start(&mut self, at: u64) {
+        assert!(self.open.is_none(), "spans do not nest");
+        self.open = Some((at, self.out.len()));
+    }
+    fn span_end(&mut self, at: u64) {
+        let (start, o) = self.open.take().expect("an open span");
+        self.spans.push((start, at, self.out[o..].to_vec()));
+    }
+}
+
+#[test]
+fn sinks_learn_each_redacted_span_and_its_replacement_at_any_split() {
+    let input = b"a tok_abcd1234 b password=xyzw1234\n";
+    for size in 1..=input.len() {
+        let mut r = Redactor::new(set(RULES), opts(Style::Label));
+        let mut s = Spans::default();
+        for piece in input.chunks(size) {
+            r.write(piece, &mut s);
+        }
+        r.finish(&mut s);
+        assert_eq!(
+            s.spans,
+            [
+                (2, 14, b"[REDACTED:t.tok]".to_vec()),
+                (26, 34, b"[REDACTED:t.pw]".to_vec())
+            ],
+            "size {size}"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! JSON text: secrets are found in the *decoded* value of every string and
+//! replaced in its encoded form; every other byte is copied verbatim.
+//!
+//! Secrets straddle escapes in real traffic (`https:\/\/user:pw@host`,
+//! `password=\"hun\\\"ter2\"` from syslog-ng's `elasticsearch-http()`), so a
+//! raw-text scan misses them and a decode-then-re-encode pass would rewrite
+//! bytes nobody asked to change. [`JsonRedactor`] tokenizes only as far as
+//! string boundaries and escape state, decodes each string into scratch with
+//! a decoded-to-encoded offset map, runs the [`Redactor`] over it, and
+//! replaces exactly the encoded bytes covering each redacted span, widened
+//! to whole escapes, with the JSON-escaped replacement. Keys, numbers,
+//! whitespace, escapes elsewhere and untouched strings stay byte-identical;
+//! no raw line break is ever written inside a string, so NDJSON stays
+//! line-framed.
+//!
+//! **Context.** A string value is scanned after its key, as `KEY":"VALUE`
+//! (the shape rules already know from raw JSON), so `"password":"hunter2"`
+//! is found although the value alone is not a recognisable secret. Only the
+//! value's bytes are ever replaced: a span reaching back into the key is cut
+//! at the value's start. Keys are scanned on their own.
+//!
+//! The input is one complete JSON text, or several concatenated (NDJSON
+//! lines, Splunk HEC batches). It is not otherwise validated: numbers and
+//! structure pass as they are. Broken string syntax (a bad escape, an
+//! unterminated string) is an error, so a body that cannot be decoded is
+//! refused rather than forwarded unscanned.
+
+use std::fmt;
+
+use crate::engine::{Finding, Redactor, Sink};
+
+/// Why a JSON text could not be scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// A string is not closed before the end of the input.
+    UnterminatedString {
+        /// Byte offset of its opening quote.
+        at: usize,
+    },
+    /// An escape other than `\" \\ \/ \b \f \n \r \t \uXXXX`.
+    BadEscape {
+        /// Byte offset of the backslash.
+        at: usize,
+    },
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::UnterminatedString { at } => {
+                write!(f, "JSON string opened at byte {at} is not closed")
+            }
+            JsonError::BadEscape { at } => write!(f, "invalid JSON escape at byte {at}"),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Reusable scratch for redacting JSON texts.
+#[derive(Debug, Default)]
+pub struct JsonRedactor {
+    /// Context prefix and decoded string value.
+    decoded: Vec<u8>,
+    /// For each decoded byte of the value: offset (in the string's encoded
+    /// content) of the escape that produced it; one more entry at the end.
+    starts: Vec<u32>,
+    /// Redactor output and the spans in it.
+    spans: SpanSink,
+}
+
+/// Counts from one call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JsonStats {
+    /// Strings scanned.
+    pub strings: u64,
+    /// Strings changed.
+    pub strings_redacted: u64,
+    /// Findings.
+    pub findings: u64,
+}
+
+#[derive(Debug, Default)]
+struct SpanSink {
+    out: Vec<u8>,
+    /// (input start, input end, output start, output end)
+    spans: Vec<(u64, u64, usize, usize)>,
+    open: Option<(u64, usize)>,
+    findings: Vec<Finding>,
+}
+
+impl SpanSink {
+    fn clear(&mut self) {
+        self.out.clear();
+        self.spans.clear();
+        self.open = None;
+        self.findings.clear();
+    }
+}
+
+impl Sink for SpanSink {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+    fn finding(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+    fn span_start(&mut self, at: u64) {
+        self.open = Some((at, self.out.len()));
+    }
+    fn span_end(&mut self, at: u64) {
+        if let Some((start, o)) = self.open.take() {
+            self.spans.push((start, at, o, self.out.len()));
+        }
+    }
+}
+
+impl JsonRedactor {
+    /// Empty scratch.
+    pub fn new() -> JsonRedactor {
+        JsonRedactor::default()
+    }
+
+    /// Redacts the strings of `input` into `out`. The redactor is reset
+    /// for every string; `findings` receives each finding (offsets are
+    /// within the decoded string, context included).
+    pub fn redact(
+        &mut self,
+        red: &mut Redactor,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<JsonStats, JsonError> {
+        let mut stats = JsonStats::default();
+        let mut at = 0;
+        // The last string's content range, while it may still turn out to
+        // be a key (until the next significant byte).
+        let mut last_string: Option<(usize, usize)> = None;
+        // The key the next value belongs to.
+        let mut key: Option<(usize, usize)> = None;
+        while at < input.len() {
+            let Some(q) = memchr::memchr(b'"', &input[at..]) else {
+                out.extend_from_slice(&input[at..]);
+                break;
+            };
+            let q = at + q;
+            // Between strings: did the previous string become a key?
+            let between = &input[at..q];
+            let significant = between.iter().find(|b| !b.is_ascii_whitespace());
+            if let Some(s) = last_string.take() {
+                if significant == Some(&b':') {
+                    key = Some(s);
+                }
+            }
+            // A value string follows `:` directly; anything else clears the
+            // key (arrays, nested objects, numbers).
+            let value_of_key = key.is_some()
+                && between.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+            if !value_of_key {
+                key = None;
+            }
+            out.extend_from_slice(between);
+            let end = string_end(input, q)?;
+            let content = (q + 1, end);
+            out.push(b'"');
+            let context = if value_of_key { key.take() } else { None };
+            let changed =
+                self.redact_string(red, input, content, context, out, findings, &mut stats)?;
+            stats.strings += 1;
+            stats.strings_redacted += u64::from(changed);
+            out.push(b'"');
+            last_string = if value_of_key { None } else { Some(content) };
+            at = end + 1;
+        }
+        Ok(stats)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn redact_string(
+        &mut self,
+        red: &mut Redactor,
+        input: &[u8],
+        (cs, ce): (usize, usize),
+        key: Option<(usize, usize)>,
+        out: &mut Vec<u8>,
+        findings: &mut Vec<Finding>,
+        stats: &mut JsonStats,
+    ) -> Result<bool, JsonError> {
+        let raw = &input[cs..ce];
+        self.decoded.clear();
+        if let Some((ks, ke)) = key {
+            decode(&input[ks..ke], ks, &mut self.decoded, None)?;
+            self.decoded.extend_from_slice(b"\":\"");
+        }
+        let prefix = self.decoded.len();
+        self.starts.clear();
+        decode(raw, cs, &mut self.decoded, Some(&mut self.starts))?;
+        self.starts.push(raw.len() as u32);
+        self.spans.clear();
+        red.reset();
+        red.write(&self.decoded, &mut self.spans);
+        red.finish(&mut self.spans);
+        stats.findings += self.spans.findings.len() as u64;
+        findings.append(&mut self.spans.findings);
+        // Spans inside the value, in value coordinates.
+        let n = self.decoded.len() - prefix;
+        let mut changed = false;
+        let mut copied = 0usize; // encoded bytes of the value written so far
+        for &(s, e, os, oe) in &self.spans.spans {
+            let (s, e) = (s as usize, e as usize);
+            if e <= prefix {
+                continue;
+            }
+            let (vs, ve) = (s.max(prefix) - prefix, (e - prefix).min(n));
+            if vs >= ve {
+                continue;
+            }
+            let enc_s = self.starts[vs] as usize;
+            let enc_e = escape_end(&self.starts, ve);
+            if enc_s < copied {
+                continue;
+            }
+            out.extend_from_slice(&raw[copied..enc_s]);
+            // A span cut at the value's start shows the label anyway:
+            // the replacement is whole.
+            escape_into(&self.spans.out[os..oe], out);
+            copied = enc_e;
+            changed = true;
+        }
+        out.extend_from_slice(&raw[copied..]);
+        Ok(changed)
+    }
+}
+
+/// The encoded end of the escape that produced decoded byte `ve - 1`.
+fn escape_end(starts: &[u32], ve: usize) -> usize {
+    let last = starts[ve - 1];
+    let mut j = ve;
+    while j < starts.len() - 1 && starts[j] == last {
+        j += 1;
+    }
+    starts[j] as usize
+}
+
+/// The offset of the quote closing the string opened at `open`.
+fn string_end(input: &[u8], open: usize) -> Result<usize, JsonError> {
+    let mut i = open + 1;
+    loop {
+        match memchr::memchr2(b'"', b'\\', &input[i..]) {
+            None => return Err(JsonError::UnterminatedString { at: open }),
+            Some(k) if input[i + k] == b'"' => return Ok(i + k),
+            Some(k) => i += k + 2,
+        }
+        if i > input.len() {
+            return Err(JsonError::UnterminatedString { at: open });
+        }
+    }
+}
+
+fn hex4(b: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(b.get(..4)?).ok()?;
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// Decodes a string's content (`base` is its offset in the input, for
+/// errors) onto `out`, recording for each decoded byte the offset of the
+/// escape that produced it.
+fn decode(
+    raw: &[u8],
+    base: usize,
+    out: &mut Vec<u8>,
+    mut starts: Option<&mut Vec<u32>>,
+) -> Result<(), JsonError> {
+    let mut i = 0;
+    while i < raw.len() {
+        let start = i as u32;
+        let mut push = |bytes: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(bytes);
+            if let Some(s) = starts.as_deref_mut() {
+                s.extend(std::iter::repeat(start).take(bytes.len()));
+            }
+        };
+        if raw[i] != b'\\' {
+            let run = memchr::memchr(b'\\', &raw[i..]).unwrap_or(raw.len() - i);
+            if let Some(s) = starts.as_deref_mut() {
+                s.extend((i..i + run).map(|p| p as u32));
+            }
+            out.extend_from_slice(&raw[i..i + run]);
+            i += run;
+            continue;
+        }
+        let bad = JsonError::BadEscape { at: base + i };
+        let c = *raw.get(i + 1).ok_or(bad.clone())?;
+        let simple = match c {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            _ => return Err(bad),
+        };
+        if let Some(b) = simple {
+            push(&[b], out);
+            i += 2;
+            continue;
+        }
+        let hi = hex4(&raw[i + 2..]).ok_or(bad.clone())?;
+        let mut len = 6;
+        let code = if (0xD800..0xDC00).contains(&hi) && raw.get(i + 6..i + 8) == Some(b"\\u") {
+            match hex4(&raw[i + 8..]) {
+                Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                    len = 12;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                }
+                _ => 0xFFFD,
+            }
+        } else if (0xD800..0xE000).contains(&hi) {
+            0xFFFD
+        } else {
+            hi
+        };
+        let ch = char::from_u32(code).unwrap_or('\u{FFFD}');
+        let mut buf = [0u8; 4];
+        push(ch.encode_utf8(&mut buf).as_bytes(), out);
+        i += len;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` as JSON string content: `"`, `\` and control bytes
+/// escaped (so no raw line break), everything else as is.
+pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
