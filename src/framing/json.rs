@@ -27,7 +27,8 @@
 
 use std::fmt;
 
-use crate::engine::{Finding, Redactor, Sink};
+use super::fields::FieldRedactor;
+use crate::engine::{Finding, Redactor};
 
 /// Why a JSON text could not be scanned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,13 +61,13 @@ impl std::error::Error for JsonError {}
 /// Reusable scratch for redacting JSON texts.
 #[derive(Debug, Default)]
 pub struct JsonRedactor {
-    /// Context prefix and decoded string value.
-    decoded: Vec<u8>,
+    /// Decoded key (context) and decoded value.
+    key: Vec<u8>,
+    value: Vec<u8>,
     /// For each decoded byte of the value: offset (in the string's encoded
     /// content) of the escape that produced it; one more entry at the end.
     starts: Vec<u32>,
-    /// Redactor output and the spans in it.
-    spans: SpanSink,
+    fields: FieldRedactor,
 }
 
 /// Counts from one call.
@@ -78,41 +79,6 @@ pub struct JsonStats {
     pub strings_redacted: u64,
     /// Findings.
     pub findings: u64,
-}
-
-#[derive(Debug, Default)]
-struct SpanSink {
-    out: Vec<u8>,
-    /// (input start, input end, output start, output end)
-    spans: Vec<(u64, u64, usize, usize)>,
-    open: Option<(u64, usize)>,
-    findings: Vec<Finding>,
-}
-
-impl SpanSink {
-    fn clear(&mut self) {
-        self.out.clear();
-        self.spans.clear();
-        self.open = None;
-        self.findings.clear();
-    }
-}
-
-impl Sink for SpanSink {
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-    }
-    fn finding(&mut self, f: Finding) {
-        self.findings.push(f);
-    }
-    fn span_start(&mut self, at: u64) {
-        self.open = Some((at, self.out.len()));
-    }
-    fn span_end(&mut self, at: u64) {
-        if let Some((start, o)) = self.open.take() {
-            self.spans.push((start, at, o, self.out.len()));
-        }
-    }
 }
 
 impl JsonRedactor {
@@ -187,48 +153,32 @@ impl JsonRedactor {
         stats: &mut JsonStats,
     ) -> Result<bool, JsonError> {
         let raw = &input[cs..ce];
-        self.decoded.clear();
         if let Some((ks, ke)) = key {
-            decode(&input[ks..ke], ks, &mut self.decoded, None)?;
-            self.decoded.extend_from_slice(b"\":\"");
+            self.key.clear();
+            decode(&input[ks..ke], ks, &mut self.key, None)?;
         }
-        let prefix = self.decoded.len();
+        self.value.clear();
         self.starts.clear();
-        decode(raw, cs, &mut self.decoded, Some(&mut self.starts))?;
+        decode(raw, cs, &mut self.value, Some(&mut self.starts))?;
         self.starts.push(raw.len() as u32);
-        self.spans.clear();
-        red.reset();
-        red.write(&self.decoded, &mut self.spans);
-        red.finish(&mut self.spans);
-        stats.findings += self.spans.findings.len() as u64;
-        findings.append(&mut self.spans.findings);
-        // Spans inside the value, in value coordinates.
-        let n = self.decoded.len() - prefix;
-        let mut changed = false;
+        let before = findings.len();
+        let name = key.map(|_| self.key.as_slice());
+        self.fields.scan(red, name, &self.value, findings);
+        let spans = self.fields.spans();
+        stats.findings += (findings.len() - before) as u64;
         let mut copied = 0usize; // encoded bytes of the value written so far
-        for &(s, e, os, oe) in &self.spans.spans {
-            let (s, e) = (s as usize, e as usize);
-            if e <= prefix {
-                continue;
-            }
-            let (vs, ve) = (s.max(prefix) - prefix, (e - prefix).min(n));
-            if vs >= ve {
-                continue;
-            }
-            let enc_s = self.starts[vs] as usize;
-            let enc_e = escape_end(&self.starts, ve);
+        for span in spans {
+            let enc_s = self.starts[span.start] as usize;
+            let enc_e = escape_end(&self.starts, span.end);
             if enc_s < copied {
                 continue;
             }
             out.extend_from_slice(&raw[copied..enc_s]);
-            // A span cut at the value's start shows the label anyway:
-            // the replacement is whole.
-            escape_into(&self.spans.out[os..oe], out);
+            escape_into(self.fields.replacement(span), out);
             copied = enc_e;
-            changed = true;
         }
         out.extend_from_slice(&raw[copied..]);
-        Ok(changed)
+        Ok(!spans.is_empty())
     }
 }
 
