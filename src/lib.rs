@@ -15,6 +15,8 @@
 //! - [`check`]: rule self-tests and explanations, shared by the CLI and tests.
 //! - [`modes`]: the ways redactd is run: `filter`, `tcp`, `syslog`.
 //! - [`config`]: the `serve --config` file: schema, validation, secret references.
+//! - [`metrics`]: the Prometheus families and the admin endpoint
+//!   (`/metrics`, `/healthz`, `/readyz`).
 //!
 //! `rules`, `engine` and `framing` do no I/O and use no async runtime.
 //!
@@ -45,5 +47,6 @@ pub mod check;
 pub mod config;
 pub mod engine;
 pub mod framing;
+pub mod metrics;
 pub mod modes;
 pub mod rules;

@@ -164,6 +164,11 @@ struct NetArgs {
     /// listener to FILE (useful with port 0).
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz` over
+    /// HTTP on ADDR (`HOST:PORT`, or `PORT` on 127.0.0.1); listed in the
+    /// ready file as `metrics ADDR`.
+    #[arg(long, value_name = "ADDR", value_parser = redactd::metrics::parse_addr)]
+    metrics: Option<SocketAddr>,
     /// Connections served at once per TCP listener; more are closed.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
@@ -592,6 +597,15 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
             udp.push((name, s));
         }
         let engine = redactd::modes::net::fixed_engine(set, opts);
+        let sources = redactd::metrics::Sources::new();
+        sources.listener("syslog", Arc::clone(&counters));
+        sources.engine(engine.clone());
+        if let Some(addr) = args.net.metrics {
+            let a = redactd::metrics::start(addr, &sources)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            bound.push(("metrics".to_string(), a));
+        }
         let (relay, writer) = syslog::start(cfg, engine, Arc::clone(&counters))?;
         let (trigger, shutdown) = Shutdown::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -621,6 +635,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
         ready(&args.net, &bound)?;
         stop.await;
         tracing::info!("shutting down: no new connections, draining");
+        sources.stopping();
         trigger.trigger();
         while tasks.join_next().await.is_some() {}
         let aborter = writer.abort_handle();
@@ -671,13 +686,23 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
         let l = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
-        let bound = vec![(cfg.name.clone(), l.local_addr()?)];
+        let mut bound = vec![(cfg.name.clone(), l.local_addr()?)];
+        let engine = redactd::modes::net::fixed_engine(set, opts);
+        let sources = redactd::metrics::Sources::new();
+        sources.listener(&cfg.name, Arc::clone(&counters));
+        sources.engine(engine.clone());
+        if let Some(addr) = args.net.metrics {
+            let a = redactd::metrics::start(addr, &sources)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            bound.push(("metrics".to_string(), a));
+        }
         let (trigger, shutdown) = Shutdown::new();
         let server = tokio::spawn(tcp::serve(
             l,
             cfg,
             ends,
-            redactd::modes::net::fixed_engine(set, opts),
+            engine,
             Arc::clone(&counters),
             Stop::single(&shutdown),
         ));
@@ -685,6 +710,7 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
         ready(&args.net, &bound)?;
         stop.await;
         tracing::info!("shutting down: no new connections, draining");
+        sources.stopping();
         trigger.trigger();
         let _ = server.await;
         tracing::info!("{}", counters.summary());

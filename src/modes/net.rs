@@ -18,6 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::tls::{self, BoxStream, ClientTls, TlsError};
 
 use crate::engine::{Finding, Options, Redactor, Sink};
+use crate::metrics::{FindingsByRule, Histogram, RuleCounts};
 use crate::rules::RuleSet;
 
 /// Where a mode forwards to.
@@ -400,9 +401,35 @@ pub struct Counters {
     pub findings: AtomicU64,
     /// Input bytes inside redacted spans.
     pub bytes_redacted: AtomicU64,
+    /// Keyword hits the engine verified.
+    pub hits_verified: AtomicU64,
+    /// Multi-line blocks that stopped at their size cap.
+    pub blocks_capped: AtomicU64,
+    /// Secrets found, by rule id.
+    pub findings_by_rule: FindingsByRule,
+    /// Time spent redacting one message (syslog) or one read (tcp).
+    pub processing: Histogram,
+    /// Whether the upstream is up. The syslog writers count their live
+    /// connections (after a reload an old and a new writer may share a
+    /// listener's counters); the tcp proxy stores 1 or 0 after each dial.
+    /// Read it with [`Counters::upstream_is_up`].
+    pub upstream_up: AtomicU64,
 }
 
 impl Counters {
+    /// Whether the upstream is up (see `upstream_up`).
+    pub fn upstream_is_up(&self) -> bool {
+        self.upstream_up.load(Ordering::Relaxed) > 0
+    }
+
+    /// Counts one message's (or read's) findings, in total and by rule.
+    pub fn count_findings(&self, by_rule: &RuleCounts) {
+        if !by_rule.is_empty() {
+            Self::add(&self.findings, by_rule.total());
+            self.findings_by_rule.add(by_rule);
+        }
+    }
+
     /// Adds `n` to a counter.
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
@@ -447,12 +474,18 @@ pub struct Out<'a> {
     pub buf: &'a mut Vec<u8>,
     /// Findings seen.
     pub findings: u64,
+    /// Findings seen, by rule.
+    pub by_rule: RuleCounts,
 }
 
 impl<'a> Out<'a> {
     /// Appends to `buf`.
     pub fn new(buf: &'a mut Vec<u8>) -> Out<'a> {
-        Out { buf, findings: 0 }
+        Out {
+            buf,
+            findings: 0,
+            by_rule: RuleCounts::default(),
+        }
     }
 }
 
@@ -460,8 +493,9 @@ impl Sink for Out<'_> {
     fn bytes(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
-    fn finding(&mut self, _finding: Finding) {
+    fn finding(&mut self, finding: Finding) {
         self.findings += 1;
+        self.by_rule.add(&finding.rule);
     }
 }
 

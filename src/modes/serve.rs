@@ -16,8 +16,15 @@
 //!   their open connections finish with their old settings, and starts the
 //!   new ones (a changed listener rebinds its address once the old accept
 //!   loop let go of it);
-//! - leaves `[runtime]` (threads, log filter) as started: those need a
-//!   restart, and a change is logged.
+//! - leaves `[runtime]` (threads, log filter) and `[metrics]` as started:
+//!   those need a restart, and a change is logged.
+//!
+//! # Metrics
+//!
+//! With a `[metrics]` table, `/metrics`, `/healthz` and `/readyz` are
+//! served on its `listen` address (in the ready file as `metrics ADDR`);
+//! each listener's counters carry its name as the `listener` label and stay
+//! monotonic across reloads; `/readyz` counts the listeners running now.
 //!
 //! # Shutdown
 //!
@@ -42,6 +49,7 @@ use tracing::{error, info, warn};
 use super::net::{self, Counters, Dialer, Engine, Shutdown, ShutdownTrigger, Stop, Upstream};
 use super::{syslog, tcp, tls};
 use crate::config::{self, Config};
+use crate::metrics::{self, Sources};
 use crate::rules::RuleSet;
 
 /// Counters of the serve loop itself.
@@ -95,6 +103,9 @@ pub async fn run(
     let (engine_tx, engine) = watch::channel(Engine { rules, opts });
     let (drain_trigger, drain) = Shutdown::new();
     let serve_counters = Arc::new(ServeCounters::default());
+    let sources = Sources::new();
+    sources.engine(engine.clone());
+    sources.reloads(Arc::clone(&serve_counters));
     let mut counters: BTreeMap<String, Arc<Counters>> = BTreeMap::new();
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut retiring: Vec<Running> = Vec::new();
@@ -102,12 +113,21 @@ pub async fn run(
 
     for l in &config.listeners {
         let c = Arc::clone(counters.entry(l.name.clone()).or_default());
-        let r = start(l, engine.clone(), c, &drain, deadline)
+        let r = start(l, engine.clone(), Arc::clone(&c), &drain, deadline)
             .await
             .map_err(|e| StartError(format!("listener {}: {e}", l.name)))?;
+        sources.listener(&l.name, c);
         running.insert(l.name.clone(), r);
     }
-    write_ready(&ready_file, &running)?;
+    let metrics = match &config.metrics {
+        Some(m) => Some(
+            metrics::start(m.listen, &sources)
+                .await
+                .map_err(|e| StartError(format!("cannot serve metrics on {}: {e}", m.listen)))?,
+        ),
+        None => None,
+    };
+    write_ready(&ready_file, &running, metrics)?;
     let mut current = config;
 
     tokio::pin!(stop);
@@ -116,13 +136,21 @@ pub async fn run(
             _ = &mut stop => break,
             _ = hup.recv() => {
                 info!(config = %path.display(), "SIGHUP: reloading");
-                match reload(&path, &current, &engine_tx, &engine, &mut running, &mut retiring,
-                             &mut counters, &drain, deadline).await {
+                let result = reload(&path, &current, &engine_tx, &engine, &mut running,
+                                    &mut retiring, &mut counters, &drain, deadline).await;
+                for name in running.keys() {
+                    sources.listener(name, Arc::clone(&counters[name]));
+                }
+                sources.running(running.keys().map(String::as_str));
+                match result {
                     Ok(new) => {
+                        if new.metrics != current.metrics {
+                            warn!("[metrics] changed: the endpoint moves at the next restart");
+                        }
                         current = new;
                         Counters::add(&serve_counters.reloads_ok, 1);
                         info!("reload done");
-                        if let Err(e) = write_ready(&ready_file, &running) {
+                        if let Err(e) = write_ready(&ready_file, &running, metrics) {
                             warn!(error = %e, "cannot rewrite the ready file");
                         }
                     }
@@ -138,6 +166,7 @@ pub async fn run(
     }
 
     info!("shutting down: no new connections, draining");
+    sources.stopping();
     drain_trigger.trigger();
     let all = running.into_values().chain(retiring);
     let mut writers = Vec::new();
@@ -241,8 +270,11 @@ async fn reload(
 fn write_ready(
     path: &Option<PathBuf>,
     running: &BTreeMap<String, Running>,
+    metrics: Option<SocketAddr>,
 ) -> Result<(), StartError> {
-    let bound: Vec<(String, SocketAddr)> = running.values().flat_map(|r| r.bound.clone()).collect();
+    let mut bound: Vec<(String, SocketAddr)> =
+        running.values().flat_map(|r| r.bound.clone()).collect();
+    bound.extend(metrics.map(|a| ("metrics".to_string(), a)));
     for (name, addr) in &bound {
         info!(listener = %name, %addr, "listening");
     }

@@ -38,6 +38,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, St
 use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::engine::Redactor;
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
+use crate::metrics::{RuleCounts, StatsCursor};
 
 /// Framing used towards a TCP upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,17 @@ impl Relay {
         (engine, red)
     }
 
+    /// Redacts one message into `out`, counting its findings (by rule),
+    /// the engine's stats and the time it took.
+    fn redact(&self, red: &mut Redactor, stats: &mut StatsCursor, msg: &[u8], out: &mut Vec<u8>) {
+        let start = tokio::time::Instant::now();
+        let mut by_rule = RuleCounts::default();
+        redact_message_by_rule(red, msg, out, &mut by_rule);
+        self.counters.processing.observe(start.elapsed());
+        self.counters.count_findings(&by_rule);
+        stats.update(red.stats(), &self.counters);
+    }
+
     fn charge(&self, body: &[u8]) -> u32 {
         (body.len() + MESSAGE_OVERHEAD).min(self.cfg.queue_bytes) as u32
     }
@@ -228,13 +241,23 @@ impl Relay {
 
 /// Redacts one SYSLOG-MSG into `out`: header bytes copied, each SD-PARAM
 /// value redacted and re-escaped, the text part redacted. Returns the
-/// number of findings.
+/// number of findings ([`redact_message_by_rule`] counts them by rule).
 ///
 /// A value is scanned together with its parameter name, as `NAME=VALUE`, so
 /// that rules keyed on the name (`password="..."`) see their context. If a
 /// match reaches into the name, the whole value is replaced (fail closed:
 /// the name itself is never rewritten).
 pub fn redact_message(red: &mut Redactor, msg: &[u8], out: &mut Vec<u8>) -> u64 {
+    redact_message_by_rule(red, msg, out, &mut RuleCounts::default())
+}
+
+/// [`redact_message`], adding the findings by rule to `by_rule`.
+pub fn redact_message_by_rule(
+    red: &mut Redactor,
+    msg: &[u8],
+    out: &mut Vec<u8>,
+    by_rule: &mut RuleCounts,
+) -> u64 {
     let parts = scan(msg);
     let mut findings = 0;
     let mut at = 0;
@@ -258,6 +281,7 @@ pub fn redact_message(red: &mut Redactor, msg: &[u8], out: &mut Vec<u8>) -> u64 
         red.write(&text, &mut sink);
         red.finish(&mut sink);
         findings += sink.findings;
+        by_rule.merge(&sink.by_rule);
         if sink.findings == 0 {
             out.extend_from_slice(&msg[v.clone()]);
         } else if redacted.starts_with(&text[..prefix]) {
@@ -272,6 +296,7 @@ pub fn redact_message(red: &mut Redactor, msg: &[u8], out: &mut Vec<u8>) -> u64 
     red.reset();
     red.write(&msg[parts.text.clone()], &mut sink);
     red.finish(&mut sink);
+    by_rule.merge(&sink.by_rule);
     findings + sink.findings
 }
 
@@ -371,6 +396,7 @@ async fn tcp_client(
     };
     let mut buf = BytesMut::new();
     let (mut engine, mut red) = relay.redactor();
+    let mut stats = StatsCursor::default();
     let counters = &relay.counters;
     loop {
         let (eof, stopping) = tokio::select! {
@@ -403,10 +429,10 @@ async fn tcp_client(
             Counters::add(&counters.messages_in, 1);
             if let Some(e) = net::reloaded(&mut engine) {
                 red = e.redactor();
+                stats.restart();
             }
             let mut out = Vec::with_capacity(frame.body.len() + 32);
-            let found = redact_message(&mut red, &frame.body, &mut out);
-            Counters::add(&counters.findings, found);
+            relay.redact(&mut red, &mut stats, &frame.body, &mut out);
             if !relay.send(out, Some(frame.framing)).await {
                 return Ok(());
             }
@@ -437,6 +463,7 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
     } = stop;
     let mut buf = vec![0u8; 65_536];
     let (mut engine, mut red) = relay.redactor();
+    let mut stats = StatsCursor::default();
     let counters = Arc::clone(&relay.counters);
     loop {
         let r = tokio::select! {
@@ -456,10 +483,10 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
         Counters::add(&counters.messages_in, 1);
         if let Some(e) = net::reloaded(&mut engine) {
             red = e.redactor();
+            stats.restart();
         }
         let mut out = Vec::with_capacity(n + 32);
-        let found = redact_message(&mut red, &buf[..n], &mut out);
-        Counters::add(&counters.findings, found);
+        relay.redact(&mut red, &mut stats, &buf[..n], &mut out);
         relay.try_send(out, None);
     }
 }
@@ -507,6 +534,7 @@ async fn tcp_writer(
                         if !matches!(r, Ok(n) if n > 0) {
                             info!(upstream = %addr, "upstream closed the connection");
                             conn = None;
+                            upstream_down(&counters);
                         }
                         continue;
                     }
@@ -553,12 +581,19 @@ async fn tcp_writer(
                 Counters::add(&counters.upstream_errors, 1);
                 warn!(upstream = %addr, error = %e, "upstream write failed; reconnecting");
                 conn = None;
+                upstream_down(&counters);
             }
         }
     }
     if let Some(mut c) = conn {
+        upstream_down(&counters);
         let _ = c.shutdown().await;
     }
+}
+
+/// One writer's connection went away (see [`Counters::upstream_up`]).
+fn upstream_down(counters: &Counters) {
+    counters.upstream_up.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Connects to a TCP upstream, retrying with backoff until it succeeds.
@@ -571,6 +606,9 @@ async fn connect_with_backoff(
     loop {
         match dialer.dial().await {
             Ok(c) => {
+                // Counted up here, with no await before the return, so a
+                // caller's select that drops this future never loses it.
+                Counters::add(&counters.upstream_up, 1);
                 Counters::add(&counters.upstream_connects, 1);
                 backoff.reset();
                 info!(upstream = %addr, tls = dialer.is_tls(), "connected to upstream");
@@ -628,6 +666,8 @@ async fn udp_writer(
             }
         }
     };
+    // A UDP upstream is up once its socket is: there is nothing to connect.
+    Counters::add(&counters.upstream_up, 1);
     while let Some(mut m) = rx.recv().await {
         if m.body.len() > cfg.max_datagram {
             truncate_datagram(&mut m.body, cfg.max_datagram);
@@ -646,6 +686,7 @@ async fn udp_writer(
             }
         }
     }
+    upstream_down(&counters);
 }
 
 #[cfg(test)]

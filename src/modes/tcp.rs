@@ -14,6 +14,9 @@
 //!   progress across them ([`Redactor::flush_idle`]).
 //! - **Half-close**: client EOF finishes the redactor and shuts down the
 //!   upstream's write side; upstream EOF shuts down the client's write side.
+//! - **Readiness**: `upstream_up` is the outcome of the last dial; after a
+//!   failed one the upstream is probed with backoff until a dial succeeds,
+//!   so `/readyz` recovers without client traffic.
 //! - **TLS**: optionally terminated from clients (with client certificates
 //!   when a client CA is configured) and originated towards the upstream.
 //! - **Shutdown**: the listener stops accepting; connections stop reading,
@@ -23,6 +26,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +36,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{self, Counters, Dialer, EngineWatch, Out, Shutdown, Stop};
+use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop};
 use super::tls::BoxStream;
+use crate::metrics::StatsCursor;
 
 /// Settings of one TCP proxy listener.
 #[derive(Debug, Clone)]
@@ -108,11 +113,45 @@ pub async fn serve(
         engine,
         counters: Arc::clone(&counters),
     });
+    // Not known to be down until a dial fails (see `probe_upstream`).
+    counters.upstream_up.store(1, Ordering::Relaxed);
+    let probe = tokio::spawn(probe_upstream(Arc::clone(&ctx)));
     let serve_one = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
         let ctx = Arc::clone(&ctx);
         async move { handle(client, peer, &ctx, shutdown).await }
     };
     net::accept_loop(listener, &name, max, &counters, stop, deadline, serve_one).await;
+    probe.abort();
+}
+
+/// After a dial failed (`upstream_up` is 0), dials the upstream with
+/// backoff until one succeeds, so readiness comes back without waiting for
+/// a client. While the upstream is up nothing is dialed: each client's own
+/// dial keeps `upstream_up` current, and an upstream is never sent empty
+/// probe connections while it works.
+async fn probe_upstream(ctx: Arc<Ctx>) {
+    let mut backoff = Backoff::new();
+    loop {
+        if ctx.counters.upstream_is_up() {
+            backoff.reset();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+        if ctx.counters.upstream_is_up() {
+            continue;
+        }
+        match ctx.ends.upstream.dial().await {
+            Ok(mut s) => {
+                ctx.counters.upstream_up.store(1, Ordering::Relaxed);
+                let _ = s.shutdown().await;
+            }
+            Err(e) => {
+                Counters::add(&ctx.counters.upstream_errors, 1);
+                debug!(listener = %ctx.cfg.name, error = %e, "upstream still unreachable");
+            }
+        }
+    }
 }
 
 /// The client's read side. A plain connection waits for data before it
@@ -192,12 +231,14 @@ async fn handle(
         Ok(s) => s,
         Err(e) => {
             Counters::add(&ctx.counters.upstream_errors, 1);
+            ctx.counters.upstream_up.store(0, Ordering::Relaxed);
             warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.ends.upstream.addr(), error = %e,
                   "upstream unreachable; closing client");
             return Ok(());
         }
     };
     Counters::add(&ctx.counters.upstream_connects, 1);
+    ctx.counters.upstream_up.store(1, Ordering::Relaxed);
     let (mut ur, mut uw) = tokio::io::split(upstream);
     // Upstream to client, untouched. Ends at upstream EOF or error.
     let back = tokio::spawn(async move {
@@ -211,6 +252,7 @@ async fn handle(
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let counters = &ctx.counters;
+    let mut stats = StatsCursor::default();
     let forward = async {
         loop {
             let held = red.pending() > 0;
@@ -220,6 +262,7 @@ async fn handle(
                 r = cr.read_some(&mut buf, ctx.cfg.read_size) => Event::Data(r?),
                 _ = tokio::time::sleep(ctx.cfg.flush), if held => Event::Idle,
             };
+            let start = tokio::time::Instant::now();
             let mut sink = Out::new(&mut out);
             let eof = match ev {
                 Event::Data(0) => {
@@ -231,8 +274,8 @@ async fn handle(
                     // A reload takes effect where nothing is held back.
                     if red.pending() == 0 {
                         if let Some(e) = net::reloaded(&mut engine) {
-                            Counters::add(&counters.bytes_redacted, red.stats().bytes_redacted);
                             red = e.redactor();
+                            stats.restart();
                         }
                     }
                     red.write(&buf[..n], &mut sink);
@@ -256,7 +299,9 @@ async fn handle(
                     true
                 }
             };
-            Counters::add(&counters.findings, sink.findings);
+            counters.processing.observe(start.elapsed());
+            counters.count_findings(&sink.by_rule);
+            stats.update(red.stats(), counters);
             if !out.is_empty() {
                 uw.write_all(&out).await?;
                 Counters::add(&counters.bytes_out, out.len() as u64);
@@ -270,7 +315,6 @@ async fn handle(
     };
     let r = forward.await;
     let stats = red.stats();
-    Counters::add(&counters.bytes_redacted, stats.bytes_redacted);
     if r.is_err() {
         back.abort();
         return r;
