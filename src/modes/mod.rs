@@ -6,6 +6,7 @@
 pub mod filter;
 pub mod http_body;
 pub mod net;
+pub mod scan;
 pub mod serve;
 pub mod syslog;
 pub mod tcp;

@@ -1,0 +1,817 @@
+//! `redactd scan`: find where secrets already sit in files.
+//!
+//! Walks files and directories, feeds each regular file through its own
+//! [`Redactor`] (gzip is decompressed on the fly, anything else is scanned as
+//! raw bytes, binary or not) and collects the findings into a [`Report`],
+//! which renders as a table, one JSON document or SARIF 2.1.0.
+//!
+//! # What is walked
+//!
+//! - Paths named on the command line are followed when they are symlinks;
+//!   inside directories, symlinks are skipped unless [`Config::follow`].
+//! - Every directory and file is visited once, by device and inode, so a
+//!   symlink loop (or a second link to the same file) is skipped, not
+//!   rescanned.
+//! - Only directories and regular files are opened: FIFOs, sockets and
+//!   devices are skipped and counted, so a walk never blocks on a pipe or
+//!   reads a device without end.
+//! - Entries are visited in byte order of their names, so reports are
+//!   stable from run to run.
+//! - Exclude patterns ([`Pattern`]) prune files and whole directories.
+//!
+//! # What a report holds
+//!
+//! Findings carry the path, rule, severity, line, offset, length and keyed
+//! fingerprint — never matched bytes; the redacted output itself is thrown
+//! away. One finding per secret: rules matching exactly the same bytes are
+//! reported once, by the most specific rule. In a gzip file, offsets and lines count the decompressed bytes.
+//! Problems (unreadable paths, corrupt gzip) carry the path and the I/O
+//! error, which holds no file content. Findings read before a problem in the
+//! same file are kept.
+//!
+//! Memory per file is the redactor's window; the report grows with the
+//! number of findings, not with the bytes scanned.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+use serde_json::{json, Value};
+
+use crate::engine::{Finding, Options, Redactor, Sink};
+use crate::rules::{RuleSet, Severity};
+
+/// Size of each read.
+pub const READ_SIZE: usize = 256 * 1024;
+
+/// The two bytes every gzip member starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned `path:line  rule  severity  fingerprint` rows and a summary.
+    #[default]
+    Table,
+    /// One JSON document (see [`render_json`]).
+    Json,
+    /// SARIF 2.1.0 (see [`render_sarif`]).
+    Sarif,
+}
+
+/// How a scan walks.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Paths matching any of these are neither scanned nor descended into.
+    pub exclude: Vec<Pattern>,
+    /// Follow symlinks found inside directories (default: skip them).
+    pub follow: bool,
+}
+
+/// A simple glob: `*` matches any run of bytes, `?` one byte, anything else
+/// itself. A pattern without `/` is matched against an entry's file name
+/// (`*.png`, `.git`); one with `/` against the whole path as reported
+/// (`build/*/cache`), where `*` also matches `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    pattern: Vec<u8>,
+    whole_path: bool,
+}
+
+impl Pattern {
+    /// Parses a pattern (every string is one).
+    pub fn new(pattern: &str) -> Pattern {
+        Pattern {
+            pattern: pattern.as_bytes().to_vec(),
+            whole_path: pattern.contains('/'),
+        }
+    }
+
+    /// Whether `path` is excluded.
+    pub fn matches(&self, path: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let subject = if self.whole_path {
+            path.as_os_str().as_bytes()
+        } else {
+            match path.file_name() {
+                Some(name) => name.as_bytes(),
+                None => return false,
+            }
+        };
+        glob(&self.pattern, subject)
+    }
+}
+
+/// Iterative glob matching with single-star backtracking: linear in
+/// practice, quadratic at worst, never exponential.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(&c) if c == b'?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// A finding and the file it is in.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The path as reached from the command line.
+    pub path: PathBuf,
+    /// Whether the file was gzip (offsets and lines are then in the
+    /// decompressed bytes).
+    pub compressed: bool,
+    /// The finding.
+    pub finding: Finding,
+}
+
+/// What went wrong with one path. The scan goes on with the others.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}", .path.display())]
+pub struct Problem {
+    /// The path.
+    pub path: PathBuf,
+    /// What failed: `cannot open`, `cannot read`, `cannot list`, ...
+    pub what: &'static str,
+    /// The cause (an OS or decompression error; never file content).
+    #[source]
+    pub source: io::Error,
+}
+
+/// Running totals, also passed to the progress callback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Files scanned (opened and read, wholly or until an error).
+    pub files: u64,
+    /// Bytes scanned (decompressed bytes for gzip files).
+    pub bytes: u64,
+    /// Entries skipped: not regular files or directories, symlinks not
+    /// followed, excluded, or already visited.
+    pub skipped: u64,
+}
+
+/// Everything a scan found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Findings, by file in walk order, then by offset.
+    pub findings: Vec<Located>,
+    /// Problems, in walk order.
+    pub problems: Vec<Problem>,
+    /// Totals.
+    pub totals: Totals,
+}
+
+impl Report {
+    /// Findings per rule id.
+    pub fn by_rule(&self) -> BTreeMap<&str, u64> {
+        let mut m = BTreeMap::new();
+        for l in &self.findings {
+            *m.entry(l.finding.rule.as_str()).or_default() += 1;
+        }
+        m
+    }
+
+    /// Findings per file, in walk order.
+    pub fn by_file(&self) -> Vec<(&Path, u64)> {
+        let mut v: Vec<(&Path, u64)> = Vec::new();
+        for l in &self.findings {
+            match v.last_mut() {
+                Some((p, n)) if *p == l.path.as_path() => *n += 1,
+                _ => v.push((&l.path, 1)),
+            }
+        }
+        v
+    }
+
+    /// The exit status: 1 when anything was found (whatever else happened),
+    /// otherwise 2 when a path could not be scanned, otherwise 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.findings.is_empty() {
+            1
+        } else if !self.problems.is_empty() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Collects findings; the redacted bytes are not needed.
+struct FindingSink<'a> {
+    path: &'a Path,
+    compressed: bool,
+    out: &'a mut Vec<Located>,
+}
+
+impl Sink for FindingSink<'_> {
+    fn bytes(&mut self, _bytes: &[u8]) {}
+
+    fn finding(&mut self, finding: Finding) {
+        self.out.push(Located {
+            path: self.path.to_path_buf(),
+            compressed: self.compressed,
+            finding,
+        });
+    }
+}
+
+/// One scan: the rules, the walk and the report being built.
+struct Walk<'a> {
+    set: &'a Arc<RuleSet>,
+    opts: &'a Options,
+    config: &'a Config,
+    progress: &'a mut dyn FnMut(&Totals),
+    /// (device, inode) of every directory and file visited.
+    seen: HashSet<(u64, u64)>,
+    buf: Vec<u8>,
+    report: Report,
+}
+
+/// Scans `paths` (files or directories). `progress` is called after every
+/// read with the totals so far. `ignore` lists files never to scan (the
+/// report file itself, say).
+pub fn scan(
+    set: &Arc<RuleSet>,
+    opts: &Options,
+    config: &Config,
+    paths: &[PathBuf],
+    ignore: &[&Path],
+    progress: &mut dyn FnMut(&Totals),
+) -> Report {
+    let mut walk = Walk {
+        set,
+        opts,
+        config,
+        progress,
+        seen: HashSet::new(),
+        buf: vec![0; READ_SIZE],
+        report: Report::default(),
+    };
+    for p in ignore {
+        if let Ok(m) = fs::metadata(p) {
+            walk.seen.insert((m.dev(), m.ino()));
+        }
+    }
+    for root in paths {
+        // Named paths are followed and never excluded: the user asked.
+        match fs::metadata(root) {
+            Ok(m) => walk.visit(root.clone(), &m),
+            Err(e) => walk.problem(root.clone(), "cannot open", e),
+        }
+    }
+    walk.report
+}
+
+// === impl Walk ===
+
+impl Walk<'_> {
+    fn problem(&mut self, path: PathBuf, what: &'static str, source: io::Error) {
+        self.report.problems.push(Problem { path, what, source });
+    }
+
+    /// Scans a file or walks a directory (depth first, names in order),
+    /// with an explicit stack so deep trees cannot overflow ours.
+    fn visit(&mut self, root: PathBuf, meta: &Metadata) {
+        let mut stack = vec![(root, meta.clone())];
+        while let Some((path, meta)) = stack.pop() {
+            if !self.seen.insert((meta.dev(), meta.ino())) {
+                self.report.totals.skipped += 1;
+                continue;
+            }
+            if meta.is_file() {
+                self.scan_file(&path);
+                continue;
+            }
+            if !meta.is_dir() {
+                self.report.totals.skipped += 1;
+                continue;
+            }
+            let entries = match fs::read_dir(&path) {
+                Ok(rd) => rd,
+                Err(e) => {
+                    self.problem(path, "cannot list", e);
+                    continue;
+                }
+            };
+            let mut children = Vec::new();
+            for entry in entries {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        self.problem(path.clone(), "cannot list", e);
+                        break;
+                    }
+                };
+                let child = entry.path();
+                if self.config.exclude.iter().any(|p| p.matches(&child)) {
+                    self.report.totals.skipped += 1;
+                    continue;
+                }
+                let meta = match entry.file_type() {
+                    Ok(t) if t.is_symlink() && !self.config.follow => {
+                        self.report.totals.skipped += 1;
+                        continue;
+                    }
+                    Ok(t) if t.is_symlink() => match fs::metadata(&child) {
+                        Ok(m) => m,
+                        // A dangling link is nothing to scan.
+                        Err(_) => {
+                            self.report.totals.skipped += 1;
+                            continue;
+                        }
+                    },
+                    Ok(_) => match entry.metadata() {
+                        Ok(m) => m,
+                        Err(e) => {
+                            self.problem(child, "cannot stat", e);
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        self.problem(child, "cannot stat", e);
+                        continue;
+                    }
+                };
+                children.push((child, meta));
+            }
+            children.sort_by(|a, b| b.0.cmp(&a.0));
+            stack.extend(children);
+        }
+    }
+
+    fn scan_file(&mut self, path: &Path) {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.problem(path.to_path_buf(), "cannot open", e),
+        };
+        self.report.totals.files += 1;
+        // Sniff the gzip magic from the first read, which is then fed on.
+        let mut head = 0;
+        while head < GZIP_MAGIC.len() {
+            match file.read(&mut self.buf[head..]) {
+                Ok(0) => break,
+                Ok(n) => head += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
+            }
+        }
+        let compressed = self.buf[..head].starts_with(&GZIP_MAGIC);
+        let first = io::Cursor::new(self.buf[..head].to_vec());
+        let mut reader: Box<dyn Read> = if compressed {
+            Box::new(MultiGzDecoder::new(first.chain(file)))
+        } else {
+            Box::new(first.chain(file))
+        };
+        let mut redactor = Redactor::new(Arc::clone(self.set), self.opts.clone());
+        let first_finding = self.report.findings.len();
+        let mut sink = FindingSink {
+            path,
+            compressed,
+            out: &mut self.report.findings,
+        };
+        let mut error = None;
+        loop {
+            match reader.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    redactor.write(&self.buf[..n], &mut sink);
+                    self.report.totals.bytes += n as u64;
+                    (self.progress)(&self.report.totals);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        // What was read is still decided: a secret cut off by a read error
+        // is reported as far as it got.
+        redactor.finish(&mut sink);
+        drop_duplicates(&mut self.report.findings, first_finding, self.set);
+        if let Some(e) = error {
+            let what = if compressed {
+                "cannot decompress"
+            } else {
+                "cannot read"
+            };
+            self.problem(path.to_path_buf(), what, e);
+        }
+    }
+}
+
+/// One secret, one row: when several rules match exactly the same bytes
+/// (`token=ghp_...` is both `github.pat` and `generic.token`), only one
+/// finding is kept, a specific rule before a `generic` one (then rule
+/// order), as the engine labels a span. Findings from `from` on belong to
+/// one file.
+fn drop_duplicates(findings: &mut Vec<Located>, from: usize, set: &RuleSet) {
+    let generic = |l: &Located| {
+        set.rules()
+            .get(l.finding.rule_index)
+            .is_some_and(|r| r.is_generic())
+    };
+    let mut file = findings.split_off(from);
+    file.sort_by_key(|l| {
+        let f = &l.finding;
+        (f.offset, f.len, generic(l), f.rule_index)
+    });
+    file.dedup_by(|later, kept| {
+        later.finding.offset == kept.finding.offset && later.finding.len == kept.finding.len
+    });
+    findings.append(&mut file);
+}
+
+// === Rendering ===
+
+/// The SARIF level for a severity.
+pub fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low => "note",
+    }
+}
+
+/// GitHub code scanning's `security-severity` (0–10) for a severity.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+    }
+}
+
+/// A path for a terminal: control characters (a crafted file name could
+/// hold escape sequences) become `?`.
+fn display_path(p: &Path) -> String {
+    p.to_string_lossy()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// A SARIF `artifactLocation.uri`: relative paths as relative references
+/// (leading `./` dropped), absolute ones as `file://` URLs; bytes outside
+/// the unreserved set and `/` are percent-encoded.
+pub fn artifact_uri(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = p.as_os_str().as_bytes();
+    while let Some(rest) = bytes.strip_prefix(b"./") {
+        bytes = rest;
+    }
+    let mut s = String::new();
+    if bytes.starts_with(b"/") {
+        s.push_str("file://");
+    }
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            s.push(char::from(b));
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
+}
+
+/// Table: one row per finding (`path:line  rule  severity  fingerprint`),
+/// then totals, findings per rule (with what to do) and per file.
+pub fn render_table(report: &Report, set: &RuleSet, w: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<[String; 4]> = report
+        .findings
+        .iter()
+        .map(|l| {
+            [
+                format!("{}:{}", display_path(&l.path), l.finding.line),
+                l.finding.rule.to_string(),
+                l.finding.severity.as_str().to_string(),
+                l.finding.fingerprint.to_string(),
+            ]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [a, b, c, d] in &rows {
+        writeln!(w, "{a:<w0$}  {b:<w1$}  {c:<w2$}  {d}")?;
+    }
+    if !rows.is_empty() {
+        writeln!(w)?;
+    }
+    let files_hit = report.by_file().len();
+    let t = &report.totals;
+    writeln!(
+        w,
+        "{} finding(s) in {} of {} file(s) scanned ({} bytes); {} skipped, {} problem(s)",
+        report.findings.len(),
+        files_hit,
+        t.files,
+        t.bytes,
+        t.skipped,
+        report.problems.len()
+    )?;
+    let by_rule = report.by_rule();
+    if !by_rule.is_empty() {
+        writeln!(w, "\nby rule:")?;
+        let rw = by_rule.keys().map(|k| k.len()).max().unwrap_or(0);
+        for (id, n) in &by_rule {
+            let rule = set.get(id);
+            let sev = rule.map_or("", |r| r.severity.as_str());
+            writeln!(w, "  {id:<rw$}  {n:>6}  {sev}")?;
+            if let Some(r) = rule.filter(|r| !r.remediation.is_empty()) {
+                writeln!(w, "  {:<rw$}          {}", "", r.remediation.trim())?;
+            }
+        }
+        writeln!(w, "\nby file:")?;
+        for (path, n) in report.by_file() {
+            writeln!(w, "  {n:>6}  {}", display_path(path))?;
+        }
+    }
+    Ok(())
+}
+
+/// JSON: one document,
+/// `{"tool", "version", "files_scanned", "bytes_scanned", "skipped",
+/// "findings": [{"path", "line", "offset", "len", "rule", "severity",
+/// "remediation", "fingerprint", "compressed"}], "by_rule": {id: n},
+/// "errors": [{"path", "error"}]}`. Fingerprints read `keyid:hex`.
+pub fn render_json(report: &Report, set: &RuleSet, w: &mut dyn Write) -> io::Result<()> {
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|l| {
+            let f = &l.finding;
+            let remediation = set.rules().get(f.rule_index).map(|r| r.remediation.trim());
+            json!({
+                "path": l.path.to_string_lossy(),
+                "line": f.line,
+                "offset": f.offset,
+                "len": f.len,
+                "rule": f.rule.as_str(),
+                "severity": f.severity.as_str(),
+                "remediation": remediation,
+                "fingerprint": f.fingerprint.to_string(),
+                "compressed": l.compressed,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "tool": "redactd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "files_scanned": report.totals.files,
+        "bytes_scanned": report.totals.bytes,
+        "skipped": report.totals.skipped,
+        "findings": findings,
+        "by_rule": report.by_rule(),
+        "errors": problems_json(report),
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+fn problems_json(report: &Report) -> Vec<Value> {
+    report
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "path": p.path.to_string_lossy(),
+                "error": format!("{}: {}", p.what, p.source),
+            })
+        })
+        .collect()
+}
+
+/// SARIF 2.1.0: one run; `tool.driver.rules` lists every enabled rule (so
+/// `ruleIndex` is the rule's index in the set), each result has the rule,
+/// level, a message naming rule and fingerprint, the file and start line
+/// (and, for uncompressed files, the byte region), and the fingerprint under
+/// `partialFingerprints["secretHmac/v1"]`. Unreadable paths are
+/// `toolExecutionNotifications` and make `executionSuccessful` false.
+pub fn render_sarif(report: &Report, set: &RuleSet, w: &mut dyn Write) -> io::Result<()> {
+    let rules: Vec<Value> = set
+        .rules()
+        .iter()
+        .map(|r| {
+            let remediation = r.remediation.trim();
+            json!({
+                "id": r.id.as_str(),
+                "name": r.id.as_str(),
+                "shortDescription": { "text": r.name },
+                "fullDescription": { "text": format!("{}. {}", r.name, remediation) },
+                "help": { "text": remediation },
+                "defaultConfiguration": { "level": sarif_level(r.severity) },
+                "properties": {
+                    "tags": r.tags,
+                    "severity": r.severity.as_str(),
+                    "security-severity": security_severity(r.severity),
+                },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|l| {
+            let f = &l.finding;
+            let name = set
+                .rules()
+                .get(f.rule_index)
+                .map_or("", |r| r.name.as_str());
+            let mut region = json!({ "startLine": f.line });
+            if !l.compressed {
+                region["byteOffset"] = json!(f.offset);
+                region["byteLength"] = json!(f.len);
+            }
+            json!({
+                "ruleId": f.rule.as_str(),
+                "ruleIndex": f.rule_index,
+                "level": sarif_level(f.severity),
+                "message": {
+                    "text": format!("{name} ({}); fingerprint {}", f.rule, f.fingerprint),
+                },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": artifact_uri(&l.path) },
+                        "region": region,
+                    },
+                }],
+                "partialFingerprints": { "secretHmac/v1": f.fingerprint.to_string() },
+                "properties": { "compressed": l.compressed },
+            })
+        })
+        .collect();
+    let notifications: Vec<Value> = report
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "level": "error",
+                "message": { "text": format!("{}: {}", p, p.source) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": artifact_uri(&p.path) },
+                    },
+                }],
+            })
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "redactd",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                },
+            },
+            "invocations": [{
+                "executionSuccessful": report.problems.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, set: &RuleSet, format: Format, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => render_table(report, set, w),
+        Format::Json => render_json(report, set, w),
+        Format::Sarif => render_sarif(report, set, w),
+    }
+}
+
+/// A one-line progress display on a terminal: files and bytes so far,
+/// redrawn at most ten times a second, erased by [`clear`](Self::clear).
+/// Never shows paths or content.
+#[derive(Debug)]
+pub struct Progress<W: Write> {
+    out: W,
+    #[allow(clippy::disallowed_types)] // wall-clock redraw throttle only
+    last: Option<std::time::Instant>,
+    drawn: bool,
+}
+
+impl<W: Write> Progress<W> {
+    /// Progress drawn on `out` (a terminal).
+    pub fn new(out: W) -> Progress<W> {
+        Progress {
+            out,
+            last: None,
+            drawn: false,
+        }
+    }
+
+    /// Redraws, unless the last redraw was under 100 ms ago.
+    pub fn update(&mut self, t: &Totals) {
+        #[allow(clippy::disallowed_types)] // wall-clock redraw throttle only
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l).as_millis() < 100)
+        {
+            return;
+        }
+        self.last = Some(now);
+        self.drawn = true;
+        let _ = write!(
+            self.out,
+            "\r\x1b[2Kscanning: {} files, {:.1} MiB",
+            t.files,
+            t.bytes as f64 / (1024.0 * 1024.0)
+        );
+        let _ = self.out.flush();
+    }
+
+    /// Erases the line, if anything was drawn.
+    pub fn clear(&mut self) {
+        if self.drawn {
+            let _ = write!(self.out, "\r\x1b[2K");
+            let _ = self.out.flush();
+            self.drawn = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob(b"*.png", b"a.png"));
+        assert!(glob(b"*.png", b".png"));
+        assert!(!glob(b"*.png", b"a.png.txt"));
+        assert!(glob(b"a?c", b"abc"));
+        assert!(!glob(b"a?c", b"ac"));
+        assert!(glob(b"*", b""));
+        assert!(glob(b"a*b*c", b"aXXbYYbc"));
+        assert!(!glob(b"a*b*c", b"aXXbYY"));
+        assert!(glob(b".git", b".git"));
+        let p = Pattern::new("*.log");
+        assert!(p.matches(Path::new("dir/x.log")));
+        assert!(!p.matches(Path::new("x.log/y")));
+        let p = Pattern::new("build/*/cache");
+        assert!(p.matches(Path::new("build/a/b/cache")));
+        assert!(!p.matches(Path::new("src/build/a/cache")));
+    }
+
+    #[test]
+    fn uris_are_relative_or_file_urls_and_encoded() {
+        assert_eq!(artifact_uri(Path::new("./a/b c.log")), "a/b%20c.log");
+        assert_eq!(
+            artifact_uri(Path::new("/var/log/x#1")),
+            "file:///var/log/x%231"
+        );
+        assert_eq!(artifact_uri(Path::new("ü")), "%C3%BC");
+    }
+
+    #[test]
+    fn levels_and_exit_codes() {
+        assert_eq!(sarif_level(Severity::Critical), "error");
+        assert_eq!(sarif_level(Severity::Medium), "warning");
+        assert_eq!(sarif_level(Severity::Low), "note");
+        let mut r = Report::default();
+        assert_eq!(r.exit_code(), 0);
+        r.problems.push(Problem {
+            path: "x".into(),
+            what: "cannot open",
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+        assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn control_characters_do_not_reach_the_terminal() {
+        assert_eq!(display_path(Path::new("a\x1b[31mb\n")), "a?[31mb?");
+    }
+}
