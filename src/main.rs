@@ -44,6 +44,9 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Find secrets already sitting in files and directories (gzip read
+    /// transparently); exit 1 when anything is found.
+    Scan(ScanArgs),
     /// List, check and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -153,6 +156,45 @@ struct FilterArgs {
     findings: Option<PathBuf>,
     #[command(flatten)]
     redact: RedactArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScanFormat {
+    /// `path:line  rule  severity  fingerprint` rows and a summary
+    Table,
+    /// one JSON document
+    Json,
+    /// SARIF 2.1.0
+    Sarif,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Files and directories to scan (directories recursively).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ScanFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Skip files and directories matching GLOB (`*`, `?`; matched against
+    /// the name, or against the whole path when GLOB has a `/`). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Follow symlinks inside directories (loops are detected and skipped).
+    #[arg(long)]
+    follow: bool,
+    /// File holding the HMAC key (16+ bytes) for fingerprints, so they are
+    /// stable across runs. Without it, a random per-run key.
+    #[arg(long, value_name = "FILE")]
+    hmac_key_file: Option<PathBuf>,
+    /// Id of the HMAC key, shown in fingerprints.
+    #[arg(long, value_name = "ID", default_value = "k1")]
+    hmac_key_id: String,
     #[command(flatten)]
     rules: RuleArgs,
 }
@@ -376,6 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Syslog(args) => run_syslog(*args),
         Command::Tcp(args) => run_tcp(*args),
         Command::Serve(args) => run_serve(args),
+        Command::Scan(args) => run_scan(args),
         Command::CheckConfig { file } => match redactd::config::load_checked(&file) {
             Ok((cfg, rules)) => {
                 println!(
@@ -490,6 +533,65 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run_scan(args: ScanArgs) -> Result<ExitCode> {
+    use redactd::modes::scan::{self, Format, Pattern, Progress};
+    let set = args.rules.load()?;
+    let key = RedactArgs {
+        style: StyleArg::Label,
+        hmac_key_file: args.hmac_key_file.clone(),
+        hmac_key_id: args.hmac_key_id.clone(),
+    };
+    let opts = key.options()?;
+    let config = scan::Config {
+        exclude: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
+        follow: args.follow,
+    };
+    let format = match args.format {
+        ScanFormat::Table => Format::Table,
+        ScanFormat::Json => Format::Json,
+        ScanFormat::Sarif => Format::Sarif,
+    };
+    // Created first, so a bad path fails before the scan and the report
+    // file is not scanned itself.
+    let mut output = match &args.output {
+        Some(p) => Some(
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create report file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let ignore: Vec<&std::path::Path> = args.output.iter().map(|p| p.as_path()).collect();
+    let mut progress =
+        io::IsTerminal::is_terminal(&io::stderr()).then(|| Progress::new(io::stderr()));
+    let report = scan::scan(&set, &opts, &config, &args.paths, &ignore, &mut |t| {
+        if let Some(p) = progress.as_mut() {
+            p.update(t);
+        }
+    });
+    if let Some(p) = progress.as_mut() {
+        p.clear();
+    }
+    for p in &report.problems {
+        eprintln!("redactd: {p}: {}", p.source);
+    }
+    let written = match output.as_mut() {
+        Some(f) => {
+            let mut w = io::BufWriter::new(f);
+            scan::render(&report, &set, format, &mut w).and_then(|()| w.flush())
+        }
+        None => {
+            let mut w = io::BufWriter::new(io::stdout().lock());
+            scan::render(&report, &set, format, &mut w).and_then(|()| w.flush())
+        }
+    };
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot write the report")),
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 /// Logs to stderr. Never given payload: modes log counts, peers and errors.
