@@ -37,6 +37,9 @@ enum Command {
     /// Proxy TCP byte streams (line-based log inputs) to an upstream,
     /// redacting them.
     Tcp(Box<TcpArgs>),
+    /// Reverse-proxy log-ingestion HTTP APIs (Elasticsearch _bulk, Loki,
+    /// OTLP/HTTP, Splunk HEC, Datadog...), redacting request bodies.
+    Http(Box<HttpArgs>),
     /// Run every listener of a config file; SIGHUP reloads it.
     Serve(ServeArgs),
     /// Validate a config file (every problem, with its key path) and exit.
@@ -344,6 +347,25 @@ struct SyslogArgs {
 }
 
 #[derive(Args)]
+struct HttpArgs {
+    /// TCP address to accept HTTP/1.1 requests on.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Where requests go: http://HOST:PORT[/PREFIX].
+    #[arg(long, value_name = "URL")]
+    upstream: hyper::Uri,
+    /// Largest request body after decoding, in bytes (413 beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    #[command(flatten)]
+    net: NetArgs,
+    #[command(flatten)]
+    redact: RedactArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+#[derive(Args)]
 struct TcpArgs {
     /// TCP address to accept clients on.
     #[arg(long, value_name = "ADDR")]
@@ -417,6 +439,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Filter(args) => run_filter(args),
         Command::Syslog(args) => run_syslog(*args),
         Command::Tcp(args) => run_tcp(*args),
+        Command::Http(args) => run_http(*args),
         Command::Serve(args) => run_serve(args),
         Command::Scan(args) => run_scan(args),
         Command::CheckConfig { file } => match redactd::config::load_checked(&file) {
@@ -804,6 +827,59 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
             l,
             cfg,
             ends,
+            engine,
+            Arc::clone(&counters),
+            Stop::single(&shutdown),
+        ));
+        let stop = stop_signal()?;
+        ready(&args.net, &bound)?;
+        stop.await;
+        tracing::info!("shutting down: no new connections, draining");
+        sources.stopping();
+        trigger.trigger();
+        let _ = server.await;
+        tracing::info!("{}", counters.summary());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_http(args: HttpArgs) -> Result<ExitCode> {
+    use redactd::modes::http;
+    use redactd::modes::net::{Counters, Shutdown, Stop};
+    init_logging(&args.net.log);
+    if args.upstream.scheme_str() != Some("http") || args.upstream.authority().is_none() {
+        bail!(
+            "--upstream must be http://HOST:PORT[/PREFIX] (https upstreams are not supported yet)"
+        );
+    }
+    let set = args.rules.load()?;
+    let opts = args.redact.options()?;
+    let mut cfg = http::Config::new("http-0", args.upstream.clone());
+    cfg.max_body = args.max_body;
+    cfg.max_connections = args.net.max_connections;
+    cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
+    cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
+    let rt = runtime(&args.net)?;
+    rt.block_on(async move {
+        let counters = Arc::new(Counters::default());
+        let l = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
+        let mut bound = vec![(cfg.name.clone(), l.local_addr()?)];
+        let engine = redactd::modes::net::fixed_engine(set, opts);
+        let sources = redactd::metrics::Sources::new();
+        sources.listener(&cfg.name, Arc::clone(&counters));
+        sources.engine(engine.clone());
+        if let Some(addr) = args.net.metrics {
+            let a = redactd::metrics::start(addr, &sources)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            bound.push(("metrics".to_string(), a));
+        }
+        let (trigger, shutdown) = Shutdown::new();
+        let server = tokio::spawn(http::serve(
+            l,
+            cfg,
             engine,
             Arc::clone(&counters),
             Stop::single(&shutdown),

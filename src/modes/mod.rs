@@ -4,6 +4,7 @@
 //! counters) is in [`net`].
 
 pub mod filter;
+pub mod http;
 pub mod http_body;
 pub mod net;
 pub mod scan;

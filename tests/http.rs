@@ -1,0 +1,338 @@
+//! `redactd http` between curl and a strict reference upstream
+//! (`tests/support/http_recorder.py`, decoding with the real codecs):
+//! Elasticsearch `_bulk` NDJSON plain, gzip and zstd; the upstream's status,
+//! headers and body relayed; credentials forwarded and never logged; 413,
+//! 400 and 415 with nothing forwarded; 502 when the upstream is down.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::binary::Redactd;
+use common::peers::{peer, poll_until, Daemon, TempDir, WAIT};
+use redactd::rules::template::Rng;
+
+struct Recorder {
+    _daemon: Daemon,
+    port: u16,
+    out: PathBuf,
+}
+
+impl Recorder {
+    fn start(tmp: &TempDir) -> Option<Recorder> {
+        let python = peer("python3")?;
+        let port_file = tmp.join("recorder.port");
+        let out = tmp.join("recorder.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/http_recorder.py");
+        let mut cmd = Command::new(python);
+        cmd.arg(script)
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--out")
+            .arg(&out);
+        let mut daemon = Daemon::spawn("http-recorder", cmd, tmp.path());
+        daemon.wait_ready("its port file", || port_file.exists());
+        let port = std::fs::read_to_string(&port_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Some(Recorder {
+            _daemon: daemon,
+            port,
+            out,
+        })
+    }
+
+    /// Recorded requests: (method, path, headers, decoded body).
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn wait(&self, n: usize) -> Vec<serde_json::Value> {
+        let mut r = Vec::new();
+        assert!(
+            poll_until(WAIT, || {
+                r = self.requests();
+                r.len() >= n
+            }),
+            "recorder got {} of {n} requests",
+            r.len()
+        );
+        r
+    }
+}
+
+fn body_of(rec: &serde_json::Value) -> String {
+    use std::io::Read;
+    let b64 = rec["body_b64"].as_str().unwrap();
+    // base64 decode without a crate: via the `base64` tool.
+    let mut child = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b64.as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child.wait().unwrap();
+    out
+}
+
+/// curl with `args`; returns (status, headers, body).
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out: Output = Command::new("curl")
+        .args(["-sS", "-D", "-", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn bulk(tok: &str, n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!("{{\"index\":{{\"_index\":\"logs-{i}\"}}}}\n"));
+        s.push_str(&format!(
+            "{{\"@timestamp\":\"2026-11-26T00:00:00Z\",\"message\":\"deploy {i} with token {tok}\",\"url\":\"https:\\/\\/x\\/y\"}}\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
+    let tmp = TempDir::new("http-bulk");
+    let (Some(_), Some(_)) = (peer("curl"), peer("zstd")) else {
+        return;
+    };
+    let Some(rec) = Recorder::start(&tmp) else {
+        return;
+    };
+    let up = format!("http://127.0.0.1:{}", rec.port);
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &["--listen", "127.0.0.1:0", "--upstream", &up],
+    );
+    let url = format!("http://127.0.0.1:{}/_bulk?refresh=false", d.port("http-0"));
+    let tok = format!(
+        "ghp_{}",
+        Rng::from_seed(b"http").string("alnum", 36).unwrap()
+    );
+    let auth = format!(
+        "ApiKey {}",
+        Rng::from_seed(b"auth").string("alnum", 24).unwrap()
+    );
+    let body = bulk(&tok, 20);
+    let plain = tmp.join("bulk.ndjson");
+    std::fs::write(&plain, &body).unwrap();
+    let run = |file: &Path, coding: Option<&str>| {
+        let data = format!("@{}", file.display());
+        let auth_h = format!("Authorization: {auth}");
+        let mut args = vec![
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "-H",
+            &auth_h,
+            "--data-binary",
+            &data,
+        ];
+        let enc;
+        if let Some(c) = coding {
+            enc = format!("Content-Encoding: {c}");
+            args.extend(["-H", &enc]);
+        }
+        curl(&args)
+    };
+    let gz = tmp.join("bulk.ndjson.gz");
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c {} > {}", plain.display(), gz.display()))
+        .status()
+        .unwrap()
+        .success());
+    let zst = tmp.join("bulk.ndjson.zst");
+    assert!(Command::new("zstd")
+        .args(["-q", "-f", "-o"])
+        .arg(&zst)
+        .arg(&plain)
+        .status()
+        .unwrap()
+        .success());
+    for (file, coding) in [(&plain, None), (&gz, Some("gzip")), (&zst, Some("zstd"))] {
+        let (status, head, resp) = run(file, coding);
+        assert_eq!(status, 200, "{coding:?}: {head}{resp}");
+        assert!(
+            head.contains("X-Elastic-Product: Elasticsearch")
+                || head.contains("x-elastic-product: Elasticsearch"),
+            "{head}"
+        );
+        assert_eq!(resp, r#"{"took":1,"errors":false,"items":[]}"#);
+    }
+    let reqs = rec.wait(3);
+    let want = body.replace(&tok, "[REDACTED:github.pat]");
+    for (r, coding) in reqs.iter().zip(["", "gzip", "zstd"]) {
+        assert_eq!(r["path"], "/_bulk?refresh=false");
+        assert_eq!(
+            r["headers"]["authorization"],
+            auth.as_str(),
+            "credentials forwarded untouched"
+        );
+        assert_eq!(
+            r["headers"]
+                .get("content-encoding")
+                .and_then(|v| v.as_str())
+                .unwrap_or(""),
+            coding
+        );
+        // Every byte but the token is what curl sent, escapes included.
+        assert_eq!(body_of(r), want);
+    }
+    let c = d.stop();
+    assert_eq!(c["findings"], 60);
+    let err = d.stderr();
+    assert!(
+        !err.contains(&tok) && !err.contains(&auth),
+        "secret or credential in the log"
+    );
+}
+
+#[test]
+fn refused_bodies_are_never_forwarded() {
+    let tmp = TempDir::new("http-refuse");
+    let Some(_) = peer("curl") else { return };
+    let Some(rec) = Recorder::start(&tmp) else {
+        return;
+    };
+    let up = format!("http://127.0.0.1:{}", rec.port);
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--max-body",
+            "100000",
+        ],
+    );
+    let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
+    // A gzip body that expands past the limit.
+    let bomb = tmp.join("bomb.gz");
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 2000000 /dev/zero | gzip -c > {}",
+            bomb.display()
+        ))
+        .status()
+        .unwrap()
+        .success());
+    let data = format!("@{}", bomb.display());
+    let (s, _, _) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Encoding: gzip",
+        "--data-binary",
+        &data,
+    ]);
+    assert_eq!(s, 413);
+    let (s, _, _) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        "{\"a\":\"open\n",
+    ]);
+    assert_eq!(s, 400);
+    let (s, _, _) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Encoding: br",
+        "--data-binary",
+        "x",
+    ]);
+    assert_eq!(s, 415);
+    // A request that is fine still goes through after those.
+    let (s, _, _) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        "{\"ok\":1}\n",
+    ]);
+    assert_eq!(s, 200);
+    assert_eq!(rec.wait(1).len(), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        rec.requests().len(),
+        1,
+        "a refused body reached the upstream"
+    );
+    d.stop();
+}
+
+#[test]
+fn an_unreachable_upstream_is_a_502() {
+    let tmp = TempDir::new("http-502");
+    let Some(_) = peer("curl") else { return };
+    let dead = common::peers::free_tcp_port();
+    let up = format!("http://127.0.0.1:{dead}");
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &["--listen", "127.0.0.1:0", "--upstream", &up],
+    );
+    let url = format!("http://127.0.0.1:{}/v1/logs", d.port("http-0"));
+    let (s, _, body) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        "{}",
+    ]);
+    assert_eq!(s, 502, "{body}");
+    let c = d.stop();
+    assert!(c["upstream_errors"] >= 1);
+}

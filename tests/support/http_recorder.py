@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Reference upstream for redactd's HTTP tests: a strict recorder.
+
+Listens on 127.0.0.1 (port 0; the port is written to --port-file), decodes
+each request body with the real codec (gzip and zlib from the standard
+library, zstd with the `zstd` command-line tool), checks it as strictly as
+the named API would (NDJSON: every line is a JSON text and the body ends
+with a newline; JSON: one JSON text), records it as one JSON line in
+--out, and answers like Elasticsearch (200, a bulk response, the
+X-Elastic-Product header). A body it cannot decode or parse gets 400.
+"""
+import argparse
+import base64
+import gzip
+import json
+import subprocess
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+
+
+def decode(coding, body):
+    if coding in ("", "identity"):
+        return body
+    if coding == "gzip":
+        return gzip.decompress(body)
+    if coding == "deflate":
+        return zlib.decompress(body)
+    if coding == "zstd":
+        return subprocess.run(["zstd", "-d", "-c"], input=body, capture_output=True, check=True).stdout
+    raise ValueError("unknown coding " + coding)
+
+
+def check(ctype, path, body):
+    if ctype.startswith("application/x-ndjson") or path.endswith("/_bulk"):
+        if body and not body.endswith(b"\n"):
+            raise ValueError("NDJSON body does not end with a newline")
+        for line in body.split(b"\n")[:-1]:
+            json.loads(line)
+    elif ctype.startswith("application/json") and body:
+        json.loads(body)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(n)
+        coding = self.headers.get("Content-Encoding", "")
+        try:
+            body = decode(coding, raw)
+            check(self.headers.get("Content-Type", ""), self.path, body)
+        except Exception as e:  # strict like the real servers
+            self.reply(400, json.dumps({"error": str(e)}).encode())
+            return
+        rec = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "wire_length": len(raw),
+            "body_b64": base64.b64encode(body).decode(),
+        }
+        with LOCK, open(ARGS.out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self.reply(200, b'{"took":1,"errors":false,"items":[]}')
+
+    def reply(self, status, payload):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = handle_any
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--out", required=True)
+    ARGS = p.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(ARGS.port_file + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    import os
+    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
+    srv.serve_forever()
