@@ -152,7 +152,7 @@ fn example_parses_validates_and_holds_no_secrets() {
         "127.0.0.1:9464"
     );
     let names: Vec<&str> = c.listeners.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["syslog-in", "syslog-tls", "app-tcp"]);
+    assert_eq!(names, ["syslog-in", "syslog-tls", "es-bulk", "app-tcp"]);
 
     let tls = c.listener("syslog-tls").unwrap();
     assert_eq!(tls.upstream.scheme, Scheme::Tls);
@@ -356,7 +356,38 @@ fn keys_of_the_other_mode_are_errors() {
         let name = key.split(' ').next().unwrap();
         only_at(&format!("{tcp}{key}\n"), &format!("listener[0].{name}"));
     }
-    only_at(&BASE.replace("\"syslog\"", "\"http\""), "listener[0].mode");
+    only_at(&BASE.replace("\"syslog\"", "\"relp\""), "listener[0].mode");
+    let e = only_at(&format!("{tcp}max_body = 4096\n"), "listener[0].max_body");
+    assert!(e.message.contains("mode = \"http\""), "{e}");
+    let http = "[[listener]]\nname = \"h\"\nmode = \"http\"\nlisten = \"127.0.0.1:8080\"\nupstream = \"http://127.0.0.1:9200\"\n";
+    for key in ["flush_ms = 5", "max_datagram = 1000", "listen_udp = []"] {
+        let name = key.split(' ').next().unwrap();
+        only_at(&format!("{http}{key}\n"), &format!("listener[0].{name}"));
+    }
+}
+
+#[test]
+fn http_listeners() {
+    let http = "[[listener]]\nname = \"h\"\nmode = \"http\"\nlisten = \"127.0.0.1:8080\"\nupstream = \"http://127.0.0.1:9200\"\n";
+    let c = config::parse(&format!("{http}max_body = 1048576\n"), "t.toml").unwrap();
+    match &c.listeners[0].mode {
+        config::Mode::Http(h) => assert_eq!((h.listen.port(), h.max_body), (8080, 1 << 20)),
+        other => panic!("{other:?}"),
+    }
+    // http:// only for http listeners, and only http:// for them.
+    only_at(
+        &http.replace("http://127.0.0.1:9200", "tcp://127.0.0.1:9200"),
+        "listener[0].upstream",
+    );
+    only_at(
+        &BASE.replace("tcp://127.0.0.1:10514", "http://127.0.0.1:10514"),
+        "listener[0].upstream",
+    );
+    only_at(&format!("{http}max_body = 10\n"), "listener[0].max_body");
+    let e = parse_err(&format!(
+        "{http}[listener.tls]\ncert_file = \"c\"\nkey_file = \"k\"\n"
+    ));
+    assert!(e.at("listener[0].tls").next().is_some(), "{e}");
 }
 
 #[test]

@@ -336,3 +336,58 @@ fn an_unreachable_upstream_is_a_502() {
     let c = d.stop();
     assert!(c["upstream_errors"] >= 1);
 }
+
+#[test]
+fn an_http_listener_in_serve_config() {
+    let tmp = TempDir::new("http-serve");
+    let Some(_) = peer("curl") else { return };
+    let Some(rec) = Recorder::start(&tmp) else {
+        return;
+    };
+    let cfg = tmp.join("redactd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[listener]]\nname = \"api\"\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"http://127.0.0.1:{}\"\nmax_body = 65536\n",
+            rec.port
+        ),
+    )
+    .unwrap();
+    let ready = tmp.join("serve.ready");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_redactd"));
+    cmd.args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--ready-file")
+        .arg(&ready);
+    let mut d = Daemon::spawn("redactd-serve-http", cmd, tmp.path());
+    d.wait_ready("its ready file", || ready.exists());
+    let text = std::fs::read_to_string(&ready).unwrap();
+    let addr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("api "))
+        .unwrap()
+        .to_string();
+    let key = format!(
+        "AKIA{}",
+        Rng::from_seed(b"serve-http").string("upper", 16).unwrap()
+    );
+    let url = format!("http://{addr}/api/v2/logs");
+    let body = format!("[{{\"message\":\"uploading with {key}\",\"service\":\"x\"}}]");
+    let (s, _, _) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ]);
+    assert_eq!(s, 200);
+    let reqs = rec.wait(1);
+    assert_eq!(
+        body_of(&reqs[0]),
+        "[{\"message\":\"uploading with [REDACTED:aws.access-key-id]\",\"service\":\"x\"}]"
+    );
+    assert!(d.stop().is_some_and(|st| st.success()));
+}

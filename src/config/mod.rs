@@ -83,6 +83,10 @@ pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default `flush_ms` of a tcp listener.
 pub const DEFAULT_FLUSH: Duration = Duration::from_millis(20);
+/// Default `max_body` of an http listener.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
+/// Largest `max_body` accepted.
+pub const MAX_BODY: usize = 1 << 30;
 /// Default `connect_timeout_ms` of a listener.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Shortest HMAC key accepted, in bytes (after trimming whitespace).
@@ -191,6 +195,17 @@ pub enum Mode {
     Syslog(Syslog),
     /// `mode = "tcp"`: a byte-stream proxy.
     Tcp(Tcp),
+    /// `mode = "http"`: a reverse proxy for log-ingestion APIs.
+    Http(Http),
+}
+
+/// Settings of a `mode = "http"` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    /// `listen`: the address to accept HTTP/1.1 requests on.
+    pub listen: SocketAddr,
+    /// `max_body`: largest request body after decoding (413 beyond it).
+    pub max_body: usize,
 }
 
 /// Settings of a `mode = "syslog"` listener.
@@ -241,6 +256,8 @@ pub enum Scheme {
     Udp,
     /// `tls://` (needs `[listener.upstream_tls]`).
     Tls,
+    /// `http://` (http listeners only).
+    Http,
 }
 
 /// A validated upstream address.
@@ -271,6 +288,7 @@ impl fmt::Display for Upstream {
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
             Scheme::Tls => "tls",
+            Scheme::Http => "http",
         };
         write!(f, "{scheme}://{}", self.authority())
     }
@@ -672,6 +690,7 @@ impl Listener {
                 .chain(s.listen_udp.iter().map(|a| ("udp", *a)))
                 .collect(),
             Mode::Tcp(t) => vec![("tcp", t.listen)],
+            Mode::Http(h) => vec![("tcp", h.listen)],
         }
     }
 }

@@ -77,9 +77,12 @@ pub(super) struct Listener {
     pub max_message_size: Opt<u64>,
     pub queue_bytes: Opt<u64>,
     pub max_datagram: Opt<u64>,
-    // tcp
+    // tcp and http
     pub listen: Opt<String>,
+    // tcp
     pub flush_ms: Opt<u64>,
+    // http
+    pub max_body: Opt<u64>,
     // both
     pub upstream: Opt<String>,
     pub max_connections: Opt<u64>,
@@ -113,13 +116,26 @@ impl Listener {
 
     /// The keys only `mode = "tcp"` takes that are set.
     pub fn tcp_only_keys(&self) -> Vec<Present> {
-        [
-            present("listen", &self.listen),
-            present("flush_ms", &self.flush_ms),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        [present("flush_ms", &self.flush_ms)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The keys only `mode = "http"` takes that are set.
+    pub fn http_only_keys(&self) -> Vec<Present> {
+        [present("max_body", &self.max_body)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// `listen`, which the tcp and http modes take, when set.
+    pub fn stream_listen_key(&self) -> Vec<Present> {
+        [present("listen", &self.listen)]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::raw::Present;
 use super::raw::{self, Opt};
 use super::*;
 
@@ -639,6 +640,7 @@ impl Ctx<'_> {
         enum Kind {
             Syslog,
             Tcp,
+            Http,
         }
         let kind = match &l.mode {
             None => {
@@ -646,19 +648,20 @@ impl Ctx<'_> {
                     ErrorKind::Missing,
                     p("mode"),
                     at.clone(),
-                    "missing key `mode` (\"syslog\" or \"tcp\")",
+                    "missing key `mode` (\"syslog\", \"tcp\" or \"http\")",
                 );
                 None
             }
             Some(m) => match m.get_ref().as_str() {
                 "syslog" => Some(Kind::Syslog),
                 "tcp" => Some(Kind::Tcp),
+                "http" => Some(Kind::Http),
                 _ => {
                     self.err(
                         ErrorKind::Invalid,
                         p("mode"),
                         span(m),
-                        "must be \"syslog\" or \"tcp\"",
+                        "must be \"syslog\", \"tcp\" or \"http\"",
                     );
                     None
                 }
@@ -667,17 +670,34 @@ impl Ctx<'_> {
 
         // Keys of the other mode.
         if let Some(kind) = kind {
-            let (wrong, this, other) = match kind {
-                Kind::Syslog => (l.tcp_only_keys(), "syslog", "tcp"),
-                Kind::Tcp => (l.syslog_only_keys(), "tcp", "syslog"),
+            let (this, wrong): (&str, Vec<(Present, &str)>) = match kind {
+                Kind::Syslog => (
+                    "syslog",
+                    tag(l.tcp_only_keys(), "\"tcp\"")
+                        .chain(tag(l.http_only_keys(), "\"http\""))
+                        .chain(tag(l.stream_listen_key(), "\"tcp\" and \"http\""))
+                        .collect(),
+                ),
+                Kind::Tcp => (
+                    "tcp",
+                    tag(l.syslog_only_keys(), "\"syslog\"")
+                        .chain(tag(l.http_only_keys(), "\"http\""))
+                        .collect(),
+                ),
+                Kind::Http => (
+                    "http",
+                    tag(l.syslog_only_keys(), "\"syslog\"")
+                        .chain(tag(l.tcp_only_keys(), "\"tcp\""))
+                        .collect(),
+                ),
             };
-            for (key, at) in wrong {
+            for ((key, at), other) in wrong {
                 self.err(
                     ErrorKind::Invalid,
                     p(key),
                     Some(at),
                     format!(
-                        "`{key}` applies to mode = \"{other}\" listeners only; this listener \
+                        "`{key}` applies to mode = {other} listeners only; this listener \
                          has mode = \"{this}\""
                     ),
                 );
@@ -695,7 +715,15 @@ impl Ctx<'_> {
                 );
                 None
             }
-            Some(u) => self.upstream(&p("upstream"), u, kind.map(|k| k == Kind::Syslog)),
+            Some(u) => self.upstream(
+                &p("upstream"),
+                u,
+                kind.map(|k| match k {
+                    Kind::Syslog => UpstreamFor::Syslog,
+                    Kind::Tcp => UpstreamFor::Tcp,
+                    Kind::Http => UpstreamFor::Http,
+                }),
+            ),
         };
         let max_connections = self.size(
             &p("max_connections"),
@@ -846,6 +874,43 @@ impl Ctx<'_> {
                 let flush = self.millis(&p("flush_ms"), &l.flush_ms, DEFAULT_FLUSH, 1);
                 listen.map(|listen| Mode::Tcp(Tcp { listen, flush }))
             }
+            Some(Kind::Http) => {
+                let listen = match &l.listen {
+                    None => {
+                        self.err(
+                            ErrorKind::Missing,
+                            p("listen"),
+                            at.clone(),
+                            "an http listener needs `listen` (for example \"127.0.0.1:8080\")",
+                        );
+                        None
+                    }
+                    Some(a) => self.listen_addr(&p("listen"), a, public, &me),
+                };
+                let max_body = self.size(
+                    &p("max_body"),
+                    &l.max_body,
+                    DEFAULT_MAX_BODY,
+                    1024,
+                    MAX_BODY,
+                );
+                let tls_spans = [
+                    ("tls", l.tls.as_ref().and_then(span)),
+                    ("upstream_tls", l.upstream_tls.as_ref().and_then(span)),
+                ];
+                for (key, t) in tls_spans {
+                    if let Some(t) = t {
+                        self.err(
+                            ErrorKind::Invalid,
+                            p(key),
+                            Some(t),
+                            "http listeners do not speak TLS yet: terminate TLS in front of \
+                             redactd, and use an http:// upstream",
+                        );
+                    }
+                }
+                listen.map(|listen| Mode::Http(Http { listen, max_body }))
+            }
             None => None,
         };
 
@@ -868,14 +933,15 @@ impl Ctx<'_> {
         })
     }
 
-    /// Parses an upstream URL for a syslog (`Some(true)`), tcp
-    /// (`Some(false)`) or unknown-mode listener.
+    /// Parses an upstream URL for a listener of the given mode (`None`:
+    /// the mode is unknown).
     fn upstream(
         &mut self,
         path: &str,
         v: &Spanned<String>,
-        syslog: Option<bool>,
+        mode: Option<UpstreamFor>,
     ) -> Option<Upstream> {
+        let syslog = mode.map(|m| m == UpstreamFor::Syslog);
         let s = v.get_ref().trim();
         let (scheme, rest) = match s.split_once("://") {
             Some((scheme, rest)) => {
@@ -883,6 +949,7 @@ impl Ctx<'_> {
                     "tcp" => Scheme::Tcp,
                     "udp" => Scheme::Udp,
                     "tls" => Scheme::Tls,
+                    "http" => Scheme::Http,
                     other => {
                         // Quote the scheme only if it looks like one.
                         let shown = if !other.is_empty()
@@ -895,10 +962,15 @@ impl Ctx<'_> {
                         } else {
                             "unknown scheme".to_string()
                         };
-                        let expected = match syslog {
-                            Some(true) => "syslog upstreams are tcp://, udp:// or tls://",
-                            Some(false) => "tcp listeners forward to HOST:PORT, tcp:// or tls://",
-                            None => "expected tcp://, udp:// or tls://",
+                        let expected = match mode {
+                            Some(UpstreamFor::Syslog) => {
+                                "syslog upstreams are tcp://, udp:// or tls://"
+                            }
+                            Some(UpstreamFor::Tcp) => {
+                                "tcp listeners forward to HOST:PORT, tcp:// or tls://"
+                            }
+                            Some(UpstreamFor::Http) => "http listeners forward to http://HOST:PORT",
+                            None => "expected tcp://, udp://, tls:// or http://",
                         };
                         self.err(
                             ErrorKind::Invalid,
@@ -923,6 +995,20 @@ impl Ctx<'_> {
             }
             None => (Scheme::Tcp, s),
         };
+        let http_listener = mode == Some(UpstreamFor::Http);
+        if (scheme == Scheme::Http) != http_listener && mode.is_some() {
+            self.err(
+                ErrorKind::Invalid,
+                path,
+                span(v),
+                if http_listener {
+                    "http listeners forward to http://HOST:PORT"
+                } else {
+                    "http:// upstreams are for mode = \"http\" listeners"
+                },
+            );
+            return None;
+        }
         if scheme == Scheme::Udp && syslog == Some(false) {
             self.err(
                 ErrorKind::Invalid,
@@ -1122,6 +1208,19 @@ fn host_ok(h: &str) -> bool {
 }
 
 /// `host:port`, `1.2.3.4:port` or `[v6]:port`, port not 0.
+/// Which mode an upstream URL is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpstreamFor {
+    Syslog,
+    Tcp,
+    Http,
+}
+
+/// Tags each present key with the mode(s) it belongs to.
+fn tag(keys: Vec<Present>, mode: &'static str) -> impl Iterator<Item = (Present, &'static str)> {
+    keys.into_iter().map(move |k| (k, mode))
+}
+
 fn host_port(s: &str) -> Option<(String, u16)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, port) = rest.split_once("]:")?;

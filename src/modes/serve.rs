@@ -47,7 +47,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use super::net::{self, Counters, Dialer, Engine, Shutdown, ShutdownTrigger, Stop, Upstream};
-use super::{syslog, tcp, tls};
+use super::{http, syslog, tcp, tls};
 use crate::config::{self, Config};
 use crate::metrics::{self, Sources};
 use crate::rules::RuleSet;
@@ -319,6 +319,8 @@ fn upstream(l: &config::Listener) -> Upstream {
         config::Scheme::Tcp => Upstream::Tcp(a),
         config::Scheme::Udp => Upstream::Udp(a),
         config::Scheme::Tls => Upstream::Tls(a),
+        // Only http listeners have http:// upstreams; they do not use this.
+        config::Scheme::Http => Upstream::Tcp(a),
     }
 }
 
@@ -440,6 +442,24 @@ async fn start(
             tasks.push(tokio::spawn(tcp::serve(
                 sock, cfg, ends, engine, counters, stop,
             )));
+        }
+        config::Mode::Http(h) => {
+            let uri: hyper::Uri = format!("http://{}", l.upstream.authority())
+                .parse()
+                .map_err(|e| format!("upstream: {e}"))?;
+            let mut cfg = http::Config::new(l.name.clone(), uri);
+            cfg.max_body = h.max_body;
+            cfg.max_connections = l.max_connections;
+            cfg.drain = deadline;
+            cfg.connect_timeout = l.connect_timeout;
+            let sock = bind_tcp(h.listen)
+                .await
+                .map_err(|e| format!("cannot listen on tcp {}: {e}", h.listen))?;
+            bound.push((
+                l.name.clone(),
+                sock.local_addr().map_err(|e| e.to_string())?,
+            ));
+            tasks.push(tokio::spawn(http::serve(sock, cfg, engine, counters, stop)));
         }
     }
     Ok(Running {
