@@ -26,13 +26,27 @@ pub struct FieldRedactor {
     spans: Vec<ValueSpan>,
 }
 
+/// A sink recording the output and, for each redacted span, its input
+/// range and the output range of its replacement.
 #[derive(Debug, Default)]
-struct SpanSink {
-    out: Vec<u8>,
-    /// (input start, input end, output range)
-    spans: Vec<(u64, u64, Range<usize>)>,
+pub(crate) struct SpanSink {
+    /// Redacted output.
+    pub out: Vec<u8>,
+    /// (input start, input end, output range), in order.
+    pub spans: Vec<(u64, u64, Range<usize>)>,
     open: Option<(u64, usize)>,
-    findings: Vec<Finding>,
+    /// Findings, in order.
+    pub findings: Vec<Finding>,
+}
+
+impl SpanSink {
+    /// Empty, keeping allocations.
+    pub fn clear(&mut self) {
+        self.out.clear();
+        self.spans.clear();
+        self.open = None;
+        self.findings.clear();
+    }
 }
 
 impl Sink for SpanSink {
@@ -79,9 +93,7 @@ impl FieldRedactor {
         let prefix = self.text.len();
         self.text.extend_from_slice(value);
         let sink = &mut self.sink;
-        sink.out.clear();
-        sink.spans.clear();
-        sink.open = None;
+        sink.clear();
         red.reset();
         red.write(&self.text, sink);
         red.finish(sink);

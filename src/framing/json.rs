@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use super::fields::FieldRedactor;
+use super::fields::SpanSink;
 use crate::engine::{Finding, Redactor};
 
 /// Why a JSON text could not be scanned.
@@ -59,15 +59,31 @@ impl fmt::Display for JsonError {
 impl std::error::Error for JsonError {}
 
 /// Reusable scratch for redacting JSON texts.
+///
+/// All strings of a text are decoded into one scan buffer, each after its
+/// key context and followed by a line break (no match holds one), and the
+/// [`Redactor`] runs over that buffer once: per-call costs are paid once
+/// per body, not once per string.
 #[derive(Debug, Default)]
 pub struct JsonRedactor {
-    /// Decoded key (context) and decoded value.
-    key: Vec<u8>,
-    value: Vec<u8>,
-    /// For each decoded byte of the value: offset (in the string's encoded
-    /// content) of the escape that produced it; one more entry at the end.
+    text: Vec<u8>,
+    /// Per string, for each decoded byte of its value: offset (in the
+    /// string's encoded content) of the escape that produced it, then one
+    /// entry for the content's end.
     starts: Vec<u32>,
-    fields: FieldRedactor,
+    strings: Vec<Str>,
+    sink: SpanSink,
+}
+
+/// One string of the input, as placed in the scan buffer.
+#[derive(Debug, Clone, Copy)]
+struct Str {
+    /// Encoded content range in the input (between the quotes).
+    content: (usize, usize),
+    /// The decoded value's range in the scan buffer.
+    value: (usize, usize),
+    /// Where its offset map starts in `starts`.
+    base: usize,
 }
 
 /// Counts from one call.
@@ -98,17 +114,17 @@ impl JsonRedactor {
         findings: &mut Vec<Finding>,
     ) -> Result<JsonStats, JsonError> {
         let mut stats = JsonStats::default();
+        self.text.clear();
+        self.starts.clear();
+        self.strings.clear();
+        // Pass 1: find every string and its key, decode into the buffer.
         let mut at = 0;
         // The last string's content range, while it may still turn out to
         // be a key (until the next significant byte).
         let mut last_string: Option<(usize, usize)> = None;
         // The key the next value belongs to.
         let mut key: Option<(usize, usize)> = None;
-        while at < input.len() {
-            let Some(q) = memchr::memchr(b'"', &input[at..]) else {
-                out.extend_from_slice(&input[at..]);
-                break;
-            };
+        while let Some(q) = memchr::memchr(b'"', &input[at..]) {
             let q = at + q;
             // Between strings: did the previous string become a key?
             let between = &input[at..q];
@@ -125,60 +141,79 @@ impl JsonRedactor {
             if !value_of_key {
                 key = None;
             }
-            out.extend_from_slice(between);
             let end = string_end(input, q)?;
-            let content = (q + 1, end);
-            out.push(b'"');
-            let context = if value_of_key { key.take() } else { None };
-            let changed =
-                self.redact_string(red, input, content, context, out, findings, &mut stats)?;
-            stats.strings += 1;
-            stats.strings_redacted += u64::from(changed);
-            out.push(b'"');
-            last_string = if value_of_key { None } else { Some(content) };
+            let (cs, ce) = (q + 1, end);
+            if let Some((ks, ke)) = key.take().filter(|_| value_of_key) {
+                decode(&input[ks..ke], ks, &mut self.text, None)?;
+                self.text.extend_from_slice(b"\":\"");
+            }
+            let value_start = self.text.len();
+            let base = self.starts.len();
+            decode(&input[cs..ce], cs, &mut self.text, Some(&mut self.starts))?;
+            self.starts.push((ce - cs) as u32);
+            self.strings.push(Str {
+                content: (cs, ce),
+                value: (value_start, self.text.len()),
+                base,
+            });
+            self.text.push(b'\n');
+            last_string = if value_of_key { None } else { Some((cs, ce)) };
             at = end + 1;
         }
-        Ok(stats)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn redact_string(
-        &mut self,
-        red: &mut Redactor,
-        input: &[u8],
-        (cs, ce): (usize, usize),
-        key: Option<(usize, usize)>,
-        out: &mut Vec<u8>,
-        findings: &mut Vec<Finding>,
-        stats: &mut JsonStats,
-    ) -> Result<bool, JsonError> {
-        let raw = &input[cs..ce];
-        if let Some((ks, ke)) = key {
-            self.key.clear();
-            decode(&input[ks..ke], ks, &mut self.key, None)?;
-        }
-        self.value.clear();
-        self.starts.clear();
-        decode(raw, cs, &mut self.value, Some(&mut self.starts))?;
-        self.starts.push(raw.len() as u32);
-        let before = findings.len();
-        let name = key.map(|_| self.key.as_slice());
-        self.fields.scan(red, name, &self.value, findings);
-        let spans = self.fields.spans();
-        stats.findings += (findings.len() - before) as u64;
-        let mut copied = 0usize; // encoded bytes of the value written so far
-        for span in spans {
-            let enc_s = self.starts[span.start] as usize;
-            let enc_e = escape_end(&self.starts, span.end);
-            if enc_s < copied {
-                continue;
+        // Pass 2: one scan.
+        self.sink.clear();
+        red.reset();
+        red.write(&self.text, &mut self.sink);
+        red.finish(&mut self.sink);
+        stats.findings = self.sink.findings.len() as u64;
+        stats.strings = self.strings.len() as u64;
+        findings.append(&mut self.sink.findings);
+        // Pass 3: copy the input, splicing replacements into the strings.
+        let spans = &self.sink.spans;
+        let mut emitted = vec![false; spans.len()];
+        let mut first = 0; // first span that may still reach a string
+        let mut copied = 0; // input bytes written
+        for st in &self.strings {
+            let (ts, te) = st.value;
+            while first < spans.len() && spans[first].1 as usize <= ts {
+                first += 1;
             }
-            out.extend_from_slice(&raw[copied..enc_s]);
-            escape_into(self.fields.replacement(span), out);
-            copied = enc_e;
+            let map = &self.starts[st.base..st.base + (te - ts) + 1];
+            let raw = &input[st.content.0..st.content.1];
+            let mut done = 0; // encoded bytes of this value written
+            let mut changed = false;
+            let mut k = first;
+            while k < spans.len() && (spans[k].0 as usize) < te {
+                let (s, e, r) = (&spans[k].0, &spans[k].1, &spans[k].2);
+                let (vs, ve) = ((*s as usize).max(ts) - ts, (*e as usize).min(te) - ts);
+                if vs < ve {
+                    let (enc_s, enc_e) = (map[vs] as usize, escape_end(map, ve));
+                    if enc_s >= done {
+                        if !changed {
+                            out.extend_from_slice(&input[copied..st.content.0]);
+                            copied = st.content.0;
+                        }
+                        out.extend_from_slice(&raw[done..enc_s]);
+                        // A span shows its replacement once, in the first
+                        // string it reaches.
+                        if !emitted[k] {
+                            escape_into(&self.sink.out[r.clone()], out);
+                            emitted[k] = true;
+                        }
+                        done = enc_e;
+                        changed = true;
+                    }
+                }
+                k += 1;
+            }
+            if changed {
+                out.extend_from_slice(&raw[done..]);
+                copied = st.content.1;
+                stats.strings_redacted += 1;
+            }
         }
-        out.extend_from_slice(&raw[copied..]);
-        Ok(!spans.is_empty())
+        out.extend_from_slice(&input[copied..]);
+        Ok(stats)
     }
 }
 

@@ -149,11 +149,16 @@ async fn connection(
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    // Requests on one HTTP/1.1 connection come one after another: one
+    // redactor and one set of scratch buffers serve them all (the lock is
+    // never contended, and never held across an await).
+    let scratch = Arc::new(std::sync::Mutex::new(Scratch::new(&ctx.engine)));
     let service = {
         let ctx = Arc::clone(&ctx);
         service_fn(move |req: Request<Incoming>| {
             let ctx = Arc::clone(&ctx);
-            async move { Ok::<_, Infallible>(proxy(req, &ctx).await) }
+            let scratch = Arc::clone(&scratch);
+            async move { Ok::<_, Infallible>(proxy(req, &ctx, &scratch).await) }
         })
     };
     let conn = http1::Builder::new()
@@ -227,7 +232,30 @@ fn upstream_uri(base: &Uri, req: &Uri) -> Result<Uri, String> {
     Uri::from_parts(parts).map_err(|e| e.to_string())
 }
 
-async fn proxy(req: Request<Incoming>, ctx: &Ctx) -> Response<ProxyBody> {
+/// A connection's redactor and buffers.
+struct Scratch {
+    engine: EngineWatch,
+    red: crate::engine::Redactor,
+    body: BodyRedactor,
+}
+
+impl Scratch {
+    fn new(engine: &EngineWatch) -> Scratch {
+        let mut engine = engine.clone();
+        let red = engine.borrow_and_update().redactor();
+        Scratch {
+            engine,
+            red,
+            body: BodyRedactor::new(),
+        }
+    }
+}
+
+async fn proxy(
+    req: Request<Incoming>,
+    ctx: &Ctx,
+    scratch: &std::sync::Mutex<Scratch>,
+) -> Response<ProxyBody> {
     let c = &ctx.counters;
     Counters::add(&c.messages_in, 1);
     let (parts, body) = req.into_parts();
@@ -265,7 +293,12 @@ async fn proxy(req: Request<Incoming>, ctx: &Ctx) -> Response<ProxyBody> {
     let body = if wire.is_empty() {
         wire
     } else {
-        match redact_body(ctx, coding, format, &wire) {
+        let mut guard = match scratch.lock() {
+            Ok(g) => g,
+            // A panic elsewhere poisoned it: start over with fresh scratch.
+            Err(p) => p.into_inner(),
+        };
+        match redact_body(ctx, &mut guard, coding, format, &wire) {
             Ok(b) => b,
             Err((status, msg)) => return refuse(ctx, status, msg),
         }
@@ -317,6 +350,7 @@ fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
 
 fn redact_body(
     ctx: &Ctx,
+    scratch: &mut Scratch,
     coding: Coding,
     format: Format,
     wire: &[u8],
@@ -329,25 +363,31 @@ fn redact_body(
     };
     let decoded = decode(coding, wire, ctx.cfg.max_body).map_err(fail)?;
     let start = tokio::time::Instant::now();
-    let mut red = ctx.engine.borrow().redactor();
+    if let Some(e) = net::reloaded(&mut scratch.engine) {
+        scratch.red = e.redactor();
+    }
+    let before = scratch.red.stats().bytes_redacted;
     let mut out = Vec::with_capacity(decoded.len() + 64);
     let mut findings = Vec::new();
-    BodyRedactor::new()
-        .redact(
-            &mut red,
-            format,
-            &decoded,
-            ctx.cfg.max_body,
-            &mut out,
-            &mut findings,
-        )
-        .map_err(fail)?;
+    let Scratch { red, body, .. } = scratch;
+    body.redact(
+        red,
+        format,
+        &decoded,
+        ctx.cfg.max_body,
+        &mut out,
+        &mut findings,
+    )
+    .map_err(fail)?;
     let mut by_rule = RuleCounts::default();
     for f in &findings {
         by_rule.add(&f.rule);
     }
     ctx.counters.count_findings(&by_rule);
     ctx.counters.processing.observe(start.elapsed());
-    Counters::add(&ctx.counters.bytes_redacted, red.stats().bytes_redacted);
+    Counters::add(
+        &ctx.counters.bytes_redacted,
+        red.stats().bytes_redacted - before,
+    );
     Ok(Bytes::from(encode(coding, &out)))
 }
