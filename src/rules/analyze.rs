@@ -208,8 +208,12 @@ fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
         HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
         HirKind::Literal(lit) if fold => Some(vec![lit.0.to_ascii_lowercase()]),
         HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
+        // Up to 64 bytes, so `@[a-z0-9]` proves the 36 keywords `@a`..`@9`
+        // (regex-syntax lifts a shared literal out of an alternation, so
+        // the class cannot be split to stay small); products stay bounded
+        // by MAX_LANG.
         HirKind::Class(c) => Some(
-            class_bytes(c, 16, fold)?
+            class_bytes(c, 64, fold)?
                 .into_iter()
                 .map(|b| vec![b])
                 .collect(),
