@@ -397,7 +397,8 @@ fn bench_engine(c: &mut Criterion) {
         )
     });
 
-    // A new stream's fixed cost (regex caches and buffers per rule), in
+    // A new stream's fixed cost (labels and per-rule state; regex caches
+    // are pooled per thread by each rule's regex), in
     // redactors per second.
     g.throughput(Throughput::Elements(1));
     g.bench_function("new", |b| {

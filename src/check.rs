@@ -125,7 +125,7 @@ pub fn mask_secret(secret: &[u8], public_prefix: usize) -> String {
 }
 
 /// What `rules explain` says about one piece of text.
-pub fn explain(set: &RuleSet, text: &[u8]) -> String {
+pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
     let mut out = String::new();
     let mut lower = text.to_vec();
     lower.make_ascii_lowercase();
@@ -183,7 +183,7 @@ pub fn explain(set: &RuleSet, text: &[u8]) -> String {
             );
         }
     }
-    let got = Redactor::redact_all(Arc::new(set.clone()), check_options(), text);
+    let got = Redactor::redact_all(Arc::clone(set), check_options(), text);
     let _ = writeln!(out, "output: {}", String::from_utf8_lossy(&got.out));
     out
 }

@@ -11,10 +11,11 @@
 //!   validation, and the compiled [`rules::RuleSet`].
 //! - [`engine`]: the streaming [`engine::Redactor`] (prefilter, verification,
 //!   carry-over window, multi-line blocks, replacement styles, findings).
+//! - [`framing`]: syslog frames and headers (RFC 6587, 5424, 3164).
 //! - [`check`]: rule self-tests and explanations, shared by the CLI and tests.
-//! - [`modes`]: the ways redactd is run (`filter` today).
+//! - [`modes`]: the ways redactd is run: `filter`, `tcp`, `syslog`.
 //!
-//! `rules` and `engine` do no I/O and use no async runtime.
+//! `rules`, `engine` and `framing` do no I/O and use no async runtime.
 //!
 //! # Example
 //!
@@ -41,5 +42,6 @@
 
 pub mod check;
 pub mod engine;
+pub mod framing;
 pub mod modes;
 pub mod rules;

@@ -2,6 +2,7 @@
 //! only place that uses `anyhow`.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,6 +31,12 @@ struct Cli {
 enum Command {
     /// Redact files (or stdin) to stdout, like `cat`.
     Filter(FilterArgs),
+    /// Relay syslog (TCP with either RFC 6587 framing, UDP) to an upstream,
+    /// redacting each message.
+    Syslog(SyslogArgs),
+    /// Proxy TCP byte streams (line-based log inputs) to an upstream,
+    /// redacting them.
+    Tcp(TcpArgs),
     /// List, check and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -87,10 +94,9 @@ enum StyleArg {
     Hmac,
 }
 
+/// How secrets are replaced and fingerprinted (every mode).
 #[derive(Args)]
-struct FilterArgs {
-    /// Input files; stdin when none (or `-`).
-    files: Vec<PathBuf>,
+struct RedactArgs {
     /// How secrets are replaced.
     #[arg(long, value_enum, default_value = "label")]
     style: StyleArg,
@@ -101,12 +107,133 @@ struct FilterArgs {
     /// Id of the HMAC key, shown in fingerprints (for key rotation).
     #[arg(long, value_name = "ID", default_value = "k1")]
     hmac_key_id: String,
+}
+
+impl RedactArgs {
+    fn options(&self) -> Result<Options> {
+        let style = match self.style {
+            StyleArg::Label => Style::Label,
+            StyleArg::Mask => Style::Mask,
+            StyleArg::Partial => Style::Partial,
+            StyleArg::Hmac => Style::Hmac,
+        };
+        let fingerprinter = match &self.hmac_key_file {
+            Some(path) => {
+                let key = std::fs::read(path)
+                    .with_context(|| format!("cannot read HMAC key file {}", path.display()))?;
+                Fingerprinter::new(&key, &self.hmac_key_id)
+                    .with_context(|| format!("bad HMAC key in {}", path.display()))?
+            }
+            None if style == Style::Hmac => bail!("--style hmac needs --hmac-key-file"),
+            None => Fingerprinter::ephemeral()?,
+        };
+        Ok(Options {
+            style,
+            fingerprinter: Arc::new(fingerprinter),
+        })
+    }
+}
+
+#[derive(Args)]
+struct FilterArgs {
+    /// Input files; stdin when none (or `-`).
+    files: Vec<PathBuf>,
     /// Print bytes, findings per rule and throughput to stderr at the end.
     #[arg(long)]
     stats: bool,
     /// Write one JSON line per finding (never secret bytes) to FILE.
     #[arg(long, value_name = "FILE")]
     findings: Option<PathBuf>,
+    #[command(flatten)]
+    redact: RedactArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+/// Settings every network mode shares.
+#[derive(Args)]
+struct NetArgs {
+    /// Once every listener is bound, write one `NAME ADDR` line per
+    /// listener to FILE (useful with port 0).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// Connections served at once per TCP listener; more are closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// Time connections get to finish after SIGTERM/SIGINT, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    drain_ms: u64,
+    /// Bound on one upstream connect, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    connect_timeout_ms: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing
+    /// directive); RUST_LOG wins when set.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FramingArg {
+    /// Each message as it arrived (datagrams octet counted).
+    Preserve,
+    /// RFC 6587 octet counting.
+    Octet,
+    /// RFC 6587 non-transparent (LF).
+    Lf,
+}
+
+#[derive(Args)]
+struct SyslogArgs {
+    /// TCP address to accept syslog on (either framing). Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    listen_tcp: Vec<SocketAddr>,
+    /// UDP address to accept syslog on. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    listen_udp: Vec<SocketAddr>,
+    /// Where to relay: tcp://HOST:PORT or udp://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// Framing towards a TCP upstream.
+    #[arg(long, value_enum, default_value = "preserve")]
+    upstream_framing: FramingArg,
+    /// Largest message accepted over TCP, in bytes; a larger frame closes
+    /// the connection (counted).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_message_size: usize,
+    /// Bytes of messages waiting for the upstream at most; TCP clients wait
+    /// beyond it, UDP datagrams are dropped (counted).
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    queue_bytes: usize,
+    /// Largest datagram sent to a UDP upstream; longer messages are cut.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_507)]
+    max_datagram: usize,
+    #[command(flatten)]
+    net: NetArgs,
+    #[command(flatten)]
+    redact: RedactArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+#[derive(Args)]
+struct TcpArgs {
+    /// TCP address to accept clients on.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Where to forward each client: HOST:PORT (or tcp://HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    upstream: String,
+    /// Idle time after which bytes held back are released, as far as no
+    /// secret can still be in progress across them, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    flush_ms: u64,
+    #[command(flatten)]
+    net: NetArgs,
+    #[command(flatten)]
+    redact: RedactArgs,
     #[command(flatten)]
     rules: RuleArgs,
 }
@@ -153,6 +280,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Filter(args) => run_filter(args),
+        Command::Syslog(args) => run_syslog(args),
+        Command::Tcp(args) => run_tcp(args),
         Command::Rules(RulesCommand::List { all, packs, rules }) => {
             let mut b = rules.builder()?;
             b.all(all || packs);
@@ -227,26 +356,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     let set = args.rules.load()?;
-    let style = match args.style {
-        StyleArg::Label => Style::Label,
-        StyleArg::Mask => Style::Mask,
-        StyleArg::Partial => Style::Partial,
-        StyleArg::Hmac => Style::Hmac,
-    };
-    let fingerprinter = match &args.hmac_key_file {
-        Some(path) => {
-            let key = std::fs::read(path)
-                .with_context(|| format!("cannot read HMAC key file {}", path.display()))?;
-            Fingerprinter::new(&key, &args.hmac_key_id)
-                .with_context(|| format!("bad HMAC key in {}", path.display()))?
-        }
-        None if style == Style::Hmac => bail!("--style hmac needs --hmac-key-file"),
-        None => Fingerprinter::ephemeral()?,
-    };
-    let opts = Options {
-        style,
-        fingerprinter: Arc::new(fingerprinter),
-    };
+    let opts = args.redact.options()?;
     let sources: Vec<Source> = args
         .files
         .iter()
@@ -287,5 +397,172 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Logs to stderr. Never given payload: modes log counts, peers and errors.
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn runtime(net: &NetArgs) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = net.threads {
+        b.worker_threads(n.max(1));
+    }
+    Ok(b.enable_all().build()?)
+}
+
+/// Installs SIGTERM and SIGINT handlers (before anyone can learn our
+/// ports) and returns a future resolving on the first of them.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+fn ready(net: &NetArgs, bound: &[(String, SocketAddr)]) -> Result<()> {
+    for (name, addr) in bound {
+        tracing::info!(listener = %name, %addr, "listening");
+    }
+    if let Some(p) = &net.ready_file {
+        redactd::modes::net::write_ready_file(p, bound)
+            .with_context(|| format!("cannot write ready file {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
+    use redactd::modes::net::{Counters, Shutdown, Upstream};
+    use redactd::modes::syslog::{self, OutFraming};
+    init_logging(&args.net.log);
+    if args.listen_tcp.is_empty() && args.listen_udp.is_empty() {
+        bail!("give at least one --listen-tcp or --listen-udp address");
+    }
+    let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
+    let set = args.rules.load()?;
+    let opts = args.redact.options()?;
+    let mut cfg = syslog::Config::new(upstream);
+    cfg.framing = match args.upstream_framing {
+        FramingArg::Preserve => OutFraming::Preserve,
+        FramingArg::Octet => OutFraming::OctetCounted,
+        FramingArg::Lf => OutFraming::NonTransparent,
+    };
+    cfg.max_message_size = args.max_message_size;
+    cfg.max_connections = args.net.max_connections;
+    cfg.queue_bytes = args.queue_bytes.max(args.max_message_size + 1024);
+    cfg.max_datagram = args.max_datagram;
+    cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
+    cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
+    let drain = cfg.drain;
+    let rt = runtime(&args.net)?;
+    rt.block_on(async move {
+        let counters = Arc::new(Counters::default());
+        let mut bound = Vec::new();
+        let mut tcp = Vec::new();
+        for (i, addr) in args.listen_tcp.iter().enumerate() {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on tcp {addr}"))?;
+            let name = format!("syslog-tcp-{i}");
+            bound.push((name.clone(), l.local_addr()?));
+            tcp.push((name, l));
+        }
+        let mut udp = Vec::new();
+        for (i, addr) in args.listen_udp.iter().enumerate() {
+            let s = tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on udp {addr}"))?;
+            let name = format!("syslog-udp-{i}");
+            bound.push((name.clone(), s.local_addr()?));
+            udp.push((name, s));
+        }
+        let (relay, writer) = syslog::start(cfg, set, opts, Arc::clone(&counters));
+        let (trigger, shutdown) = Shutdown::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, l) in tcp {
+            tasks.spawn(syslog::serve_tcp(l, name, relay.clone(), shutdown.clone()));
+        }
+        for (name, s) in udp {
+            tasks.spawn(syslog::serve_udp(s, name, relay.clone(), shutdown.clone()));
+        }
+        drop(relay);
+        let stop = stop_signal()?;
+        ready(&args.net, &bound)?;
+        stop.await;
+        tracing::info!("shutting down: no new connections, draining");
+        trigger.trigger();
+        while tasks.join_next().await.is_some() {}
+        let aborter = writer.abort_handle();
+        if tokio::time::timeout(drain, writer).await.is_err() {
+            aborter.abort();
+            let c = &counters;
+            let left = Counters::get(&c.messages_in)
+                .saturating_sub(Counters::get(&c.messages_out))
+                .saturating_sub(Counters::get(&c.dropped_queue_full));
+            Counters::add(&c.dropped_shutdown, left);
+            tracing::warn!(
+                messages = left,
+                "drain deadline passed with messages still queued"
+            );
+        }
+        tracing::info!("{}", counters.summary());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
+    use redactd::modes::net::{Counters, Shutdown, Upstream};
+    use redactd::modes::tcp;
+    init_logging(&args.net.log);
+    let upstream = match Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)? {
+        Upstream::Tcp(a) => a,
+        Upstream::Udp(_) => bail!("the tcp mode forwards to a TCP upstream"),
+    };
+    let set = args.rules.load()?;
+    let opts = args.redact.options()?;
+    let mut cfg = tcp::Config::new("tcp-0", upstream);
+    cfg.max_connections = args.net.max_connections;
+    cfg.flush = std::time::Duration::from_millis(args.flush_ms);
+    cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
+    cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
+    let rt = runtime(&args.net)?;
+    rt.block_on(async move {
+        let counters = Arc::new(Counters::default());
+        let l = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
+        let bound = vec![(cfg.name.clone(), l.local_addr()?)];
+        let (trigger, shutdown) = Shutdown::new();
+        let server = tokio::spawn(tcp::serve(
+            l,
+            cfg,
+            set,
+            opts,
+            Arc::clone(&counters),
+            shutdown,
+        ));
+        let stop = stop_signal()?;
+        ready(&args.net, &bound)?;
+        stop.await;
+        tracing::info!("shutting down: no new connections, draining");
+        trigger.trigger();
+        let _ = server.await;
+        tracing::info!("{}", counters.summary());
+        Ok(ExitCode::SUCCESS)
     })
 }

@@ -38,11 +38,20 @@ fn assert_invariant(
                 .collect(),
         );
     }
-    for plan in plans {
-        let got = redact_in_chunks(set, style, &case.input, &plan);
+    // Idle flushes between reads (proxy timers) change nothing either.
+    let flushed: Vec<Vec<usize>> = (1..=7)
+        .map(|n| vec![n])
+        .chain(plans[97..].iter().cloned())
+        .collect();
+    let plans = plans
+        .into_iter()
+        .map(|p| (p, false))
+        .chain(flushed.into_iter().map(|p| (p, true)));
+    for (plan, flush) in plans {
+        let got = redact_in_chunks_flushing(set, style, &case.input, &plan, flush);
         assert!(
             got.out == want.out,
-            "{}: split {:?} differs\n split: {:?}\n whole: {:?}",
+            "{}: split {:?} (idle flushes: {flush}) differs\n split: {:?}\n whole: {:?}",
             case.name,
             &plan[..plan.len().min(4)],
             String::from_utf8_lossy(&got.out),
@@ -229,6 +238,9 @@ proptest! {
         let got = redact_in_chunks(&set, Style::Label, &input, &cuts);
         prop_assert_eq!(&got.out, &want.out);
         prop_assert_eq!(&got.findings, &want.findings);
+        let flushed = redact_in_chunks_flushing(&set, Style::Label, &input, &cuts, true);
+        prop_assert_eq!(&flushed.out, &want.out);
+        prop_assert_eq!(&flushed.findings, &want.findings);
         let oracle = Oracle::new(set.clone());
         prop_assert_eq!(&want.out, &oracle.redact(&input, Style::Label));
     }

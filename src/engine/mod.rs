@@ -51,7 +51,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{meta, Anchored, Input};
+use regex_automata::{Anchored, Input};
 
 use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
@@ -242,8 +242,6 @@ pub struct Redactor {
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
     next: Vec<u64>,
-    /// Per rule regex caches (the caller owns scratch).
-    caches: Vec<meta::Cache>,
     slots: Vec<Option<NonMaxUsize>>,
     extenders: Vec<Extender>,
     /// Known spans not yet taken into an interval, by (start, generic, rule).
@@ -274,16 +272,15 @@ impl Redactor {
                 .iter()
                 .map(|r| format!("[REDACTED:{}]", r.id).into_bytes())
                 .collect(),
-            caches: set.rules().iter().map(|r| r.regex.create_cache()).collect(),
             next: vec![0; n],
             slots: vec![None; 2 * max_groups],
             set,
             opts,
-            buf: Vec::with_capacity(CHUNK * 2),
+            buf: Vec::new(),
             base: 0,
             eof: false,
             scanned: 0,
-            lower: Vec::with_capacity(CHUNK * 2),
+            lower: Vec::new(),
             found: Vec::new(),
             hits: VecDeque::new(),
             extenders: Vec::new(),
@@ -302,11 +299,10 @@ impl Redactor {
         &self.set
     }
 
-    /// Heap bytes held by this stream's regex caches and window.
-    pub fn cache_memory(&self) -> usize {
-        self.caches.iter().map(|c| c.memory_usage()).sum::<usize>()
-            + self.buf.capacity()
-            + self.lower.capacity()
+    /// Heap bytes held by this stream's window and scratch buffers. Regex
+    /// caches are not per stream: each rule's regex pools them per thread.
+    pub fn buffer_memory(&self) -> usize {
+        self.buf.capacity() + self.lower.capacity()
     }
 
     /// Counters so far.
@@ -341,6 +337,73 @@ impl Redactor {
         self.step(sink);
         debug_assert_eq!(self.released, self.end());
         debug_assert!(self.findings.is_empty() && self.current.is_none());
+    }
+
+    /// Releases the held-back bytes at which no rule can have a match
+    /// starting, complete or still in progress, as if the stream were idle
+    /// (see [`Viability`](crate::rules::Viability)). Bytes where a secret may be in progress stay held.
+    /// Calling it never changes the output, only when bytes come out.
+    /// Returns the number of bytes still held.
+    pub fn flush_idle<S: Sink>(&mut self, sink: &mut S) -> u64 {
+        if self.eof || self.released == self.end() {
+            self.shrink();
+            return self.pending();
+        }
+        let mut limit = self.end();
+        for e in &self.extenders {
+            limit = limit.min(e.pos);
+        }
+        if let Some(v) = self.set.viability() {
+            // One byte of look-behind before `released` is in the window.
+            let ctx = self.released.saturating_sub(1).max(self.base);
+            let hay = &self.buf[self.at(ctx)..];
+            let live = v.first_live(hay, (self.released - ctx) as usize);
+            limit = limit.min(ctx + live as u64);
+        } else {
+            limit = self.released;
+        }
+        let limit = limit.max(self.release_limit());
+        self.release(limit, sink);
+        // No match starts before `released`: keywords found there could
+        // wake nothing, so they need not be looked for or verified.
+        self.scanned = self.scanned.max(self.released);
+        while self.hits.front().is_some_and(|h| h.pos < self.released) {
+            self.hits.pop_front();
+        }
+        if self.released == self.end() {
+            self.shrink();
+        }
+        self.pending()
+    }
+
+    /// Gives back window memory once nothing is held (idle streams).
+    fn shrink(&mut self) {
+        const KEEP: usize = 4096;
+        if self.buf.capacity() > KEEP || self.lower.capacity() > KEEP {
+            self.compact();
+            self.buf.shrink_to(KEEP);
+            self.lower = Vec::new();
+        }
+    }
+
+    /// Forgets the stream and starts a new one at offset 0, keeping the
+    /// allocations: for modes that redact many short records (syslog
+    /// messages) with one redactor. Unreleased bytes are discarded, so call
+    /// [`finish`](Self::finish) first. Counters keep accumulating.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.base = 0;
+        self.eof = false;
+        self.scanned = 0;
+        self.hits.clear();
+        self.next.fill(0);
+        self.extenders.clear();
+        self.spans.clear();
+        self.current = None;
+        self.released = 0;
+        self.line_pos = 0;
+        self.line_no = 1;
+        self.findings.clear();
     }
 
     /// Redacts a whole buffer (a convenience for tests and small inputs).
@@ -528,11 +591,7 @@ impl Redactor {
                     Anchored::No
                 });
             let slots = &mut self.slots[..nslots];
-            if rule
-                .regex
-                .search_slots_with(&mut self.caches[r], &input, slots)
-                .is_none()
-            {
+            if rule.regex.search_slots(&input, slots).is_none() {
                 self.next[r] = self.next[r].max(k + 1);
                 return false;
             }

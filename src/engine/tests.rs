@@ -199,3 +199,108 @@ fn a_finished_line_is_released_at_once() {
     r.write(b"tok_abcd12", &mut out);
     assert_eq!(r.pending(), 10, "an unfinished token is held back");
 }
+
+fn chunked_with_flushes(input: &[u8], style: Style, size: usize) -> Collect {
+    let mut r = Redactor::new(set(RULES), opts(style));
+    let mut c = Collect::default();
+    for piece in input.chunks(size) {
+        r.write(piece, &mut c);
+        r.flush_idle(&mut c);
+    }
+    r.finish(&mut c);
+    c
+}
+
+#[test]
+fn idle_flushes_never_change_the_output() {
+    for style in [Style::Label, Style::Partial, Style::Hmac] {
+        let want = whole(SAMPLE, style);
+        for size in 1..=SAMPLE.len() {
+            let got = chunked_with_flushes(SAMPLE, style, size);
+            assert_eq!(
+                String::from_utf8_lossy(&got.out),
+                String::from_utf8_lossy(&want.out),
+                "{style:?} size {size}"
+            );
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+        }
+    }
+}
+
+#[test]
+fn an_idle_flush_releases_what_no_rule_can_still_claim() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    // Held without a flush: a keyword might still start in the tail.
+    r.write(b"plain text, no newline!", &mut out);
+    assert!(r.pending() > 0);
+    assert_eq!(r.flush_idle(&mut out), 0);
+    assert_eq!(out, b"plain text, no newline!");
+    // A trailing `e` could start `ey...` (t.jwtish): held.
+    out.clear();
+    r.write(b" see", &mut out);
+    assert_eq!(r.flush_idle(&mut out), 1);
+    assert_eq!(out, b" se");
+
+    // A token in progress stays held; the text before it goes out.
+    out.clear();
+    r.write(b" then tok_abcd", &mut out);
+    assert_eq!(r.flush_idle(&mut out), 8, "tok_abcd");
+    assert_eq!(out, b"e then ");
+    r.write(b"1234 more", &mut out);
+    r.finish(&mut out);
+    assert_eq!(out, b"e then [REDACTED:t.tok] more");
+}
+
+#[test]
+fn an_idle_flush_holds_a_partial_keyword_and_an_open_assignment() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(b"abc passw", &mut out);
+    r.flush_idle(&mut out);
+    assert_eq!(out, b"abc ", "`passw` may become `password=`");
+    r.write(b"ord=hunter22", &mut out);
+    r.flush_idle(&mut out);
+    assert_eq!(out, b"abc ", "the assignment may still grow");
+    r.write(b"\n", &mut out);
+    assert_eq!(out, b"abc password=[REDACTED:t.pw]\n");
+}
+
+#[test]
+fn an_idle_flush_inside_an_open_block_keeps_it_redacted() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(b"-----BEGIN PRIVATE KEY-----\nQUJD", &mut out);
+    r.flush_idle(&mut out);
+    assert!(!out.windows(4).any(|w| w == b"QUJD"));
+    r.write(b"\n-----END PRIVATE KEY-----\nok\n", &mut out);
+    r.finish(&mut out);
+    assert_eq!(out, b"[REDACTED:t.key]\n\n\nok\n");
+}
+
+#[test]
+fn reset_starts_a_new_stream_with_the_same_allocations() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(b"one tok_abcd1234\n", &mut out);
+    r.finish(&mut out);
+    r.reset();
+    let mut c = Collect::default();
+    r.write(b"two tok_abcd9999", &mut c);
+    r.finish(&mut c);
+    assert_eq!(c.out, b"two [REDACTED:t.tok]");
+    assert_eq!(c.findings[0].offset, 4, "offsets restart at 0");
+    assert_eq!(c.findings[0].line, 1);
+    assert_eq!(r.stats().bytes_in, 33, "counters accumulate");
+}
+
+#[test]
+fn an_idle_stream_gives_its_window_back() {
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(&b"x".repeat(200_000), &mut out);
+    assert!(r.buffer_memory() > 100_000);
+    r.flush_idle(&mut out);
+    assert_eq!(out.len(), 200_000);
+    assert!(r.buffer_memory() <= 8192, "{}", r.buffer_memory());
+}

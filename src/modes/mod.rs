@@ -1,4 +1,9 @@
 //! The ways redactd runs. Each mode owns its files and sockets and nothing
-//! else; all of them drive [`crate::engine::Redactor`]s.
+//! else; all of them drive [`crate::engine::Redactor`]s. Modes never call
+//! each other; what they share (upstream addresses, backoff, shutdown,
+//! counters) is in [`net`].
 
 pub mod filter;
+pub mod net;
+pub mod syslog;
+pub mod tcp;

@@ -16,6 +16,7 @@ pub mod prefilter;
 pub mod syntax;
 pub mod template;
 pub mod validate;
+pub mod viability;
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -28,6 +29,7 @@ use regex_automata::util::syntax as re_syntax;
 pub use analyze::Analysis;
 pub use prefilter::Prefilter;
 pub use validate::Validator;
+pub use viability::Viability;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
@@ -654,7 +656,7 @@ fn parse_byte_class(c: &str) -> Option<ByteSet> {
 
 /// An immutable, compiled set of rules, shared by every stream behind an
 /// `Arc`. Per-stream scratch lives in the engine's `Redactor`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     prefilter: Prefilter,
@@ -662,6 +664,8 @@ pub struct RuleSet {
     pub max_len: usize,
     /// Largest keyword offset over all rules.
     pub max_keyword_offset: usize,
+    /// Union DFA for idle flushes, built on first use.
+    viability: std::sync::OnceLock<Option<Viability>>,
 }
 
 impl RuleSet {
@@ -682,7 +686,14 @@ impl RuleSet {
             rules,
             prefilter,
             max_len,
+            viability: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The union DFA idle flushes use, built on first call; `None` when it
+    /// could not be built (idle flushes then release nothing extra).
+    pub fn viability(&self) -> Option<&Viability> {
+        self.viability.get_or_init(|| Viability::new(self)).as_ref()
     }
 
     /// The rules, in priority order.

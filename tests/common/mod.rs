@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+pub mod peers;
+
 use std::sync::{Arc, OnceLock};
 
 use redactd::engine::fingerprint::Fingerprinter;
@@ -45,6 +48,18 @@ pub fn redact_in_chunks(
     input: &[u8],
     sizes: &[usize],
 ) -> Collect {
+    redact_in_chunks_flushing(set, style, input, sizes, false)
+}
+
+/// As [`redact_in_chunks`], with an idle flush after every write when
+/// `flush` is set (what a proxy's idle timer does between reads).
+pub fn redact_in_chunks_flushing(
+    set: &Arc<RuleSet>,
+    style: Style,
+    input: &[u8],
+    sizes: &[usize],
+    flush: bool,
+) -> Collect {
     let mut r = Redactor::new(Arc::clone(set), opts(style));
     let mut c = Collect::default();
     let mut at = 0;
@@ -52,6 +67,9 @@ pub fn redact_in_chunks(
     while at < input.len() {
         let n = sizes[i % sizes.len()].max(1).min(input.len() - at);
         r.write(&input[at..at + n], &mut c);
+        if flush {
+            r.flush_idle(&mut c);
+        }
         at += n;
         i += 1;
     }

@@ -1,0 +1,686 @@
+//! `redactd syslog`: a relay in front of rsyslog or syslog-ng.
+//!
+//! TCP listeners take both RFC 6587 framings, detected per frame; UDP
+//! listeners take one message per datagram. Each message is scanned
+//! ([`crate::framing::syslog::scan`]): the PRI and header pass byte for byte,
+//! SD-PARAM values and MSG are redacted (values re-escaped), and the message
+//! goes to the one upstream every listener shares.
+//!
+//! # Upstream and backpressure
+//!
+//! Messages wait for the upstream in a queue bounded in bytes
+//! (`queue_bytes`). A TCP client that finds it full waits, so it is not
+//! read: backpressure reaches the sender. A UDP datagram that finds it full
+//! is dropped and counted (UDP has no backpressure). The writer connects
+//! with exponential backoff, coalesces queued messages into large writes,
+//! and watches the connection for EOF so that a restarted upstream is
+//! noticed before the next write. A write that fails is retried whole on the
+//! next connection (at-least-once for that batch); frames the kernel had
+//! accepted for a peer that then died are beyond what TCP can report (RELP
+//! exists for that), so the reconnects are counted.
+//!
+//! # Framing towards the upstream
+//!
+//! By default each message keeps the framing it arrived with: octet
+//! counting with a recomputed count (a trailing LF the sender counted stays
+//! inside the count), or LF. Datagrams sent to a TCP upstream are octet
+//! counted, which holds any byte. `--upstream-framing octet` or `lf` forces
+//! one framing; `lf` drops one trailing LF from a message so it is not
+//! doubled. To a UDP upstream every message is one datagram, cut at
+//! `max_datagram` without cutting a label (counted as truncated).
+//!
+//! # Errors
+//!
+//! A framing error (bad count, frame over `max_message_size`) closes that
+//! client's connection and is counted; no payload is logged and nothing of
+//! the broken frame is forwarded. Frames without a valid PRI are redacted
+//! as text and forwarded.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::net::{self, Backoff, Counters, Out, Shutdown, Upstream};
+use crate::engine::{Options, Redactor};
+use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
+use crate::rules::RuleSet;
+
+/// Framing used towards a TCP upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutFraming {
+    /// Each message as it arrived (datagrams octet counted).
+    Preserve,
+    /// Always octet counting.
+    OctetCounted,
+    /// Always LF.
+    NonTransparent,
+}
+
+/// Settings of the relay.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where messages go.
+    pub upstream: Upstream,
+    /// Framing towards a TCP upstream.
+    pub framing: OutFraming,
+    /// Largest message accepted over TCP (a bigger frame is an error).
+    pub max_message_size: usize,
+    /// TCP connections served at once per listener.
+    pub max_connections: usize,
+    /// Bytes of messages waiting for the upstream, at most.
+    pub queue_bytes: usize,
+    /// Largest datagram sent to a UDP upstream.
+    pub max_datagram: usize,
+    /// Time to finish after shutdown begins.
+    pub drain: Duration,
+    /// Bound on one upstream connect.
+    pub connect_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for a relay to `upstream`.
+    pub fn new(upstream: Upstream) -> Config {
+        Config {
+            upstream,
+            framing: OutFraming::Preserve,
+            max_message_size: 4 << 20,
+            max_connections: 1024,
+            queue_bytes: 32 << 20,
+            max_datagram: 65_507,
+            drain: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One redacted message on its way upstream. Holds its share of the queue
+/// budget until written.
+#[derive(Debug)]
+struct Message {
+    body: Vec<u8>,
+    /// How it arrived; `None` for a datagram.
+    framing: Option<Framing>,
+    _budget: OwnedSemaphorePermit,
+}
+
+/// Per-message bookkeeping charged to the queue budget on top of the body.
+const MESSAGE_OVERHEAD: usize = 64;
+
+/// Most messages a queue holds whatever their size (tiny messages are
+/// bounded by this, large ones by the byte budget).
+const QUEUE_MESSAGES: usize = 1 << 16;
+
+/// The shared parts every listener hands messages to.
+#[derive(Clone)]
+pub struct Relay {
+    cfg: Arc<Config>,
+    rules: Arc<RuleSet>,
+    opts: Options,
+    counters: Arc<Counters>,
+    budget: Arc<Semaphore>,
+    tx: mpsc::Sender<Message>,
+}
+
+/// Starts the upstream writer. Returns the relay handle listeners use and
+/// the writer's task, which ends once every handle is dropped and the queue
+/// is empty.
+pub fn start(
+    cfg: Config,
+    rules: Arc<RuleSet>,
+    opts: Options,
+    counters: Arc<Counters>,
+) -> (Relay, tokio::task::JoinHandle<()>) {
+    let cfg = Arc::new(cfg);
+    let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
+    let budget = Arc::new(Semaphore::new(cfg.queue_bytes.min(Semaphore::MAX_PERMITS)));
+    let writer = {
+        let cfg = Arc::clone(&cfg);
+        let counters = Arc::clone(&counters);
+        tokio::spawn(async move {
+            match cfg.upstream.clone() {
+                Upstream::Tcp(addr) => tcp_writer(addr, cfg, rx, counters).await,
+                Upstream::Udp(addr) => udp_writer(addr, cfg, rx, counters).await,
+            }
+        })
+    };
+    (
+        Relay {
+            cfg,
+            rules,
+            opts,
+            counters,
+            budget,
+            tx,
+        },
+        writer,
+    )
+}
+
+impl Relay {
+    fn redactor(&self) -> Redactor {
+        Redactor::new(Arc::clone(&self.rules), self.opts.clone())
+    }
+
+    fn charge(&self, body: &[u8]) -> u32 {
+        (body.len() + MESSAGE_OVERHEAD).min(self.cfg.queue_bytes) as u32
+    }
+
+    /// Queues a message, waiting for room (TCP: backpressure).
+    async fn send(&self, body: Vec<u8>, framing: Option<Framing>) -> bool {
+        let n = self.charge(&body);
+        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(n).await else {
+            return false;
+        };
+        let m = Message {
+            body,
+            framing,
+            _budget: permit,
+        };
+        self.tx.send(m).await.is_ok()
+    }
+
+    /// Queues a message if there is room; otherwise drops and counts it.
+    fn try_send(&self, body: Vec<u8>, framing: Option<Framing>) {
+        let n = self.charge(&body);
+        let sent = Arc::clone(&self.budget)
+            .try_acquire_many_owned(n)
+            .ok()
+            .map(|permit| {
+                self.tx.try_send(Message {
+                    body,
+                    framing,
+                    _budget: permit,
+                })
+            });
+        if !matches!(sent, Some(Ok(()))) {
+            Counters::add(&self.counters.dropped_queue_full, 1);
+        }
+    }
+}
+
+/// Redacts one SYSLOG-MSG into `out`: header bytes copied, each SD-PARAM
+/// value redacted and re-escaped, the text part redacted. Returns the
+/// number of findings.
+///
+/// A value is scanned together with its parameter name, as `NAME=VALUE`, so
+/// that rules keyed on the name (`password="..."`) see their context. If a
+/// match reaches into the name, the whole value is replaced (fail closed:
+/// the name itself is never rewritten).
+pub fn redact_message(red: &mut Redactor, msg: &[u8], out: &mut Vec<u8>) -> u64 {
+    let parts = scan(msg);
+    let mut findings = 0;
+    let mut at = 0;
+    let mut text = Vec::new();
+    let mut redacted = Vec::new();
+    for v in &parts.sd_values {
+        out.extend_from_slice(&msg[at..v.start]);
+        // The scanner checked `SP NAME="` precedes every value.
+        let eq = v.start - 2;
+        let name = msg[..eq]
+            .iter()
+            .rposition(|&b| b == b' ')
+            .map_or(0, |i| i + 1)..eq;
+        text.clear();
+        text.extend_from_slice(&msg[name.start..=eq]);
+        let prefix = text.len();
+        text.extend_from_slice(&msg[v.clone()]);
+        redacted.clear();
+        let mut sink = Out::new(&mut redacted);
+        red.reset();
+        red.write(&text, &mut sink);
+        red.finish(&mut sink);
+        findings += sink.findings;
+        if sink.findings == 0 {
+            out.extend_from_slice(&msg[v.clone()]);
+        } else if redacted.starts_with(&text[..prefix]) {
+            escape_sd_value(&redacted[prefix..], out);
+        } else {
+            out.extend_from_slice(br"[REDACTED\]");
+        }
+        at = v.end;
+    }
+    out.extend_from_slice(&msg[at..parts.text.start]);
+    let mut sink = Out::new(out);
+    red.reset();
+    red.write(&msg[parts.text.clone()], &mut sink);
+    red.finish(&mut sink);
+    findings + sink.findings
+}
+
+/// Serves one TCP listener until shutdown, then lets its connections drain.
+pub async fn serve_tcp(listener: TcpListener, name: String, relay: Relay, mut shutdown: Shutdown) {
+    let limit = Arc::new(Semaphore::new(relay.cfg.max_connections));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let (client, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        warn!(listener = %name, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    Counters::add(&relay.counters.connections_rejected, 1);
+                    continue;
+                };
+                let relay = relay.clone();
+                let shutdown = shutdown.clone();
+                let name = name.clone();
+                conns.spawn(async move {
+                    let c = &relay.counters;
+                    Counters::add(&c.connections_accepted, 1);
+                    Counters::add(&c.connections_active, 1);
+                    if let Err(e) = tcp_client(client, peer, &name, &relay, shutdown).await {
+                        debug!(listener = %name, %peer, error = %e, "connection ended");
+                    }
+                    c.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let drain = relay.cfg.drain;
+    drop(relay);
+    if tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        warn!(listener = %name, open = conns.len(), "drain deadline passed; closing connections");
+        conns.shutdown().await;
+    }
+}
+
+async fn tcp_client(
+    client: TcpStream,
+    peer: SocketAddr,
+    name: &str,
+    relay: &Relay,
+    mut shutdown: Shutdown,
+) -> io::Result<()> {
+    const READ: usize = 16 * 1024;
+    let mut decoder = Decoder::new(relay.cfg.max_message_size);
+    let mut buf = BytesMut::new();
+    let mut red = relay.redactor();
+    let counters = &relay.counters;
+    loop {
+        // Wait for data before taking a buffer: an idle connection holds no
+        // read buffer at all.
+        let stopping = tokio::select! {
+            biased;
+            _ = shutdown.wait() => true,
+            r = client.readable() => { r?; false }
+        };
+        let mut eof = false;
+        if !stopping {
+            buf.reserve(READ);
+            match client.try_read_buf(&mut buf) {
+                Ok(0) => eof = true,
+                Ok(n) => Counters::add(&counters.bytes_in, n as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            let frame = if eof {
+                decoder.decode_eof(&mut buf)
+            } else {
+                decoder.decode(&mut buf)
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    Counters::add(&counters.framing_errors, 1);
+                    warn!(listener = %name, %peer, error = %e, kind = e.kind(),
+                          "syslog framing error; closing the connection");
+                    return Ok(());
+                }
+            };
+            Counters::add(&counters.messages_in, 1);
+            let mut out = Vec::with_capacity(frame.body.len() + 32);
+            let found = redact_message(&mut red, &frame.body, &mut out);
+            Counters::add(&counters.findings, found);
+            if !relay.send(out, Some(frame.framing)).await {
+                return Ok(());
+            }
+        }
+        if eof {
+            return Ok(());
+        }
+        if stopping {
+            if !decoder.at_boundary(&buf) {
+                // The rest of this frame will never be read: a partial
+                // message may hold a partial secret, so it is not sent.
+                Counters::add(&counters.dropped_shutdown, 1);
+                warn!(listener = %name, %peer, "shutdown: dropping a partially received message");
+            }
+            return Ok(());
+        }
+        if buf.is_empty() {
+            buf = BytesMut::new();
+        }
+    }
+}
+
+/// Serves one UDP socket until shutdown: one message per datagram.
+pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, mut shutdown: Shutdown) {
+    let mut buf = vec![0u8; 65_536];
+    let mut red = relay.redactor();
+    let counters = Arc::clone(&relay.counters);
+    loop {
+        let r = tokio::select! {
+            _ = shutdown.wait() => break,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let n = match r {
+            Ok((n, _peer)) => n,
+            Err(e) => {
+                // ICMP errors surface here on some systems; keep serving.
+                debug!(listener = %name, error = %e, "udp receive");
+                continue;
+            }
+        };
+        Counters::add(&counters.bytes_in, n as u64);
+        Counters::add(&counters.messages_in, 1);
+        let mut out = Vec::with_capacity(n + 32);
+        let found = redact_message(&mut red, &buf[..n], &mut out);
+        Counters::add(&counters.findings, found);
+        relay.try_send(out, None);
+    }
+}
+
+/// Appends `m` to `batch` in the upstream's framing.
+fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
+    let octet = match framing {
+        OutFraming::OctetCounted => true,
+        OutFraming::NonTransparent => false,
+        OutFraming::Preserve => m.framing != Some(Framing::NonTransparent),
+    };
+    if octet {
+        octet_count_prefix(m.body.len(), batch);
+        batch.extend_from_slice(&m.body);
+    } else {
+        let body = m.body.strip_suffix(b"\n").unwrap_or(&m.body);
+        batch.extend_from_slice(body);
+        batch.push(b'\n');
+    }
+}
+
+async fn tcp_writer(
+    addr: String,
+    cfg: Arc<Config>,
+    mut rx: mpsc::Receiver<Message>,
+    counters: Arc<Counters>,
+) {
+    const BATCH: usize = 256 * 1024;
+    let mut conn: Option<TcpStream> = None;
+    let mut backoff = Backoff::new();
+    let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
+    let mut held: Vec<Message> = Vec::new();
+    let mut scratch = [0u8; 512];
+    loop {
+        if held.is_empty() {
+            let m = match conn.as_mut() {
+                // Read first: an upstream that went away is noticed before
+                // a message is written into its dead socket.
+                Some(c) => tokio::select! {
+                    biased;
+                    r = c.read(&mut scratch) => {
+                        // Syslog receivers send nothing; EOF or an error
+                        // means the upstream went away.
+                        if !matches!(r, Ok(n) if n > 0) {
+                            info!(upstream = %addr, "upstream closed the connection");
+                            conn = None;
+                        }
+                        continue;
+                    }
+                    m = rx.recv() => m,
+                },
+                // Connect before the first message arrives, so the
+                // upstream is known good (or known down) early.
+                None => tokio::select! {
+                    m = rx.recv() => m,
+                    c = connect_with_backoff(&addr, &cfg, &counters, &mut backoff) => {
+                        conn = Some(c);
+                        continue;
+                    }
+                },
+            };
+            let Some(m) = m else { break };
+            held.push(m);
+            let mut size = held[0].body.len();
+            while size < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        size += m.body.len();
+                        held.push(m);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch.clear();
+            for m in &held {
+                frame_into(&mut batch, m, cfg.framing);
+            }
+        }
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => conn.insert(connect_with_backoff(&addr, &cfg, &counters, &mut backoff).await),
+        };
+        match c.write_all(&batch).await {
+            Ok(()) => {
+                Counters::add(&counters.bytes_out, batch.len() as u64);
+                Counters::add(&counters.messages_out, held.len() as u64);
+                held.clear();
+            }
+            Err(e) => {
+                Counters::add(&counters.upstream_errors, 1);
+                warn!(upstream = %addr, error = %e, "upstream write failed; reconnecting");
+                conn = None;
+            }
+        }
+    }
+    if let Some(mut c) = conn {
+        let _ = c.shutdown().await;
+    }
+}
+
+/// Connects to a TCP upstream, retrying with backoff until it succeeds.
+async fn connect_with_backoff(
+    addr: &str,
+    cfg: &Config,
+    counters: &Counters,
+    backoff: &mut Backoff,
+) -> TcpStream {
+    loop {
+        match net::connect(addr, cfg.connect_timeout).await {
+            Ok(c) => {
+                Counters::add(&counters.upstream_connects, 1);
+                backoff.reset();
+                info!(upstream = %addr, "connected to upstream");
+                return c;
+            }
+            Err(e) => {
+                Counters::add(&counters.upstream_errors, 1);
+                let d = backoff.next_delay();
+                warn!(upstream = %addr, error = %e, retry_in_ms = d.as_millis() as u64,
+                      "upstream connect failed");
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+}
+
+/// Cuts a redacted message to `max` bytes without leaving part of a
+/// `[REDACTED:...]` label at the end.
+fn truncate_datagram(body: &mut Vec<u8>, max: usize) {
+    body.truncate(max);
+    let tail_from = body.len().saturating_sub(128);
+    if let Some(i) = memchr::memmem::rfind(&body[tail_from..], b"[REDACTED:") {
+        let start = tail_from + i;
+        if !body[start..].contains(&b']') {
+            body.truncate(start);
+        }
+    }
+}
+
+async fn udp_writer(
+    addr: String,
+    cfg: Arc<Config>,
+    mut rx: mpsc::Receiver<Message>,
+    counters: Arc<Counters>,
+) {
+    let mut backoff = Backoff::new();
+    let socket = loop {
+        let bound = async {
+            let s = UdpSocket::bind(if addr.starts_with('[') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            })
+            .await?;
+            s.connect(&addr).await?;
+            Ok::<_, io::Error>(s)
+        };
+        match bound.await {
+            Ok(s) => break s,
+            Err(e) => {
+                Counters::add(&counters.upstream_errors, 1);
+                let d = backoff.next_delay();
+                warn!(upstream = %addr, error = %e, "udp upstream unusable; retrying");
+                tokio::time::sleep(d).await;
+            }
+        }
+    };
+    while let Some(mut m) = rx.recv().await {
+        if m.body.len() > cfg.max_datagram {
+            truncate_datagram(&mut m.body, cfg.max_datagram);
+            Counters::add(&counters.truncated, 1);
+        }
+        match socket.send(&m.body).await {
+            Ok(n) => {
+                Counters::add(&counters.bytes_out, n as u64);
+                Counters::add(&counters.messages_out, 1);
+            }
+            // ECONNREFUSED from an earlier datagram's ICMP: counted, and
+            // this datagram is lost like any UDP datagram.
+            Err(e) => {
+                Counters::add(&counters.upstream_errors, 1);
+                debug!(upstream = %addr, error = %e, "udp send");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fingerprint::Fingerprinter;
+    use crate::engine::Style;
+    use crate::rules::RuleSetBuilder;
+
+    fn redactor() -> Redactor {
+        let set = crate::check::load(&RuleSetBuilder::builtin()).unwrap();
+        Redactor::new(
+            set,
+            Options {
+                style: Style::Label,
+                fingerprinter: Arc::new(Fingerprinter::new(b"syslog-unit-test-key", "t").unwrap()),
+            },
+        )
+    }
+
+    fn redact(msg: &[u8]) -> (String, u64) {
+        let (out, n) = redact_bytes(msg);
+        (String::from_utf8(out).unwrap(), n)
+    }
+
+    fn redact_bytes(msg: &[u8]) -> (Vec<u8>, u64) {
+        let mut out = Vec::new();
+        let n = redact_message(&mut redactor(), msg, &mut out);
+        (out, n)
+    }
+
+    #[test]
+    fn header_passes_msg_and_sd_values_are_redacted() {
+        let key = format!("AKIA{}", "Q7ZX3MWRT2PLN4VB");
+        let msg = format!(
+            r#"<13>1 2026-11-25T19:04:59Z vm app - ID47 [meta@32473 password="hunter2-very-secret" k="{key}"] password=hunter2-very-secret and {key}"#
+        );
+        let (out, n) = redact(msg.as_bytes());
+        assert_eq!(n, 4, "{out}");
+        assert!(
+            out.contains(r#"password="[REDACTED:generic.password\]""#),
+            "{out}"
+        );
+        assert!(out.starts_with("<13>1 2026-11-25T19:04:59Z vm app - ID47 [meta@32473 "));
+        assert!(!out.contains("hunter2") && !out.contains(&key), "{out}");
+        assert!(
+            out.contains(r#"k="[REDACTED:aws.access-key-id\]""#),
+            "{out}"
+        );
+        // The output still parses, with the same SD layout.
+        let p = scan(out.as_bytes());
+        assert_eq!(p.sd_values.len(), 2);
+    }
+
+    #[test]
+    fn a_message_without_a_secret_is_byte_identical() {
+        for m in [
+            &br#"<13>1 - h a - - [x@1 a="b\]c"] hello"#[..],
+            b"<14>Nov  5 19:04:59 host app[1]: hello\r",
+            b"no pri at all \xff\x00",
+            b"<165>1 - - - - - -\n",
+        ] {
+            assert_eq!(redact_bytes(m).0, m);
+        }
+    }
+
+    #[test]
+    fn octet_framing_counts_the_rewritten_body_and_lf_never_doubles() {
+        let permit = || Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let m = Message {
+            body: b"<13>x [REDACTED:a.b]\n".to_vec(),
+            framing: Some(Framing::OctetCounted),
+            _budget: permit(),
+        };
+        let mut b = Vec::new();
+        frame_into(&mut b, &m, OutFraming::Preserve);
+        assert_eq!(b, b"21 <13>x [REDACTED:a.b]\n");
+        b.clear();
+        frame_into(&mut b, &m, OutFraming::NonTransparent);
+        assert_eq!(b, b"<13>x [REDACTED:a.b]\n");
+        let d = Message {
+            body: b"<13>dgram".to_vec(),
+            framing: None,
+            _budget: permit(),
+        };
+        b.clear();
+        frame_into(&mut b, &d, OutFraming::Preserve);
+        assert_eq!(b, b"9 <13>dgram");
+    }
+
+    #[test]
+    fn truncation_never_leaves_half_a_label() {
+        let mut b = b"<13>abc [REDACTED:aws.secret-access-key] tail".to_vec();
+        truncate_datagram(&mut b, 20);
+        assert_eq!(b, b"<13>abc ");
+        let mut b = b"<13>abc [REDACTED:x.y] tail".to_vec();
+        truncate_datagram(&mut b, 24);
+        assert_eq!(b, b"<13>abc [REDACTED:x.y] t");
+    }
+}
