@@ -14,6 +14,9 @@
 //!   replacement never swallows a line break. Multi-line secrets are the job
 //!   of a rule's `block`, not of its regex.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// How many strings a finite sub-language may have before the analysis gives
@@ -94,7 +97,15 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     // Exact-case keywords are far more selective on log text (`AKIA`,
     // `ghp_`), so prove them first; fall back to case-folded ones.
     let gate = gate(hir, keywords);
-    if let Some(keyword_offset) = covered(hir, keywords, false) {
+    // A match without any keyword as written rules out exact keywords at
+    // once: `(?i)` rules would otherwise enumerate every case variant.
+    let mut w = Vec::new();
+    witness(hir, &mut w);
+    let exact_possible = first_keyword(&w, keywords).is_some();
+    if let Some(keyword_offset) = exact_possible
+        .then(|| covered(hir, keywords, false))
+        .flatten()
+    {
         return Ok(Analysis {
             max_len,
             min_len,
@@ -112,6 +123,49 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
         exact_keywords: false,
         gate,
     })
+}
+
+/// Appends to `out` one string of `hir`'s language, shortest repetitions,
+/// first branches, and uppercase letters where a class allows both cases.
+/// Look-arounds are ignored, so it may not be a real match; it only decides
+/// whether proving exact-case keywords is worth trying.
+fn witness(hir: &Hir, out: &mut Vec<u8>) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(lit) => out.extend_from_slice(&lit.0),
+        HirKind::Class(c) => {
+            let mut first = None;
+            let mut upper = None;
+            let mut see = |lo: u32, hi: u32| {
+                first.get_or_insert(lo);
+                let (a, z) = (lo.max(u32::from(b'A')), hi.min(u32::from(b'Z')));
+                if a <= z && upper.is_none() {
+                    upper = Some(a);
+                }
+            };
+            match c {
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
+            }
+            if let Some(b) = upper.or(first).filter(|&b| b < 256) {
+                out.push(b as u8);
+            }
+        }
+        HirKind::Capture(c) => witness(&c.sub, out),
+        HirKind::Repetition(r) => {
+            for _ in 0..r.min.min(MAX_LANG_LEN as u32) {
+                witness(&r.sub, out);
+            }
+        }
+        HirKind::Concat(xs) => xs.iter().for_each(|x| witness(x, out)),
+        HirKind::Alternation(xs) => witness(&xs[0], out),
+    }
 }
 
 /// Bytes every match of `hir` contains (case-sensitively).
@@ -202,8 +256,23 @@ fn class_bytes(class: &Class, limit: usize, fold: bool) -> Option<Vec<u8>> {
     (out.len() <= limit).then_some(out)
 }
 
-/// The finite language of `hir`, lowercased, if it is small.
-fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
+/// Finite languages already computed during one [`covered`] search, by
+/// node (the HIR outlives the search, so its addresses are stable).
+type Memo = HashMap<*const Hir, Option<Rc<Vec<Vec<u8>>>>>;
+
+/// The finite language of `hir`, lowercased, if it is small. Memoized per
+/// node: the coverage search asks for the same sub-languages many times.
+fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Vec<Vec<u8>>>> {
+    let key = hir as *const Hir;
+    if let Some(l) = memo.get(&key) {
+        return l.clone();
+    }
+    let l = lang_uncached(hir, fold, memo).map(Rc::new);
+    memo.insert(key, l.clone());
+    l
+}
+
+fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Vec<Vec<u8>>> {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
         HirKind::Literal(lit) if fold => Some(vec![lit.0.to_ascii_lowercase()]),
@@ -218,13 +287,13 @@ fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
                 .map(|b| vec![b])
                 .collect(),
         ),
-        HirKind::Capture(c) => lang(&c.sub, fold),
+        HirKind::Capture(c) => lang(&c.sub, fold, memo).map(|l| l.to_vec()),
         HirKind::Repetition(r) => {
             let max = r.max?;
             if max > 8 {
                 return None;
             }
-            let sub = lang(&r.sub, fold)?;
+            let sub = lang(&r.sub, fold, memo)?;
             let mut all = Vec::new();
             let mut cur = vec![Vec::new()];
             for n in 0..=max {
@@ -240,14 +309,14 @@ fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
         HirKind::Concat(xs) => {
             let mut acc = vec![Vec::new()];
             for x in xs {
-                acc = product(&acc, &lang(x, fold)?)?;
+                acc = product(&acc, &lang(x, fold, memo)?)?;
             }
             Some(acc)
         }
         HirKind::Alternation(xs) => {
             let mut all = Vec::new();
             for x in xs {
-                all.extend(lang(x, fold)?);
+                all.extend(lang(x, fold, memo)?.iter().cloned());
             }
             dedup(all)
         }
@@ -297,29 +366,33 @@ fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
 /// If every match of `hir` contains a keyword, an upper bound on the offset
 /// of one such keyword from the match start.
 fn covered(hir: &Hir, keywords: &[Vec<u8>], fold: bool) -> Option<usize> {
-    if let Some(strings) = lang(hir, fold) {
+    covered_in(hir, keywords, fold, &mut Memo::new())
+}
+
+fn covered_in(hir: &Hir, keywords: &[Vec<u8>], fold: bool, memo: &mut Memo) -> Option<usize> {
+    if let Some(strings) = lang(hir, fold, memo) {
         if let Some(off) = lang_offset(&strings, keywords) {
             return Some(off);
         }
     }
     match hir.kind() {
-        HirKind::Capture(c) => covered(&c.sub, keywords, fold),
-        HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords, fold),
-        HirKind::Alternation(xs) => xs
-            .iter()
-            .try_fold(0, |acc, x| Some(acc.max(covered(x, keywords, fold)?))),
+        HirKind::Capture(c) => covered_in(&c.sub, keywords, fold, memo),
+        HirKind::Repetition(r) if r.min >= 1 => covered_in(&r.sub, keywords, fold, memo),
+        HirKind::Alternation(xs) => xs.iter().try_fold(0, |acc, x| {
+            Some(acc.max(covered_in(x, keywords, fold, memo)?))
+        }),
         HirKind::Concat(xs) => {
             let mut best: Option<usize> = None;
             let mut prefix_max = 0usize; // longest possible text before xs[i]
             for i in 0..xs.len() {
                 // A keyword inside one child...
-                if let Some(off) = covered(&xs[i], keywords, fold) {
+                if let Some(off) = covered_in(&xs[i], keywords, fold, memo) {
                     best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
                 }
                 // ...or spanning a run of finite children xs[i..j].
                 let mut acc = vec![Vec::new()];
                 for x in &xs[i..] {
-                    match lang(x, fold).and_then(|l| product(&acc, &l)) {
+                    match lang(x, fold, memo).and_then(|l| product(&acc, &l)) {
                         Some(next) => acc = next,
                         None => break,
                     }
