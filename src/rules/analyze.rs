@@ -35,9 +35,9 @@ pub struct Analysis {
     /// Upper bound on the distance from a match's start to the start of the
     /// keyword occurrence that proves it.
     pub keyword_offset: usize,
-    /// Whether the keywords occur in every match exactly as written, so the
-    /// prefilter may search the raw bytes; otherwise it searches a
-    /// lowercased copy for the lowercased keywords.
+    /// Whether the keywords occur in every match exactly as written, so a
+    /// keyword hit wakes the rule only when its case matches too; otherwise
+    /// any ASCII case of a keyword wakes it.
     pub exact_keywords: bool,
     /// A byte that every match contains and that is rare in logs (`@` in
     /// URL credentials): when it is absent from a window, the regex need not
