@@ -36,7 +36,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::{dfa, Anchored, MatchKind};
+use aho_corasick::nfa::noncontiguous;
+use aho_corasick::{Anchored, MatchKind};
 
 /// Interleaved DFA walks per search of a long haystack.
 pub const WAYS: usize = 4;
@@ -153,68 +154,78 @@ impl Prefilter {
     }
 
     /// Builds the automaton and copies it into the compact table.
+    ///
+    /// The Aho-Corasick NFA (small) is stepped through every state and
+    /// byte, which follows its failure links: that yields the DFA's
+    /// transitions without building the crate's own (larger) DFA.
     fn compile(&mut self, keys: &[Vec<u8>]) {
-        let d = dfa::DFA::builder()
+        let nfa = noncontiguous::NFA::builder()
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
             .prefilter(false)
-            .byte_classes(false)
-            .start_kind(aho_corasick::StartKind::Unanchored)
             .build(keys)
             .expect("keywords are short ASCII literals");
-        let next = |s: StateID, b: u8| d.next_state(Anchored::No, s, b);
-        // Reachable states, breadth first from the start state.
-        let s0 = d.start_state(Anchored::No).expect("unanchored start");
+        let next = |s: StateID, b: u8| nfa.next_state(Anchored::No, s, b);
+        // Reachable states, breadth first from the start state; meanwhile
+        // byte classes (bytes with the same successor from every state) by
+        // partition refinement, exact.
+        let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
         let mut order = vec![s0];
-        let mut index: HashMap<StateID, usize> = HashMap::from([(s0, 0)]);
+        let mut index: HashMap<StateID, u32> = HashMap::from([(s0, 0)]);
+        let mut class = [0u16; 256];
+        let mut classes = 1;
+        let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
         let mut i = 0;
         while i < order.len() {
             let s = order[i];
             i += 1;
+            keyed.clear();
             for b in 0..=255u8 {
                 let t = next(s, b);
-                index.entry(t).or_insert_with(|| {
+                let ti = *index.entry(t).or_insert_with(|| {
                     order.push(t);
-                    order.len() - 1
+                    (order.len() - 1) as u32
                 });
+                keyed.push((class[usize::from(b)], ti, b));
+            }
+            keyed.sort_unstable();
+            classes = 0;
+            for j in 0..keyed.len() {
+                if j == 0 || keyed[j].0 != keyed[j - 1].0 || keyed[j].1 != keyed[j - 1].1 {
+                    classes += 1;
+                }
+                class[usize::from(keyed[j].2)] = classes - 1;
             }
         }
-        // Byte classes: bytes with the same transition from every state.
-        let mut columns: Vec<Vec<u32>> = Vec::new();
+        let mut rep = vec![0u8; usize::from(classes)];
         for b in 0..=255u8 {
-            let col: Vec<u32> = order.iter().map(|&s| index[&next(s, b)] as u32).collect();
-            let c = match columns.iter().position(|x| *x == col) {
-                Some(c) => c,
-                None => {
-                    columns.push(col);
-                    columns.len() - 1
-                }
-            };
-            self.classes[usize::from(b)] = c as u8;
+            self.classes[usize::from(b)] = class[usize::from(b)] as u8;
+            rep[usize::from(class[usize::from(b)])] = b;
         }
-        let shift = columns.len().next_power_of_two().trailing_zeros();
+        let shift = usize::from(classes).next_power_of_two().trailing_zeros();
         // Renumber: non-match states first, so one comparison finds matches.
         let mut by_new: Vec<usize> = (0..order.len()).collect();
-        by_new.sort_by_key(|&k| (d.is_match(order[k]), k));
+        by_new.sort_by_key(|&k| (nfa.is_match(order[k]), k));
         let mut new_of = vec![0u32; order.len()];
         for (n, &k) in by_new.iter().enumerate() {
             new_of[k] = n as u32;
         }
         let first_match = by_new
             .iter()
-            .position(|&k| d.is_match(order[k]))
+            .position(|&k| nfa.is_match(order[k]))
             .unwrap_or(order.len());
         let mut trans = vec![0u32; order.len() << shift];
         let mut ranges = Vec::new();
         let mut pats = Vec::new();
         for (n, &k) in by_new.iter().enumerate() {
-            for (c, col) in columns.iter().enumerate() {
-                trans[(n << shift) + c] = new_of[col[k] as usize] << shift;
+            for (c, &b) in rep.iter().enumerate() {
+                let t = index[&next(order[k], b)];
+                trans[(n << shift) + c] = new_of[t as usize] << shift;
             }
             if n >= first_match {
                 let s = order[k];
                 let from = pats.len() as u32;
-                pats.extend((0..d.match_len(s)).map(|m| d.match_pattern(s, m).as_u32()));
+                pats.extend((0..nfa.match_len(s)).map(|m| nfa.match_pattern(s, m).as_u32()));
                 ranges.push((from, pats.len() as u32));
             }
         }
