@@ -170,8 +170,21 @@ impl Prefilter {
         // byte classes (bytes with the same successor from every state) by
         // partition refinement, exact.
         let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
-        let mut order = vec![s0];
-        let mut index: HashMap<StateID, u32> = HashMap::from([(s0, 0)]);
+        let mut order = Vec::new();
+        // Our number of each NFA state, by the NFA's (dense) state id.
+        let mut index: Vec<u32> = Vec::new();
+        let number = |index: &mut Vec<u32>, order: &mut Vec<StateID>, t: StateID| {
+            let i = t.as_usize();
+            if i >= index.len() {
+                index.resize(i + 1, u32::MAX);
+            }
+            if index[i] == u32::MAX {
+                index[i] = order.len() as u32;
+                order.push(t);
+            }
+            index[i]
+        };
+        number(&mut index, &mut order, s0);
         let mut class = [0u16; 256];
         let mut classes = 1;
         let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
@@ -182,10 +195,7 @@ impl Prefilter {
             keyed.clear();
             for b in 0..=255u8 {
                 let t = next(s, b);
-                let ti = *index.entry(t).or_insert_with(|| {
-                    order.push(t);
-                    (order.len() - 1) as u32
-                });
+                let ti = number(&mut index, &mut order, t);
                 keyed.push((class[usize::from(b)], ti, b));
             }
             keyed.sort_unstable();
@@ -219,7 +229,7 @@ impl Prefilter {
         let mut pats = Vec::new();
         for (n, &k) in by_new.iter().enumerate() {
             for (c, &b) in rep.iter().enumerate() {
-                let t = index[&next(order[k], b)];
+                let t = index[next(order[k], b).as_usize()];
                 trans[(n << shift) + c] = new_of[t as usize] << shift;
             }
             if n >= first_match {
