@@ -256,13 +256,57 @@ fn class_bytes(class: &Class, limit: usize, fold: bool) -> Option<Vec<u8>> {
     (out.len() <= limit).then_some(out)
 }
 
+/// A finite set of byte strings, stored flat: the enumeration builds
+/// thousands of short strings, one allocation each would dominate.
+#[derive(Debug, Clone, Default)]
+struct Lang {
+    bytes: Vec<u8>,
+    /// End of each string in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl Lang {
+    fn one(s: &[u8]) -> Lang {
+        Lang {
+            bytes: s.to_vec(),
+            ends: vec![s.len() as u32],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[from..self.ends[i] as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn push(&mut self, parts: &[&[u8]]) {
+        for p in parts {
+            self.bytes.extend_from_slice(p);
+        }
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    fn extend(&mut self, other: &Lang) {
+        for s in other.iter() {
+            self.push(&[s]);
+        }
+    }
+}
+
 /// Finite languages already computed during one [`covered`] search, by
 /// node (the HIR outlives the search, so its addresses are stable).
-type Memo = HashMap<*const Hir, Option<Rc<Vec<Vec<u8>>>>>;
+type Memo = HashMap<*const Hir, Option<Rc<Lang>>>;
 
 /// The finite language of `hir`, lowercased, if it is small. Memoized per
 /// node: the coverage search asks for the same sub-languages many times.
-fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Vec<Vec<u8>>>> {
+fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Lang>> {
     let key = hir as *const Hir;
     if let Some(l) = memo.get(&key) {
         return l.clone();
@@ -272,33 +316,34 @@ fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Vec<Vec<u8>>>> {
     l
 }
 
-fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Vec<Vec<u8>>> {
+fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Lang> {
     match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
-        HirKind::Literal(lit) if fold => Some(vec![lit.0.to_ascii_lowercase()]),
-        HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
+        HirKind::Empty | HirKind::Look(_) => Some(Lang::one(b"")),
+        HirKind::Literal(lit) if fold => Some(Lang::one(&lit.0.to_ascii_lowercase())),
+        HirKind::Literal(lit) => Some(Lang::one(&lit.0)),
         // Up to 64 bytes, so `@[a-z0-9]` proves the 36 keywords `@a`..`@9`
         // (regex-syntax lifts a shared literal out of an alternation, so
         // the class cannot be split to stay small); products stay bounded
         // by MAX_LANG.
-        HirKind::Class(c) => Some(
-            class_bytes(c, 64, fold)?
-                .into_iter()
-                .map(|b| vec![b])
-                .collect(),
-        ),
-        HirKind::Capture(c) => lang(&c.sub, fold, memo).map(|l| l.to_vec()),
+        HirKind::Class(c) => {
+            let mut l = Lang::default();
+            for b in class_bytes(c, 64, fold)? {
+                l.push(&[&[b]]);
+            }
+            Some(l)
+        }
+        HirKind::Capture(c) => lang(&c.sub, fold, memo).map(|l| (*l).clone()),
         HirKind::Repetition(r) => {
             let max = r.max?;
             if max > 8 {
                 return None;
             }
             let sub = lang(&r.sub, fold, memo)?;
-            let mut all = Vec::new();
-            let mut cur = vec![Vec::new()];
+            let mut all = Lang::default();
+            let mut cur = Lang::one(b"");
             for n in 0..=max {
                 if n >= r.min {
-                    all.extend(cur.iter().cloned());
+                    all.extend(&cur);
                 }
                 if n < max {
                     cur = product(&cur, &sub)?;
@@ -307,44 +352,57 @@ fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Vec<Vec<u8>>>
             dedup(all)
         }
         HirKind::Concat(xs) => {
-            let mut acc = vec![Vec::new()];
+            let mut acc = Lang::one(b"");
             for x in xs {
-                acc = product(&acc, &lang(x, fold, memo)?)?;
+                acc = product(&acc, &*lang(x, fold, memo)?)?;
             }
             Some(acc)
         }
         HirKind::Alternation(xs) => {
-            let mut all = Vec::new();
+            let mut all = Lang::default();
             for x in xs {
-                all.extend(lang(x, fold, memo)?.iter().cloned());
+                all.extend(&*lang(x, fold, memo)?);
             }
             dedup(all)
         }
     }
 }
 
-fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+fn product(a: &Lang, b: &Lang) -> Option<Lang> {
     if a.len().saturating_mul(b.len()) > MAX_LANG {
         return None;
     }
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in a {
-        for y in b {
+    let mut out = Lang {
+        bytes: Vec::with_capacity(a.bytes.len() * b.len() + b.bytes.len() * a.len()),
+        ends: Vec::with_capacity(a.len() * b.len()),
+    };
+    for x in a.iter() {
+        for y in b.iter() {
             if x.len() + y.len() > MAX_LANG_LEN {
                 return None;
             }
-            let mut s = x.clone();
-            s.extend_from_slice(y);
-            out.push(s);
+            out.push(&[x, y]);
         }
     }
     dedup(out)
 }
 
-fn dedup(mut v: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
-    v.sort();
-    v.dedup();
-    (v.len() <= MAX_LANG).then_some(v)
+/// Sorted and deduplicated, if at most [`MAX_LANG`] strings remain.
+fn dedup(v: Lang) -> Option<Lang> {
+    let mut order: Vec<u32> = (0..v.len() as u32).collect();
+    order.sort_unstable_by(|&x, &y| v.get(x as usize).cmp(v.get(y as usize)));
+    order.dedup_by(|x, y| v.get(*x as usize) == v.get(*y as usize));
+    if order.len() > MAX_LANG {
+        return None;
+    }
+    let mut out = Lang {
+        bytes: Vec::with_capacity(v.bytes.len()),
+        ends: Vec::with_capacity(order.len()),
+    };
+    for i in order {
+        out.push(&[v.get(i as usize)]);
+    }
+    Some(out)
 }
 
 /// Offset of the first keyword in `s`, if any.
@@ -357,7 +415,7 @@ fn first_keyword(s: &[u8], keywords: &[Vec<u8>]) -> Option<usize> {
 
 /// The worst-case offset of a keyword over a finite language, if every
 /// string holds one.
-fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
+fn lang_offset(strings: &Lang, keywords: &[Vec<u8>]) -> Option<usize> {
     strings
         .iter()
         .try_fold(0, |acc, s| Some(acc.max(first_keyword(s, keywords)?)))
@@ -390,7 +448,7 @@ fn covered_in(hir: &Hir, keywords: &[Vec<u8>], fold: bool, memo: &mut Memo) -> O
                     best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
                 }
                 // ...or spanning a run of finite children xs[i..j].
-                let mut acc = vec![Vec::new()];
+                let mut acc = Lang::one(b"");
                 for x in &xs[i..] {
                     match lang(x, fold, memo).and_then(|l| product(&acc, &l)) {
                         Some(next) => acc = next,
