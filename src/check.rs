@@ -127,11 +127,8 @@ pub fn mask_secret(secret: &[u8], public_prefix: usize) -> String {
 /// What `rules explain` says about one piece of text.
 pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
     let mut out = String::new();
-    let mut lower = text.to_vec();
-    lower.make_ascii_lowercase();
     let mut hits = Vec::new();
-    set.prefilter()
-        .find_hits(text, &lower, lower.len(), &mut hits);
+    set.prefilter().find_hits(text, text.len(), &mut hits);
     let mut woken = std::collections::BTreeMap::<usize, Vec<usize>>::new();
     for (pos, r) in hits {
         woken.entry(r as usize).or_default().push(pos);

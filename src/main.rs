@@ -406,6 +406,10 @@ enum RulesCommand {
         /// Include rules not enabled by default.
         #[arg(long)]
         all: bool,
+        /// Print each pack (tag) and how many rules it holds instead, over
+        /// every rule.
+        #[arg(long)]
+        packs: bool,
         #[command(flatten)]
         rules: RuleArgs,
     },
@@ -457,11 +461,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
-        Command::Rules(RulesCommand::List { all, rules }) => {
+        Command::Rules(RulesCommand::List { all, packs, rules }) => {
             let mut b = rules.builder()?;
-            b.all(all);
+            b.all(all || packs);
             let set = b.build()?;
             let mut out = io::stdout().lock();
+            if packs {
+                let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+                for r in set.rules() {
+                    if r.tags.is_empty() {
+                        *counts.entry("(untagged)").or_default() += 1;
+                    }
+                    for t in &r.tags {
+                        *counts.entry(t.as_str()).or_default() += 1;
+                    }
+                }
+                for (tag, n) in counts {
+                    if writeln!(out, "{tag:<18} {n}").is_err() {
+                        break;
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             for r in set.rules() {
                 let line = format!(
                     "{:<36} {:<8} {:<18} {}\n",

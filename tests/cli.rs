@@ -276,6 +276,40 @@ fn rules_list_check_and_explain() {
 }
 
 #[test]
+fn rules_list_packs_counts_rules_per_tag() {
+    let out = bin().args(["rules", "list", "--packs"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let count = |tag: &str| -> usize {
+        text.lines()
+            .find_map(|l| {
+                let mut f = l.split_whitespace();
+                (f.next() == Some(tag)).then(|| f.next().unwrap().parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {tag} line in {text}"))
+    };
+    // The pack sizes agree with `rules list`: `default` is what is on
+    // without flags, every pack counts the rules carrying its tag.
+    let listed = |args: &[&str]| {
+        let out = bin().args(["rules", "list"]).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(count("default"), listed(&[]));
+    assert_eq!(count("pii"), listed(&["--enable", "pii"]) - listed(&[]));
+    assert!(count("default") >= 150, "{text}");
+    assert!(count("generic") >= 4);
+    // Sorted by tag name, one line each.
+    let tags: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut sorted = tags.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(tags, sorted);
+}
+
+#[test]
 fn user_rules_are_added_checked_and_selectable() {
     let d = tmpdir("rules");
     let rule = r#"

@@ -142,10 +142,7 @@ fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
         &["--listen", "127.0.0.1:0", "--upstream", &up],
     );
     let url = format!("http://127.0.0.1:{}/_bulk?refresh=false", d.port("http-0"));
-    let tok = format!(
-        "ghp_{}",
-        Rng::from_seed(b"http").string("alnum", 36).unwrap()
-    );
+    let tok = redactd::rules::template::expand_one("http", "ghp_{{crc62:36}}").unwrap();
     let auth = format!(
         "ApiKey {}",
         Rng::from_seed(b"auth").string("alnum", 24).unwrap()

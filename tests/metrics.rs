@@ -99,7 +99,8 @@ fn aws_key(rng: &mut Rng) -> String {
 }
 
 fn github_token(rng: &mut Rng) -> String {
-    format!("ghp_{}", rng.string("alnum", 36).unwrap())
+    redactd::rules::template::expand_one(&rng.string("alnum", 8).unwrap(), "ghp_{{crc62:36}}")
+        .unwrap()
 }
 
 /// `n` LF-framed syslog messages, each with one fake secret (AWS key ids

@@ -32,11 +32,17 @@ fn builtin_rule_list_matches_the_snapshot() {
 
 /// Compiled regexes dominate redactd's resident memory; the bar is
 /// 16 MiB peak RSS for a whole run.
+///
+/// The budget was 6 MiB for the 75 starter rules (3.2 MB of it used, about
+/// 42 KB a rule). The 164-rule library (160 default + 4 opt-in pii) took
+/// 6.39 MB; built without one-pass DFAs, and without lazy/full DFAs (and
+/// so without reverse NFAs) for rules only ever searched anchored, it takes
+/// 3.15 MB, about 19 KB a rule; hence 4 MiB.
 #[test]
 fn builtin_rules_fit_the_memory_budget() {
     let set = builtin_all();
     let total: usize = set.rules().iter().map(|r| r.regex.memory_usage()).sum();
-    assert!(total < 6 << 20, "compiled rules take {total} bytes");
+    assert!(total < 4 << 20, "compiled rules take {total} bytes");
     for r in set.rules() {
         assert!(
             r.regex.memory_usage() < 512 << 10,

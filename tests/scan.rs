@@ -86,9 +86,9 @@ struct Tree {
 fn tree(name: &str) -> Tree {
     let root = tmpdir(name);
     let t = |tpl: &str| expand_one(&format!("{name}-{tpl}"), tpl).unwrap();
-    let gh = t("ghp_{{alnum:36}}");
-    let gh2 = expand_one(&format!("{name}-2"), "ghp_{{alnum:36}}").unwrap();
-    let gh3 = expand_one(&format!("{name}-3"), "ghp_{{alnum:36}}").unwrap();
+    let gh = t("ghp_{{crc62:36}}");
+    let gh2 = expand_one(&format!("{name}-2"), "ghp_{{crc62:36}}").unwrap();
+    let gh3 = expand_one(&format!("{name}-3"), "ghp_{{crc62:36}}").unwrap();
     let aws = t("AKIA{{base32:16}}");
     let aws2 = expand_one(&format!("{name}-2"), "AKIA{{base32:16}}").unwrap();
     let pw = t("{{alnum:20}}");
@@ -417,7 +417,7 @@ fn exit_codes_and_their_precedence() {
     let doc = json(&out);
     assert_eq!(doc["errors"][0]["path"], "broken.gz");
     // A truncated gzip keeps what was found before the cut.
-    let tok = expand_one("exit-trunc", "ghp_{{alnum:36}}").unwrap();
+    let tok = expand_one("exit-trunc", "ghp_{{crc62:36}}").unwrap();
     // Random hex filler does not compress, so half the stream is most of it.
     let filler = expand_one("exit-filler", &"{{hex:64}}\n".repeat(200)).unwrap();
     let mut cut = gzip(format!("x {tok}\n{filler}").as_bytes());

@@ -29,7 +29,11 @@ impl Secrets {
         let mut rng = Rng::from_seed(seed.as_bytes());
         Secrets {
             aws: format!("AKIA{}", rng.string("upper", 16).unwrap()),
-            github: format!("ghp_{}", rng.string("alnum", 36).unwrap()),
+            github: redactd::rules::template::expand_one(
+                &rng.string("alnum", 8).unwrap(),
+                "ghp_{{crc62:36}}",
+            )
+            .unwrap(),
             password: format!("pw-{}", rng.string("alnum", 14).unwrap()),
         }
     }

@@ -387,7 +387,9 @@ fn tcp_proxy_terminates_and_originates_tls() {
         ],
     );
     let mut rng = Rng::from_seed(b"tcp-tls");
-    let token = format!("ghp_{}", rng.string("alnum", 36).unwrap());
+    let token =
+        redactd::rules::template::expand_one(&rng.string("alnum", 8).unwrap(), "ghp_{{crc62:36}}")
+            .unwrap();
     let input = format!("line one\nexport GITHUB_TOKEN={token}\nline three\n");
     assert!(s_client(d.port("tcp-0"), &pki.ca(), None, input.as_bytes()));
     let want = "line one\nexport GITHUB_TOKEN=[REDACTED:github.pat]\nline three\n";

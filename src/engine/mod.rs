@@ -22,8 +22,8 @@
 //!
 //! # How it streams
 //!
-//! - **Prefilter.** New bytes (and, for case-insensitive keywords, a
-//!   lowercased copy) are searched for every rule keyword at once; see
+//! - **Prefilter.** New bytes are searched for every rule keyword at once,
+//!   in one automaton pass; see
 //!   [`crate::rules::Prefilter`]. A keyword
 //!   hit at `k` wakes its rules. A position is only searched once every
 //!   keyword that could start there is fully buffered, so hits do not depend
@@ -243,8 +243,7 @@ pub struct Redactor {
     eof: bool,
     /// Every keyword hit starting before this position has been enumerated.
     scanned: u64,
-    /// Scratch: lowercased bytes for the prefilter, and its hits.
-    lower: Vec<u8>,
+    /// Scratch: the prefilter's hits.
     found: Vec<(usize, u32)>,
     /// Enumerated hits not yet verified, in stream order.
     hits: VecDeque<Hit>,
@@ -288,7 +287,6 @@ impl Redactor {
             base: 0,
             eof: false,
             scanned: 0,
-            lower: Vec::new(),
             found: Vec::new(),
             hits: VecDeque::new(),
             extenders: Vec::new(),
@@ -310,7 +308,7 @@ impl Redactor {
     /// Heap bytes held by this stream's window and scratch buffers. Regex
     /// caches are not per stream: each rule's regex pools them per thread.
     pub fn buffer_memory(&self) -> usize {
-        self.buf.capacity() + self.lower.capacity()
+        self.buf.capacity()
     }
 
     /// Counters so far.
@@ -387,10 +385,9 @@ impl Redactor {
     /// Gives back window memory once nothing is held (idle streams).
     fn shrink(&mut self) {
         const KEEP: usize = 4096;
-        if self.buf.capacity() > KEEP || self.lower.capacity() > KEEP {
+        if self.buf.capacity() > KEEP {
             self.compact();
             self.buf.shrink_to(KEEP);
-            self.lower = Vec::new();
         }
     }
 
@@ -485,15 +482,9 @@ impl Redactor {
             return;
         }
         let from = self.at(self.scanned);
-        self.lower.clear();
-        if pf.needs_folded {
-            self.lower.extend_from_slice(&self.buf[from..]);
-            self.lower.make_ascii_lowercase();
-        }
         self.found.clear();
         pf.find_hits(
             &self.buf[from..],
-            &self.lower,
             (limit - self.scanned) as usize,
             &mut self.found,
         );

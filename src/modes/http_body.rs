@@ -293,7 +293,6 @@ mod tests {
     use super::*;
     use crate::engine::fingerprint::Fingerprinter;
     use crate::engine::{Options, Style};
-    use crate::rules::template::Rng;
     use crate::rules::{RuleSet, RuleSetBuilder};
 
     fn rules() -> Arc<RuleSet> {
@@ -313,10 +312,7 @@ mod tests {
     }
 
     fn token() -> String {
-        format!(
-            "ghp_{}",
-            Rng::from_seed(b"body").string("alnum", 36).unwrap()
-        )
+        crate::rules::template::expand_one("body", "ghp_{{crc62:36}}").unwrap()
     }
 
     #[test]

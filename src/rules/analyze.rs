@@ -14,6 +14,9 @@
 //!   replacement never swallows a line break. Multi-line secrets are the job
 //!   of a rule's `block`, not of its regex.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// How many strings a finite sub-language may have before the analysis gives
@@ -32,9 +35,9 @@ pub struct Analysis {
     /// Upper bound on the distance from a match's start to the start of the
     /// keyword occurrence that proves it.
     pub keyword_offset: usize,
-    /// Whether the keywords occur in every match exactly as written, so the
-    /// prefilter may search the raw bytes; otherwise it searches a
-    /// lowercased copy for the lowercased keywords.
+    /// Whether the keywords occur in every match exactly as written, so a
+    /// keyword hit wakes the rule only when its case matches too; otherwise
+    /// any ASCII case of a keyword wakes it.
     pub exact_keywords: bool,
     /// A byte that every match contains and that is rare in logs (`@` in
     /// URL credentials): when it is absent from a window, the regex need not
@@ -94,7 +97,15 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     // Exact-case keywords are far more selective on log text (`AKIA`,
     // `ghp_`), so prove them first; fall back to case-folded ones.
     let gate = gate(hir, keywords);
-    if let Some(keyword_offset) = covered(hir, keywords, false) {
+    // A match without any keyword as written rules out exact keywords at
+    // once: `(?i)` rules would otherwise enumerate every case variant.
+    let mut w = Vec::new();
+    witness(hir, &mut w);
+    let exact_possible = first_keyword(&w, keywords).is_some();
+    if let Some(keyword_offset) = exact_possible
+        .then(|| covered(hir, keywords, false))
+        .flatten()
+    {
         return Ok(Analysis {
             max_len,
             min_len,
@@ -112,6 +123,49 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
         exact_keywords: false,
         gate,
     })
+}
+
+/// Appends to `out` one string of `hir`'s language, shortest repetitions,
+/// first branches, and uppercase letters where a class allows both cases.
+/// Look-arounds are ignored, so it may not be a real match; it only decides
+/// whether proving exact-case keywords is worth trying.
+fn witness(hir: &Hir, out: &mut Vec<u8>) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(lit) => out.extend_from_slice(&lit.0),
+        HirKind::Class(c) => {
+            let mut first = None;
+            let mut upper = None;
+            let mut see = |lo: u32, hi: u32| {
+                first.get_or_insert(lo);
+                let (a, z) = (lo.max(u32::from(b'A')), hi.min(u32::from(b'Z')));
+                if a <= z && upper.is_none() {
+                    upper = Some(a);
+                }
+            };
+            match c {
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
+            }
+            if let Some(b) = upper.or(first).filter(|&b| b < 256) {
+                out.push(b as u8);
+            }
+        }
+        HirKind::Capture(c) => witness(&c.sub, out),
+        HirKind::Repetition(r) => {
+            for _ in 0..r.min.min(MAX_LANG_LEN as u32) {
+                witness(&r.sub, out);
+            }
+        }
+        HirKind::Concat(xs) => xs.iter().for_each(|x| witness(x, out)),
+        HirKind::Alternation(xs) => witness(&xs[0], out),
+    }
 }
 
 /// Bytes every match of `hir` contains (case-sensitively).
@@ -202,30 +256,94 @@ fn class_bytes(class: &Class, limit: usize, fold: bool) -> Option<Vec<u8>> {
     (out.len() <= limit).then_some(out)
 }
 
-/// The finite language of `hir`, lowercased, if it is small.
-fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
+/// A finite set of byte strings, stored flat: the enumeration builds
+/// thousands of short strings, one allocation each would dominate.
+#[derive(Debug, Clone, Default)]
+struct Lang {
+    bytes: Vec<u8>,
+    /// End of each string in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl Lang {
+    fn one(s: &[u8]) -> Lang {
+        Lang {
+            bytes: s.to_vec(),
+            ends: vec![s.len() as u32],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[from..self.ends[i] as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn push(&mut self, parts: &[&[u8]]) {
+        for p in parts {
+            self.bytes.extend_from_slice(p);
+        }
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    fn extend(&mut self, other: &Lang) {
+        for s in other.iter() {
+            self.push(&[s]);
+        }
+    }
+}
+
+/// Finite languages already computed during one [`covered`] search, by
+/// node (the HIR outlives the search, so its addresses are stable).
+type Memo = HashMap<*const Hir, Option<Rc<Lang>>>;
+
+/// The finite language of `hir`, lowercased, if it is small. Memoized per
+/// node: the coverage search asks for the same sub-languages many times.
+fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Lang>> {
+    let key = hir as *const Hir;
+    if let Some(l) = memo.get(&key) {
+        return l.clone();
+    }
+    let l = lang_uncached(hir, fold, memo).map(Rc::new);
+    memo.insert(key, l.clone());
+    l
+}
+
+fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Lang> {
     match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
-        HirKind::Literal(lit) if fold => Some(vec![lit.0.to_ascii_lowercase()]),
-        HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
-        HirKind::Class(c) => Some(
-            class_bytes(c, 16, fold)?
-                .into_iter()
-                .map(|b| vec![b])
-                .collect(),
-        ),
-        HirKind::Capture(c) => lang(&c.sub, fold),
+        HirKind::Empty | HirKind::Look(_) => Some(Lang::one(b"")),
+        HirKind::Literal(lit) if fold => Some(Lang::one(&lit.0.to_ascii_lowercase())),
+        HirKind::Literal(lit) => Some(Lang::one(&lit.0)),
+        // Up to 64 bytes, so `@[a-z0-9]` proves the 36 keywords `@a`..`@9`
+        // (regex-syntax lifts a shared literal out of an alternation, so
+        // the class cannot be split to stay small); products stay bounded
+        // by MAX_LANG.
+        HirKind::Class(c) => {
+            let mut l = Lang::default();
+            for b in class_bytes(c, 64, fold)? {
+                l.push(&[&[b]]);
+            }
+            Some(l)
+        }
+        HirKind::Capture(c) => lang(&c.sub, fold, memo).map(|l| (*l).clone()),
         HirKind::Repetition(r) => {
             let max = r.max?;
             if max > 8 {
                 return None;
             }
-            let sub = lang(&r.sub, fold)?;
-            let mut all = Vec::new();
-            let mut cur = vec![Vec::new()];
+            let sub = lang(&r.sub, fold, memo)?;
+            let mut all = Lang::default();
+            let mut cur = Lang::one(b"");
             for n in 0..=max {
                 if n >= r.min {
-                    all.extend(cur.iter().cloned());
+                    all.extend(&cur);
                 }
                 if n < max {
                     cur = product(&cur, &sub)?;
@@ -234,44 +352,57 @@ fn lang(hir: &Hir, fold: bool) -> Option<Vec<Vec<u8>>> {
             dedup(all)
         }
         HirKind::Concat(xs) => {
-            let mut acc = vec![Vec::new()];
+            let mut acc = Lang::one(b"");
             for x in xs {
-                acc = product(&acc, &lang(x, fold)?)?;
+                acc = product(&acc, &*lang(x, fold, memo)?)?;
             }
             Some(acc)
         }
         HirKind::Alternation(xs) => {
-            let mut all = Vec::new();
+            let mut all = Lang::default();
             for x in xs {
-                all.extend(lang(x, fold)?);
+                all.extend(&*lang(x, fold, memo)?);
             }
             dedup(all)
         }
     }
 }
 
-fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+fn product(a: &Lang, b: &Lang) -> Option<Lang> {
     if a.len().saturating_mul(b.len()) > MAX_LANG {
         return None;
     }
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in a {
-        for y in b {
+    let mut out = Lang {
+        bytes: Vec::with_capacity(a.bytes.len() * b.len() + b.bytes.len() * a.len()),
+        ends: Vec::with_capacity(a.len() * b.len()),
+    };
+    for x in a.iter() {
+        for y in b.iter() {
             if x.len() + y.len() > MAX_LANG_LEN {
                 return None;
             }
-            let mut s = x.clone();
-            s.extend_from_slice(y);
-            out.push(s);
+            out.push(&[x, y]);
         }
     }
     dedup(out)
 }
 
-fn dedup(mut v: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
-    v.sort();
-    v.dedup();
-    (v.len() <= MAX_LANG).then_some(v)
+/// Sorted and deduplicated, if at most [`MAX_LANG`] strings remain.
+fn dedup(v: Lang) -> Option<Lang> {
+    let mut order: Vec<u32> = (0..v.len() as u32).collect();
+    order.sort_unstable_by(|&x, &y| v.get(x as usize).cmp(v.get(y as usize)));
+    order.dedup_by(|x, y| v.get(*x as usize) == v.get(*y as usize));
+    if order.len() > MAX_LANG {
+        return None;
+    }
+    let mut out = Lang {
+        bytes: Vec::with_capacity(v.bytes.len()),
+        ends: Vec::with_capacity(order.len()),
+    };
+    for i in order {
+        out.push(&[v.get(i as usize)]);
+    }
+    Some(out)
 }
 
 /// Offset of the first keyword in `s`, if any.
@@ -284,7 +415,7 @@ fn first_keyword(s: &[u8], keywords: &[Vec<u8>]) -> Option<usize> {
 
 /// The worst-case offset of a keyword over a finite language, if every
 /// string holds one.
-fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
+fn lang_offset(strings: &Lang, keywords: &[Vec<u8>]) -> Option<usize> {
     strings
         .iter()
         .try_fold(0, |acc, s| Some(acc.max(first_keyword(s, keywords)?)))
@@ -293,29 +424,33 @@ fn lang_offset(strings: &[Vec<u8>], keywords: &[Vec<u8>]) -> Option<usize> {
 /// If every match of `hir` contains a keyword, an upper bound on the offset
 /// of one such keyword from the match start.
 fn covered(hir: &Hir, keywords: &[Vec<u8>], fold: bool) -> Option<usize> {
-    if let Some(strings) = lang(hir, fold) {
+    covered_in(hir, keywords, fold, &mut Memo::new())
+}
+
+fn covered_in(hir: &Hir, keywords: &[Vec<u8>], fold: bool, memo: &mut Memo) -> Option<usize> {
+    if let Some(strings) = lang(hir, fold, memo) {
         if let Some(off) = lang_offset(&strings, keywords) {
             return Some(off);
         }
     }
     match hir.kind() {
-        HirKind::Capture(c) => covered(&c.sub, keywords, fold),
-        HirKind::Repetition(r) if r.min >= 1 => covered(&r.sub, keywords, fold),
-        HirKind::Alternation(xs) => xs
-            .iter()
-            .try_fold(0, |acc, x| Some(acc.max(covered(x, keywords, fold)?))),
+        HirKind::Capture(c) => covered_in(&c.sub, keywords, fold, memo),
+        HirKind::Repetition(r) if r.min >= 1 => covered_in(&r.sub, keywords, fold, memo),
+        HirKind::Alternation(xs) => xs.iter().try_fold(0, |acc, x| {
+            Some(acc.max(covered_in(x, keywords, fold, memo)?))
+        }),
         HirKind::Concat(xs) => {
             let mut best: Option<usize> = None;
             let mut prefix_max = 0usize; // longest possible text before xs[i]
             for i in 0..xs.len() {
                 // A keyword inside one child...
-                if let Some(off) = covered(&xs[i], keywords, fold) {
+                if let Some(off) = covered_in(&xs[i], keywords, fold, memo) {
                     best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
                 }
                 // ...or spanning a run of finite children xs[i..j].
-                let mut acc = vec![Vec::new()];
+                let mut acc = Lang::one(b"");
                 for x in &xs[i..] {
-                    match lang(x, fold).and_then(|l| product(&acc, &l)) {
+                    match lang(x, fold, memo).and_then(|l| product(&acc, &l)) {
                         Some(next) => acc = next,
                         None => break,
                     }

@@ -154,7 +154,9 @@ pub struct Rule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    /// The compiled regex (cheap to clone; caches live in each `Redactor`).
+    /// The compiled regex (cheap to clone; each pools its caches per
+    /// thread). Rules with `analysis.keyword_offset == 0` are only ever
+    /// searched anchored and are built without lazy or full DFAs.
     pub regex: meta::Regex,
     /// Capture group index of `secret`, if the regex names one.
     pub secret_group: Option<usize>,
@@ -368,9 +370,14 @@ impl RuleSetBuilder {
     }
 
     /// Parses, validates and compiles. Reports every problem found.
+    ///
+    /// Only the selected rules are compiled (regex, static analysis,
+    /// examples): the others get the checks that need no compiling, so
+    /// `rules check` (which selects [`all`](Self::all)) is where every
+    /// problem of every rule shows.
     pub fn build(&self) -> Result<RuleSet, Error> {
         let mut problems = Vec::new();
-        let mut rules = Vec::new();
+        let mut parsed_rules = Vec::new();
         let mut seen = HashSet::new();
         for (file, text) in &self.files {
             let parsed: syntax::RuleFileConfig = match toml::from_str(text) {
@@ -393,16 +400,15 @@ impl RuleSetBuilder {
                     });
                     continue;
                 }
-                match compile(file, rc) {
-                    Ok(r) => rules.push(r),
-                    Err(mut ps) => problems.append(&mut ps),
-                }
+                parsed_rules.push((file, rc));
             }
         }
         // Selection.
-        let known: BTreeSet<&str> = rules
+        let known: BTreeSet<&str> = parsed_rules
             .iter()
-            .flat_map(|r| std::iter::once(r.id.as_str()).chain(r.tags.iter().map(String::as_str)))
+            .flat_map(|(_, r)| {
+                std::iter::once(r.id.as_str()).chain(r.tags.iter().map(String::as_str))
+            })
             .collect();
         for name in self.enable.iter().chain(&self.disable) {
             if !known.contains(name.as_str()) {
@@ -413,23 +419,35 @@ impl RuleSetBuilder {
                 });
             }
         }
+        let hit = |r: &syntax::RuleConfig, names: &[String]| {
+            names
+                .iter()
+                .any(|n| r.id == *n || r.tags.iter().any(|t| t == n))
+        };
+        let selected = |r: &syntax::RuleConfig| {
+            let on = self.all || r.tags.iter().any(|t| t == "default") || hit(r, &self.enable);
+            on && !hit(r, &self.disable)
+        };
+        let mut rules = Vec::new();
+        for (file, rc) in parsed_rules {
+            let full = selected(&rc);
+            match compile(file, rc, full) {
+                Ok(Some(r)) => rules.push(r),
+                Ok(None) => {}
+                Err(mut ps) => problems.append(&mut ps),
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let hit = |r: &Rule, names: &[String]| {
-            names
-                .iter()
-                .any(|n| r.id.as_str() == n || r.tags.iter().any(|t| t == n))
-        };
-        rules.retain(|r| {
-            let on = self.all || r.tags.iter().any(|t| t == "default") || hit(r, &self.enable);
-            on && !hit(r, &self.disable)
-        });
         Ok(RuleSet::from_rules(rules))
     }
 }
 
-fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
+/// Validates one rule and, when `full`, compiles it; otherwise only the
+/// checks that need no compiling run and `Ok(None)` says the rule is fine
+/// as far as they go.
+fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule>, Vec<Problem>> {
     let mut problems = Vec::new();
     let id = rc.id.clone();
     let mut problem = |m: String| {
@@ -529,23 +547,31 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
             None
         }
     };
-    let analysis = hir
-        .as_ref()
-        .and_then(|h| match analyze::analyze(h, &keywords) {
-            Ok(a) if a.max_len > MAX_RULE_LEN => {
-                problem(format!(
-                    "maximum match length {} exceeds {MAX_RULE_LEN}",
-                    a.max_len
-                ));
-                None
-            }
-            Ok(a) => Some(a),
-            Err(p) => {
-                problem(p.to_string());
-                None
-            }
-        });
-    let regex = hir.as_ref().and_then(|_| {
+    let analysis =
+        hir.as_ref()
+            .filter(|_| full)
+            .and_then(|h| match analyze::analyze(h, &keywords) {
+                Ok(a) if a.max_len > MAX_RULE_LEN => {
+                    problem(format!(
+                        "maximum match length {} exceeds {MAX_RULE_LEN}",
+                        a.max_len
+                    ));
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(p) => {
+                    problem(p.to_string());
+                    None
+                }
+            });
+    // Captures come from the bounded backtracker or the PikeVM either way;
+    // the one-pass DFA (a quarter of a compiled regex) bought no measurable
+    // speed. Rules whose keyword starts every match are verified by a search
+    // anchored at the candidate start, which the backtracker decides in a
+    // few steps; the lazy and full DFAs need a reverse NFA, the largest part
+    // of a compiled regex, so only rules searched unanchored get them.
+    let anchored = analysis.as_ref().is_some_and(|a| a.keyword_offset == 0);
+    let regex = hir.as_ref().filter(|_| full).and_then(|_| {
         let built = meta::Regex::builder()
             .syntax(
                 re_syntax::Config::new()
@@ -556,6 +582,9 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
             .configure(
                 meta::Regex::config()
                     .utf8_empty(false)
+                    .onepass(false)
+                    .hybrid(!anchored)
+                    .dfa(!anchored)
                     .hybrid_cache_capacity(1 << 20),
             )
             .build(&rc.regex);
@@ -576,14 +605,14 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     });
 
     let mut examples = Vec::new();
-    for (i, ex) in rc.examples.iter().enumerate() {
+    for (i, ex) in rc.examples.iter().enumerate().filter(|_| full) {
         match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
             Ok((input, output)) => examples.push(Example { input, output }),
             Err(e) => problem(format!("example {}: {e}", i + 1)),
         }
     }
     let mut negative_examples = Vec::new();
-    for (i, ex) in rc.negative_examples.iter().enumerate() {
+    for (i, ex) in rc.negative_examples.iter().enumerate().filter(|_| full) {
         match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
             Ok(s) => negative_examples.push(s),
             Err(e) => problem(format!("negative example {}: {e}", i + 1)),
@@ -592,7 +621,10 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(Rule {
+    if !full {
+        return Ok(None);
+    }
+    Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
         pattern: rc.regex,
@@ -616,7 +648,7 @@ fn compile(file: &str, rc: syntax::RuleConfig) -> Result<Rule, Vec<Problem>> {
         source: file.to_string(),
         examples,
         negative_examples,
-    })
+    }))
 }
 
 fn one_line(s: &str) -> String {
@@ -815,6 +847,30 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
     }
 
     #[test]
+    fn only_selected_rules_are_compiled_but_check_sees_all() {
+        let off = GOOD
+            .replace("t.tok", "t.off")
+            .replace("\"default\"", "\"pii\"")
+            .replace("tok_[a-z0-9]{8}", "tok_[a-z0-9]+");
+        let mut b = RuleSetBuilder::new();
+        b.add_source("t.toml", GOOD.to_string() + &off);
+        // The opt-in rule's regex is unbounded, which only compiling finds.
+        assert_eq!(b.build().unwrap().rules().len(), 1);
+        let e = b.clone().all(true).build().unwrap_err().to_string();
+        assert!(
+            e.contains("rule t.off: maximum match length is unbounded"),
+            "{e}"
+        );
+        let e = b.clone().enable("pii").build().unwrap_err().to_string();
+        assert!(e.contains("rule t.off: maximum match length"), "{e}");
+        // Checks that need no compiling still run on every rule.
+        let mut b = RuleSetBuilder::new();
+        b.add_source("t.toml", GOOD.to_string() + &off.replace("high", "severe"));
+        let e = b.build().unwrap_err().to_string();
+        assert!(e.contains("rule t.off: unknown severity"), "{e}");
+    }
+
+    #[test]
     fn prefix_keywords_share_triggers() {
         let two = GOOD.to_string()
             + &GOOD
@@ -824,8 +880,7 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
                 .replace("x tok_{{", "x tok_live_{{");
         let set = one(&two).unwrap();
         let mut hits = Vec::new();
-        set.prefilter()
-            .find_hits(b"tok_live_", b"tok_live_", 9, &mut hits);
+        set.prefilter().find_hits(b"tok_live_", 9, &mut hits);
         assert_eq!(hits, vec![(0, 0), (0, 1)]);
     }
 }

@@ -1,195 +1,386 @@
 //! The keyword prefilter shared by every rule of a set.
 //!
 //! A hit of a rule keyword wakes the rule; only woken rules run their regex.
-//! So the prefilter decides most of the engine's speed, and it has to stay
-//! fast as the rule library grows past a hundred keywords.
+//! So the prefilter decides most of the engine's speed, and its cost per
+//! byte must not grow with the rule library.
+//!
+//! **One automaton.** Every keyword, lowercased, goes into one Aho-Corasick
+//! DFA that matches ASCII case-insensitively and reports overlapping matches
+//! (every keyword ending at every position). The DFA is copied into a
+//! compact table of `u32` transitions over byte classes, premultiplied by a
+//! power-of-two stride, with the match states numbered last: the inner loop
+//! is a class lookup, a transition lookup and one comparison per byte,
+//! whatever the number of keywords. No lowercased copy of the input is made.
 //!
 //! **Exact and folded.** Where the loader proved that a rule's keywords occur
-//! in every match exactly as written (`AKIA`, `ghp_`), they are searched in
-//! the raw bytes: mixed-case and punctuated literals rarely occur in log
-//! text, so the SIMD search seldom stops. Keywords of case-insensitive rules
-//! (`password`) are lowercased and searched in a lowercased copy of the
-//! input, made only when such rules exist.
+//! in every match exactly as written (`AKIA`, `ghp_`), a case-insensitive hit
+//! wakes the rule only if the bytes equal the keyword exactly; keywords of
+//! case-insensitive rules (`password`) wake theirs at any case.
 //!
-//! **Groups.** A packed Teddy searcher is fastest with at most 64 patterns
-//! that share a long minimum length (its SIMD fingerprint is the first
-//! `min(4, shortest pattern)` bytes). So keywords are sorted by length and
-//! cut into groups of at most [`GROUP_SIZE`] with similar lengths; each group
-//! gets its own searcher (an Aho-Corasick automaton if Teddy is unavailable
-//! on the CPU), and a search runs each group over the input. Short keywords
-//! thus cost one cheap pass of their own instead of blunting every pass.
+//! **Interleaving.** One DFA walk is bound by the latency of its dependent
+//! loads. So a long haystack is cut into [`WAYS`] segments of start
+//! positions, each walked by its own DFA state in the same loop; the CPU
+//! overlaps the independent walks. A segment's walk runs `max_keyword_len -
+//! 1` bytes into the next segment, so a keyword starting near its end is
+//! still whole, and keeps only the matches that start inside the segment.
 //!
-//! **Chunking independence.** Each group searches leftmost-longest and
-//! restarts one byte after each hit, so it reports every position where one
-//! of its keywords starts, with the longest such keyword; every shorter
-//! keyword of the group starting there is a prefix of it, so `triggers` for
-//! a pattern lists the rules of all the group's keywords that are prefixes
-//! of it. Across groups the hits are merged, sorted by (position, rule) and
-//! deduplicated. The result depends only on the bytes, never on where reads
-//! were cut, as long as the caller only accepts hits whose every possible
-//! keyword is fully buffered (see the engine).
+//! **Chunking independence.** A walk started at position `s` finds exactly
+//! the keyword occurrences starting at `s` or later (an automaton started
+//! fresh cannot report a match that began before it). So the hits are every
+//! `(position, rule)` with a keyword of the rule occurring at that position,
+//! sorted and deduplicated: they depend only on the bytes, never on where
+//! reads or segments were cut, as long as the caller only accepts hits whose
+//! every possible keyword is fully buffered (see the engine).
 
-use aho_corasick::packed;
-use aho_corasick::{AhoCorasick, MatchKind};
+use std::collections::HashMap;
+use std::fmt;
 
-/// Most keywords per searcher.
-pub const GROUP_SIZE: usize = 64;
-/// Keywords shorter than this are searched in groups of their own.
-const SHORT: usize = 4;
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::nfa::noncontiguous;
+use aho_corasick::{Anchored, MatchKind};
 
+/// Interleaved DFA walks per search of a long haystack.
+pub const WAYS: usize = 4;
+/// Haystacks shorter than this are walked in one piece.
+const MIN_INTERLEAVED: usize = 4096;
+
+/// An exact spelling of a keyword and the rules it wakes.
+type Exact = (Box<[u8]>, Box<[u32]>);
+
+/// What one keyword (lowercased) wakes.
 #[derive(Debug, Clone)]
-enum Searcher {
-    Packed(packed::Searcher),
-    Automaton(AhoCorasick),
-}
-
-impl Searcher {
-    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
-        match self {
-            Searcher::Packed(s) => s
-                .find_in(hay, aho_corasick::Span::from(from..hay.len()))
-                .map(|m| (m.start(), m.pattern().as_usize())),
-            Searcher::Automaton(a) => a
-                .find(aho_corasick::Input::new(hay).span(from..hay.len()))
-                .map(|m| (m.start(), m.pattern().as_usize())),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Group {
-    /// Searches the lowercased copy (else the raw bytes).
-    folded: bool,
-    searcher: Searcher,
-    /// Per pattern of this group, the rules to wake.
-    triggers: Vec<Vec<u32>>,
+struct Pattern {
+    /// Rules woken at any case.
+    folded: Box<[u32]>,
+    /// Exact spellings and the rules each wakes.
+    exact: Box<[Exact]>,
 }
 
 /// The compiled keyword search of a rule set.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Prefilter {
-    groups: Vec<Group>,
+    /// Byte to equivalence class.
+    classes: [u8; 256],
+    /// `trans[state + class]`, states premultiplied by `1 << shift`.
+    trans: Box<[u32]>,
+    shift: u32,
+    start: u32,
+    /// States at or above this one are match states.
+    first_match: u32,
+    /// Per match state (`(state >> shift) - (first_match >> shift)`): its
+    /// range in `match_patterns`.
+    match_ranges: Box<[(u32, u32)]>,
+    /// Patterns ending at each match state.
+    match_patterns: Box<[u32]>,
+    /// Length of each pattern.
+    pattern_len: Box<[u32]>,
+    patterns: Box<[Pattern]>,
     /// Longest keyword, in bytes.
     pub max_keyword_len: usize,
-    /// Number of distinct search patterns.
+    /// Number of distinct search patterns (keywords, lowercased).
     pub keywords: usize,
-    /// Whether some group searches the lowercased copy.
-    pub needs_folded: bool,
+}
+
+impl fmt::Debug for Prefilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prefilter")
+            .field("keywords", &self.keywords)
+            .field("max_keyword_len", &self.max_keyword_len)
+            .field("states", &(self.trans.len() >> self.shift))
+            .field("memory", &self.memory_usage())
+            .finish()
+    }
 }
 
 impl Prefilter {
-    /// Builds the prefilter from each rule's keywords (already validated)
-    /// and whether they hold exactly as written.
+    /// Builds the prefilter from each rule's keywords (already validated:
+    /// ASCII, non-empty) and whether they hold exactly as written.
     pub fn new<'a>(rule_keywords: impl IntoIterator<Item = (&'a [String], bool)>) -> Prefilter {
-        // (folded, pattern) -> rules
-        let mut owners: Vec<((bool, Vec<u8>), Vec<u32>)> = Vec::new();
+        // lowercased keyword -> (folded rules, exact spellings -> rules)
+        type Owners = (Vec<u32>, Vec<(Vec<u8>, Vec<u32>)>);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut owners: HashMap<Vec<u8>, Owners> = HashMap::new();
         for (i, (kws, exact)) in rule_keywords.into_iter().enumerate() {
+            let rule = i as u32;
             for k in kws {
-                let key = if exact {
-                    (false, k.as_bytes().to_vec())
+                let key = k.as_bytes().to_ascii_lowercase();
+                let o = owners.entry(key.clone()).or_insert_with(|| {
+                    keys.push(key);
+                    Default::default()
+                });
+                if exact {
+                    match o.1.iter_mut().find(|(b, _)| b == k.as_bytes()) {
+                        Some((_, rules)) => rules.push(rule),
+                        None => o.1.push((k.as_bytes().to_vec(), vec![rule])),
+                    }
                 } else {
-                    (true, k.as_bytes().to_ascii_lowercase())
-                };
-                match owners.iter_mut().find(|(p, _)| *p == key) {
-                    Some((_, o)) => o.push(i as u32),
-                    None => owners.push((key, vec![i as u32])),
+                    o.0.push(rule);
                 }
             }
         }
-        // Exact before folded, then longest first, so each group's shortest
-        // keyword is as long as it can be.
-        owners
-            .sort_by(|a, b| (a.0 .0, b.0 .1.len(), &a.0 .1).cmp(&(b.0 .0, a.0 .1.len(), &b.0 .1)));
-        let max_keyword_len = owners.iter().map(|((_, p), _)| p.len()).max().unwrap_or(0);
-        let keywords = owners.len();
-        let mut groups = Vec::new();
-        // Short keywords get groups of their own: a group's fingerprint is
-        // as long as its shortest keyword, and a 2-byte fingerprint over
-        // dozens of patterns stops on nearly every byte.
-        for folded in [false, true] {
-            for short in [false, true] {
-                let mine: Vec<(Vec<u8>, Vec<u32>)> = owners
-                    .iter()
-                    .filter(|((f, p), _)| *f == folded && (p.len() < SHORT) == short)
-                    .map(|((_, p), o)| (p.clone(), o.clone()))
-                    .collect();
-                groups.extend(mine.chunks(GROUP_SIZE).map(|c| build_group(c, folded)));
-            }
-        }
-        Prefilter {
-            needs_folded: groups.iter().any(|g: &Group| g.folded),
-            groups,
+        let patterns: Vec<Pattern> = keys
+            .iter()
+            .map(|k| {
+                let (folded, exact) = owners.remove(k).expect("every key has owners");
+                let sorted = |mut v: Vec<u32>| {
+                    v.sort_unstable();
+                    v.dedup();
+                    v.into_boxed_slice()
+                };
+                Pattern {
+                    folded: sorted(folded),
+                    exact: exact
+                        .into_iter()
+                        .map(|(b, r)| (b.into_boxed_slice(), sorted(r)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let max_keyword_len = keys.iter().map(Vec::len).max().unwrap_or(0);
+        let mut pf = Prefilter {
+            classes: [0; 256],
+            trans: vec![0; 1].into_boxed_slice(),
+            shift: 0,
+            start: 0,
+            first_match: u32::MAX,
+            match_ranges: Box::new([]),
+            match_patterns: Box::new([]),
+            pattern_len: keys.iter().map(|k| k.len() as u32).collect(),
+            patterns: patterns.into_boxed_slice(),
             max_keyword_len,
-            keywords,
+            keywords: keys.len(),
+        };
+        if !keys.is_empty() {
+            pf.compile(&keys);
         }
+        pf
     }
 
-    /// Appends to `out` every `(position, rule)` hit in `raw` with a position
-    /// below `limit`, sorted and deduplicated. `folded` is `raw` lowercased
-    /// (ignored unless [`Prefilter::needs_folded`]).
-    pub fn find_hits(&self, raw: &[u8], folded: &[u8], limit: usize, out: &mut Vec<(usize, u32)>) {
-        let start = out.len();
-        for g in &self.groups {
-            let hay = if g.folded { folded } else { raw };
-            let mut at = 0;
-            while at < limit {
-                let Some((pos, pat)) = g.searcher.find(hay, at) else {
-                    break;
-                };
-                if pos >= limit {
-                    break;
+    /// Builds the automaton and copies it into the compact table.
+    ///
+    /// The Aho-Corasick NFA (small) is stepped through every state and
+    /// byte, which follows its failure links: that yields the DFA's
+    /// transitions without building the crate's own (larger) DFA.
+    fn compile(&mut self, keys: &[Vec<u8>]) {
+        let nfa = noncontiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .prefilter(false)
+            .build(keys)
+            .expect("keywords are short ASCII literals");
+        let next = |s: StateID, b: u8| nfa.next_state(Anchored::No, s, b);
+        // Reachable states, breadth first from the start state; meanwhile
+        // byte classes (bytes with the same successor from every state) by
+        // partition refinement, exact.
+        let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
+        let mut order = Vec::new();
+        // Our number of each NFA state, by the NFA's (dense) state id.
+        let mut index: Vec<u32> = Vec::new();
+        let number = |index: &mut Vec<u32>, order: &mut Vec<StateID>, t: StateID| {
+            let i = t.as_usize();
+            if i >= index.len() {
+                index.resize(i + 1, u32::MAX);
+            }
+            if index[i] == u32::MAX {
+                index[i] = order.len() as u32;
+                order.push(t);
+            }
+            index[i]
+        };
+        number(&mut index, &mut order, s0);
+        let mut class = [0u16; 256];
+        let mut classes = 1;
+        let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
+        let mut i = 0;
+        while i < order.len() {
+            let s = order[i];
+            i += 1;
+            keyed.clear();
+            for b in 0..=255u8 {
+                let t = next(s, b);
+                let ti = number(&mut index, &mut order, t);
+                keyed.push((class[usize::from(b)], ti, b));
+            }
+            keyed.sort_unstable();
+            classes = 0;
+            for j in 0..keyed.len() {
+                if j == 0 || keyed[j].0 != keyed[j - 1].0 || keyed[j].1 != keyed[j - 1].1 {
+                    classes += 1;
                 }
-                out.extend(g.triggers[pat].iter().map(|&r| (pos, r)));
-                at = pos + 1;
+                class[usize::from(keyed[j].2)] = classes - 1;
             }
         }
-        if self.groups.len() > 1 {
-            out[start..].sort_unstable();
-            let mut w = start;
-            for i in start..out.len() {
-                if w == start || out[w - 1] != out[i] {
-                    out[w] = out[i];
-                    w += 1;
-                }
-            }
-            out.truncate(w);
+        let mut rep = vec![0u8; usize::from(classes)];
+        for b in 0..=255u8 {
+            self.classes[usize::from(b)] = class[usize::from(b)] as u8;
+            rep[usize::from(class[usize::from(b)])] = b;
         }
+        let shift = usize::from(classes).next_power_of_two().trailing_zeros();
+        // Renumber: non-match states first, so one comparison finds matches.
+        let mut by_new: Vec<usize> = (0..order.len()).collect();
+        by_new.sort_by_key(|&k| (nfa.is_match(order[k]), k));
+        let mut new_of = vec![0u32; order.len()];
+        for (n, &k) in by_new.iter().enumerate() {
+            new_of[k] = n as u32;
+        }
+        let first_match = by_new
+            .iter()
+            .position(|&k| nfa.is_match(order[k]))
+            .unwrap_or(order.len());
+        let mut trans = vec![0u32; order.len() << shift];
+        let mut ranges = Vec::new();
+        let mut pats = Vec::new();
+        for (n, &k) in by_new.iter().enumerate() {
+            for (c, &b) in rep.iter().enumerate() {
+                let t = index[next(order[k], b).as_usize()];
+                trans[(n << shift) + c] = new_of[t as usize] << shift;
+            }
+            if n >= first_match {
+                let s = order[k];
+                let from = pats.len() as u32;
+                pats.extend((0..nfa.match_len(s)).map(|m| nfa.match_pattern(s, m).as_u32()));
+                ranges.push((from, pats.len() as u32));
+            }
+        }
+        self.trans = trans.into_boxed_slice();
+        self.shift = shift;
+        self.start = new_of[0] << shift;
+        self.first_match = (first_match as u32) << shift;
+        self.match_ranges = ranges.into_boxed_slice();
+        self.match_patterns = pats.into_boxed_slice();
     }
-}
 
-fn build_group(owners: &[(Vec<u8>, Vec<u32>)], folded: bool) -> Group {
-    let patterns: Vec<&[u8]> = owners.iter().map(|(p, _)| p.as_slice()).collect();
-    let triggers = patterns
-        .iter()
-        .map(|p| {
-            let mut t: Vec<u32> = owners
+    /// Heap bytes of the automaton and its tables.
+    pub fn memory_usage(&self) -> usize {
+        self.trans.len() * 4
+            + self.match_ranges.len() * 8
+            + self.match_patterns.len() * 4
+            + self.pattern_len.len() * 4
+            + self
+                .patterns
                 .iter()
-                .filter(|(q, _)| p.starts_with(q))
-                .flat_map(|(_, o)| o.iter().copied())
-                .collect();
-            t.sort_unstable();
-            t.dedup();
-            t
-        })
-        .collect();
-    let packed = packed::Config::new()
-        .match_kind(packed::MatchKind::LeftmostLongest)
-        .builder()
-        .extend(&patterns)
-        .build();
-    let searcher = match packed {
-        Some(s) => Searcher::Packed(s),
-        None => Searcher::Automaton(
-            AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .expect("keywords are short ASCII literals"),
-        ),
-    };
-    Group {
-        folded,
-        searcher,
-        triggers,
+                .map(|p| {
+                    p.folded.len() * 4
+                        + p.exact
+                            .iter()
+                            .map(|(b, r)| b.len() + r.len() * 4 + 32)
+                            .sum::<usize>()
+                        + 48
+                })
+                .sum::<usize>()
+    }
+
+    /// Appends to `out` every `(position, rule)` hit in `hay` with a position
+    /// below `limit`, sorted and deduplicated: each position where a keyword
+    /// of the rule occurs (ASCII case-insensitively, or exactly for rules
+    /// with exact keywords). Keywords must end within `hay`.
+    pub fn find_hits(&self, hay: &[u8], limit: usize, out: &mut Vec<(usize, u32)>) {
+        let limit = limit.min(hay.len());
+        if limit == 0 || self.keywords == 0 {
+            return;
+        }
+        let start = out.len();
+        // Raw (position, pattern) matches first, then what they wake.
+        let scan_end = hay
+            .len()
+            .min(limit.saturating_add(self.max_keyword_len - 1));
+        if limit >= MIN_INTERLEAVED {
+            self.walk_interleaved::<WAYS>(hay, limit, scan_end, out);
+        } else {
+            let mut sid = self.start;
+            for (at, &b) in hay[..scan_end].iter().enumerate() {
+                sid = self.step(sid, b);
+                if sid >= self.first_match {
+                    self.on_match(sid, at, 0, limit, out);
+                }
+            }
+        }
+        let raw = out.len();
+        for i in start..raw {
+            let (pos, p) = out[i];
+            let pat = &self.patterns[p as usize];
+            out.extend(pat.folded.iter().map(|&r| (pos, r)));
+            for (bytes, rules) in pat.exact.iter() {
+                if hay[pos..pos + bytes.len()] == bytes[..] {
+                    out.extend(rules.iter().map(|&r| (pos, r)));
+                }
+            }
+        }
+        out.drain(start..raw);
+        out[start..].sort_unstable();
+        let mut w = start;
+        for i in start..out.len() {
+            if w == start || out[w - 1] != out[i] {
+                out[w] = out[i];
+                w += 1;
+            }
+        }
+        out.truncate(w);
+    }
+
+    #[inline(always)]
+    fn step(&self, sid: u32, b: u8) -> u32 {
+        let class = u32::from(self.classes[usize::from(b)]);
+        // `sid` is a premultiplied state and `class` below the stride.
+        self.trans[(sid + class) as usize]
+    }
+
+    /// Records the patterns of match state `sid`, ending at byte `at`, that
+    /// start in `lo..hi`.
+    #[inline(never)]
+    fn on_match(&self, sid: u32, at: usize, lo: usize, hi: usize, out: &mut Vec<(usize, u32)>) {
+        let m = ((sid - self.first_match) >> self.shift) as usize;
+        let (a, b) = self.match_ranges[m];
+        for &p in &self.match_patterns[a as usize..b as usize] {
+            let s = at + 1 - self.pattern_len[p as usize] as usize;
+            if lo <= s && s < hi {
+                out.push((s, p));
+            }
+        }
+    }
+
+    /// `W` walks over `W` segments of start positions `[0, limit)`, the
+    /// last one ending at `scan_end`.
+    fn walk_interleaved<const W: usize>(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        scan_end: usize,
+        out: &mut Vec<(usize, u32)>,
+    ) {
+        let overlap = self.max_keyword_len - 1;
+        let mut lo = [0usize; W];
+        let mut hi = [0usize; W];
+        let mut end = [0usize; W];
+        for w in 0..W {
+            lo[w] = limit * w / W;
+            hi[w] = limit * (w + 1) / W;
+            end[w] = (hi[w] + overlap).min(scan_end);
+        }
+        let common = (0..W).map(|w| end[w] - lo[w]).min().unwrap_or(0);
+        let mut sid = [self.start; W];
+        for i in 0..common {
+            for w in 0..W {
+                let at = lo[w] + i;
+                sid[w] = self.step(sid[w], hay[at]);
+                if sid[w] >= self.first_match {
+                    self.on_match(sid[w], at, lo[w], hi[w], out);
+                }
+            }
+        }
+        for w in 0..W {
+            let from = lo[w] + common;
+            for (at, &b) in hay[from..end[w]]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (from + i, b))
+            {
+                sid[w] = self.step(sid[w], b);
+                if sid[w] >= self.first_match {
+                    self.on_match(sid[w], at, lo[w], hi[w], out);
+                }
+            }
+        }
     }
 }
 
@@ -197,40 +388,122 @@ fn build_group(owners: &[(Vec<u8>, Vec<u32>)], folded: bool) -> Group {
 mod tests {
     use super::*;
 
-    fn pf(rules: &[&[&str]]) -> Prefilter {
-        let owned: Vec<Vec<String>> = rules
+    fn pf(rules: &[(&[&str], bool)]) -> Prefilter {
+        let owned: Vec<(Vec<String>, bool)> = rules
             .iter()
-            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .map(|(r, e)| (r.iter().map(|s| s.to_string()).collect(), *e))
             .collect();
-        Prefilter::new(owned.iter().map(|v| (v.as_slice(), true)))
+        Prefilter::new(owned.iter().map(|(v, e)| (v.as_slice(), *e)))
+    }
+
+    fn hits(p: &Prefilter, hay: &[u8], limit: usize) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        p.find_hits(hay, limit, &mut out);
+        out
     }
 
     #[test]
     fn prefixes_wake_their_rules_and_every_position_is_reported() {
-        let p = pf(&[&["tok_"], &["tok_live_"], &["ok_l"]]);
-        let mut hits = Vec::new();
-        p.find_hits(b"x tok_live_ y", b"", 13, &mut hits);
-        assert_eq!(hits, vec![(2, 0), (2, 1), (3, 2)]);
-        hits.clear();
-        p.find_hits(b"x TOK_live_ y", b"", 13, &mut hits);
-        assert_eq!(hits, vec![], "exact keywords are case-sensitive");
+        let p = pf(&[(&["tok_"], true), (&["tok_live_"], true), (&["ok_l"], true)]);
+        assert_eq!(hits(&p, b"x tok_live_ y", 13), vec![(2, 0), (2, 1), (3, 2)]);
+        assert_eq!(
+            hits(&p, b"x TOK_live_ y", 13),
+            vec![],
+            "exact keywords are case-sensitive"
+        );
     }
 
     #[test]
-    fn many_groups_merge_sorted_and_deduplicated() {
-        // 200 distinct keywords over several groups, one rule owning two
-        // keywords that start at the same place in different groups.
+    fn folded_keywords_match_any_case_and_exact_ones_only_as_written() {
+        let p = pf(&[(&["Password"], false), (&["AKIA"], true), (&["akia"], true)]);
+        assert_eq!(hits(&p, b"PASSWORD password", 17), vec![(0, 0), (9, 0)]);
+        assert_eq!(hits(&p, b"AKIA akia Akia", 14), vec![(0, 1), (5, 2)]);
+        assert_eq!(hits(&p, b"AKIA", 0), vec![]);
+        assert_eq!(pf(&[]).keywords, 0);
+        assert_eq!(hits(&pf(&[]), b"anything", 8), vec![]);
+    }
+
+    #[test]
+    fn many_keywords_merge_sorted_and_deduplicated() {
+        // 200 distinct keywords, one rule owning two keywords that start at
+        // the same place.
         let kws: Vec<String> = (0..200).map(|i| format!("kw{i:03}x")).collect();
         let mut rules: Vec<Vec<String>> = kws.iter().map(|k| vec![k.clone()]).collect();
         rules.push(vec!["kw0".into(), "kw007x".into()]);
         let p = Prefilter::new(rules.iter().map(|v| (v.as_slice(), false)));
-        assert!(p.groups.len() >= 4);
-        let mut hits = Vec::new();
-        let hay = b"..kw007x..kw199x";
-        p.find_hits(b"", hay, hay.len(), &mut hits);
-        assert_eq!(hits, vec![(2, 7), (2, 200), (10, 199)]);
-        hits.clear();
-        p.find_hits(b"", hay, 10, &mut hits);
-        assert_eq!(hits, vec![(2, 7), (2, 200)]);
+        let hay = b"..kw007x..KW199X";
+        assert_eq!(hits(&p, hay, hay.len()), vec![(2, 7), (2, 200), (10, 199)]);
+        assert_eq!(hits(&p, hay, 10), vec![(2, 7), (2, 200)]);
+    }
+
+    /// Every keyword occurrence, by brute force.
+    fn naive(rules: &[(Vec<String>, bool)], hay: &[u8], limit: usize) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        for pos in 0..limit.min(hay.len()) {
+            for (r, (kws, exact)) in rules.iter().enumerate() {
+                let hit = kws.iter().any(|k| {
+                    let k = k.as_bytes();
+                    hay.len() - pos >= k.len()
+                        && if *exact {
+                            &hay[pos..pos + k.len()] == k
+                        } else {
+                            hay[pos..pos + k.len()].eq_ignore_ascii_case(k)
+                        }
+                });
+                if hit {
+                    out.push((pos, r as u32));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn interleaved_walks_find_what_brute_force_finds() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let alphabet = b"abAB_-:/xyz";
+        for round in 0..40 {
+            let rules: Vec<(Vec<String>, bool)> = (0..1 + rnd(30))
+                .map(|_| {
+                    let kws = (0..1 + rnd(3))
+                        .map(|_| {
+                            (0..2 + rnd(6))
+                                .map(|_| char::from(alphabet[rnd(alphabet.len())]))
+                                .collect()
+                        })
+                        .collect();
+                    (kws, rnd(2) == 0)
+                })
+                .collect();
+            let p = Prefilter::new(rules.iter().map(|(v, e)| (v.as_slice(), *e)));
+            let len = if round % 2 == 0 {
+                5000 + rnd(20000)
+            } else {
+                rnd(300)
+            };
+            let hay: Vec<u8> = (0..len).map(|_| alphabet[rnd(alphabet.len())]).collect();
+            for limit in [
+                len,
+                len.saturating_sub(p.max_keyword_len),
+                len / 2,
+                4096,
+                4099,
+            ] {
+                let limit = limit.min(len);
+                // Keywords starting below `limit` must be whole in the hay.
+                let hay = &hay[..(limit + p.max_keyword_len).min(len)];
+                assert_eq!(
+                    hits(&p, hay, limit),
+                    naive(&rules, hay, limit),
+                    "round {round} limit {limit}"
+                );
+            }
+        }
     }
 }

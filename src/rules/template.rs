@@ -9,6 +9,17 @@
 //!
 //! Classes: `alnum`, `upper`, `lower`, `upperdigit`, `lowerdigit`, `digit`,
 //! `hex`, `HEX`, `b64`, `b64url`, `base32`, `bech32`, `alpha`.
+//!
+//! Checksummed classes, so that examples of rules with a validator are valid
+//! (and their `...bad` twins, one character off, are not):
+//!
+//! - `crc62` / `crc62bad`: `len` base62 characters whose last 6 are the
+//!   base62 CRC32 of the others (GitHub and npm tokens: `ghp_{{crc62:36}}`);
+//! - `luhn` / `luhnbad`: `len` digits whose last is the Luhn check digit of
+//!   every digit since the start of the run of digits, spaces and `-` that
+//!   the placeholder continues (`4{{digit:3}} {{digit:4}} {{digit:4}} {{luhn:4}}`);
+//! - `iban` / `ibanbad`: an IBAN of `len` characters (22: DE, 18: NL,
+//!   27: FR, 20: AT) with its mod-97 check digits.
 
 /// Why a template could not be expanded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,17 +95,20 @@ impl Rng {
 pub fn expand_pair(seed: &str, input: &str, output: &str) -> Result<(String, String), Error> {
     let mut rng = Rng::from_seed(seed.as_bytes());
     let mut values = Vec::new();
-    let input = expand(input, |p| {
+    let input = expand(input, |p, before| {
         let (class, len) = p.split_once(':').ok_or_else(|| Error::Bad(p.into()))?;
         let len: usize = len.parse().map_err(|_| Error::Bad(p.into()))?;
         if len == 0 || len > 1 << 20 {
             return Err(Error::Bad(p.into()));
         }
-        let v = rng.string(class, len).ok_or_else(|| Error::Bad(p.into()))?;
+        let v = match checksummed(&mut rng, class, len, before) {
+            Some(v) => v.ok_or_else(|| Error::Bad(p.into()))?,
+            None => rng.string(class, len).ok_or_else(|| Error::Bad(p.into()))?,
+        };
         values.push(v.clone());
         Ok(v)
     })?;
-    let output = expand(output, |p| {
+    let output = expand(output, |p, _| {
         let n: usize = p.parse().map_err(|_| Error::Bad(p.into()))?;
         n.checked_sub(1)
             .and_then(|i| values.get(i))
@@ -109,9 +123,74 @@ pub fn expand_one(seed: &str, template: &str) -> Result<String, Error> {
     expand_pair(seed, template, "").map(|(i, _)| i)
 }
 
+/// Fills the checksummed classes: `None` for any other class, `Some(None)`
+/// for a bad length.
+fn checksummed(rng: &mut Rng, class: &str, len: usize, before: &str) -> Option<Option<String>> {
+    use super::validate::{base62_6, crc32, iban_check_digits, luhn_check_digit};
+    let (base, bad) = match class.strip_suffix("bad") {
+        Some(b) => (b, true),
+        None => (class, false),
+    };
+    let mut v: Vec<u8> = match base {
+        "crc62" => {
+            if len < 7 {
+                return Some(None);
+            }
+            let random = rng.string("alnum", len - 6).expect("known class");
+            let mut v = random.clone().into_bytes();
+            v.extend_from_slice(&base62_6(crc32(random.as_bytes())));
+            v
+        }
+        "luhn" => {
+            let mut v = rng
+                .string("digit", len - 1)
+                .expect("known class")
+                .into_bytes();
+            let start = before
+                .bytes()
+                .rposition(|b| !(b.is_ascii_digit() || b == b' ' || b == b'-'))
+                .map_or(0, |i| i + 1);
+            let mut all = before.as_bytes()[start..].to_vec();
+            all.extend_from_slice(&v);
+            v.push(luhn_check_digit(&all));
+            v
+        }
+        "iban" => {
+            let (country, bban): (&[u8; 2], String) = match len {
+                22 => (b"DE", rng.string("digit", 18).expect("known class")),
+                18 => (
+                    b"NL",
+                    rng.string("upper", 4).expect("known class")
+                        + &rng.string("digit", 10).expect("known class"),
+                ),
+                27 => (b"FR", rng.string("digit", 23).expect("known class")),
+                20 => (b"AT", rng.string("digit", 16).expect("known class")),
+                _ => return Some(None),
+            };
+            let mut v = country.to_vec();
+            v.extend_from_slice(&iban_check_digits(country, bban.as_bytes()));
+            v.extend_from_slice(bban.as_bytes());
+            v
+        }
+        _ => return None,
+    };
+    if bad {
+        // Change one character so the checksum no longer holds: the check
+        // character itself for Luhn and CRC, a check digit for IBAN.
+        let i = if base == "iban" { 3 } else { v.len() - 1 };
+        v[i] = match v[i] {
+            b'9' => b'0',
+            b'z' => b'a',
+            b'Z' => b'A',
+            c => c + 1,
+        };
+    }
+    Some(Some(String::from_utf8(v).expect("ASCII")))
+}
+
 fn expand(
     text: &str,
-    mut fill: impl FnMut(&str) -> Result<String, Error>,
+    mut fill: impl FnMut(&str, &str) -> Result<String, Error>,
 ) -> Result<String, Error> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -120,7 +199,8 @@ fn expand(
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
         let j = after.find("}}").ok_or(Error::Unterminated(offset + i))?;
-        out.push_str(&fill(&after[..j])?);
+        let v = fill(&after[..j], &out)?;
+        out.push_str(&v);
         offset += i + 2 + j + 2;
         rest = &after[j + 2..];
     }
@@ -157,5 +237,31 @@ mod tests {
             expand_pair("s", "x", "{{1}}"),
             Err(Error::NoSuchPlaceholder(1))
         ));
+    }
+
+    #[test]
+    fn checksummed_classes_pass_their_validators_and_bad_twins_fail() {
+        use crate::rules::Validator;
+        let crc = Validator::parse("github-crc32").unwrap();
+        let luhn = Validator::parse("luhn").unwrap();
+        let iban = Validator::parse("mod97").unwrap();
+        for seed in ["a", "b", "c", "d"] {
+            let t = expand_one(seed, "ghp_{{crc62:36}}").unwrap();
+            assert_eq!(t.len(), 40);
+            assert!(crc.check(t.as_bytes()), "{t}");
+            assert!(!crc.check(expand_one(seed, "ghp_{{crc62bad:36}}").unwrap().as_bytes()));
+            let c = expand_one(seed, "4{{digit:3}} {{digit:4}} {{digit:4}} {{luhn:4}}").unwrap();
+            assert!(luhn.check(c.as_bytes()), "{c}");
+            let c = expand_one(seed, "card 5{{luhnbad:15}}").unwrap();
+            assert!(!luhn.check(c.as_bytes()), "{c}");
+            for n in [18, 20, 22, 27] {
+                let i = expand_one(seed, &format!("{{{{iban:{n}}}}}")).unwrap();
+                assert_eq!(i.len(), n);
+                assert!(iban.check(i.as_bytes()), "{i}");
+                let b = expand_one(seed, &format!("{{{{ibanbad:{n}}}}}")).unwrap();
+                assert!(!iban.check(b.as_bytes()), "{b}");
+            }
+        }
+        assert!(matches!(expand_one("s", "{{iban:5}}"), Err(Error::Bad(_))));
     }
 }

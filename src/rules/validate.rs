@@ -1,5 +1,22 @@
 //! Offline checks a candidate secret must pass: entropy, placeholder stop
 //! words, and named structural validators. None of them touches the network.
+//!
+//! Each validator is written from its format's public definition:
+//!
+//! - `luhn`: the ISO/IEC 7812 check digit of card numbers;
+//! - `mod97`: the ISO 13616 IBAN check (country code and check digits moved
+//!   to the end, letters as 10..35, the number mod 97 is 1);
+//! - `github-crc32` / `npm-crc32`: GitHub's token format (github.blog,
+//!   "Behind GitHub's new authentication token formats", 2021) and npm's
+//!   (GitHub changelog 2021-09-23, "npm has a new access token format") end
+//!   in a 6-character base62 CRC32 checksum. The exact definition used here
+//!   is the one community implementations verified against real (revoked)
+//!   tokens: CRC-32 (IEEE) of the random part between the `_` and the
+//!   checksum, written in base62 with the alphabet `0-9A-Za-z`, most
+//!   significant digit first, left-padded with `0` to 6 characters;
+//! - `jwt`: the header segment is base64url JSON with an `"alg"` member;
+//! - `basic-auth`: base64 that decodes to printable `user:password` text
+//!   (Docker `auths` entries, `_auth` in `.npmrc`).
 
 /// A named structural validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,6 +25,17 @@ pub enum Validator {
     Luhn,
     /// Three base64url segments whose first decodes to a JSON object with `"alg"`.
     Jwt,
+    /// GitHub / npm token checksum: the last 6 characters are the base62
+    /// CRC32 of the random part after the prefix's `_`.
+    Crc32Base62,
+    /// The same checksum, failing: the fallback rules for tokens whose
+    /// checksum does not verify use it, so a valid token is one finding of
+    /// its specific rule and never also one of the fallback.
+    Crc32Base62Fails,
+    /// IBAN check digits (ISO 13616, ISO 7064 mod 97-10).
+    Mod97,
+    /// Base64 decoding to printable `user:password`.
+    BasicAuth,
 }
 
 impl Validator {
@@ -16,6 +44,10 @@ impl Validator {
         match name {
             "luhn" => Some(Validator::Luhn),
             "jwt" => Some(Validator::Jwt),
+            "github-crc32" | "npm-crc32" => Some(Validator::Crc32Base62),
+            "github-crc32-fails" | "npm-crc32-fails" => Some(Validator::Crc32Base62Fails),
+            "mod97" => Some(Validator::Mod97),
+            "basic-auth" => Some(Validator::BasicAuth),
             _ => None,
         }
     }
@@ -25,6 +57,10 @@ impl Validator {
         match self {
             Validator::Luhn => luhn(secret),
             Validator::Jwt => jwt(secret),
+            Validator::Crc32Base62 => crc32_base62_token(secret),
+            Validator::Crc32Base62Fails => !crc32_base62_token(secret),
+            Validator::Mod97 => iban_mod97(secret),
+            Validator::BasicAuth => basic_auth(secret),
         }
     }
 }
@@ -126,6 +162,137 @@ fn jwt(s: &[u8]) -> bool {
     header.starts_with(b"{") && header.ends_with(b"}") && contains_ignore_case(header, b"\"alg\"")
 }
 
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as in zlib.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The base62 alphabet of GitHub and npm token checksums.
+pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `n` in base62 ([`BASE62`]), most significant digit first, left-padded
+/// with `0` to 6 characters (6 digits hold any u32).
+pub fn base62_6(mut n: u32) -> [u8; 6] {
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+/// A GitHub- or npm-style token (`prefix_` + random + 6-character base62
+/// CRC32 of the random part) whose checksum holds. Without a `_` the whole
+/// input is taken as random part and checksum.
+fn crc32_base62_token(s: &[u8]) -> bool {
+    let body = match s.iter().rposition(|&b| b == b'_') {
+        Some(i) => &s[i + 1..],
+        None => s,
+    };
+    if body.len() < 7 || !body.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let (random, check) = body.split_at(body.len() - 6);
+    base62_6(crc32(random)) == check
+}
+
+/// ISO 13616 IBAN check: two letters, two check digits, up to 30
+/// alphanumerics (spaces allowed between groups); rearranged and read as a
+/// number with A=10..Z=35, it is 1 mod 97.
+fn iban_mod97(s: &[u8]) -> bool {
+    let chars: Vec<u8> = s
+        .iter()
+        .filter(|&&b| b != b' ')
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    if chars.len() < 15 || chars.len() > 34 {
+        return false;
+    }
+    if !chars[..2].iter().all(u8::is_ascii_uppercase)
+        || !chars[2..4].iter().all(u8::is_ascii_digit)
+        || !chars.iter().all(u8::is_ascii_alphanumeric)
+    {
+        return false;
+    }
+    let mut rem = 0u32;
+    for &c in chars[4..].iter().chain(&chars[..4]) {
+        if c.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(c - b'0')) % 97;
+        } else {
+            rem = (rem * 100 + u32::from(c - b'A') + 10) % 97;
+        }
+    }
+    rem == 1
+}
+
+/// The two IBAN check digits for `country` and `bban` (ISO 7064 mod 97-10).
+pub fn iban_check_digits(country: &[u8; 2], bban: &[u8]) -> [u8; 2] {
+    let mut rem = 0u32;
+    for &c in bban.iter().chain(country.iter()).chain(b"00") {
+        let c = c.to_ascii_uppercase();
+        if c.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(c - b'0')) % 97;
+        } else {
+            rem = (rem * 100 + u32::from(c - b'A') + 10) % 97;
+        }
+    }
+    let check = 98 - rem;
+    [b'0' + (check / 10) as u8, b'0' + (check % 10) as u8]
+}
+
+/// The Luhn check digit that completes `digits` (which holds no check digit
+/// yet); non-digits are ignored.
+pub fn luhn_check_digit(digits: &[u8]) -> u8 {
+    let sum: u32 = digits
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .rev()
+        .enumerate()
+        .map(|(i, &b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                // These positions are doubled once the check digit is appended.
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    b'0' + ((10 - sum % 10) % 10) as u8
+}
+
+/// Standard base64 (padding optional) that decodes to printable ASCII
+/// `user:password` with a non-empty password.
+fn basic_auth(s: &[u8]) -> bool {
+    if s.iter().any(|&b| b == b'-' || b == b'_') {
+        return false;
+    }
+    let Some(text) = b64url_decode(s) else {
+        return false;
+    };
+    let printable = text.iter().all(|&b| (0x20..0x7f).contains(&b));
+    printable
+        && text
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|i| i + 1 < text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +319,85 @@ mod tests {
         // {"typ":"JWT"} has no alg.
         assert!(!jwt(b"eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2ln"));
         assert!(!jwt(b"eyJ!!!.x.y"));
+    }
+
+    /// Every single-character corruption of `good` fails `check`.
+    fn corruptions_fail(good: &[u8], alphabet: &[u8], check: impl Fn(&[u8]) -> bool) {
+        assert!(check(good), "{}", String::from_utf8_lossy(good));
+        for i in 0..good.len() {
+            for &c in alphabet {
+                if c == good[i] {
+                    continue;
+                }
+                let mut bad = good.to_vec();
+                bad[i] = c;
+                assert!(
+                    !check(&bad),
+                    "corrupting byte {i} to {:?} still passes",
+                    char::from(c)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        // The CRC-32/ISO-HDLC check value of "123456789".
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn base62_is_padded_most_significant_first() {
+        assert_eq!(&base62_6(0), b"000000");
+        assert_eq!(&base62_6(61), b"00000z");
+        assert_eq!(&base62_6(62), b"000010");
+        assert_eq!(&base62_6(0xCBF4_3926), b"3jZRME");
+        assert_eq!(&base62_6(u32::MAX), b"4gfFC3");
+    }
+
+    #[test]
+    fn github_style_checksums_verify_and_corruption_fails() {
+        let random = b"zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ";
+        let mut tok = b"ghp_".to_vec();
+        tok.extend_from_slice(random);
+        tok.extend_from_slice(&base62_6(crc32(random)));
+        assert_eq!(tok.len(), 40);
+        corruptions_fail(&tok[4..], BASE62, crc32_base62_token);
+        assert!(crc32_base62_token(&tok));
+        let mut npm = b"npm_".to_vec();
+        npm.extend_from_slice(&tok[4..]);
+        assert!(crc32_base62_token(&npm));
+        assert!(!crc32_base62_token(b"ghp_short"));
+        assert!(!crc32_base62_token(
+            b"ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        ));
+    }
+
+    #[test]
+    fn iban_check_digits_follow_iso_13616() {
+        // The worked example of ISO 13616 / the ECBS: GB82 WEST 1234 5698 7654 32.
+        assert!(iban_mod97(b"GB82WEST12345698765432"));
+        assert!(iban_mod97(b"GB82 WEST 1234 5698 7654 32"));
+        assert_eq!(&iban_check_digits(b"GB", b"WEST12345698765432"), b"82");
+        corruptions_fail(b"GB82WEST12345698765432", b"0123456789", iban_mod97);
+        assert!(!iban_mod97(b"GB82WEST1234"));
+    }
+
+    #[test]
+    fn luhn_check_digits_complete_numbers() {
+        assert_eq!(luhn_check_digit(b"411111111111111"), b'1');
+        assert_eq!(luhn_check_digit(b"7992739871"), b'3');
+        corruptions_fail(b"4111111111111111", b"0123456789", luhn);
+    }
+
+    #[test]
+    fn basic_auth_needs_user_colon_password() {
+        // "user:pass" and "user:" in base64.
+        assert!(basic_auth(b"dXNlcjpwYXNz"));
+        assert!(!basic_auth(b"dXNlcjo="));
+        // "hello world" has no colon.
+        assert!(!basic_auth(b"aGVsbG8gd29ybGQ="));
+        assert!(!basic_auth(b"not base64!"));
     }
 }
