@@ -803,7 +803,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
 }
 
 fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
-    use redactd::modes::net::{Counters, Shutdown, Stop, Upstream};
+    use redactd::modes::net::Upstream;
     use redactd::modes::tcp;
     init_logging(&args.net.log);
     let upstream = Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
@@ -826,34 +826,58 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
         )?,
         tls: args.tls.acceptor()?,
     };
-    let rt = runtime(&args.net)?;
+    let name = cfg.name.clone();
+    run_stream_listener(
+        &args.net,
+        args.listen,
+        &name,
+        set,
+        opts,
+        |l, engine, counters, stop| tokio::spawn(tcp::serve(l, cfg, ends, engine, counters, stop)),
+    )
+}
+
+/// The lifecycle of a single-listener command (`tcp`, `http`): bind, the
+/// metrics endpoint, the ready file, serve until SIGTERM/SIGINT, drain, and
+/// log the counters.
+fn run_stream_listener<F>(
+    net: &NetArgs,
+    listen: SocketAddr,
+    name: &str,
+    set: Arc<RuleSet>,
+    opts: Options,
+    spawn: F,
+) -> Result<ExitCode>
+where
+    F: FnOnce(
+        tokio::net::TcpListener,
+        redactd::modes::net::EngineWatch,
+        Arc<redactd::modes::net::Counters>,
+        redactd::modes::net::Stop,
+    ) -> tokio::task::JoinHandle<()>,
+{
+    use redactd::modes::net::{Counters, Shutdown, Stop};
+    let rt = runtime(net)?;
     rt.block_on(async move {
         let counters = Arc::new(Counters::default());
-        let l = tokio::net::TcpListener::bind(args.listen)
+        let l = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
-        let mut bound = vec![(cfg.name.clone(), l.local_addr()?)];
+            .with_context(|| format!("cannot listen on tcp {listen}"))?;
+        let mut bound = vec![(name.to_string(), l.local_addr()?)];
         let engine = redactd::modes::net::fixed_engine(set, opts);
         let sources = redactd::metrics::Sources::new();
-        sources.listener(&cfg.name, Arc::clone(&counters));
+        sources.listener(name, Arc::clone(&counters));
         sources.engine(engine.clone());
-        if let Some(addr) = args.net.metrics {
+        if let Some(addr) = net.metrics {
             let a = redactd::metrics::start(addr, &sources)
                 .await
                 .with_context(|| format!("cannot serve metrics on {addr}"))?;
             bound.push(("metrics".to_string(), a));
         }
         let (trigger, shutdown) = Shutdown::new();
-        let server = tokio::spawn(tcp::serve(
-            l,
-            cfg,
-            ends,
-            engine,
-            Arc::clone(&counters),
-            Stop::single(&shutdown),
-        ));
+        let server = spawn(l, engine, Arc::clone(&counters), Stop::single(&shutdown));
         let stop = stop_signal()?;
-        ready(&args.net, &bound)?;
+        ready(net, &bound)?;
         stop.await;
         tracing::info!("shutting down: no new connections, draining");
         sources.stopping();
@@ -866,7 +890,6 @@ fn run_tcp(args: TcpArgs) -> Result<ExitCode> {
 
 fn run_http(args: HttpArgs) -> Result<ExitCode> {
     use redactd::modes::http;
-    use redactd::modes::net::{Counters, Shutdown, Stop};
     init_logging(&args.net.log);
     if args.upstream.scheme_str() != Some("http") || args.upstream.authority().is_none() {
         bail!(
@@ -880,41 +903,15 @@ fn run_http(args: HttpArgs) -> Result<ExitCode> {
     cfg.max_connections = args.net.max_connections;
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);
-    let rt = runtime(&args.net)?;
-    rt.block_on(async move {
-        let counters = Arc::new(Counters::default());
-        let l = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on tcp {}", args.listen))?;
-        let mut bound = vec![(cfg.name.clone(), l.local_addr()?)];
-        let engine = redactd::modes::net::fixed_engine(set, opts);
-        let sources = redactd::metrics::Sources::new();
-        sources.listener(&cfg.name, Arc::clone(&counters));
-        sources.engine(engine.clone());
-        if let Some(addr) = args.net.metrics {
-            let a = redactd::metrics::start(addr, &sources)
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            bound.push(("metrics".to_string(), a));
-        }
-        let (trigger, shutdown) = Shutdown::new();
-        let server = tokio::spawn(http::serve(
-            l,
-            cfg,
-            engine,
-            Arc::clone(&counters),
-            Stop::single(&shutdown),
-        ));
-        let stop = stop_signal()?;
-        ready(&args.net, &bound)?;
-        stop.await;
-        tracing::info!("shutting down: no new connections, draining");
-        sources.stopping();
-        trigger.trigger();
-        let _ = server.await;
-        tracing::info!("{}", counters.summary());
-        Ok(ExitCode::SUCCESS)
-    })
+    let name = cfg.name.clone();
+    run_stream_listener(
+        &args.net,
+        args.listen,
+        &name,
+        set,
+        opts,
+        |l, engine, counters, stop| tokio::spawn(http::serve(l, cfg, engine, counters, stop)),
+    )
 }
 
 fn run_serve(args: ServeArgs) -> Result<ExitCode> {
