@@ -103,7 +103,13 @@ pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
     let problems: Vec<Problem> = set
         .rules()
         .iter()
-        .filter(|r| !r.source.starts_with(rules::BUILTIN_SOURCE_PREFIX))
+        // Built-in examples are tested by the test suite; known values'
+        // rules were checked when they were made, and their examples hold
+        // the values themselves, which no message may show.
+        .filter(|r| {
+            !r.source.starts_with(rules::BUILTIN_SOURCE_PREFIX)
+                && !r.source.starts_with(rules::known::KNOWN_SOURCE_PREFIX)
+        })
         .flat_map(check_rule)
         .collect();
     if problems.is_empty() {

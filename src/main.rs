@@ -69,6 +69,16 @@ struct RuleArgs {
     /// Do not load the built-in rules.
     #[arg(long)]
     no_builtin: bool,
+    /// Mask these known values wherever they appear, raw, JSON-escaped,
+    /// percent-encoded or base64-encoded (rules `known.<name>`): a file of
+    /// values, one per line, or a directory of one file per value (as
+    /// Kubernetes secret volumes look). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    known_secrets: Vec<PathBuf>,
+    /// Mask the value of this environment variable (rule `known.<name>`).
+    /// Repeatable.
+    #[arg(long, value_name = "NAME")]
+    known_secrets_env: Vec<String>,
 }
 
 impl RuleArgs {
@@ -87,6 +97,12 @@ impl RuleArgs {
         for d in &self.disable {
             b.disable(d);
         }
+        let mut known = Vec::new();
+        for p in &self.known_secrets {
+            known.extend(redactd::rules::known::from_path(p)?);
+        }
+        known.extend(redactd::rules::known::from_env(&self.known_secrets_env)?);
+        redactd::rules::known::add_to(&mut b, &known)?;
         Ok(b)
     }
 

@@ -364,3 +364,87 @@ examples = [{ input = "k=acme_{{hex:16}}", output = "k=[REDACTED:acme.key]" }]
     let out = run_filter(&["--rules", d.to_str().unwrap()], b"x\n");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Base64 (standard alphabet, no padding) for building test inputs.
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut o = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            o.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    o
+}
+
+#[test]
+fn known_secrets_are_masked_raw_escaped_percent_encoded_and_in_base64() {
+    let dir = tmpdir("known");
+    // A Kubernetes-style secret volume: one file per value, `..data` skipped.
+    let vol = dir.join("vol");
+    std::fs::create_dir_all(vol.join("..data")).unwrap();
+    let db = expand_one("known-db", "Pw/{{alnum:12}}+\"q\"").unwrap();
+    let api = expand_one("known-api", "{{alnum:24}}").unwrap();
+    std::fs::write(vol.join("db-password"), format!("{db}\n")).unwrap();
+    std::fs::write(vol.join("api_key"), &api).unwrap();
+    std::fs::write(vol.join("..data").join("ignored"), "ignored-value-123").unwrap();
+    let json = db
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('/', "\\/");
+    let pct: String = db
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let input = format!(
+        "raw {db} end\njson {{\"p\":\"{json}\"}}\nurl ?p={pct}&x=1\nbasic {}\nkey={api}\nignored-value-123\n",
+        b64(format!("user:{api}").as_bytes())
+    );
+    let out = run_filter(
+        &["--known-secrets", vol.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [&db, &json, &pct, &api] {
+        assert!(!text.contains(needle.as_str()), "a form survived:\n{text}");
+    }
+    assert!(
+        text.contains("raw [REDACTED:known.db-password] end"),
+        "{text}"
+    );
+    assert!(text.contains("key=[REDACTED:known.api_key]"), "{text}");
+    assert!(
+        text.contains("ignored-value-123"),
+        "dot entries are not values"
+    );
+    // The base64 of `user:API` holds the value at offset 5: the aligned
+    // form of it is gone, only the user part's characters stay.
+    assert!(
+        !text.contains(&b64(format!("user:{api}").as_bytes())[8..28]),
+        "{text}"
+    );
+
+    // Short values are refused, naming the file and not the value.
+    std::fs::write(vol.join("short"), "abc123").unwrap();
+    let out = run_filter(&["--known-secrets", vol.to_str().unwrap()], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("short") && err.contains("at least 8") && !err.contains("abc123"),
+        "{err}"
+    );
+}

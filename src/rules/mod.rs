@@ -12,6 +12,7 @@
 //! This module uses no I/O beyond reading rule files and no async runtime.
 
 pub mod analyze;
+pub mod known;
 pub mod prefilter;
 pub mod syntax;
 pub mod template;
