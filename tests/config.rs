@@ -188,6 +188,8 @@ fn example_documents_every_key() {
         "enable",
         "disable",
         "builtin",
+        "known_secrets",
+        "known_secrets_env",
         "[runtime]",
         "threads",
         "drain_ms",

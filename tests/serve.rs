@@ -240,3 +240,41 @@ fn check_config_reports_every_problem_with_its_key_path() {
     assert!(err.contains("listener[0].flush_ms"), "{err}");
     assert!(err.contains("listener[1].listen"), "{err}");
 }
+
+#[test]
+fn known_values_are_re_read_on_reload() {
+    let tmp = TempDir::new("serve-known");
+    let vol = tmp.subdir("secrets");
+    let mut rng = Rng::from_seed(b"serve-known");
+    let old = rng.string("alnum", 20).unwrap();
+    let new = rng.string("alnum", 20).unwrap();
+    std::fs::write(vol.join("db_password"), &old).unwrap();
+    let up = TcpRecorder::start();
+    let cfg = tmp.join("redactd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[rules]\nknown_secrets = [\"{}\"]\n\n[[listener]]\nname = \"raw\"\nmode = \"tcp\"\n\
+             listen = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:{}\"\n",
+            vol.display(),
+            up.port()
+        ),
+    )
+    .unwrap();
+    let mut s = Serve::start(&tmp, &cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", s.port("raw"))).unwrap();
+    c.write_all(format!("one {old}\n").as_bytes()).unwrap();
+    up.wait_until(WAIT, |x| x.ends_with(b"one [REDACTED:known.db_password]\n"));
+    // The secret is rotated: the file changes, SIGHUP re-reads it.
+    std::fs::write(vol.join("db_password"), &new).unwrap();
+    s.hup_and_wait("reload done");
+    c.write_all(format!("two {new}\n").as_bytes()).unwrap();
+    up.wait_until(WAIT, |x| x.ends_with(b"two [REDACTED:known.db_password]\n"));
+    drop(c);
+    assert!(s.daemon.stop().is_some_and(|st| st.success()));
+    let err = s.daemon.stderr_text();
+    assert!(
+        !err.contains(&old) && !err.contains(&new),
+        "a value reached the log"
+    );
+}

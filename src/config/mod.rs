@@ -142,6 +142,12 @@ pub struct Rules {
     pub disable: Vec<String>,
     /// `builtin`: whether the built-in rules are loaded (default true).
     pub builtin: bool,
+    /// `known_secrets`: files of values (one per line) or directories of
+    /// one file per value, masked wherever they appear (`known.<name>`).
+    /// Re-read on every reload.
+    pub known_secrets: Vec<PathBuf>,
+    /// `known_secrets_env`: environment variables whose values are masked.
+    pub known_secrets_env: Vec<String>,
 }
 
 /// `[runtime]`
@@ -675,6 +681,12 @@ impl Rules {
         for d in &self.disable {
             b.disable(d.as_str());
         }
+        let mut known = Vec::new();
+        for p in &self.known_secrets {
+            known.extend(crate::rules::known::from_path(p)?);
+        }
+        known.extend(crate::rules::known::from_env(&self.known_secrets_env)?);
+        crate::rules::known::add_to(&mut b, &known)?;
         Ok(b)
     }
 }

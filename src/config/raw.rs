@@ -44,6 +44,8 @@ pub(super) struct Rules {
     pub enable: Option<Vec<Spanned<String>>>,
     pub disable: Option<Vec<Spanned<String>>>,
     pub builtin: Opt<bool>,
+    pub known_secrets: Option<Vec<Spanned<String>>>,
+    pub known_secrets_env: Option<Vec<Spanned<String>>>,
 }
 
 /// `[runtime]`

@@ -421,6 +421,40 @@ impl Ctx<'_> {
             }
             dirs.push(p);
         }
+        let mut known_secrets = Vec::new();
+        for (i, d) in r.known_secrets.iter().flatten().enumerate() {
+            let path = format!("rules.known_secrets[{i}]");
+            let p = self.resolve(d.get_ref());
+            if let Err(e) = std::fs::metadata(&p) {
+                self.err(
+                    ErrorKind::Reference,
+                    path,
+                    span(d),
+                    format!(
+                        "cannot use {:?}: {}",
+                        p.display().to_string(),
+                        io_reason(&e)
+                    ),
+                );
+            }
+            known_secrets.push(p);
+        }
+        let known_secrets_env = self.strings("rules.known_secrets_env", &r.known_secrets_env);
+        for (i, n) in known_secrets_env.iter().enumerate() {
+            if std::env::var_os(n).is_none() {
+                let at = r
+                    .known_secrets_env
+                    .as_ref()
+                    .and_then(|v| v.get(i))
+                    .and_then(span);
+                self.err(
+                    ErrorKind::Reference,
+                    format!("rules.known_secrets_env[{i}]"),
+                    at,
+                    format!("environment variable {n} is not set"),
+                );
+            }
+        }
         let enable = self.strings("rules.enable", &r.enable);
         let disable = self.strings("rules.disable", &r.disable);
         let builtin = r.builtin.as_ref().map_or(true, |b| *b.get_ref());
@@ -437,6 +471,8 @@ impl Ctx<'_> {
             enable,
             disable,
             builtin,
+            known_secrets,
+            known_secrets_env,
         }
     }
 

@@ -283,6 +283,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Known values could not be read or turned into rules (the message
+    /// never holds a value).
+    #[error(transparent)]
+    Known(#[from] known::KnownError),
     /// One or more rules are invalid; every problem is listed.
     #[error("{} rule problem(s):\n  {}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
     Invalid(Vec<Problem>),
