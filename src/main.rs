@@ -79,6 +79,14 @@ struct RuleArgs {
     /// Repeatable.
     #[arg(long, value_name = "NAME")]
     known_secrets_env: Vec<String>,
+    /// Not a secret: candidates whose secret bytes match this regex are
+    /// neither redacted nor reported (anchor with ^...$). Repeatable.
+    #[arg(long, value_name = "REGEX")]
+    allow_regex: Vec<String>,
+    /// Not secrets: a file of fingerprints as findings show them
+    /// (`keyid:hex`, one per line). Needs the same --hmac-key-file.
+    #[arg(long, value_name = "FILE")]
+    allow_fingerprints: Option<PathBuf>,
 }
 
 impl RuleArgs {
@@ -103,6 +111,12 @@ impl RuleArgs {
         }
         known.extend(redactd::rules::known::from_env(&self.known_secrets_env)?);
         redactd::rules::known::add_to(&mut b, &known)?;
+        for re in &self.allow_regex {
+            b.allow_regex(re)?;
+        }
+        if let Some(f) = &self.allow_fingerprints {
+            b.allow_fingerprints(f)?;
+        }
         Ok(b)
     }
 

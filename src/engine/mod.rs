@@ -607,13 +607,26 @@ impl Redactor {
             self.next[r] = me;
             // A `secret` group that did not take part: nothing to redact.
             let Some((ss, se)) = secret else { continue };
-            if ss == se || rule.accept(&self.buf[self.at(ss)..self.at(se)]).is_err() {
+            let secret = &self.buf[self.at(ss)..self.at(se)];
+            if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
                 continue;
             }
             if self.open_span(hit.rule, ss, se) {
                 return true;
             }
         }
+    }
+
+    /// Whether the operator's allowlist lets this candidate through.
+    fn allowed(&self, rule: &Rule, secret: &[u8]) -> bool {
+        let a = self.set.allowlist();
+        if a.is_empty() {
+            return false;
+        }
+        a.allows_bytes(secret)
+            || (a.has_fingerprints()
+                && rule.block.is_none()
+                && a.allows_fingerprint(&self.opts.fingerprinter.fingerprint(secret)))
     }
 
     /// Records an accepted secret `[start, end)`; opens its continuation if

@@ -346,3 +346,24 @@ fn sinks_learn_each_redacted_span_and_its_replacement_at_any_split() {
         );
     }
 }
+
+#[test]
+fn allowlisted_candidates_are_neither_redacted_nor_reported() {
+    let mut b = RuleSetBuilder::new();
+    b.add_source("t.toml", RULES).all(true);
+    b.allow_regex("^tok_00000000$").unwrap();
+    let dir = std::env::temp_dir().join(format!("redactd-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = opts(Style::Label);
+    let fp = o.fingerprinter.fingerprint(b"tok_abcd1234");
+    std::fs::write(dir.join("fps"), format!("# public test token\n{fp}\n")).unwrap();
+    b.allow_fingerprints(&dir.join("fps")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let set = Arc::new(b.build().unwrap());
+    let got = Redactor::redact_all(set, o, b"a tok_00000000 b tok_abcd1234 c tok_abcd9999\n");
+    assert_eq!(
+        got.out,
+        b"a tok_00000000 b tok_abcd1234 c [REDACTED:t.tok]\n"
+    );
+    assert_eq!(got.findings.len(), 1);
+}

@@ -11,6 +11,7 @@
 //!
 //! This module uses no I/O beyond reading rule files and no async runtime.
 
+pub mod allow;
 pub mod analyze;
 pub mod known;
 pub mod prefilter;
@@ -283,6 +284,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An allowlist entry is invalid.
+    #[error(transparent)]
+    Allow(#[from] allow::AllowError),
     /// Known values could not be read or turned into rules (the message
     /// never holds a value).
     #[error(transparent)]
@@ -299,6 +303,7 @@ pub struct RuleSetBuilder {
     enable: Vec<String>,
     disable: Vec<String>,
     all: bool,
+    allow: allow::Allowlist,
 }
 
 impl RuleSetBuilder {
@@ -445,7 +450,21 @@ impl RuleSetBuilder {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        Ok(RuleSet::from_rules(rules))
+        let mut set = RuleSet::from_rules(rules);
+        set.allow = self.allow.clone();
+        Ok(set)
+    }
+
+    /// Allows candidates whose secret matches `pattern` (see [`allow`]).
+    pub fn allow_regex(&mut self, pattern: &str) -> Result<&mut Self, Error> {
+        self.allow.add_regex(pattern)?;
+        Ok(self)
+    }
+
+    /// Allows the fingerprints listed in `path` (see [`allow`]).
+    pub fn allow_fingerprints(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        self.allow.add_fingerprint_file(path)?;
+        Ok(self)
     }
 }
 
@@ -701,6 +720,8 @@ pub struct RuleSet {
     pub max_len: usize,
     /// Largest keyword offset over all rules.
     pub max_keyword_offset: usize,
+    /// Candidates that are not secrets, by the operator's say.
+    allow: allow::Allowlist,
     /// Union DFA for idle flushes, built on first use.
     viability: std::sync::OnceLock<Option<Viability>>,
 }
@@ -724,7 +745,13 @@ impl RuleSet {
             prefilter,
             max_len,
             viability: std::sync::OnceLock::new(),
+            allow: allow::Allowlist::default(),
         }
+    }
+
+    /// The operator's allowlist.
+    pub fn allowlist(&self) -> &allow::Allowlist {
+        &self.allow
     }
 
     /// The union DFA idle flushes use, built on first call; `None` when it
