@@ -43,6 +43,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alert;
 pub mod check;
 pub mod config;
 pub mod engine;

@@ -188,9 +188,104 @@ struct FilterArgs {
     #[arg(long, value_name = "FILE")]
     findings: Option<PathBuf>,
     #[command(flatten)]
+    alerts: AlertArgs,
+    #[command(flatten)]
     redact: RedactArgs,
     #[command(flatten)]
     rules: RuleArgs,
+}
+
+/// Alerts on findings (filter and the network modes).
+#[derive(Args)]
+struct AlertArgs {
+    /// Append one JSON line per alert (never secret bytes) to FILE.
+    #[arg(long, value_name = "FILE")]
+    alert_audit_file: Option<PathBuf>,
+    /// POST each alert as a CloudEvents 1.0 JSON event to URL (http://).
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Option<String>,
+    /// File holding the webhook's bearer token.
+    #[arg(long, value_name = "FILE", requires = "alert_webhook")]
+    alert_webhook_token_file: Option<PathBuf>,
+    /// Send alerts to Prometheus Alertmanager at URL (POST /api/v2/alerts).
+    #[arg(long, value_name = "URL")]
+    alertmanager: Option<String>,
+    /// Dedup window per (rule, fingerprint), in ms.
+    #[arg(long, value_name = "MS", default_value_t = 300_000)]
+    alert_window_ms: u64,
+    /// Alerts queued at most (per sink); beyond, they are dropped (counted).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    alert_queue: usize,
+    /// Alerts delivered per second per sink (token bucket).
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    alert_rate: f64,
+    /// Token bucket size per sink.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    alert_burst: u32,
+    /// Bound on one HTTP delivery, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    alert_timeout_ms: u64,
+    /// Time queued alerts get to be delivered at exit, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    alert_drain_ms: u64,
+}
+
+impl AlertArgs {
+    fn specs(&self) -> Vec<redactd::alert::SinkSpec> {
+        use redactd::alert::SinkSpec;
+        let mut v = Vec::new();
+        if let Some(p) = &self.alert_audit_file {
+            v.push(SinkSpec::Audit(p.clone()));
+        }
+        if let Some(url) = &self.alert_webhook {
+            v.push(SinkSpec::Webhook {
+                url: url.clone(),
+                token_file: self.alert_webhook_token_file.clone(),
+            });
+        }
+        if let Some(url) = &self.alertmanager {
+            v.push(SinkSpec::Alertmanager { url: url.clone() });
+        }
+        v
+    }
+
+    fn settings(&self) -> redactd::alert::Settings {
+        use std::time::Duration;
+        redactd::alert::Settings {
+            window: Duration::from_millis(self.alert_window_ms),
+            queue: self.alert_queue.max(1),
+            rate_per_second: self.alert_rate,
+            burst: self.alert_burst,
+            timeout: Duration::from_millis(self.alert_timeout_ms),
+            ..redactd::alert::Settings::default()
+        }
+    }
+
+    fn drain(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.alert_drain_ms)
+    }
+
+    /// Starts the pipeline (inside a runtime).
+    fn start(&self, set: &RuleSet) -> Result<(redactd::alert::Alerts, redactd::alert::Running)> {
+        Ok(redactd::alert::Alerts::start(
+            self.settings(),
+            &self.specs(),
+            set,
+        )?)
+    }
+}
+
+/// Delivers what is queued (bounded by the drain time) and logs the counts.
+async fn finish_alerts(
+    alerts: &redactd::alert::Alerts,
+    running: redactd::alert::Running,
+    drain: std::time::Duration,
+) {
+    if alerts.is_enabled() {
+        alerts.close();
+        running.drain(alerts, drain).await;
+        tracing::info!("{}", alerts.summary());
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -260,6 +355,8 @@ struct NetArgs {
     /// directive); RUST_LOG wins when set.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
+    #[command(flatten)]
+    alerts: AlertArgs,
 }
 
 /// TLS towards clients and upstreams (network modes).
@@ -583,14 +680,48 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
         )?)),
         None => None,
     };
+    let specs = args.alerts.specs();
+    let rt = if specs.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?,
+        )
+    };
+    let (alerts, running) = match &rt {
+        Some(rt) => {
+            let _enter = rt.enter();
+            let (a, r) = args.alerts.start(&set)?;
+            (a, Some(r))
+        }
+        None => (redactd::alert::Alerts::disabled(), None),
+    };
+    let tap = redactd::alert::Tap::new(alerts.clone(), "filter", None);
     let mut stdout = io::stdout().lock();
-    let result = filter::run(
+    let result = filter::run_alerting(
         &set,
         &opts,
         &sources,
         &mut stdout,
         findings_file.as_mut().map(|w| w as &mut dyn Write),
+        &tap,
     );
+    if let (Some(rt), Some(running)) = (&rt, running) {
+        rt.block_on(async {
+            alerts.close();
+            running.drain(&alerts, args.alerts.drain()).await;
+        });
+        let problems = alerts
+            .stats()
+            .iter()
+            .any(|(_, s)| s.results()[1].1 + s.results()[2].1 > 0);
+        if args.stats || problems {
+            eprintln!("redactd: {}", alerts.summary());
+        }
+    }
     let summary = match result {
         Ok(s) => s,
         Err(filter::Error::OutputClosed) => return Ok(ExitCode::SUCCESS),
@@ -744,7 +875,11 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
     let drain = cfg.drain;
     let rt = runtime(&args.net)?;
     rt.block_on(async move {
-        let counters = Arc::new(Counters::default());
+        let (alerts, alerts_running) = args.net.alerts.start(&set)?;
+        let counters = Arc::new(Counters {
+            alerts: redactd::alert::Tap::new(alerts.clone(), "syslog", Some("syslog")),
+            ..Counters::default()
+        });
         let mut bound = Vec::new();
         let mut tcp = Vec::new();
         for (i, addr) in args.listen_tcp.iter().enumerate() {
@@ -776,6 +911,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
         let sources = redactd::metrics::Sources::new();
         sources.listener("syslog", Arc::clone(&counters));
         sources.engine(engine.clone());
+        sources.alerts(alerts.clone());
         if let Some(addr) = args.net.metrics {
             let a = redactd::metrics::start(addr, &sources)
                 .await
@@ -828,6 +964,7 @@ fn run_syslog(args: SyslogArgs) -> Result<ExitCode> {
             );
         }
         tracing::info!("{}", counters.summary());
+        finish_alerts(&alerts, alerts_running, args.net.alerts.drain()).await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -889,7 +1026,12 @@ where
     use redactd::modes::net::{Counters, Shutdown, Stop};
     let rt = runtime(net)?;
     rt.block_on(async move {
-        let counters = Arc::new(Counters::default());
+        let (alerts, alerts_running) = net.alerts.start(&set)?;
+        let mode = name.split('-').next().unwrap_or(name);
+        let counters = Arc::new(Counters {
+            alerts: redactd::alert::Tap::new(alerts.clone(), mode, Some(name)),
+            ..Counters::default()
+        });
         let l = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on tcp {listen}"))?;
@@ -898,6 +1040,7 @@ where
         let sources = redactd::metrics::Sources::new();
         sources.listener(name, Arc::clone(&counters));
         sources.engine(engine.clone());
+        sources.alerts(alerts.clone());
         if let Some(addr) = net.metrics {
             let a = redactd::metrics::start(addr, &sources)
                 .await
@@ -914,6 +1057,7 @@ where
         trigger.trigger();
         let _ = server.await;
         tracing::info!("{}", counters.summary());
+        finish_alerts(&alerts, alerts_running, net.alerts.drain()).await;
         Ok(ExitCode::SUCCESS)
     })
 }

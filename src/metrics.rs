@@ -228,6 +228,7 @@ pub struct Sources {
     listeners: Mutex<BTreeMap<String, Source>>,
     engine: Mutex<Option<EngineWatch>>,
     reloads: Mutex<Option<Arc<ServeCounters>>>,
+    alerts: Mutex<Option<crate::alert::Alerts>>,
     stopping: AtomicBool,
 }
 
@@ -278,6 +279,12 @@ impl Sources {
     /// The reload counters (`serve` only).
     pub fn reloads(&self, reloads: Arc<ServeCounters>) {
         *lock(&self.reloads) = Some(reloads);
+    }
+
+    /// The alert pipeline (for `redactd_alerts_total` and
+    /// `redactd_alerts_queued`).
+    pub fn alerts(&self, alerts: crate::alert::Alerts) {
+        *lock(&self.alerts) = Some(alerts);
     }
 
     /// Shutdown began: not ready any more.
@@ -360,6 +367,8 @@ const FAMILIES: &[Spec] = &[
     spec("redactd_processing_seconds", HISTOGRAM, L, "Time spent redacting one syslog message or one stream read."),
     spec("redactd_hits_verified_total", COUNTER, L, "Keyword hits the engine verified with a rule's regex."),
     spec("redactd_blocks_capped_total", COUNTER, L, "Multi-line secrets (blocks) that reached their size cap."),
+    spec("redactd_alerts_total", COUNTER, &["sink", "result"], "Alerts by sink and result: sent, failed (after every retry), dropped (queue full), deduplicated (folded into an earlier alert)."),
+    spec("redactd_alerts_queued", GAUGE, &[], "Alerts waiting in the alert queues."),
 ];
 
 /// The one collector: reads [`Sources`] at scrape time.
@@ -435,6 +444,7 @@ impl Collector for Exporter {
             .as_ref()
             .map(|e| e.borrow().rules.rules().len());
         let reloads = lock(&self.sources.reloads).clone();
+        let alerts = lock(&self.sources.alerts).clone();
         let g = Counters::get;
         FAMILIES
             .iter()
@@ -469,6 +479,22 @@ impl Collector for Exporter {
                                 &[("result", "error")],
                                 g(&r.reloads_failed) as f64,
                             ));
+                        }
+                    }
+                    "redactd_alerts_total" => {
+                        for (sink, st) in alerts.iter().flat_map(|a| a.stats()) {
+                            for (result, v) in st.results() {
+                                out.push(sample(
+                                    COUNTER,
+                                    &[("sink", sink), ("result", result)],
+                                    v as f64,
+                                ));
+                            }
+                        }
+                    }
+                    "redactd_alerts_queued" => {
+                        if let Some(a) = alerts.as_ref().filter(|a| a.is_enabled()) {
+                            out.push(sample(GAUGE, &[], a.queue_depth() as f64));
                         }
                     }
                     "redactd_input_bytes_total" => per_listener(&|c| g(&c.bytes_in)),
@@ -725,8 +751,8 @@ mod tests {
         let m = Metrics::new(Arc::clone(&sources));
         let text = String::from_utf8(m.encode()).unwrap();
         for s in FAMILIES {
-            if s.name == "redactd_rules_loaded" {
-                continue; // no engine given
+            if s.name == "redactd_rules_loaded" || s.name.starts_with("redactd_alerts_") {
+                continue; // no engine or alert pipeline given (tests/alerts.rs scrapes those)
             }
             assert!(
                 text.contains(&format!("# TYPE {} ", s.name)),

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alert::Tap;
 use crate::engine::{Finding, Options, Redactor, Sink};
 use crate::rules::RuleSet;
 
@@ -100,6 +101,7 @@ struct FilterSink<'a> {
     findings: Option<&'a mut dyn Write>,
     findings_error: Option<io::Error>,
     counts: &'a mut BTreeMap<String, u64>,
+    alerts: &'a Tap,
 }
 
 impl Sink for FilterSink<'_> {
@@ -109,6 +111,8 @@ impl Sink for FilterSink<'_> {
 
     fn finding(&mut self, f: Finding) {
         *self.counts.entry(f.rule.to_string()).or_default() += 1;
+        self.alerts
+            .report(None, Some(self.source), std::slice::from_ref(&f));
         if let (Some(w), None) = (self.findings.as_mut(), &self.findings_error) {
             let line = serde_json::json!({
                 "rule": f.rule.as_str(),
@@ -133,7 +137,20 @@ pub fn run(
     opts: &Options,
     sources: &[Source],
     out: &mut dyn Write,
+    findings: Option<&mut dyn Write>,
+) -> Result<Summary, Error> {
+    run_alerting(set, opts, sources, out, findings, &Tap::default())
+}
+
+/// [`run`], also reporting every finding to `alerts` (source: the input's
+/// name). Reporting never blocks.
+pub fn run_alerting(
+    set: &Arc<RuleSet>,
+    opts: &Options,
+    sources: &[Source],
+    out: &mut dyn Write,
     mut findings: Option<&mut dyn Write>,
+    alerts: &Tap,
 ) -> Result<Summary, Error> {
     #[allow(clippy::disallowed_types)] // wall-clock throughput for --stats only
     let started = std::time::Instant::now();
@@ -164,6 +181,7 @@ pub fn run(
             findings: findings.as_mut().map(|w| &mut **w as &mut dyn Write),
             findings_error: None,
             counts: &mut summary.findings,
+            alerts,
         };
         let mut read_error = None;
         loop {

@@ -158,7 +158,7 @@ async fn connection(
         service_fn(move |req: Request<Incoming>| {
             let ctx = Arc::clone(&ctx);
             let scratch = Arc::clone(&scratch);
-            async move { Ok::<_, Infallible>(proxy(req, &ctx, &scratch).await) }
+            async move { Ok::<_, Infallible>(proxy(req, &ctx, &scratch, peer).await) }
         })
     };
     let conn = http1::Builder::new()
@@ -255,6 +255,7 @@ async fn proxy(
     req: Request<Incoming>,
     ctx: &Ctx,
     scratch: &std::sync::Mutex<Scratch>,
+    peer: SocketAddr,
 ) -> Response<ProxyBody> {
     let c = &ctx.counters;
     Counters::add(&c.messages_in, 1);
@@ -298,7 +299,7 @@ async fn proxy(
             // A panic elsewhere poisoned it: start over with fresh scratch.
             Err(p) => p.into_inner(),
         };
-        match redact_body(ctx, &mut guard, coding, format, &wire) {
+        match redact_body(ctx, &mut guard, coding, format, &wire, peer) {
             Ok(b) => b,
             Err((status, msg)) => return refuse(ctx, status, msg),
         }
@@ -354,6 +355,7 @@ fn redact_body(
     coding: Coding,
     format: Format,
     wire: &[u8],
+    peer: SocketAddr,
 ) -> Result<Bytes, (StatusCode, String)> {
     let fail = |e: super::http_body::BodyError| {
         (
@@ -384,6 +386,7 @@ fn redact_body(
         by_rule.add(&f.rule);
     }
     ctx.counters.count_findings(&by_rule);
+    ctx.counters.alert(Some(peer), &findings);
     ctx.counters.processing.observe(start.elapsed());
     Counters::add(
         &ctx.counters.bytes_redacted,

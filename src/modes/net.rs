@@ -414,6 +414,9 @@ pub struct Counters {
     /// listener's counters); the tcp proxy stores 1 or 0 after each dial.
     /// Read it with [`Counters::upstream_is_up`].
     pub upstream_up: AtomicU64,
+    /// Where this listener's findings are reported as alerts (disabled by
+    /// default).
+    pub alerts: crate::alert::Tap,
 }
 
 impl Counters {
@@ -428,6 +431,12 @@ impl Counters {
             Self::add(&self.findings, by_rule.total());
             self.findings_by_rule.add(by_rule);
         }
+    }
+
+    /// Reports findings seen from `peer` as alerts (when enabled). Never
+    /// waits.
+    pub fn alert(&self, peer: Option<SocketAddr>, findings: &[Finding]) {
+        self.alerts.report(peer, None, findings);
     }
 
     /// Adds `n` to a counter.
@@ -476,6 +485,9 @@ pub struct Out<'a> {
     pub findings: u64,
     /// Findings seen, by rule.
     pub by_rule: RuleCounts,
+    /// The findings themselves (fingerprints, never secret bytes), for
+    /// alerts.
+    pub found: Vec<Finding>,
 }
 
 impl<'a> Out<'a> {
@@ -485,6 +497,7 @@ impl<'a> Out<'a> {
             buf,
             findings: 0,
             by_rule: RuleCounts::default(),
+            found: Vec::new(),
         }
     }
 }
@@ -496,6 +509,7 @@ impl Sink for Out<'_> {
     fn finding(&mut self, finding: Finding) {
         self.findings += 1;
         self.by_rule.add(&finding.rule);
+        self.found.push(finding);
     }
 }
 

@@ -52,7 +52,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop, Upstream};
 use super::tls::{BoxStream, ClientTls, TlsError};
-use crate::engine::Redactor;
+use crate::engine::{Finding, Redactor};
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
 use crate::metrics::{RuleCounts, StatsCursor};
 
@@ -193,12 +193,21 @@ impl Relay {
 
     /// Redacts one message into `out`, counting its findings (by rule),
     /// the engine's stats and the time it took.
-    fn redact(&self, red: &mut Redactor, stats: &mut StatsCursor, msg: &[u8], out: &mut Vec<u8>) {
+    fn redact(
+        &self,
+        red: &mut Redactor,
+        stats: &mut StatsCursor,
+        msg: &[u8],
+        out: &mut Vec<u8>,
+        peer: Option<SocketAddr>,
+    ) {
         let start = tokio::time::Instant::now();
         let mut by_rule = RuleCounts::default();
-        redact_message_by_rule(red, msg, out, &mut by_rule);
+        let mut found = Vec::new();
+        redact_message_collect(red, msg, out, &mut by_rule, &mut found);
         self.counters.processing.observe(start.elapsed());
         self.counters.count_findings(&by_rule);
+        self.counters.alert(peer, &found);
         stats.update(red.stats(), &self.counters);
     }
 
@@ -258,6 +267,18 @@ pub fn redact_message_by_rule(
     out: &mut Vec<u8>,
     by_rule: &mut RuleCounts,
 ) -> u64 {
+    redact_message_collect(red, msg, out, by_rule, &mut Vec::new())
+}
+
+/// [`redact_message_by_rule`], also appending the findings to `found`
+/// (offsets are within the SD value or the text part they were found in).
+pub fn redact_message_collect(
+    red: &mut Redactor,
+    msg: &[u8],
+    out: &mut Vec<u8>,
+    by_rule: &mut RuleCounts,
+    found: &mut Vec<Finding>,
+) -> u64 {
     let parts = scan(msg);
     let mut findings = 0;
     let mut at = 0;
@@ -282,6 +303,7 @@ pub fn redact_message_by_rule(
         red.finish(&mut sink);
         findings += sink.findings;
         by_rule.merge(&sink.by_rule);
+        found.append(&mut sink.found);
         if sink.findings == 0 {
             out.extend_from_slice(&msg[v.clone()]);
         } else if redacted.starts_with(&text[..prefix]) {
@@ -297,6 +319,7 @@ pub fn redact_message_by_rule(
     red.write(&msg[parts.text.clone()], &mut sink);
     red.finish(&mut sink);
     by_rule.merge(&sink.by_rule);
+    found.append(&mut sink.found);
     findings + sink.findings
 }
 
@@ -432,7 +455,7 @@ async fn tcp_client(
                 stats.restart();
             }
             let mut out = Vec::with_capacity(frame.body.len() + 32);
-            relay.redact(&mut red, &mut stats, &frame.body, &mut out);
+            relay.redact(&mut red, &mut stats, &frame.body, &mut out, Some(peer));
             if !relay.send(out, Some(frame.framing)).await {
                 return Ok(());
             }
@@ -471,8 +494,8 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
             _ = drain.wait() => break,
             r = socket.recv_from(&mut buf) => r,
         };
-        let n = match r {
-            Ok((n, _peer)) => n,
+        let (n, peer) = match r {
+            Ok(r) => r,
             Err(e) => {
                 // ICMP errors surface here on some systems; keep serving.
                 debug!(listener = %name, error = %e, "udp receive");
@@ -486,7 +509,7 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
             stats.restart();
         }
         let mut out = Vec::with_capacity(n + 32);
-        relay.redact(&mut red, &mut stats, &buf[..n], &mut out);
+        relay.redact(&mut red, &mut stats, &buf[..n], &mut out, Some(peer));
         relay.try_send(out, None);
     }
 }

@@ -301,6 +301,7 @@ async fn handle(
             };
             counters.processing.observe(start.elapsed());
             counters.count_findings(&sink.by_rule);
+            counters.alert(Some(peer), &sink.found);
             stats.update(red.stats(), counters);
             if !out.is_empty() {
                 uw.write_all(&out).await?;

@@ -1,0 +1,668 @@
+//! Alerts on findings: every finding becomes an [`Alert`] record (rule id,
+//! severity, remediation, source, offset, keyed fingerprint, first and last
+//! seen, count; never secret bytes), deduplicated by (rule, fingerprint)
+//! within a window, queued on a bounded channel and delivered by one task
+//! per sink (JSON-lines audit file, CloudEvents webhook, Alertmanager v2),
+//! each rate limited by a token bucket and retrying with capped
+//! exponential backoff.
+//!
+//! The data path calls [`Alerts::report`], which never waits: it takes a
+//! short lock for the dedup table and `try_send`s; a full queue drops the
+//! alert and counts it (`dropped`).
+//!
+//! # Dedup
+//!
+//! The first occurrence of a (rule, fingerprint) is sent at once with
+//! `count` 1. Repeats within the window only update `count` and
+//! `last_seen`; when the window closes a record with the total count is
+//! sent (at most one per window), and the next window starts. A window with
+//! no repeats forgets the key.
+
+pub mod sinks;
+mod time;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::engine::Finding;
+use crate::rules::RuleSet;
+
+pub use time::rfc3339;
+
+/// CloudEvents `type` of an alert.
+pub const EVENT_TYPE: &str = "dev.redactd.secret.detected";
+
+/// Pipeline settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Dedup window per (rule, fingerprint).
+    pub window: Duration,
+    /// Capacity of the queue from the data path (and of each sink's).
+    pub queue: usize,
+    /// Sustained deliveries per second per sink.
+    pub rate_per_second: f64,
+    /// Token bucket size per sink.
+    pub burst: u32,
+    /// Delivery attempts per alert and sink (first try included).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt.
+    pub backoff_initial: Duration,
+    /// Cap on the retry delay.
+    pub backoff_max: Duration,
+    /// Bound on one HTTP delivery.
+    pub timeout: Duration,
+    /// Keys tracked for dedup at most; beyond, alerts are sent undeduplicated.
+    pub max_tracked: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            window: Duration::from_secs(300),
+            queue: 1024,
+            rate_per_second: 10.0,
+            burst: 20,
+            max_attempts: 5,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            max_tracked: 100_000,
+        }
+    }
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    /// Append one JSON line per alert.
+    Audit(PathBuf),
+    /// POST a CloudEvents 1.0 structured JSON event; bearer token read from
+    /// a file.
+    Webhook {
+        /// `http://HOST:PORT/PATH`.
+        url: String,
+        /// File holding the bearer token.
+        token_file: Option<PathBuf>,
+    },
+    /// POST to Alertmanager's `/api/v2/alerts` (base URL given).
+    Alertmanager {
+        /// `http://HOST:PORT` (a path prefix is kept).
+        url: String,
+    },
+}
+
+impl SinkSpec {
+    /// The `sink` metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SinkSpec::Audit(_) => "audit",
+            SinkSpec::Webhook { .. } => "webhook",
+            SinkSpec::Alertmanager { .. } => "alertmanager",
+        }
+    }
+}
+
+/// Where a finding was made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AlertSource {
+    /// `filter`, `tcp`, `syslog`, `http`.
+    pub mode: String,
+    /// Listener name (network modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    /// Client address (network modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// Input file (`-` for stdin) in `filter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// One alert record. Holds no secret bytes: only the keyed fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Unique per record.
+    pub id: String,
+    /// Rule id.
+    pub rule: String,
+    /// Rule severity.
+    pub severity: String,
+    /// What to rotate and where.
+    pub remediation: String,
+    /// Where it was found (first occurrence).
+    pub source: AlertSource,
+    /// Stream offset of the first occurrence.
+    pub offset: u64,
+    /// Line of the first occurrence.
+    pub line: u64,
+    /// `keyid:hex` HMAC-SHA256 fingerprint.
+    pub fingerprint: String,
+    /// RFC 3339.
+    pub first_seen: String,
+    /// RFC 3339.
+    pub last_seen: String,
+    /// Occurrences since `first_seen`.
+    pub count: u64,
+}
+
+/// Per-sink counters.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Delivered.
+    pub sent: AtomicU64,
+    /// Given up on after every attempt.
+    pub failed: AtomicU64,
+    /// Dropped on a full queue (or at shutdown).
+    pub dropped: AtomicU64,
+    /// Folded into an earlier alert by dedup.
+    pub deduplicated: AtomicU64,
+}
+
+impl SinkStats {
+    fn add(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(result, value)` for each result label.
+    pub fn results(&self) -> [(&'static str, u64); 4] {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("sent", g(&self.sent)),
+            ("failed", g(&self.failed)),
+            ("dropped", g(&self.dropped)),
+            ("deduplicated", g(&self.deduplicated)),
+        ]
+    }
+}
+
+struct Entry {
+    alert: Alert,
+    window_start: Instant,
+    pending: u64,
+}
+
+struct Inner {
+    settings: Settings,
+    tx: Mutex<Option<mpsc::Sender<Alert>>>,
+    sink_txs: Mutex<Vec<mpsc::WeakSender<Arc<Alert>>>>,
+    stats: Vec<(&'static str, Arc<SinkStats>)>,
+    dedup: Mutex<HashMap<(String, String), Entry>>,
+    remediation: HashMap<String, String>,
+    id_prefix: String,
+    seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The pipeline's handle (cheap to clone). With no sinks it is disabled
+/// and [`Alerts::report`] does nothing.
+#[derive(Clone)]
+pub struct Alerts(Option<Arc<Inner>>);
+
+impl std::fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerts")
+            .field("sinks", &self.sink_names())
+            .finish()
+    }
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts::disabled()
+    }
+}
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A sink's settings are wrong.
+    #[error("alert sink {sink}: {msg}")]
+    Sink {
+        /// The sink.
+        sink: &'static str,
+        /// What is wrong (never a token).
+        msg: String,
+    },
+}
+
+/// Waits for the pipeline to deliver what is queued.
+#[derive(Debug)]
+pub struct Running {
+    tasks: Vec<JoinHandle<()>>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until the queues are empty (after [`Alerts::close`]) or
+    /// `deadline` passes; alerts still queued then are counted as dropped.
+    pub async fn drain(mut self, alerts: &Alerts, deadline: Duration) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        let all = async {
+            for t in self.tasks.iter_mut() {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            for t in &self.tasks {
+                t.abort();
+            }
+            if let Some(inner) = &alerts.0 {
+                let left = alerts.queue_depth();
+                for (_, s) in &inner.stats {
+                    s.dropped.fetch_add(left, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+impl Alerts {
+    /// A pipeline that does nothing.
+    pub fn disabled() -> Alerts {
+        Alerts(None)
+    }
+
+    /// Whether alerts are delivered anywhere.
+    pub fn is_enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Starts the pipeline (in a tokio runtime). `rules` supplies each
+    /// rule's remediation text. Token files are read here.
+    pub fn start(
+        settings: Settings,
+        specs: &[SinkSpec],
+        rules: &RuleSet,
+    ) -> Result<(Alerts, Running), Error> {
+        if specs.is_empty() {
+            return Ok((
+                Alerts::disabled(),
+                Running {
+                    tasks: Vec::new(),
+                    ticker: None,
+                },
+            ));
+        }
+        let mut built = Vec::new();
+        for s in specs {
+            built.push(sinks::Sink::new(s, &settings)?);
+        }
+        let (tx, mut rx) = mpsc::channel::<Alert>(settings.queue.max(1));
+        let mut tasks = Vec::new();
+        let mut stats = Vec::new();
+        let mut sink_txs = Vec::new();
+        let mut strong = Vec::new();
+        for sink in built {
+            let st = Arc::new(SinkStats::default());
+            let (stx, srx) = mpsc::channel::<Arc<Alert>>(settings.queue.max(1));
+            stats.push((sink.label(), Arc::clone(&st)));
+            sink_txs.push(stx.downgrade());
+            strong.push((stx, Arc::clone(&st)));
+            tasks.push(tokio::spawn(sink_worker(sink, srx, st, settings.clone())));
+        }
+        tasks.push(tokio::spawn(async move {
+            while let Some(a) = rx.recv().await {
+                let a = Arc::new(a);
+                for (stx, st) in &strong {
+                    if stx.try_send(Arc::clone(&a)).is_err() {
+                        SinkStats::add(&st.dropped);
+                    }
+                }
+            }
+        }));
+        let remediation = rules
+            .rules()
+            .iter()
+            .map(|r| (r.id.to_string(), r.remediation.clone()))
+            .collect();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let inner = Arc::new(Inner {
+            settings,
+            tx: Mutex::new(Some(tx)),
+            sink_txs: Mutex::new(sink_txs),
+            stats,
+            dedup: Mutex::new(HashMap::new()),
+            remediation,
+            id_prefix: format!("{:x}-{:x}", std::process::id(), nanos),
+            seq: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        let tick =
+            (inner.settings.window / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(tick);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if lock(&inner.tx).is_none() {
+                    return;
+                }
+                Alerts(Some(inner)).close_windows(false);
+            }
+        });
+        Ok((
+            Alerts(Some(inner)),
+            Running {
+                tasks,
+                ticker: Some(ticker),
+            },
+        ))
+    }
+
+    /// The sinks' metric labels.
+    pub fn sink_names(&self) -> Vec<&'static str> {
+        self.0
+            .as_ref()
+            .map(|i| i.stats.iter().map(|(n, _)| *n).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counters per sink.
+    pub fn stats(&self) -> Vec<(&'static str, Arc<SinkStats>)> {
+        self.0.as_ref().map(|i| i.stats.clone()).unwrap_or_default()
+    }
+
+    /// Alerts waiting in the queues now.
+    pub fn queue_depth(&self) -> u64 {
+        let Some(inner) = &self.0 else { return 0 };
+        let mut n = 0;
+        if let Some(tx) = lock(&inner.tx).as_ref() {
+            n += tx.max_capacity() - tx.capacity();
+        }
+        for w in lock(&inner.sink_txs).iter() {
+            if let Some(tx) = w.upgrade() {
+                n += tx.max_capacity() - tx.capacity();
+            }
+        }
+        n as u64
+    }
+
+    /// A one-line summary for logs (counts only).
+    pub fn summary(&self) -> String {
+        self.stats()
+            .iter()
+            .map(|(name, s)| {
+                let r = s.results();
+                format!(
+                    "alerts sink={name} sent={} failed={} dropped={} deduplicated={}",
+                    r[0].1, r[1].1, r[2].1, r[3].1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Reports one finding. Never waits.
+    pub fn report(&self, source: &AlertSource, f: &Finding) {
+        let Some(inner) = &self.0 else { return };
+        let now = Instant::now();
+        let wall = rfc3339(SystemTime::now());
+        let key = (f.rule.to_string(), f.fingerprint.to_string());
+        let send = {
+            let mut d = lock(&inner.dedup);
+            match d.get_mut(&key) {
+                Some(e) => {
+                    e.alert.count += 1;
+                    e.alert.last_seen = wall;
+                    if now.duration_since(e.window_start) < inner.settings.window {
+                        e.pending += 1;
+                        for (_, s) in &inner.stats {
+                            SinkStats::add(&s.deduplicated);
+                        }
+                        None
+                    } else {
+                        e.window_start = now;
+                        e.pending = 0;
+                        Some(e.alert.clone())
+                    }
+                }
+                None => {
+                    let alert = Alert {
+                        id: String::new(),
+                        rule: key.0.clone(),
+                        severity: f.severity.as_str().to_string(),
+                        remediation: inner
+                            .remediation
+                            .get(&key.0)
+                            .cloned()
+                            .unwrap_or_else(|| "rotate the secret where it was issued".into()),
+                        source: source.clone(),
+                        offset: f.offset,
+                        line: f.line,
+                        fingerprint: key.1.clone(),
+                        first_seen: wall.clone(),
+                        last_seen: wall,
+                        count: 1,
+                    };
+                    if d.len() < inner.settings.max_tracked {
+                        d.insert(
+                            key,
+                            Entry {
+                                alert: alert.clone(),
+                                window_start: now,
+                                pending: 0,
+                            },
+                        );
+                    }
+                    Some(alert)
+                }
+            }
+        };
+        if let Some(a) = send {
+            self.enqueue(a);
+        }
+    }
+
+    fn enqueue(&self, mut a: Alert) {
+        let Some(inner) = &self.0 else { return };
+        let seq = inner.seq.fetch_add(1, Ordering::Relaxed);
+        a.id = format!("{}-{seq}", inner.id_prefix);
+        let ok = match lock(&inner.tx).as_ref() {
+            Some(tx) => tx.try_send(a).is_ok(),
+            None => false,
+        };
+        if !ok {
+            for (_, s) in &inner.stats {
+                SinkStats::add(&s.dropped);
+            }
+        }
+    }
+
+    /// Sends the counts of windows that closed (all of them when `all`),
+    /// and forgets keys whose window closed without repeats.
+    fn close_windows(&self, all: bool) {
+        let Some(inner) = &self.0 else { return };
+        let now = Instant::now();
+        let mut out = Vec::new();
+        lock(&inner.dedup).retain(|_, e| {
+            if !all && now.duration_since(e.window_start) < inner.settings.window {
+                return true;
+            }
+            if e.pending == 0 {
+                return false;
+            }
+            e.pending = 0;
+            e.window_start = now;
+            out.push(e.alert.clone());
+            !all
+        });
+        for a in out {
+            self.enqueue(a);
+        }
+    }
+
+    /// Sends pending repeat counts and closes the queue: the sink tasks end
+    /// once they have delivered what is queued (see [`Running::drain`]).
+    pub fn close(&self) {
+        self.close_windows(true);
+        if let Some(inner) = &self.0 {
+            lock(&inner.tx).take();
+        }
+    }
+}
+
+/// A token bucket: `rate` per second, up to `burst` at once.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: u32) -> Bucket {
+        let burst = f64::from(burst.max(1));
+        Bucket {
+            rate: rate.max(0.001),
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    async fn take(&mut self) {
+        loop {
+            let now = Instant::now();
+            self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
+                .min(self.burst);
+            self.at = now;
+            if self.tokens >= 1.0 {
+                self.tokens -= 1.0;
+                return;
+            }
+            let wait = (1.0 - self.tokens) / self.rate;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+}
+
+/// Capped exponential backoff delay before retry `attempt` (1-based).
+pub fn backoff(settings: &Settings, attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(20);
+    settings
+        .backoff_initial
+        .saturating_mul(factor)
+        .min(settings.backoff_max)
+}
+
+async fn sink_worker(
+    mut sink: sinks::Sink,
+    mut rx: mpsc::Receiver<Arc<Alert>>,
+    stats: Arc<SinkStats>,
+    settings: Settings,
+) {
+    let mut bucket = Bucket::new(settings.rate_per_second, settings.burst);
+    while let Some(alert) = rx.recv().await {
+        bucket.take().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match sink.deliver(&alert).await {
+                Ok(()) => {
+                    SinkStats::add(&stats.sent);
+                    break;
+                }
+                Err(e) if attempt >= settings.max_attempts.max(1) => {
+                    SinkStats::add(&stats.failed);
+                    tracing::warn!(sink = sink.label(), rule = %alert.rule, error = %e,
+                                   attempts = attempt, "alert delivery failed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(sink = sink.label(), error = %e, attempt, "alert delivery failed; retrying");
+                    tokio::time::sleep(backoff(&settings, attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Reports findings from one place (a listener, or a file) to the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Tap {
+    alerts: Alerts,
+    mode: String,
+    listener: Option<String>,
+}
+
+impl Tap {
+    /// Findings of `mode`'s listener `listener` go to `alerts`.
+    pub fn new(alerts: Alerts, mode: &str, listener: Option<&str>) -> Tap {
+        Tap {
+            alerts,
+            mode: mode.to_string(),
+            listener: listener.map(str::to_string),
+        }
+    }
+
+    /// Whether reporting does anything.
+    pub fn is_enabled(&self) -> bool {
+        self.alerts.is_enabled()
+    }
+
+    /// The pipeline.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
+    /// Reports `findings` seen from `peer` (or in `file`).
+    pub fn report(&self, peer: Option<SocketAddr>, file: Option<&str>, findings: &[Finding]) {
+        if findings.is_empty() || !self.alerts.is_enabled() {
+            return;
+        }
+        let source = AlertSource {
+            mode: self.mode.clone(),
+            listener: self.listener.clone(),
+            peer: peer.map(|p| p.to_string()),
+            file: file.map(str::to_string),
+        };
+        for f in findings {
+            self.alerts.report(&source, f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        let s = Settings {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(500),
+            ..Settings::default()
+        };
+        let d: Vec<u128> = (1..6).map(|a| backoff(&s, a).as_millis()).collect();
+        assert_eq!(d, [100, 200, 400, 500, 500]);
+    }
+
+    #[tokio::test]
+    async fn bucket_limits_the_rate() {
+        let mut b = Bucket::new(100.0, 2);
+        let t0 = Instant::now();
+        for _ in 0..12 {
+            b.take().await;
+        }
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(95), "{took:?}");
+    }
+}
