@@ -225,6 +225,10 @@ struct AlertArgs {
     /// Bound on one HTTP delivery, in ms.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     alert_timeout_ms: u64,
+    /// Delivery attempts per alert and sink (retries back off from 200 ms,
+    /// doubling, up to 10 s).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    alert_max_attempts: u32,
     /// Time queued alerts get to be delivered at exit, in ms.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     alert_drain_ms: u64,
@@ -257,6 +261,7 @@ impl AlertArgs {
             rate_per_second: self.alert_rate,
             burst: self.alert_burst,
             timeout: Duration::from_millis(self.alert_timeout_ms),
+            max_attempts: self.alert_max_attempts.max(1),
             ..redactd::alert::Settings::default()
         }
     }

@@ -126,8 +126,18 @@ struct Received {
     body: Vec<u8>,
 }
 
+/// How the webhook receiver answers.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// 202 to everything.
+    Accept,
+    /// Never answers (a stuck sink).
+    Never,
+    /// 500 to the first N requests, then 202.
+    FailFirst(usize),
+}
+
 /// A local HTTP/1.1 webhook receiver (keep-alive, Content-Length bodies).
-/// `respond` false: it reads requests and never answers (a stuck sink).
 struct Webhook {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
@@ -135,7 +145,7 @@ struct Webhook {
 }
 
 impl Webhook {
-    fn start(respond: bool) -> Webhook {
+    fn start(reply: Reply) -> Webhook {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -148,7 +158,7 @@ impl Webhook {
                 }
                 let Ok(s) = s else { continue };
                 let (g, st) = (Arc::clone(&g), Arc::clone(&st));
-                thread::spawn(move || serve_webhook(s, respond, &g, &st));
+                thread::spawn(move || serve_webhook(s, reply, &g, &st));
             }
         });
         Webhook { addr, got, stop }
@@ -170,7 +180,7 @@ impl Drop for Webhook {
     }
 }
 
-fn serve_webhook(s: TcpStream, respond: bool, got: &Mutex<Vec<Received>>, stop: &AtomicBool) {
+fn serve_webhook(s: TcpStream, reply: Reply, got: &Mutex<Vec<Received>>, stop: &AtomicBool) {
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut w = s.try_clone().unwrap();
@@ -216,15 +226,22 @@ fn serve_webhook(s: TcpStream, respond: bool, got: &Mutex<Vec<Received>>, stop: 
         if r.read_exact(&mut body).is_err() {
             return;
         }
-        got.lock().unwrap().push(Received {
-            request_line,
-            headers,
-            body,
-        });
-        if respond {
-            if w.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-                .is_err()
-            {
+        let n = {
+            let mut g = got.lock().unwrap();
+            g.push(Received {
+                request_line,
+                headers,
+                body,
+            });
+            g.len()
+        };
+        let status: &[u8] = match reply {
+            Reply::FailFirst(f) if n <= f => b"500 Internal Server Error",
+            _ => b"202 Accepted",
+        };
+        if !matches!(reply, Reply::Never) {
+            let resp = [b"HTTP/1.1 ", status, b"\r\nContent-Length: 0\r\n\r\n"].concat();
+            if w.write_all(&resp).is_err() {
                 return;
             }
         } else {
@@ -381,7 +398,7 @@ fn tcp_proxy(tmp: &TempDir, alert_args: &[&str]) -> (Redactd, TcpRecorder, Socke
 fn webhook_gets_cloudevents_with_the_bearer_token_and_repeats_are_deduplicated() {
     let tmp = TempDir::new("alerts-webhook");
     let secrets = fake_secrets("webhook", 2);
-    let hook = Webhook::start(true);
+    let hook = Webhook::start(Reply::Accept);
     let token = format!(
         "tok-{}",
         Rng::from_seed(b"tok").string("alnum", 24).unwrap()
@@ -560,7 +577,7 @@ fn alertmanager_shows_the_alert_within_5s() {
 fn a_stuck_sink_fills_the_queue_and_drops_are_counted_without_slowing_the_data_path() {
     let tmp = TempDir::new("alerts-stuck");
     let secrets = fake_secrets("stuck", 100);
-    let hook = Webhook::start(false);
+    let hook = Webhook::start(Reply::Never);
     let url = hook.url();
     let (mut r, rec, metrics) = tcp_proxy(
         &tmp,
@@ -617,6 +634,111 @@ fn a_stuck_sink_fills_the_queue_and_drops_are_counted_without_slowing_the_data_p
             ("upstream output", &out),
             ("webhook bodies", &bodies),
             ("redactd stderr", stderr.as_bytes()),
+        ],
+    );
+}
+
+#[test]
+fn failed_deliveries_are_retried_with_backoff_and_then_counted_as_failed() {
+    let secrets = fake_secrets("retry", 1);
+    let hook = Webhook::start(Reply::FailFirst(2));
+    // Nothing listens here: every attempt fails.
+    let closed = format!("http://127.0.0.1:{}", free_tcp_port());
+    let url = hook.url();
+    let input = format!("first {}\n", secrets[0]);
+    let (out, err, ok) = filter(
+        &[
+            "--alert-webhook",
+            &url,
+            "--alertmanager",
+            &closed,
+            "--alert-max-attempts",
+            "3",
+            "--stats",
+        ],
+        input.as_bytes(),
+    );
+    assert!(ok, "{err}");
+    // 500, 500, then 202: delivered on the third attempt.
+    assert_eq!(hook.received().len(), 3);
+    assert!(
+        err.contains("sink=webhook sent=1 failed=0 dropped=0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sink=alertmanager sent=0 failed=1 dropped=0"),
+        "{err}"
+    );
+    let bodies: Vec<u8> = hook
+        .received()
+        .iter()
+        .flat_map(|g| g.body.clone())
+        .collect();
+    assert_no_secret(
+        &secrets,
+        &[
+            ("stdout", &out),
+            ("stderr", err.as_bytes()),
+            ("webhook bodies", &bodies),
+        ],
+    );
+}
+
+#[test]
+fn serve_alerts_table_reports_each_listener_as_the_source() {
+    let tmp = TempDir::new("alerts-serve");
+    let secrets = fake_secrets("serve", 2);
+    let rec = TcpRecorder::start();
+    let audit = tmp.join("audit.jsonl");
+    let cfg = tmp.join("redactd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[alerts]\naudit_file = {:?}\nwindow_ms = 60000\n\n\
+             [[listener]]\nname = \"app-logs\"\nmode = \"tcp\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"{}\"\n",
+            audit.display().to_string(),
+            rec.addr()
+        ),
+    )
+    .unwrap();
+    let mut r = Redactd::start(&tmp, "serve", &["--config", cfg.to_str().unwrap()]);
+    let mut input = Vec::new();
+    for s in &secrets {
+        writeln!(input, "shipping {s} now").unwrap();
+        writeln!(input, "and again {s}").unwrap();
+    }
+    let conn = send_tcp(r.port("app-logs"), &input);
+    let out = rec.wait_until(WAIT, |b| {
+        b.iter().filter(|&&c| c == b'\n').count() == 2 * secrets.len()
+    });
+    eventually("an audit record per secret", WAIT, || {
+        lines_of(&audit).len() >= secrets.len()
+    });
+    drop(conn);
+    r.stop();
+    let recs = lines_of(&audit);
+    // One record per secret at once, one with the repeat count at exit.
+    assert_eq!(recs.len(), 2 * secrets.len(), "{recs:#?}");
+    for rec in &recs {
+        assert_eq!(rec["source"]["mode"], "tcp");
+        assert_eq!(rec["source"]["listener"], "app-logs");
+        assert!(rec["source"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"));
+    }
+    assert!(
+        recs.iter().filter(|r| r["count"] == 2).count() == secrets.len(),
+        "{recs:#?}"
+    );
+    let raw = std::fs::read(&audit).unwrap();
+    assert_no_secret(
+        &secrets,
+        &[
+            ("upstream output", &out),
+            ("audit file", &raw),
+            ("redactd stderr", r.stderr().as_bytes()),
         ],
     );
 }

@@ -245,6 +245,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// Nothing running (a disabled pipeline).
+    pub fn idle() -> Running {
+        Running {
+            tasks: Vec::new(),
+            ticker: None,
+        }
+    }
+
     /// Waits until the queues are empty (after [`Alerts::close`]) or
     /// `deadline` passes; alerts still queued then are counted as dropped.
     pub async fn drain(mut self, alerts: &Alerts, deadline: Duration) {

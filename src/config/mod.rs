@@ -106,6 +106,8 @@ pub struct Config {
     pub runtime: Runtime,
     /// `[metrics]`: the metrics endpoint, when the table is present.
     pub metrics: Option<Metrics>,
+    /// `[alerts]`: where alerts on findings go, when the table is present.
+    pub alerts: Option<Alerts>,
     /// `[[listener]]`: at least one, names unique.
     pub listeners: Vec<Listener>,
 }
@@ -170,6 +172,42 @@ pub struct Metrics {
     pub listen: SocketAddr,
     /// `public`: whether a non-loopback `listen` is allowed.
     pub public: bool,
+}
+
+/// `[alerts]` (see [`crate::alert`]). Read at start: a reload keeps the
+/// running pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alerts {
+    /// `audit_file`, `webhook_url` (+ `webhook_token_file`),
+    /// `alertmanager_url`: at least one.
+    pub sinks: Vec<crate::alert::SinkSpec>,
+    /// `window_ms`: dedup window per (rule, fingerprint) (default 300000).
+    pub window: Duration,
+    /// `queue`: alerts queued at most per sink (default 1024).
+    pub queue: usize,
+    /// `rate_per_second`: deliveries per second per sink (default 10).
+    pub rate_per_second: u32,
+    /// `burst`: token bucket size per sink (default 20).
+    pub burst: u32,
+    /// `timeout_ms`: bound on one HTTP delivery (default 5000).
+    pub timeout: Duration,
+    /// `max_attempts`: delivery attempts per alert and sink (default 5).
+    pub max_attempts: u32,
+}
+
+impl Alerts {
+    /// The pipeline's settings.
+    pub fn settings(&self) -> crate::alert::Settings {
+        crate::alert::Settings {
+            window: self.window,
+            queue: self.queue,
+            rate_per_second: f64::from(self.rate_per_second),
+            burst: self.burst,
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
+            ..crate::alert::Settings::default()
+        }
+    }
 }
 
 /// One `[[listener]]`.

@@ -22,8 +22,25 @@ pub(super) struct File {
     #[serde(default)]
     pub runtime: Runtime,
     pub metrics: Option<Spanned<Metrics>>,
+    pub alerts: Option<Spanned<Alerts>>,
     #[serde(default)]
     pub listener: Vec<Spanned<Listener>>,
+}
+
+/// `[alerts]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Alerts {
+    pub audit_file: Opt<String>,
+    pub webhook_url: Opt<String>,
+    pub webhook_token_file: Opt<String>,
+    pub alertmanager_url: Opt<String>,
+    pub window_ms: Opt<u64>,
+    pub queue: Opt<u64>,
+    pub rate_per_second: Opt<u64>,
+    pub burst: Opt<u64>,
+    pub timeout_ms: Opt<u64>,
+    pub max_attempts: Opt<u64>,
 }
 
 /// `[redact]`

@@ -218,3 +218,76 @@ upstream = "udp://127.0.0.1:514"
         "invalid names are not quoted: {shown}"
     );
 }
+
+#[test]
+fn alerts_table_sinks_defaults_and_errors_with_key_paths() {
+    let dir = std::env::temp_dir().join(format!("redactd-config-alerts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "t0ken-value\n").unwrap();
+    let text = format!(
+        "{MINIMAL}[alerts]\naudit_file = {:?}\nwebhook_url = \"http://127.0.0.1:8080/hook\"\n\
+         webhook_token_file = {:?}\nalertmanager_url = \"http://127.0.0.1:9093\"\nwindow_ms = 1000\n",
+        dir.join("audit.jsonl").display().to_string(),
+        token.display().to_string()
+    );
+    let c = parse(&text, "test.toml").unwrap();
+    let a = c.alerts.expect("[alerts]");
+    assert_eq!(a.sinks.len(), 3);
+    assert_eq!(a.window, Duration::from_secs(1));
+    assert_eq!(
+        (a.queue, a.rate_per_second, a.burst, a.max_attempts),
+        (1024, 10, 20, 5)
+    );
+    assert!(
+        matches!(&a.sinks[1], crate::alert::SinkSpec::Webhook { token_file: Some(p), .. } if *p == token)
+    );
+    assert_eq!(parse(MINIMAL, "t").unwrap().alerts, None);
+
+    // Tokens only by reference: an inline token is an unknown key pointing
+    // at *_file.
+    let e = one(&format!(
+        "{MINIMAL}[alerts]\naudit_file = \"a.jsonl\"\nwebhook_token = \"x\"\n"
+    ));
+    assert_eq!(e.path, "alerts.webhook_token");
+    assert!(e.message.contains("*_file"), "{e}");
+    for (tail, path, kind) in [
+        ("", "alerts", ErrorKind::Missing),
+        (
+            "webhook_url = \"https://h:1/x\"\n",
+            "alerts.webhook_url",
+            ErrorKind::Invalid,
+        ),
+        (
+            "webhook_url = \"http://u:pw@h:1/x\"\n",
+            "alerts.webhook_url",
+            ErrorKind::Invalid,
+        ),
+        (
+            "alertmanager_url = \"nope nope\"\n",
+            "alerts.alertmanager_url",
+            ErrorKind::Invalid,
+        ),
+        (
+            "audit_file = \"/nonexistent-dir-redactd/a.jsonl\"\n",
+            "alerts.audit_file",
+            ErrorKind::Reference,
+        ),
+        (
+            "audit_file = \"a\"\nqueue = 0\n",
+            "alerts.queue",
+            ErrorKind::Invalid,
+        ),
+        (
+            "audit_file = \"a\"\nwebhook_token_file = \"/nonexistent-redactd-token\"\n",
+            "alerts.webhook_token_file",
+            ErrorKind::Reference,
+        ),
+    ] {
+        let e = errors(&format!("{MINIMAL}[alerts]\n{tail}"));
+        let mine: Vec<_> = e.at(path).collect();
+        assert!(mine.iter().any(|x| x.kind == kind), "{tail}: {e}");
+        assert!(!e.to_string().contains("pw@"), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,6 +33,7 @@ pub(super) fn parse(
     let rules = cx.rules(file.rules);
     let runtime = cx.runtime(file.runtime);
     let metrics = file.metrics.map(|m| cx.metrics(m));
+    let alerts = file.alerts.map(|a| cx.alerts(a));
     let listeners = cx.listeners(file.listener);
     cx.unique_binds(&listeners, metrics.as_ref());
     if cx.errors.is_empty() {
@@ -42,6 +43,7 @@ pub(super) fn parse(
             rules,
             runtime,
             metrics,
+            alerts,
             listeners: listeners
                 .into_iter()
                 .map(|l| l.expect("no errors"))
@@ -595,6 +597,131 @@ impl Ctx<'_> {
                 .unwrap_or(default),
         };
         Metrics { listen, public }
+    }
+
+    fn alerts(&mut self, a: Spanned<raw::Alerts>) -> Alerts {
+        use crate::alert::SinkSpec;
+        let at = span(&a);
+        let a = a.into_inner();
+        let mut sinks = Vec::new();
+        if let Some(v) = &a.audit_file {
+            if v.get_ref().trim().is_empty() {
+                self.err(
+                    ErrorKind::Invalid,
+                    "alerts.audit_file",
+                    span(v),
+                    "must not be empty",
+                );
+            } else {
+                let p = self.resolve(v.get_ref());
+                match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(d) if !d.is_dir() => self.err(
+                        ErrorKind::Reference,
+                        "alerts.audit_file",
+                        span(v),
+                        format!("directory {:?} does not exist", d.display().to_string()),
+                    ),
+                    _ => {}
+                }
+                if p.is_dir() {
+                    self.err(
+                        ErrorKind::Reference,
+                        "alerts.audit_file",
+                        span(v),
+                        "is a directory, not a file",
+                    );
+                }
+                sinks.push(SinkSpec::Audit(p));
+            }
+        }
+        let token_file = a
+            .webhook_token_file
+            .as_ref()
+            .and_then(|v| self.file("alerts.webhook_token_file", v, Content::Any));
+        match (&a.webhook_url, &a.webhook_token_file) {
+            (Some(u), _) => {
+                if self.alert_url("alerts.webhook_url", u) {
+                    sinks.push(SinkSpec::Webhook {
+                        url: u.get_ref().clone(),
+                        token_file,
+                    });
+                }
+            }
+            (None, Some(t)) => self.err(
+                ErrorKind::Invalid,
+                "alerts.webhook_token_file",
+                span(t),
+                "needs alerts.webhook_url",
+            ),
+            (None, None) => {}
+        }
+        if let Some(u) = &a.alertmanager_url {
+            if self.alert_url("alerts.alertmanager_url", u) {
+                sinks.push(SinkSpec::Alertmanager {
+                    url: u.get_ref().clone(),
+                });
+            }
+        }
+        let no_sink =
+            a.audit_file.is_none() && a.webhook_url.is_none() && a.alertmanager_url.is_none();
+        if no_sink {
+            self.err(
+                ErrorKind::Missing,
+                "alerts",
+                at,
+                "give at least one of audit_file, webhook_url, alertmanager_url",
+            );
+        }
+        let window = self.millis(
+            "alerts.window_ms",
+            &a.window_ms,
+            Duration::from_secs(300),
+            0,
+        );
+        let queue = self.size("alerts.queue", &a.queue, 1024, 1, 1 << 20);
+        let rate = self.size(
+            "alerts.rate_per_second",
+            &a.rate_per_second,
+            10,
+            1,
+            1_000_000,
+        );
+        let burst = self.size("alerts.burst", &a.burst, 20, 1, 1_000_000);
+        let timeout = self.millis(
+            "alerts.timeout_ms",
+            &a.timeout_ms,
+            Duration::from_secs(5),
+            1,
+        );
+        let attempts = self.size("alerts.max_attempts", &a.max_attempts, 5, 1, 100);
+        Alerts {
+            sinks,
+            window,
+            queue,
+            rate_per_second: rate as u32,
+            burst: burst as u32,
+            timeout,
+            max_attempts: attempts as u32,
+        }
+    }
+
+    /// An `http://HOST:PORT[/PATH]` URL without credentials.
+    fn alert_url(&mut self, path: &str, v: &Spanned<String>) -> bool {
+        let problem = match v.get_ref().parse::<hyper::Uri>() {
+            Err(_) => Some("not a URL"),
+            Ok(u) if u.scheme_str() != Some("http") => Some("must be an http:// URL"),
+            Ok(u) => match u.authority() {
+                None => Some("the URL has no host"),
+                Some(a) if a.as_str().contains('@') => {
+                    Some("credentials in the URL are refused: use alerts.webhook_token_file")
+                }
+                Some(_) => None,
+            },
+        };
+        if let Some(p) = problem {
+            self.err(ErrorKind::Invalid, path, span(v), p);
+        }
+        problem.is_none()
     }
 
     fn listeners(&mut self, ls: Vec<Spanned<raw::Listener>>) -> Vec<Option<Listener>> {

@@ -16,8 +16,14 @@
 //!   their open connections finish with their old settings, and starts the
 //!   new ones (a changed listener rebinds its address once the old accept
 //!   loop let go of it);
-//! - leaves `[runtime]` (threads, log filter) and `[metrics]` as started:
-//!   those need a restart, and a change is logged.
+//! - leaves `[runtime]` (threads, log filter), `[metrics]` and `[alerts]`
+//!   as started: those need a restart, and a change is logged.
+//!
+//! # Alerts
+//!
+//! With an `[alerts]` table every listener's findings go to the alert
+//! pipeline ([`crate::alert`]), with the listener's mode and name and the
+//! client's address as their source.
 //!
 //! # Metrics
 //!
@@ -48,6 +54,7 @@ use tracing::{error, info, warn};
 
 use super::net::{self, Counters, Dialer, Engine, Shutdown, ShutdownTrigger, Stop, Upstream};
 use super::{http, syslog, tcp, tls};
+use crate::alert::{self, Alerts};
 use crate::config::{self, Config};
 use crate::metrics::{self, Sources};
 use crate::rules::RuleSet;
@@ -103,8 +110,14 @@ pub async fn run(
     let (engine_tx, engine) = watch::channel(Engine { rules, opts });
     let (drain_trigger, drain) = Shutdown::new();
     let serve_counters = Arc::new(ServeCounters::default());
+    let (alerts, alerts_running) = match &config.alerts {
+        Some(a) => Alerts::start(a.settings(), &a.sinks, &engine.borrow().rules)
+            .map_err(|e| StartError(format!("{}: {e}", config.origin)))?,
+        None => (Alerts::disabled(), alert::Running::idle()),
+    };
     let sources = Sources::new();
     sources.engine(engine.clone());
+    sources.alerts(alerts.clone());
     sources.reloads(Arc::clone(&serve_counters));
     let mut counters: BTreeMap<String, Arc<Counters>> = BTreeMap::new();
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
@@ -112,7 +125,11 @@ pub async fn run(
     let deadline = config.runtime.drain;
 
     for l in &config.listeners {
-        let c = Arc::clone(counters.entry(l.name.clone()).or_default());
+        let c = Arc::clone(
+            counters
+                .entry(l.name.clone())
+                .or_insert_with(|| listener_counters(&alerts, l)),
+        );
         let r = start(l, engine.clone(), Arc::clone(&c), &drain, deadline)
             .await
             .map_err(|e| StartError(format!("listener {}: {e}", l.name)))?;
@@ -137,7 +154,8 @@ pub async fn run(
             _ = hup.recv() => {
                 info!(config = %path.display(), "SIGHUP: reloading");
                 let result = reload(&path, &current, &engine_tx, &engine, &mut running,
-                                    &mut retiring, &mut counters, &drain, deadline).await;
+                                    &mut retiring, &mut counters, &drain, deadline,
+                                    &alerts).await;
                 for name in running.keys() {
                     sources.listener(name, Arc::clone(&counters[name]));
                 }
@@ -146,6 +164,9 @@ pub async fn run(
                     Ok(new) => {
                         if new.metrics != current.metrics {
                             warn!("[metrics] changed: the endpoint moves at the next restart");
+                        }
+                        if new.alerts != current.alerts {
+                            warn!("[alerts] changed: takes effect at the next restart");
                         }
                         current = new;
                         Counters::add(&serve_counters.reloads_ok, 1);
@@ -188,7 +209,25 @@ pub async fn run(
             warn!(listener = %name, messages = left, "drain deadline passed with messages still queued");
         }
     }
+    if alerts.is_enabled() {
+        alerts.close();
+        alerts_running.drain(&alerts, deadline).await;
+        info!("{}", alerts.summary());
+    }
     Ok((counters, serve_counters))
+}
+
+/// A listener's counters, its findings reported to `alerts`.
+fn listener_counters(alerts: &Alerts, l: &config::Listener) -> Arc<Counters> {
+    let mode = match l.mode {
+        config::Mode::Syslog(_) => "syslog",
+        config::Mode::Tcp(_) => "tcp",
+        config::Mode::Http(_) => "http",
+    };
+    Arc::new(Counters {
+        alerts: alert::Tap::new(alerts.clone(), mode, Some(&l.name)),
+        ..Counters::default()
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -202,6 +241,7 @@ async fn reload(
     counters: &mut BTreeMap<String, Arc<Counters>>,
     drain: &Shutdown,
     deadline: Duration,
+    alerts: &Alerts,
 ) -> Result<Config, ()> {
     let (new, rules) = match config::load_checked(path) {
         Ok(x) => x,
@@ -246,7 +286,11 @@ async fn reload(
         if keep.contains(&l.name) {
             continue;
         }
-        let c = Arc::clone(counters.entry(l.name.clone()).or_default());
+        let c = Arc::clone(
+            counters
+                .entry(l.name.clone())
+                .or_insert_with(|| listener_counters(alerts, l)),
+        );
         match start(l, engine.clone(), c, drain, deadline).await {
             Ok(r) => {
                 info!(listener = %l.name, "listener started");
