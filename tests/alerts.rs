@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use common::binary::{eventually, Redactd};
 use common::peers::{
-    free_tcp_port, peer, poll_until, send_tcp, Daemon, TcpRecorder, TempDir, WAIT,
+    free_tcp_port, peer, poll_until, send_tcp, send_udp, Daemon, TcpRecorder, TempDir, WAIT,
 };
 use redactd::rules::template::{expand_one, Rng};
 use serde_json::Value;
@@ -732,6 +732,56 @@ fn serve_alerts_table_reports_each_listener_as_the_source() {
         recs.iter().filter(|r| r["count"] == 2).count() == secrets.len(),
         "{recs:#?}"
     );
+    let raw = std::fs::read(&audit).unwrap();
+    assert_no_secret(
+        &secrets,
+        &[
+            ("upstream output", &out),
+            ("audit file", &raw),
+            ("redactd stderr", r.stderr().as_bytes()),
+        ],
+    );
+}
+
+#[test]
+fn syslog_relay_reports_findings_with_the_udp_peer() {
+    let tmp = TempDir::new("alerts-syslog");
+    let secrets = fake_secrets("syslog", 1);
+    let rec = TcpRecorder::start();
+    let audit = tmp.join("audit.jsonl");
+    let up = format!("tcp://{}", rec.addr());
+    let mut r = Redactd::start(
+        &tmp,
+        "syslog",
+        &[
+            "--listen-udp",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-framing",
+            "lf",
+            "--alert-audit-file",
+            audit.to_str().unwrap(),
+        ],
+    );
+    let msg = format!(
+        "<134>1 2026-01-02T03:04:05Z host app 1 - [ctx key=\"{}\"] deploy with {}",
+        secrets[1], secrets[0]
+    );
+    send_udp(r.port("syslog-udp-0"), msg.as_bytes());
+    let out = rec.wait_until(WAIT, |b| b.ends_with(b"\n"));
+    eventually("two audit records", WAIT, || lines_of(&audit).len() >= 2);
+    r.stop();
+    let recs = lines_of(&audit);
+    assert_eq!(recs.len(), 2, "{recs:#?}");
+    for rec in &recs {
+        assert_eq!(rec["source"]["mode"], "syslog");
+        assert_eq!(rec["source"]["listener"], "syslog");
+        assert!(rec["source"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"));
+    }
     let raw = std::fs::read(&audit).unwrap();
     assert_no_secret(
         &secrets,
