@@ -442,6 +442,27 @@ fn webhook_gets_cloudevents_with_the_bearer_token_and_repeats_are_deduplicated()
     );
     let metrics_text = http(metrics, "GET", "/metrics").1;
     assert!(metrics_text.contains("redactd_alerts_queued"));
+    if let Some(promtool) = peer("promtool") {
+        let mut c = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(metrics_text.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     // SIGTERM: the window's repeat count goes out before exit.
     r.stop();
     let got = hook.received();
