@@ -777,7 +777,7 @@ fn check_manifest(file: &str, kind: &str) -> Option<(toml::Table, Json, Json)> {
                 .unwrap_or_else(|| panic!("{file}: {key} from a Secret"));
             let items = secret["items"].as_array();
             assert!(
-                items.map_or(true, |it| it.iter().any(|i| i["path"] == item)),
+                items.is_none_or(|it| it.iter().any(|i| i["path"] == item)),
                 "{file}: Secret {} has no item at {item}",
                 s(secret, "/secretName")
             );

@@ -459,8 +459,8 @@ impl Ctx<'_> {
         }
         let enable = self.strings("rules.enable", &r.enable);
         let disable = self.strings("rules.disable", &r.disable);
-        let builtin = r.builtin.as_ref().map_or(true, |b| *b.get_ref());
-        if !builtin && r.dirs.as_ref().map_or(true, |d| d.is_empty()) {
+        let builtin = r.builtin.as_ref().is_none_or(|b| *b.get_ref());
+        if !builtin && r.dirs.as_ref().is_none_or(|d| d.is_empty()) {
             self.err(
                 ErrorKind::Invalid,
                 "rules.builtin",
@@ -918,7 +918,7 @@ impl Ctx<'_> {
                 let listen_tcp = addrs("listen_tcp", &l.listen_tcp);
                 let listen_udp = addrs("listen_udp", &l.listen_udp);
                 let none = |v: &Opt<Vec<Spanned<String>>>| {
-                    v.as_ref().map_or(true, |v| v.get_ref().is_empty())
+                    v.as_ref().is_none_or(|v| v.get_ref().is_empty())
                 };
                 if none(&l.listen_tcp) && none(&l.listen_udp) {
                     self.err(

@@ -262,7 +262,7 @@ fn decode(
         let mut push = |bytes: &[u8], out: &mut Vec<u8>| {
             out.extend_from_slice(bytes);
             if let Some(s) = starts.as_deref_mut() {
-                s.extend(std::iter::repeat(start).take(bytes.len()));
+                s.extend(std::iter::repeat_n(start, bytes.len()));
             }
         };
         if raw[i] != b'\\' {

@@ -119,7 +119,7 @@ fn luhn(s: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn b64url_value(b: u8) -> Option<u8> {

@@ -137,7 +137,7 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
     let mut planted = Vec::new();
     for n in 0..lines {
         let pick = rng.next_u64();
-        if every > 0 && pick % every as u64 == 0 && !examples.is_empty() {
+        if every > 0 && pick.is_multiple_of(every as u64) && !examples.is_empty() {
             let ex = examples[(rng.next_u64() % examples.len() as u64) as usize];
             planted.push(ex.to_string());
             out.extend_from_slice(
