@@ -14,19 +14,6 @@ use common::peers::*;
 
 const T: Duration = WAIT;
 
-fn field<'a>(f: &'a std::collections::BTreeMap<String, String>, k: &str) -> &'a str {
-    f.get(k)
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("no {k} in {f:?}"))
-}
-
-/// The one dbg line containing `needle`.
-fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
-    let hits: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
-    assert_eq!(hits.len(), 1, "lines containing {needle:?}: {lines:#?}");
-    hits[0]
-}
-
 // ------------------------------------------------------- logger → rsyslog ---
 
 #[test]

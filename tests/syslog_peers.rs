@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::binary::Redactd;
@@ -60,18 +59,6 @@ impl Secrets {
             assert!(!text.contains(s), "a secret reached {what}");
         }
     }
-}
-
-fn field<'a>(f: &'a BTreeMap<String, String>, k: &str) -> &'a str {
-    f.get(k)
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("no {k} in {f:?}"))
-}
-
-fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
-    let hits: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
-    assert_eq!(hits.len(), 1, "lines containing {needle:?}: {lines:#?}");
-    hits[0]
 }
 
 fn relay(tmp: &TempDir, upstream: std::net::SocketAddr, extra: &[&str]) -> Redactd {

@@ -400,10 +400,12 @@ impl Ctx<'_> {
         out
     }
 
-    fn rules(&mut self, r: raw::Rules) -> Rules {
-        let mut dirs = Vec::new();
-        for (i, d) in r.dirs.iter().flatten().enumerate() {
-            let path = format!("rules.dirs[{i}]");
+    /// Resolves a list of paths, reporting each that is empty or cannot be
+    /// used under `key[i]`.
+    fn existing_paths(&mut self, key: &str, v: &Option<Vec<Spanned<String>>>) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for (i, d) in v.iter().flatten().enumerate() {
+            let path = format!("{key}[{i}]");
             if d.get_ref().trim().is_empty() {
                 self.err(ErrorKind::Invalid, path, span(d), "must not be empty");
                 continue;
@@ -421,26 +423,14 @@ impl Ctx<'_> {
                     ),
                 );
             }
-            dirs.push(p);
+            out.push(p);
         }
-        let mut known_secrets = Vec::new();
-        for (i, d) in r.known_secrets.iter().flatten().enumerate() {
-            let path = format!("rules.known_secrets[{i}]");
-            let p = self.resolve(d.get_ref());
-            if let Err(e) = std::fs::metadata(&p) {
-                self.err(
-                    ErrorKind::Reference,
-                    path,
-                    span(d),
-                    format!(
-                        "cannot use {:?}: {}",
-                        p.display().to_string(),
-                        io_reason(&e)
-                    ),
-                );
-            }
-            known_secrets.push(p);
-        }
+        out
+    }
+
+    fn rules(&mut self, r: raw::Rules) -> Rules {
+        let dirs = self.existing_paths("rules.dirs", &r.dirs);
+        let known_secrets = self.existing_paths("rules.known_secrets", &r.known_secrets);
         let known_secrets_env = self.strings("rules.known_secrets_env", &r.known_secrets_env);
         for (i, n) in known_secrets_env.iter().enumerate() {
             if std::env::var_os(n).is_none() {

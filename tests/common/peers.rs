@@ -1615,3 +1615,17 @@ pub fn octet_frames(mut b: &[u8]) -> Result<Vec<&[u8]>, String> {
     }
     Ok(out)
 }
+
+/// A field of a parsed `dbg` line; panics naming the field when absent.
+pub fn field<'a>(f: &'a BTreeMap<String, String>, k: &str) -> &'a str {
+    f.get(k)
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no {k} in {f:?}"))
+}
+
+/// The one line containing `needle` (panics unless there is exactly one).
+pub fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
+    let hits: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
+    assert_eq!(hits.len(), 1, "lines containing {needle:?}: {lines:#?}");
+    hits[0]
+}
