@@ -179,10 +179,16 @@ pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
             }
         }
         if !any {
+            // A known value's rule is made of the value itself: its pattern
+            // is never shown.
+            let pattern = if rule.source.starts_with(rules::known::KNOWN_SOURCE_PREFIX) {
+                "(a known value)"
+            } else {
+                rule.pattern.as_str()
+            };
             let _ = writeln!(
                 out,
-                "  the keyword occurs but the regex does not match: {}",
-                rule.pattern
+                "  the keyword occurs but the regex does not match: {pattern}"
             );
         }
     }

@@ -53,6 +53,7 @@ use tokio_rustls::TlsAcceptor;
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop, Upstream};
 use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::engine::{Finding, Redactor};
+use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
 use crate::metrics::{RuleCounts, StatsCursor};
 
@@ -282,35 +283,30 @@ pub fn redact_message_collect(
     let parts = scan(msg);
     let mut findings = 0;
     let mut at = 0;
-    let mut text = Vec::new();
-    let mut redacted = Vec::new();
+    let mut fields = FieldRedactor::new();
+    let mut value = Vec::new();
     for v in &parts.sd_values {
         out.extend_from_slice(&msg[at..v.start]);
-        // The scanner checked `SP NAME="` precedes every value.
+        // The scanner checked `SP NAME="` precedes every value; the name is
+        // the value's context, as a JSON key is.
         let eq = v.start - 2;
-        let name = msg[..eq]
+        let name = &msg[msg[..eq]
             .iter()
             .rposition(|&b| b == b' ')
-            .map_or(0, |i| i + 1)..eq;
-        text.clear();
-        text.extend_from_slice(&msg[name.start..=eq]);
-        let prefix = text.len();
-        text.extend_from_slice(&msg[v.clone()]);
-        redacted.clear();
-        let mut sink = Out::new(&mut redacted);
-        red.reset();
-        red.write(&text, &mut sink);
-        red.finish(&mut sink);
-        findings += sink.findings;
-        by_rule.merge(&sink.by_rule);
-        found.append(&mut sink.found);
-        if sink.findings == 0 {
-            out.extend_from_slice(&msg[v.clone()]);
-        } else if redacted.starts_with(&text[..prefix]) {
-            escape_sd_value(&redacted[prefix..], out);
+            .map_or(0, |i| i + 1)..eq];
+        let before = found.len();
+        value.clear();
+        if fields.redact_into(red, Some(name), &msg[v.clone()], &mut value, found) {
+            // Replacements may hold `]` and may have cut an escape pair:
+            // re-escaping is the identity on what was valid.
+            escape_sd_value(&value, out);
         } else {
-            out.extend_from_slice(br"[REDACTED\]");
+            out.extend_from_slice(&msg[v.clone()]);
         }
+        for f in &found[before..] {
+            by_rule.add(&f.rule);
+        }
+        findings += (found.len() - before) as u64;
         at = v.end;
     }
     out.extend_from_slice(&msg[at..parts.text.start]);
