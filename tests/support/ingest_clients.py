@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Real client libraries for tests/http_clients.rs.
+
+`ingest_clients.py KIND VIA_URL DIRECT_URL SPEC.json` sends the records of
+the spec (fake secrets made by the test) with the real client
+library of KIND twice: once through redactd (VIA_URL) and once straight to
+the reference upstream (DIRECT_URL), so the test can compare the two. It
+prints one JSON object: what the client library itself reported.
+
+| KIND | client |
+|---|---|
+| otel, otel-gzip | OpenTelemetry SDK LoggingHandler + OTLPLogExporter (http/protobuf) |
+| loki-json | python-logging-loki LokiHandler (Loki JSON push) |
+| loki-proto, loki-proto-untyped | Loki PushRequest built with protobuf, raw snappy, POSTed with requests (Promtail's wire shape); untyped: no Content-Type |
+| opensearch | opensearch-py helpers.bulk with http_compress=True |
+
+Exit 77 when a library is missing.
+"""
+import base64
+import json
+import logging
+import os
+import sys
+
+try:
+    import requests
+    import snappy
+    from opensearchpy import OpenSearch, helpers
+    import logging_loki
+    import logging_loki.emitter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+except ImportError as e:  # pragma: no cover
+    print("missing module: %s" % e, file=sys.stderr)
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ingest_upstream import PushRequest  # noqa: E402  (Loki's push.proto, built at run time)
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def otel(spec, via, direct, gzip):
+    comp = Compression.Gzip if gzip else Compression.NoCompression
+    results = []
+
+    class Tee(LogRecordExporter):
+        """Exports every batch straight to the upstream, then through redactd."""
+
+        def __init__(self):
+            self.direct = OTLPLogExporter(endpoint=direct + "/v1/logs", compression=comp, timeout=10)
+            self.via = OTLPLogExporter(endpoint=via + "/v1/logs", compression=comp, timeout=10)
+
+        def export(self, batch):
+            d = self.direct.export(batch)
+            v = self.via.export(batch)
+            results.append({"records": len(batch), "direct": d.name, "via": v.name})
+            return v
+
+        def force_flush(self, timeout_millis=10000):
+            return True
+
+        def shutdown(self):
+            self.direct.shutdown()
+            self.via.shutdown()
+
+    resource = Resource.create(spec["resource"])
+    tracer = TracerProvider(resource=resource).get_tracer("redactd.test")
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(Tee(), schedule_delay_millis=60000, max_export_batch_size=512))
+    log = logging.getLogger("redactd.test.otel")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addHandler(LoggingHandler(level=logging.DEBUG, logger_provider=provider))
+    sent = []
+    for i, r in enumerate(spec["records"]):
+        with tracer.start_as_current_span("request-%d" % i) as span:
+            ctx = span.get_span_context()
+            log.log(LEVELS[r["level"]], r["line"], extra=r.get("attrs", {}))
+            # As protobuf's MessageToDict spells bytes fields: base64.
+            sent.append({
+                "traceId": base64.b64encode(ctx.trace_id.to_bytes(16, "big")).decode(),
+                "spanId": base64.b64encode(ctx.span_id.to_bytes(8, "big")).decode(),
+            })
+        if i + 1 == spec.get("flush_after", -1):
+            provider.force_flush()  # a first batch; the rest is a second one
+    provider.force_flush()
+    provider.shutdown()
+    return {"exports": results, "sent": sent}
+
+
+def loki_json(spec, via, direct):
+    failures = []
+
+    class Handler(logging_loki.LokiHandler):
+        def handleError(self, record):  # noqa: N802
+            failures.append("%s: %s" % (self.emitter.url, sys.exc_info()[1]))
+            super().handleError(record)
+
+    # The V1 emitter stamps each entry with time.time() when it sends; the
+    # two handlers would stamp the same record differently, so the emitter's
+    # clock reads the record's creation time instead.
+    now = [0.0]
+    logging_loki.emitter.time = type("Clock", (), {"time": staticmethod(lambda: now[0])})
+
+    class Stamp(logging.Filter):
+        def filter(self, record):
+            now[0] = record.created
+            return True
+
+    log = logging.getLogger("redactd.test.loki")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addFilter(Stamp())
+    for url in (direct, via):
+        h = Handler(url=url + "/loki/api/v1/push", tags=spec["tags"], version="1")
+        log.addHandler(h)
+    stamps = []
+    for r in spec["records"]:
+        log.log(LEVELS[r["level"]], r["line"], extra={"tags": r.get("tags", {})})
+        stamps.append(str(int(now[0] * 1e9)))
+    return {"failures": failures, "stamps": stamps}
+
+
+def loki_proto(spec, via, direct, typed):
+    req = PushRequest()
+    for s in spec["streams"]:
+        st = req.streams.add()
+        st.labels = s["labels"]
+        for e in s["entries"]:
+            en = st.entries.add()
+            en.timestamp.seconds, en.timestamp.nanos = e["ts"]
+            en.line = e["line"]
+            for k, v in e.get("metadata", []):
+                md = en.structuredMetadata.add()
+                md.name, md.value = k, v
+    body = snappy.compress(req.SerializeToString())
+    headers = {"User-Agent": "promtail/2.9.0"}
+    if typed:
+        headers["Content-Type"] = "application/x-protobuf"
+    out = {}
+    for name, url in (("direct", direct), ("via", via)):
+        r = requests.post(url + "/loki/api/v1/push", data=body, headers=headers, timeout=10)
+        out[name] = {"status": r.status_code, "body": r.text}
+    return out
+
+
+def opensearch(spec, via, direct):
+    out = {}
+    for name, url in (("direct", direct), ("via", via)):
+        host, port = url.rsplit("/", 1)[1].split(":")
+        client = OpenSearch(hosts=[{"host": host, "port": int(port)}], http_compress=True,
+                            use_ssl=False, timeout=10, max_retries=0)
+        info = client.info()
+        ok, errors = helpers.bulk(client, spec["actions"], chunk_size=spec.get("chunk_size", 500))
+        out[name] = {"ok": ok, "errors": errors, "distribution": info["version"]["distribution"]}
+        client.close()
+    return out
+
+
+def main():
+    kind, via, direct, spec_file = sys.argv[1:5]
+    with open(spec_file) as f:
+        spec = json.load(f)
+    if kind in ("otel", "otel-gzip"):
+        res = otel(spec, via, direct, kind == "otel-gzip")
+    elif kind == "loki-json":
+        res = loki_json(spec, via, direct)
+    elif kind in ("loki-proto", "loki-proto-untyped"):
+        res = loki_proto(spec, via, direct, kind == "loki-proto")
+    elif kind == "opensearch":
+        res = opensearch(spec, via, direct)
+    else:
+        raise SystemExit("unknown kind " + kind)
+    json.dump(res, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
