@@ -13,6 +13,8 @@ prints one JSON object: what the client library itself reported.
 | loki-json | python-logging-loki LokiHandler (Loki JSON push) |
 | loki-proto, loki-proto-untyped | Loki PushRequest built with protobuf, raw snappy, POSTed with requests (Promtail's wire shape); untyped: no Content-Type |
 | opensearch | opensearch-py helpers.bulk with http_compress=True |
+| fluentbit-msgpack | msgpack events as Fluent Bit's http output sends them (`format msgpack`), POSTed with requests |
+| otlp-body | no sending: writes an ExportLogsServiceRequest built with opentelemetry-proto (protobuf or OTLP/JSON, any coding) for curl |
 
 Exit 77 when a library is missing.
 """
@@ -82,10 +84,10 @@ def otel(spec, via, direct, gzip):
         with tracer.start_as_current_span("request-%d" % i) as span:
             ctx = span.get_span_context()
             log.log(LEVELS[r["level"]], r["line"], extra=r.get("attrs", {}))
-            # As protobuf's MessageToDict spells bytes fields: base64.
+            # As the upstream's records spell bytes fields: latin-1 text.
             sent.append({
-                "traceId": base64.b64encode(ctx.trace_id.to_bytes(16, "big")).decode(),
-                "spanId": base64.b64encode(ctx.span_id.to_bytes(8, "big")).decode(),
+                "traceId": ctx.trace_id.to_bytes(16, "big").decode("latin-1"),
+                "spanId": ctx.span_id.to_bytes(8, "big").decode("latin-1"),
             })
         if i + 1 == spec.get("flush_after", -1):
             provider.force_flush()  # a first batch; the rest is a second one
@@ -163,6 +165,110 @@ def opensearch(spec, via, direct):
     return out
 
 
+def otlp_body(spec):
+    """An ExportLogsServiceRequest built with opentelemetry-proto's classes,
+    every kind of AnyValue nested, an unknown field 99 in a LogRecord
+    (protobuf only), written to spec["out"] in spec["format"] (proto or
+    OTLP/JSON: hex IDs, integer enums) and Content-Encoding spec["coding"]."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    import gzip as gz
+    import zlib
+    import zstandard
+
+    gh, aws = spec["gh"], spec["aws"]
+
+    def put(v, x):
+        if isinstance(x, bool):
+            v.bool_value = x
+        elif isinstance(x, int):
+            v.int_value = x
+        elif isinstance(x, float):
+            v.double_value = x
+        elif isinstance(x, str):
+            v.string_value = x
+        elif isinstance(x, bytes):
+            v.bytes_value = x
+        elif isinstance(x, list):
+            v.array_value.SetInParent()
+            for y in x:
+                put(v.array_value.values.add(), y)
+        elif isinstance(x, dict):
+            v.kvlist_value.SetInParent()
+            kvs(v.kvlist_value.values, x)
+
+    def kvs(field, d):
+        for k, x in d.items():
+            kv = field.add()
+            kv.key = k
+            put(kv.value, x)
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.schema_url = "https://opentelemetry.io/schemas/1.24.0"
+    kvs(rl.resource.attributes, {"service.name": "checkout", "host.id": "i-0abc1234", "pid": 4242})
+    sl = rl.scope_logs.add()
+    sl.scope.name, sl.scope.version = "app.payments", "1.2.3"
+    kvs(sl.scope.attributes, {"scope.kind": "library"})
+    r = sl.log_records.add()
+    r.time_unix_nano = 1795000000123456789
+    r.observed_time_unix_nano = 1795000000223456789
+    r.severity_number, r.severity_text = 17, "ERROR"
+    body = {"message": "login with token %s failed" % gh,
+            "user": {"name": "bob", "creds": [aws, 42, True, 1.5]}}
+    if spec["format"] == "proto":
+        body["raw"] = b"key=" + aws.encode() + b"\x00\xff"
+    put(r.body, body)
+    kvs(r.attributes, {"vcs.token": "token %s" % gh, "retry": 3, "nested": [{"k": aws}, []]})
+    r.trace_id = bytes.fromhex(spec["trace_id"])
+    r.span_id = bytes.fromhex(spec["span_id"])
+    r.flags = 1
+    r.event_name = "payment.failed"
+    if spec["format"] == "proto":
+        marker = b"unknown-field-99-kept"
+        r.MergeFromString(b"\x9a\x06" + bytes([len(marker)]) + marker)
+    r2 = sl.log_records.add()
+    r2.time_unix_nano = 1795000001000000000
+    r2.severity_number, r2.severity_text = 9, "INFO"
+    put(r2.body, "plain line, id 0123456789abcdef0123456789abcdef")
+    if spec["format"] == "proto":
+        data = req.SerializeToString()
+    else:
+        doc = json_format.MessageToDict(req, use_integers_for_enums=True)
+        for rec in doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]:
+            for k in ("traceId", "spanId"):
+                if k in rec:
+                    rec[k] = base64.b64decode(rec[k]).hex()
+        data = json.dumps(doc).encode()
+    coding = spec["coding"]
+    if coding == "gzip":
+        data = gz.compress(data)
+    elif coding == "deflate":
+        data = zlib.compress(data)
+    elif coding == "zstd":
+        data = zstandard.ZstdCompressor().compress(data)
+    with open(spec["out"], "wb") as f:
+        f.write(data)
+    return {"bytes": len(data)}
+
+
+def fluentbit_msgpack(spec, via, direct):
+    """Fluent Bit's http output with `format msgpack`: concatenated
+    [EventTime, record] events (EventTime: ext 0, seconds and nanoseconds as
+    two big-endian uint32), Content-Type application/msgpack."""
+    import struct
+    import msgpack
+    body = b"".join(
+        msgpack.packb([msgpack.ExtType(0, struct.pack(">II", sec, nsec)), rec], use_bin_type=True)
+        for (sec, nsec), rec in ((e["ts"], e["record"]) for e in spec["events"]))
+    headers = {"Content-Type": "application/msgpack", "User-Agent": "Fluent-Bit"}
+    out = {}
+    for name, url in (("direct", direct), ("via", via)):
+        r = requests.post(url + spec.get("uri", "/"), data=body, headers=headers, timeout=10)
+        out[name] = {"status": r.status_code, "body": r.text}
+    return out
+
+
 def main():
     kind, via, direct, spec_file = sys.argv[1:5]
     with open(spec_file) as f:
@@ -173,6 +279,10 @@ def main():
         res = loki_json(spec, via, direct)
     elif kind in ("loki-proto", "loki-proto-untyped"):
         res = loki_proto(spec, via, direct, kind == "loki-proto")
+    elif kind == "fluentbit-msgpack":
+        res = fluentbit_msgpack(spec, via, direct)
+    elif kind == "otlp-body":
+        res = otlp_body(spec)
     elif kind == "opensearch":
         res = opensearch(spec, via, direct)
     else:

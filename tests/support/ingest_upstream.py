@@ -9,24 +9,29 @@ test compares what went through redactd with what the client really sent.
 
 | route | decoded with | answer |
 |---|---|---|
-| POST /v1/logs, protobuf | opentelemetry-proto ExportLogsServiceRequest | 200, empty ExportLogsServiceResponse, application/x-protobuf |
-| POST /v1/logs, JSON | protobuf json_format into ExportLogsServiceRequest | 200, `{}`, application/json |
+| POST /v1/logs, protobuf | opentelemetry-proto ExportLogsServiceRequest | 200, ExportLogsServiceResponse, application/x-protobuf |
+| POST /v1/logs, JSON | OTLP/JSON (hex IDs) via protobuf json_format | 200, ExportLogsServiceResponse as JSON |
 | POST /loki/api/v1/push, protobuf or no type | python-snappy raw block + Loki PushRequest (descriptor built here) | 204 |
 | POST /loki/api/v1/push, JSON | json, checked for Loki's shape | 204 |
+| POST any path, application/msgpack | msgpack, concatenated [time, record] events, ext types kept | 201 |
 | POST [/<index>]/_bulk | NDJSON, every line parsed, final LF | 200, OpenSearch bulk response, one item per action |
 | GET / | - | OpenSearch root info |
 
+An OTLP request with `X-Test-Partial-Success: N` is answered with
+`partial_success.rejected_log_records = N`, to see the body relayed.
 Content-Encoding gzip and deflate (standard library), zstd (zstandard) and
 snappy (python-snappy, raw) are decoded first. Anything that does not decode
 or parse gets 400 and is not recorded, as the real servers refuse it.
 
 Each recorded request is one JSON line: method, path, headers, the decoded
 body as latin-1 text (`body`, so secret bytes stay visible to a grep),
-`parsed` (the message as protobuf's MessageToDict, or the JSON), and for
+`parsed` (a protobuf message as JSON, bytes fields as latin-1 text; or the
+JSON), and for
 protobuf `canonical`: whether the body is byte for byte the serialization of
 what it parsed to.
 """
 import argparse
+import base64
 import gzip
 import json
 import os
@@ -38,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # The real format libraries. A missing one is exit 77 (the test skips or,
 # under REDACTD_REQUIRE_PEERS=1, fails).
 try:
+    import msgpack
     import snappy
     import zstandard
     from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -117,10 +123,77 @@ def decode(coding, body):
     return body
 
 
+def plain(m):
+    """A parsed message as JSON: like MessageToDict (lowerCamelCase names,
+    defaults left out, 64-bit integers as strings) but bytes as latin-1
+    text and enums as numbers, so a test sees every byte of a bytes field."""
+    FD = descriptor_pb2.FieldDescriptorProto
+
+    def conv(fd, v):
+        if fd.type == FD.TYPE_MESSAGE:
+            return plain(v)
+        if fd.type == FD.TYPE_BYTES:
+            return v.decode("latin-1")
+        if fd.type in (FD.TYPE_INT64, FD.TYPE_UINT64, FD.TYPE_SINT64, FD.TYPE_FIXED64, FD.TYPE_SFIXED64):
+            return str(v)
+        return v
+
+    out = {}
+    for fd, v in m.ListFields():
+        repeated = getattr(fd, "is_repeated", None)
+        repeated = repeated if repeated is not None else fd.label == FD.LABEL_REPEATED
+        out[fd.json_name] = [conv(fd, x) for x in v] if repeated else conv(fd, v)
+    return out
+
+
 def parse_proto(cls, body):
     m = cls()
     m.ParseFromString(body)
-    return m, json_format.MessageToDict(m), m.SerializeToString() == body
+    return m, plain(m), m.SerializeToString() == body
+
+
+def otlp_json_ids(doc):
+    """OTLP/JSON spells traceId and spanId in hex (not protobuf JSON's
+    base64): checked and converted, as the collector does."""
+    for rl in doc.get("resourceLogs", []):
+        for sl in rl.get("scopeLogs", []):
+            for r in sl.get("logRecords", []):
+                for k, n in (("traceId", 16), ("spanId", 8)):
+                    if r.get(k):
+                        raw = bytes.fromhex(r[k])
+                        if len(raw) != n:
+                            raise ValueError("%s is not %d bytes of hex" % (k, n))
+                        r[k] = base64.b64encode(raw).decode()
+    return doc
+
+
+def parse_msgpack(body):
+    """Concatenated msgpack records (Fluent Bit's `format msgpack`), each
+    [time, record] or [[time, meta], record]; as JSON, an ext value (EventTime
+    is ext 0) becomes {"ext": code, "data": latin-1 text}."""
+    def js(x):
+        if isinstance(x, msgpack.ExtType):
+            return {"ext": x.code, "data": x.data.decode("latin-1")}
+        if isinstance(x, (list, tuple)):
+            return [js(y) for y in x]
+        if isinstance(x, dict):
+            return {str(k): js(v) for k, v in x.items()}
+        if isinstance(x, bytes):
+            return {"bin": x.decode("latin-1")}
+        return x
+
+    u = msgpack.Unpacker(raw=False, strict_map_key=True)
+    u.feed(body)
+    out = []
+    for ev in u:
+        if not (isinstance(ev, list) and len(ev) == 2 and isinstance(ev[1], dict)):
+            raise ValueError("not a [time, record] event")
+        out.append(js(ev))
+    if u.tell() != len(body):
+        raise ValueError("trailing bytes after the last record")
+    if not out:
+        raise ValueError("no records")
+    return out
 
 
 def parse_loki_json(body):
@@ -206,14 +279,20 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path == "/v1/logs":
                 body = decode(self.headers.get("Content-Encoding", ""), raw)
+                resp = ExportLogsServiceResponse()
+                rejected = int(self.headers.get("X-Test-Partial-Success", "0"))
+                if rejected:
+                    resp.partial_success.rejected_log_records = rejected
+                    resp.partial_success.error_message = "%d log records rejected by the test" % rejected
                 if ctype == "application/x-protobuf":
                     _, parsed, canonical = parse_proto(ExportLogsServiceRequest, body)
                     self.record(body, parsed, canonical)
-                    self.reply(200, ExportLogsServiceResponse().SerializeToString(), "application/x-protobuf")
+                    self.reply(200, resp.SerializeToString(), "application/x-protobuf")
                 elif ctype == "application/json":
-                    m = json_format.Parse(body, ExportLogsServiceRequest(), ignore_unknown_fields=True)
-                    self.record(body, json_format.MessageToDict(m))
-                    self.reply(200, b"{}", "application/json")
+                    m = json_format.ParseDict(otlp_json_ids(json.loads(body)), ExportLogsServiceRequest(),
+                                              ignore_unknown_fields=True)
+                    self.record(body, plain(m))
+                    self.reply(200, json_format.MessageToJson(resp, indent=None).encode(), "application/json")
                 else:
                     self.reply(415, b'{"error":"unsupported content type"}')
                 return
@@ -227,10 +306,15 @@ class Handler(BaseHTTPRequestHandler):
                     if ctype not in ("", "application/x-protobuf"):
                         self.reply(415, b"unsupported content type\n", "text/plain")
                         return
-                    plain = snappy.uncompress(body)
-                    _, parsed, canonical = parse_proto(PushRequest, plain)
-                    self.record(plain, parsed, canonical)
+                    data = snappy.uncompress(body)
+                    _, parsed, canonical = parse_proto(PushRequest, data)
+                    self.record(data, parsed, canonical)
                 self.reply(204)
+                return
+            if ctype == "application/msgpack":
+                body = decode(self.headers.get("Content-Encoding", ""), raw)
+                self.record(body, parse_msgpack(body))
+                self.reply(201, b"")
                 return
             if path.endswith("/_bulk"):
                 body = decode(self.headers.get("Content-Encoding", ""), raw)
