@@ -67,12 +67,15 @@ impl std::error::Error for JsonError {}
 #[derive(Debug, Default)]
 pub struct JsonRedactor {
     text: Vec<u8>,
-    /// Per string, for each decoded byte of its value: offset (in the
-    /// string's encoded content) of the escape that produced it, then one
-    /// entry for the content's end.
+    /// Per string holding an escape, for each decoded byte of its value:
+    /// offset (in the string's encoded content) of the escape that produced
+    /// it, then one entry for the content's end. Strings without escapes
+    /// (nearly all) decode to themselves and have no map.
     starts: Vec<u32>,
     strings: Vec<Str>,
     sink: SpanSink,
+    /// Per span: has its replacement been written yet.
+    emitted: Vec<bool>,
 }
 
 /// One string of the input, as placed in the scan buffer.
@@ -82,8 +85,9 @@ struct Str {
     content: (usize, usize),
     /// The decoded value's range in the scan buffer.
     value: (usize, usize),
-    /// Where its offset map starts in `starts`.
-    base: usize,
+    /// Where its offset map starts in `starts`; `None` when the content
+    /// has no escape, so decoded and encoded offsets are equal.
+    base: Option<usize>,
 }
 
 /// Counts from one call.
@@ -141,16 +145,22 @@ impl JsonRedactor {
             if !value_of_key {
                 key = None;
             }
-            let end = string_end(input, q)?;
+            let (end, escaped) = string_end(input, q)?;
             let (cs, ce) = (q + 1, end);
             if let Some((ks, ke)) = key.take().filter(|_| value_of_key) {
                 decode(&input[ks..ke], ks, &mut self.text, None)?;
                 self.text.extend_from_slice(b"\":\"");
             }
             let value_start = self.text.len();
-            let base = self.starts.len();
-            decode(&input[cs..ce], cs, &mut self.text, Some(&mut self.starts))?;
-            self.starts.push((ce - cs) as u32);
+            let base = if escaped {
+                let base = self.starts.len();
+                decode(&input[cs..ce], cs, &mut self.text, Some(&mut self.starts))?;
+                self.starts.push((ce - cs) as u32);
+                Some(base)
+            } else {
+                self.text.extend_from_slice(&input[cs..ce]);
+                None
+            };
             self.strings.push(Str {
                 content: (cs, ce),
                 value: (value_start, self.text.len()),
@@ -170,7 +180,9 @@ impl JsonRedactor {
         findings.append(&mut self.sink.findings);
         // Pass 3: copy the input, splicing replacements into the strings.
         let spans = &self.sink.spans;
-        let mut emitted = vec![false; spans.len()];
+        let emitted = &mut self.emitted;
+        emitted.clear();
+        emitted.resize(spans.len(), false);
         let mut first = 0; // first span that may still reach a string
         let mut copied = 0; // input bytes written
         for st in &self.strings {
@@ -178,7 +190,7 @@ impl JsonRedactor {
             while first < spans.len() && spans[first].1 as usize <= ts {
                 first += 1;
             }
-            let map = &self.starts[st.base..st.base + (te - ts) + 1];
+            let map = st.base.map(|b| &self.starts[b..b + (te - ts) + 1]);
             let raw = &input[st.content.0..st.content.1];
             let mut done = 0; // encoded bytes of this value written
             let mut changed = false;
@@ -187,7 +199,10 @@ impl JsonRedactor {
                 let (s, e, r) = (&spans[k].0, &spans[k].1, &spans[k].2);
                 let (vs, ve) = ((*s as usize).max(ts) - ts, (*e as usize).min(te) - ts);
                 if vs < ve {
-                    let (enc_s, enc_e) = (map[vs] as usize, escape_end(map, ve));
+                    let (enc_s, enc_e) = match map {
+                        Some(map) => (map[vs] as usize, escape_end(map, ve)),
+                        None => (vs, ve),
+                    };
                     if enc_s >= done {
                         if !changed {
                             out.extend_from_slice(&input[copied..st.content.0]);
@@ -227,14 +242,19 @@ fn escape_end(starts: &[u32], ve: usize) -> usize {
     starts[j] as usize
 }
 
-/// The offset of the quote closing the string opened at `open`.
-fn string_end(input: &[u8], open: usize) -> Result<usize, JsonError> {
+/// The offset of the quote closing the string opened at `open`, and
+/// whether the string holds an escape.
+fn string_end(input: &[u8], open: usize) -> Result<(usize, bool), JsonError> {
     let mut i = open + 1;
+    let mut escaped = false;
     loop {
         match memchr::memchr2(b'"', b'\\', &input[i..]) {
             None => return Err(JsonError::UnterminatedString { at: open }),
-            Some(k) if input[i + k] == b'"' => return Ok(i + k),
-            Some(k) => i += k + 2,
+            Some(k) if input[i + k] == b'"' => return Ok((i + k, escaped)),
+            Some(k) => {
+                i += k + 2;
+                escaped = true;
+            }
         }
         if i > input.len() {
             return Err(JsonError::UnterminatedString { at: open });
