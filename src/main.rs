@@ -489,6 +489,15 @@ struct HttpArgs {
     /// Largest request body after decoding, in bytes (413 beyond it).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
+    /// NDJSON and text bodies longer than this, or sent chunked, are
+    /// redacted as they arrive and streamed upstream chunked; shorter ones
+    /// are buffered and sent with a Content-Length.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    stream_above: usize,
+    /// Longest NDJSON line (one document) held while streaming, in bytes
+    /// (413 beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_line: usize,
     #[command(flatten)]
     net: NetArgs,
     #[command(flatten)]
@@ -1079,6 +1088,8 @@ fn run_http(args: HttpArgs) -> Result<ExitCode> {
     let opts = args.redact.options()?;
     let mut cfg = http::Config::new("http-0", args.upstream.clone());
     cfg.max_body = args.max_body;
+    cfg.stream_above = args.stream_above;
+    cfg.max_line = args.max_line;
     cfg.max_connections = args.net.max_connections;
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);

@@ -80,12 +80,10 @@ fn body_of(rec: &serde_json::Value) -> String {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b64.as_bytes())
-        .unwrap();
+    // Written from a thread: a large body would fill both pipes otherwise.
+    let mut stdin = child.stdin.take().unwrap();
+    let b64 = b64.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(b64.as_bytes()).unwrap());
     let mut out = String::new();
     child
         .stdout
@@ -93,6 +91,7 @@ fn body_of(rec: &serde_json::Value) -> String {
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
+    writer.join().unwrap();
     child.wait().unwrap();
     out
 }
@@ -105,7 +104,11 @@ fn curl(args: &[&str]) -> (u16, String, String) {
         .output()
         .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let (mut head, mut body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // Interim responses (`100 Continue` to curl's `Expect`) come first.
+    while head.starts_with("HTTP/1.1 1") {
+        (head, body) = body.split_once("\r\n\r\n").unwrap_or((body, ""));
+    }
     let status = head
         .lines()
         .next()
@@ -222,6 +225,121 @@ fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
         !err.contains(&tok) && !err.contains(&auth),
         "secret or credential in the log"
     );
+}
+
+#[test]
+fn long_and_chunked_bodies_stream_through_and_a_failing_one_is_aborted() {
+    let tmp = TempDir::new("http-stream");
+    let Some(_) = peer("curl") else { return };
+    let Some(rec) = Recorder::start(&tmp) else {
+        return;
+    };
+    let up = format!("http://127.0.0.1:{}", rec.port);
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--stream-above",
+            "65536",
+            "--max-line",
+            "8192",
+        ],
+    );
+    let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
+    let tok = redactd::rules::template::expand_one("stream", "ghp_{{crc62:36}}").unwrap();
+    // ~1.4 MB: well past the 64 KiB output chunks, so the upstream gets
+    // many chunks before the end.
+    let body = bulk(&tok, 8000);
+    let plain = tmp.join("big.ndjson");
+    std::fs::write(&plain, &body).unwrap();
+    let gz = tmp.join("big.ndjson.gz");
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -c {} > {}", plain.display(), gz.display()))
+        .status()
+        .unwrap()
+        .success());
+    let post = |file: &Path, extra: &[&str]| {
+        let data = format!("@{}", file.display());
+        let mut args = vec![
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            &data,
+        ];
+        args.extend(extra);
+        curl(&args)
+    };
+    // Content-Length over stream_above; chunked; chunked gzip.
+    let chunked = ["-H", "Transfer-Encoding: chunked"];
+    let chunked_gz = [
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "Content-Encoding: gzip",
+    ];
+    for (file, extra) in [
+        (&plain, &[][..]),
+        (&plain, &chunked[..]),
+        (&gz, &chunked_gz[..]),
+    ] {
+        let (status, head, resp) = post(file, extra);
+        assert_eq!(status, 200, "{extra:?}: {head}{resp}");
+    }
+    let reqs = rec.wait(3);
+    let want = body.replace(&tok, "[REDACTED:github.pat]");
+    for (r, coding) in reqs.iter().zip(["", "", "gzip"]) {
+        assert_eq!(r["chunked"], true, "streamed upstream chunked");
+        assert_eq!(
+            r["headers"]
+                .get("content-encoding")
+                .and_then(|v| v.as_str())
+                .unwrap_or(""),
+            coding
+        );
+        assert!(body_of(r) == want, "streamed body differs ({coding})");
+    }
+
+    // A broken document after 1.4 MB of good ones: the client gets 400,
+    // the upstream an aborted request (never a complete short body).
+    let mut broken = body.clone();
+    broken.push_str("{\"message\":\"bad \\q escape\"}\n");
+    broken.push_str(&bulk(&tok, 3));
+    let bad = tmp.join("broken.ndjson");
+    std::fs::write(&bad, &broken).unwrap();
+    let (status, head, resp) = post(&bad, &chunked);
+    assert_eq!(status, 400, "{head}{resp}");
+    assert!(resp.contains("invalid JSON body"), "{resp}");
+    // A line over --max-line: 413, aborted the same way.
+    let long = tmp.join("long.ndjson");
+    std::fs::write(
+        &long,
+        format!("{body}{{\"message\":\"{}\"}}\n", "x".repeat(20000)),
+    )
+    .unwrap();
+    let (status, head, resp) = post(&long, &[]);
+    assert_eq!(status, 413, "{head}{resp}");
+    let reqs = rec.wait(5);
+    assert_eq!(reqs.len(), 5, "{reqs:?}");
+    for r in &reqs[3..] {
+        assert_eq!(
+            r["aborted"], true,
+            "a failed stream reached the upstream whole"
+        );
+    }
+    let c = d.stop();
+    // Three whole bodies, plus what the failed ones redacted before their
+    // error (not the run of lines the error was found in).
+    let n = c["findings"];
+    assert!((3 * 8000 + 7000..=5 * 8000).contains(&n), "{n} findings");
+    assert!(!d.stderr().contains(&tok), "secret in the log");
 }
 
 #[test]

@@ -537,8 +537,6 @@ fn loki_protobuf_snappy_push() {
 /// Loki reads a push without a Content-Type as protobuf
 /// (pkg/loghttp/push: the default branch), so a sidecar must too.
 #[test]
-#[ignore = "redactd bug: a Loki push without Content-Type is scanned as text, \
-            so redacting inside the raw snappy block corrupts it (upstream 400)"]
 fn loki_protobuf_snappy_push_without_content_type() {
     loki_proto_case("loki-proto-untyped", "loki-proto-untyped");
 }
@@ -576,8 +574,6 @@ fn loki_protobuf_snappy_push_secret_split_by_compression() {
 /// As above without a Content-Type: the body is scanned as text, the key is
 /// not there in plain bytes, and it reaches the upstream (Loki accepts it).
 #[test]
-#[ignore = "redactd bug: a Loki push without Content-Type is scanned as text; \
-            a secret that snappy encodes as a back-reference leaks unredacted"]
 fn loki_protobuf_snappy_push_without_content_type_secret_split_by_compression() {
     loki_split_case("loki-split-untyped", "loki-proto-untyped");
 }

@@ -85,7 +85,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_FLUSH: Duration = Duration::from_millis(20);
 /// Default `max_body` of an http listener.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
-/// Largest `max_body` accepted.
+/// Default `stream_above` of an http listener.
+pub const DEFAULT_STREAM_ABOVE: usize = 1 << 20;
+/// Default `max_line` of an http listener.
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+/// Largest `max_body` (and `stream_above`, `max_line`) accepted.
 pub const MAX_BODY: usize = 1 << 30;
 /// Default `connect_timeout_ms` of a listener.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -250,6 +254,11 @@ pub struct Http {
     pub listen: SocketAddr,
     /// `max_body`: largest request body after decoding (413 beyond it).
     pub max_body: usize,
+    /// `stream_above`: NDJSON and text bodies longer than this, or sent
+    /// chunked, are streamed.
+    pub stream_above: usize,
+    /// `max_line`: longest NDJSON line held while streaming (413 beyond it).
+    pub max_line: usize,
 }
 
 /// Settings of a `mode = "syslog"` listener.

@@ -102,6 +102,8 @@ pub(super) struct Listener {
     pub flush_ms: Opt<u64>,
     // http
     pub max_body: Opt<u64>,
+    pub stream_above: Opt<u64>,
+    pub max_line: Opt<u64>,
     // both
     pub upstream: Opt<String>,
     pub max_connections: Opt<u64>,
@@ -143,10 +145,14 @@ impl Listener {
 
     /// The keys only `mode = "http"` takes that are set.
     pub fn http_only_keys(&self) -> Vec<Present> {
-        [present("max_body", &self.max_body)]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            present("max_body", &self.max_body),
+            present("stream_above", &self.stream_above),
+            present("max_line", &self.max_line),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// `listen`, which the tcp and http modes take, when set.

@@ -1047,6 +1047,20 @@ impl Ctx<'_> {
                     1024,
                     MAX_BODY,
                 );
+                let stream_above = self.size(
+                    &p("stream_above"),
+                    &l.stream_above,
+                    DEFAULT_STREAM_ABOVE,
+                    1024,
+                    MAX_BODY,
+                );
+                let max_line = self.size(
+                    &p("max_line"),
+                    &l.max_line,
+                    DEFAULT_MAX_LINE,
+                    1024,
+                    MAX_BODY,
+                );
                 let tls_spans = [
                     ("tls", l.tls.as_ref().and_then(span)),
                     ("upstream_tls", l.upstream_tls.as_ref().and_then(span)),
@@ -1062,7 +1076,14 @@ impl Ctx<'_> {
                         );
                     }
                 }
-                listen.map(|listen| Mode::Http(Http { listen, max_body }))
+                listen.map(|listen| {
+                    Mode::Http(Http {
+                        listen,
+                        max_body,
+                        stream_above,
+                        max_line,
+                    })
+                })
             }
             None => None,
         };

@@ -10,10 +10,21 @@
 //! status, headers and body come back unchanged, so shippers' retries and
 //! acknowledgements keep working. Headers are never logged.
 //!
-//! Bodies are buffered, bounded by `max_body` (decoded bytes; the wire size
-//! is bounded by it too): over it the answer is 413, a body that cannot be
-//! decoded or parsed gets 400 (415 for an unknown coding), and nothing of
-//! such a body is forwarded. An unreachable upstream answers 502.
+//! **Buffered or streamed.** NDJSON and text bodies that arrive chunked or
+//! with a `Content-Length` over `stream_above` are streamed
+//! ([`super::http_stream`]): redacted as they arrive and sent upstream
+//! chunked, in memory bounded by `max_line` (the longest NDJSON line) and a
+//! few chunks, whatever the body's size. Every other body (JSON and
+//! protobuf formats, which are redacted whole, and short NDJSON and text) is
+//! buffered and sent with its new `Content-Length`; `max_body` bounds it.
+//!
+//! **Refusals.** Over `max_body` decoded bytes (streamed or not) the answer
+//! is 413, a body that cannot be decoded or parsed gets 400 (415 for an
+//! unknown coding). Nothing unscanned is ever forwarded: a buffered body is
+//! refused before anything is sent, and a streamed one that fails midway is
+//! aborted upstream (its chunked encoding is never terminated, so the
+//! upstream sees an incomplete request, not a short body) while the client
+//! gets the 4xx. An unreachable upstream answers 502.
 //! Connections are kept alive both ways; on shutdown, connections finish
 //! their current request and close.
 
@@ -25,7 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -36,7 +47,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
-use super::http_body::{decode, encode, BodyRedactor, Coding, Format};
+use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
+use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use crate::metrics::RuleCounts;
 
@@ -49,6 +61,11 @@ pub struct Config {
     pub upstream: Uri,
     /// Largest decoded request body, in bytes.
     pub max_body: usize,
+    /// NDJSON and text bodies longer than this, or sent chunked, are
+    /// streamed.
+    pub stream_above: usize,
+    /// Longest NDJSON line held while streaming.
+    pub max_line: usize,
     /// Connections served at once.
     pub max_connections: usize,
     /// Time connections get to finish after shutdown begins.
@@ -64,6 +81,8 @@ impl Config {
             name: name.into(),
             upstream,
             max_body: 16 << 20,
+            stream_above: 1 << 20,
+            max_line: 1 << 20,
             max_connections: 1024,
             drain: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
@@ -72,12 +91,15 @@ impl Config {
 }
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// What goes upstream: a buffered body or a [`ChannelBody`].
+type UpBody = BoxBody<Bytes, BoxError>;
 
 struct Ctx {
     cfg: Config,
     engine: EngineWatch,
     counters: Arc<Counters>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, UpBody>,
 }
 
 /// Serves `listener` until `stop`, then lets connections finish.
@@ -152,7 +174,7 @@ async fn connection(
     // Requests on one HTTP/1.1 connection come one after another: one
     // redactor and one set of scratch buffers serve them all (the lock is
     // never contended, and never held across an await).
-    let scratch = Arc::new(std::sync::Mutex::new(Scratch::new(&ctx.engine)));
+    let scratch = Arc::new(std::sync::Mutex::new(Some(Scratch::new(&ctx.engine))));
     let service = {
         let ctx = Arc::clone(&ctx);
         service_fn(move |req: Request<Incoming>| {
@@ -235,7 +257,9 @@ fn upstream_uri(base: &Uri, req: &Uri) -> Result<Uri, String> {
 /// A connection's redactor and buffers.
 struct Scratch {
     engine: EngineWatch,
-    red: crate::engine::Redactor,
+    /// Taken by a streamed body while it runs; lost (and remade) only when
+    /// a compressed body fails inside its decoder.
+    parts: Option<Parts>,
     body: BodyRedactor,
 }
 
@@ -245,16 +269,67 @@ impl Scratch {
         let red = engine.borrow_and_update().redactor();
         Scratch {
             engine,
-            red,
+            parts: Some(Parts {
+                red,
+                json: Default::default(),
+            }),
             body: BodyRedactor::new(),
         }
+    }
+
+    /// The parts, current with the engine (a reload swaps the redactor
+    /// between bodies).
+    fn parts(&mut self) -> &mut Parts {
+        let fresh = net::reloaded(&mut self.engine);
+        let parts = self.parts.get_or_insert_with(|| Parts {
+            red: self.engine.borrow().redactor(),
+            json: Default::default(),
+        });
+        if let Some(e) = fresh {
+            parts.red = e.redactor();
+        }
+        parts
+    }
+}
+
+/// Why a request was not relayed.
+enum Refusal {
+    /// Answer the client with this.
+    Status(StatusCode, String),
+    /// The upstream stopped taking the body: relay what it answered.
+    UpstreamGone,
+}
+
+impl From<BodyError> for Refusal {
+    fn from(e: BodyError) -> Refusal {
+        Refusal::Status(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            e.to_string(),
+        )
     }
 }
 
 async fn proxy(
     req: Request<Incoming>,
     ctx: &Ctx,
-    scratch: &std::sync::Mutex<Scratch>,
+    scratch: &std::sync::Mutex<Option<Scratch>>,
+    peer: SocketAddr,
+) -> Response<ProxyBody> {
+    // HTTP/1.1 requests on a connection come one at a time: the scratch is
+    // taken for this one and put back after (a request cancelled midway
+    // drops it, and the next one makes another).
+    let lock = || scratch.lock().unwrap_or_else(|p| p.into_inner());
+    let taken = lock().take();
+    let mut s = taken.unwrap_or_else(|| Scratch::new(&ctx.engine));
+    let resp = proxy_with(req, ctx, &mut s, peer).await;
+    *lock() = Some(s);
+    resp
+}
+
+async fn proxy_with(
+    req: Request<Incoming>,
+    ctx: &Ctx,
+    s: &mut Scratch,
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
     let c = &ctx.counters;
@@ -268,7 +343,34 @@ async fn proxy(
             "unsupported Content-Encoding".into(),
         );
     };
-    let format = Format::classify(parts.uri.path(), header(header::CONTENT_TYPE));
+    let Some(format) = Format::classify(parts.uri.path(), header(header::CONTENT_TYPE)) else {
+        return refuse(
+            ctx,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported Content-Type for this route".into(),
+        );
+    };
+    let uri = match upstream_uri(&ctx.cfg.upstream, &parts.uri) {
+        Ok(u) => u,
+        Err(e) => return refuse(ctx, StatusCode::BAD_REQUEST, e),
+    };
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    let mut up = Request::new(());
+    *up.method_mut() = parts.method.clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+
+    // Streamed: chunked in (no exact length), or longer than stream_above.
+    let streamed = StreamRedactor::streams(format, coding)
+        && body
+            .size_hint()
+            .exact()
+            .is_none_or(|n| n > ctx.cfg.stream_above as u64);
+    if streamed {
+        return stream(ctx, s, body, up, format, coding, peer).await;
+    }
+
     let max = ctx.cfg.max_body;
     let wire = match Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
@@ -294,36 +396,33 @@ async fn proxy(
     let body = if wire.is_empty() {
         wire
     } else {
-        let mut guard = match scratch.lock() {
-            Ok(g) => g,
-            // A panic elsewhere poisoned it: start over with fresh scratch.
-            Err(p) => p.into_inner(),
-        };
-        match redact_body(ctx, &mut guard, coding, format, &wire, peer) {
+        match redact_body(ctx, s, coding, format, &wire, peer) {
             Ok(b) => b,
-            Err((status, msg)) => return refuse(ctx, status, msg),
+            Err(Refusal::Status(status, msg)) => return refuse(ctx, status, msg),
+            Err(Refusal::UpstreamGone) => unreachable!("a buffered body is not sent yet"),
         }
     };
-    let uri = match upstream_uri(&ctx.cfg.upstream, &parts.uri) {
-        Ok(u) => u,
-        Err(e) => return refuse(ctx, StatusCode::BAD_REQUEST, e),
-    };
-    let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
     let len = body.len();
-    let mut up = Request::new(Full::new(body));
-    *up.method_mut() = parts.method.clone();
-    *up.uri_mut() = uri;
-    *up.headers_mut() = headers;
     if len > 0 || parts.headers.contains_key(header::CONTENT_LENGTH) {
         up.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    match ctx.client.request(up).await {
+    let up = up.map(|()| Full::new(body).map_err(|never| match never {}).boxed());
+    relay(ctx, ctx.client.request(up).await, len as u64)
+}
+
+/// The upstream's answer, relayed; or 502.
+fn relay(
+    ctx: &Ctx,
+    resp: Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+    sent: u64,
+) -> Response<ProxyBody> {
+    let c = &ctx.counters;
+    match resp {
         Ok(resp) => {
             c.upstream_up.store(1, std::sync::atomic::Ordering::Relaxed);
             Counters::add(&c.messages_out, 1);
-            Counters::add(&c.bytes_out, len as u64);
+            Counters::add(&c.bytes_out, sent);
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
             // The length of an unchanged body is still right; hyper writes
@@ -340,6 +439,149 @@ async fn proxy(
     }
 }
 
+/// Output is handed upstream once this much is waiting.
+const STREAM_CHUNK: usize = 64 << 10;
+/// Chunks in flight between redaction and the upstream connection.
+const STREAM_DEPTH: usize = 4;
+
+/// A streamed body: redacted while the upstream request is under way.
+async fn stream(
+    ctx: &Ctx,
+    s: &mut Scratch,
+    body: Incoming,
+    up: Request<()>,
+    format: Format,
+    coding: Coding,
+    peer: SocketAddr,
+) -> Response<ProxyBody> {
+    let (tx, rx) = ChannelBody::channel(STREAM_DEPTH);
+    let up = up.map(|()| rx.map_err(BoxError::from).boxed());
+    let (outcome, resp) = tokio::join!(
+        produce(ctx, s, body, format, coding, tx, peer),
+        ctx.client.request(up)
+    );
+    match outcome {
+        Ok(sent) => relay(ctx, resp, sent),
+        // It answered (relayed as it is) or failed (502) before taking it all.
+        Err(Refusal::UpstreamGone) => relay(ctx, resp, 0),
+        Err(Refusal::Status(status, msg)) => refuse(ctx, status, msg),
+    }
+}
+
+/// Reads, redacts and sends a streamed body; `tx` gets [`Chunk::End`] only
+/// when all of it went through. Returns the bytes sent.
+async fn produce(
+    ctx: &Ctx,
+    s: &mut Scratch,
+    mut body: Incoming,
+    format: Format,
+    coding: Coding,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    peer: SocketAddr,
+) -> Result<u64, Refusal> {
+    let c = &ctx.counters;
+    s.parts();
+    let parts = s.parts.take().expect("parts made above");
+    let before = parts.red.stats().bytes_redacted;
+    let mut st =
+        match StreamRedactor::new(parts, format, coding, ctx.cfg.max_body, ctx.cfg.max_line) {
+            Ok(st) => st,
+            Err(parts) => {
+                s.parts = Some(*parts);
+                return Err(Refusal::Status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot stream this body".into(),
+                ));
+            }
+        };
+    let mut findings = Vec::new();
+    let mut sent = 0u64;
+    let mut busy = Duration::ZERO;
+    let send = |out: Vec<u8>| {
+        let tx = &tx;
+        async move {
+            if out.is_empty() {
+                return Ok(0);
+            }
+            let n = out.len() as u64;
+            tx.send(Chunk::Data(Bytes::from(out)))
+                .await
+                .map(|()| n)
+                .map_err(|_| Refusal::UpstreamGone)
+        }
+    };
+    let mut failure = None;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(f) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue, // trailers: not forwarded
+            },
+            Err(e) => {
+                failure = Some(Refusal::Status(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ));
+                break;
+            }
+        };
+        Counters::add(&c.bytes_in, data.len() as u64);
+        let t = tokio::time::Instant::now();
+        let r = st.write(&data);
+        busy += t.elapsed();
+        st.take_findings(&mut findings);
+        report(ctx, &mut findings, peer);
+        if let Err(e) = r {
+            failure = Some(e.into());
+            break;
+        }
+        if st.output_len() >= STREAM_CHUNK {
+            match send(st.take_output()).await {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    let t = tokio::time::Instant::now();
+    let (rest, parts) = st.finish(&mut findings);
+    busy += t.elapsed();
+    report(ctx, &mut findings, peer);
+    if let Some(p) = &parts {
+        Counters::add(
+            &c.bytes_redacted,
+            p.red.stats().bytes_redacted.saturating_sub(before),
+        );
+    }
+    s.parts = parts;
+    c.processing.observe(busy);
+    if let Some(f) = failure {
+        // Dropping `tx` without `End` aborts the upstream request.
+        return Err(f);
+    }
+    sent += send(rest?).await?;
+    tx.send(Chunk::End)
+        .await
+        .map_err(|_| Refusal::UpstreamGone)?;
+    Ok(sent)
+}
+
+/// Counts findings and raises their alerts, emptying `findings`.
+fn report(ctx: &Ctx, findings: &mut Vec<crate::engine::Finding>, peer: SocketAddr) {
+    if findings.is_empty() {
+        return;
+    }
+    let mut by_rule = RuleCounts::default();
+    for f in findings.iter() {
+        by_rule.add(&f.rule);
+    }
+    ctx.counters.count_findings(&by_rule);
+    ctx.counters.alert(Some(peer), findings);
+    findings.clear();
+}
+
 fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
     Counters::add(
         &ctx.counters.dropped_too_large,
@@ -351,27 +593,20 @@ fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
 
 fn redact_body(
     ctx: &Ctx,
-    scratch: &mut Scratch,
+    s: &mut Scratch,
     coding: Coding,
     format: Format,
     wire: &[u8],
     peer: SocketAddr,
-) -> Result<Bytes, (StatusCode, String)> {
-    let fail = |e: super::http_body::BodyError| {
-        (
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-            e.to_string(),
-        )
-    };
-    let decoded = decode(coding, wire, ctx.cfg.max_body).map_err(fail)?;
+) -> Result<Bytes, Refusal> {
+    let decoded = decode(coding, wire, ctx.cfg.max_body)?;
     let start = tokio::time::Instant::now();
-    if let Some(e) = net::reloaded(&mut scratch.engine) {
-        scratch.red = e.redactor();
-    }
-    let before = scratch.red.stats().bytes_redacted;
+    s.parts();
+    let Scratch { parts, body, .. } = s;
+    let red = &mut parts.as_mut().expect("parts made above").red;
+    let before = red.stats().bytes_redacted;
     let mut out = Vec::with_capacity(decoded.len() + 64);
     let mut findings = Vec::new();
-    let Scratch { red, body, .. } = scratch;
     body.redact(
         red,
         format,
@@ -379,18 +614,12 @@ fn redact_body(
         ctx.cfg.max_body,
         &mut out,
         &mut findings,
-    )
-    .map_err(fail)?;
-    let mut by_rule = RuleCounts::default();
-    for f in &findings {
-        by_rule.add(&f.rule);
-    }
-    ctx.counters.count_findings(&by_rule);
-    ctx.counters.alert(Some(peer), &findings);
+    )?;
+    report(ctx, &mut findings, peer);
     ctx.counters.processing.observe(start.elapsed());
     Counters::add(
         &ctx.counters.bytes_redacted,
         red.stats().bytes_redacted - before,
     );
-    Ok(Bytes::from(encode(coding, &out)))
+    Ok(Bytes::from(encode(coding, out)))
 }

@@ -17,6 +17,7 @@
 //! expand without bound. A body that cannot be decoded or parsed is an
 //! error (answered 4xx): it is never forwarded unscanned.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{Read, Write};
 
@@ -70,27 +71,58 @@ pub enum Format {
 }
 
 impl Format {
-    /// Classifies a request by path and `Content-Type`.
-    pub fn classify(path: &str, content_type: Option<&str>) -> Format {
+    /// Classifies a request by path and `Content-Type`; `None` for a body
+    /// this proxy cannot read (refused with 415: scanning binary data as
+    /// text would neither find secrets in it nor leave it intact).
+    ///
+    /// - Loki's push route is JSON when it says so and protobuf otherwise,
+    ///   a missing `Content-Type` included, as Loki itself reads it; OTLP's
+    ///   `/v1/logs` likewise (protobuf is the SDKs' default).
+    /// - `_bulk` routes are NDJSON whatever their type (rsyslog sends
+    ///   `application/json`); Splunk HEC's event routes are concatenated
+    ///   JSON objects, usually untyped; its `/raw` route is text.
+    /// - Otherwise by type: NDJSON, JSON (`+json` too), and text for
+    ///   `text/*`, form and XML bodies, Heroku's `logplex-1`, and untyped
+    ///   bodies. Any other type (`application/octet-stream`, protobuf or
+    ///   msgpack elsewhere, ...) is refused.
+    pub fn classify(path: &str, content_type: Option<&str>) -> Option<Format> {
         let ct = content_type
             .and_then(|c| c.split(';').next())
             .map(|c| c.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let protobuf = ct == "application/x-protobuf" || ct == "application/protobuf";
-        if protobuf && path.ends_with("/loki/api/v1/push") {
+        let json = ct == "application/json" || ct.ends_with("+json");
+        let ndjson = matches!(
+            ct.as_str(),
+            "application/x-ndjson" | "application/ndjson" | "application/jsonlines"
+        );
+        let protobuf_or_none = matches!(
+            ct.as_str(),
+            "" | "application/x-protobuf" | "application/protobuf"
+        );
+        let path = path.trim_end_matches('/');
+        let hec_event = path.ends_with("/services/collector")
+            || path.ends_with("/services/collector/event")
+            || path.ends_with("/services/collector/event/1.0");
+        Some(if path.ends_with("/loki/api/v1/push") && protobuf_or_none {
             Format::LokiProtobuf
-        } else if protobuf && path.ends_with("/v1/logs") {
+        } else if path.ends_with("/v1/logs") && protobuf_or_none {
             Format::OtlpProtobuf
-        } else if ct == "application/x-ndjson"
-            || ct == "application/ndjson"
-            || path.ends_with("/_bulk")
-        {
+        } else if ndjson || path.ends_with("/_bulk") {
             Format::Ndjson
-        } else if ct == "application/json" || ct.ends_with("+json") {
+        } else if json || (hec_event && (ct.is_empty() || ct.starts_with("text/"))) {
             Format::Json
-        } else {
+        } else if ct.is_empty()
+            || ct.starts_with("text/")
+            || ct.ends_with("+xml")
+            || matches!(
+                ct.as_str(),
+                "application/x-www-form-urlencoded" | "application/xml" | "application/logplex-1"
+            )
+        {
             Format::Text
-        }
+        } else {
+            return None;
+        })
     }
 }
 
@@ -99,6 +131,11 @@ impl Format {
 pub enum BodyError {
     /// Decoded, it would exceed the limit (413).
     TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A streamed NDJSON line is longer than the limit (413).
+    LineTooLong {
         /// The limit in bytes.
         limit: usize,
     },
@@ -121,7 +158,7 @@ impl BodyError {
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         match self {
-            BodyError::TooLarge { .. } => 413,
+            BodyError::TooLarge { .. } | BodyError::LineTooLong { .. } => 413,
             BodyError::Unsupported(_) => 415,
             _ => 400,
         }
@@ -133,6 +170,9 @@ impl fmt::Display for BodyError {
         match self {
             BodyError::TooLarge { limit } => {
                 write!(f, "decoded body exceeds the limit of {limit} bytes")
+            }
+            BodyError::LineTooLong { limit } => {
+                write!(f, "an NDJSON line exceeds the limit of {limit} bytes")
             }
             BodyError::Decode { coding, why } => write!(f, "cannot decode {coding:?} body: {why}"),
             BodyError::Json(e) => write!(f, "invalid JSON body: {e}"),
@@ -160,21 +200,26 @@ fn read_capped(mut r: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>
     Ok(out)
 }
 
-/// Decodes `body`, refusing more than `limit` decoded bytes.
-pub fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
+/// Decodes `body`, refusing more than `limit` decoded bytes (an identity
+/// body is borrowed as it is).
+pub fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, BodyError> {
     match coding {
         Coding::Identity if body.len() > limit => Err(BodyError::TooLarge { limit }),
-        Coding::Identity => Ok(body.to_vec()),
-        Coding::Gzip => read_capped(flate2::read::GzDecoder::new(body), limit, coding),
-        Coding::Deflate => read_capped(flate2::read::ZlibDecoder::new(body), limit, coding),
+        Coding::Identity => Ok(Cow::Borrowed(body)),
+        Coding::Gzip => {
+            read_capped(flate2::read::GzDecoder::new(body), limit, coding).map(Cow::Owned)
+        }
+        Coding::Deflate => {
+            read_capped(flate2::read::ZlibDecoder::new(body), limit, coding).map(Cow::Owned)
+        }
         Coding::Zstd => {
             let d = zstd::stream::read::Decoder::new(body).map_err(|e| BodyError::Decode {
                 coding,
                 why: e.to_string(),
             })?;
-            read_capped(d, limit, coding)
+            read_capped(d, limit, coding).map(Cow::Owned)
         }
-        Coding::Snappy => snappy_decode(body, limit),
+        Coding::Snappy => snappy_decode(body, limit).map(Cow::Owned),
     }
 }
 
@@ -190,15 +235,19 @@ fn snappy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     snap::raw::Decoder::new().decompress_vec(body).map_err(bad)
 }
 
-/// Encodes `data` with `coding`.
-pub fn encode(coding: Coding, data: &[u8]) -> Vec<u8> {
+/// Encodes `data` with `coding` (identity hands it back).
+pub fn encode(coding: Coding, data: Vec<u8>) -> Vec<u8> {
     fn done<W: Write>(mut w: W, data: &[u8]) -> W {
         // Writing into a Vec cannot fail.
         w.write_all(data).expect("in-memory encoder");
         w
     }
+    let data = match coding {
+        Coding::Identity => return data,
+        _ => &data[..],
+    };
     match coding {
-        Coding::Identity => data.to_vec(),
+        Coding::Identity => unreachable!("returned above"),
         Coding::Gzip => done(
             flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
             data,
@@ -273,7 +322,7 @@ impl BodyRedactor {
                 self.proto
                     .redact(red, &LOKI_PUSH, &raw, &mut plain, findings)
                     .map_err(BodyError::Protobuf)?;
-                out.extend_from_slice(&encode(Coding::Snappy, &plain));
+                out.extend_from_slice(&encode(Coding::Snappy, plain));
             }
             Format::Text => {
                 red.reset();
@@ -317,7 +366,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let c = Format::classify;
+        let c = |p, t| Format::classify(p, t).expect("readable");
         assert_eq!(c("/_bulk", Some("application/json")), Format::Ndjson);
         assert_eq!(c("/idx/_bulk", None), Format::Ndjson);
         assert_eq!(c("/x", Some("application/x-ndjson")), Format::Ndjson);
@@ -335,6 +384,30 @@ mod tests {
         );
         assert_eq!(c("/v1/logs", Some("application/json")), Format::Json);
         assert_eq!(c("/raw", Some("text/plain")), Format::Text);
+        // Loki and OTLP read an untyped body as protobuf, as Loki does.
+        assert_eq!(c("/loki/api/v1/push", None), Format::LokiProtobuf);
+        assert_eq!(c("/v1/logs", None), Format::OtlpProtobuf);
+        assert_eq!(
+            c("/loki/api/v1/push", Some("application/json")),
+            Format::Json
+        );
+        // Splunk HEC events are JSON objects, typed or not; /raw is text.
+        assert_eq!(c("/services/collector/event", None), Format::Json);
+        assert_eq!(c("/services/collector", Some("text/plain")), Format::Json);
+        assert_eq!(c("/services/collector/raw", None), Format::Text);
+        assert_eq!(c("/", None), Format::Text);
+        assert_eq!(
+            c("/", Some("application/x-www-form-urlencoded")),
+            Format::Text
+        );
+        // Binary bodies this proxy cannot read are refused, not passed.
+        for t in [
+            "application/octet-stream",
+            "application/x-protobuf",
+            "application/grpc",
+        ] {
+            assert_eq!(Format::classify("/ingest", Some(t)), None, "{t}");
+        }
         assert_eq!(Coding::parse(Some("GZIP")), Some(Coding::Gzip));
         assert_eq!(Coding::parse(Some("br")), None);
     }
@@ -349,8 +422,12 @@ mod tests {
             Coding::Zstd,
             Coding::Snappy,
         ] {
-            let enc = encode(coding, &data);
-            assert_eq!(decode(coding, &enc, 1 << 20).unwrap(), data, "{coding:?}");
+            let enc = encode(coding, data.clone());
+            assert_eq!(
+                decode(coding, &enc, 1 << 20).unwrap()[..],
+                data[..],
+                "{coding:?}"
+            );
             let err = decode(coding, &enc, 1000).unwrap_err();
             assert_eq!(err.status(), 413, "{coding:?}: {err}");
         }

@@ -6,6 +6,7 @@
 pub mod filter;
 pub mod http;
 pub mod http_body;
+pub mod http_stream;
 pub mod net;
 pub mod scan;
 pub mod serve;

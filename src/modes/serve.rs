@@ -493,6 +493,8 @@ async fn start(
                 .map_err(|e| format!("upstream: {e}"))?;
             let mut cfg = http::Config::new(l.name.clone(), uri);
             cfg.max_body = h.max_body;
+            cfg.stream_above = h.stream_above;
+            cfg.max_line = h.max_line;
             cfg.max_connections = l.max_connections;
             cfg.drain = deadline;
             cfg.connect_timeout = l.connect_timeout;

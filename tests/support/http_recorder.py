@@ -8,6 +8,8 @@ the named API would (NDJSON: every line is a JSON text and the body ends
 with a newline; JSON: one JSON text), records it as one JSON line in
 --out, and answers like Elasticsearch (200, a bulk response, the
 X-Elastic-Product header). A body it cannot decode or parse gets 400.
+Chunked bodies are read as such; one cut off before its last chunk (an
+aborted request) is recorded as {"aborted": true} and not answered.
 """
 import argparse
 import base64
@@ -49,9 +51,36 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def read_chunked(self):
+        """A chunked body (RFC 9112 section 7.1), or None when the stream
+        ends before its last chunk: the sender aborted the request."""
+        parts = []
+        while True:
+            size_line = self.rfile.readline(1024)
+            if not size_line.endswith(b"\r\n"):
+                return None
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.read(2) != b"\r\n":
+                return None
+            parts.append(data)
+
     def handle_any(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(n)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked:
+            raw = self.read_chunked()
+            if raw is None:
+                with LOCK, open(ARGS.out, "a") as f:
+                    f.write(json.dumps({"aborted": True, "path": self.path}) + "\n")
+                self.close_connection = True
+                return
+        else:
+            n = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(n)
         coding = self.headers.get("Content-Encoding", "")
         try:
             body = decode(coding, raw)
@@ -64,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "wire_length": len(raw),
+            "chunked": chunked,
             "body_b64": base64.b64encode(body).decode(),
         }
         with LOCK, open(ARGS.out, "a") as f:
