@@ -377,10 +377,12 @@ struct TlsArgs {
     /// by one of them.
     #[arg(long, value_name = "FILE")]
     tls_client_ca_file: Option<PathBuf>,
-    /// PEM CA certificates a tls:// upstream's certificate must chain to.
+    /// PEM CA certificates a tls:// upstream's certificate must chain to
+    /// (for an https:// upstream, instead of the system's trust store).
     #[arg(long, value_name = "FILE")]
     upstream_ca_file: Option<PathBuf>,
-    /// PEM client certificate chain to present to a tls:// upstream.
+    /// PEM client certificate chain to present to a tls:// or https://
+    /// upstream.
     #[arg(long, value_name = "FILE")]
     upstream_cert_file: Option<PathBuf>,
     /// PEM key of --upstream-cert-file.
@@ -483,7 +485,8 @@ struct HttpArgs {
     /// TCP address to accept HTTP/1.1 requests on.
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
-    /// Where requests go: http://HOST:PORT[/PREFIX].
+    /// Where requests go: http://HOST:PORT[/PREFIX] or https://...; TLS on
+    /// the listener with --tls-cert-file and --tls-key-file.
     #[arg(long, value_name = "URL")]
     upstream: hyper::Uri,
     /// Largest request body after decoding, in bytes (413 beyond it).
@@ -500,6 +503,8 @@ struct HttpArgs {
     max_line: usize,
     #[command(flatten)]
     net: NetArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     redact: RedactArgs,
     #[command(flatten)]
@@ -1079,11 +1084,36 @@ where
 fn run_http(args: HttpArgs) -> Result<ExitCode> {
     use redactd::modes::http;
     init_logging(&args.net.log);
-    if args.upstream.scheme_str() != Some("http") || args.upstream.authority().is_none() {
-        bail!(
-            "--upstream must be http://HOST:PORT[/PREFIX] (https upstreams are not supported yet)"
-        );
+    let https = args.upstream.scheme_str() == Some("https");
+    if !(https || args.upstream.scheme_str() == Some("http")) || args.upstream.authority().is_none()
+    {
+        bail!("--upstream must be http://HOST:PORT[/PREFIX] or https://HOST[:PORT][/PREFIX]");
     }
+    let t = &args.tls;
+    let client_cert = match (&t.upstream_cert_file, &t.upstream_key_file) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        (None, None) => None,
+        _ => bail!("--upstream-cert-file and --upstream-key-file go together"),
+    };
+    if t.upstream_server_name.is_some() {
+        bail!("--upstream-server-name is for tls:// upstreams: an https:// upstream is verified by its URL's host");
+    }
+    if !https && (t.upstream_ca_file.is_some() || client_cert.is_some()) {
+        bail!("--upstream-ca-file, --upstream-cert-file and --upstream-key-file need an https:// upstream");
+    }
+    let tls = http::Tls {
+        listener: t.acceptor()?,
+        upstream: if https {
+            Some(std::sync::Arc::new(
+                redactd::modes::tls::https_client_config(
+                    t.upstream_ca_file.as_deref(),
+                    client_cert,
+                )?,
+            ))
+        } else {
+            None
+        },
+    };
     let set = args.rules.load()?;
     let opts = args.redact.options()?;
     let mut cfg = http::Config::new("http-0", args.upstream.clone());
@@ -1100,7 +1130,7 @@ fn run_http(args: HttpArgs) -> Result<ExitCode> {
         &name,
         set,
         opts,
-        |l, engine, counters, stop| tokio::spawn(http::serve(l, cfg, engine, counters, stop)),
+        |l, engine, counters, stop| tokio::spawn(http::serve(l, cfg, tls, engine, counters, stop)),
     )
 }
 

@@ -376,7 +376,7 @@ fn http_listeners() {
         config::Mode::Http(h) => assert_eq!((h.listen.port(), h.max_body), (8080, 1 << 20)),
         other => panic!("{other:?}"),
     }
-    // http:// only for http listeners, and only http:// for them.
+    // http(s):// only for http listeners, and only http(s):// for them.
     only_at(
         &http.replace("http://127.0.0.1:9200", "tcp://127.0.0.1:9200"),
         "listener[0].upstream",
@@ -386,10 +386,40 @@ fn http_listeners() {
         "listener[0].upstream",
     );
     only_at(&format!("{http}max_body = 10\n"), "listener[0].max_body");
+    // TLS on the listener is checked like any other's (here: the files).
     let e = parse_err(&format!(
         "{http}[listener.tls]\ncert_file = \"c\"\nkey_file = \"k\"\n"
     ));
-    assert!(e.at("listener[0].tls").next().is_some(), "{e}");
+    assert!(e.at("listener[0].tls.cert_file").next().is_some(), "{e}");
+    // https:// needs no table (the system's CAs verify it); upstream_tls
+    // is for tls:// and https:// only; an https upstream is verified by
+    // its host, so server_name is refused.
+    let https = http.replace("http://127.0.0.1:9200", "https://127.0.0.1:9200");
+    let c = config::parse(&https, "t.toml").unwrap();
+    assert_eq!(c.listeners[0].upstream.scheme, config::Scheme::Https);
+    assert!(c.listeners[0].upstream_tls.is_none());
+    let dir = std::env::temp_dir().join(format!("redactd-cfg-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let table = format!(
+        "[listener.upstream_tls]\nca_file = {:?}\n",
+        ca.display().to_string()
+    );
+    let e = parse_err(&format!("{http}{table}"));
+    assert!(e.at("listener[0].upstream_tls").next().is_some(), "{e}");
+    let e = parse_err(&format!("{https}{table}server_name = \"x.example\"\n"));
+    assert!(
+        e.at("listener[0].upstream_tls.server_name")
+            .next()
+            .is_some(),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

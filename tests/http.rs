@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::binary::Redactd;
 use common::peers::{peer, poll_until, Daemon, TempDir, WAIT};
+use common::pki::Pki;
 use redactd::rules::template::Rng;
 
 struct Recorder {
@@ -22,6 +23,11 @@ struct Recorder {
 
 impl Recorder {
     fn start(tmp: &TempDir) -> Option<Recorder> {
+        Recorder::start_with(tmp, &[])
+    }
+
+    /// With extra arguments (`--tls-cert`, `--tls-key`).
+    fn start_with(tmp: &TempDir, extra: &[&Path]) -> Option<Recorder> {
         let python = peer("python3")?;
         let port_file = tmp.join("recorder.port");
         let out = tmp.join("recorder.jsonl");
@@ -32,6 +38,9 @@ impl Recorder {
             .arg(&port_file)
             .arg("--out")
             .arg(&out);
+        if let [cert, key] = extra {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
         let mut daemon = Daemon::spawn("http-recorder", cmd, tmp.path());
         daemon.wait_ready("its port file", || port_file.exists());
         let port = std::fs::read_to_string(&port_file)
@@ -340,6 +349,99 @@ fn long_and_chunked_bodies_stream_through_and_a_failing_one_is_aborted() {
     let n = c["findings"];
     assert!((3 * 8000 + 7000..=5 * 8000).contains(&n), "{n} findings");
     assert!(!d.stderr().contains(&tok), "secret in the log");
+}
+
+#[test]
+fn tls_on_the_listener_and_an_https_upstream() {
+    let tmp = TempDir::new("http-tls");
+    let Some(_) = peer("curl") else { return };
+    let Some(pki) = Pki::new(&tmp, "http-tls") else {
+        return;
+    };
+    let (up_cert, up_key) = pki.leaf("upstream");
+    let (srv_cert, srv_key) = pki.leaf("redactd");
+    let Some(rec) = Recorder::start_with(&tmp, &[&up_cert, &up_key]) else {
+        return;
+    };
+    let up = format!("https://127.0.0.1:{}", rec.port);
+    let s = |p: &Path| p.display().to_string();
+    let (ca, cert, key) = (s(&pki.ca()), s(&srv_cert), s(&srv_key));
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            &ca,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+        ],
+    );
+    let url = format!("https://127.0.0.1:{}/_bulk", d.port("http-0"));
+    let tok = redactd::rules::template::expand_one("https", "ghp_{{crc62:36}}").unwrap();
+    let body = bulk(&tok, 3);
+    let (status, head, resp) = curl(&[
+        "--cacert",
+        &ca,
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &body,
+    ]);
+    assert_eq!(status, 200, "{head}{resp}");
+    let reqs = rec.wait(1);
+    assert_eq!(
+        body_of(&reqs[0]),
+        body.replace(&tok, "[REDACTED:github.pat]")
+    );
+    // Plain HTTP to the TLS listener is refused and counted.
+    let (status, _, _) = curl(&["-X", "POST", &url.replace("https", "http"), "-d", "x"]);
+    assert_eq!(status, 0, "plain HTTP answered on a TLS listener");
+    let c = d.stop();
+    assert_eq!(c["findings"], 3);
+    assert!(c["tls_handshake_errors"] >= 1, "{c:?}");
+
+    // An https upstream whose certificate the given CA did not sign: 502,
+    // nothing delivered.
+    let other = Pki::new(&tmp, "other-ca").unwrap();
+    let other_ca = s(&other.ca());
+    let mut d = Redactd::start(
+        &tmp,
+        "http",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--upstream-ca-file",
+            &other_ca,
+        ],
+    );
+    let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
+    let (status, head, resp) = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &body,
+    ]);
+    assert_eq!(status, 502, "{head}{resp}");
+    d.stop();
+    assert_eq!(
+        rec.requests().len(),
+        1,
+        "delivered to an untrusted upstream"
+    );
 }
 
 #[test]

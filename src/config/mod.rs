@@ -311,6 +311,9 @@ pub enum Scheme {
     Tls,
     /// `http://` (http listeners only).
     Http,
+    /// `https://` (http listeners only; `[listener.upstream_tls]` is
+    /// optional: without it the system's trust store verifies it).
+    Https,
 }
 
 /// A validated upstream address.
@@ -342,6 +345,7 @@ impl fmt::Display for Upstream {
             Scheme::Udp => "udp",
             Scheme::Tls => "tls",
             Scheme::Http => "http",
+            Scheme::Https => "https",
         };
         write!(f, "{scheme}://{}", self.authority())
     }

@@ -1061,21 +1061,6 @@ impl Ctx<'_> {
                     1024,
                     MAX_BODY,
                 );
-                let tls_spans = [
-                    ("tls", l.tls.as_ref().and_then(span)),
-                    ("upstream_tls", l.upstream_tls.as_ref().and_then(span)),
-                ];
-                for (key, t) in tls_spans {
-                    if let Some(t) = t {
-                        self.err(
-                            ErrorKind::Invalid,
-                            p(key),
-                            Some(t),
-                            "http listeners do not speak TLS yet: terminate TLS in front of \
-                             redactd, and use an http:// upstream",
-                        );
-                    }
-                }
                 listen.map(|listen| {
                     Mode::Http(Http {
                         listen,
@@ -1124,6 +1109,7 @@ impl Ctx<'_> {
                     "udp" => Scheme::Udp,
                     "tls" => Scheme::Tls,
                     "http" => Scheme::Http,
+                    "https" => Scheme::Https,
                     other => {
                         // Quote the scheme only if it looks like one.
                         let shown = if !other.is_empty()
@@ -1143,7 +1129,9 @@ impl Ctx<'_> {
                             Some(UpstreamFor::Tcp) => {
                                 "tcp listeners forward to HOST:PORT, tcp:// or tls://"
                             }
-                            Some(UpstreamFor::Http) => "http listeners forward to http://HOST:PORT",
+                            Some(UpstreamFor::Http) => {
+                                "http listeners forward to http://HOST:PORT or https://HOST:PORT"
+                            }
                             None => "expected tcp://, udp://, tls:// or http://",
                         };
                         self.err(
@@ -1170,15 +1158,16 @@ impl Ctx<'_> {
             None => (Scheme::Tcp, s),
         };
         let http_listener = mode == Some(UpstreamFor::Http);
-        if (scheme == Scheme::Http) != http_listener && mode.is_some() {
+        let http_scheme = matches!(scheme, Scheme::Http | Scheme::Https);
+        if http_scheme != http_listener && mode.is_some() {
             self.err(
                 ErrorKind::Invalid,
                 path,
                 span(v),
                 if http_listener {
-                    "http listeners forward to http://HOST:PORT"
+                    "http listeners forward to http://HOST:PORT or https://HOST:PORT"
                 } else {
-                    "http:// upstreams are for mode = \"http\" listeners"
+                    "http:// and https:// upstreams are for mode = \"http\" listeners"
                 },
             );
             return None;
@@ -1264,9 +1253,11 @@ impl Ctx<'_> {
         t: Option<&Spanned<raw::ClientTls>>,
     ) -> Option<ClientTls> {
         let p = |key: &str| format!("listener[{i}].upstream_tls.{key}");
-        let is_tls = upstream.map(|u| u.scheme == Scheme::Tls);
+        let is_tls = upstream.map(|u| matches!(u.scheme, Scheme::Tls | Scheme::Https));
         let Some(t) = t else {
-            if is_tls == Some(true) {
+            // An https:// upstream without the table trusts the system's CAs.
+            let https = upstream.is_some_and(|u| u.scheme == Scheme::Https);
+            if is_tls == Some(true) && !https {
                 self.err(
                     ErrorKind::Missing,
                     p("ca_file"),
@@ -1284,7 +1275,8 @@ impl Ctx<'_> {
                 ErrorKind::Invalid,
                 format!("listener[{i}].upstream_tls"),
                 t_at.clone(),
-                "applies to tls:// upstreams only: use tls://HOST:PORT or remove this table",
+                "applies to tls:// and https:// upstreams only: use tls://HOST:PORT (or \
+                 https:// for an http listener) or remove this table",
             );
         }
         let ca = self.required_file(
@@ -1321,6 +1313,15 @@ impl Ctx<'_> {
             }
         };
         let server_name = match &t.server_name {
+            Some(n) if upstream.is_some_and(|u| u.scheme == Scheme::Https) => {
+                self.err(
+                    ErrorKind::Invalid,
+                    p("server_name"),
+                    span(n),
+                    "an https:// upstream is verified by its URL's host: remove server_name",
+                );
+                n.get_ref().clone()
+            }
             Some(n) => {
                 let ok = host_ok(n.get_ref()) || n.get_ref().parse::<IpAddr>().is_ok();
                 if !ok {

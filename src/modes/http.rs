@@ -27,6 +27,10 @@
 //! gets the 4xx. An unreachable upstream answers 502.
 //! Connections are kept alive both ways; on shutdown, connections finish
 //! their current request and close.
+//!
+//! **TLS.** The listener can terminate TLS ([`Tls::listener`]); the upstream
+//! can be `https://` ([`Tls::upstream`]: rustls, verified against a CA file
+//! or the system's trust store, optionally with a client certificate).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,15 +45,18 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
+use super::tls::BoxStream;
 use crate::metrics::RuleCounts;
 
 /// Settings of one HTTP proxy listener.
@@ -57,7 +64,8 @@ use crate::metrics::RuleCounts;
 pub struct Config {
     /// Listener name (logs, metrics).
     pub name: String,
-    /// `http://host:port` the requests go to (its path is a prefix).
+    /// `http://` or `https://host:port` the requests go to (its path is a
+    /// prefix).
     pub upstream: Uri,
     /// Largest decoded request body, in bytes.
     pub max_body: usize,
@@ -90,6 +98,61 @@ impl Config {
     }
 }
 
+/// TLS at each end of a listener.
+#[derive(Clone, Default)]
+pub struct Tls {
+    /// Terminates TLS from clients, when set.
+    pub listener: Option<TlsAcceptor>,
+    /// For an `https://` upstream: how to verify it (required then).
+    pub upstream: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("listener", &self.listener.is_some())
+            .field("upstream", &self.upstream.is_some())
+            .finish()
+    }
+}
+
+/// The upstream client, plain or TLS.
+enum UpClient {
+    Plain(Client<HttpConnector, UpBody>),
+    Tls(Client<HttpsConnector<HttpConnector>, UpBody>),
+}
+
+impl UpClient {
+    fn new(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> UpClient {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout));
+        connector.set_nodelay(true);
+        let builder = Client::builder(TokioExecutor::new());
+        match tls {
+            None => UpClient::Plain(builder.build(connector)),
+            Some(tls) => {
+                connector.enforce_http(false);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((*tls).clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(connector);
+                UpClient::Tls(builder.build(https))
+            }
+        }
+    }
+
+    async fn request(
+        &self,
+        req: Request<UpBody>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            UpClient::Plain(c) => c.request(req).await,
+            UpClient::Tls(c) => c.request(req).await,
+        }
+    }
+}
+
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What goes upstream: a buffered body or a [`ChannelBody`].
@@ -99,21 +162,21 @@ struct Ctx {
     cfg: Config,
     engine: EngineWatch,
     counters: Arc<Counters>,
-    client: Client<HttpConnector, UpBody>,
+    client: UpClient,
+    acceptor: Option<TlsAcceptor>,
 }
 
-/// Serves `listener` until `stop`, then lets connections finish.
+/// Serves `listener` until `stop`, then lets connections finish. An
+/// `https://` upstream needs `tls.upstream`.
 pub async fn serve(
     listener: TcpListener,
     cfg: Config,
+    tls: Tls,
     engine: EngineWatch,
     counters: Arc<Counters>,
     stop: Stop,
 ) {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(cfg.connect_timeout));
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let client = UpClient::new(&cfg, tls.upstream);
     let (name, max, deadline) = (cfg.name.clone(), cfg.max_connections, cfg.drain);
     let probe = tokio::spawn(probe_upstream(
         cfg.upstream.clone(),
@@ -126,6 +189,7 @@ pub async fn serve(
         engine,
         counters: Arc::clone(&counters),
         client,
+        acceptor: tls.listener,
     });
     let serve_one = move |stream: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
         let ctx = Arc::clone(&ctx);
@@ -143,11 +207,16 @@ async fn probe_upstream(
     counters: Arc<Counters>,
     mut stop: Shutdown,
 ) {
+    let default_port = if upstream.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
     let Some(authority) = upstream.authority().map(|a| {
         if a.port().is_some() {
             a.to_string()
         } else {
-            format!("{a}:80")
+            format!("{a}:{default_port}")
         }
     }) else {
         return;
@@ -171,6 +240,24 @@ async fn connection(
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let io: BoxStream = match &ctx.acceptor {
+        None => Box::new(stream),
+        Some(acceptor) => {
+            match tokio::time::timeout(ctx.cfg.connect_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
+                    warn!(listener = %ctx.cfg.name, %peer, error = %e, "TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => {
+                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
+                    warn!(listener = %ctx.cfg.name, %peer, "TLS handshake timed out");
+                    return Ok(());
+                }
+            }
+        }
+    };
     // Requests on one HTTP/1.1 connection come one after another: one
     // redactor and one set of scratch buffers serve them all (the lock is
     // never contended, and never held across an await).
@@ -185,7 +272,7 @@ async fn connection(
     };
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let r = tokio::select! {
         r = conn.as_mut() => r,

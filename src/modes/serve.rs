@@ -363,8 +363,8 @@ fn upstream(l: &config::Listener) -> Upstream {
         config::Scheme::Tcp => Upstream::Tcp(a),
         config::Scheme::Udp => Upstream::Udp(a),
         config::Scheme::Tls => Upstream::Tls(a),
-        // Only http listeners have http:// upstreams; they do not use this.
-        config::Scheme::Http => Upstream::Tcp(a),
+        // Only http listeners have http(s):// upstreams; they do not use this.
+        config::Scheme::Http | config::Scheme::Https => Upstream::Tcp(a),
     }
 }
 
@@ -488,9 +488,26 @@ async fn start(
             )));
         }
         config::Mode::Http(h) => {
-            let uri: hyper::Uri = format!("http://{}", l.upstream.authority())
+            let https = l.upstream.scheme == config::Scheme::Https;
+            let scheme = if https { "https" } else { "http" };
+            let uri: hyper::Uri = format!("{scheme}://{}", l.upstream.authority())
                 .parse()
                 .map_err(|e| format!("upstream: {e}"))?;
+            let upstream_tls = if https {
+                let t = l.upstream_tls.as_ref();
+                let client_cert = t
+                    .and_then(|t| t.client_cert.as_ref())
+                    .map(|(c, k)| (c.as_path(), k.as_path()));
+                let config = tls::https_client_config(t.map(|t| t.ca_file.as_path()), client_cert)
+                    .map_err(|e| e.to_string())?;
+                Some(Arc::new(config))
+            } else {
+                None
+            };
+            let tls = http::Tls {
+                listener: acceptor,
+                upstream: upstream_tls,
+            };
             let mut cfg = http::Config::new(l.name.clone(), uri);
             cfg.max_body = h.max_body;
             cfg.stream_above = h.stream_above;
@@ -505,7 +522,9 @@ async fn start(
                 l.name.clone(),
                 sock.local_addr().map_err(|e| e.to_string())?,
             ));
-            tasks.push(tokio::spawn(http::serve(sock, cfg, engine, counters, stop)));
+            tasks.push(tokio::spawn(http::serve(
+                sock, cfg, tls, engine, counters, stop,
+            )));
         }
     }
     Ok(Running {

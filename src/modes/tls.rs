@@ -6,6 +6,8 @@
 //! - Upstreams are verified against a CA file (no system roots: a log
 //!   relay talks to a known collector), by the name in the upstream URL or
 //!   a configured server name, optionally presenting a client certificate.
+//!   `https://` upstreams of the HTTP proxy (hosted ingestion APIs) use the
+//!   system's trust store unless a CA file is given.
 //! - TLS 1.3 and 1.2 with rustls' safe defaults (ECDHE with AES-GCM or
 //!   ChaCha20-Poly1305). Very old senders that offer only the RFC 5425 MTI
 //!   `TLS_RSA_WITH_AES_128_CBC_SHA` cannot connect: rustls does not
@@ -140,21 +142,13 @@ pub fn connector(
     cfg: &ClientTls,
     addr: &str,
 ) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots(&cfg.ca_file)?);
-    let config = match (&cfg.cert_file, &cfg.key_file) {
-        (Some(c), Some(k)) => builder
-            .with_client_auth_cert(certs(c)?, key(k)?)
-            .map_err(|e| TlsError::Config(e.to_string()))?,
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(TlsError::Config(
-                "a client certificate needs both cert_file and key_file".into(),
-            ))
-        }
-    };
+    let client_cert = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
+    if cfg.cert_file.is_some() != cfg.key_file.is_some() {
+        return Err(TlsError::Config(
+            "a client certificate needs both cert_file and key_file".into(),
+        ));
+    }
+    let config = client_config(Some(roots(&cfg.ca_file)?), client_cert)?;
     let host = match &cfg.server_name {
         Some(n) => n.clone(),
         None => host_of(addr).to_string(),
@@ -162,6 +156,40 @@ pub fn connector(
     let name = ServerName::try_from(host.clone())
         .map_err(|_| TlsError::Config(format!("{host:?} is not a valid server name")))?;
     Ok((TlsConnector::from(Arc::new(config)), name))
+}
+
+/// The client configuration for an `https://` upstream: verified against
+/// `ca_file` when given, else against the system's trust store, by the
+/// URL's host; presenting `client_cert` (certificate chain, key) if given.
+pub fn https_client_config(
+    ca_file: Option<&Path>,
+    client_cert: Option<(&Path, &Path)>,
+) -> Result<ClientConfig, TlsError> {
+    let roots = ca_file.map(roots).transpose()?;
+    client_config(roots, client_cert)
+}
+
+/// A client configuration trusting `roots` (`None`: the system's).
+fn client_config(
+    roots: Option<RootCertStore>,
+    client_cert: Option<(&Path, &Path)>,
+) -> Result<ClientConfig, TlsError> {
+    use hyper_rustls::ConfigBuilderExt;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match roots {
+        Some(r) => builder.with_root_certificates(r),
+        None => builder
+            .with_native_roots()
+            .map_err(|e| TlsError::Config(format!("cannot load the system's trust store: {e}")))?,
+    };
+    match client_cert {
+        Some((c, k)) => builder
+            .with_client_auth_cert(certs(c)?, key(k)?)
+            .map_err(|e| TlsError::Config(e.to_string())),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// The host part of `host:port` (`[v6]:port` too).

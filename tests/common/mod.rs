@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod peers;
+pub mod pki;
 
 use std::sync::{Arc, OnceLock};
 

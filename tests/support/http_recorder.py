@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference upstream for redactd's HTTP tests: a strict recorder.
 
-Listens on 127.0.0.1 (port 0; the port is written to --port-file), decodes
+Listens on 127.0.0.1 (port 0; the port is written to --port-file; HTTPS with
+--tls-cert/--tls-key, Python's ssl module), decodes
 each request body with the real codec (gzip and zlib from the standard
 library, zstd with the `zstd` command-line tool), checks it as strictly as
 the named API would (NDJSON: every line is a JSON text and the body ends
@@ -115,8 +116,15 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--port-file", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM chain")
+    p.add_argument("--tls-key", help="and this PEM key")
     ARGS = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if ARGS.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(ARGS.port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     import os
