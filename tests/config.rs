@@ -190,6 +190,8 @@ fn example_documents_every_key() {
         "builtin",
         "known_secrets",
         "known_secrets_env",
+        "allow_regex",
+        "allow_fingerprints",
         "[runtime]",
         "threads",
         "drain_ms",
@@ -209,6 +211,9 @@ fn example_documents_every_key() {
         "max_datagram",
         "max_connections",
         "flush_ms",
+        "max_body",
+        "stream_above",
+        "max_line",
         "connect_timeout_ms",
         "[listener.tls]",
         "cert_file",
@@ -398,18 +403,9 @@ fn http_listeners() {
     let c = config::parse(&https, "t.toml").unwrap();
     assert_eq!(c.listeners[0].upstream.scheme, config::Scheme::Https);
     assert!(c.listeners[0].upstream_tls.is_none());
-    let dir = std::env::temp_dir().join(format!("redactd-cfg-https-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(
-        &ca,
-        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    let table = format!(
-        "[listener.upstream_tls]\nca_file = {:?}\n",
-        ca.display().to_string()
-    );
+    let dir = TempDir::new();
+    let ca = dir.write("ca.pem", fake_cert());
+    let table = format!("[listener.upstream_tls]\nca_file = {ca:?}\n");
     let e = parse_err(&format!("{http}{table}"));
     assert!(e.at("listener[0].upstream_tls").next().is_some(), "{e}");
     let e = parse_err(&format!("{https}{table}server_name = \"x.example\"\n"));
@@ -419,7 +415,34 @@ fn http_listeners() {
             .is_some(),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rule_allowlists() {
+    let dir = TempDir::new();
+    let good = dir.write("allow.txt", "# reviewed\nk1:0123456789abcdef0123\n");
+    let bad = dir.write("bad.txt", "k1:nothex\n");
+    let c = config::parse(
+        &format!("[rules]\nallow_regex = [\"^test-\"]\nallow_fingerprints = [{good:?}]\n{BASE}"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.rules.allow_regex, ["^test-"]);
+    assert_eq!(c.rules.allow_fingerprints.len(), 1);
+    c.rules.builder().expect("allowlists load");
+    only_at(
+        &format!("[rules]\nallow_regex = [\"(\"]\n{BASE}"),
+        "rules.allow_regex[0]",
+    );
+    let e = only_at(
+        &format!("[rules]\nallow_fingerprints = [{bad:?}]\n{BASE}"),
+        "rules.allow_fingerprints[0]",
+    );
+    assert!(e.message.contains("line 1"), "{e}");
+    only_at(
+        &format!("[rules]\nallow_fingerprints = [\"/nonexistent/allow.txt\"]\n{BASE}"),
+        "rules.allow_fingerprints[0]",
+    );
 }
 
 #[test]

@@ -154,6 +154,12 @@ pub struct Rules {
     pub known_secrets: Vec<PathBuf>,
     /// `known_secrets_env`: environment variables whose values are masked.
     pub known_secrets_env: Vec<String>,
+    /// `allow_regex`: candidates whose secret bytes match one of these are
+    /// neither redacted nor reported.
+    pub allow_regex: Vec<String>,
+    /// `allow_fingerprints`: files of fingerprints (`keyid:hex`, one per
+    /// line) that are not secrets. Re-read on every reload.
+    pub allow_fingerprints: Vec<PathBuf>,
 }
 
 /// `[runtime]`
@@ -738,6 +744,12 @@ impl Rules {
         }
         known.extend(crate::rules::known::from_env(&self.known_secrets_env)?);
         crate::rules::known::add_to(&mut b, &known)?;
+        for re in &self.allow_regex {
+            b.allow_regex(re)?;
+        }
+        for f in &self.allow_fingerprints {
+            b.allow_fingerprints(f)?;
+        }
         Ok(b)
     }
 }

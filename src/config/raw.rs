@@ -63,6 +63,8 @@ pub(super) struct Rules {
     pub builtin: Opt<bool>,
     pub known_secrets: Option<Vec<Spanned<String>>>,
     pub known_secrets_env: Option<Vec<Spanned<String>>>,
+    pub allow_regex: Option<Vec<Spanned<String>>>,
+    pub allow_fingerprints: Option<Vec<Spanned<String>>>,
 }
 
 /// `[runtime]`

@@ -447,6 +447,38 @@ impl Ctx<'_> {
                 );
             }
         }
+        let allow_regex = self.strings("rules.allow_regex", &r.allow_regex);
+        for (i, re) in allow_regex.iter().enumerate() {
+            if let Err(e) = crate::rules::allow::Allowlist::default().add_regex(re) {
+                let at = r.allow_regex.as_ref().and_then(|v| v.get(i)).and_then(span);
+                self.err(
+                    ErrorKind::Invalid,
+                    format!("rules.allow_regex[{i}]"),
+                    at,
+                    e.0,
+                );
+            }
+        }
+        let allow_fingerprints =
+            self.existing_paths("rules.allow_fingerprints", &r.allow_fingerprints);
+        for (i, f) in allow_fingerprints.iter().enumerate() {
+            if !f.exists() {
+                continue; // reported above
+            }
+            if let Err(e) = crate::rules::allow::Allowlist::default().add_fingerprint_file(f) {
+                let at = r
+                    .allow_fingerprints
+                    .as_ref()
+                    .and_then(|v| v.get(i))
+                    .and_then(span);
+                self.err(
+                    ErrorKind::Invalid,
+                    format!("rules.allow_fingerprints[{i}]"),
+                    at,
+                    e.0,
+                );
+            }
+        }
         let enable = self.strings("rules.enable", &r.enable);
         let disable = self.strings("rules.disable", &r.disable);
         let builtin = r.builtin.as_ref().is_none_or(|b| *b.get_ref());
@@ -465,6 +497,8 @@ impl Ctx<'_> {
             builtin,
             known_secrets,
             known_secrets_env,
+            allow_regex,
+            allow_fingerprints,
         }
     }
 
