@@ -1,11 +1,13 @@
 //! Splitting byte streams into records and fields without copying: syslog
 //! frames and headers, JSON strings (redacted in decoded form, replaced in
-//! encoded form) and protobuf string fields (rewritten at the wire level,
-//! lengths fixed inside-out). [`fields`] is what the last two share: one
-//! value scanned with its name as context. Like `engine`, this module does
-//! no I/O.
+//! encoded form), protobuf string fields (rewritten at the wire level,
+//! lengths fixed inside-out) and msgpack `str`/`bin` items (rewritten in
+//! place, headers widened only when a new length needs it). [`fields`] is
+//! what they share: one value scanned with its name as context. Like
+//! `engine`, this module does no I/O.
 
 pub mod fields;
 pub mod json;
+pub mod msgpack;
 pub mod protobuf;
 pub mod syslog;

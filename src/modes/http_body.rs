@@ -8,6 +8,7 @@
 //! | JSON (Datadog, Loki JSON, OTLP/JSON, Splunk HEC batches) | `application/json` | every JSON string ([`JsonRedactor`]) |
 //! | Loki protobuf | `application/x-protobuf` on `/loki/api/v1/push` (raw snappy) | lines, stream labels, structured metadata |
 //! | OTLP/HTTP protobuf | `application/x-protobuf` on `/v1/logs` | bodies, attributes, nested values |
+//! | msgpack (Fluent Bit `format msgpack`) | `application/msgpack`, `application/x-msgpack`, any path; buffered | every `str` and `bin` ([`MsgpackRedactor`]), ext values (EventTime) and numbers kept byte for byte |
 //! | text | anything else | the whole body as a stream |
 //!
 //! `Content-Encoding` gzip, deflate (zlib), zstd and snappy (raw block
@@ -23,6 +24,7 @@ use std::io::{Read, Write};
 
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::json::{JsonError, JsonRedactor};
+use crate::framing::msgpack::{MsgpackError, MsgpackRedactor};
 use crate::framing::protobuf::{ProtoError, ProtoRedactor, LOKI_PUSH, OTLP_LOGS};
 
 /// A body's `Content-Encoding`.
@@ -66,6 +68,8 @@ pub enum Format {
     LokiProtobuf,
     /// OTLP `ExportLogsServiceRequest`.
     OtlpProtobuf,
+    /// Concatenated msgpack objects (Fluent Bit's `format msgpack`).
+    Msgpack,
     /// Anything else: a byte stream.
     Text,
 }
@@ -81,10 +85,12 @@ impl Format {
     /// - `_bulk` routes are NDJSON whatever their type (rsyslog sends
     ///   `application/json`); Splunk HEC's event routes are concatenated
     ///   JSON objects, usually untyped; its `/raw` route is text.
+    /// - msgpack (`application/msgpack`, `application/x-msgpack`) on any
+    ///   route, `_bulk` included: the type is explicit and the body binary.
     /// - Otherwise by type: NDJSON, JSON (`+json` too), and text for
     ///   `text/*`, form and XML bodies, Heroku's `logplex-1`, and untyped
-    ///   bodies. Any other type (`application/octet-stream`, protobuf or
-    ///   msgpack elsewhere, ...) is refused.
+    ///   bodies. Any other type (`application/octet-stream`, protobuf
+    ///   elsewhere, ...) is refused.
     pub fn classify(path: &str, content_type: Option<&str>) -> Option<Format> {
         let ct = content_type
             .and_then(|c| c.split(';').next())
@@ -99,6 +105,7 @@ impl Format {
             ct.as_str(),
             "" | "application/x-protobuf" | "application/protobuf"
         );
+        let msgpack = matches!(ct.as_str(), "application/msgpack" | "application/x-msgpack");
         let path = path.trim_end_matches('/');
         let hec_event = path.ends_with("/services/collector")
             || path.ends_with("/services/collector/event")
@@ -107,6 +114,8 @@ impl Format {
             Format::LokiProtobuf
         } else if path.ends_with("/v1/logs") && protobuf_or_none {
             Format::OtlpProtobuf
+        } else if msgpack {
+            Format::Msgpack
         } else if ndjson || path.ends_with("/_bulk") {
             Format::Ndjson
         } else if json || (hec_event && (ct.is_empty() || ct.starts_with("text/"))) {
@@ -150,6 +159,8 @@ pub enum BodyError {
     Json(JsonError),
     /// The protobuf message could not be walked (400).
     Protobuf(ProtoError),
+    /// The msgpack body could not be walked (400).
+    Msgpack(MsgpackError),
     /// A protobuf body the schema does not fit (415).
     Unsupported(String),
 }
@@ -177,6 +188,7 @@ impl fmt::Display for BodyError {
             BodyError::Decode { coding, why } => write!(f, "cannot decode {coding:?} body: {why}"),
             BodyError::Json(e) => write!(f, "invalid JSON body: {e}"),
             BodyError::Protobuf(e) => write!(f, "invalid protobuf body: {e}"),
+            BodyError::Msgpack(e) => write!(f, "invalid msgpack body: {e}"),
             BodyError::Unsupported(why) => f.write_str(why),
         }
     }
@@ -272,6 +284,7 @@ pub fn encode(coding: Coding, data: Vec<u8>) -> Vec<u8> {
 pub struct BodyRedactor {
     json: JsonRedactor,
     proto: ProtoRedactor,
+    msgpack: MsgpackRedactor,
 }
 
 struct Collect<'a> {
@@ -315,6 +328,11 @@ impl BodyRedactor {
                 self.proto
                     .redact(red, &OTLP_LOGS, body, out, findings)
                     .map_err(BodyError::Protobuf)?;
+            }
+            Format::Msgpack => {
+                self.msgpack
+                    .redact(red, body, out, findings)
+                    .map_err(BodyError::Msgpack)?;
             }
             Format::LokiProtobuf => {
                 let raw = snappy_decode(body, limit)?;
@@ -384,6 +402,17 @@ mod tests {
         );
         assert_eq!(c("/v1/logs", Some("application/json")), Format::Json);
         assert_eq!(c("/raw", Some("text/plain")), Format::Text);
+        // Fluent Bit's `format msgpack`, on any route.
+        assert_eq!(c("/", Some("application/msgpack")), Format::Msgpack);
+        assert_eq!(
+            c("/ingest", Some("Application/X-MsgPack; charset=binary")),
+            Format::Msgpack
+        );
+        assert_eq!(c("/_bulk", Some("application/msgpack")), Format::Msgpack);
+        assert_eq!(
+            c("/v1/logs", Some("application/x-msgpack")),
+            Format::Msgpack
+        );
         // Loki and OTLP read an untyped body as protobuf, as Loki does.
         assert_eq!(c("/loki/api/v1/push", None), Format::LokiProtobuf);
         assert_eq!(c("/v1/logs", None), Format::OtlpProtobuf);
@@ -472,6 +501,47 @@ mod tests {
             "{\"index\":{\"_index\":\"logs\"}}\n{\"message\":\"push with [REDACTED:github.pat]\",\"n\":1}\n"
         );
         assert_eq!(findings.len(), 1);
+    }
+
+    #[test]
+    fn msgpack_events_are_redacted_and_broken_ones_refused() {
+        let tok = token();
+        // [EventTime, {"log": "push with TOKEN"}]: ext 0 holds 8 bytes.
+        let event = |log: &str| {
+            let mut b = vec![0x92, 0xd7, 0x00, 0x6a, 0xfd, 0x86, 0xc0, 0, 0, 0, 5];
+            b.extend_from_slice(&[0x81, 0xa3, b'l', b'o', b'g', 0xd9, log.len() as u8]);
+            b.extend_from_slice(log.as_bytes());
+            b
+        };
+        let mut out = Vec::new();
+        let mut findings = Vec::new();
+        let mut b = BodyRedactor::new();
+        let body = [event(&format!("push with {tok}")), event("fine")].concat();
+        b.redact(
+            &mut redactor(),
+            Format::Msgpack,
+            &body,
+            1 << 20,
+            &mut out,
+            &mut findings,
+        )
+        .unwrap();
+        let want = [event("push with [REDACTED:github.pat]"), event("fine")].concat();
+        assert_eq!(out, want);
+        assert_eq!(findings.len(), 1);
+        for broken in [&body[..body.len() - 1], &[0xc1][..]] {
+            let e = b
+                .redact(
+                    &mut redactor(),
+                    Format::Msgpack,
+                    broken,
+                    1 << 20,
+                    &mut Vec::new(),
+                    &mut findings,
+                )
+                .unwrap_err();
+            assert_eq!(e.status(), 400, "{e}");
+        }
     }
 
     #[test]

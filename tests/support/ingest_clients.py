@@ -254,14 +254,35 @@ def otlp_body(spec):
 
 def fluentbit_msgpack(spec, via, direct):
     """Fluent Bit's http output with `format msgpack`: concatenated
-    [EventTime, record] events (EventTime: ext 0, seconds and nanoseconds as
-    two big-endian uint32), Content-Type application/msgpack."""
+    [EventTime, record] events, or [[EventTime, metadata], record] when an
+    event has "meta" (Fluent Bit >= 2.1), EventTime being ext 0 with seconds
+    and nanoseconds as two big-endian uint32. A record value {"$bin": text}
+    is sent as bin. Content-Type application/msgpack unless the spec names
+    another; "coding": "gzip" compresses the body."""
+    import gzip
     import struct
     import msgpack
-    body = b"".join(
-        msgpack.packb([msgpack.ExtType(0, struct.pack(">II", sec, nsec)), rec], use_bin_type=True)
-        for (sec, nsec), rec in ((e["ts"], e["record"]) for e in spec["events"]))
-    headers = {"Content-Type": "application/msgpack", "User-Agent": "Fluent-Bit"}
+
+    def conv(x):
+        if isinstance(x, dict):
+            if set(x) == {"$bin"}:
+                return x["$bin"].encode()
+            return {k: conv(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [conv(v) for v in x]
+        return x
+
+    def event(e):
+        t = msgpack.ExtType(0, struct.pack(">II", *e["ts"]))
+        head = [t, conv(e["meta"])] if "meta" in e else t
+        return msgpack.packb([head, conv(e["record"])], use_bin_type=True)
+
+    body = b"".join(event(e) for e in spec["events"])
+    headers = {"Content-Type": spec.get("content_type", "application/msgpack"),
+               "User-Agent": "Fluent-Bit"}
+    if spec.get("coding") == "gzip":
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
     out = {}
     for name, url in (("direct", direct), ("via", via)):
         r = requests.post(url + spec.get("uri", "/"), data=body, headers=headers, timeout=10)

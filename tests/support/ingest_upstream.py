@@ -13,7 +13,7 @@ test compares what went through redactd with what the client really sent.
 | POST /v1/logs, JSON | OTLP/JSON (hex IDs) via protobuf json_format | 200, ExportLogsServiceResponse as JSON |
 | POST /loki/api/v1/push, protobuf or no type | python-snappy raw block + Loki PushRequest (descriptor built here) | 204 |
 | POST /loki/api/v1/push, JSON | json, checked for Loki's shape | 204 |
-| POST any path, application/msgpack | msgpack, concatenated [time, record] events, ext types kept | 201 |
+| POST any path, application/msgpack or x-msgpack | msgpack, concatenated [time, record] events, ext types kept | 201 |
 | POST [/<index>]/_bulk | NDJSON, every line parsed, final LF | 200, OpenSearch bulk response, one item per action |
 | GET / | - | OpenSearch root info |
 
@@ -311,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.record(data, parsed, canonical)
                 self.reply(204)
                 return
-            if ctype == "application/msgpack":
+            if ctype in ("application/msgpack", "application/x-msgpack"):
                 body = decode(self.headers.get("Content-Encoding", ""), raw)
                 self.record(body, parse_msgpack(body))
                 self.reply(201, b"")
