@@ -74,8 +74,12 @@ const fn msg(number: u32, schema: &'static Schema, context: Context) -> FieldSpe
 }
 
 /// OTLP `ExportLogsServiceRequest` (opentelemetry/proto/collector/logs/v1).
-/// Redacted: log bodies, attribute values (with their keys as context) and
-/// keys, resource and scope attributes, nested arrays and kvlists.
+/// Redacted: every string the client writes, as OTLP/JSON bodies are: log
+/// bodies, attribute values (with their keys as context) and keys, resource
+/// and scope attributes, nested arrays and kvlists, a record's
+/// `severity_text` and `event_name`, the scope's name and version, schema
+/// URLs and resource entity refs. Left alone: trace and span ids (binary
+/// ids, not text), numbers, enums, and the `*_strindex` dictionary indexes.
 pub static OTLP_LOGS: Schema = Schema {
     name: "ExportLogsServiceRequest",
     fields: &[msg(1, &OTLP_RESOURCE_LOGS, Context::None)],
@@ -86,12 +90,27 @@ static OTLP_RESOURCE_LOGS: Schema = Schema {
     fields: &[
         msg(1, &OTLP_RESOURCE, Context::None),
         msg(2, &OTLP_SCOPE_LOGS, Context::None),
+        text(3, Context::None), // schema_url
     ],
 };
 
 static OTLP_RESOURCE: Schema = Schema {
     name: "Resource",
-    fields: &[msg(1, &OTLP_KEY_VALUE, Context::None)],
+    fields: &[
+        msg(1, &OTLP_KEY_VALUE, Context::None),
+        msg(3, &OTLP_ENTITY_REF, Context::None),
+    ],
+};
+
+/// `EntityRef`: schema_url, type, id_keys, description_keys.
+static OTLP_ENTITY_REF: Schema = Schema {
+    name: "EntityRef",
+    fields: &[
+        text(1, Context::None),
+        text(2, Context::None),
+        text(3, Context::None),
+        text(4, Context::None),
+    ],
 };
 
 static OTLP_SCOPE_LOGS: Schema = Schema {
@@ -99,19 +118,26 @@ static OTLP_SCOPE_LOGS: Schema = Schema {
     fields: &[
         msg(1, &OTLP_SCOPE, Context::None),
         msg(2, &OTLP_LOG_RECORD, Context::None),
+        text(3, Context::None), // schema_url
     ],
 };
 
 static OTLP_SCOPE: Schema = Schema {
     name: "InstrumentationScope",
-    fields: &[msg(3, &OTLP_KEY_VALUE, Context::None)],
+    fields: &[
+        text(1, Context::None), // name
+        text(2, Context::None), // version
+        msg(3, &OTLP_KEY_VALUE, Context::None),
+    ],
 };
 
 static OTLP_LOG_RECORD: Schema = Schema {
     name: "LogRecord",
     fields: &[
+        text(3, Context::None), // severity_text: free text from the client
         msg(5, &OTLP_ANY_VALUE, Context::None),
         msg(6, &OTLP_KEY_VALUE, Context::None),
+        text(12, Context::None), // event_name
     ],
 };
 

@@ -203,3 +203,83 @@ fn malformed_messages_are_errors() {
     assert!(redact(&OTLP_ANY_VALUE, &nest(20)).is_ok());
     assert_eq!(redact(&OTLP_ANY_VALUE, &nest(40)), Err(ProtoError::TooDeep));
 }
+
+/// An OTLP request with `t` in every client-written string field beyond
+/// bodies and attributes: schema URLs, entity refs, scope name and
+/// version, severity text and event name; plus `*_strindex` varints.
+fn otlp_all_strings(t: &str) -> Vec<u8> {
+    use F::*;
+    enc(&[M(
+        1,
+        vec![
+            M(
+                1,
+                vec![
+                    M(
+                        1,
+                        vec![s(1, "host"), M(2, vec![s(1, "h1"), V(8, 3)]), V(3, 4)],
+                    ),
+                    V(2, 0),
+                    M(
+                        3,
+                        vec![
+                            s(1, &format!("https://schemas.example/{t}")),
+                            s(2, &format!("service {t}")),
+                            s(3, "service.name"),
+                            s(3, &format!("id {t}")),
+                            s(4, &format!("desc {t}")),
+                        ],
+                    ),
+                ],
+            ),
+            M(
+                2,
+                vec![
+                    M(
+                        1,
+                        vec![
+                            s(1, &format!("logger {t}")),
+                            s(2, &format!("v {t}")),
+                            V(4, 0),
+                        ],
+                    ),
+                    M(
+                        2,
+                        vec![
+                            X64(1, 1_700_000_000_000_000_000),
+                            X64(11, 1_700_000_000_000_000_001),
+                            V(2, 17),
+                            s(3, &format!("ERROR {t}")),
+                            M(5, vec![s(1, "body")]),
+                            V(7, 0),
+                            X32(8, 1),
+                            F::S(9, vec![0xab; 16]),
+                            F::S(10, vec![0xcd; 8]),
+                            s(12, &format!("login.failed {t}")),
+                        ],
+                    ),
+                    s(3, &format!("https://schemas.example/scope/{t}")),
+                ],
+            ),
+            s(3, &format!("https://schemas.example/resource/{t}")),
+        ],
+    )])
+}
+
+#[test]
+fn otlp_severity_text_event_name_scope_and_schema_strings_are_scanned() {
+    let key = format!(
+        "AKIA{}",
+        Rng::from_seed(b"otlp-all").string("upper", 16).unwrap()
+    );
+    let input = otlp_all_strings(&key);
+    let want = otlp_all_strings("[REDACTED:aws.access-key-id]");
+    let (got, changed) = redact(&OTLP_LOGS, &input).unwrap();
+    assert_eq!(got, want);
+    // 4 entity ref strings (its schema URL included), scope name and
+    // version, severity text, event name, and the two logs schema URLs.
+    assert_eq!(changed, 10);
+    // Without a secret nothing moves, ids and strindex varints included.
+    let clean = otlp_all_strings("ok");
+    assert_eq!(redact(&OTLP_LOGS, &clean).unwrap(), (clean, 0));
+}
