@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # HTTP sidecar throughput and latency: wrk POSTs a ~10 KB Elasticsearch
-# _bulk NDJSON body (realistic log lines, a few fake secrets) at a fixed
-# concurrency:
-#   1. straight to an nginx upstream (reads the body, answers 200),
+# _bulk NDJSON body (realistic log lines, a few fake secrets):
+#   1. straight to an nginx upstream (reads and discards the body, answers
+#      200: the cheapest upstream there is, so the worst case for the ratio),
 #   2. through `redactd http` (all default rules) to the same nginx,
-# in the same run. Prints requests/s for both, their ratio, and wrk's
-# latency percentiles (p50, p99) for both, so the added latency shows.
+# in the same run, each at full load (CONNECTIONS connections, no pause) and
+# at a moderate load (4 connections, each pausing 1 ms between requests, so
+# at most ~4,000 requests/s). Prints requests/s, their ratio, wrk's latency
+# percentiles (p50, p99) for both, and redactd's CPU time per request (from
+# /proc, user + system) with its peak RSS.
 #
 # Usage: benches/http_proxy.sh [SECONDS] [CONNECTIONS] [WORKDIR]
+# Environment: REDACTD_THREADS (redactd --threads; default one per core).
 # Needs: wrk, nginx (Debian: wrk, nginx-light), a release build. Not part of
 # `cargo test`: no timing is ever asserted.
 set -euo pipefail
@@ -79,19 +83,37 @@ wrk.headers["Content-Type"] = "application/x-ndjson"
 EOF
 echo "body: $(wc -c < "$WORK/body.ndjson") bytes; $CONNS connections; ${SECS}s each"
 
+cat > "$WORK/moderate.lua" <<EOF
+dofile("$WORK/post.lua")
+function delay() return 1 end
+EOF
+
+threads=()
+[ -n "${REDACTD_THREADS:-}" ] && threads=(--threads "$REDACTD_THREADS")
 "$REDACTD" http --listen 127.0.0.1:0 --upstream "http://127.0.0.1:$UP" \
-  --ready-file "$WORK/ready" --log warn 2>"$WORK/redactd.err" &
+  --ready-file "$WORK/ready" --log warn "${threads[@]}" 2>"$WORK/redactd.err" &
 RPID=$!
 pids+=($RPID)
 for _ in $(seq 200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
 RADDR=$(awk '$1=="http-0" {print $2}' "$WORK/ready")
 
-run() { wrk -t 2 -c "$CONNS" -d "${SECS}s" --latency -s "$WORK/post.lua" "$1" 2>&1; }
-direct=$(run "http://127.0.0.1:$UP/_bulk")
-proxied=$(run "http://$RADDR/_bulk")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$RPID/stat"; }
+hz=$(getconf CLK_TCK)
+run() { wrk -t 2 -c "$1" -d "${SECS}s" --latency -s "$WORK/$2" "$3" 2>&1; }
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+reqs() { awk '/requests in/ {print $1}' <<<"$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' <<<"$1"; }
-echo "direct:  $(rps "$direct") req/s  p50 $(pct "$direct" 50%)  p99 $(pct "$direct" 99%)"
-echo "redactd: $(rps "$proxied") req/s  p50 $(pct "$proxied" 50%)  p99 $(pct "$proxied" 99%)  (peak RSS $(awk '/VmHWM/ {print $2}' /proc/$RPID/status) KiB)"
-awk -v a="$(rps "$proxied")" -v b="$(rps "$direct")" 'BEGIN { if (b > 0) printf "ratio:   %.2f of direct\n", a / b }'
-grep -h "Non-2xx" <<<"$direct$proxied" || true
+for load in full moderate; do
+  if [ $load = full ]; then c=$CONNS; script=post.lua; else c=4; script=moderate.lua; fi
+  direct=$(run "$c" "$script" "http://127.0.0.1:$UP/_bulk")
+  t0=$(cpu_ticks)
+  proxied=$(run "$c" "$script" "http://$RADDR/_bulk")
+  t1=$(cpu_ticks)
+  echo "== $load load: $c connections$([ $load = moderate ] && echo ', 1 ms pause each')"
+  echo "direct:  $(rps "$direct") req/s  p50 $(pct "$direct" 50%)  p99 $(pct "$direct" 99%)"
+  echo "redactd: $(rps "$proxied") req/s  p50 $(pct "$proxied" 50%)  p99 $(pct "$proxied" 99%)"
+  awk -v a="$(rps "$proxied")" -v b="$(rps "$direct")" -v t="$((t1 - t0))" -v hz="$hz" -v n="$(reqs "$proxied")" \
+    'BEGIN { if (b > 0) printf "ratio:   %.2f of direct; redactd CPU %.1f us/request\n", a / b, t / hz / n * 1e6 }'
+  grep -h "Non-2xx" <<<"$direct$proxied" || true
+done
+echo "redactd peak RSS $(awk '/VmHWM/ {print $2}' "/proc/$RPID/status") KiB"
