@@ -23,36 +23,18 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redactd::engine::fingerprint::Fingerprinter;
 use redactd::engine::{Options, Redactor, Style};
 use redactd::modes::http_body::{decode, encode, BodyRedactor, Coding, Format};
-use redactd::rules::template::expand_one;
+use redactd::rules::template::{expand_one, Rng};
 use redactd::rules::RuleSetBuilder;
 
-/// A small deterministic generator (xorshift64*), so the body is the same
-/// in every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn string(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(alphabet[(self.next() % alphabet.len() as u64) as usize]))
-            .collect()
-    }
-}
-
 fn bulk_body() -> Vec<u8> {
-    let mut rng = Rng(7);
+    let mut rng = Rng::from_seed(b"http_body bench");
     let mut out = String::new();
     for i in 0..20 {
         let mut msg = format!(
             "GET /api/v1/orders/{} 200 {}ms user=u{i} trace={}",
             1000 + i,
-            rng.next() % 900 + 1,
-            rng.string(b"0123456789abcdef", 32)
+            rng.next_u64() % 900 + 1,
+            rng.string("hex", 32).expect("class")
         );
         if i % 10 == 3 {
             let tok = expand_one(&format!("bench-{i}"), "ghp_{{crc62:36}}").expect("template");
@@ -63,7 +45,7 @@ fn bulk_body() -> Vec<u8> {
         out.push_str(&format!(
             "{{\"@timestamp\":\"2026-11-26T00:00:00Z\",\"service\":\"checkout\",\"level\":\"info\",\
              \"message\":\"{msg}\",\"host\":{{\"name\":\"web-01\"}},\"pad\":\"{}\"}}\n",
-            rng.string(b"abcdefghijklmnopqrstuvwxyz", 300)
+            rng.string("lower", 300).expect("class")
         ));
     }
     out.into_bytes()

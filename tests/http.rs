@@ -78,6 +78,19 @@ impl Recorder {
     }
 }
 
+/// curl, a recorder and `redactd http` in front of it (with `extra` flags);
+/// `None` when a peer is missing (the test is skipped).
+fn proxy(name: &str, extra: &[&str]) -> Option<(TempDir, Recorder, Redactd)> {
+    let tmp = TempDir::new(name);
+    peer("curl")?;
+    let rec = Recorder::start(&tmp)?;
+    let up = format!("http://127.0.0.1:{}", rec.port);
+    let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &up];
+    args.extend(extra);
+    let d = Redactd::start(&tmp, "http", &args);
+    Some((tmp, rec, d))
+}
+
 fn body_of(rec: &serde_json::Value) -> String {
     use std::io::Read;
     let b64 = rec["body_b64"].as_str().unwrap();
@@ -140,19 +153,10 @@ fn bulk(tok: &str, n: usize) -> String {
 
 #[test]
 fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
-    let tmp = TempDir::new("http-bulk");
-    let (Some(_), Some(_)) = (peer("curl"), peer("zstd")) else {
+    let Some(_) = peer("zstd") else { return };
+    let Some((tmp, rec, mut d)) = proxy("http-bulk", &[]) else {
         return;
     };
-    let Some(rec) = Recorder::start(&tmp) else {
-        return;
-    };
-    let up = format!("http://127.0.0.1:{}", rec.port);
-    let mut d = Redactd::start(
-        &tmp,
-        "http",
-        &["--listen", "127.0.0.1:0", "--upstream", &up],
-    );
     let url = format!("http://127.0.0.1:{}/_bulk?refresh=false", d.port("http-0"));
     let tok = redactd::rules::template::expand_one("http", "ghp_{{crc62:36}}").unwrap();
     let auth = format!(
@@ -238,26 +242,10 @@ fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
 
 #[test]
 fn long_and_chunked_bodies_stream_through_and_a_failing_one_is_aborted() {
-    let tmp = TempDir::new("http-stream");
-    let Some(_) = peer("curl") else { return };
-    let Some(rec) = Recorder::start(&tmp) else {
+    let extra = ["--stream-above", "65536", "--max-line", "8192"];
+    let Some((tmp, rec, mut d)) = proxy("http-stream", &extra) else {
         return;
     };
-    let up = format!("http://127.0.0.1:{}", rec.port);
-    let mut d = Redactd::start(
-        &tmp,
-        "http",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--stream-above",
-            "65536",
-            "--max-line",
-            "8192",
-        ],
-    );
     let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
     let tok = redactd::rules::template::expand_one("stream", "ghp_{{crc62:36}}").unwrap();
     // ~1.4 MB: well past the 64 KiB output chunks, so the upstream gets
@@ -446,24 +434,9 @@ fn tls_on_the_listener_and_an_https_upstream() {
 
 #[test]
 fn refused_bodies_are_never_forwarded() {
-    let tmp = TempDir::new("http-refuse");
-    let Some(_) = peer("curl") else { return };
-    let Some(rec) = Recorder::start(&tmp) else {
+    let Some((tmp, rec, mut d)) = proxy("http-refuse", &["--max-body", "100000"]) else {
         return;
     };
-    let up = format!("http://127.0.0.1:{}", rec.port);
-    let mut d = Redactd::start(
-        &tmp,
-        "http",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--max-body",
-            "100000",
-        ],
-    );
     let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
     // A gzip body that expands past the limit.
     let bomb = tmp.join("bomb.gz");

@@ -46,6 +46,8 @@
 pub mod armor;
 pub mod fingerprint;
 pub mod oracle;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -243,18 +243,10 @@ async fn connection(
     let io: BoxStream = match &ctx.acceptor {
         None => Box::new(stream),
         Some(acceptor) => {
-            match tokio::time::timeout(ctx.cfg.connect_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
-                    warn!(listener = %ctx.cfg.name, %peer, error = %e, "TLS handshake failed");
-                    return Ok(());
-                }
-                Err(_) => {
-                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
-                    warn!(listener = %ctx.cfg.name, %peer, "TLS handshake timed out");
-                    return Ok(());
-                }
+            let (c, name, t) = (&ctx.counters, &ctx.cfg.name, ctx.cfg.connect_timeout);
+            match net::accept_tls(acceptor, stream, t, c, name, peer).await {
+                Some(s) => Box::new(s),
+                None => return Ok(()),
             }
         }
     };

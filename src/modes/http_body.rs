@@ -355,31 +355,11 @@ impl BodyRedactor {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, OnceLock};
-
     use super::*;
-    use crate::engine::fingerprint::Fingerprinter;
-    use crate::engine::{Options, Style};
-    use crate::rules::{RuleSet, RuleSetBuilder};
-
-    fn rules() -> Arc<RuleSet> {
-        static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-        SET.get_or_init(|| crate::check::load(&RuleSetBuilder::builtin()).unwrap())
-            .clone()
-    }
-
-    fn redactor() -> Redactor {
-        Redactor::new(
-            rules(),
-            Options {
-                style: Style::Label,
-                fingerprinter: Arc::new(Fingerprinter::new(b"body-unit-test-key", "t").unwrap()),
-            },
-        )
-    }
+    use crate::engine::testing::label_redactor as redactor;
 
     fn token() -> String {
-        crate::rules::template::expand_one("body", "ghp_{{crc62:36}}").unwrap()
+        crate::engine::testing::github_token("body")
     }
 
     #[test]

@@ -491,35 +491,19 @@ impl Body for ChannelBody {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, OnceLock};
-
     use super::*;
-    use crate::engine::fingerprint::Fingerprinter;
-    use crate::engine::{Options, Style};
+    use crate::engine::testing::{github_token, label_redactor};
     use crate::modes::http_body::{decode, encode, BodyRedactor};
-    use crate::rules::{RuleSet, RuleSetBuilder};
-
-    fn rules() -> Arc<RuleSet> {
-        static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-        SET.get_or_init(|| crate::check::load(&RuleSetBuilder::builtin()).unwrap())
-            .clone()
-    }
 
     fn parts() -> Parts {
         Parts {
-            red: Redactor::new(
-                rules(),
-                Options {
-                    style: Style::Label,
-                    fingerprinter: Arc::new(Fingerprinter::new(b"stream-unit-test", "t").unwrap()),
-                },
-            ),
+            red: label_redactor(),
             json: JsonRedactor::new(),
         }
     }
 
     fn token(i: usize) -> String {
-        crate::rules::template::expand_one(&format!("stream-{i}"), "ghp_{{crc62:36}}").unwrap()
+        github_token(&format!("stream-{i}"))
     }
 
     fn ndjson(docs: usize) -> Vec<u8> {

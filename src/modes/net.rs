@@ -338,6 +338,32 @@ impl Dialer {
     }
 }
 
+/// Completes a client's TLS handshake on a listener within `timeout`. A
+/// failed or timed-out handshake is counted and logged (the peer and the
+/// reason, never key material) and gives `None`.
+pub async fn accept_tls(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    client: TcpStream,
+    timeout: Duration,
+    counters: &Counters,
+    listener: &str,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(timeout, acceptor.accept(client)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            Counters::add(&counters.tls_handshake_errors, 1);
+            tracing::warn!(listener, %peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            Counters::add(&counters.tls_handshake_errors, 1);
+            tracing::warn!(listener, %peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialer")

@@ -339,14 +339,13 @@ pub async fn serve_tcp(
         async move {
             let client = match tls {
                 None => Client::Plain(client),
-                Some(acceptor) => match handshake(acceptor, client, &relay.cfg).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        Counters::add(&relay.counters.tls_handshake_errors, 1);
-                        warn!(listener = %name, %peer, error = %e, "TLS handshake failed");
-                        return Ok(());
+                Some(acceptor) => {
+                    let (c, t) = (&relay.counters, relay.cfg.connect_timeout);
+                    match net::accept_tls(&acceptor, client, t, c, &name, peer).await {
+                        Some(s) => Client::Tls(Box::new(s)),
+                        None => return Ok(()),
                     }
-                },
+                }
             };
             tcp_client(client, peer, &name, &relay, shutdown).await
         }
@@ -389,16 +388,6 @@ impl Client {
                 s.read_buf(buf).await
             }
         }
-    }
-}
-
-async fn handshake(acceptor: TlsAcceptor, tcp: TcpStream, cfg: &Config) -> io::Result<Client> {
-    match tokio::time::timeout(cfg.connect_timeout, acceptor.accept(tcp)).await {
-        Ok(r) => Ok(Client::Tls(Box::new(r?))),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "handshake timed out",
-        )),
     }
 }
 

@@ -207,24 +207,12 @@ async fn handle(
             (ClientRead::Plain(r), Box::new(w))
         }
         Some(acceptor) => {
-            let accepted =
-                tokio::time::timeout(ctx.cfg.connect_timeout, acceptor.accept(client)).await;
-            match accepted {
-                Ok(Ok(s)) => {
-                    let (r, w) = tokio::io::split(Box::new(s) as BoxStream);
-                    (ClientRead::Tls(r), Box::new(w))
-                }
-                Ok(Err(e)) => {
-                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
-                    warn!(listener = %ctx.cfg.name, %peer, error = %e, "TLS handshake failed");
-                    return Ok(());
-                }
-                Err(_) => {
-                    Counters::add(&ctx.counters.tls_handshake_errors, 1);
-                    warn!(listener = %ctx.cfg.name, %peer, "TLS handshake timed out");
-                    return Ok(());
-                }
-            }
+            let (c, name, t) = (&ctx.counters, &ctx.cfg.name, ctx.cfg.connect_timeout);
+            let Some(s) = net::accept_tls(acceptor, client, t, c, name, peer).await else {
+                return Ok(());
+            };
+            let (r, w) = tokio::io::split(Box::new(s) as BoxStream);
+            (ClientRead::Tls(r), Box::new(w))
         }
     };
     let upstream = match ctx.ends.upstream.dial().await {

@@ -1,28 +1,13 @@
 //! JSON string redaction: byte preservation, escapes, key context, errors,
 //! and a property test against serde_json.
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::fingerprint::Fingerprinter;
-use crate::engine::{Options, Style};
-use crate::rules::{RuleSet, RuleSetBuilder};
-
-fn rules() -> Arc<RuleSet> {
-    use std::sync::OnceLock;
-    static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    SET.get_or_init(|| crate::check::load(&RuleSetBuilder::builtin()).unwrap())
-        .clone()
-}
+use crate::engine::testing::label_redactor;
 
 fn redact(input: &str) -> Result<(String, JsonStats), JsonError> {
-    let opts = Options {
-        style: Style::Label,
-        fingerprinter: Arc::new(Fingerprinter::new(b"json-unit-test-key", "t").unwrap()),
-    };
-    let mut red = Redactor::new(rules(), opts);
+    let mut red = label_redactor();
     let mut out = Vec::new();
     let mut findings = Vec::new();
     let stats = JsonRedactor::new().redact(&mut red, input.as_bytes(), &mut out, &mut findings)?;
@@ -33,7 +18,7 @@ fn redact(input: &str) -> Result<(String, JsonStats), JsonError> {
 /// A GitHub token with a valid checksum (so `github.pat`, not the
 /// unverified fallback, labels it).
 fn github(seed: &str) -> String {
-    crate::rules::template::expand_one(seed, "ghp_{{crc62:36}}").unwrap()
+    crate::engine::testing::github_token(seed)
 }
 
 #[test]

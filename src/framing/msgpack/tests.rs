@@ -3,31 +3,13 @@
 //! arrays, header growth at every format boundary, the JSON equivalence,
 //! and every error.
 
-use std::sync::{Arc, OnceLock};
-
 use proptest::prelude::*;
 use rmpv::Value;
 
 use super::*;
-use crate::engine::fingerprint::Fingerprinter;
-use crate::engine::{Options, Style};
+use crate::engine::testing::label_redactor as redactor;
 use crate::framing::json::JsonRedactor;
 use crate::rules::template::Rng;
-use crate::rules::{RuleSet, RuleSetBuilder};
-
-fn rules() -> Arc<RuleSet> {
-    static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    SET.get_or_init(|| crate::check::load(&RuleSetBuilder::builtin()).unwrap())
-        .clone()
-}
-
-fn redactor() -> Redactor {
-    let opts = Options {
-        style: Style::Label,
-        fingerprinter: Arc::new(Fingerprinter::new(b"msgpack-unit-test-key", "t").unwrap()),
-    };
-    Redactor::new(rules(), opts)
-}
 
 fn redact(input: &[u8]) -> Result<(Vec<u8>, MsgpackStats), MsgpackError> {
     let mut out = b"kept".to_vec();

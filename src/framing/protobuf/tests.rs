@@ -2,26 +2,12 @@
 //! the expected output is the same message built with the replaced strings,
 //! so every length prefix up to the root must be right.
 
-use std::sync::{Arc, OnceLock};
-
 use super::*;
-use crate::engine::fingerprint::Fingerprinter;
-use crate::engine::{Options, Style};
+use crate::engine::testing::label_redactor;
 use crate::rules::template::Rng;
-use crate::rules::{RuleSet, RuleSetBuilder};
-
-fn rules() -> Arc<RuleSet> {
-    static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    SET.get_or_init(|| crate::check::load(&RuleSetBuilder::builtin()).unwrap())
-        .clone()
-}
 
 fn redact(schema: &'static Schema, input: &[u8]) -> Result<(Vec<u8>, u64), ProtoError> {
-    let opts = Options {
-        style: Style::Label,
-        fingerprinter: Arc::new(Fingerprinter::new(b"proto-unit-test-key", "t").unwrap()),
-    };
-    let mut red = Redactor::new(rules(), opts);
+    let mut red = label_redactor();
     let mut out = Vec::new();
     let n = ProtoRedactor::new().redact(&mut red, schema, input, &mut out, &mut Vec::new())?;
     Ok((out, n))
