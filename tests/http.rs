@@ -354,36 +354,35 @@ fn tls_on_the_listener_and_an_https_upstream() {
     let up = format!("https://127.0.0.1:{}", rec.port);
     let s = |p: &Path| p.display().to_string();
     let (ca, cert, key) = (s(&pki.ca()), s(&srv_cert), s(&srv_key));
-    let mut d = Redactd::start(
-        &tmp,
-        "http",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--upstream-ca-file",
-            &ca,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-        ],
-    );
-    let url = format!("https://127.0.0.1:{}/_bulk", d.port("http-0"));
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &up];
+        args.extend(extra);
+        Redactd::start(&tmp, "http", &args)
+    };
     let tok = redactd::rules::template::expand_one("https", "ghp_{{crc62:36}}").unwrap();
     let body = bulk(&tok, 3);
-    let (status, head, resp) = curl(&[
-        "--cacert",
+    let post = |url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-X",
+            "POST",
+            url,
+            "-H",
+            "Content-Type: application/x-ndjson",
+        ];
+        args.extend(extra);
+        args.extend(["--data-binary", &body]);
+        curl(&args)
+    };
+    let mut d = start(&[
+        "--upstream-ca-file",
         &ca,
-        "-X",
-        "POST",
-        &url,
-        "-H",
-        "Content-Type: application/x-ndjson",
-        "--data-binary",
-        &body,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
     ]);
+    let url = format!("https://127.0.0.1:{}/_bulk", d.port("http-0"));
+    let (status, head, resp) = post(&url, &["--cacert", &ca]);
     assert_eq!(status, 200, "{head}{resp}");
     let reqs = rec.wait(1);
     assert_eq!(
@@ -401,28 +400,9 @@ fn tls_on_the_listener_and_an_https_upstream() {
     // nothing delivered.
     let other = Pki::new(&tmp, "other-ca").unwrap();
     let other_ca = s(&other.ca());
-    let mut d = Redactd::start(
-        &tmp,
-        "http",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--upstream-ca-file",
-            &other_ca,
-        ],
-    );
+    let mut d = start(&["--upstream-ca-file", &other_ca]);
     let url = format!("http://127.0.0.1:{}/_bulk", d.port("http-0"));
-    let (status, head, resp) = curl(&[
-        "-X",
-        "POST",
-        &url,
-        "-H",
-        "Content-Type: application/x-ndjson",
-        "--data-binary",
-        &body,
-    ]);
+    let (status, head, resp) = post(&url, &[]);
     assert_eq!(status, 502, "{head}{resp}");
     d.stop();
     assert_eq!(
