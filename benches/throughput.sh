@@ -4,6 +4,9 @@
 # the same run (machines are noisy; absolute numbers are not comparable).
 #
 # Usage: benches/throughput.sh [SIZE] [WORKDIR]     (default 1G, /tmp/redactd-bench)
+# Environment: REDACTD_COMPARE_RULES=DIR also times `filter --no-builtin
+# --rules DIR` in the same run (e.g. an older rule library checked out with
+# `git archive REV patterns | tar -x -C DIR`), to compare rule sets.
 # Needs: python3, GNU time (/usr/bin/time), a release build (built here).
 set -euo pipefail
 size=${1:-1G}
@@ -36,6 +39,13 @@ read -r _ rss_red < <(secs sh -c "'$bin' filter < '$corpus' > /dev/null")
 echo "cat < f | cat:          ${t_cat}s  $(mb "$corpus" "$t_cat") MB/s"
 echo "redactd filter < f | cat: ${t_red}s  $(mb "$corpus" "$t_red") MB/s  peak RSS $((rss_red / 1024)) MiB"
 python3 -c "print(f'ratio to cat:           {$t_cat/$t_red:.3f}x')"
+if [ -n "${REDACTD_COMPARE_RULES:-}" ]; then
+    other=(--no-builtin --rules "$REDACTD_COMPARE_RULES")
+    n=$("$bin" rules list "${other[@]}" | wc -l)
+    read -r t_other _ < <(best "'$bin' filter ${other[*]} < '$corpus' | cat > /dev/null")
+    echo "with $REDACTD_COMPARE_RULES ($n rules): ${t_other}s  $(mb "$corpus" "$t_other") MB/s"
+    python3 -c "print(f'ratio to cat:           {$t_cat/$t_other:.3f}x; built-in pack takes {$t_red/$t_other:.2f}x its time')"
+fi
 "$bin" filter < "$corpus" > "$work/out.log"
 python3 "$bench/verify_redaction.py" "$corpus" "$corpus.secrets.jsonl" "$work/out.log"
 
