@@ -983,9 +983,19 @@ impl Redactor {
 }
 
 fn count_newlines(b: &[u8]) -> u64 {
-    // A plain loop the compiler vectorises; far faster than an iterator of
-    // positions on line-dense logs.
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    // Counted per 64-byte block in a byte-sized sum (at most 64), which the
+    // compiler turns into whole-register byte compares and adds; a count
+    // straight into a u64 widens every byte and runs several times slower.
+    let mut blocks = b.chunks_exact(64);
+    let mut n = 0u64;
+    for block in &mut blocks {
+        let mut k = 0u8;
+        for &c in block {
+            k += u8::from(c == b'\n');
+        }
+        n += u64::from(k);
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b'\n').count() as u64
 }
 
 #[cfg(test)]
