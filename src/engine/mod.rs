@@ -583,16 +583,26 @@ impl Redactor {
             let hay_start = s.saturating_sub(1).max(self.base);
             let hay_end = (window_end + 1).min(self.end());
             let (h0, h1) = (self.at(hay_start), self.at(hay_end));
-            let span = (s - hay_start) as usize..(window_end - hay_start) as usize;
-            let input = Input::new(&self.buf[h0..h1])
-                .span(span)
-                .anchored(if off == 0 {
-                    Anchored::Yes
-                } else {
-                    Anchored::No
-                });
+            let end = (window_end - hay_start) as usize;
+            let input = Input::new(&self.buf[h0..h1]).span((s - hay_start) as usize..end);
             let slots = &mut self.slots[..nslots];
-            if rule.regex.search_slots(&input, slots).is_none() {
+            // Only a match starting in `s..=k` counts. Close to the keyword,
+            // anchored tries at each of those starts (each fails within a
+            // few bytes) beat one unanchored search, which runs on to the
+            // window's end when nothing matches; far from it, the reverse.
+            let found = if k - s <= ANCHORED_TRIES {
+                (s..=k).any(|p| {
+                    let at = input
+                        .clone()
+                        .span((p - hay_start) as usize..end)
+                        .anchored(Anchored::Yes);
+                    rule.regex.search_slots(&at, slots).is_some()
+                })
+            } else {
+                let at = input.anchored(Anchored::No);
+                rule.regex.search_slots(&at, slots).is_some()
+            };
+            if !found {
                 self.next[r] = self.next[r].max(k + 1);
                 return false;
             }
@@ -981,6 +991,10 @@ impl Redactor {
         }
     }
 }
+
+/// Up to this many bytes between the earliest start a match may have and
+/// its keyword, verification tries each start anchored.
+const ANCHORED_TRIES: u64 = 8;
 
 fn count_newlines(b: &[u8]) -> u64 {
     // Counted per 64-byte block in a byte-sized sum (at most 64), which the
