@@ -39,8 +39,10 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::noncontiguous;
 use aho_corasick::{Anchored, MatchKind};
 
-/// Interleaved DFA walks per search of a long haystack.
+/// Interleaved DFA walks per search of a long haystack (the walk's lockstep
+/// loop is written for four).
 pub const WAYS: usize = 4;
+const _: () = assert!(WAYS == 4);
 /// Haystacks shorter than this are walked in one piece.
 const MIN_INTERLEAVED: usize = 4096;
 
@@ -285,7 +287,7 @@ impl Prefilter {
             .len()
             .min(limit.saturating_add(self.max_keyword_len - 1));
         if limit >= MIN_INTERLEAVED {
-            self.walk_interleaved::<WAYS>(hay, limit, scan_end, out);
+            self.walk_interleaved(hay, limit, scan_end, out);
         } else {
             let mut sid = self.start;
             for (at, &b) in hay[..scan_end].iter().enumerate() {
@@ -339,32 +341,40 @@ impl Prefilter {
         }
     }
 
-    /// `W` walks over `W` segments of start positions `[0, limit)`, the
-    /// last one ending at `scan_end`.
-    fn walk_interleaved<const W: usize>(
+    /// [`WAYS`] walks over as many segments of start positions
+    /// `[0, limit)`, the last one ending at `scan_end`.
+    fn walk_interleaved(
         &self,
         hay: &[u8],
         limit: usize,
         scan_end: usize,
         out: &mut Vec<(usize, u32)>,
     ) {
+        const W: usize = WAYS;
         let overlap = self.max_keyword_len - 1;
-        let mut lo = [0usize; W];
-        let mut hi = [0usize; W];
-        let mut end = [0usize; W];
-        for w in 0..W {
-            lo[w] = limit * w / W;
-            hi[w] = limit * (w + 1) / W;
-            end[w] = (hi[w] + overlap).min(scan_end);
-        }
+        let lo: [usize; W] = std::array::from_fn(|w| limit * w / W);
+        let hi: [usize; W] = std::array::from_fn(|w| limit * (w + 1) / W);
+        let end: [usize; W] = std::array::from_fn(|w| (hi[w] + overlap).min(scan_end));
         let common = (0..W).map(|w| end[w] - lo[w]).min().unwrap_or(0);
+        let fm = self.first_match;
         let mut sid = [self.start; W];
-        for i in 0..common {
-            for w in 0..W {
-                let at = lo[w] + i;
-                sid[w] = self.step(sid[w], hay[at]);
-                if sid[w] >= self.first_match {
-                    self.on_match(sid[w], at, lo[w], hi[w], out);
+        // The walks in lockstep over their common length: zipped slices (no
+        // index checks), and one test of the largest state for a match in
+        // any walk (matches are rare; match states sort last).
+        let seg = |w: usize| &hay[lo[w]..lo[w] + common];
+        let lockstep = seg(0).iter().zip(seg(1)).zip(seg(2)).zip(seg(3));
+        for (i, (((&b0, &b1), &b2), &b3)) in lockstep.enumerate() {
+            sid = [
+                self.step(sid[0], b0),
+                self.step(sid[1], b1),
+                self.step(sid[2], b2),
+                self.step(sid[3], b3),
+            ];
+            if sid[0].max(sid[1]).max(sid[2].max(sid[3])) >= fm {
+                for w in 0..W {
+                    if sid[w] >= fm {
+                        self.on_match(sid[w], lo[w] + i, lo[w], hi[w], out);
+                    }
                 }
             }
         }
@@ -376,7 +386,7 @@ impl Prefilter {
                 .map(|(i, b)| (from + i, b))
             {
                 sid[w] = self.step(sid[w], b);
-                if sid[w] >= self.first_match {
+                if sid[w] >= fm {
                     self.on_match(sid[w], at, lo[w], hi[w], out);
                 }
             }
