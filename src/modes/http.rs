@@ -381,11 +381,13 @@ enum Refusal {
 
 impl From<BodyError> for Refusal {
     fn from(e: BodyError) -> Refusal {
-        Refusal::Status(
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-            e.to_string(),
-        )
+        Refusal::Status(body_status(&e), e.to_string())
     }
+}
+
+/// The answer to a body that cannot be forwarded.
+fn body_status(e: &BodyError) -> StatusCode {
+    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 async fn proxy(
@@ -477,8 +479,7 @@ async fn proxy_with(
     } else {
         match redact_body(ctx, s, coding, format, &wire, peer) {
             Ok(b) => b,
-            Err(Refusal::Status(status, msg)) => return refuse(ctx, status, msg),
-            Err(Refusal::UpstreamGone) => unreachable!("a buffered body is not sent yet"),
+            Err(e) => return refuse(ctx, body_status(&e), e.to_string()),
         }
     };
     let len = body.len();
@@ -677,7 +678,7 @@ fn redact_body(
     format: Format,
     wire: &[u8],
     peer: SocketAddr,
-) -> Result<Bytes, Refusal> {
+) -> Result<Bytes, BodyError> {
     let decoded = decode(coding, wire, ctx.cfg.max_body)?;
     let start = tokio::time::Instant::now();
     s.parts();
