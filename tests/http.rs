@@ -514,13 +514,31 @@ fn an_http_listener_in_serve_config() {
     let Some(rec) = Recorder::start(&tmp) else {
         return;
     };
+    // A second listener serving HTTPS, in front of an https:// upstream.
+    let Some(pki) = Pki::new(&tmp, "serve-http") else {
+        return;
+    };
+    let (up_cert, up_key) = pki.leaf("upstream");
+    let (cert, key_file) = pki.leaf("redactd");
+    let tls_tmp = TempDir::new("http-serve-tls");
+    let Some(tls_rec) = Recorder::start_with(&tls_tmp, &[&up_cert, &up_key]) else {
+        return;
+    };
     let cfg = tmp.join("redactd.toml");
     std::fs::write(
         &cfg,
         format!(
             "[[listener]]\nname = \"api\"\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\n\
-             upstream = \"http://127.0.0.1:{}\"\nmax_body = 65536\n",
-            rec.port
+             upstream = \"http://127.0.0.1:{}\"\nmax_body = 65536\n\
+             [[listener]]\nname = \"api-tls\"\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"https://127.0.0.1:{}\"\nstream_above = 4096\n\
+             [listener.tls]\ncert_file = {:?}\nkey_file = {:?}\n\
+             [listener.upstream_tls]\nca_file = {:?}\n",
+            rec.port,
+            tls_rec.port,
+            cert.display().to_string(),
+            key_file.display().to_string(),
+            pki.ca().display().to_string(),
         ),
     )
     .unwrap();
@@ -558,6 +576,32 @@ fn an_http_listener_in_serve_config() {
     assert_eq!(
         body_of(&reqs[0]),
         "[{\"message\":\"uploading with [REDACTED:aws.access-key-id]\",\"service\":\"x\"}]"
+    );
+    // HTTPS in, https out; an NDJSON body over stream_above goes chunked.
+    let tls_addr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("api-tls "))
+        .unwrap();
+    let line = format!("{{\"message\":\"uploading with {key}\"}}\n");
+    let ndjson = line.repeat(200);
+    let ca = pki.ca().display().to_string();
+    let (s, head, resp) = curl(&[
+        "--cacert",
+        &ca,
+        "-X",
+        "POST",
+        &format!("https://{tls_addr}/_bulk"),
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &ndjson,
+    ]);
+    assert_eq!(s, 200, "{head}{resp}");
+    let reqs = tls_rec.wait(1);
+    assert_eq!(reqs[0]["chunked"], true);
+    assert_eq!(
+        body_of(&reqs[0]),
+        ndjson.replace(&key, "[REDACTED:aws.access-key-id]")
     );
     assert!(d.stop().is_some_and(|st| st.success()));
 }
