@@ -37,12 +37,15 @@ fn builtin_rule_list_matches_the_snapshot() {
 /// 42 KB a rule). The 164-rule library (160 default + 4 opt-in pii) took
 /// 6.39 MB; built without one-pass DFAs, and without lazy/full DFAs (and
 /// so without reverse NFAs) for rules only ever searched anchored, it takes
-/// 3.15 MB, about 19 KB a rule; hence 4 MiB.
+/// 3.15 MB, about 19 KB a rule; hence 4 MiB. The 179-rule library with lazy
+/// DFAs for the generic rules (17% fewer instructions) takes 4.23 MB; with
+/// the rest of the process, peak RSS on the 1 GB corpus is 16.2-16.4 MB
+/// (release build, fat LTO); hence 4.5 MiB.
 #[test]
 fn builtin_rules_fit_the_memory_budget() {
     let set = builtin_all();
     let total: usize = set.rules().iter().map(|r| r.regex.memory_usage()).sum();
-    assert!(total < 4 << 20, "compiled rules take {total} bytes");
+    assert!(total < 9 << 19, "compiled rules take {total} bytes");
     for r in set.rules() {
         assert!(
             r.regex.memory_usage() < 512 << 10,

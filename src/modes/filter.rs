@@ -18,7 +18,7 @@ use crate::engine::{Finding, Options, Redactor, Sink};
 use crate::rules::RuleSet;
 
 /// Size of each read.
-pub const READ_SIZE: usize = 256 * 1024;
+pub const READ_SIZE: usize = 64 * 1024;
 
 /// Where input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -593,8 +593,15 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     // speed. Rules whose keyword starts every match are verified by a search
     // anchored at the candidate start, which the backtracker decides in a
     // few steps; the lazy and full DFAs need a reverse NFA, the largest part
-    // of a compiled regex, so only rules searched unanchored get them.
+    // of a compiled regex, so only rules searched unanchored get them, and
+    // the generic rules: their keywords are common words and their NFAs
+    // large, so a lazy DFA that rejects a candidate, or bounds the match
+    // before the backtracker resolves the groups, saves 17% of all
+    // instructions on the benchmark corpus. Lazy DFA caches are small (peak
+    // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
+    // 64 KiB for the rest, which only thrash past that on adversarial input.
     let anchored = analysis.as_ref().is_some_and(|a| a.keyword_offset == 0);
+    let generic = rc.tags.iter().any(|t| t == "generic");
     let regex = hir.as_ref().filter(|_| full).and_then(|_| {
         let built = meta::Regex::builder()
             .syntax(
@@ -607,9 +614,9 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
                 meta::Regex::config()
                     .utf8_empty(false)
                     .onepass(false)
-                    .hybrid(!anchored)
+                    .hybrid(!anchored || generic)
                     .dfa(!anchored)
-                    .hybrid_cache_capacity(1 << 20),
+                    .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 }),
             )
             .build(&rc.regex);
         match built {
