@@ -118,6 +118,20 @@ fn body_of(rec: &serde_json::Value) -> String {
     out
 }
 
+/// `FILE.gz` made by the gzip tool next to `file`.
+fn gzip(file: &Path) -> PathBuf {
+    let gz = PathBuf::from(format!("{}.gz", file.display()));
+    let out = std::fs::File::create(&gz).unwrap();
+    assert!(Command::new("gzip")
+        .arg("-c")
+        .arg(file)
+        .stdout(out)
+        .status()
+        .unwrap()
+        .success());
+    gz
+}
+
 /// curl with `args`; returns (status, headers, body).
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out: Output = Command::new("curl")
@@ -131,13 +145,7 @@ fn curl(args: &[&str]) -> (u16, String, String) {
     while head.starts_with("HTTP/1.1 1") {
         (head, body) = body.split_once("\r\n\r\n").unwrap_or((body, ""));
     }
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    (common::status_of(head), head.to_string(), body.to_string())
 }
 
 fn bulk(tok: &str, n: usize) -> String {
@@ -187,13 +195,7 @@ fn bulk_ndjson_plain_gzip_and_zstd_with_the_response_relayed() {
         }
         curl(&args)
     };
-    let gz = tmp.join("bulk.ndjson.gz");
-    assert!(Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -c {} > {}", plain.display(), gz.display()))
-        .status()
-        .unwrap()
-        .success());
+    let gz = gzip(&plain);
     let zst = tmp.join("bulk.ndjson.zst");
     assert!(Command::new("zstd")
         .args(["-q", "-f", "-o"])
@@ -253,13 +255,7 @@ fn long_and_chunked_bodies_stream_through_and_a_failing_one_is_aborted() {
     let body = bulk(&tok, 8000);
     let plain = tmp.join("big.ndjson");
     std::fs::write(&plain, &body).unwrap();
-    let gz = tmp.join("big.ndjson.gz");
-    assert!(Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -c {} > {}", plain.display(), gz.display()))
-        .status()
-        .unwrap()
-        .success());
+    let gz = gzip(&plain);
     let post = |file: &Path, extra: &[&str]| {
         let data = format!("@{}", file.display());
         let mut args = vec![

@@ -666,13 +666,11 @@ fn curl_post(tmp: &TempDir, url: &str, file: &Path, headers: &[String]) -> (u16,
         String::from_utf8_lossy(&out.stderr)
     );
     let head = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head, std::fs::read(&resp).unwrap_or_default())
+    (
+        common::status_of(&head),
+        head,
+        std::fs::read(&resp).unwrap_or_default(),
+    )
 }
 
 fn header_value(head: &str, name: &str) -> Option<String> {

@@ -181,3 +181,13 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
     }
     (out, planted)
 }
+
+/// The status code of an HTTP response head (`HTTP/1.1 200 OK`...), 0 when
+/// there is none.
+pub fn status_of(head: &str) -> u16 {
+    head.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
