@@ -47,6 +47,41 @@ impl SpanSink {
         self.open = None;
         self.findings.clear();
     }
+
+    /// For the value that was scanned at `value` in the input, calls
+    /// `splice(start, end, replacement)` for each redacted span reaching
+    /// into it, clipped to it (offsets within the value), in order.
+    /// `replacement` is the span's output the first time a splice takes the
+    /// span (`splice` returns whether it did), and `None` after: a span
+    /// shows its replacement once, in the first value it reaches. Values
+    /// are visited in input order, with `first` (a cursor, 0 at the start)
+    /// and `emitted` (one flag per span, all false at the start) kept
+    /// across them.
+    pub fn splice_into(
+        &self,
+        value: Range<usize>,
+        first: &mut usize,
+        emitted: &mut [bool],
+        mut splice: impl FnMut(usize, usize, Option<&[u8]>) -> bool,
+    ) {
+        let (ts, te) = (value.start, value.end);
+        let spans = &self.spans;
+        while *first < spans.len() && spans[*first].1 as usize <= ts {
+            *first += 1;
+        }
+        let mut k = *first;
+        while k < spans.len() && (spans[k].0 as usize) < te {
+            let (s, e, r) = (&spans[k].0, &spans[k].1, &spans[k].2);
+            let (vs, ve) = ((*s as usize).max(ts) - ts, (*e as usize).min(te) - ts);
+            if vs < ve {
+                let replacement = (!emitted[k]).then(|| &self.out[r.clone()]);
+                if splice(vs, ve, replacement) && replacement.is_some() {
+                    emitted[k] = true;
+                }
+            }
+            k += 1;
+        }
+    }
 }
 
 impl Sink for SpanSink {

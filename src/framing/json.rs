@@ -179,48 +179,38 @@ impl JsonRedactor {
         stats.strings = self.strings.len() as u64;
         findings.append(&mut self.sink.findings);
         // Pass 3: copy the input, splicing replacements into the strings.
-        let spans = &self.sink.spans;
         let emitted = &mut self.emitted;
         emitted.clear();
-        emitted.resize(spans.len(), false);
+        emitted.resize(self.sink.spans.len(), false);
         let mut first = 0; // first span that may still reach a string
         let mut copied = 0; // input bytes written
         for st in &self.strings {
             let (ts, te) = st.value;
-            while first < spans.len() && spans[first].1 as usize <= ts {
-                first += 1;
-            }
             let map = st.base.map(|b| &self.starts[b..b + (te - ts) + 1]);
             let raw = &input[st.content.0..st.content.1];
             let mut done = 0; // encoded bytes of this value written
             let mut changed = false;
-            let mut k = first;
-            while k < spans.len() && (spans[k].0 as usize) < te {
-                let (s, e, r) = (&spans[k].0, &spans[k].1, &spans[k].2);
-                let (vs, ve) = ((*s as usize).max(ts) - ts, (*e as usize).min(te) - ts);
-                if vs < ve {
+            self.sink
+                .splice_into(ts..te, &mut first, emitted, |vs, ve, replacement| {
                     let (enc_s, enc_e) = match map {
                         Some(map) => (map[vs] as usize, escape_end(map, ve)),
                         None => (vs, ve),
                     };
-                    if enc_s >= done {
-                        if !changed {
-                            out.extend_from_slice(&input[copied..st.content.0]);
-                            copied = st.content.0;
-                        }
-                        out.extend_from_slice(&raw[done..enc_s]);
-                        // A span shows its replacement once, in the first
-                        // string it reaches.
-                        if !emitted[k] {
-                            escape_into(&self.sink.out[r.clone()], out);
-                            emitted[k] = true;
-                        }
-                        done = enc_e;
-                        changed = true;
+                    if enc_s < done {
+                        return false;
                     }
-                }
-                k += 1;
-            }
+                    if !changed {
+                        out.extend_from_slice(&input[copied..st.content.0]);
+                        copied = st.content.0;
+                    }
+                    out.extend_from_slice(&raw[done..enc_s]);
+                    if let Some(r) = replacement {
+                        escape_into(r, out);
+                    }
+                    done = enc_e;
+                    changed = true;
+                    true
+                });
             if changed {
                 out.extend_from_slice(&raw[done..]);
                 copied = st.content.1;

@@ -299,40 +299,32 @@ impl MsgpackRedactor {
         red.finish(&mut self.sink);
         stats.findings = self.sink.findings.len() as u64;
         // Pass 3: copy the input, rewriting the strings that changed.
-        let spans = &self.sink.spans;
         let emitted = &mut self.emitted;
         emitted.clear();
-        emitted.resize(spans.len(), false);
+        emitted.resize(self.sink.spans.len(), false);
         let mark = out.len();
         let mut first = 0; // first span that may still reach a string
         let mut copied = 0; // input bytes written
         for st in &self.strings {
             let (ts, te) = st.value;
-            while first < spans.len() && spans[first].1 as usize <= ts {
-                first += 1;
-            }
             let raw = &input[st.content.0..st.content.1];
             let value = &mut self.value;
             value.clear();
             let mut done = 0; // content bytes written to `value`
             let mut changed = false;
-            let mut k = first;
-            while k < spans.len() && (spans[k].0 as usize) < te {
-                let (s, e, r) = (&spans[k].0, &spans[k].1, &spans[k].2);
-                let (vs, ve) = ((*s as usize).max(ts) - ts, (*e as usize).min(te) - ts);
-                if vs < ve && vs >= done {
+            self.sink
+                .splice_into(ts..te, &mut first, emitted, |vs, ve, replacement| {
+                    if vs < done {
+                        return false;
+                    }
                     value.extend_from_slice(&raw[done..vs]);
-                    // A span shows its replacement once, in the first
-                    // string it reaches.
-                    if !emitted[k] {
-                        value.extend_from_slice(&self.sink.out[r.clone()]);
-                        emitted[k] = true;
+                    if let Some(r) = replacement {
+                        value.extend_from_slice(r);
                     }
                     done = ve;
                     changed = true;
-                }
-                k += 1;
-            }
+                    true
+                });
             if changed {
                 value.extend_from_slice(&raw[done..]);
                 out.extend_from_slice(&input[copied..st.header]);
