@@ -219,7 +219,9 @@ pub fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>
         Coding::Identity if body.len() > limit => Err(BodyError::TooLarge { limit }),
         Coding::Identity => Ok(Cow::Borrowed(body)),
         Coding::Gzip => {
-            read_capped(flate2::read::GzDecoder::new(body), limit, coding).map(Cow::Owned)
+            // Every member of a multi-member gzip body (concatenated gzip
+            // files), not only the first: the rest would be lost.
+            read_capped(flate2::read::MultiGzDecoder::new(body), limit, coding).map(Cow::Owned)
         }
         Coding::Deflate => {
             read_capped(flate2::read::ZlibDecoder::new(body), limit, coding).map(Cow::Owned)
@@ -440,6 +442,13 @@ mod tests {
             let err = decode(coding, &enc, 1000).unwrap_err();
             assert_eq!(err.status(), 413, "{coding:?}: {err}");
         }
+        // A multi-member gzip body (concatenated gzip files) decodes whole.
+        let mut two = encode(Coding::Gzip, b"first member\n".to_vec());
+        two.extend(encode(Coding::Gzip, b"second member\n".to_vec()));
+        assert_eq!(
+            decode(Coding::Gzip, &two, 1 << 20).unwrap()[..],
+            b"first member\nsecond member\n"[..]
+        );
         // Framed snappy (stream format) is not raw snappy: refused.
         let mut framed = snap::write::FrameEncoder::new(Vec::new());
         framed.write_all(&data).unwrap();

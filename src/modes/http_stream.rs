@@ -221,7 +221,8 @@ enum Decoder {
     /// (an empty body is not a corrupt stream).
     Idle(Stage),
     Identity(Stage),
-    Gzip(flate2::write::GzDecoder<Stage>),
+    /// Every member of a multi-member body.
+    Gzip(flate2::write::MultiGzDecoder<Stage>),
     Deflate(flate2::write::ZlibDecoder<Stage>),
     Zstd(zstd::stream::write::Decoder<'static, Stage>),
 }
@@ -305,7 +306,7 @@ impl StreamRedactor {
             unreachable!("matched above");
         };
         self.dec = Some(match self.coding {
-            Coding::Gzip => Decoder::Gzip(flate2::write::GzDecoder::new(stage)),
+            Coding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(stage)),
             Coding::Deflate => Decoder::Deflate(flate2::write::ZlibDecoder::new(stage)),
             Coding::Zstd => match zstd::stream::write::Decoder::new(stage) {
                 Ok(d) => Decoder::Zstd(d),
@@ -589,6 +590,23 @@ mod tests {
                     assert_eq!(n, want_findings, "{format:?} {coding:?} split {split}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_member_of_a_multi_member_gzip_body_is_streamed() {
+        let (a, b) = (ndjson(5), ndjson(7));
+        let mut wire = encode(Coding::Gzip, a.clone());
+        wire.extend(encode(Coding::Gzip, b.clone()));
+        let mut plain = a;
+        plain.extend(b);
+        let (want, want_findings) = buffered(Format::Ndjson, &plain);
+        for split in [3, 100, wire.len()] {
+            let (got, n, _) = streamed(Format::Ndjson, Coding::Gzip, &wire, split, 1 << 20);
+            let got = got.unwrap();
+            let got = decode(Coding::Gzip, &got, 64 << 20).unwrap();
+            assert_eq!(got[..], want[..], "split {split}");
+            assert_eq!(n, want_findings);
         }
     }
 
