@@ -501,6 +501,10 @@ struct HttpArgs {
     /// (413 beyond it).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     max_line: usize,
+    /// Time a client gets to send a request's headers, in ms; a slower one
+    /// is disconnected.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    header_timeout_ms: u64,
     #[command(flatten)]
     net: NetArgs,
     #[command(flatten)]
@@ -1120,6 +1124,7 @@ fn run_http(args: HttpArgs) -> Result<ExitCode> {
     cfg.max_body = args.max_body;
     cfg.stream_above = args.stream_above;
     cfg.max_line = args.max_line;
+    cfg.header_timeout = std::time::Duration::from_millis(args.header_timeout_ms.max(1));
     cfg.max_connections = args.net.max_connections;
     cfg.drain = std::time::Duration::from_millis(args.net.drain_ms);
     cfg.connect_timeout = std::time::Duration::from_millis(args.net.connect_timeout_ms);

@@ -214,6 +214,7 @@ fn example_documents_every_key() {
         "max_body",
         "stream_above",
         "max_line",
+        "header_timeout_ms",
         "connect_timeout_ms",
         "[listener.tls]",
         "cert_file",

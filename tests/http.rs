@@ -409,6 +409,45 @@ fn tls_on_the_listener_and_an_https_upstream() {
 }
 
 #[test]
+fn a_client_stalling_in_its_headers_is_disconnected() {
+    use std::io::{Read, Write};
+    let Some((_tmp, _rec, mut d)) = proxy("http-slow", &["--header-timeout-ms", "300"]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"POST /_bulk HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 512];
+    // Closed by redactd (end of stream, or a reset), well before the 5 s
+    // read timeout; a 408 before the close is fine too.
+    let closed = loop {
+        match slow.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "a stalled client kept its connection");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // Complete requests still go through.
+    let (status, head, resp) = curl(&[
+        "-X",
+        "POST",
+        &format!("http://127.0.0.1:{port}/_bulk"),
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        "{\"index\":{}}\n{\"m\":1}\n",
+    ]);
+    assert_eq!(status, 200, "{head}{resp}");
+    d.stop();
+}
+
+#[test]
 fn refused_bodies_are_never_forwarded() {
     let Some((tmp, rec, mut d)) = proxy("http-refuse", &["--max-body", "100000"]) else {
         return;

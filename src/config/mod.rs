@@ -89,6 +89,8 @@ pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 pub const DEFAULT_STREAM_ABOVE: usize = 1 << 20;
 /// Default `max_line` of an http listener.
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+/// Default `header_timeout_ms` of an http listener.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest `max_body` (and `stream_above`, `max_line`) accepted.
 pub const MAX_BODY: usize = 1 << 30;
 /// Default `connect_timeout_ms` of a listener.
@@ -265,6 +267,8 @@ pub struct Http {
     pub stream_above: usize,
     /// `max_line`: longest NDJSON line held while streaming (413 beyond it).
     pub max_line: usize,
+    /// `header_timeout_ms`: time a client gets to send a request's headers.
+    pub header_timeout: Duration,
 }
 
 /// Settings of a `mode = "syslog"` listener.

@@ -106,6 +106,7 @@ pub(super) struct Listener {
     pub max_body: Opt<u64>,
     pub stream_above: Opt<u64>,
     pub max_line: Opt<u64>,
+    pub header_timeout_ms: Opt<u64>,
     // both
     pub upstream: Opt<String>,
     pub max_connections: Opt<u64>,
@@ -151,6 +152,7 @@ impl Listener {
             present("max_body", &self.max_body),
             present("stream_above", &self.stream_above),
             present("max_line", &self.max_line),
+            present("header_timeout_ms", &self.header_timeout_ms),
         ]
         .into_iter()
         .flatten()

@@ -1095,12 +1095,19 @@ impl Ctx<'_> {
                     1024,
                     MAX_BODY,
                 );
+                let header_timeout = self.millis(
+                    &p("header_timeout_ms"),
+                    &l.header_timeout_ms,
+                    DEFAULT_HEADER_TIMEOUT,
+                    1,
+                );
                 listen.map(|listen| {
                     Mode::Http(Http {
                         listen,
                         max_body,
                         stream_above,
                         max_line,
+                        header_timeout,
                     })
                 })
             }

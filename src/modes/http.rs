@@ -48,7 +48,7 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
@@ -74,6 +74,9 @@ pub struct Config {
     pub stream_above: usize,
     /// Longest NDJSON line held while streaming.
     pub max_line: usize,
+    /// Time a client gets to send a request's headers (slow or stalled
+    /// clients are disconnected rather than holding a connection slot).
+    pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
     /// Time connections get to finish after shutdown begins.
@@ -91,6 +94,7 @@ impl Config {
             max_body: 16 << 20,
             stream_above: 1 << 20,
             max_line: 1 << 20,
+            header_timeout: Duration::from_secs(30),
             max_connections: 1024,
             drain: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
@@ -264,6 +268,8 @@ async fn connection(
     };
     let conn = http1::Builder::new()
         .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.cfg.header_timeout)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let r = tokio::select! {

@@ -512,6 +512,7 @@ async fn start(
             cfg.max_body = h.max_body;
             cfg.stream_above = h.stream_above;
             cfg.max_line = h.max_line;
+            cfg.header_timeout = h.header_timeout;
             cfg.max_connections = l.max_connections;
             cfg.drain = deadline;
             cfg.connect_timeout = l.connect_timeout;
