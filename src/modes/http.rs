@@ -54,10 +54,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
-use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor};
+use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use super::tls::BoxStream;
-use crate::metrics::RuleCounts;
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]
@@ -345,7 +344,6 @@ struct Scratch {
     /// Taken by a streamed body while it runs; lost (and remade) only when
     /// a compressed body fails inside its decoder.
     parts: Option<Parts>,
-    body: BodyRedactor,
 }
 
 impl Scratch {
@@ -356,9 +354,8 @@ impl Scratch {
             engine,
             parts: Some(Parts {
                 red,
-                json: Default::default(),
+                body: BodyRedactor::new(),
             }),
-            body: BodyRedactor::new(),
         }
     }
 
@@ -368,12 +365,18 @@ impl Scratch {
         let fresh = net::reloaded(&mut self.engine);
         let parts = self.parts.get_or_insert_with(|| Parts {
             red: self.engine.borrow().redactor(),
-            json: Default::default(),
+            body: BodyRedactor::new(),
         });
         if let Some(e) = fresh {
             parts.red = e.redactor();
         }
         parts
+    }
+
+    /// The parts, taken for a streamed body (put back by its end).
+    fn take_parts(&mut self) -> Parts {
+        self.parts();
+        self.parts.take().expect("made by parts()")
     }
 }
 
@@ -566,8 +569,7 @@ async fn produce(
     peer: SocketAddr,
 ) -> Result<u64, Refusal> {
     let c = &ctx.counters;
-    s.parts();
-    let parts = s.parts.take().expect("parts made above");
+    let parts = s.take_parts();
     let before = parts.red.stats().bytes_redacted;
     let mut st =
         match StreamRedactor::new(parts, format, coding, ctx.cfg.max_body, ctx.cfg.max_line) {
@@ -612,29 +614,37 @@ async fn produce(
             }
         };
         Counters::add(&c.bytes_in, data.len() as u64);
-        let t = tokio::time::Instant::now();
-        let r = st.write(&data);
-        busy += t.elapsed();
-        st.take_findings(&mut findings);
-        report(ctx, &mut findings, peer);
-        if let Err(e) = r {
-            failure = Some(e.into());
-            break;
-        }
-        if st.output_len() >= STREAM_CHUNK {
-            match send(st.take_output()).await {
-                Ok(n) => sent += n,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+        // A frame can be large, and a compressed piece expands: output is
+        // handed on after every piece, so what waits stays bounded.
+        for piece in data.chunks(PIECE) {
+            let t = tokio::time::Instant::now();
+            let r = st.write(piece);
+            busy += t.elapsed();
+            st.take_findings(&mut findings);
+            c.report(Some(peer), &findings);
+            findings.clear();
+            if let Err(e) = r {
+                failure = Some(e.into());
+                break;
+            }
+            if st.output_len() >= STREAM_CHUNK {
+                match send(st.take_output()).await {
+                    Ok(n) => sent += n,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
                 }
             }
+        }
+        if failure.is_some() {
+            break;
         }
     }
     let t = tokio::time::Instant::now();
     let (rest, parts) = st.finish(&mut findings);
     busy += t.elapsed();
-    report(ctx, &mut findings, peer);
+    c.report(Some(peer), &findings);
     if let Some(p) = &parts {
         Counters::add(
             &c.bytes_redacted,
@@ -652,20 +662,6 @@ async fn produce(
         .await
         .map_err(|_| Refusal::UpstreamGone)?;
     Ok(sent)
-}
-
-/// Counts findings and raises their alerts, emptying `findings`.
-fn report(ctx: &Ctx, findings: &mut Vec<crate::engine::Finding>, peer: SocketAddr) {
-    if findings.is_empty() {
-        return;
-    }
-    let mut by_rule = RuleCounts::default();
-    for f in findings.iter() {
-        by_rule.add(&f.rule);
-    }
-    ctx.counters.count_findings(&by_rule);
-    ctx.counters.alert(Some(peer), findings);
-    findings.clear();
 }
 
 fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
@@ -687,9 +683,7 @@ fn redact_body(
 ) -> Result<Bytes, BodyError> {
     let decoded = decode(coding, wire, ctx.cfg.max_body)?;
     let start = tokio::time::Instant::now();
-    s.parts();
-    let Scratch { parts, body, .. } = s;
-    let red = &mut parts.as_mut().expect("parts made above").red;
+    let Parts { red, body } = s.parts();
     let before = red.stats().bytes_redacted;
     let mut out = Vec::with_capacity(decoded.len() + 64);
     let mut findings = Vec::new();
@@ -701,7 +695,7 @@ fn redact_body(
         &mut out,
         &mut findings,
     )?;
-    report(ctx, &mut findings, peer);
+    ctx.counters.report(Some(peer), &findings);
     ctx.counters.processing.observe(start.elapsed());
     Counters::add(
         &ctx.counters.bytes_redacted,

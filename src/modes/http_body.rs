@@ -309,6 +309,11 @@ impl BodyRedactor {
         BodyRedactor::default()
     }
 
+    /// The JSON redactor, for bodies streamed line by line.
+    pub(crate) fn json_mut(&mut self) -> &mut JsonRedactor {
+        &mut self.json
+    }
+
     /// Redacts a decoded body of `format` onto `out`; a Loki protobuf body
     /// is given and returned snappy-compressed, as the protocol carries it.
     pub fn redact(

@@ -34,9 +34,8 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use super::http_body::{BodyError, Coding, Format};
+use super::http_body::{BodyError, BodyRedactor, Coding, Format};
 use crate::engine::{Finding, Redactor, Sink};
-use crate::framing::json::JsonRedactor;
 
 /// Wire bytes handed to the decoder at a time.
 pub const PIECE: usize = 8 << 10;
@@ -47,8 +46,9 @@ pub const PIECE: usize = 8 << 10;
 pub struct Parts {
     /// The connection's redactor (reset at the start).
     pub red: Redactor,
-    /// JSON scratch.
-    pub json: JsonRedactor,
+    /// The connection's body scratch (its JSON redactor serves streamed
+    /// NDJSON too, so a connection holds one).
+    pub body: BodyRedactor,
 }
 
 /// Redaction stage: decoded bytes in, encoded output out.
@@ -123,7 +123,7 @@ impl Stage {
         };
         let (done, rest) = data.split_at(cut);
         self.scratch.clear();
-        let json = &mut self.parts.json;
+        let json = self.parts.body.json_mut();
         let red = &mut self.parts.red;
         if self.line.is_empty() {
             json.redact(red, done, &mut self.scratch, &mut self.findings)
@@ -330,8 +330,10 @@ impl StreamRedactor {
         })
     }
 
-    /// Feeds wire bytes, [`PIECE`] bytes at a time. After an error the
-    /// body is dead: only [`finish`](Self::finish) may follow.
+    /// Feeds wire bytes. The output of one call waits until taken, so
+    /// callers feed at most [`PIECE`] bytes a call and take the output in
+    /// between (larger inputs are still decoded a piece at a time). After
+    /// an error the body is dead: only [`finish`](Self::finish) may follow.
     pub fn write(&mut self, wire: &[u8]) -> Result<(), BodyError> {
         if wire.is_empty() {
             return Ok(());
@@ -494,12 +496,12 @@ impl Body for ChannelBody {
 mod tests {
     use super::*;
     use crate::engine::testing::{github_token, label_redactor};
-    use crate::modes::http_body::{decode, encode, BodyRedactor};
+    use crate::modes::http_body::{decode, encode};
 
     fn parts() -> Parts {
         Parts {
             red: label_redactor(),
-            json: JsonRedactor::new(),
+            body: BodyRedactor::new(),
         }
     }
 

@@ -459,6 +459,23 @@ impl Counters {
         }
     }
 
+    /// Counts `findings` by rule and raises their alerts: [`count_findings`]
+    /// and [`alert`] for a batch of findings collected by a mode.
+    ///
+    /// [`count_findings`]: Self::count_findings
+    /// [`alert`]: Self::alert
+    pub fn report(&self, peer: Option<SocketAddr>, findings: &[Finding]) {
+        if findings.is_empty() {
+            return;
+        }
+        let mut by_rule = RuleCounts::default();
+        for f in findings {
+            by_rule.add(&f.rule);
+        }
+        self.count_findings(&by_rule);
+        self.alert(peer, findings);
+    }
+
     /// Reports findings seen from `peer` as alerts (when enabled). Never
     /// waits.
     pub fn alert(&self, peer: Option<SocketAddr>, findings: &[Finding]) {
