@@ -1093,6 +1093,15 @@ fn run_http(args: HttpArgs) -> Result<ExitCode> {
     {
         bail!("--upstream must be http://HOST:PORT[/PREFIX] or https://HOST[:PORT][/PREFIX]");
     }
+    // A user:password@ in the URL would be logged with it (and is not how
+    // the proxy authenticates): refused, without echoing it.
+    if args
+        .upstream
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        bail!("--upstream must not hold credentials (user:password@): clients' own headers are forwarded");
+    }
     let t = &args.tls;
     let client_cert = match (&t.upstream_cert_file, &t.upstream_key_file) {
         (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),

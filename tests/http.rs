@@ -446,6 +446,22 @@ fn a_client_stalling_in_its_headers_is_disconnected() {
 }
 
 #[test]
+fn an_upstream_url_with_credentials_is_refused_without_echoing_them() {
+    let pw = Rng::from_seed(b"upstream-userinfo")
+        .string("alnum", 16)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["http", "--listen", "127.0.0.1:0", "--upstream"])
+        .arg(format!("http://ingest:{pw}@127.0.0.1:9"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must not hold credentials"), "{err}");
+    assert!(!err.contains(&pw), "the password was echoed: {err}");
+}
+
+#[test]
 fn refused_bodies_are_never_forwarded() {
     let Some((tmp, rec, mut d)) = proxy("http-refuse", &["--max-body", "100000"]) else {
         return;
