@@ -90,34 +90,20 @@ struct RuleArgs {
 }
 
 impl RuleArgs {
+    /// The rule-set builder these flags describe: the same settings as a
+    /// config file's `[rules]`, built the same way.
     fn builder(&self) -> Result<RuleSetBuilder> {
-        let mut b = if self.no_builtin {
-            RuleSetBuilder::new()
-        } else {
-            RuleSetBuilder::builtin()
+        let rules = redactd::config::Rules {
+            dirs: self.rules.clone(),
+            enable: self.enable.clone(),
+            disable: self.disable.clone(),
+            builtin: !self.no_builtin,
+            known_secrets: self.known_secrets.clone(),
+            known_secrets_env: self.known_secrets_env.clone(),
+            allow_regex: self.allow_regex.clone(),
+            allow_fingerprints: self.allow_fingerprints.iter().cloned().collect(),
         };
-        for dir in &self.rules {
-            b.add_path(dir)?;
-        }
-        for e in &self.enable {
-            b.enable(e);
-        }
-        for d in &self.disable {
-            b.disable(d);
-        }
-        let mut known = Vec::new();
-        for p in &self.known_secrets {
-            known.extend(redactd::rules::known::from_path(p)?);
-        }
-        known.extend(redactd::rules::known::from_env(&self.known_secrets_env)?);
-        redactd::rules::known::add_to(&mut b, &known)?;
-        for re in &self.allow_regex {
-            b.allow_regex(re)?;
-        }
-        if let Some(f) = &self.allow_fingerprints {
-            b.allow_fingerprints(f)?;
-        }
-        Ok(b)
+        Ok(rules.builder()?)
     }
 
     fn load(&self) -> Result<Arc<RuleSet>> {
