@@ -174,6 +174,9 @@ pub struct Rule {
     pub min_entropy: Option<f64>,
     /// Lowercased placeholder markers.
     pub stop_words: Vec<Vec<u8>>,
+    /// Whole-secret shapes that are not secrets (`allow_values`, joined and
+    /// anchored at both ends), if the rule has any.
+    pub allow_values: Option<meta::Regex>,
     /// Structural validator.
     pub validator: Option<Validator>,
     /// Public bytes at the start of the secret.
@@ -211,6 +214,9 @@ impl Rule {
                 String::from_utf8_lossy(word).into_owned(),
             ));
         }
+        if self.allow_values.as_ref().is_some_and(|r| r.is_match(secret)) {
+            return Err(Rejection::AllowedValue);
+        }
         if let Some(min) = self.min_entropy {
             let e = validate::entropy(secret);
             if e < min {
@@ -231,6 +237,8 @@ impl Rule {
 pub enum Rejection {
     /// The secret contains a placeholder marker.
     StopWord(String),
+    /// The whole secret has a shape the rule's `allow_values` name.
+    AllowedValue,
     /// The secret's entropy is below the rule's minimum.
     Entropy {
         /// Measured bits per byte.
@@ -246,6 +254,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::StopWord(w) => write!(f, "contains stop word {w:?}"),
+            Rejection::AllowedValue => f.write_str("is one of the rule's allowed values"),
             Rejection::Entropy { got, min } => write!(f, "entropy {got:.2} < {min:.2} bits/byte"),
             Rejection::Validator(v) => write!(f, "fails the {v:?} validator"),
         }
@@ -630,6 +639,39 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
             }
         }
     });
+    // One small regex per rule that has any: matched only against accepted
+    // candidates, so no lazy DFA (its cache would cost more memory than the
+    // few bytes it ever sees are worth).
+    let allow_values = if rc.allow_values.is_empty() || !full {
+        None
+    } else {
+        let joined = rc
+            .allow_values
+            .iter()
+            .map(|a| format!("(?:{a})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let built = meta::Regex::builder()
+            .syntax(re_syntax::Config::new().unicode(false).utf8(false))
+            .configure(
+                meta::Regex::config()
+                    .utf8_empty(false)
+                    .onepass(false)
+                    .hybrid(false)
+                    .dfa(false),
+            )
+            .build(&format!(r"\A(?:{joined})\z"));
+        match built {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problem(format!(
+                    "allow_values do not compile: {}",
+                    one_line(&e.to_string())
+                ));
+                None
+            }
+        }
+    };
     let secret_group = regex.as_ref().and_then(|r| {
         r.group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
@@ -671,6 +713,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
             .iter()
             .map(|w| w.as_bytes().to_ascii_lowercase())
             .collect(),
+        allow_values,
         validator,
         public_prefix: rc.public_prefix,
         extend,
@@ -841,6 +884,24 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
             text.iter().any(|t| t.contains("duplicate rule id")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn allow_values_match_the_whole_secret_only() {
+        let set = one(&GOOD.replace(
+            "tags =",
+            "allow_values = ['tok_0+', 'tok_[a-z]+']\ntags =",
+        ))
+        .unwrap();
+        let r = set.get("t.tok").unwrap();
+        assert_eq!(r.accept(b"tok_00000000"), Err(Rejection::AllowedValue));
+        assert_eq!(r.accept(b"tok_abcdefgh"), Err(Rejection::AllowedValue));
+        // Neither alternative spans all of it: not allowed, although both
+        // match a part.
+        assert_eq!(r.accept(b"tok_0000abcd"), Ok(()));
+        assert_eq!(r.accept(b"tok_abcd1234"), Ok(()));
+        let e = one(&GOOD.replace("tags =", "allow_values = ['(']\ntags =")).unwrap_err();
+        assert!(e.to_string().contains("allow_values do not compile"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub struct RuleConfig {
     /// (`EXAMPLE`, `changeme`, `${`): such a match is not a finding.
     #[serde(default)]
     pub stop_words: Vec<String>,
+    /// Regexes (same syntax as `regex`) that mark a secret as not a secret
+    /// when one matches all of it: a value naming its own field
+    /// (`password="password"`), a route or CSS selector under a password
+    /// key. Anchored at both ends by the loader.
+    #[serde(default)]
+    pub allow_values: Vec<String>,
     /// A named offline validator the secret must pass (`luhn`, `jwt`).
     #[serde(default)]
     pub validator: Option<String>,
