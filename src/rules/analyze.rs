@@ -14,7 +14,7 @@
 //!   replacement never swallows a line break. Multi-line secrets are the job
 //!   of a rule's `block`, not of its regex.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -293,6 +293,15 @@ impl Lang {
         self.ends.push(self.bytes.len() as u32);
     }
 
+    /// Whether every string has the same length.
+    fn uniform_len(&self) -> bool {
+        let first = self.ends.first().copied().unwrap_or(0);
+        self.ends
+            .iter()
+            .enumerate()
+            .all(|(i, &e)| e as usize == (i + 1) * first as usize)
+    }
+
     fn extend(&mut self, other: &Lang) {
         for s in other.iter() {
             self.push(&[s]);
@@ -349,7 +358,13 @@ fn lang_uncached(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Lang> {
                     cur = product(&cur, &sub)?;
                 }
             }
-            dedup(all)
+            // With every string of `sub` `k > 0` bytes long, `n` repetitions
+            // are `n * k` bytes long: the counts cannot collide.
+            if sub.uniform_len() && sub.ends.first().is_some_and(|&k| k > 0) {
+                (all.len() <= MAX_LANG).then_some(all)
+            } else {
+                dedup(all)
+            }
         }
         HirKind::Concat(xs) => {
             let mut acc = Lang::one(b"");
@@ -384,23 +399,31 @@ fn product(a: &Lang, b: &Lang) -> Option<Lang> {
             out.push(&[x, y]);
         }
     }
-    dedup(out)
+    // Both sides are duplicate-free (every `Lang` here is), so when all
+    // strings of one side have the same length, `x + y` determines `x` and
+    // `y`: no duplicates, and no sort (which is most of the analysis time).
+    if a.uniform_len() || b.uniform_len() {
+        Some(out)
+    } else {
+        dedup(out)
+    }
 }
 
-/// Sorted and deduplicated, if at most [`MAX_LANG`] strings remain.
+/// Deduplicated (first occurrences kept, in order), if at most
+/// [`MAX_LANG`] strings remain.
 fn dedup(v: Lang) -> Option<Lang> {
-    let mut order: Vec<u32> = (0..v.len() as u32).collect();
-    order.sort_unstable_by(|&x, &y| v.get(x as usize).cmp(v.get(y as usize)));
-    order.dedup_by(|x, y| v.get(*x as usize) == v.get(*y as usize));
-    if order.len() > MAX_LANG {
-        return None;
-    }
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(v.len());
     let mut out = Lang {
         bytes: Vec::with_capacity(v.bytes.len()),
-        ends: Vec::with_capacity(order.len()),
+        ends: Vec::with_capacity(v.len()),
     };
-    for i in order {
-        out.push(&[v.get(i as usize)]);
+    for s in v.iter() {
+        if seen.insert(s) {
+            if seen.len() > MAX_LANG {
+                return None;
+            }
+            out.push(&[s]);
+        }
     }
     Some(out)
 }
@@ -443,6 +466,11 @@ fn covered_in(hir: &Hir, keywords: &[Vec<u8>], fold: bool, memo: &mut Memo) -> O
             let mut best: Option<usize> = None;
             let mut prefix_max = 0usize; // longest possible text before xs[i]
             for i in 0..xs.len() {
+                // A keyword found at or after xs[i] is at least `prefix_max`
+                // bytes in: it cannot beat a bound already found.
+                if best.is_some_and(|b| b <= prefix_max) {
+                    break;
+                }
                 // A keyword inside one child...
                 if let Some(off) = covered_in(&xs[i], keywords, fold, memo) {
                     best = Some(best.map_or(prefix_max + off, |b| b.min(prefix_max + off)));
