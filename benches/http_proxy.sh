@@ -4,6 +4,8 @@
 #   1. straight to an nginx upstream (reads and discards the body, answers
 #      200: the cheapest upstream there is, so the worst case for the ratio),
 #   2. through `redactd http` (all default rules) to the same nginx,
+#   3. through nginx as a reverse proxy that does no work on the body
+#      (full load only): the cost of an HTTP hop alone, for calibration,
 # in the same run, each at full load (CONNECTIONS connections, no pause) and
 # at a moderate load (4 connections, each pausing 1 ms between requests, so
 # at most ~4,000 requests/s). Prints requests/s, their ratio, wrk's latency
@@ -12,6 +14,9 @@
 #
 # Usage: benches/http_proxy.sh [SECONDS] [CONNECTIONS] [WORKDIR]
 # Environment: REDACTD_THREADS (redactd --threads; default one per core).
+#   PIN=1: give redactd core 0 and the load generator and upstream core 1 in
+#   both runs (redactd as a sidecar with a CPU of its own, the shipper and the
+#   collector elsewhere), instead of all three sharing every core.
 # Needs: wrk, nginx (Debian: wrk, nginx-light), a release build. Not part of
 # `cargo test`: no timing is ever asserted.
 set -euo pipefail
@@ -54,7 +59,9 @@ EOF
 # `return` answers without waiting for the body; nginx still reads and
 # discards it before the connection is reused.
 sed -i '/echo_read_request_body_off_placeholder/d' "$WORK/nginx.conf"
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
+PEER=() SELF=()
+if [ "${PIN:-0}" = 1 ]; then PEER=(taskset -c 1) SELF=(taskset -c 0); fi
+"${PEER[@]}" nginx -c "$WORK/nginx.conf" -p "$WORK" &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$UP") 2>/dev/null && break; sleep 0.05; done
 
@@ -90,16 +97,42 @@ EOF
 
 threads=()
 [ -n "${REDACTD_THREADS:-}" ] && threads=(--threads "$REDACTD_THREADS")
-"$REDACTD" http --listen 127.0.0.1:0 --upstream "http://127.0.0.1:$UP" \
+"${SELF[@]}" "$REDACTD" http --listen 127.0.0.1:0 --upstream "http://127.0.0.1:$UP" \
   --ready-file "$WORK/ready" --log warn "${threads[@]}" 2>"$WORK/redactd.err" &
 RPID=$!
 pids+=($RPID)
 for _ in $(seq 200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
 RADDR=$(awk '$1=="http-0" {print $2}' "$WORK/ready")
 
+# The calibration hop: nginx proxying to the same upstream over kept-alive
+# connections, with redactd's CPU placement and worker count.
+PX=$(free_port)
+cat > "$WORK/proxy.conf" <<EOF
+daemon off;
+worker_processes ${REDACTD_THREADS:-auto};
+pid $WORK/proxy.pid;
+error_log $WORK/proxy.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/pbody;
+  client_max_body_size 16m;
+  client_body_buffer_size 1m;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$PX;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+"${SELF[@]}" nginx -c "$WORK/proxy.conf" -p "$WORK" &
+PXPID=$!
+pids+=($PXPID)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$PX") 2>/dev/null && break; sleep 0.05; done
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$RPID/stat"; }
 hz=$(getconf CLK_TCK)
-run() { wrk -t 2 -c "$1" -d "${SECS}s" --latency -s "$WORK/$2" "$3" 2>&1; }
+run() { "${PEER[@]}" wrk -t 2 -c "$1" -d "${SECS}s" --latency -s "$WORK/$2" "$3" 2>&1; }
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 reqs() { awk '/requests in/ {print $1}' <<<"$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' <<<"$1"; }
@@ -114,6 +147,15 @@ for load in full moderate; do
   echo "redactd: $(rps "$proxied") req/s  p50 $(pct "$proxied" 50%)  p99 $(pct "$proxied" 99%)"
   awk -v a="$(rps "$proxied")" -v b="$(rps "$direct")" -v t="$((t1 - t0))" -v hz="$hz" -v n="$(reqs "$proxied")" \
     'BEGIN { if (b > 0) printf "ratio:   %.2f of direct; redactd CPU %.1f us/request\n", a / b, t / hz / n * 1e6 }'
+  if [ $load = full ]; then
+    px_ticks() { local t=0 p; for p in $PXPID $(pgrep -P "$PXPID"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+    p0=$(px_ticks)
+    hop=$(run "$c" "$script" "http://127.0.0.1:$PX/_bulk")
+    p1=$(px_ticks)
+    awk -v a="$(rps "$hop")" -v b="$(rps "$direct")" -v t="$((p1 - p0))" -v hz="$hz" -v n="$(reqs "$hop")" \
+      'BEGIN { if (b > 0) printf "nginx proxy (no body work): %.0f req/s, %.2f of direct; nginx CPU %.1f us/request\n", a, a / b, t / hz / n * 1e6 }'
+    grep -h "Non-2xx" <<<"$hop" || true
+  fi
   grep -h "Non-2xx" <<<"$direct$proxied" || true
 done
 echo "redactd peak RSS $(awk '/VmHWM/ {print $2}' "/proc/$RPID/status") KiB"
