@@ -141,9 +141,15 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
         if every > 0 && pick.is_multiple_of(every as u64) && !examples.is_empty() {
             let ex = examples[(rng.next_u64() % examples.len() as u64) as usize];
             planted.push(ex.to_string());
-            out.extend_from_slice(
-                format!("2026-11-25T10:00:{:02}Z INFO app: {ex}\n", n % 60).as_bytes(),
-            );
+            // After a log prefix, so secrets sit mid-line; an indented
+            // example (a config file's `  password x`, whose rule needs the
+            // indentation to start the line) on a line of its own.
+            let line = if ex.starts_with([' ', '\t']) {
+                format!("{ex}\n")
+            } else {
+                format!("2026-11-25T10:00:{:02}Z INFO app: {ex}\n", n % 60)
+            };
+            out.extend_from_slice(line.as_bytes());
             continue;
         }
         let ip = format!(
