@@ -994,7 +994,7 @@ impl Redactor {
 
 /// Up to this many bytes between the earliest start a match may have and
 /// its keyword, verification tries each start anchored.
-const ANCHORED_TRIES: u64 = 8;
+const ANCHORED_TRIES: u64 = crate::rules::ANCHORED_VERIFY_MAX as u64;
 
 fn count_newlines(b: &[u8]) -> u64 {
     // Counted per 64-byte block in a byte-sized sum (at most 64), which the

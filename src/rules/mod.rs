@@ -43,6 +43,11 @@ pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
 /// How the sources of built-in rule files are named (`builtin:aws.toml`).
 pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 
+/// Rules whose keyword is at most this many bytes into every match are
+/// verified by anchored searches only (one per possible start, see the
+/// engine), so their regexes need no literal prefilter.
+pub const ANCHORED_VERIFY_MAX: usize = 8;
+
 /// Longest match any rule may have. Bounds the carry-over window.
 pub const MAX_RULE_LEN: usize = 8192;
 /// Default cap on a multi-line block.
@@ -599,8 +604,8 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
             });
     // Captures come from the bounded backtracker or the PikeVM either way;
     // the one-pass DFA (a quarter of a compiled regex) bought no measurable
-    // speed. Rules whose keyword starts every match are verified by a search
-    // anchored at the candidate start, which the backtracker decides in a
+    // speed. Rules whose keyword starts every match (or nearly) are verified
+    // by searches anchored at the candidate starts, which the backtracker decides in a
     // few steps; the lazy and full DFAs need a reverse NFA, the largest part
     // of a compiled regex, so only rules searched unanchored get them, and
     // the generic rules: their keywords are common words and their NFAs
@@ -609,7 +614,13 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     // instructions on the benchmark corpus. Lazy DFA caches are small (peak
     // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
     // 64 KiB for the rest, which only thrash past that on adversarial input.
-    let anchored = analysis.as_ref().is_some_and(|a| a.keyword_offset == 0);
+    // Rules whose keyword lies at most ANCHORED_VERIFY_MAX bytes into every
+    // match are only ever searched anchored: they need no reverse NFA and no
+    // literal prefilter (Teddy tables for rules with many literals), which
+    // would never run but would take memory.
+    let anchored = analysis
+        .as_ref()
+        .is_some_and(|a| a.keyword_offset <= ANCHORED_VERIFY_MAX);
     let generic = rc.tags.iter().any(|t| t == "generic");
     let regex = hir.as_ref().filter(|_| full).and_then(|_| {
         let built = meta::Regex::builder()
@@ -625,7 +636,8 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
                     .onepass(false)
                     .hybrid(!anchored || generic)
                     .dfa(!anchored)
-                    .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 }),
+                    .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 })
+                    .auto_prefilter(!anchored),
             )
             .build(&rc.regex);
         match built {
