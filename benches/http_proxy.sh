@@ -17,6 +17,12 @@
 #   PIN=1: give redactd core 0 and the load generator and upstream core 1 in
 #   both runs (redactd as a sidecar with a CPU of its own, the shipper and the
 #   collector elsewhere), instead of all three sharing every core.
+#   UPSTREAM=clickhouse: the upstream is a real ingestion server instead of
+#   nginx: ClickHouse's HTTP interface, as Vector's and Fluent Bit's
+#   ClickHouse outputs use it (`INSERT ... FORMAT JSONEachRow`, the same
+#   documents without the _bulk action lines), into a Null table: every row
+#   is parsed and checked against the schema, then dropped, so storage and
+#   merges do not slow the upstream. Needs clickhouse-server (Debian).
 # Needs: wrk, nginx (Debian: wrk, nginx-light), a release build. Not part of
 # `cargo test`: no timing is ever asserted.
 set -euo pipefail
@@ -35,6 +41,10 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port)
+PEER=() SELF=()
+if [ "${PIN:-0}" = 1 ]; then PEER=(taskset -c 1) SELF=(taskset -c 0); fi
+if [ "${UPSTREAM:-nginx}" = nginx ]; then
+TARGET=/_bulk
 cat > "$WORK/nginx.conf" <<EOF
 daemon off;
 worker_processes 1;
@@ -49,8 +59,6 @@ http {
   server {
     listen 127.0.0.1:$UP;
     location / {
-      # Read the whole body (as an ingestion API would), then answer.
-      echo_read_request_body_off_placeholder;
       return 200 '{"took":1,"errors":false,"items":[]}';
     }
   }
@@ -58,15 +66,44 @@ http {
 EOF
 # `return` answers without waiting for the body; nginx still reads and
 # discards it before the connection is reused.
-sed -i '/echo_read_request_body_off_placeholder/d' "$WORK/nginx.conf"
-PEER=() SELF=()
-if [ "${PIN:-0}" = 1 ]; then PEER=(taskset -c 1) SELF=(taskset -c 0); fi
 "${PEER[@]}" nginx -c "$WORK/nginx.conf" -p "$WORK" &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$UP") 2>/dev/null && break; sleep 0.05; done
+elif [ "${UPSTREAM}" = clickhouse ]; then
+  CH=/usr/sbin/clickhouse-server
+  [ -x "$CH" ] || { echo "clickhouse-server not found" >&2; exit 2; }
+  TARGET='/?query=INSERT%20INTO%20logs%20FORMAT%20JSONEachRow'
+  mkdir -p "$WORK/ch"
+  cat > "$WORK/ch/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$WORK/ch/ch.log</log><errorlog>$WORK/ch/ch.err</errorlog><console>0</console></logger>
+  <http_port>$UP</http_port>
+  <tcp_port>$(free_port)</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <keep_alive_timeout>30</keep_alive_timeout>
+  <max_concurrent_queries>200</max_concurrent_queries>
+  <path>$WORK/ch/data/</path>
+  <tmp_path>$WORK/ch/tmp/</tmp_path>
+  <user_files_path>$WORK/ch/files/</user_files_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>5368709</mark_cache_size>
+</yandex>
+EOF
+  "${PEER[@]}" "$CH" --config-file="$WORK/ch/config.xml" >"$WORK/ch/out.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$UP/" --data-binary 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$UP/" --data-binary \
+    'CREATE TABLE logs (`@timestamp` String, service String, level String, message String, host Nested(name String), pad String) ENGINE = Null' \
+    || { echo "clickhouse: cannot create the table" >&2; exit 2; }
+else
+  echo "UPSTREAM must be nginx or clickhouse" >&2; exit 2
+fi
 
 # A ~10 KB bulk body: 20 documents, 2 with fake secrets.
-python3 - "$WORK/body.ndjson" <<'PY'
+python3 - "$WORK/body.ndjson" "${UPSTREAM:-nginx}" <<'PY'
 import json, random, string, sys
 random.seed(7)
 def rand(chars, n): return "".join(random.choice(chars) for _ in range(n))
@@ -77,7 +114,10 @@ for i in range(20):
         msg += " token ghp_" + rand(string.ascii_letters + string.digits, 36)
     doc = {"@timestamp": "2026-11-26T00:00:00Z", "service": "checkout", "level": "info",
            "message": msg, "host": {"name": "web-01"}, "pad": rand(string.ascii_lowercase, 300)}
-    lines.append(json.dumps({"index": {"_index": "logs"}}))
+    if sys.argv[2] == "nginx":
+        lines.append(json.dumps({"index": {"_index": "logs"}}))
+    else:  # JSONEachRow: a flat row (ClickHouse's Nested column as host.name)
+        doc["host.name"] = [doc.pop("host")["name"]]
     lines.append(json.dumps(doc))
 open(sys.argv[1], "w").write("\n".join(lines) + "\n")
 PY
@@ -88,7 +128,7 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/x-ndjson"
 EOF
-echo "body: $(wc -c < "$WORK/body.ndjson") bytes; $CONNS connections; ${SECS}s each"
+echo "upstream: ${UPSTREAM:-nginx}; body: $(wc -c < "$WORK/body.ndjson") bytes; $CONNS connections; ${SECS}s each"
 
 cat > "$WORK/moderate.lua" <<EOF
 dofile("$WORK/post.lua")
@@ -138,9 +178,9 @@ reqs() { awk '/requests in/ {print $1}' <<<"$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' <<<"$1"; }
 for load in full moderate; do
   if [ $load = full ]; then c=$CONNS; script=post.lua; else c=4; script=moderate.lua; fi
-  direct=$(run "$c" "$script" "http://127.0.0.1:$UP/_bulk")
+  direct=$(run "$c" "$script" "http://127.0.0.1:$UP$TARGET")
   t0=$(cpu_ticks)
-  proxied=$(run "$c" "$script" "http://$RADDR/_bulk")
+  proxied=$(run "$c" "$script" "http://$RADDR$TARGET")
   t1=$(cpu_ticks)
   echo "== $load load: $c connections$([ $load = moderate ] && echo ', 1 ms pause each')"
   echo "direct:  $(rps "$direct") req/s  p50 $(pct "$direct" 50%)  p99 $(pct "$direct" 99%)"
@@ -150,7 +190,7 @@ for load in full moderate; do
   if [ $load = full ]; then
     px_ticks() { local t=0 p; for p in $PXPID $(pgrep -P "$PXPID"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
     p0=$(px_ticks)
-    hop=$(run "$c" "$script" "http://127.0.0.1:$PX/_bulk")
+    hop=$(run "$c" "$script" "http://127.0.0.1:$PX$TARGET")
     p1=$(px_ticks)
     awk -v a="$(rps "$hop")" -v b="$(rps "$direct")" -v t="$((p1 - p0))" -v hz="$hz" -v n="$(reqs "$hop")" \
       'BEGIN { if (b > 0) printf "nginx proxy (no body work): %.0f req/s, %.2f of direct; nginx CPU %.1f us/request\n", a, a / b, t / hz / n * 1e6 }'
