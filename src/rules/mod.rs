@@ -45,7 +45,7 @@ pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 
 /// Rules whose keyword is at most this many bytes into every match are
 /// verified by anchored searches only (one per possible start, see the
-/// engine), so their regexes need no literal prefilter.
+/// engine), so their regexes need no reverse NFA and no literal prefilter.
 pub const ANCHORED_VERIFY_MAX: usize = 8;
 
 /// Longest match any rule may have. Bounds the carry-over window.
@@ -162,8 +162,10 @@ pub struct Rule {
     /// The regex as written.
     pub pattern: String,
     /// The compiled regex (cheap to clone; each pools its caches per
-    /// thread). Rules with `analysis.keyword_offset == 0` are only ever
-    /// searched anchored and are built without lazy or full DFAs.
+    /// thread). Rules with `analysis.keyword_offset` at most
+    /// [`ANCHORED_VERIFY_MAX`] are only ever searched anchored and are built
+    /// without full DFAs or literal prefilters (and, unless generic, without
+    /// lazy DFAs).
     pub regex: meta::Regex,
     /// Capture group index of `secret`, if the regex names one.
     pub secret_group: Option<usize>,
@@ -219,7 +221,11 @@ impl Rule {
                 String::from_utf8_lossy(word).into_owned(),
             ));
         }
-        if self.allow_values.as_ref().is_some_and(|r| r.is_match(secret)) {
+        if self
+            .allow_values
+            .as_ref()
+            .is_some_and(|r| r.is_match(secret))
+        {
             return Err(Rejection::AllowedValue);
         }
         if let Some(min) = self.min_entropy {
@@ -605,10 +611,10 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     // Captures come from the bounded backtracker or the PikeVM either way;
     // the one-pass DFA (a quarter of a compiled regex) bought no measurable
     // speed. Rules whose keyword starts every match (or nearly) are verified
-    // by searches anchored at the candidate starts, which the backtracker decides in a
-    // few steps; the lazy and full DFAs need a reverse NFA, the largest part
-    // of a compiled regex, so only rules searched unanchored get them, and
-    // the generic rules: their keywords are common words and their NFAs
+    // by searches anchored at the candidate starts, which the backtracker
+    // decides in a few steps; the lazy and full DFAs need a reverse NFA, the
+    // largest part of a compiled regex, so only rules searched unanchored
+    // get them, and the generic rules: their keywords are common words and their NFAs
     // large, so a lazy DFA that rejects a candidate, or bounds the match
     // before the backtracker resolves the groups, saves 17% of all
     // instructions on the benchmark corpus. Lazy DFA caches are small (peak
@@ -900,11 +906,8 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
 
     #[test]
     fn allow_values_match_the_whole_secret_only() {
-        let set = one(&GOOD.replace(
-            "tags =",
-            "allow_values = ['tok_0+', 'tok_[a-z]+']\ntags =",
-        ))
-        .unwrap();
+        let set = one(&GOOD.replace("tags =", "allow_values = ['tok_0+', 'tok_[a-z]+']\ntags ="))
+            .unwrap();
         let r = set.get("t.tok").unwrap();
         assert_eq!(r.accept(b"tok_00000000"), Err(Rejection::AllowedValue));
         assert_eq!(r.accept(b"tok_abcdefgh"), Err(Rejection::AllowedValue));
