@@ -166,17 +166,32 @@ fn jwt(s: &[u8]) -> bool {
 pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
+        crc = (crc >> 8) ^ CRC32_TABLE[usize::from(crc as u8 ^ b)];
+    }
+    !crc
+}
+
+/// The CRC of each byte value, one byte at a time (a token is checked on
+/// every GitHub and npm token a request or line holds).
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 1 == 1 {
                 (crc >> 1) ^ 0xEDB8_8320
             } else {
                 crc >> 1
             };
+            bit += 1;
         }
+        table[i] = crc;
+        i += 1;
     }
-    !crc
-}
+    table
+};
 
 /// The base62 alphabet of GitHub and npm token checksums.
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -345,6 +360,14 @@ mod tests {
         // The CRC-32/ISO-HDLC check value of "123456789".
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+        // And zlib's (through flate2) on every length up to 300 and every
+        // byte value.
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        for n in 0..=data.len() {
+            let mut z = flate2::Crc::new();
+            z.update(&data[..n]);
+            assert_eq!(crc32(&data[..n]), z.sum(), "length {n}");
+        }
     }
 
     #[test]
