@@ -752,7 +752,7 @@ mod tests {
         let text = String::from_utf8(m.encode()).unwrap();
         for s in FAMILIES {
             if s.name == "redactd_rules_loaded" || s.name.starts_with("redactd_alerts_") {
-                continue; // no engine or alert pipeline given (tests/alerts.rs scrapes those)
+                continue; // no engine or alert pipeline given (tests/integration/alerts.rs scrapes those)
             }
             assert!(
                 text.contains(&format!("# TYPE {} ", s.name)),

@@ -1,4 +1,4 @@
-//! Unit tests of parsing details; tests/config.rs covers the file as a
+//! Unit tests of parsing details; tests/integration/config.rs covers the file as a
 //! whole (the deploy example, every error class, inline secrets).
 
 use super::*;

@@ -1,5 +1,5 @@
 //! Unit tests of the redactor on small hand-written rule sets. The split
-//! harness over the built-in rules lives in `tests/split.rs`.
+//! harness over the built-in rules lives in `tests/integration/split.rs`.
 
 use super::*;
 use crate::rules::RuleSetBuilder;

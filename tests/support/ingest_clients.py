@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real client libraries for tests/http_clients.rs.
+"""Real client libraries for tests/integration/http_clients.rs.
 
 `ingest_clients.py KIND VIA_URL DIRECT_URL SPEC.json` sends the records of
 the spec (fake secrets made by the test) with the real client

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference ingestion upstream for tests/http_clients.rs: decodes with the
+"""Reference ingestion upstream for tests/integration/http_clients.rs: decodes with the
 real format libraries and answers like the real APIs.
 
 Two listeners on 127.0.0.1 (ports written, one per line, to --port-file):

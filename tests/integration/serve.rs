@@ -4,14 +4,12 @@
 //! logged with key paths, never with the secret it held), and a changed
 //! listener restarted while an old connection finishes.
 
-mod common;
-
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
-use common::peers::{poll_until, Daemon, TcpRecorder, TempDir, WAIT};
+use crate::common::peers::{poll_until, Daemon, TcpRecorder, TempDir, WAIT};
 use redactd::rules::template::Rng;
 
 const RULE: &str = r#"

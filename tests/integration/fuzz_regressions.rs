@@ -1,9 +1,7 @@
 //! Replays every input in `fuzz/regressions/` as a plain test (see the
 //! README there for the file naming). No cargo-fuzz or nightly needed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::Style;
 use redactd::rules::RuleSetBuilder;

@@ -13,7 +13,7 @@ use redactd::config::{
 use redactd::engine::Style;
 use redactd::rules::{RuleSet, RuleSetBuilder};
 
-const EXAMPLE: &str = include_str!("../deploy/config.example.toml");
+const EXAMPLE: &str = include_str!("../../deploy/config.example.toml");
 
 /// A directory removed on drop.
 struct TempDir(PathBuf);

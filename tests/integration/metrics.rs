@@ -7,16 +7,14 @@
 //! Fake secrets are made at test time from a seeded generator; none is in
 //! the source.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::binary::{eventually, Redactd};
-use common::peers::{free_tcp_port, peer, poll_until, Daemon, TcpRecorder, TempDir, WAIT};
+use crate::common::binary::{eventually, Redactd};
+use crate::common::peers::{free_tcp_port, peer, poll_until, Daemon, TcpRecorder, TempDir, WAIT};
 use redactd::rules::template::Rng;
 
 /// One HTTP/1.1 GET over a std socket: (status, headers lowercased, body).

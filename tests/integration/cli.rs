@@ -1,8 +1,6 @@
 //! The `redactd` binary end to end: filter, exit codes, findings file,
 //! styles, rules subcommands.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -27,14 +27,14 @@
 //! A redactd bug found here is kept as an ignored test (its `ignore`
 //! reason says what breaks) until it is fixed.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::{peer, poll_until, require_peers, run_bounded, say, Daemon, TempDir, WAIT};
+use crate::common::binary::Redactd;
+use crate::common::peers::{
+    peer, poll_until, require_peers, run_bounded, say, Daemon, TempDir, WAIT,
+};
 use redactd::rules::template::{expand_one, Rng};
 use serde_json::{json, Value};
 
@@ -667,7 +667,7 @@ fn curl_post(tmp: &TempDir, url: &str, file: &Path, headers: &[String]) -> (u16,
     );
     let head = String::from_utf8_lossy(&out.stdout).into_owned();
     (
-        common::status_of(&head),
+        crate::common::status_of(&head),
         head,
         std::fs::read(&resp).unwrap_or_default(),
     )

@@ -6,15 +6,13 @@
 //! engine found, and none may appear. The relay's findings counter must
 //! equal the number of findings the library reports for the same messages.
 
-mod common;
-
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::Command;
 
-use common::binary::Redactd;
-use common::peers::{peer, TcpRecorder, TempDir, WAIT};
-use common::*;
+use crate::common::binary::Redactd;
+use crate::common::peers::{peer, TcpRecorder, TempDir, WAIT};
+use crate::common::*;
 use redactd::engine::{Redactor, Style};
 use redactd::modes::syslog::redact_message;
 

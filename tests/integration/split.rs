@@ -2,9 +2,7 @@
 //! read size up to 97, random sizes and 64 KiB ± 1, gives exactly the
 //! whole-buffer output, which in turn equals the slow oracle's.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::{Style, CHUNK};

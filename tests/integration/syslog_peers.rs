@@ -6,12 +6,10 @@
 //! Each test prints `SKIP` and passes when a peer is missing, unless
 //! REDACTD_REQUIRE_PEERS=1.
 
-mod common;
-
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::*;
+use crate::common::binary::Redactd;
+use crate::common::peers::*;
 use redactd::rules::template::Rng;
 
 const T: Duration = WAIT;

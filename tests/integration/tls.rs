@@ -6,16 +6,14 @@
 //! octet counting enforced. The tcp proxy: TLS from `s_client` in, TLS to a
 //! `socat` OPENSSL-LISTEN recorder out.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::*;
-use common::pki::Pki;
+use crate::common::binary::Redactd;
+use crate::common::peers::*;
+use crate::common::pki::Pki;
 use redactd::rules::template::Rng;
 
 fn s(p: &Path) -> &str {

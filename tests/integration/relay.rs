@@ -2,9 +2,7 @@
 //! between std-socket clients and recorders. What redactd forwards is
 //! compared byte for byte with the library's whole-buffer redaction of what
 //! was sent, so every split, idle flush and reconnect is held to the
-//! streaming promises. Real syslog peers are in `tests/syslog_peers.rs`.
-
-mod common;
+//! streaming promises. Real syslog peers are in `tests/integration/syslog_peers.rs`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
@@ -12,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::{contains_bytes, localhost, octet_frames, TcpRecorder, TempDir, UdpRecorder};
-use common::*;
+use crate::common::binary::Redactd;
+use crate::common::peers::{
+    contains_bytes, localhost, octet_frames, TcpRecorder, TempDir, UdpRecorder,
+};
+use crate::common::*;
 use redactd::engine::{Redactor, Style};
 use redactd::framing::syslog::{Decoder, Framing};
 use redactd::modes::syslog::redact_message;
@@ -159,7 +159,7 @@ fn tcp_idle_flush_sends_a_quiet_partial_line_but_never_half_a_secret() {
 
 #[test]
 fn tcp_unreachable_upstream_closes_the_client_and_is_counted() {
-    let dead = common::peers::free_tcp_port();
+    let dead = crate::common::peers::free_tcp_port();
     let tmp = TempDir::new("tcp-dead");
     let up = format!("127.0.0.1:{dead}");
     let mut d = Redactd::start(&tmp, "tcp", &["--listen", "127.0.0.1:0", "--upstream", &up]);

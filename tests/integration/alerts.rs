@@ -8,8 +8,6 @@
 //! Fake secrets are made at test time from a seeded generator; none is in
 //! the source.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::binary::{eventually, Redactd};
-use common::peers::{
+use crate::common::binary::{eventually, Redactd};
+use crate::common::peers::{
     free_tcp_port, peer, poll_until, send_tcp, send_udp, Daemon, TcpRecorder, TempDir, WAIT,
 };
 use redactd::rules::template::{expand_one, Rng};

@@ -22,16 +22,14 @@
 //! A missing tool prints `SKIP: <name> not found`, or fails under
 //! REDACTD_REQUIRE_PEERS=1 (tests/common/peers.rs).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::*;
+use crate::common::binary::Redactd;
+use crate::common::peers::*;
 use serde_json::Value as Json;
 
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -6,11 +6,9 @@
 //! correct one does not. Each test prints `SKIP: <peer> not found` and
 //! passes when a peer is missing, unless REDACTD_REQUIRE_PEERS=1.
 
-mod common;
-
 use std::time::Duration;
 
-use common::peers::*;
+use crate::common::peers::*;
 
 const T: Duration = WAIT;
 

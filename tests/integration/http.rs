@@ -4,15 +4,13 @@
 //! headers and body relayed; credentials forwarded and never logged; 413,
 //! 400 and 415 with nothing forwarded; 502 when the upstream is down.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::binary::Redactd;
-use common::peers::{peer, poll_until, Daemon, TempDir, WAIT};
-use common::pki::Pki;
+use crate::common::binary::Redactd;
+use crate::common::peers::{peer, poll_until, Daemon, TempDir, WAIT};
+use crate::common::pki::Pki;
 use redactd::rules::template::Rng;
 
 struct Recorder {
@@ -145,7 +143,11 @@ fn curl(args: &[&str]) -> (u16, String, String) {
     while head.starts_with("HTTP/1.1 1") {
         (head, body) = body.split_once("\r\n\r\n").unwrap_or((body, ""));
     }
-    (common::status_of(head), head.to_string(), body.to_string())
+    (
+        crate::common::status_of(head),
+        head.to_string(),
+        body.to_string(),
+    )
 }
 
 fn bulk(tok: &str, n: usize) -> String {
@@ -534,7 +536,7 @@ fn refused_bodies_are_never_forwarded() {
 fn an_unreachable_upstream_is_a_502() {
     let tmp = TempDir::new("http-502");
     let Some(_) = peer("curl") else { return };
-    let dead = common::peers::free_tcp_port();
+    let dead = crate::common::peers::free_tcp_port();
     let up = format!("http://127.0.0.1:{dead}");
     let mut d = Redactd::start(
         &tmp,

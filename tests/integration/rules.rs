@@ -1,9 +1,7 @@
 //! The built-in rule set as a whole: its snapshot, its memory budget, and
 //! that the full set never lets through what a single rule redacts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::Style;
 use redactd::rules::RuleSetBuilder;
