@@ -130,7 +130,106 @@ pub fn mask_secret(secret: &[u8], public_prefix: usize) -> String {
     )
 }
 
-/// What `rules explain` says about one piece of text.
+/// `rules list`: one line per rule (id, severity, tags, name), or with
+/// `packs` one line per tag with how many rules carry it.
+pub fn list(set: &RuleSet, packs: bool) -> String {
+    let mut out = String::new();
+    if packs {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for r in set.rules() {
+            if r.tags.is_empty() {
+                *counts.entry("(untagged)").or_default() += 1;
+            }
+            for t in &r.tags {
+                *counts.entry(t.as_str()).or_default() += 1;
+            }
+        }
+        for (tag, n) in counts {
+            let _ = writeln!(out, "{tag:<18} {n}");
+        }
+        return out;
+    }
+    for r in set.rules() {
+        let _ = writeln!(
+            out,
+            "{:<36} {:<8} {:<18} {}",
+            r.id.as_str(),
+            r.severity.as_str(),
+            r.tags.join(","),
+            r.name
+        );
+    }
+    out
+}
+
+/// `rules explain ID`: everything that decides what the rule redacts.
+/// A known value's rule is made of the value, so its pattern and examples
+/// are never shown.
+pub fn describe(rule: &Rule) -> String {
+    let known = rule.source.starts_with(rules::known::KNOWN_SOURCE_PREFIX);
+    let mut out = String::new();
+    let mut field = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{k:<14} {v}");
+    };
+    field("id", &rule.id);
+    field("name", &rule.name);
+    field("severity", &rule.severity.as_str());
+    field("tags", &rule.tags.join(", "));
+    field("source", &rule.source);
+    let pattern = if known {
+        "(a known value)"
+    } else {
+        &rule.pattern
+    };
+    field("regex", &pattern);
+    let secret = if rule.secret_group.is_some() {
+        "the `secret` group"
+    } else {
+        "the whole match"
+    };
+    field("redacts", &secret);
+    field("keywords", &rule.keywords.join(", "));
+    if let Some(e) = rule.min_entropy {
+        field("min_entropy", &format!("{e} bits per byte"));
+    }
+    if !rule.stop_words.is_empty() {
+        let words: Vec<String> = rule
+            .stop_words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        field("stop_words", &words.join(", "));
+    }
+    if rule.allow_values.is_some() {
+        field("allow_values", &"yes (whole-secret shapes let through)");
+    }
+    if let Some(v) = rule.validator {
+        field("validator", &v.name());
+    }
+    if rule.public_prefix > 0 {
+        field("public_prefix", &format!("{} bytes", rule.public_prefix));
+    }
+    if let Some(rules::Block::Armor { max_bytes }) = &rule.block {
+        field("block", &format!("armored, up to {max_bytes} bytes"));
+    }
+    field("remediation", &rule.remediation);
+    if !known {
+        for ex in &rule.examples {
+            let _ = writeln!(
+                out,
+                "example        {}
+            -> {}",
+                ex.input, ex.output
+            );
+        }
+        for neg in &rule.negative_examples {
+            let _ = writeln!(out, "not a secret   {neg}");
+        }
+    }
+    out
+}
+
+/// What `rules test` says about one piece of text.
 pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
     let mut out = String::new();
     let mut hits = Vec::new();

@@ -237,6 +237,80 @@ pub enum Error {
     },
 }
 
+/// An alert pipeline for a command that runs no async runtime of its own
+/// (`filter`): one worker thread delivers while the command works.
+#[derive(Debug)]
+pub struct Standalone {
+    /// Dropped last: the pipeline's tasks run on it.
+    rt: Option<tokio::runtime::Runtime>,
+    alerts: Alerts,
+    running: Running,
+    /// Time queued alerts get to be delivered at [`finish`](Self::finish).
+    drain: Duration,
+}
+
+impl Standalone {
+    /// No pipeline: findings are not alerted.
+    pub fn disabled() -> Standalone {
+        Standalone {
+            rt: None,
+            alerts: Alerts::disabled(),
+            running: Running::idle(),
+            drain: Duration::ZERO,
+        }
+    }
+
+    /// Starts the pipeline on a runtime of its own.
+    pub fn start(
+        settings: Settings,
+        specs: &[SinkSpec],
+        rules: &RuleSet,
+        drain: Duration,
+    ) -> Result<Standalone, Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Sink {
+                sink: "runtime",
+                msg: e.to_string(),
+            })?;
+        let (alerts, running) = {
+            let _enter = rt.enter();
+            Alerts::start(settings, specs, rules)?
+        };
+        Ok(Standalone {
+            rt: Some(rt),
+            alerts,
+            running,
+            drain,
+        })
+    }
+
+    /// The pipeline, for [`Tap`]s.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
+    /// Closes the queue and delivers what is in it within the drain time.
+    /// Returns whether any alert failed or was dropped, and the summary
+    /// (empty when disabled).
+    pub fn finish(self) -> (bool, String) {
+        let Some(rt) = &self.rt else {
+            return (false, String::new());
+        };
+        rt.block_on(async {
+            self.alerts.close();
+            self.running.drain(&self.alerts, self.drain).await;
+        });
+        let problems =
+            self.alerts.stats().iter().any(|(_, s)| {
+                s.failed.load(Ordering::Relaxed) + s.dropped.load(Ordering::Relaxed) > 0
+            });
+        (problems, self.alerts.summary())
+    }
+}
+
 /// Waits for the pipeline to deliver what is queued.
 #[derive(Debug)]
 pub struct Running {

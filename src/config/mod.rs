@@ -40,6 +40,8 @@
 //! directory of the config file by [`load`], and against the current
 //! directory by [`parse`]. Resolved paths are stored in the [`Config`].
 
+pub mod cli;
+pub mod defaults;
 mod raw;
 mod scan;
 mod validate;
@@ -59,47 +61,10 @@ use crate::rules::{RuleSet, RuleSetBuilder};
 
 pub use scan::scan_for_inline_secrets;
 
-/// Default `[redact] hmac_key_id`.
-pub const DEFAULT_HMAC_KEY_ID: &str = "k1";
-/// Default `[runtime] drain_ms`.
-pub const DEFAULT_DRAIN: Duration = Duration::from_millis(5000);
-/// Default `[runtime] log`.
-pub const DEFAULT_LOG: &str = "info";
-/// Default `[metrics] listen`.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
-/// Default `max_message_size` of a syslog listener (4 MiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
-/// Default `queue_bytes` of a syslog listener (32 MiB).
-pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
-/// Default and largest `max_datagram` of a syslog listener (the largest
-/// UDP payload over IPv4).
-pub const MAX_DATAGRAM: usize = 65_507;
-/// Smallest `max_message_size` and `max_datagram`: the size every syslog
-/// receiver must accept (RFC 5424 section 6.1).
-pub const MIN_MESSAGE_SIZE: usize = 480;
-/// Largest `max_message_size` (64 MiB).
-pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
-/// Default `max_connections` of a listener.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// Default `flush_ms` of a tcp listener.
-pub const DEFAULT_FLUSH: Duration = Duration::from_millis(20);
-/// Default `max_body` of an http listener.
-pub const DEFAULT_MAX_BODY: usize = 16 << 20;
-/// Default `stream_above` of an http listener.
-pub const DEFAULT_STREAM_ABOVE: usize = 1 << 20;
-/// Default `max_line` of an http listener.
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
-/// Default `header_timeout_ms` of an http listener.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest `max_body` (and `stream_above`, `max_line`) accepted.
-pub const MAX_BODY: usize = 1 << 30;
-/// Default `connect_timeout_ms` of a listener.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Shortest HMAC key accepted, in bytes (after trimming whitespace).
-pub const MIN_HMAC_KEY_LEN: usize = 16;
+pub use defaults::MIN_HMAC_KEY_LEN;
 
 /// A validated config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Where it came from (the file path, or the `origin` given to
     /// [`parse`]), for messages.
@@ -188,7 +153,7 @@ pub struct Metrics {
 
 /// `[alerts]` (see [`crate::alert`]). Read at start: a reload keeps the
 /// running pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alerts {
     /// `audit_file`, `webhook_url` (+ `webhook_token_file`),
     /// `alertmanager_url`: at least one.
@@ -197,14 +162,18 @@ pub struct Alerts {
     pub window: Duration,
     /// `queue`: alerts queued at most per sink (default 1024).
     pub queue: usize,
-    /// `rate_per_second`: deliveries per second per sink (default 10).
-    pub rate_per_second: u32,
+    /// `rate_per_second`: deliveries per second per sink (default 10;
+    /// decimals allowed).
+    pub rate_per_second: f64,
     /// `burst`: token bucket size per sink (default 20).
     pub burst: u32,
     /// `timeout_ms`: bound on one HTTP delivery (default 5000).
     pub timeout: Duration,
     /// `max_attempts`: delivery attempts per alert and sink (default 5).
     pub max_attempts: u32,
+    /// `drain_ms`: time queued alerts get to be delivered at exit (default
+    /// 5000).
+    pub drain: Duration,
 }
 
 impl Alerts {
@@ -213,7 +182,7 @@ impl Alerts {
         crate::alert::Settings {
             window: self.window,
             queue: self.queue,
-            rate_per_second: f64::from(self.rate_per_second),
+            rate_per_second: self.rate_per_second,
             burst: self.burst,
             timeout: self.timeout,
             max_attempts: self.max_attempts,
@@ -335,6 +304,9 @@ pub struct Upstream {
     pub host: String,
     /// Port, never 0.
     pub port: u16,
+    /// Path prefix of an `http://` or `https://` upstream (`/a/b`, no
+    /// trailing `/`); empty otherwise.
+    pub path: String,
 }
 
 impl Upstream {
@@ -357,7 +329,7 @@ impl fmt::Display for Upstream {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
-        write!(f, "{scheme}://{}", self.authority())
+        write!(f, "{scheme}://{}{}", self.authority(), self.path)
     }
 }
 
@@ -638,15 +610,7 @@ impl Config {
     /// key, or a random per-process key when none is configured (and the
     /// style is not `hmac`, which validation requires a key for).
     pub fn options(&self) -> Result<Options, ConfigError> {
-        let fingerprinter = match self.hmac_key()? {
-            Some(key) => Fingerprinter::new(&key, &self.redact.hmac_key_id),
-            None => Fingerprinter::ephemeral(),
-        }
-        .map_err(|e| ConfigError::new(ErrorKind::Reference, "redact", e.to_string()))?;
-        Ok(Options {
-            style: self.redact.style,
-            fingerprinter: Arc::new(fingerprinter),
-        })
+        self.redact.options()
     }
 
     /// The listener called `name`.
@@ -656,6 +620,19 @@ impl Config {
 }
 
 impl Redact {
+    /// Replacement style and fingerprinter, as [`Config::options`].
+    pub fn options(&self) -> Result<Options, ConfigError> {
+        let fingerprinter = match self.hmac_key_bytes()? {
+            Some(key) => Fingerprinter::new(&key, &self.hmac_key_id),
+            None => Fingerprinter::ephemeral(),
+        }
+        .map_err(|e| ConfigError::new(ErrorKind::Reference, "redact", e.to_string()))?;
+        Ok(Options {
+            style: self.style,
+            fingerprinter: Arc::new(fingerprinter),
+        })
+    }
+
     /// Reads the key `hmac_key` refers to, as [`Config::hmac_key`].
     pub fn hmac_key_bytes(&self) -> Result<Option<Vec<u8>>, ConfigError> {
         let Some(r) = &self.hmac_key else {

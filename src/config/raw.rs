@@ -37,10 +37,11 @@ pub(super) struct Alerts {
     pub alertmanager_url: Opt<String>,
     pub window_ms: Opt<u64>,
     pub queue: Opt<u64>,
-    pub rate_per_second: Opt<u64>,
+    pub rate_per_second: Opt<f64>,
     pub burst: Opt<u64>,
     pub timeout_ms: Opt<u64>,
     pub max_attempts: Opt<u64>,
+    pub drain_ms: Opt<u64>,
 }
 
 /// `[redact]`

@@ -33,27 +33,34 @@ fn minimal_config_gets_the_defaults() {
     assert_eq!(c.redact.hmac_key_id, "k1");
     assert!(c.rules.builtin && c.rules.dirs.is_empty());
     assert_eq!(c.runtime.threads, None);
-    assert_eq!(c.runtime.drain, DEFAULT_DRAIN);
+    assert_eq!(
+        c.runtime.drain,
+        Duration::from_millis(defaults::DRAIN_MS.default)
+    );
     assert_eq!(c.runtime.log, "info");
     assert_eq!(c.metrics, None);
     let l = &c.listeners[0];
     assert_eq!(l.name, "in");
     assert!(!l.public);
-    assert_eq!(l.max_connections, DEFAULT_MAX_CONNECTIONS);
-    assert_eq!(l.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(l.max_connections, defaults::MAX_CONNECTIONS.default_usize());
+    assert_eq!(
+        l.connect_timeout,
+        Duration::from_millis(defaults::CONNECT_TIMEOUT_MS.default)
+    );
     assert_eq!(
         l.upstream,
         Upstream {
             scheme: Scheme::Tcp,
             host: "127.0.0.1".into(),
-            port: 7000
+            port: 7000,
+            path: String::new(),
         }
     );
     assert_eq!(
         l.mode,
         Mode::Tcp(Tcp {
             listen: "127.0.0.1:6000".parse().unwrap(),
-            flush: DEFAULT_FLUSH
+            flush: Duration::from_millis(defaults::FLUSH_MS.default)
         })
     );
     assert_eq!(c.hmac_key().unwrap(), None);
@@ -79,9 +86,12 @@ upstream = "udp://[::1]:514"
     };
     assert_eq!(s.listen_udp, ["[::1]:5514".parse().unwrap()]);
     assert_eq!(s.framing, Framing::Preserve);
-    assert_eq!(s.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
-    assert_eq!(s.queue_bytes, DEFAULT_QUEUE_BYTES);
-    assert_eq!(s.max_datagram, MAX_DATAGRAM);
+    assert_eq!(
+        s.max_message_size,
+        defaults::MAX_MESSAGE_SIZE.default_usize()
+    );
+    assert_eq!(s.queue_bytes, defaults::QUEUE_BYTES.default_usize());
+    assert_eq!(s.max_datagram, defaults::MAX_DATAGRAM.default_usize());
     assert_eq!(c.listeners[0].upstream.to_string(), "udp://[::1]:514");
     assert_eq!(c.listeners[0].upstream.authority(), "[::1]:514");
 }
@@ -237,7 +247,7 @@ fn alerts_table_sinks_defaults_and_errors_with_key_paths() {
     assert_eq!(a.window, Duration::from_secs(1));
     assert_eq!(
         (a.queue, a.rate_per_second, a.burst, a.max_attempts),
-        (1024, 10, 20, 5)
+        (1024, 10.0, 20, 5)
     );
     assert!(
         matches!(&a.sinks[1], crate::alert::SinkSpec::Webhook { token_file: Some(p), .. } if *p == token)

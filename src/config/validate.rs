@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::defaults::{self as d, Num};
 use super::raw::Present;
 use super::raw::{self, Opt};
 use super::*;
@@ -24,9 +25,25 @@ pub(super) fn parse(
         Ok(f) => f,
         Err(e) => return Err(vec![serde_error(text, &e)]),
     };
+    let mut config = validate(file, Some(text), base, false)?;
+    config.origin = origin.to_string();
+    Ok(config)
+}
+
+/// Validates a raw config: from a file (`text` is what its spans point
+/// into) or from command-line flags (`text` is `None`, `cli` is true:
+/// messages point at flags, such as `--public`, where they name a remedy).
+/// The returned config's `origin` is empty.
+pub(super) fn validate(
+    file: raw::File,
+    text: Option<&str>,
+    base: Option<&Path>,
+    cli: bool,
+) -> Result<Config, Vec<ConfigError>> {
     let mut cx = Ctx {
         text,
         base,
+        cli,
         errors: Vec::new(),
     };
     let redact = cx.redact(file.redact);
@@ -38,7 +55,7 @@ pub(super) fn parse(
     cx.unique_binds(&listeners, metrics.as_ref());
     if cx.errors.is_empty() {
         Ok(Config {
-            origin: origin.to_string(),
+            origin: String::new(),
             redact: redact.expect("no errors"),
             rules,
             runtime,
@@ -52,6 +69,42 @@ pub(super) fn parse(
     } else {
         Err(cx.errors)
     }
+}
+
+/// A context for one section given on the command line.
+fn cli_ctx() -> Ctx<'static> {
+    Ctx {
+        text: None,
+        base: None,
+        cli: true,
+        errors: Vec::new(),
+    }
+}
+
+/// Validates `[rules]` alone (commands that take rule flags but run no
+/// listener).
+pub(super) fn rules_only(r: raw::Rules) -> Result<Rules, Vec<ConfigError>> {
+    let mut cx = cli_ctx();
+    let rules = cx.rules(r);
+    cx.errors.is_empty().then_some(rules).ok_or(cx.errors)
+}
+
+/// Validates `[redact]` alone (the key file read and checked).
+pub(super) fn redact_only(r: raw::Redact) -> Result<Redact, Vec<ConfigError>> {
+    let mut cx = cli_ctx();
+    match cx.redact(r) {
+        Some(redact) if cx.errors.is_empty() => Ok(redact),
+        _ => Err(cx.errors),
+    }
+}
+
+/// Validates `[alerts]` alone, when present.
+pub(super) fn alerts_only(
+    a: Option<Spanned<raw::Alerts>>,
+) -> Result<Option<Alerts>, Vec<ConfigError>> {
+    let mut cx = cli_ctx();
+    let alerts = a.map(|a| cx.alerts(a));
+    cx.errors.is_empty().then_some(alerts).ok_or(cx.errors)
 }
 
 /// Turns a serde error (syntax, unknown key, wrong type) into a
@@ -197,8 +250,11 @@ enum Content {
 const MAX_CHECKED_FILE: u64 = 16 << 20;
 
 struct Ctx<'a> {
-    text: &'a str,
+    /// The file's text, which spans point into; `None` for flags.
+    text: Option<&'a str>,
     base: Option<&'a Path>,
+    /// The values came from command-line flags.
+    cli: bool,
     errors: Vec<ConfigError>,
 }
 
@@ -213,7 +269,7 @@ impl Ctx<'_> {
         self.errors.push(ConfigError {
             kind,
             path: path.into(),
-            line: at.map(|r| line_of(self.text, r.start)),
+            line: self.text.zip(at).map(|(text, r)| line_of(text, r.start)),
             message: message.into(),
         });
     }
@@ -296,7 +352,7 @@ impl Ctx<'_> {
             }
         };
         let key_id = match &r.hmac_key_id {
-            None => DEFAULT_HMAC_KEY_ID.to_string(),
+            None => d::HMAC_KEY_ID.to_string(),
             Some(id) => {
                 let ok = !id.get_ref().is_empty()
                     && id.get_ref().len() <= 32
@@ -369,11 +425,16 @@ impl Ctx<'_> {
             }
         }
         if style == Some(Style::Hmac) && r.hmac_key_file.is_none() && r.hmac_key_env.is_none() {
+            let remedy = if self.cli {
+                "pass --hmac-key-file"
+            } else {
+                "set hmac_key_file or hmac_key_env"
+            };
             self.err(
                 ErrorKind::Missing,
                 "redact.style",
                 r.style.as_ref().and_then(span),
-                "style = \"hmac\" needs a key: set hmac_key_file or hmac_key_env",
+                format!("style = \"hmac\" needs a key: {remedy}"),
             );
         }
         Some(Redact {
@@ -503,23 +564,13 @@ impl Ctx<'_> {
     }
 
     fn runtime(&mut self, r: raw::Runtime) -> Runtime {
-        let threads = match &r.threads {
-            None => None,
-            Some(t) if *t.get_ref() == 0 => None,
-            Some(t) if *t.get_ref() > 4096 => {
-                self.err(
-                    ErrorKind::Invalid,
-                    "runtime.threads",
-                    span(t),
-                    "must be at most 4096 (0 means one per core)",
-                );
-                None
-            }
-            Some(t) => Some(*t.get_ref() as usize),
+        let threads = match self.num("runtime.threads", &r.threads, d::THREADS) {
+            0 => None,
+            n => Some(n as usize),
         };
-        let drain = self.millis("runtime.drain_ms", &r.drain_ms, DEFAULT_DRAIN, 0);
+        let drain = self.millis("runtime.drain_ms", &r.drain_ms, d::DRAIN_MS);
         let log = match &r.log {
-            None => DEFAULT_LOG.to_string(),
+            None => d::LOG.to_string(),
             Some(l) => {
                 if tracing_subscriber::EnvFilter::builder()
                     .parse(l.get_ref())
@@ -544,37 +595,33 @@ impl Ctx<'_> {
         }
     }
 
-    fn millis(&mut self, path: &str, v: &Opt<u64>, default: Duration, min: u64) -> Duration {
-        match v {
-            None => default,
-            Some(ms) => {
-                if *ms.get_ref() < min {
-                    self.err(
-                        ErrorKind::Invalid,
-                        path,
-                        span(ms),
-                        format!("must be at least {min}"),
-                    );
-                }
-                Duration::from_millis(*ms.get_ref())
-            }
-        }
-    }
-
-    /// A number with bounds; `default` when absent.
-    fn size(&mut self, path: &str, v: &Opt<u64>, default: usize, min: usize, max: usize) -> usize {
-        let Some(n) = v else { return default };
+    /// A whole number within the setting's bounds; its default when
+    /// absent (or out of bounds, the problem recorded).
+    fn num(&mut self, path: &str, v: &Opt<u64>, setting: Num) -> u64 {
+        let Some(n) = v else {
+            return setting.default;
+        };
         let x = *n.get_ref();
-        if x < min as u64 || x > max as u64 {
-            let msg = if max == usize::MAX {
-                format!("must be at least {min}")
+        if x < setting.min || x > setting.max {
+            let msg = if setting.max == u64::MAX {
+                format!("must be at least {}", setting.min)
             } else {
-                format!("must be between {min} and {max}")
+                format!("must be between {} and {}", setting.min, setting.max)
             };
             self.err(ErrorKind::Invalid, path, span(n), msg);
-            return default;
+            return setting.default;
         }
-        x as usize
+        x
+    }
+
+    /// [`num`](Self::num) as a count or size in memory.
+    fn size(&mut self, path: &str, v: &Opt<u64>, setting: Num) -> usize {
+        usize::try_from(self.num(path, v, setting)).unwrap_or(usize::MAX)
+    }
+
+    /// [`num`](Self::num) in milliseconds.
+    fn millis(&mut self, path: &str, v: &Opt<u64>, setting: Num) -> Duration {
+        Duration::from_millis(self.num(path, v, setting))
     }
 
     /// A listen address: IP:PORT, loopback unless `public`.
@@ -596,14 +643,18 @@ impl Ctx<'_> {
             return None;
         };
         if !public && !addr.ip().to_canonical().is_loopback() {
+            let remedy = if self.cli {
+                "pass --public".to_string()
+            } else {
+                format!("set `public = true` in {public_path}")
+            };
             self.err(
                 ErrorKind::Invalid,
                 path,
                 span(v),
                 format!(
                     "{addr} is not a loopback address: redactd binds 127.0.0.1 unless told \
-                     otherwise; set `public = true` in {public_path} to accept connections \
-                     from other hosts"
+                     otherwise; {remedy} to accept connections from other hosts"
                 ),
             );
         }
@@ -613,7 +664,7 @@ impl Ctx<'_> {
     fn metrics(&mut self, m: Spanned<raw::Metrics>) -> Metrics {
         let m = m.into_inner();
         let public = m.public.as_ref().is_some_and(|p| *p.get_ref());
-        let default: SocketAddr = DEFAULT_METRICS_LISTEN.parse().expect("valid default");
+        let default: SocketAddr = d::METRICS_LISTEN.parse().expect("valid default");
         let listen = match &m.listen {
             None => default,
             Some(l) => self
@@ -696,37 +747,45 @@ impl Ctx<'_> {
                 "give at least one of audit_file, webhook_url, alertmanager_url",
             );
         }
-        let window = self.millis(
-            "alerts.window_ms",
-            &a.window_ms,
-            Duration::from_secs(300),
-            0,
+        let window = self.millis("alerts.window_ms", &a.window_ms, d::ALERT_WINDOW_MS);
+        let queue = self.size("alerts.queue", &a.queue, d::ALERT_QUEUE);
+        let rate_per_second = self.rate(&a.rate_per_second);
+        let burst = self.num("alerts.burst", &a.burst, d::ALERT_BURST) as u32;
+        let timeout = self.millis("alerts.timeout_ms", &a.timeout_ms, d::ALERT_TIMEOUT_MS);
+        let max_attempts = self.num(
+            "alerts.max_attempts",
+            &a.max_attempts,
+            d::ALERT_MAX_ATTEMPTS,
         );
-        let queue = self.size("alerts.queue", &a.queue, 1024, 1, 1 << 20);
-        let rate = self.size(
-            "alerts.rate_per_second",
-            &a.rate_per_second,
-            10,
-            1,
-            1_000_000,
-        );
-        let burst = self.size("alerts.burst", &a.burst, 20, 1, 1_000_000);
-        let timeout = self.millis(
-            "alerts.timeout_ms",
-            &a.timeout_ms,
-            Duration::from_secs(5),
-            1,
-        );
-        let attempts = self.size("alerts.max_attempts", &a.max_attempts, 5, 1, 100);
+        let drain = self.millis("alerts.drain_ms", &a.drain_ms, d::ALERT_DRAIN_MS);
         Alerts {
             sinks,
             window,
             queue,
-            rate_per_second: rate as u32,
-            burst: burst as u32,
+            rate_per_second,
+            burst,
             timeout,
-            max_attempts: attempts as u32,
+            max_attempts: max_attempts as u32,
+            drain,
         }
+    }
+
+    /// `alerts.rate_per_second`: above 0, at most [`d::ALERT_RATE_MAX`].
+    fn rate(&mut self, v: &Opt<f64>) -> f64 {
+        let Some(r) = v else {
+            return d::ALERT_RATE;
+        };
+        let x = *r.get_ref();
+        if !(x > 0.0 && x <= d::ALERT_RATE_MAX) {
+            self.err(
+                ErrorKind::Invalid,
+                "alerts.rate_per_second",
+                span(r),
+                format!("must be above 0 and at most {}", d::ALERT_RATE_MAX),
+            );
+            return d::ALERT_RATE;
+        }
+        x
     }
 
     /// An `http://HOST:PORT[/PATH]` URL without credentials.
@@ -915,15 +974,12 @@ impl Ctx<'_> {
         let max_connections = self.size(
             &p("max_connections"),
             &l.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-            1,
-            1 << 20,
+            d::MAX_CONNECTIONS,
         );
         let connect_timeout = self.millis(
             &p("connect_timeout_ms"),
             &l.connect_timeout_ms,
-            DEFAULT_CONNECT_TIMEOUT,
-            1,
+            d::CONNECT_TIMEOUT_MS,
         );
 
         let mode = match kind {
@@ -983,17 +1039,9 @@ impl Ctx<'_> {
                 let max_message_size = self.size(
                     &p("max_message_size"),
                     &l.max_message_size,
-                    DEFAULT_MAX_MESSAGE_SIZE,
-                    MIN_MESSAGE_SIZE,
-                    MAX_MESSAGE_SIZE,
+                    d::MAX_MESSAGE_SIZE,
                 );
-                let queue_bytes = self.size(
-                    &p("queue_bytes"),
-                    &l.queue_bytes,
-                    DEFAULT_QUEUE_BYTES,
-                    0,
-                    usize::MAX,
-                );
+                let queue_bytes = self.size(&p("queue_bytes"), &l.queue_bytes, d::QUEUE_BYTES);
                 if queue_bytes < max_message_size {
                     let at = l
                         .queue_bytes
@@ -1010,13 +1058,7 @@ impl Ctx<'_> {
                         ),
                     );
                 }
-                let max_datagram = self.size(
-                    &p("max_datagram"),
-                    &l.max_datagram,
-                    MAX_DATAGRAM,
-                    MIN_MESSAGE_SIZE,
-                    MAX_DATAGRAM,
-                );
+                let max_datagram = self.size(&p("max_datagram"), &l.max_datagram, d::MAX_DATAGRAM);
                 if let Some(tls) = &l.tls {
                     if none(&l.listen_tcp) {
                         self.err(
@@ -1058,7 +1100,7 @@ impl Ctx<'_> {
                     }
                     Some(a) => self.listen_addr(&p("listen"), a, public, &me),
                 };
-                let flush = self.millis(&p("flush_ms"), &l.flush_ms, DEFAULT_FLUSH, 1);
+                let flush = self.millis(&p("flush_ms"), &l.flush_ms, d::FLUSH_MS);
                 listen.map(|listen| Mode::Tcp(Tcp { listen, flush }))
             }
             Some(Kind::Http) => {
@@ -1074,32 +1116,13 @@ impl Ctx<'_> {
                     }
                     Some(a) => self.listen_addr(&p("listen"), a, public, &me),
                 };
-                let max_body = self.size(
-                    &p("max_body"),
-                    &l.max_body,
-                    DEFAULT_MAX_BODY,
-                    1024,
-                    MAX_BODY,
-                );
-                let stream_above = self.size(
-                    &p("stream_above"),
-                    &l.stream_above,
-                    DEFAULT_STREAM_ABOVE,
-                    1024,
-                    MAX_BODY,
-                );
-                let max_line = self.size(
-                    &p("max_line"),
-                    &l.max_line,
-                    DEFAULT_MAX_LINE,
-                    1024,
-                    MAX_BODY,
-                );
+                let max_body = self.size(&p("max_body"), &l.max_body, d::MAX_BODY);
+                let stream_above = self.size(&p("stream_above"), &l.stream_above, d::STREAM_ABOVE);
+                let max_line = self.size(&p("max_line"), &l.max_line, d::MAX_LINE);
                 let header_timeout = self.millis(
                     &p("header_timeout_ms"),
                     &l.header_timeout_ms,
-                    DEFAULT_HEADER_TIMEOUT,
-                    1,
+                    d::HEADER_TIMEOUT_MS,
                 );
                 listen.map(|listen| {
                     Mode::Http(Http {
@@ -1223,8 +1246,16 @@ impl Ctx<'_> {
             );
             return None;
         }
+        if http_scheme {
+            return self.http_upstream(path, v, scheme, rest);
+        }
         match host_port(rest) {
-            Some((host, port)) => Some(Upstream { scheme, host, port }),
+            Some((host, port)) => Some(Upstream {
+                scheme,
+                host,
+                port,
+                path: String::new(),
+            }),
             None => {
                 self.err(
                     ErrorKind::Invalid,
@@ -1234,6 +1265,63 @@ impl Ctx<'_> {
                      brackets) and a port from 1 to 65535; credentials and paths are not \
                      accepted",
                 );
+                None
+            }
+        }
+    }
+
+    /// The part of an `http://` or `https://` upstream after the scheme:
+    /// `HOST[:PORT][/PREFIX]`, the port defaulting to the scheme's.
+    fn http_upstream(
+        &mut self,
+        path: &str,
+        v: &Spanned<String>,
+        scheme: Scheme,
+        rest: &str,
+    ) -> Option<Upstream> {
+        let (authority, prefix) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let problem = if authority.contains('@') {
+            "must not hold credentials (user:password@): clients' own headers are forwarded"
+        } else if prefix.contains(['?', '#']) || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            "the path prefix must be a plain path (no query, fragment or spaces)"
+        } else {
+            ""
+        };
+        let default_port = if scheme == Scheme::Https { 443 } else { 80 };
+        let hp = if problem.is_empty() {
+            host_port(authority).or_else(|| {
+                let bare = authority
+                    .strip_prefix('[')
+                    .and_then(|a| a.strip_suffix(']'));
+                match bare {
+                    Some(v6) => v6
+                        .parse::<Ipv6Addr>()
+                        .ok()
+                        .map(|_| (v6.to_string(), default_port)),
+                    None => host_ok(authority).then(|| (authority.to_string(), default_port)),
+                }
+            })
+        } else {
+            None
+        };
+        match hp {
+            Some((host, port)) => Some(Upstream {
+                scheme,
+                host,
+                port,
+                path: prefix.trim_end_matches('/').to_string(),
+            }),
+            None => {
+                let problem = if problem.is_empty() {
+                    "expected http://HOST[:PORT][/PREFIX] or https://HOST[:PORT][/PREFIX] with a \
+                     host name or IP address (IPv6 in brackets) and a port from 1 to 65535"
+                } else {
+                    problem
+                };
+                self.err(ErrorKind::Invalid, path, span(v), problem);
                 None
             }
         }

@@ -84,23 +84,6 @@ pub struct Config {
     pub connect_timeout: Duration,
 }
 
-impl Config {
-    /// Defaults for a listener forwarding to `upstream`.
-    pub fn new(name: impl Into<String>, upstream: Uri) -> Config {
-        Config {
-            name: name.into(),
-            upstream,
-            max_body: 16 << 20,
-            stream_above: 1 << 20,
-            max_line: 1 << 20,
-            header_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-            drain: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// TLS at each end of a listener.
 #[derive(Clone, Default)]
 pub struct Tls {

@@ -305,7 +305,7 @@ impl Dialer {
     pub fn new(addr: &str, tls: Option<&ClientTls>, timeout: Duration) -> Result<Dialer, TlsError> {
         Ok(Dialer {
             addr: addr.to_string(),
-            tls: tls.map(|t| tls::connector(t, addr)).transpose()?,
+            tls: tls.map(tls::connector).transpose()?,
             timeout,
         })
     }

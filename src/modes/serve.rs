@@ -92,16 +92,37 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Runs the listeners of `config` until `stop` resolves, reloading from
-/// `path` on every `hup` signal. Writes the bound addresses to
+/// Where a reload comes from: `serve --config FILE` re-reads the file on
+/// every SIGHUP. The single-listener commands have none.
+#[derive(Debug)]
+pub struct Reload {
+    /// The config file.
+    pub path: PathBuf,
+    /// SIGHUP.
+    pub hup: Signal,
+}
+
+impl Reload {
+    /// The next SIGHUP; never, without a reload source.
+    async fn next(reload: &mut Option<Reload>) {
+        match reload {
+            Some(r) => {
+                r.hup.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs the listeners of `config` until `stop` resolves, reloading on
+/// every SIGHUP when `reload` is given. Writes the bound addresses to
 /// `ready_file` (again after each reload). Returns the per-listener
 /// counters and the serve counters at exit.
 pub async fn run(
-    path: PathBuf,
     config: Config,
     rules: Arc<RuleSet>,
     ready_file: Option<PathBuf>,
-    mut hup: Signal,
+    mut reload_from: Option<Reload>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(BTreeMap<String, Arc<Counters>>, Arc<ServeCounters>), StartError> {
     let opts = config
@@ -145,15 +166,18 @@ pub async fn run(
         None => None,
     };
     write_ready(&ready_file, &running, metrics)?;
+    // [alerts] is read at start only: its drain time too.
+    let alert_drain = config.alerts.as_ref().map_or(deadline, |a| a.drain);
     let mut current = config;
 
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = hup.recv() => {
+            _ = Reload::next(&mut reload_from) => {
+                let path = &reload_from.as_ref().expect("a SIGHUP came from it").path;
                 info!(config = %path.display(), "SIGHUP: reloading");
-                let result = reload(&path, &current, &engine_tx, &engine, &mut running,
+                let result = reload(path, &current, &engine_tx, &engine, &mut running,
                                     &mut retiring, &mut counters, &drain, deadline,
                                     &alerts).await;
                 for name in running.keys() {
@@ -211,7 +235,7 @@ pub async fn run(
     }
     if alerts.is_enabled() {
         alerts.close();
-        alerts_running.drain(&alerts, deadline).await;
+        alerts_running.drain(&alerts, alert_drain).await;
         info!("{}", alerts.summary());
     }
     Ok((counters, serve_counters))
@@ -368,25 +392,10 @@ fn upstream(l: &config::Listener) -> Upstream {
     }
 }
 
-fn client_tls(l: &config::Listener) -> Option<tls::ClientTls> {
-    l.upstream_tls.as_ref().map(|t| tls::ClientTls {
-        ca_file: t.ca_file.clone(),
-        cert_file: t.client_cert.as_ref().map(|c| c.0.clone()),
-        key_file: t.client_cert.as_ref().map(|c| c.1.clone()),
-        server_name: Some(t.server_name.clone()),
-    })
-}
-
 fn acceptor(l: &config::Listener) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
     l.tls
         .as_ref()
-        .map(|t| {
-            tls::acceptor(&tls::ServerTls {
-                cert_file: t.cert_file.clone(),
-                key_file: t.key_file.clone(),
-                client_ca_file: t.client_ca_file.clone(),
-            })
-        })
+        .map(tls::acceptor)
         .transpose()
         .map_err(|e| e.to_string())
 }
@@ -409,19 +418,21 @@ async fn start(
     let mut writer = None;
     match &l.mode {
         config::Mode::Syslog(s) => {
-            let mut cfg = syslog::Config::new(upstream(l));
-            cfg.framing = match s.framing {
-                config::Framing::Preserve => syslog::OutFraming::Preserve,
-                config::Framing::Octet => syslog::OutFraming::OctetCounted,
-                config::Framing::Lf => syslog::OutFraming::NonTransparent,
+            let cfg = syslog::Config {
+                upstream: upstream(l),
+                framing: match s.framing {
+                    config::Framing::Preserve => syslog::OutFraming::Preserve,
+                    config::Framing::Octet => syslog::OutFraming::OctetCounted,
+                    config::Framing::Lf => syslog::OutFraming::NonTransparent,
+                },
+                max_message_size: s.max_message_size,
+                max_connections: l.max_connections,
+                queue_bytes: s.queue_bytes,
+                max_datagram: s.max_datagram,
+                drain: deadline,
+                connect_timeout: l.connect_timeout,
+                upstream_tls: l.upstream_tls.clone(),
             };
-            cfg.max_message_size = s.max_message_size;
-            cfg.max_connections = l.max_connections;
-            cfg.queue_bytes = s.queue_bytes;
-            cfg.max_datagram = s.max_datagram;
-            cfg.drain = deadline;
-            cfg.connect_timeout = l.connect_timeout;
-            cfg.upstream_tls = client_tls(l);
             // Bind first: a listener that cannot bind starts no writer.
             let mut tcp = Vec::new();
             for (i, addr) in s.listen_tcp.iter().enumerate() {
@@ -462,15 +473,18 @@ async fn start(
             }
         }
         config::Mode::Tcp(t) => {
-            let mut cfg = tcp::Config::new(l.name.clone());
-            cfg.max_connections = l.max_connections;
-            cfg.flush = t.flush;
-            cfg.drain = deadline;
-            cfg.connect_timeout = l.connect_timeout;
+            let cfg = tcp::Config {
+                name: l.name.clone(),
+                max_connections: l.max_connections,
+                flush: t.flush,
+                connect_timeout: l.connect_timeout,
+                drain: deadline,
+                read_size: tcp::READ_SIZE,
+            };
             let ends = tcp::Ends {
                 upstream: Dialer::new(
                     &l.upstream.authority(),
-                    client_tls(l).as_ref(),
+                    l.upstream_tls.as_ref(),
                     l.connect_timeout,
                 )
                 .map_err(|e| e.to_string())?,
@@ -490,16 +504,18 @@ async fn start(
         config::Mode::Http(h) => {
             let https = l.upstream.scheme == config::Scheme::Https;
             let scheme = if https { "https" } else { "http" };
-            let uri: hyper::Uri = format!("{scheme}://{}", l.upstream.authority())
+            let default_port = if https { 443 } else { 80 };
+            let authority = if l.upstream.port == default_port && !l.upstream.host.contains(':') {
+                l.upstream.host.clone()
+            } else {
+                l.upstream.authority()
+            };
+            let uri: hyper::Uri = format!("{scheme}://{authority}{}", l.upstream.path)
                 .parse()
                 .map_err(|e| format!("upstream: {e}"))?;
             let upstream_tls = if https {
-                let t = l.upstream_tls.as_ref();
-                let client_cert = t
-                    .and_then(|t| t.client_cert.as_ref())
-                    .map(|(c, k)| (c.as_path(), k.as_path()));
-                let config = tls::https_client_config(t.map(|t| t.ca_file.as_path()), client_cert)
-                    .map_err(|e| e.to_string())?;
+                let config =
+                    tls::https_client_config(l.upstream_tls.as_ref()).map_err(|e| e.to_string())?;
                 Some(Arc::new(config))
             } else {
                 None
@@ -508,14 +524,17 @@ async fn start(
                 listener: acceptor,
                 upstream: upstream_tls,
             };
-            let mut cfg = http::Config::new(l.name.clone(), uri);
-            cfg.max_body = h.max_body;
-            cfg.stream_above = h.stream_above;
-            cfg.max_line = h.max_line;
-            cfg.header_timeout = h.header_timeout;
-            cfg.max_connections = l.max_connections;
-            cfg.drain = deadline;
-            cfg.connect_timeout = l.connect_timeout;
+            let cfg = http::Config {
+                name: l.name.clone(),
+                upstream: uri,
+                max_body: h.max_body,
+                stream_above: h.stream_above,
+                max_line: h.max_line,
+                header_timeout: h.header_timeout,
+                max_connections: l.max_connections,
+                drain: deadline,
+                connect_timeout: l.connect_timeout,
+            };
             let sock = bind_tcp(h.listen)
                 .await
                 .map_err(|e| format!("cannot listen on tcp {}: {e}", h.listen))?;

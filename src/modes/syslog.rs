@@ -91,23 +91,6 @@ pub struct Config {
     pub upstream_tls: Option<ClientTls>,
 }
 
-impl Config {
-    /// Defaults for a relay to `upstream`.
-    pub fn new(upstream: Upstream) -> Config {
-        Config {
-            upstream,
-            framing: OutFraming::Preserve,
-            max_message_size: 4 << 20,
-            max_connections: 1024,
-            queue_bytes: 32 << 20,
-            max_datagram: 65_507,
-            drain: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            upstream_tls: None,
-        }
-    }
-}
-
 /// One redacted message on its way upstream. Holds its share of the queue
 /// budget until written.
 #[derive(Debug)]

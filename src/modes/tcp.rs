@@ -58,19 +58,8 @@ pub struct Config {
     pub read_size: usize,
 }
 
-impl Config {
-    /// Defaults for a listener.
-    pub fn new(name: impl Into<String>) -> Config {
-        Config {
-            name: name.into(),
-            max_connections: 1024,
-            flush: Duration::from_millis(20),
-            connect_timeout: Duration::from_secs(5),
-            drain: Duration::from_secs(5),
-            read_size: 64 * 1024,
-        }
-    }
-}
+/// Bytes read from a client at once.
+pub const READ_SIZE: usize = 64 * 1024;
 
 /// How a listener's connections are secured at each end.
 pub struct Ends {

@@ -16,7 +16,6 @@
 //! Key files are read when the listener or upstream is built (at start and
 //! on reload), never logged.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,35 +26,13 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// A listener's TLS settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerTls {
-    /// PEM certificate chain, leaf first.
-    pub cert_file: PathBuf,
-    /// PEM private key.
-    pub key_file: PathBuf,
-    /// PEM CA certificates; when set, clients must present a certificate
-    /// signed by one of them.
-    pub client_ca_file: Option<PathBuf>,
-}
-
-/// An upstream's TLS settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientTls {
-    /// PEM CA certificates the upstream's certificate must chain to.
-    pub ca_file: PathBuf,
-    /// PEM client certificate chain, when the upstream wants one.
-    pub cert_file: Option<PathBuf>,
-    /// PEM client key (with `cert_file`).
-    pub key_file: Option<PathBuf>,
-    /// Name to verify instead of the upstream URL's host.
-    pub server_name: Option<String>,
-}
+pub use crate::config::{ClientTls, ServerTls};
 
 /// Why TLS could not be set up. Never holds key material.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or parsed.
+    #[error("{}: {what}", .path.display())]
     File {
         /// The file.
         path: PathBuf,
@@ -63,19 +40,9 @@ pub enum TlsError {
         what: String,
     },
     /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
     Config(String),
 }
-
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TlsError::File { path, what } => write!(f, "{}: {what}", path.display()),
-            TlsError::Config(e) => write!(f, "TLS configuration: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for TlsError {}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -136,36 +103,24 @@ pub fn acceptor(cfg: &ServerTls) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Builds an upstream connector and the name it verifies, for an upstream
-/// at `addr` (`host:port`).
-pub fn connector(
-    cfg: &ClientTls,
-    addr: &str,
-) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
-    let client_cert = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
-    if cfg.cert_file.is_some() != cfg.key_file.is_some() {
-        return Err(TlsError::Config(
-            "a client certificate needs both cert_file and key_file".into(),
-        ));
-    }
-    let config = client_config(Some(roots(&cfg.ca_file)?), client_cert)?;
-    let host = match &cfg.server_name {
-        Some(n) => n.clone(),
-        None => host_of(addr).to_string(),
-    };
+/// Builds an upstream connector and the name it verifies.
+pub fn connector(cfg: &ClientTls) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
+    let config = https_client_config(Some(cfg))?;
+    let host = cfg.server_name.clone();
     let name = ServerName::try_from(host.clone())
         .map_err(|_| TlsError::Config(format!("{host:?} is not a valid server name")))?;
     Ok((TlsConnector::from(Arc::new(config)), name))
 }
 
-/// The client configuration for an `https://` upstream: verified against
-/// `ca_file` when given, else against the system's trust store, by the
-/// URL's host; presenting `client_cert` (certificate chain, key) if given.
-pub fn https_client_config(
-    ca_file: Option<&Path>,
-    client_cert: Option<(&Path, &Path)>,
-) -> Result<ClientConfig, TlsError> {
-    let roots = ca_file.map(roots).transpose()?;
+/// The client configuration for an upstream: verified against `cfg`'s CA
+/// file, presenting its client certificate if it has one; without `cfg`
+/// (an `https://` upstream with no `upstream_tls`), against the system's
+/// trust store.
+pub fn https_client_config(cfg: Option<&ClientTls>) -> Result<ClientConfig, TlsError> {
+    let roots = cfg.map(|c| roots(&c.ca_file)).transpose()?;
+    let client_cert = cfg
+        .and_then(|c| c.client_cert.as_ref())
+        .map(|(c, k)| (c.as_path(), k.as_path()));
     client_config(roots, client_cert)
 }
 
@@ -192,12 +147,6 @@ fn client_config(
     }
 }
 
-/// The host part of `host:port` (`[v6]:port` too).
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 /// A byte stream, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
@@ -209,13 +158,6 @@ pub type BoxStream = Box<dyn Stream>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts() {
-        assert_eq!(host_of("collector.example:6514"), "collector.example");
-        assert_eq!(host_of("127.0.0.1:6514"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:6514"), "::1");
-    }
 
     #[test]
     fn missing_files_are_named_and_keys_never_echoed() {

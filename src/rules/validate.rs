@@ -52,6 +52,18 @@ impl Validator {
         }
     }
 
+    /// The name a rule file gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Validator::Luhn => "luhn",
+            Validator::Jwt => "jwt",
+            Validator::Crc32Base62 => "github-crc32",
+            Validator::Crc32Base62Fails => "github-crc32-fails",
+            Validator::Mod97 => "mod97",
+            Validator::BasicAuth => "basic-auth",
+        }
+    }
+
     /// Whether `secret` passes.
     pub fn check(self, secret: &[u8]) -> bool {
         match self {

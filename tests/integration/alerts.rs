@@ -787,7 +787,7 @@ fn syslog_relay_reports_findings_with_the_udp_peer() {
         "<134>1 2026-01-02T03:04:05Z host app 1 - [ctx key=\"{}\"] deploy with {}",
         secrets[1], secrets[0]
     );
-    send_udp(r.port("syslog-udp-0"), msg.as_bytes());
+    send_udp(r.port("syslog/udp-0"), msg.as_bytes());
     let out = rec.wait_until(WAIT, |b| b.ends_with(b"\n"));
     eventually("two audit records", WAIT, || lines_of(&audit).len() >= 2);
     r.stop();

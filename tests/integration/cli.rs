@@ -255,7 +255,7 @@ fn rules_list_check_and_explain() {
 
     let tok = gh_token("cli-6");
     let out = bin()
-        .args(["rules", "explain", &format!("token {tok} here")])
+        .args(["rules", "test", &format!("token {tok} here")])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -263,14 +263,49 @@ fn rules_list_check_and_explain() {
         text.contains("REDACT bytes 6..46") && text.contains("ghp_********"),
         "{text}"
     );
-    assert!(!text.contains(&tok[4..]), "explain leaked the secret");
+    assert!(!text.contains(&tok[4..]), "rules test leaked the secret");
     let out = bin()
-        .args(["rules", "explain", "nothing to see"])
+        .args(["rules", "test", "nothing to see"])
         .output()
         .unwrap();
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("no keyword"));
+}
+
+/// `rules explain ID` shows the rule itself; text given in its place (the
+/// old usage) is refused without being echoed.
+#[test]
+fn rules_explain_shows_a_rule_and_never_echoes_text() {
+    let out = bin()
+        .args(["rules", "explain", "github.pat"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for field in [
+        "id ",
+        "regex ",
+        "keywords ",
+        "validator ",
+        "remediation ",
+        "example ",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(field)),
+            "no {field:?} line in {text}"
+        );
+    }
+    assert!(text.contains("ghp_"), "{text}");
+    let tok = gh_token("cli-7");
+    let out = bin()
+        .args(["rules", "explain", &format!("token {tok}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules test"), "{err}");
+    assert!(!err.contains(&tok[4..]), "the refusal echoed the text");
 }
 
 #[test]

@@ -199,6 +199,17 @@ fn example_documents_every_key() {
         "[metrics]",
         "listen",
         "public",
+        "[alerts]",
+        "audit_file",
+        "webhook_url",
+        "webhook_token_file",
+        "alertmanager_url",
+        "window_ms",
+        "queue",
+        "rate_per_second",
+        "burst",
+        "timeout_ms",
+        "max_attempts",
         "[[listener]]",
         "name",
         "mode",
@@ -926,4 +937,148 @@ fn check_uses_the_rules_the_file_selects() {
     );
     let (_, rules) = config::check(&text, "t").unwrap_or_else(|e| panic!("{e}"));
     assert!(rules.get("aws.access-key-id").is_none());
+}
+
+/// The network commands' flags go through the config file's validation:
+/// every bad value is refused by both, with the same message (only the
+/// place named differs: `--flag` against `listener[0].key`).
+#[test]
+fn command_line_and_file_refuse_the_same_values_with_the_same_message() {
+    use clap::Parser;
+    use redactd::config::cli::{HttpArgs, ListenerCommand, SyslogArgs, TcpArgs};
+
+    #[derive(Parser)]
+    enum Cmd {
+        Syslog(SyslogArgs),
+        Tcp(TcpArgs),
+        Http(HttpArgs),
+    }
+    let file_head = |mode: &str| match mode {
+        "syslog" => "[[listener]]\nname = \"syslog\"\nmode = \"syslog\"\n\
+                     listen_tcp = [\"127.0.0.1:5514\"]\nupstream = \"tcp://127.0.0.1:514\"\n"
+            .to_string(),
+        "tcp" => "[[listener]]\nname = \"tcp-0\"\nmode = \"tcp\"\nlisten = \"127.0.0.1:6000\"\n\
+                  upstream = \"127.0.0.1:7000\"\n"
+            .to_string(),
+        _ => "[[listener]]\nname = \"http-0\"\nmode = \"http\"\nlisten = \"127.0.0.1:8080\"\n\
+              upstream = \"http://127.0.0.1:9200\"\n"
+            .to_string(),
+    };
+    let base = |mode: &str| -> Vec<String> {
+        let v: &[&str] = match mode {
+            "syslog" => &[
+                "--listen-tcp",
+                "127.0.0.1:5514",
+                "--upstream",
+                "tcp://127.0.0.1:514",
+            ],
+            "tcp" => &["--listen", "127.0.0.1:6000", "--upstream", "127.0.0.1:7000"],
+            _ => &[
+                "--listen",
+                "127.0.0.1:8080",
+                "--upstream",
+                "http://127.0.0.1:9200",
+            ],
+        };
+        v.iter().map(|s| s.to_string()).collect()
+    };
+    // (mode, flag, key, value as typed on both)
+    let cases = [
+        ("syslog", "--max-message-size", "max_message_size", "479"),
+        (
+            "syslog",
+            "--max-message-size",
+            "max_message_size",
+            "67108865",
+        ),
+        ("syslog", "--max-datagram", "max_datagram", "100"),
+        ("syslog", "--queue-bytes", "queue_bytes", "4096"),
+        ("syslog", "--max-connections", "max_connections", "0"),
+        ("tcp", "--flush-ms", "flush_ms", "0"),
+        ("tcp", "--connect-timeout-ms", "connect_timeout_ms", "0"),
+        ("tcp", "--max-connections", "max_connections", "2000000"),
+        ("http", "--max-body", "max_body", "10"),
+        ("http", "--stream-above", "stream_above", "2000000000"),
+        ("http", "--max-line", "max_line", "1"),
+        ("http", "--header-timeout-ms", "header_timeout_ms", "0"),
+    ];
+    for (mode, flag, key, value) in cases {
+        let mut argv = vec!["redactd".to_string(), mode.to_string()];
+        argv.extend(base(mode));
+        argv.extend([flag.to_string(), value.to_string()]);
+        let parsed = Cmd::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let cli = match &parsed {
+            Cmd::Syslog(a) => a.config(),
+            Cmd::Tcp(a) => a.config(),
+            Cmd::Http(a) => a.config(),
+        }
+        .expect_err(&format!("{argv:?} accepted"));
+        let file = parse_err(&format!("{}{key} = {value}\n", file_head(mode)));
+        assert_eq!(cli.len(), 1, "{cli}");
+        assert_eq!(file.len(), 1, "{file}");
+        let (c, f) = (&cli.errors[0], &file.errors[0]);
+        assert_eq!(c.path, flag, "{cli}");
+        assert_eq!(f.path, format!("listener[0].{key}"), "{file}");
+        assert_eq!(c.message, f.message, "{flag} {value}");
+        assert_eq!(c.kind, f.kind);
+    }
+    // Shared sections too: [runtime], [alerts], [redact].
+    let argv = [
+        "redactd",
+        "tcp",
+        "--listen",
+        "127.0.0.1:6000",
+        "--upstream",
+        "127.0.0.1:7000",
+        "--threads",
+        "5000",
+        "--alert-audit-file",
+        "/tmp/a.jsonl",
+        "--alert-rate",
+        "0",
+        "--hmac-key-id",
+        "no spaces",
+    ];
+    let Cmd::Tcp(a) = Cmd::try_parse_from(argv).unwrap() else {
+        unreachable!()
+    };
+    let cli = a.config().expect_err("accepted");
+    let file = parse_err(&format!(
+        "[runtime]\nthreads = 5000\n[alerts]\naudit_file = \"/tmp/a.jsonl\"\nrate_per_second = 0\n\
+         [redact]\nhmac_key_id = \"no spaces\"\n{}",
+        file_head("tcp")
+    ));
+    let messages = |e: &ConfigErrors| {
+        let mut m: Vec<String> = e.iter().map(|e| e.message.clone()).collect();
+        m.sort();
+        m
+    };
+    assert_eq!(messages(&cli), messages(&file), "{cli}\n{file}");
+    let flags: Vec<&str> = cli.iter().map(|e| e.path.as_str()).collect();
+    for f in ["--threads", "--alert-rate", "--hmac-key-id"] {
+        assert!(flags.contains(&f), "{flags:?}");
+    }
+}
+
+/// The same refusal through the real binary: exit 2, the flag named, and
+/// no listener started.
+#[test]
+fn a_bad_flag_value_is_refused_before_anything_binds() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args([
+            "syslog",
+            "--listen-udp",
+            "127.0.0.1:0",
+            "--upstream",
+            "udp://127.0.0.1:9",
+        ])
+        .args(["--max-datagram", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "command line: --max-datagram: must be between 480 and 65507"
+    );
 }

@@ -142,7 +142,7 @@ fn start_syslog(tmp: &TempDir, upstream: &str) -> Redactd {
 /// Sends `wire` to the relay and waits until the upstream has `n` lines.
 fn relay_through(d: &Redactd, rec: &TcpRecorder, wire: &[u8], n: usize) {
     let before = rec.bytes().iter().filter(|&&b| b == b'\n').count();
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     c.write_all(wire).unwrap();
     drop(c);
     rec.wait_until(WAIT, |b| {

@@ -62,7 +62,7 @@ fn nothing_redactd_writes_holds_a_secret() {
             audit.to_str().unwrap(),
         ],
     );
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     for line in &lines {
         c.write_all(b"<13>1 - web-01 app - - - ").unwrap();
         c.write_all(line).unwrap();

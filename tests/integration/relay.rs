@@ -242,7 +242,7 @@ fn syslog_tcp_keeps_each_frames_framing_at_any_split() {
         "syslog",
         &["--listen-tcp", "127.0.0.1:0", "--upstream", &up],
     );
-    let port = d.port("syslog-tcp-0");
+    let port = d.port("syslog/tcp-0");
     // The first 2000 bytes one at a time, the rest in random pieces.
     let mut c = TcpStream::connect(localhost(port)).unwrap();
     c.set_nodelay(true).unwrap();
@@ -280,7 +280,7 @@ fn syslog_framing_errors_close_the_connection_are_counted_and_leak_nothing() {
             "4096",
         ],
     );
-    let port = d.port("syslog-tcp-0");
+    let port = d.port("syslog/tcp-0");
     let mut rng = Rng::from_seed(b"garbage");
     let key = fake_aws_key_id(&mut rng);
     let good = b"<13>1 - h app - - - first message";
@@ -358,7 +358,7 @@ fn syslog_upstream_restart_mid_stream_loses_nothing() {
             "octet",
         ],
     );
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     let msg = |i: usize| format!("<13>1 - h app - - - message {i:04} password=pw-{i:04}-secret\n");
 
     let first = Arc::new(Mutex::new(Vec::new()));
@@ -426,7 +426,7 @@ fn syslog_stalled_upstream_backpressures_tcp_clients_in_bounded_memory() {
     );
     // Accept but do not read: the upstream stalls.
     let (mut stalled, _) = up.accept().unwrap_or_else(|_| unreachable!());
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
     let line = format!("<13>1 - h app - - - {}\n", "x".repeat(8000));
     let mut sent = 0usize;
@@ -476,7 +476,7 @@ fn syslog_thousand_idle_connections_cost_little_memory() {
             "2000",
         ],
     );
-    let port = d.port("syslog-tcp-0");
+    let port = d.port("syslog/tcp-0");
     let mut warm = TcpStream::connect(localhost(port)).unwrap();
     warm.write_all(b"<13>1 - h app - - - warm up password=warm-up-secret\n")
         .unwrap();
@@ -520,7 +520,7 @@ fn syslog_one_mib_message_octet_counted() {
     }
     body.extend_from_slice(format!("token {token}\n").as_bytes());
     let want = octet_frame_of(&expect_message(&body));
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     write_in_pieces(&mut c, &octet_frame_of(&body), "big", 70_000);
     let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
     assert!(got == want);
@@ -543,18 +543,19 @@ fn syslog_udp_one_datagram_in_one_out_truncated_to_the_limit() {
             "--upstream",
             &up,
             "--max-datagram",
-            "120",
+            "480",
         ],
     );
-    let port = d.port("syslog-udp-0");
+    let port = d.port("syslog/udp-0");
     let mut rng = Rng::from_seed(b"udp");
     let key = fake_aws_key_id(&mut rng);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let msgs = [
         format!("<13>Nov 25 10:00:00 host app: key {key} in use\n"),
         "<14>1 - host app - - - no secret here".to_string(),
-        // 23 + 80 + 1 bytes, then the key, whose label would straddle 120.
-        format!("<13>1 - host app - - - {} {key}", "y".repeat(80)),
+        // 23 + 440 + 1 bytes, then the key, whose label would straddle 480
+        // (the least --max-datagram RFC 5424 allows).
+        format!("<13>1 - host app - - - {} {key}", "y".repeat(440)),
     ];
     for m in &msgs {
         sock.send_to(m.as_bytes(), localhost(port)).unwrap();
@@ -563,7 +564,7 @@ fn syslog_udp_one_datagram_in_one_out_truncated_to_the_limit() {
     assert_eq!(got.len(), 3);
     assert_eq!(got[0], expect_message(msgs[0].as_bytes()));
     assert_eq!(got[1], msgs[1].as_bytes());
-    assert_eq!(got[2].len(), 104, "cut before the label, not inside it");
+    assert_eq!(got[2].len(), 464, "cut before the label, not inside it");
     for g in &got {
         assert!(!contains_bytes(g, key.as_bytes()));
     }
@@ -598,7 +599,7 @@ fn syslog_udp_beyond_the_queue_is_dropped_and_counted_never_blocking() {
     let (_stalled, _) = up.accept().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let dgram = format!("<13>1 - h app - - - {}", "z".repeat(1000));
-    let target = d.addr("syslog-udp-0");
+    let target = d.addr("syslog/udp-0");
     for _ in 0..20_000 {
         sock.send_to(dgram.as_bytes(), target).unwrap();
     }
@@ -629,7 +630,7 @@ fn connections_over_the_limit_are_closed_and_counted() {
             "2",
         ],
     );
-    let port = d.port("syslog-tcp-0");
+    let port = d.port("syslog/tcp-0");
     let mut held = Vec::new();
     for i in 0..2 {
         let mut c = TcpStream::connect(localhost(port)).unwrap();

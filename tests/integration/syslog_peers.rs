@@ -81,7 +81,7 @@ fn logger_through_redactd_into_rsyslog_in_every_framing() {
         return;
     };
     let mut d = relay(&tmp, rs.addr(), &[]);
-    let (tcp, udp) = (d.port("syslog-tcp-0"), d.port("syslog-udp-0"));
+    let (tcp, udp) = (d.port("syslog/tcp-0"), d.port("syslog/udp-0"));
     let s = Secrets::new("logger-rsyslog");
     let host = hostname();
 
@@ -158,7 +158,7 @@ fn rsyslog_sender_octet_counted_through_redactd_to_rsyslog() {
         return;
     };
     let mut d = relay(&tmp, recv.addr(), &[]);
-    let Some(send) = Rsyslog::sender(&tmp, 0, d.addr("syslog-tcp-0"), Transport::TcpOctet) else {
+    let Some(send) = Rsyslog::sender(&tmp, 0, d.addr("syslog/tcp-0"), Transport::TcpOctet) else {
         return;
     };
     let s = Secrets::new("rsyslog-rsyslog");
@@ -216,7 +216,7 @@ fn syslog_ng_senders_through_redactd_to_syslog_ng_and_rsyslog() {
             &t,
             SngSource::NetworkProto,
             0,
-            d.addr("syslog-tcp-0"),
+            d.addr("syslog/tcp-0"),
             SngDest::Syslog,
             Transport::TcpOctet,
         ) else {
@@ -277,7 +277,7 @@ fn loggen_through_redactd_delivers_every_message_in_order() {
     let args = [
         "-S", "-P", "-n", &n, "-I", "10", "-s", "200", "-r", "100000",
     ];
-    let out = run_loggen(&args, d.port("syslog-tcp-0"), Duration::from_secs(20)).unwrap();
+    let out = run_loggen(&args, d.port("syslog/tcp-0"), Duration::from_secs(20)).unwrap();
     assert_eq!(loggen_count(&out), Some(N as u64));
     let lines = rs.wait_lines(N, T);
     assert_eq!(lines.len(), N);
@@ -298,7 +298,7 @@ fn rsyslog_upstream_killed_and_restarted_mid_stream() {
         return;
     };
     let mut d = relay(&tmp, rs.addr(), &[]);
-    let port = d.port("syslog-tcp-0");
+    let port = d.port("syslog/tcp-0");
     let s = Secrets::new("restart");
     let send = |range: std::ops::Range<usize>| {
         let mut wire = Vec::new();

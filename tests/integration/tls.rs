@@ -143,7 +143,7 @@ fn tls_in_and_out_with_mutual_authentication() {
             s(&pki.ca()),
         ],
     );
-    let port = d.port("syslog-tls-0");
+    let port = d.port("syslog-tls/tcp-0");
     let mut rng = Rng::from_seed(b"tls");
     let key_id = format!("AKIA{}", rng.string("upper", 16).unwrap());
     let frame =
@@ -226,7 +226,7 @@ fn an_upstream_with_an_untrusted_certificate_is_refused() {
         ],
     );
     drop(send_tcp(
-        d.port("syslog-tcp-0"),
+        d.port("syslog/tcp-0"),
         &octet_frame(b"<13>1 - h app - - - hello"),
     ));
     let port_errors = || d.stderr().matches("upstream connect failed").count();
@@ -332,7 +332,7 @@ fn an_upstream_requiring_client_certificates_gets_ours() {
         ],
     );
     drop(send_tcp(
-        bare.port("syslog-tcp-0"),
+        bare.port("syslog/tcp-0"),
         &octet_frame(b"<13>1 - h app - - - no cert"),
     ));
     // With one it delivers.
@@ -354,7 +354,7 @@ fn an_upstream_requiring_client_certificates_gets_ours() {
         ],
     );
     drop(send_tcp(
-        good.port("syslog-tcp-0"),
+        good.port("syslog/tcp-0"),
         &octet_frame(b"<13>1 - h app - - - with cert"),
     ));
     assert_eq!(poll_lines(&out, 1), ["with cert"]);

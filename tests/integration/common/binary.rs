@@ -42,7 +42,7 @@ impl Redactd {
         Redactd { daemon, addrs }
     }
 
-    /// The bound address of a listener (`syslog-tcp-0`, `tcp-0`, ...).
+    /// The bound address of a listener (`syslog/tcp-0`, `tcp-0`, ...).
     pub fn addr(&self, name: &str) -> SocketAddr {
         *self
             .addrs
