@@ -440,6 +440,23 @@ pub fn octet_count_prefix(len: usize, out: &mut Vec<u8>) {
     out.push(b' ');
 }
 
+/// Writes `body` as an LF-delimited frame: one trailing LF (one a sender
+/// counted inside an octet-counted frame) is the delimiter, and every other
+/// LF is written `#012`, the octal escape rsyslog's
+/// `$EscapeControlCharactersOnReceive` uses, so that an LF inside the
+/// message cannot end it early and forge a second message.
+pub fn lf_frame(body: &[u8], out: &mut Vec<u8>) {
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut at = 0;
+    for i in memchr::memchr_iter(b'\n', body) {
+        out.extend_from_slice(&body[at..i]);
+        out.extend_from_slice(b"#012");
+        at = i + 1;
+    }
+    out.extend_from_slice(&body[at..]);
+    out.push(b'\n');
+}
+
 /// The syslog format a message was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

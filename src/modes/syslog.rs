@@ -26,7 +26,9 @@
 //! inside the count), or LF. Datagrams sent to a TCP upstream are octet
 //! counted, which holds any byte. `--upstream-framing octet` or `lf` forces
 //! one framing; `lf` drops one trailing LF from a message so it is not
-//! doubled. To a UDP upstream every
+//! doubled, and writes every other LF as `#012` (rsyslog's own escape for
+//! control characters), so an LF inside a counted frame or a datagram can
+//! never end the message early and forge another. To a UDP upstream every
 //! message is one datagram, cut at `max_datagram` (counted as truncated)
 //! before a replacement that would straddle the limit, never inside one.
 //!
@@ -74,7 +76,7 @@ use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{
-    escape_sd_value, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
+    escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
 use crate::metrics::{RuleCounts, StatsCursor};
 
@@ -673,9 +675,7 @@ fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
         octet_count_prefix(m.body.len(), batch);
         batch.extend_from_slice(&m.body);
     } else {
-        let body = m.body.strip_suffix(b"\n").unwrap_or(&m.body);
-        batch.extend_from_slice(body);
-        batch.push(b'\n');
+        lf_frame(&m.body, batch);
     }
 }
 
@@ -1032,6 +1032,17 @@ mod tests {
             redact_message_with(&mut red, msg, Some(cut), &mut out, &mut r);
             assert_eq!(out, &msg[..value], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn lf_framing_escapes_embedded_lfs_as_rsyslog_does() {
+        // Issue 12 item 14: an LF inside a counted frame forged a message.
+        let mut b = Vec::new();
+        lf_frame(b"<13>a\n<13>forged\r\n", &mut b);
+        assert_eq!(b, b"<13>a#012<13>forged\r\n");
+        b.clear();
+        lf_frame(b"x\n\ny", &mut b);
+        assert_eq!(b, b"x#012#012y\n");
     }
 
     #[test]

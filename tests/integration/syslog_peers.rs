@@ -383,6 +383,49 @@ fn empty_messages_never_reach_rsyslog_as_empty_frames() {
 }
 
 #[test]
+fn an_embedded_lf_stays_inside_its_message_with_lf_framing_upstream() {
+    // Issue 12 item 14: forwarded raw, the LF inside a counted frame or a
+    // datagram made rsyslog record a forged second message.
+    let Some((_tmp, rs, mut d)) =
+        rsyslog_behind_relay("peers-lf-inject", &["--upstream-framing", "lf"])
+    else {
+        return;
+    };
+    let (tcp, udp) = (d.port("syslog-tcp-0"), d.port("syslog-udp-0"));
+    let forged = |m: &str| {
+        let mut b = msg5424("app", m);
+        b.push(b'\n');
+        b.extend_from_slice(&msg5424("forged", "forged message"));
+        b
+    };
+    send_udp(udp, &forged("udp part"));
+    rs.wait_for("udp part", T);
+    let mut wire = octet_frame(&forged("tcp part"));
+    // A counted trailing LF is the delimiter, not an escaped byte.
+    let mut last = msg5424("app", "last");
+    last.push(b'\n');
+    wire.extend_from_slice(&octet_frame(&last));
+    drop(send_tcp(tcp, &wire));
+    // rsyslog handles one connection's records in order: once `last` is
+    // in, a forged record would be too.
+    let lines = rs.wait_for("MSG=[last]", T);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for part in ["udp part", "tcp part"] {
+        let f = dbg_fields(line_with(&lines, part));
+        assert_eq!(field(&f, "APP"), "app");
+        assert_eq!(
+            field(&f, "MSG"),
+            format!("{part}#012<13>1 - h forged - - - forged message")
+        );
+    }
+    assert_eq!(field(&dbg_fields(line_with(&lines, "last")), "MSG"), "last");
+    assert!(!lines.iter().any(|l| l.contains("APP=forged")));
+    assert_eq!(rs.framing_errors(), 0, "{}", rs.report());
+    let c = d.stop();
+    assert_eq!((c["messages_in"], c["messages_out"]), (3, 3));
+}
+
+#[test]
 fn a_five_mib_message_among_2000_from_rsyslog_is_cut_and_the_rest_delivered() {
     // Issue 13 item 2: with rsyslog's maxMessageSize="8m", one 5 MiB message
     // made redactd close the connection; rsyslog resent the same frame
