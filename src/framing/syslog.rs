@@ -28,6 +28,10 @@
 //! marked with its real length ([`Oversize`]). One oversized message never
 //! stops the messages behind it, and no more than `max + CUT_LOOKAHEAD`
 //! bytes of a frame are ever held.
+//!
+//! Towards an upstream, [`octet_count_prefix`] and [`lf_frame`] write
+//! frames; `lf_frame` escapes an LF inside a message as `#012`, so one
+//! message stays one message under LF framing.
 
 //! # Header
 //!
