@@ -42,7 +42,7 @@
 //! A TCP frame over `max_message_size` is cut, as rsyslog's imtcp does,
 //! and the connection kept: the decoder holds its first `max_message_size`
 //! bytes plus a lookahead and discards the rest
-//! ([`Oversize`](crate::framing::syslog::Oversize)); the whole held part is
+//! ([`Oversize`]); the whole held part is
 //! redacted, and only what precedes the cut is sent, minus any replacement
 //! reaching past it ([`redact_message_with`]): no byte of a secret
 //! straddling the cut is sent. Each one is counted as truncated and logged
