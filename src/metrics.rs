@@ -355,7 +355,7 @@ const FAMILIES: &[Spec] = &[
     spec("redactd_messages_received_total", COUNTER, L, "Records (syslog messages) received."),
     spec("redactd_messages_sent_total", COUNTER, L, "Records sent upstream."),
     spec("redactd_messages_dropped_total", COUNTER, &["listener", "reason"], "Records dropped, by reason: queue_full (UDP beyond the queue), too_large, shutdown (partial or still queued at the drain deadline)."),
-    spec("redactd_messages_truncated_total", COUNTER, L, "Records cut to fit the upstream's datagram size."),
+    spec("redactd_messages_truncated_total", COUNTER, L, "Records cut: a TCP message over max_message_size, or one cut to fit the upstream's datagram size."),
     spec("redactd_findings_total", COUNTER, &["listener", "rule"], "Secrets found and redacted, by rule id."),
     spec("redactd_connections_active", GAUGE, L, "Client connections open now."),
     spec("redactd_connections_total", COUNTER, &["listener", "result"], "Client connections by result: accepted, rejected (over the connection limit)."),

@@ -503,7 +503,8 @@ pub struct SyslogArgs {
     /// Framing towards a TCP upstream.
     #[arg(long, value_enum)]
     pub upstream_framing: Option<FramingArg>,
-    /// Largest message accepted over TCP, in bytes.
+    /// Largest message relayed from TCP, in bytes; a longer one is cut to
+    /// it (a secret at the cut is dropped whole) and counted as truncated.
     #[arg(long, value_name = "BYTES", default_value_t = d::MAX_MESSAGE_SIZE.default)]
     pub max_message_size: u64,
     /// Bytes of messages waiting for the upstream at most (at least

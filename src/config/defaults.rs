@@ -87,7 +87,8 @@ pub const CONNECT_TIMEOUT_MS: Num = millis(5000, 1);
 /// Smallest `max_message_size` and `max_datagram`: the size every syslog
 /// receiver must accept (RFC 5424 section 6.1).
 pub const MIN_MESSAGE_SIZE: u64 = 480;
-/// `max_message_size`: largest message accepted over TCP.
+/// `max_message_size`: largest message relayed from TCP (longer ones are
+/// cut to it).
 pub const MAX_MESSAGE_SIZE: Num = Num::new(4 << 20, MIN_MESSAGE_SIZE, 64 << 20);
 /// `queue_bytes`: bytes of messages waiting for the upstream, at most (and
 /// at least `max_message_size`, checked beside it).

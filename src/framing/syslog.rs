@@ -14,14 +14,25 @@
 //! - anything else: **non-transparent** (LF) framing: the frame ends at the
 //!   next LF, which is not part of the body; a CR before it is data.
 //!
-//! A leading `0`, a non-space after the digits, more than 10 digits or an
-//! oversized frame are [`FramingError`]s. The caller closes the connection:
-//! guessing where the next frame starts would glue messages together. (A
-//! line without a PRI that starts with a digit therefore reads as octet
-//! counted, as it does in rsyslog.) An LF frame longer than the maximum is
-//! an error too rather than being cut, so nothing is forwarded unscanned
-//! and nothing is split silently.
+//! A leading `0`, a non-space after the digits or more than 10 digits are
+//! [`FramingError`]s. The caller closes the connection: guessing where the
+//! next frame starts would glue messages together. (A line without a PRI
+//! that starts with a digit therefore reads as octet counted, as it does in
+//! rsyslog.)
 //!
+//! A frame longer than the maximum is not an error, whichever its framing
+//! and wherever its LF is: as rsyslog's imtcp does, it is cut. The decoder
+//! keeps its first `max` bytes plus [`CUT_LOOKAHEAD`] more (so the caller
+//! can redact across the cut and drop a secret straddling it whole), reads
+//! and discards the rest up to the frame's end, and then yields it once,
+//! marked with its real length ([`Oversize`]). One oversized message never
+//! stops the messages behind it, and no more than `max + CUT_LOOKAHEAD`
+//! bytes of a frame are ever held.
+//!
+//! Towards an upstream, [`octet_count_prefix`] and [`lf_frame`] write
+//! frames; `lf_frame` escapes an LF inside a message as `#012`, so one
+//! message stays one message under LF framing.
+
 //! # Header
 //!
 //! [`scan`] finds the parts of one SYSLOG-MSG: what must pass byte for byte
@@ -29,10 +40,15 @@
 //! parameter names) and what is redacted (parameter values and MSG). It
 //! fails towards scanning more: anything it cannot parse is scanned as text.
 
-use std::fmt;
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::ops::Range;
 
 use bytes::{Buf, BytesMut};
+
+/// Bytes an oversized frame keeps past its cut: the longest match any rule
+/// may have ([`crate::rules::MAX_RULE_LEN`]), so that a secret straddling
+/// the cut is seen whole and can be dropped whole.
+pub const CUT_LOOKAHEAD: usize = crate::rules::MAX_RULE_LEN;
 
 /// How a frame was delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,53 +65,68 @@ pub struct Frame {
     /// How it was delimited.
     pub framing: Framing,
     /// The SYSLOG-MSG bytes (without the count, without the LF delimiter).
+    /// For an oversized frame, only its first bytes (see [`Oversize`]).
     pub body: BytesMut,
+    /// Set when the frame was longer than the maximum.
+    pub oversize: Option<Oversize>,
 }
 
-/// Why a TCP stream cannot be framed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FramingError {
-    /// An octet count starting with `0`.
-    LeadingZero,
-    /// The count's digits were followed by this byte instead of one space.
-    BadCountTerminator(u8),
-    /// More than 10 digits.
-    CountTooLong,
-    /// A frame longer than the configured maximum.
-    TooLarge {
-        /// The frame's length, or how much of it was seen.
-        len: u64,
-        /// The maximum.
-        max: usize,
-    },
-    /// The stream ended inside an octet-counted frame.
-    Truncated,
-    /// A frame that is not octet counted where only octet counting is
-    /// allowed (syslog over TLS, RFC 5425); the byte it started with.
-    NotOctetCounted(u8),
+/// A frame longer than the decoder's maximum, cut instead of refused (as
+/// rsyslog's imtcp truncates; what lies past the cut is read and
+/// discarded). Its `body` holds the frame's first `kept` bytes and up to
+/// [`CUT_LOOKAHEAD`] more: only the first `kept` may be forwarded; the
+/// lookahead is there so a secret straddling the cut is recognised and
+/// dropped whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversize {
+    /// Bytes of the frame that may be forwarded (the maximum).
+    pub kept: usize,
+    /// The frame's length on the wire (its count, or the line's length
+    /// without the LF).
+    pub len: u64,
+    /// The octet-counted frame's last byte was an LF: the trailer rsyslog
+    /// and syslog-ng count inside the frame. The caller keeps it after the
+    /// cut, so a receiver that reads a large frame up to its LF (rsyslog's
+    /// imtcp does beyond its `maxFrameSize`, 200,000 by default) still finds
+    /// the message's end.
+    pub ends_with_lf: bool,
 }
 
-impl fmt::Display for FramingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FramingError::LeadingZero => write!(f, "octet count starts with 0"),
-            FramingError::BadCountTerminator(b) => {
-                write!(f, "octet count not followed by one space (byte 0x{b:02x})")
-            }
-            FramingError::CountTooLong => write!(f, "octet count longer than 10 digits"),
-            FramingError::TooLarge { len, max } => {
-                write!(f, "frame of {len} bytes exceeds the maximum of {max}")
-            }
-            FramingError::Truncated => write!(f, "stream ended inside an octet-counted frame"),
-            FramingError::NotOctetCounted(b) => write!(
-                f,
-                "frame starts with byte 0x{b:02x}, not an octet count (required over TLS)"
-            ),
-        }
+impl std::fmt::Display for Oversize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "frame of {} bytes exceeds the maximum of {}; truncated",
+            self.len, self.kept
+        )
     }
 }
 
-impl std::error::Error for FramingError {}
+/// Why a TCP stream cannot be framed. Every one closes the connection:
+/// where the next frame starts cannot be known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// An octet count starting with `0`.
+    #[error("octet count starts with 0")]
+    LeadingZero,
+    /// The count's digits were followed by this byte instead of one space.
+    #[error("octet count not followed by one space (byte 0x{0:02x})")]
+    BadCountTerminator(u8),
+    /// More than 10 digits.
+    #[error("octet count longer than 10 digits: a frame of at least {at_least} bytes")]
+    CountTooLong {
+        /// The value of the count's first 11 digits: the frame is at least
+        /// this long.
+        at_least: u64,
+    },
+    /// The stream ended inside an octet-counted frame.
+    #[error("stream ended inside an octet-counted frame")]
+    Truncated,
+    /// A frame that is not octet counted where only octet counting is
+    /// allowed (syslog over TLS, RFC 5425); the byte it started with.
+    #[error("frame starts with byte 0x{0:02x}, not an octet count (required over TLS)")]
+    NotOctetCounted(u8),
+}
 
 impl FramingError {
     /// A short stable name, for metric labels.
@@ -103,25 +134,39 @@ impl FramingError {
         match self {
             FramingError::LeadingZero => "leading_zero",
             FramingError::BadCountTerminator(_) => "bad_count_terminator",
-            FramingError::CountTooLong => "count_too_long",
-            FramingError::TooLarge { .. } => "too_large",
+            FramingError::CountTooLong { .. } => "count_too_long",
             FramingError::Truncated => "truncated",
             FramingError::NotOctetCounted(_) => "not_octet_counted",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum State {
     /// At a frame boundary.
     Start,
     /// Reading count digits: the value so far and how many digits.
     Count(u64, u8),
-    /// Waiting for this many body bytes.
-    Body(usize),
+    /// Waiting for the first `want` body bytes of an octet-counted frame
+    /// of `len` bytes (`want` is `len` unless the frame is oversized).
+    Body { len: u64, want: usize },
     /// In an LF frame; bytes before this offset hold no LF.
     Line(usize),
+    /// Discarding what follows the kept part of an oversized frame:
+    /// `left` more bytes of an octet-counted one, or up to the LF.
+    Skip {
+        kept: BytesMut,
+        framing: Framing,
+        left: u64,
+        len: u64,
+        /// The last byte of the frame seen so far.
+        last: u8,
+    },
 }
+
+/// What one decoding step did: go on, or stop with a frame or for more
+/// bytes.
+type Step = ControlFlow<Option<Frame>>;
 
 /// Splits a TCP byte stream into syslog frames. See the module docs.
 #[derive(Debug)]
@@ -132,7 +177,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder refusing frames longer than `max` bytes.
+    /// A decoder cutting frames longer than `max` bytes.
     pub fn new(max: usize) -> Decoder {
         Decoder {
             max,
@@ -156,82 +201,203 @@ impl Decoder {
         matches!(self.state, State::Start) && buf.is_empty()
     }
 
+    /// Bytes an oversized frame keeps in its body: the maximum and the
+    /// lookahead.
+    fn keep(&self) -> usize {
+        self.max.saturating_add(CUT_LOOKAHEAD)
+    }
+
     /// Takes the next whole frame off the front of `buf`, if there is one.
-    /// Bytes of a partial frame stay in `buf` (or, for a count, in the
-    /// decoder): call again when more arrive.
+    /// Bytes of a partial frame stay in `buf` (or in the decoder): call
+    /// again when more arrive. At most [`max`](Decoder::new) plus
+    /// [`CUT_LOOKAHEAD`] bytes of one frame are held, wherever its LF is.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FramingError> {
         loop {
-            match self.state {
-                State::Start => {
-                    let Some(&b) = buf.first() else {
-                        return Ok(None);
-                    };
-                    match b {
-                        b'0' => return Err(FramingError::LeadingZero),
-                        b'1'..=b'9' => {
-                            buf.advance(1);
-                            self.state = State::Count(u64::from(b - b'0'), 1);
-                        }
-                        other if self.octet_only => {
-                            return Err(FramingError::NotOctetCounted(other))
-                        }
-                        _ => self.state = State::Line(0),
-                    }
+            let step = match self.state {
+                State::Start => self.start(buf)?,
+                State::Count(value, digits) => self.count(buf, value, digits)?,
+                State::Body { len, want } => self.body(buf, len, want),
+                State::Line(seen) => self.line(buf, seen),
+                State::Skip { .. } => Break(self.skip(buf)),
+            };
+            if let Break(frame) = step {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// At a frame boundary: the first byte picks the framing.
+    fn start(&mut self, buf: &mut BytesMut) -> Result<Step, FramingError> {
+        let Some(&b) = buf.first() else {
+            return Ok(Break(None));
+        };
+        match b {
+            b'0' => return Err(FramingError::LeadingZero),
+            b'1'..=b'9' => {
+                buf.advance(1);
+                self.state = State::Count(u64::from(b - b'0'), 1);
+            }
+            other if self.octet_only => return Err(FramingError::NotOctetCounted(other)),
+            _ => self.state = State::Line(0),
+        }
+        Ok(Continue(()))
+    }
+
+    /// Reading an octet count.
+    fn count(&mut self, buf: &mut BytesMut, value: u64, digits: u8) -> Result<Step, FramingError> {
+        let Some(&b) = buf.first() else {
+            return Ok(Break(None));
+        };
+        buf.advance(1);
+        self.state = match b {
+            b'0'..=b'9' => {
+                let value = value * 10 + u64::from(b - b'0');
+                if digits >= 10 {
+                    return Err(FramingError::CountTooLong { at_least: value });
                 }
-                State::Count(value, digits) => {
-                    let Some(&b) = buf.first() else {
-                        return Ok(None);
-                    };
-                    buf.advance(1);
-                    match b {
-                        b'0'..=b'9' if digits >= 10 => return Err(FramingError::CountTooLong),
-                        b'0'..=b'9' => {
-                            let value = value * 10 + u64::from(b - b'0');
-                            if value > self.max as u64 {
-                                return Err(FramingError::TooLarge {
-                                    len: value,
-                                    max: self.max,
-                                });
-                            }
-                            self.state = State::Count(value, digits + 1);
-                        }
-                        b' ' => self.state = State::Body(value as usize),
-                        other => return Err(FramingError::BadCountTerminator(other)),
-                    }
-                }
-                State::Body(len) => {
-                    if buf.len() < len {
-                        buf.reserve(len - buf.len());
-                        return Ok(None);
-                    }
-                    self.state = State::Start;
-                    return Ok(Some(Frame {
-                        framing: Framing::OctetCounted,
-                        body: buf.split_to(len),
+                State::Count(value, digits + 1)
+            }
+            b' ' => State::Body {
+                len: value,
+                want: match usize::try_from(value) {
+                    Ok(v) if v <= self.max => v,
+                    Ok(v) => v.min(self.keep()),
+                    Err(_) => self.keep(),
+                },
+            },
+            other => return Err(FramingError::BadCountTerminator(other)),
+        };
+        Ok(Continue(()))
+    }
+
+    /// Waiting for the body of an octet-counted frame.
+    fn body(&mut self, buf: &mut BytesMut, len: u64, want: usize) -> Step {
+        if buf.len() < want {
+            buf.reserve(want - buf.len());
+            return Break(None);
+        }
+        let body = buf.split_to(want);
+        if len <= self.max as u64 {
+            self.state = State::Start;
+            return Break(Some(Frame {
+                framing: Framing::OctetCounted,
+                body,
+                oversize: None,
+            }));
+        }
+        self.state = State::Skip {
+            last: body.last().copied().unwrap_or(0),
+            kept: body,
+            framing: Framing::OctetCounted,
+            left: len - want as u64,
+            len,
+        };
+        Continue(())
+    }
+
+    /// In an LF frame whose first `seen` bytes hold no LF.
+    fn line(&mut self, buf: &mut BytesMut, seen: usize) -> Step {
+        match memchr::memchr(b'\n', &buf[seen..]) {
+            Some(i) => {
+                let n = seen + i;
+                let mut body = buf.split_to(n + 1);
+                self.state = State::Start;
+                if n <= self.max {
+                    body.truncate(n);
+                    return Break(Some(Frame {
+                        framing: Framing::NonTransparent,
+                        body,
+                        oversize: None,
                     }));
                 }
-                State::Line(seen) => match memchr::memchr(b'\n', &buf[seen..]) {
-                    Some(i) => {
-                        let mut body = buf.split_to(seen + i + 1);
-                        body.truncate(seen + i);
-                        self.state = State::Start;
-                        return Ok(Some(Frame {
-                            framing: Framing::NonTransparent,
-                            body,
-                        }));
-                    }
-                    None => {
-                        if buf.len() > self.max {
-                            return Err(FramingError::TooLarge {
-                                len: buf.len() as u64,
-                                max: self.max,
-                            });
-                        }
-                        self.state = State::Line(buf.len());
-                        return Ok(None);
-                    }
-                },
+                // Longer than the maximum, its LF already here: cut.
+                body.truncate(n.min(self.keep()));
+                Break(Some(self.cut(body, Framing::NonTransparent, n as u64)))
             }
+            None if buf.len() >= self.keep() => {
+                self.state = State::Skip {
+                    kept: buf.split_to(self.keep()),
+                    framing: Framing::NonTransparent,
+                    left: u64::MAX,
+                    len: self.keep() as u64,
+                    last: 0,
+                };
+                Continue(())
+            }
+            None => {
+                self.state = State::Line(buf.len());
+                Break(None)
+            }
+        }
+    }
+
+    /// In [`State::Skip`]: discards what `buf` holds of the rest of the
+    /// frame; the cut frame once its end is reached.
+    fn skip(&mut self, buf: &mut BytesMut) -> Option<Frame> {
+        let State::Skip {
+            framing,
+            left,
+            len,
+            last,
+            ..
+        } = &mut self.state
+        else {
+            unreachable!("skip outside State::Skip");
+        };
+        let done = match framing {
+            Framing::OctetCounted => {
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                *left -= n as u64;
+                if n > 0 {
+                    *last = buf[n - 1];
+                }
+                buf.advance(n);
+                *left == 0
+            }
+            Framing::NonTransparent => {
+                let lf = memchr::memchr(b'\n', buf);
+                let n = lf.unwrap_or(buf.len());
+                *len += n as u64;
+                // The LF delimits; it is not part of the frame.
+                buf.advance(n + usize::from(lf.is_some()));
+                lf.is_some()
+            }
+        };
+        if !done {
+            return None;
+        }
+        self.finish_skip()
+    }
+
+    /// Leaves [`State::Skip`] with the frame it was cutting.
+    fn finish_skip(&mut self) -> Option<Frame> {
+        match std::mem::replace(&mut self.state, State::Start) {
+            State::Skip {
+                kept,
+                framing,
+                len,
+                last,
+                ..
+            } => {
+                let mut f = self.cut(kept, framing, len);
+                if let Some(o) = f.oversize.as_mut() {
+                    o.ends_with_lf = framing == Framing::OctetCounted && last == b'\n';
+                }
+                Some(f)
+            }
+            _ => None,
+        }
+    }
+
+    fn cut(&self, body: BytesMut, framing: Framing, len: u64) -> Frame {
+        Frame {
+            framing,
+            body,
+            oversize: Some(Oversize {
+                kept: self.max,
+                len,
+                ends_with_lf: false,
+            }),
         }
     }
 
@@ -249,12 +415,25 @@ impl Decoder {
             }
             State::Line(_) => {
                 self.state = State::Start;
-                Ok(Some(Frame {
-                    framing: Framing::NonTransparent,
-                    body: buf.split(),
+                let n = buf.len();
+                let body = buf.split();
+                Ok(Some(if n > self.max {
+                    self.cut(body, Framing::NonTransparent, n as u64)
+                } else {
+                    Frame {
+                        framing: Framing::NonTransparent,
+                        body,
+                        oversize: None,
+                    }
                 }))
             }
-            State::Count(..) | State::Body(_) => Err(FramingError::Truncated),
+            State::Skip {
+                framing: Framing::NonTransparent,
+                ..
+            } => Ok(self.finish_skip()),
+            State::Count(..) | State::Body { .. } | State::Skip { .. } => {
+                Err(FramingError::Truncated)
+            }
         }
     }
 }
@@ -263,6 +442,23 @@ impl Decoder {
 pub fn octet_count_prefix(len: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(len.to_string().as_bytes());
     out.push(b' ');
+}
+
+/// Writes `body` as an LF-delimited frame: one trailing LF (one a sender
+/// counted inside an octet-counted frame) is the delimiter, and every other
+/// LF is written `#012`, the octal escape rsyslog's
+/// `$EscapeControlCharactersOnReceive` uses, so that an LF inside the
+/// message cannot end it early and forge a second message.
+pub fn lf_frame(body: &[u8], out: &mut Vec<u8>) {
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut at = 0;
+    for i in memchr::memchr_iter(b'\n', body) {
+        out.extend_from_slice(&body[at..i]);
+        out.extend_from_slice(b"#012");
+        at = i + 1;
+    }
+    out.extend_from_slice(&body[at..]);
+    out.push(b'\n');
 }
 
 /// The syslog format a message was recognised as.
@@ -560,17 +756,189 @@ mod tests {
         );
         assert_eq!(
             frames(b"12345678901 x", &[1], usize::MAX),
-            Err(FramingError::CountTooLong)
-        );
-        assert_eq!(
-            frames(b"65 x", &[4], 64),
-            Err(FramingError::TooLarge { len: 65, max: 64 })
+            Err(FramingError::CountTooLong {
+                at_least: 12_345_678_901
+            })
         );
         assert_eq!(frames(b"9 abc", &[2], 64), Err(FramingError::Truncated));
-        assert!(matches!(
-            frames(&[b'x'; 100], &[7], 64),
-            Err(FramingError::TooLarge { .. })
-        ));
+    }
+
+    #[test]
+    fn errors_report_the_real_sizes() {
+        // Issue 13 item 7: an 11-digit count was reported as its first 8
+        // digits, an oversized line by the part of it seen so far.
+        let e = frames(b"12345678901 x", &[3], 4 << 20).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "octet count longer than 10 digits: a frame of at least 12345678901 bytes"
+        );
+        let mut wire = vec![b'x'; 5_242_986];
+        wire.push(b'\n');
+        let f = frames(&wire, &[70_000], 4 << 20).unwrap();
+        assert_eq!(
+            f[0].oversize.unwrap().to_string(),
+            "frame of 5242986 bytes exceeds the maximum of 4194304; truncated"
+        );
+        let f = frames(b"5242986 ", &[8], 4 << 20);
+        assert_eq!(f, Err(FramingError::Truncated), "the count alone");
+    }
+
+    /// An oversized octet frame (`len` bytes of `fill`) between two good
+    /// frames, and what the decoder must make of it at `max`.
+    fn oversized_octet(len: usize, max: usize) -> (Vec<u8>, Vec<Frame>) {
+        let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut wire = b"3 abc".to_vec();
+        wire.extend_from_slice(format!("{len} ").as_bytes());
+        wire.extend_from_slice(&body);
+        wire.extend_from_slice(b"<13>after\n");
+        let frame = |framing, b: &[u8], oversize| Frame {
+            framing,
+            body: BytesMut::from(b),
+            oversize,
+        };
+        let keep = len.min(max + CUT_LOOKAHEAD);
+        let want = vec![
+            frame(Framing::OctetCounted, b"abc", None),
+            frame(
+                Framing::OctetCounted,
+                &body[..keep],
+                Some(Oversize {
+                    kept: max,
+                    len: len as u64,
+                    ends_with_lf: false,
+                }),
+            ),
+            frame(Framing::NonTransparent, b"<13>after", None),
+        ];
+        (wire, want)
+    }
+
+    #[test]
+    fn an_oversized_octet_frame_is_cut_and_the_next_one_still_read() {
+        for len in [
+            65,
+            64 + CUT_LOOKAHEAD,
+            65 + CUT_LOOKAHEAD,
+            3 * CUT_LOOKAHEAD,
+        ] {
+            let (wire, want) = oversized_octet(len, 64);
+            for sizes in [&[1][..], &[7, 1, 300], &[4096], &[wire.len()]] {
+                assert_eq!(
+                    frames(&wire, sizes, 64).unwrap(),
+                    want,
+                    "len {len} sizes {sizes:?}"
+                );
+            }
+        }
+        let (wire, _) = oversized_octet(100, 64);
+        assert_eq!(
+            frames(&wire[..wire.len() - 20], &[9], 64),
+            Err(FramingError::Truncated),
+            "a stream ending inside the discarded part"
+        );
+    }
+
+    #[test]
+    fn an_oversized_octet_frame_says_whether_it_ended_with_a_counted_lf() {
+        for len in [100, CUT_LOOKAHEAD + 100] {
+            for lf in [false, true] {
+                let mut body = vec![b'x'; len];
+                if lf {
+                    body[len - 1] = b'\n';
+                }
+                let mut wire = format!("{len} ").into_bytes();
+                wire.extend_from_slice(&body);
+                for sizes in [&[1][..], &[wire.len()]] {
+                    let f = frames(&wire, sizes, 64).unwrap();
+                    let o = f[0].oversize.unwrap();
+                    assert_eq!(o.ends_with_lf, lf, "len {len} {sizes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_oversized_line_is_cut_whether_or_not_its_lf_is_already_buffered() {
+        // Issue 12 item 10: a line went through whole when its LF came in
+        // the same read as the bytes over the maximum.
+        let max = 64;
+        for len in [65, 100, max + CUT_LOOKAHEAD + 1, 3 * CUT_LOOKAHEAD] {
+            let line: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut wire = b"<13>before\n".to_vec();
+            wire.extend_from_slice(&line);
+            wire.extend_from_slice(b"\n<13>after\n");
+            for sizes in [&[1][..], &[13, 2000], &[wire.len()]] {
+                let f = frames(&wire, sizes, max).unwrap();
+                let bodies: Vec<&[u8]> = f.iter().map(|f| &f.body[..]).collect();
+                let keep = len.min(max + CUT_LOOKAHEAD);
+                assert_eq!(
+                    bodies,
+                    [&b"<13>before"[..], &line[..keep], b"<13>after"],
+                    "len {len} sizes {sizes:?}"
+                );
+                let over = Oversize {
+                    kept: max,
+                    len: len as u64,
+                    ends_with_lf: false,
+                };
+                assert_eq!(f[1].oversize, Some(over), "len {len} sizes {sizes:?}");
+                assert_eq!((f[0].oversize, f[2].oversize), (None, None));
+            }
+            // The same line at the end of the stream, without its LF.
+            let f = frames(&line, &[100], max).unwrap();
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0].oversize.map(|o| o.len), Some(len as u64));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn oversized_or_not_any_chunking_gives_the_same_frames(
+            specs in proptest::collection::vec((proptest::bool::ANY, 1usize..9000, proptest::bool::ANY), 1..6),
+            sizes in proptest::collection::vec(1usize..5000, 1..8),
+        ) {
+            // (octet counted?, length, ends with LF?)
+            let mut wire = Vec::new();
+            for &(octet, len, lf) in &specs {
+                let mut body: Vec<u8> = (0..len).map(|i| b'<' + (i % 50) as u8).collect();
+                if octet {
+                    if lf {
+                        body[len - 1] = b'\n';
+                    }
+                    wire.extend_from_slice(format!("{len} ").as_bytes());
+                    wire.extend_from_slice(&body);
+                } else {
+                    wire.extend_from_slice(&body);
+                    wire.push(b'\n');
+                }
+            }
+            let whole = frames(&wire, &[wire.len()], 64).unwrap();
+            proptest::prop_assert_eq!(whole.len(), specs.len());
+            for (f, &(_, len, _)) in whole.iter().zip(&specs) {
+                let got = f.oversize.map_or(f.body.len() as u64, |o| o.len);
+                proptest::prop_assert_eq!(got, len as u64);
+                proptest::prop_assert_eq!(f.body.len(), len.min(64 + CUT_LOOKAHEAD));
+            }
+            proptest::prop_assert_eq!(frames(&wire, &sizes, 64).unwrap(), whole);
+        }
+    }
+
+    #[test]
+    fn an_endless_line_holds_at_most_max_plus_lookahead() {
+        let max = 1000;
+        let mut d = Decoder::new(max);
+        let mut buf = BytesMut::new();
+        for _ in 0..200 {
+            buf.extend_from_slice(&[b'x'; 16 * 1024]);
+            assert_eq!(d.decode(&mut buf), Ok(None));
+            assert!(buf.len() <= max + CUT_LOOKAHEAD + 16 * 1024);
+        }
+        buf.extend_from_slice(b"x\n");
+        let f = d.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(f.body.len(), max + CUT_LOOKAHEAD);
+        assert_eq!(f.oversize.unwrap().len, 200 * 16 * 1024 + 1);
+        assert!(d.at_boundary(&buf));
     }
 
     #[test]

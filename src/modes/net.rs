@@ -412,7 +412,8 @@ pub struct Counters {
     pub dropped_too_large: AtomicU64,
     /// Records still queued when the shutdown deadline passed.
     pub dropped_shutdown: AtomicU64,
-    /// Records cut to fit the upstream's datagram limit.
+    /// Records cut: a syslog TCP message over `max_message_size`, or one
+    /// cut to fit the upstream's datagram limit.
     pub truncated: AtomicU64,
     /// TCP streams closed on a framing error.
     pub framing_errors: AtomicU64,

@@ -26,18 +26,39 @@
 //! inside the count), or LF. Datagrams sent to a TCP upstream are octet
 //! counted, which holds any byte. `--upstream-framing octet` or `lf` forces
 //! one framing; `lf` drops one trailing LF from a message so it is not
-//! doubled. To a UDP upstream every message is one datagram, cut at
-//! `max_datagram` without cutting a label (counted as truncated).
+//! doubled, and writes every other LF as `#012` (rsyslog's own escape for
+//! control characters), so an LF inside a counted frame or a datagram can
+//! never end the message early and forge another. To a UDP upstream every
+//! message is one datagram, cut at `max_datagram` (counted as truncated)
+//! before a replacement that would straddle the limit, never inside one.
+//!
+//! An empty message (no bytes, or only an LF) is dropped: as a frame it
+//! would read `0 ` or a blank line, which rsyslog takes for a framing error
+//! and which carries nothing. It shows as `messages_in` without
+//! `messages_out`.
+//!
+//! # Oversized messages
+//!
+//! A TCP frame over `max_message_size` is cut, as rsyslog's imtcp does,
+//! and the connection kept: the decoder holds its first `max_message_size`
+//! bytes plus a lookahead and discards the rest
+//! ([`Oversize`]); the whole held part is
+//! redacted, and only what precedes the cut is sent, minus any replacement
+//! reaching past it ([`redact_message_with`]): no byte of a secret
+//! straddling the cut is sent. Each one is counted as truncated and logged
+//! with its real length, never its payload.
 //!
 //! # Errors
 //!
-//! A framing error (bad count, frame over `max_message_size`) closes that
-//! client's connection and is counted; no payload is logged and nothing of
-//! the broken frame is forwarded. Frames without a valid PRI are redacted
-//! as text and forwarded.
+//! A framing error (a count with a leading zero, more than 10 digits or not
+//! followed by one space; an LF frame over TLS) closes that client's
+//! connection and is counted; no payload is logged and nothing of the
+//! broken frame is forwarded. Frames without a valid PRI are redacted as
+//! text and forwarded.
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,11 +71,13 @@ use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
 
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop, Upstream};
+use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop, Upstream};
 use super::tls::{BoxStream, ClientTls, TlsError};
-use crate::engine::{Finding, Redactor};
+use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
-use crate::framing::syslog::{escape_sd_value, octet_count_prefix, scan, Decoder, Framing};
+use crate::framing::syslog::{
+    escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
+};
 use crate::metrics::{RuleCounts, StatsCursor};
 
 /// Framing used towards a TCP upstream.
@@ -75,7 +98,7 @@ pub struct Config {
     pub upstream: Upstream,
     /// Framing towards a TCP upstream.
     pub framing: OutFraming,
-    /// Largest message accepted over TCP (a bigger frame is an error).
+    /// Largest message taken over TCP; a longer frame is cut to it.
     pub max_message_size: usize,
     /// TCP connections served at once per listener.
     pub max_connections: usize,
@@ -147,9 +170,7 @@ pub fn start(
         tokio::spawn(async move {
             match (dialer, &cfg.upstream) {
                 (Some(d), _) => tcp_writer(d, cfg.clone(), rx, counters).await,
-                (None, Upstream::Udp(addr)) => {
-                    udp_writer(addr.clone(), cfg.clone(), rx, counters).await
-                }
+                (None, Upstream::Udp(addr)) => udp_writer(addr.clone(), rx, counters).await,
                 (None, _) => unreachable!("every TCP upstream has a dialer"),
             }
         })
@@ -175,24 +196,51 @@ impl Relay {
         (engine, red)
     }
 
-    /// Redacts one message into `out`, counting its findings (by rule),
-    /// the engine's stats and the time it took.
-    fn redact(
+    /// Redacts one message, counting its findings (by rule), the engine's
+    /// stats and the time it took, and fits it to a UDP upstream. An
+    /// oversized one is cut (see [`redact_message_with`]), keeping the LF
+    /// its sender counted at its end. `None` when there is nothing to send:
+    /// an empty message (nothing but an optional LF), which no receiver can
+    /// take as a frame (rsyslog reads an octet count of `0` as a framing
+    /// error), is dropped; one that could only fit a datagram as nothing is
+    /// counted as too large.
+    fn prepare(
         &self,
         red: &mut Redactor,
         stats: &mut StatsCursor,
         msg: &[u8],
-        out: &mut Vec<u8>,
+        oversize: Option<Oversize>,
         peer: Option<SocketAddr>,
-    ) {
+    ) -> Option<Vec<u8>> {
         let start = tokio::time::Instant::now();
-        let mut by_rule = RuleCounts::default();
-        let mut found = Vec::new();
-        redact_message_collect(red, msg, out, &mut by_rule, &mut found);
+        let cut = oversize.map(|o| o.kept);
+        let mut out = Vec::with_capacity(msg.len().min(cut.unwrap_or(usize::MAX)) + 32);
+        let mut r = Redacted::default();
+        redact_message_with(red, msg, cut, &mut out, &mut r);
+        if oversize.is_some_and(|o| o.ends_with_lf) {
+            out.push(b'\n');
+        }
         self.counters.processing.observe(start.elapsed());
+        let mut by_rule = RuleCounts::default();
+        for f in &r.found {
+            by_rule.add(&f.rule);
+        }
         self.counters.count_findings(&by_rule);
-        self.counters.alert(peer, &found);
+        self.counters.alert(peer, &r.found);
         stats.update(red.stats(), &self.counters);
+        if is_empty_message(&out) {
+            debug!(?peer, "empty syslog message dropped");
+            return None;
+        }
+        if matches!(self.cfg.upstream, Upstream::Udp(_)) && out.len() > self.cfg.max_datagram {
+            cut_outside(&mut out, &r.replaced, self.cfg.max_datagram);
+            if is_empty_message(&out) {
+                Counters::add(&self.counters.dropped_too_large, 1);
+                return None;
+            }
+            Counters::add(&self.counters.truncated, 1);
+        }
+        Some(out)
     }
 
     fn charge(&self, body: &[u8]) -> u32 {
@@ -251,20 +299,52 @@ pub fn redact_message_by_rule(
     out: &mut Vec<u8>,
     by_rule: &mut RuleCounts,
 ) -> u64 {
-    redact_message_collect(red, msg, out, by_rule, &mut Vec::new())
+    let mut r = Redacted::default();
+    redact_message_with(red, msg, None, out, &mut r);
+    for f in &r.found {
+        by_rule.add(&f.rule);
+    }
+    r.found.len() as u64
 }
 
-/// [`redact_message_by_rule`], also appending the findings to `found`
-/// (offsets are within the SD value or the text part they were found in).
-pub fn redact_message_collect(
+/// What redacting one message found, and where its output may be cut.
+#[derive(Debug, Default)]
+pub struct Redacted {
+    /// The findings (fingerprints, never secret bytes), in order; offsets
+    /// are within the SD value or the text part they were found in.
+    pub found: Vec<Finding>,
+    /// Output ranges that hold a replacement (a whole SD value when it
+    /// changed), in order: a cut never falls inside one.
+    pub replaced: Vec<Range<usize>>,
+}
+
+/// [`redact_message`], with the findings and replaced ranges in `r`.
+///
+/// With `cut`, only the message's first `cut` bytes are kept, and `msg`
+/// may run past them (an oversized frame's lookahead,
+/// [`CUT_LOOKAHEAD`](crate::framing::syslog::CUT_LOOKAHEAD)): everything is
+/// scanned, so a secret straddling the cut is found whole, and the output
+/// stops where the input did. A replacement reaching past the cut is
+/// dropped with all that follows it (fail closed: no byte of that secret is
+/// sent), one before it is kept whole, and untouched bytes before the cut
+/// are kept as they were. A cut inside the header or structured data scans
+/// the whole message as text. Findings past the cut are not reported: their
+/// bytes are discarded unsent, like the rest of the frame.
+pub fn redact_message_with(
     red: &mut Redactor,
     msg: &[u8],
+    cut: Option<usize>,
     out: &mut Vec<u8>,
-    by_rule: &mut RuleCounts,
-    found: &mut Vec<Finding>,
-) -> u64 {
-    let parts = scan(msg);
-    let mut findings = 0;
+    r: &mut Redacted,
+) {
+    let mut parts = scan(msg);
+    if cut.is_some_and(|c| c < parts.text.start) {
+        parts = Parts {
+            format: Format::Opaque,
+            sd_values: Vec::new(),
+            text: 0..msg.len(),
+        };
+    }
     let mut at = 0;
     let mut fields = FieldRedactor::new();
     let mut value = Vec::new();
@@ -277,29 +357,108 @@ pub fn redact_message_collect(
             .iter()
             .rposition(|&b| b == b' ')
             .map_or(0, |i| i + 1)..eq];
-        let before = found.len();
         value.clear();
-        if fields.redact_into(red, Some(name), &msg[v.clone()], &mut value, found) {
+        if fields.redact_into(red, Some(name), &msg[v.clone()], &mut value, &mut r.found) {
             // Replacements may hold `]` and may have cut an escape pair:
             // re-escaping is the identity on what was valid.
+            let start = out.len();
             escape_sd_value(&value, out);
+            r.replaced.push(start..out.len());
         } else {
             out.extend_from_slice(&msg[v.clone()]);
         }
-        for f in &found[before..] {
-            by_rule.add(&f.rule);
-        }
-        findings += (found.len() - before) as u64;
         at = v.end;
     }
     out.extend_from_slice(&msg[at..parts.text.start]);
-    let mut sink = Out::new(out);
+    let cut = cut.map_or(u64::MAX, |c| (c - parts.text.start) as u64);
+    let mut sink = TextSink {
+        out,
+        r,
+        cut,
+        pos: 0,
+        open: None,
+        done: false,
+    };
     red.reset();
-    red.write(&msg[parts.text.clone()], &mut sink);
+    red.write(&msg[parts.text], &mut sink);
     red.finish(&mut sink);
-    by_rule.merge(&sink.by_rule);
-    found.append(&mut sink.found);
-    findings + sink.findings
+}
+
+/// The sink for a message's text part: appends the redacted text to `out`,
+/// records each replacement's output range, and keeps only what lies
+/// before input offset `cut` (see [`redact_message_with`]).
+struct TextSink<'a> {
+    out: &'a mut Vec<u8>,
+    r: &'a mut Redacted,
+    /// Text offset past which nothing is kept (`u64::MAX`: no cut).
+    cut: u64,
+    /// Text offset of the next untouched byte.
+    pos: u64,
+    /// Where the open replacement began in `out`.
+    open: Option<usize>,
+    /// The cut was reached: nothing more is written.
+    done: bool,
+}
+
+impl Sink for TextSink<'_> {
+    fn bytes(&mut self, bytes: &[u8]) {
+        if self.done {
+            return;
+        }
+        if self.open.is_some() {
+            self.out.extend_from_slice(bytes);
+            return;
+        }
+        let room = (self.cut - self.pos).min(bytes.len() as u64) as usize;
+        self.out.extend_from_slice(&bytes[..room]);
+        self.pos += room as u64;
+        self.done = room < bytes.len();
+    }
+
+    fn finding(&mut self, finding: Finding) {
+        if finding.offset < self.cut {
+            self.r.found.push(finding);
+        }
+    }
+
+    fn span_start(&mut self, at: u64) {
+        if self.done || at >= self.cut {
+            self.done = true;
+            return;
+        }
+        self.open = Some(self.out.len());
+    }
+
+    fn span_end(&mut self, at: u64) {
+        let Some(start) = self.open.take() else {
+            return;
+        };
+        if at > self.cut {
+            // The secret straddles the cut: drop its replacement whole.
+            self.out.truncate(start);
+            self.done = true;
+        } else {
+            self.r.replaced.push(start..self.out.len());
+            self.pos = at;
+        }
+    }
+}
+
+/// An empty message: nothing, or only the LF a sender may have counted.
+/// Sent on it would be an empty frame (`0 `, or a blank line).
+fn is_empty_message(body: &[u8]) -> bool {
+    body.strip_suffix(b"\n").unwrap_or(body).is_empty()
+}
+
+/// Cuts a redacted message to at most `max` bytes, never inside a
+/// replacement: one that would straddle the cut is dropped with everything
+/// after it. The bytes before the cut are kept as they were.
+fn cut_outside(body: &mut Vec<u8>, replaced: &[Range<usize>], max: usize) {
+    let mut cut = max.min(body.len());
+    if let Some(r) = replaced.iter().find(|r| r.start < cut && cut < r.end) {
+        cut = r.start;
+    }
+    body.truncate(cut);
 }
 
 /// Serves one TCP listener until shutdown, then lets its connections drain.
@@ -422,8 +581,14 @@ async fn tcp_client(
                 red = e.redactor();
                 stats.restart();
             }
-            let mut out = Vec::with_capacity(frame.body.len() + 32);
-            relay.redact(&mut red, &mut stats, &frame.body, &mut out, Some(peer));
+            if let Some(o) = frame.oversize {
+                Counters::add(&counters.truncated, 1);
+                warn!(listener = %name, %peer, len = o.len, max = o.kept, "syslog {o}");
+            }
+            let (msg, over) = (&frame.body, frame.oversize);
+            let Some(out) = relay.prepare(&mut red, &mut stats, msg, over, Some(peer)) else {
+                continue;
+            };
             if !relay.send(out, Some(frame.framing)).await {
                 return Ok(());
             }
@@ -476,9 +641,9 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
             red = e.redactor();
             stats.restart();
         }
-        let mut out = Vec::with_capacity(n + 32);
-        relay.redact(&mut red, &mut stats, &buf[..n], &mut out, Some(peer));
-        relay.try_send(out, None);
+        if let Some(out) = relay.prepare(&mut red, &mut stats, &buf[..n], None, Some(peer)) {
+            relay.try_send(out, None);
+        }
     }
 }
 
@@ -493,9 +658,7 @@ fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
         octet_count_prefix(m.body.len(), batch);
         batch.extend_from_slice(&m.body);
     } else {
-        let body = m.body.strip_suffix(b"\n").unwrap_or(&m.body);
-        batch.extend_from_slice(body);
-        batch.push(b'\n');
+        lf_frame(&m.body, batch);
     }
 }
 
@@ -616,25 +779,7 @@ async fn connect_with_backoff(
     }
 }
 
-/// Cuts a redacted message to `max` bytes without leaving part of a
-/// `[REDACTED:...]` label at the end.
-fn truncate_datagram(body: &mut Vec<u8>, max: usize) {
-    body.truncate(max);
-    let tail_from = body.len().saturating_sub(128);
-    if let Some(i) = memchr::memmem::rfind(&body[tail_from..], b"[REDACTED:") {
-        let start = tail_from + i;
-        if !body[start..].contains(&b']') {
-            body.truncate(start);
-        }
-    }
-}
-
-async fn udp_writer(
-    addr: String,
-    cfg: Arc<Config>,
-    mut rx: mpsc::Receiver<Message>,
-    counters: Arc<Counters>,
-) {
+async fn udp_writer(addr: String, mut rx: mpsc::Receiver<Message>, counters: Arc<Counters>) {
     let mut backoff = Backoff::new();
     let socket = loop {
         let bound = async {
@@ -659,11 +804,8 @@ async fn udp_writer(
     };
     // A UDP upstream is up once its socket is: there is nothing to connect.
     Counters::add(&counters.upstream_up, 1);
-    while let Some(mut m) = rx.recv().await {
-        if m.body.len() > cfg.max_datagram {
-            truncate_datagram(&mut m.body, cfg.max_datagram);
-            Counters::add(&counters.truncated, 1);
-        }
+    // Messages were fitted to `max_datagram` when they were redacted.
+    while let Some(m) = rx.recv().await {
         match socket.send(&m.body).await {
             Ok(n) => {
                 Counters::add(&counters.bytes_out, n as u64);
@@ -768,13 +910,131 @@ mod tests {
         assert_eq!(b, b"9 <13>dgram");
     }
 
+    fn redactor_with(style: Style) -> Redactor {
+        let mut r = redactor();
+        if style != Style::Label {
+            let set = Arc::clone(r.rules());
+            let fingerprinter = Arc::new(Fingerprinter::new(b"syslog-unit-test-key", "t").unwrap());
+            r = Redactor::new(
+                set,
+                Options {
+                    style,
+                    fingerprinter,
+                },
+            );
+        }
+        r
+    }
+
+    /// A message whose MSG holds an AWS key id at `key` (a range), after
+    /// an untouched `[REDACTED:` look-alike, and its redaction.
+    fn message_with_key(style: Style) -> (Vec<u8>, std::ops::Range<usize>, Vec<u8>, Redacted) {
+        let key = format!("AKIA{}", "Q7ZX3MWRT2PLN4VB");
+        let msg = format!("<13>1 - h app - - - sent [REDACTED:x] then id {key} end").into_bytes();
+        let s = msg.len() - key.len() - 4;
+        let mut out = Vec::new();
+        let mut r = Redacted::default();
+        redact_message_with(&mut redactor_with(style), &msg, None, &mut out, &mut r);
+        (msg, s..s + key.len(), out, r)
+    }
+
     #[test]
-    fn truncation_never_leaves_half_a_label() {
-        let mut b = b"<13>abc [REDACTED:aws.secret-access-key] tail".to_vec();
-        truncate_datagram(&mut b, 20);
-        assert_eq!(b, b"<13>abc ");
-        let mut b = b"<13>abc [REDACTED:x.y] tail".to_vec();
-        truncate_datagram(&mut b, 24);
-        assert_eq!(b, b"<13>abc [REDACTED:x.y] t");
+    fn a_datagram_cut_never_falls_inside_a_replacement() {
+        // Issue 12 item 6: `--max-datagram 1000` produced `...[REDACTE`.
+        for style in [Style::Label, Style::Hmac, Style::Partial, Style::Mask] {
+            let (msg, key, full, r) = message_with_key(style);
+            assert_eq!(r.replaced.len(), 1, "{style:?}");
+            let label = r.replaced[0].clone();
+            assert_eq!(label.start, key.start);
+            for max in 0..full.len() + 2 {
+                let mut b = full.clone();
+                cut_outside(&mut b, &r.replaced, max);
+                let want = if label.start < max && max < label.end {
+                    label.start
+                } else {
+                    max.min(full.len())
+                };
+                assert_eq!(b, &full[..want], "{style:?} max {max}");
+                // Untouched bytes (the look-alike included) as they were.
+                let kept = want.min(key.start);
+                assert_eq!(&b[..kept], &msg[..kept]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_message_drops_a_straddling_secret_whole_and_keeps_the_rest() {
+        let (msg, key, full, _) = message_with_key(Style::Label);
+        let label = b"[REDACTED:aws.access-key-id]";
+        let mut red = redactor();
+        for cut in key.start - 3..msg.len() {
+            let mut out = Vec::new();
+            let mut r = Redacted::default();
+            redact_message_with(&mut red, &msg, Some(cut), &mut out, &mut r);
+            let mut want = msg[..cut.min(key.start)].to_vec();
+            if cut >= key.end {
+                want.extend_from_slice(label);
+                want.extend_from_slice(&msg[key.end..cut]);
+            }
+            assert_eq!(out, want, "cut at {cut}");
+            assert_eq!(r.found.len(), usize::from(cut > key.start), "cut {cut}");
+            assert!(full.starts_with(&out));
+        }
+    }
+
+    #[test]
+    fn a_secret_cut_at_the_edge_is_recognised_through_the_lookahead() {
+        // 20 bytes of a GitHub token before the cut would not match its rule
+        // alone; with the lookahead it is found, and none of it is kept.
+        let token = crate::rules::template::expand_one("seed-1234", "ghp_{{crc62:36}}").unwrap();
+        let msg = format!("<13>1 - h app - - - token {token} and more").into_bytes();
+        let at = msg.len() - token.len() - 9;
+        let mut red = redactor();
+        for cut in at + 1..at + token.len() {
+            let mut out = Vec::new();
+            let mut r = Redacted::default();
+            redact_message_with(&mut red, &msg, Some(cut), &mut out, &mut r);
+            assert_eq!(out, &msg[..at], "cut at {cut}");
+            assert_eq!(r.found.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_cut_inside_the_header_scans_the_whole_message_as_text() {
+        let msg = br#"<13>1 - h app - - [m@1 password="hunter2-very-secret"] tail"#;
+        let mut out = Vec::new();
+        let mut r = Redacted::default();
+        let mut red = redactor();
+        redact_message_with(&mut red, msg, Some(15), &mut out, &mut r);
+        assert_eq!(out, &msg[..15]);
+        // Inside the SD value: the value is not parsed as one, but a rule
+        // still finds it in the text, and drops it whole.
+        let value = msg.len() - 26;
+        for cut in [40, msg.len() - 8] {
+            out.clear();
+            redact_message_with(&mut red, msg, Some(cut), &mut out, &mut r);
+            assert_eq!(out, &msg[..value], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn lf_framing_escapes_embedded_lfs_as_rsyslog_does() {
+        // Issue 12 item 14: an LF inside a counted frame forged a message.
+        let mut b = Vec::new();
+        lf_frame(b"<13>a\n<13>forged\r\n", &mut b);
+        assert_eq!(b, b"<13>a#012<13>forged\r\n");
+        b.clear();
+        lf_frame(b"x\n\ny", &mut b);
+        assert_eq!(b, b"x#012#012y\n");
+    }
+
+    #[test]
+    fn empty_messages_are_recognised() {
+        for m in [&b""[..], b"\n"] {
+            assert!(is_empty_message(m));
+        }
+        for m in [&b"\r"[..], b"\n\n", b"x", b"<13>"] {
+            assert!(!is_empty_message(m));
+        }
     }
 }

@@ -43,6 +43,14 @@ fn write_in_pieces(s: &mut TcpStream, data: &[u8], seed: &str, max: usize) {
     }
 }
 
+/// redactd's syslog relay with one TCP listener (`syslog/tcp-0`), relaying
+/// to `upstream` (a URL), with `extra` flags.
+fn syslog_tcp(tmp: &TempDir, upstream: &str, extra: &[&str]) -> Redactd {
+    let mut args = vec!["--listen-tcp", "127.0.0.1:0", "--upstream", upstream];
+    args.extend_from_slice(extra);
+    Redactd::start(tmp, "syslog", &args)
+}
+
 /// What the library makes of one syslog message.
 fn expect_message(body: &[u8]) -> Vec<u8> {
     let mut r = Redactor::new(builtin(), opts(Style::Label));
@@ -174,6 +182,41 @@ fn tcp_unreachable_upstream_closes_the_client_and_is_counted() {
     assert!(!d.stderr().contains("never-forwarded"));
 }
 
+#[test]
+fn tcp_a_five_mib_line_streams_through_redacted_and_the_connection_stays() {
+    // The tcp proxy has no line limit to enforce: it streams a line of any
+    // length through one redactor in bounded memory (the carry-over
+    // window), so a long line never closes the connection or holds up the
+    // lines behind it (issue 13 item 2's question for `tcp` lines).
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("tcp-long-line");
+    let up = format!("127.0.0.1:{}", rec.port());
+    let mut d = Redactd::start(&tmp, "tcp", &["--listen", "127.0.0.1:0", "--upstream", &up]);
+    let mut rng = Rng::from_seed(b"tcp-long-line");
+    let tokens: Vec<String> = (0..3).map(|_| fake_github_token(&mut rng)).collect();
+    let mut input = format!("first line {}\n", tokens[0]).into_bytes();
+    while input.len() < 5 << 20 {
+        input.extend_from_slice(b"lorem ipsum dolor sit amet ");
+        if input.len() % 1_000_000 < 27 {
+            input.extend_from_slice(tokens[1].as_bytes());
+        }
+    }
+    input.extend_from_slice(format!(" {}\nlast line\n", tokens[2]).as_bytes());
+    let want = whole(&builtin(), Style::Label, &input).out;
+    let mut c = TcpStream::connect(d.addr("tcp-0")).unwrap();
+    c.write_all(&input).unwrap();
+    let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
+    assert!(got == want, "the long line's redaction differs");
+    for t in &tokens {
+        assert!(!contains_bytes(&got, t.as_bytes()));
+    }
+    c.write_all(b"one more\n").unwrap();
+    rec.wait_until(WAIT, |b| b.ends_with(b"one more\n"));
+    let (_, peak) = d.rss_kib();
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    d.stop();
+}
+
 // --------------------------------------------------------------- syslog ---
 
 /// Syslog messages around corpus lines, alternating framings, some octet
@@ -237,11 +280,7 @@ fn syslog_tcp_keeps_each_frames_framing_at_any_split() {
     let rec = TcpRecorder::start();
     let tmp = TempDir::new("syslog-tcp");
     let up = format!("tcp://127.0.0.1:{}", rec.port());
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &["--listen-tcp", "127.0.0.1:0", "--upstream", &up],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &[]);
     let port = d.port("syslog/tcp-0");
     // The first 2000 bytes one at a time, the rest in random pieces.
     let mut c = TcpStream::connect(localhost(port)).unwrap();
@@ -268,18 +307,7 @@ fn syslog_framing_errors_close_the_connection_are_counted_and_leak_nothing() {
     let rec = TcpRecorder::start();
     let tmp = TempDir::new("syslog-garbage");
     let up = format!("tcp://127.0.0.1:{}", rec.port());
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &[
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--max-message-size",
-            "4096",
-        ],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &["--max-message-size", "4096"]);
     let port = d.port("syslog/tcp-0");
     let mut rng = Rng::from_seed(b"garbage");
     let key = fake_aws_key_id(&mut rng);
@@ -287,7 +315,6 @@ fn syslog_framing_errors_close_the_connection_are_counted_and_leak_nothing() {
     let cases: Vec<Vec<u8>> = vec![
         format!("05 x {key}").into_bytes(),        // leading zero
         format!("12x <13>{key}").into_bytes(),     // no space after count
-        format!("99999 <13>{key}").into_bytes(),   // over the maximum
         format!("12345678901 {key}").into_bytes(), // too many digits
     ];
     for (i, bad) in cases.iter().enumerate() {
@@ -302,14 +329,119 @@ fn syslog_framing_errors_close_the_connection_are_counted_and_leak_nothing() {
             "case {i}: connection should be closed"
         );
     }
-    let got = rec.wait_until(WAIT, |b| octet_frames(b).is_ok_and(|f| f.len() == 4));
+    let got = rec.wait_until(WAIT, |b| octet_frames(b).is_ok_and(|f| f.len() == 3));
     assert!(!contains_bytes(&got, key.as_bytes()));
     let s = d.stop();
-    assert_eq!(s["framing_errors"], 4);
-    assert_eq!(s["messages_out"], 4);
+    assert_eq!(s["framing_errors"], 3);
+    assert_eq!(s["messages_out"], 3);
     let err = d.stderr();
     assert!(err.contains("framing error"));
+    // The real size, not the digits read before giving up (issue 13 item 7).
+    assert!(
+        err.contains("octet count longer than 10 digits: a frame of at least 12345678901 bytes"),
+        "{err}"
+    );
     assert!(!err.contains(&key), "payload in redactd's log");
+}
+
+/// What the library makes of a message cut at `max` (with the lookahead
+/// the decoder keeps past the cut).
+fn expect_cut_message(body: &[u8], max: usize) -> Vec<u8> {
+    use redactd::framing::syslog::CUT_LOOKAHEAD;
+    use redactd::modes::syslog::{redact_message_with, Redacted};
+    let mut r = Redactor::new(builtin(), opts(Style::Label));
+    let mut out = Vec::new();
+    let held = &body[..body.len().min(max + CUT_LOOKAHEAD)];
+    redact_message_with(&mut r, held, Some(max), &mut out, &mut Redacted::default());
+    out
+}
+
+#[test]
+fn syslog_oversized_frames_are_cut_redacted_and_the_connection_kept() {
+    // Issue 13 item 2 (a frame over the maximum closed the connection, and
+    // rsyslog resent it forever) and issue 12 item 10 (an LF line over the
+    // maximum went through whole when its LF was already buffered).
+    const MAX: usize = 4096;
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("syslog-oversize");
+    let up = format!("tcp://127.0.0.1:{}", rec.port());
+    let max = MAX.to_string();
+    let mut d = syslog_tcp(&tmp, &up, &["--max-message-size", &max]);
+    let mut rng = Rng::from_seed(b"oversize");
+    // Tokens every 41 bytes across the cut: one of them straddles it.
+    let tokens: Vec<String> = (0..400).map(|_| fake_github_token(&mut rng)).collect();
+    let big = |tag: &str| {
+        let mut b = format!("<13>1 - h app - - - {tag} ").into_bytes();
+        for t in &tokens {
+            b.extend_from_slice(t.as_bytes());
+            b.push(b' ');
+        }
+        b
+    };
+    let (octet, line) = (big("octet"), big("line"));
+    assert!(octet.len() > MAX + 8192, "past the lookahead too");
+    let frames: Vec<(Framing, Vec<u8>)> = vec![
+        (
+            Framing::OctetCounted,
+            b"<13>1 - h app - - - before".to_vec(),
+        ),
+        (Framing::OctetCounted, octet.clone()),
+        (
+            Framing::NonTransparent,
+            b"<13>1 - h app - - - between".to_vec(),
+        ),
+        (Framing::NonTransparent, line.clone()),
+        (Framing::OctetCounted, b"<13>1 - h app - - - after".to_vec()),
+    ];
+    let mut wire = Vec::new();
+    let mut want = Vec::new();
+    for (f, body) in &frames {
+        let red = if body.len() > MAX {
+            expect_cut_message(body, MAX)
+        } else {
+            expect_message(body)
+        };
+        match f {
+            Framing::OctetCounted => {
+                wire.extend_from_slice(&octet_frame_of(body));
+                want.extend_from_slice(&octet_frame_of(&red));
+            }
+            Framing::NonTransparent => {
+                wire.extend_from_slice(body);
+                wire.push(b'\n');
+                want.extend_from_slice(&red);
+                want.push(b'\n');
+            }
+        }
+    }
+    // One write: the long line's LF is in the same read as its excess.
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
+    c.write_all(&wire).unwrap();
+    let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
+    assert!(
+        got == want,
+        "got {:?}",
+        String::from_utf8_lossy(&got[..got.len().min(300)])
+    );
+    for t in &tokens {
+        assert!(
+            !contains_bytes(&got, &t.as_bytes()[..8]),
+            "a token's start passed"
+        );
+    }
+    // The connection is still open and serves the next frame.
+    c.write_all(&octet_frame_of(b"<13>1 - h app - - - later"))
+        .unwrap();
+    let later = octet_frame_of(b"<13>1 - h app - - - later");
+    rec.wait_until(WAIT, |b| b.len() >= want.len() + later.len());
+    let s = d.stop();
+    assert_eq!((s["truncated"], s["framing_errors"]), (2, 0));
+    assert_eq!((s["messages_in"], s["messages_out"]), (6, 6));
+    let err = d.stderr();
+    for len in [octet.len(), line.len()] {
+        let said = format!("frame of {len} bytes exceeds the maximum of {MAX}; truncated");
+        assert!(err.contains(&said), "{err}");
+    }
 }
 
 fn octet_frame_of(body: &[u8]) -> Vec<u8> {
@@ -346,18 +478,7 @@ fn syslog_upstream_restart_mid_stream_loses_nothing() {
     let port = l1.local_addr().unwrap().port();
     let tmp = TempDir::new("syslog-restart");
     let up = format!("tcp://127.0.0.1:{port}");
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &[
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--upstream-framing",
-            "octet",
-        ],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &["--upstream-framing", "octet"]);
     let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     let msg = |i: usize| format!("<13>1 - h app - - - message {i:04} password=pw-{i:04}-secret\n");
 
@@ -412,18 +533,7 @@ fn syslog_stalled_upstream_backpressures_tcp_clients_in_bounded_memory() {
     let port = up.local_addr().unwrap().port();
     let tmp = TempDir::new("syslog-stall");
     let upstream = format!("tcp://127.0.0.1:{port}");
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &[
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--queue-bytes",
-            "4194304",
-        ],
-    );
+    let mut d = syslog_tcp(&tmp, &upstream, &["--queue-bytes", "4194304"]);
     // Accept but do not read: the upstream stalls.
     let (mut stalled, _) = up.accept().unwrap_or_else(|_| unreachable!());
     let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
@@ -464,18 +574,7 @@ fn syslog_thousand_idle_connections_cost_little_memory() {
     let rec = TcpRecorder::start();
     let tmp = TempDir::new("syslog-idle");
     let up = format!("tcp://127.0.0.1:{}", rec.port());
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &[
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--max-connections",
-            "2000",
-        ],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &["--max-connections", "2000"]);
     let port = d.port("syslog/tcp-0");
     let mut warm = TcpStream::connect(localhost(port)).unwrap();
     warm.write_all(b"<13>1 - h app - - - warm up password=warm-up-secret\n")
@@ -507,11 +606,7 @@ fn syslog_one_mib_message_octet_counted() {
     let rec = TcpRecorder::start();
     let tmp = TempDir::new("syslog-big");
     let up = format!("tcp://127.0.0.1:{}", rec.port());
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &["--listen-tcp", "127.0.0.1:0", "--upstream", &up],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &[]);
     let mut rng = Rng::from_seed(b"big");
     let token = fake_github_token(&mut rng);
     let mut body = b"<13>1 - h app - - - ".to_vec();
@@ -565,12 +660,29 @@ fn syslog_udp_one_datagram_in_one_out_truncated_to_the_limit() {
     assert_eq!(got[0], expect_message(msgs[0].as_bytes()));
     assert_eq!(got[1], msgs[1].as_bytes());
     assert_eq!(got[2].len(), 464, "cut before the label, not inside it");
+    // Issue 12 item 6: the label straddling the limit at every offset
+    // (`[REDACTE` was sent when the cut fell inside `[REDACTED:`).
+    let mut want = Vec::new();
+    for k in 429..=455 {
+        let m = format!("<13>1 - host app - - - {} {key}", "y".repeat(k));
+        sock.send_to(m.as_bytes(), localhost(port)).unwrap();
+        want.push(m.as_bytes()[..24 + k].to_vec());
+    }
+    let mut got = rec.wait_datagrams(3 + want.len(), WAIT).split_off(3);
+    got.sort_by_key(|g| g.len());
+    assert!(
+        got == want,
+        "{:#?}",
+        got.iter()
+            .map(|g| String::from_utf8_lossy(g))
+            .collect::<Vec<_>>()
+    );
     for g in &got {
         assert!(!contains_bytes(g, key.as_bytes()));
     }
     let s = d.stop();
-    assert_eq!(s["truncated"], 1);
-    assert_eq!(s["messages_out"], 3);
+    assert_eq!(s["truncated"], 1 + want.len() as u64);
+    assert_eq!(s["messages_out"], 3 + want.len() as u64);
 }
 
 #[test]
@@ -618,18 +730,7 @@ fn connections_over_the_limit_are_closed_and_counted() {
     let rec = TcpRecorder::start();
     let tmp = TempDir::new("syslog-limit");
     let up = format!("tcp://127.0.0.1:{}", rec.port());
-    let mut d = Redactd::start(
-        &tmp,
-        "syslog",
-        &[
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--upstream",
-            &up,
-            "--max-connections",
-            "2",
-        ],
-    );
+    let mut d = syslog_tcp(&tmp, &up, &["--max-connections", "2"]);
     let port = d.port("syslog/tcp-0");
     let mut held = Vec::new();
     for i in 0..2 {

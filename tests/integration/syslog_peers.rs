@@ -330,3 +330,189 @@ fn rsyslog_upstream_killed_and_restarted_mid_stream() {
     assert_eq!(c["messages_out"], 100);
     assert!(c["upstream_connects"] >= 2, "{c:?}");
 }
+
+/// An rsyslog TCP receiver behind a relay started with `extra` (`None`:
+/// rsyslog is missing and the test skips).
+fn rsyslog_behind_relay(tag: &str, extra: &[&str]) -> Option<(TempDir, Rsyslog, Redactd)> {
+    let tmp = TempDir::new(tag);
+    let rs = Rsyslog::receiver(&tmp, Proto::Tcp)?;
+    let d = relay(&tmp, rs.addr(), extra);
+    Some((tmp, rs, d))
+}
+
+/// `<13>1 - h APP - - - MSG` (RFC 5424, no SD).
+fn msg5424(app: &str, msg: &str) -> Vec<u8> {
+    format!("<13>1 - h {app} - - - {msg}").into_bytes()
+}
+
+#[test]
+fn empty_messages_never_reach_rsyslog_as_empty_frames() {
+    // Issue 13 item 1: a blank TCP line or an empty datagram went out as
+    // `0 `, which rsyslog's imtcp reads as `invalid octet count 0`.
+    let Some((_tmp, rs, mut d)) =
+        rsyslog_behind_relay("peers-empty", &["--upstream-framing", "octet"])
+    else {
+        return;
+    };
+    let (tcp, udp) = (d.port("syslog/tcp-0"), d.port("syslog/udp-0"));
+    send_udp(udp, &msg5424("app", "udp-before"));
+    send_udp(udp, b"");
+    send_udp(udp, b"\n");
+    send_udp(udp, &msg5424("app", "udp-after"));
+    let mut wire = msg5424("app", "first");
+    wire.extend_from_slice(b"\n\n");
+    wire.extend_from_slice(&msg5424("app", "second"));
+    wire.extend_from_slice(b"\n");
+    wire.extend_from_slice(b"1 \n");
+    wire.extend_from_slice(&octet_frame(&msg5424("app", "last")));
+    drop(send_tcp(tcp, &wire));
+    let lines = rs.wait_lines(5, T);
+    let mut msgs: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+    msgs.sort();
+    let want = ["first", "last", "second", "udp-after", "udp-before"]
+        .map(|m| format!("PRI=13 HOST=h APP=app MSGID=- SD=- MSG=[{m}]"));
+    assert_eq!(msgs, want, "{}", rs.report());
+    assert_eq!(rs.framing_errors(), 0, "{}", rs.report());
+    assert!(
+        !rs.internal_text().contains("octet count"),
+        "{}",
+        rs.report()
+    );
+    let c = d.stop();
+    assert_eq!((c["messages_in"], c["messages_out"]), (9, 5));
+}
+
+#[test]
+fn an_embedded_lf_stays_inside_its_message_with_lf_framing_upstream() {
+    // Issue 12 item 14: forwarded raw, the LF inside a counted frame or a
+    // datagram made rsyslog record a forged second message.
+    let Some((_tmp, rs, mut d)) =
+        rsyslog_behind_relay("peers-lf-inject", &["--upstream-framing", "lf"])
+    else {
+        return;
+    };
+    let (tcp, udp) = (d.port("syslog/tcp-0"), d.port("syslog/udp-0"));
+    let forged = |m: &str| {
+        let mut b = msg5424("app", m);
+        b.push(b'\n');
+        b.extend_from_slice(&msg5424("forged", "forged message"));
+        b
+    };
+    send_udp(udp, &forged("udp part"));
+    rs.wait_for("udp part", T);
+    let mut wire = octet_frame(&forged("tcp part"));
+    // A counted trailing LF is the delimiter, not an escaped byte.
+    let mut last = msg5424("app", "last");
+    last.push(b'\n');
+    wire.extend_from_slice(&octet_frame(&last));
+    drop(send_tcp(tcp, &wire));
+    // rsyslog handles one connection's records in order: once `last` is
+    // in, a forged record would be too.
+    let lines = rs.wait_for("MSG=[last]", T);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for part in ["udp part", "tcp part"] {
+        let f = dbg_fields(line_with(&lines, part));
+        assert_eq!(field(&f, "APP"), "app");
+        assert_eq!(
+            field(&f, "MSG"),
+            format!("{part}#012<13>1 - h forged - - - forged message")
+        );
+    }
+    assert_eq!(field(&dbg_fields(line_with(&lines, "last")), "MSG"), "last");
+    assert!(!lines.iter().any(|l| l.contains("APP=forged")));
+    assert_eq!(rs.framing_errors(), 0, "{}", rs.report());
+    let c = d.stop();
+    assert_eq!((c["messages_in"], c["messages_out"]), (3, 3));
+}
+
+#[test]
+fn a_five_mib_message_among_2000_from_rsyslog_is_cut_and_the_rest_delivered() {
+    // Issue 13 item 2: with rsyslog's maxMessageSize="8m", one 5 MiB message
+    // made redactd close the connection; rsyslog resent the same frame
+    // forever and nothing behind it arrived.
+    const N: usize = 2000;
+    const BIG: usize = 1000;
+    let Some(_) = peer("rsyslogd") else { return };
+    let tmp = TempDir::new("peers-oversize");
+    let big_opts = RsyslogRecvOpts {
+        max_message_size: 8 << 20,
+        ..RsyslogRecvOpts::default()
+    };
+    let Some(recv) = Rsyslog::receiver_with(&tmp, Proto::Tcp, big_opts) else {
+        return;
+    };
+    // redactd's default maximum: 4 MiB.
+    let mut d = relay(&tmp, recv.addr(), &[]);
+    let send_opts = RsyslogSendOpts {
+        max_message_size: 8 << 20,
+        ..RsyslogSendOpts::default()
+    };
+    let target = d.addr("syslog/tcp-0");
+    let Some(send) = Rsyslog::sender_with(&tmp, 0, target, Transport::TcpOctet, send_opts) else {
+        return;
+    };
+    let mut rng = Rng::from_seed(b"peers-oversize");
+    // Tokens around 4 MiB, where the cut falls: whichever straddles it
+    // must not pass in part.
+    let mut big = format!("seq-{BIG:04} ").into_bytes();
+    let mut tokens = Vec::new();
+    while big.len() < 5 << 20 {
+        if big.len() > (4 << 20) - 8192 && big.len() < (4 << 20) + 8192 {
+            let t = redactd::rules::template::expand_one(
+                &rng.string("alnum", 8).unwrap(),
+                "ghp_{{crc62:36}}",
+            )
+            .unwrap();
+            big.extend_from_slice(t.as_bytes());
+            big.push(b' ');
+            tokens.push(t);
+        } else {
+            big.extend_from_slice(b"lorem ipsum dolor sit amet ");
+        }
+    }
+    let mut wire = Vec::new();
+    for i in 0..N {
+        let body = if i == BIG {
+            let mut b = b"<13>1 - h app - - - ".to_vec();
+            b.extend_from_slice(&big);
+            b
+        } else {
+            msg5424("app", &format!("seq-{i:04} small"))
+        };
+        // LF framing into rsyslog, as `logger -T` sends (its imtcp reads a
+        // count over 7 digits as a framing error).
+        wire.extend_from_slice(&body);
+        wire.push(b'\n');
+    }
+    drop(send_tcp(send.port(), &wire));
+    let lines = recv.wait_lines(N, Duration::from_secs(60));
+    assert_eq!(lines.len(), N);
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.contains(&format!("seq-{i:04} ")), "line {i} out of order");
+    }
+    let cut = dbg_fields(&lines[BIG]);
+    let msg = field(&cut, "MSG");
+    assert!(
+        msg.len() < 4 << 20 && msg.len() > (4 << 20) - 8192,
+        "{}",
+        msg.len()
+    );
+    assert!(!msg.contains("ghp_"), "part of a token passed the cut");
+    // Every token was redacted whole or cut away whole: no `ghp_` at all.
+    assert!(tokens.len() > 300);
+    let raw = std::fs::read(recv.raw_path()).unwrap();
+    assert!(!raw.windows(4).any(|w| w == b"ghp_"));
+    // rsyslog's imtcp reads a counted frame over its maxFrameSize (200,000
+    // by default) up to the next LF instead, and says so: the cut message
+    // keeps the LF rsyslog counted in it, so that still finds its end.
+    let err = recv.stderr_text();
+    assert!(recv.framing_errors() <= 1, "{}", recv.report());
+    assert_eq!(
+        recv.framing_errors(),
+        err.matches("frame too large").count()
+    );
+    let c = d.stop();
+    assert_eq!(c["truncated"], 1);
+    assert_eq!((c["messages_in"], c["messages_out"]), (N as u64, N as u64));
+    assert_eq!((c["connections"], c["framing_errors"]), (1, 0));
+}

@@ -718,6 +718,26 @@ impl Default for RsyslogRecvOpts {
     }
 }
 
+/// Options for an rsyslog sender.
+#[derive(Clone, Debug)]
+pub struct RsyslogSendOpts {
+    /// The (built-in) template omfwd renders with (default
+    /// `RSYSLOG_SyslogProtocol23Format`).
+    pub template: &'static str,
+    /// `global(maxMessageSize)`, bytes (default 2 MiB), which also bounds
+    /// what its imtcp input takes.
+    pub max_message_size: usize,
+}
+
+impl Default for RsyslogSendOpts {
+    fn default() -> Self {
+        RsyslogSendOpts {
+            template: "RSYSLOG_SyslogProtocol23Format",
+            max_message_size: 2 << 20,
+        }
+    }
+}
+
 /// An rsyslogd in the foreground (`-n -f conf -i pid`), its work dir in a
 /// subdirectory of the test's [`TempDir`]. Its internal messages (framing
 /// errors, "start") go to `internal.log` (`processInternalMessages="on"`)
@@ -781,23 +801,24 @@ impl Rsyslog {
         target: SocketAddr,
         transport: Transport,
     ) -> Option<Rsyslog> {
-        Rsyslog::sender_with_template(
+        Rsyslog::sender_with(
             tmp,
             input_port,
             target,
             transport,
-            "RSYSLOG_SyslogProtocol23Format",
+            RsyslogSendOpts::default(),
         )
     }
 
-    /// As [`Rsyslog::sender`] with another (built-in) template, e.g.
-    /// `RSYSLOG_TraditionalForwardFormat` (3164 shape, omfwd's default).
-    pub fn sender_with_template(
+    /// As [`Rsyslog::sender`] with other options: another (built-in)
+    /// template, e.g. `RSYSLOG_TraditionalForwardFormat` (3164 shape,
+    /// omfwd's default), or a larger `maxMessageSize`.
+    pub fn sender_with(
         tmp: &TempDir,
         input_port: u16,
         target: SocketAddr,
         transport: Transport,
-        template: &str,
+        opts: RsyslogSendOpts,
     ) -> Option<Rsyslog> {
         let bin = peer("rsyslogd")?;
         let dir = tmp.subdir("rsyslog-send");
@@ -808,16 +829,17 @@ impl Rsyslog {
         };
         let body = format!(
             "ruleset(name=\"fwd\") {{\n  action(type=\"omfwd\" target=\"{}\" port=\"{}\" protocol=\"{protocol}\"{framing} \
-             template=\"{template}\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n}}\n",
+             template=\"{}\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n}}\n",
             target.ip(),
-            target.port()
+            target.port(),
+            opts.template
         );
         Some(Rsyslog::start(
             bin,
             dir,
             Proto::Tcp,
             input_port,
-            2 << 20,
+            opts.max_message_size,
             "",
             &body,
             "fwd",
