@@ -51,3 +51,4 @@ pub mod framing;
 pub mod metrics;
 pub mod modes;
 pub mod rules;
+pub mod serve;

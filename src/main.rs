@@ -361,7 +361,7 @@ fn run_config(
     ready_file: Option<PathBuf>,
     reload_from: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    use redactd::modes::serve;
+    use redactd::serve;
     init_logging(&config.runtime.log);
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.runtime.threads {

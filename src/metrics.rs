@@ -63,8 +63,8 @@ use tokio::sync::Semaphore;
 
 use crate::engine::Stats;
 use crate::modes::net::{Counters, EngineWatch};
-use crate::modes::serve::ServeCounters;
 use crate::rules::RuleId;
+use crate::serve::ServeCounters;
 
 /// `Content-Type` of `/metrics`: text format 0.0.4.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -354,11 +354,11 @@ const FAMILIES: &[Spec] = &[
     spec("redactd_redacted_bytes_total", COUNTER, L, "Input bytes inside redacted spans."),
     spec("redactd_messages_received_total", COUNTER, L, "Records (syslog messages) received."),
     spec("redactd_messages_sent_total", COUNTER, L, "Records sent upstream."),
-    spec("redactd_messages_dropped_total", COUNTER, &["listener", "reason"], "Records dropped, by reason: queue_full (UDP beyond the queue), too_large, shutdown (partial or still queued at the drain deadline)."),
+    spec("redactd_messages_dropped_total", COUNTER, &["listener", "reason"], "Records dropped, by reason: queue_full (UDP beyond the queue), too_large, shutdown (partial or still queued at the drain deadline), incomplete (in progress when its connection was evicted or timed out), empty (nothing to send)."),
     spec("redactd_messages_truncated_total", COUNTER, L, "Records cut: a TCP message over max_message_size, or one cut to fit the upstream's datagram size."),
     spec("redactd_findings_total", COUNTER, &["listener", "rule"], "Secrets found and redacted, by rule id."),
     spec("redactd_connections_active", GAUGE, L, "Client connections open now."),
-    spec("redactd_connections_total", COUNTER, &["listener", "result"], "Client connections by result: accepted, rejected (over the connection limit)."),
+    spec("redactd_connections_total", COUNTER, &["listener", "result"], "Client connections by result: accepted; rejected (the listener full, every connection making progress); evicted (a stalled or idle connection that gave its slot to a new one); timed_out (idle or message timeout)."),
     spec("redactd_framing_errors_total", COUNTER, L, "Client streams closed on a framing error."),
     spec("redactd_tls_handshake_errors_total", COUNTER, L, "Failed TLS handshakes with clients."),
     spec("redactd_upstream_connects_total", COUNTER, L, "Successful upstream connections."),
@@ -519,6 +519,8 @@ impl Collector for Exporter {
                                 ("queue_full", &c.dropped_queue_full),
                                 ("too_large", &c.dropped_too_large),
                                 ("shutdown", &c.dropped_shutdown),
+                                ("incomplete", &c.dropped_incomplete),
+                                ("empty", &c.dropped_empty),
                             ] {
                                 out.push(sample(
                                     COUNTER,
@@ -533,6 +535,8 @@ impl Collector for Exporter {
                             for (result, v) in [
                                 ("accepted", &c.connections_accepted),
                                 ("rejected", &c.connections_rejected),
+                                ("evicted", &c.connections_evicted),
+                                ("timed_out", &c.connections_timed_out),
                             ] {
                                 out.push(sample(
                                     COUNTER,

@@ -350,6 +350,19 @@ pub struct NetArgs {
     /// Bound on one upstream connect, in ms.
     #[arg(long, value_name = "MS", default_value_t = d::CONNECT_TIMEOUT_MS.default)]
     pub connect_timeout_ms: u64,
+    /// A connection with nothing in progress is closed after this long
+    /// without a byte, in ms; 0: never.
+    #[arg(long, value_name = "MS", default_value_t = d::IDLE_TIMEOUT_MS.default)]
+    pub idle_timeout_ms: u64,
+    /// Time a message (syslog frame, line, HTTP request) may take from its
+    /// first byte to its last, in ms; a slower one is dropped (counted) and
+    /// its connection closed.
+    #[arg(long, value_name = "MS", default_value_t = d::MESSAGE_TIMEOUT_MS.default)]
+    pub message_timeout_ms: u64,
+    /// Bytes of incomplete messages all connections together may hold
+    /// beyond their first 64 KiB each; a connection that needs more waits.
+    #[arg(long, value_name = "BYTES", default_value_t = d::BUFFER_BYTES.default)]
+    pub buffer_bytes: u64,
     /// Worker threads (0: one per core).
     #[arg(long, value_name = "N", default_value_t = d::THREADS.default)]
     pub threads: u64,
@@ -368,6 +381,7 @@ impl NetArgs {
             threads: some(self.threads),
             drain_ms: some(self.drain_ms),
             log: some(self.log.clone()),
+            buffer_bytes: some(self.buffer_bytes),
         }
     }
 
@@ -395,6 +409,8 @@ impl NetArgs {
             upstream: some(upstream.to_string()),
             max_connections: some(self.max_connections),
             connect_timeout_ms: some(self.connect_timeout_ms),
+            idle_timeout_ms: some(self.idle_timeout_ms),
+            message_timeout_ms: some(self.message_timeout_ms),
             ..raw::Listener::default()
         }
     }
@@ -760,6 +776,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("runtime.threads", "--threads"),
     ("runtime.drain_ms", "--drain-ms"),
     ("runtime.log", "--log"),
+    ("runtime.buffer_bytes", "--buffer-bytes"),
     ("metrics.listen", "--metrics"),
     ("metrics", "--metrics"),
     ("alerts.audit_file", "--alert-audit-file"),

@@ -42,6 +42,10 @@ pub const THREADS: Num = Num::new(0, 0, 4096);
 pub const DRAIN_MS: Num = millis(5000, 0);
 /// `log`: the log filter.
 pub const LOG: &str = "info";
+/// `buffer_bytes`: bytes of incomplete messages (partial syslog frames,
+/// HTTP bodies) all connections together may hold beyond the first 64 KiB
+/// each.
+pub const BUFFER_BYTES: Num = Num::new(128 << 20, 1 << 20, 1 << 40);
 
 // === [redact] ===
 
@@ -81,6 +85,12 @@ pub const ALERT_DRAIN_MS: Num = millis(5000, 0);
 pub const MAX_CONNECTIONS: Num = Num::new(1024, 1, 1 << 20);
 /// `connect_timeout_ms`: bound on one upstream connect.
 pub const CONNECT_TIMEOUT_MS: Num = millis(5000, 1);
+/// `idle_timeout_ms`: a connection with nothing in progress is closed
+/// after this long without a byte; 0: never.
+pub const IDLE_TIMEOUT_MS: Num = millis(600_000, 0);
+/// `message_timeout_ms`: time a message (syslog frame, line, HTTP request)
+/// may take from its first byte to its last.
+pub const MESSAGE_TIMEOUT_MS: Num = millis(60_000, 1);
 
 // === mode = "syslog" ===
 

@@ -139,6 +139,9 @@ pub struct Runtime {
     pub drain: Duration,
     /// `log`: the log filter (`error` … `trace`, or a tracing directive).
     pub log: String,
+    /// `buffer_bytes`: bytes of incomplete messages all connections may
+    /// hold beyond their free 64 KiB each (see [`crate::modes::budget`]).
+    pub buffer_bytes: usize,
 }
 
 /// `[metrics]`
@@ -204,6 +207,12 @@ pub struct Listener {
     pub max_connections: usize,
     /// `connect_timeout_ms`: bound on one upstream connect.
     pub connect_timeout: Duration,
+    /// `idle_timeout_ms`: silence after which a connection with nothing in
+    /// progress is closed; zero: never.
+    pub idle_timeout: Duration,
+    /// `message_timeout_ms`: time a message may take from its first byte
+    /// to its last.
+    pub message_timeout: Duration,
     /// `[listener.tls]`: TLS on the listener (RFC 5425 for syslog).
     pub tls: Option<ServerTls>,
     /// `[listener.upstream_tls]`: TLS towards the upstream; present exactly

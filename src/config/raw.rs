@@ -75,6 +75,7 @@ pub(super) struct Runtime {
     pub threads: Opt<u64>,
     pub drain_ms: Opt<u64>,
     pub log: Opt<String>,
+    pub buffer_bytes: Opt<u64>,
 }
 
 /// `[metrics]`
@@ -112,6 +113,8 @@ pub(super) struct Listener {
     pub upstream: Opt<String>,
     pub max_connections: Opt<u64>,
     pub connect_timeout_ms: Opt<u64>,
+    pub idle_timeout_ms: Opt<u64>,
+    pub message_timeout_ms: Opt<u64>,
     pub tls: Option<Spanned<ServerTls>>,
     pub upstream_tls: Option<Spanned<ClientTls>>,
 }

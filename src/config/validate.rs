@@ -588,10 +588,12 @@ impl Ctx<'_> {
                 l.get_ref().clone()
             }
         };
+        let buffer_bytes = self.size("runtime.buffer_bytes", &r.buffer_bytes, d::BUFFER_BYTES);
         Runtime {
             threads,
             drain,
             log,
+            buffer_bytes,
         }
     }
 
@@ -981,6 +983,16 @@ impl Ctx<'_> {
             &l.connect_timeout_ms,
             d::CONNECT_TIMEOUT_MS,
         );
+        let idle_timeout = self.millis(
+            &p("idle_timeout_ms"),
+            &l.idle_timeout_ms,
+            d::IDLE_TIMEOUT_MS,
+        );
+        let message_timeout = self.millis(
+            &p("message_timeout_ms"),
+            &l.message_timeout_ms,
+            d::MESSAGE_TIMEOUT_MS,
+        );
 
         let mode = match kind {
             Some(Kind::Syslog) => {
@@ -1150,6 +1162,8 @@ impl Ctx<'_> {
             upstream: upstream?,
             max_connections,
             connect_timeout,
+            idle_timeout,
+            message_timeout,
             tls,
             upstream_tls,
             mode: mode?,

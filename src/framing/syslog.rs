@@ -201,6 +201,15 @@ impl Decoder {
         matches!(self.state, State::Start) && buf.is_empty()
     }
 
+    /// Bytes the decoder itself holds (the kept part of an oversized frame
+    /// being skipped), beside those in the caller's buffer.
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Skip { kept, .. } => kept.capacity(),
+            _ => 0,
+        }
+    }
+
     /// Bytes an oversized frame keeps in its body: the maximum and the
     /// lookahead.
     fn keep(&self) -> usize {

@@ -56,6 +56,7 @@ use tracing::{debug, warn};
 use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
+use super::slots::{Slot, SlotIo, Slots, Timeouts};
 use super::tls::BoxStream;
 
 /// Settings of one HTTP proxy listener.
@@ -82,6 +83,8 @@ pub struct Config {
     pub drain: Duration,
     /// Bound on one upstream connect.
     pub connect_timeout: Duration,
+    /// Idle and message timeouts of its connections.
+    pub timeouts: Timeouts,
 }
 
 /// TLS at each end of a listener.
@@ -164,6 +167,7 @@ pub async fn serve(
 ) {
     let client = UpClient::new(&cfg, tls.upstream);
     let (name, max, deadline) = (cfg.name.clone(), cfg.max_connections, cfg.drain);
+    let ctx_timeouts = cfg.timeouts;
     let probe = tokio::spawn(probe_upstream(
         cfg.upstream.clone(),
         cfg.connect_timeout,
@@ -177,11 +181,12 @@ pub async fn serve(
         client,
         acceptor: tls.listener,
     });
-    let serve_one = move |stream: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
+    let serve_one = move |stream: TcpStream, peer: SocketAddr, shutdown: Shutdown, slot: Slot| {
         let ctx = Arc::clone(&ctx);
-        connection(stream, peer, ctx, shutdown)
+        connection(stream, slot, peer, ctx, shutdown)
     };
-    net::accept_loop(listener, &name, max, &counters, stop, deadline, serve_one).await;
+    let slots = Slots::new(max, ctx_timeouts);
+    net::accept_loop(listener, &name, slots, &counters, stop, deadline, serve_one).await;
     probe.abort();
 }
 
@@ -221,6 +226,7 @@ async fn probe_upstream(
 
 async fn connection(
     stream: TcpStream,
+    slot: Slot,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
     mut shutdown: Shutdown,
@@ -240,12 +246,21 @@ async fn connection(
     // redactor and one set of scratch buffers serve them all (the lock is
     // never contended, and never held across an await).
     let scratch = Arc::new(std::sync::Mutex::new(Some(Scratch::new(&ctx.engine))));
+    // Reads count as progress for the slot; a request answered is a
+    // message boundary (keep-alive silence is idleness, not a stall).
+    let io = SlotIo::new(io, slot);
+    let slot = io.slot();
     let service = {
         let ctx = Arc::clone(&ctx);
         service_fn(move |req: Request<Incoming>| {
             let ctx = Arc::clone(&ctx);
             let scratch = Arc::clone(&scratch);
-            async move { Ok::<_, Infallible>(proxy(req, &ctx, &scratch, peer).await) }
+            let slot = Arc::clone(&slot);
+            async move {
+                let resp = proxy(req, &ctx, &scratch, peer).await;
+                slot.between_messages(true);
+                Ok::<_, Infallible>(resp)
+            }
         })
     };
     let conn = http1::Builder::new()

@@ -3,13 +3,14 @@
 //! each other; what they share (upstream addresses, backoff, shutdown,
 //! counters) is in [`net`].
 
+pub mod budget;
 pub mod filter;
 pub mod http;
 pub mod http_body;
 pub mod http_stream;
 pub mod net;
 pub mod scan;
-pub mod serve;
+pub mod slots;
 pub mod syslog;
 pub mod tcp;
 pub mod tls;

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
+use super::slots::{Admission, Slot, Slots};
 use super::tls::{self, BoxStream, ClientTls, TlsError};
 
 use crate::engine::{Finding, Options, Redactor, Sink};
@@ -122,29 +123,33 @@ impl Stop {
     }
 }
 
-/// A TCP listener's accept loop, shared by the modes: at most
-/// `max_connections` served at once (more are closed at accept and
-/// counted), accept errors (EMFILE and friends) backed off, each connection
-/// counted while it runs. `handle` serves one connection; it gets the drain
-/// signal. When `stop.accept` or `stop.drain` fires the listener closes, and
-/// connections are waited for as [`drain_connections`] does.
+/// A TCP listener's accept loop, shared by the modes: connections admitted
+/// by `slots` (a full listener evicts its stalest connection for a
+/// newcomer, or refuses the newcomer when every connection is making
+/// progress: see [`super::slots`]; both counted and logged, rate limited),
+/// accept errors (EMFILE and friends) backed off, each connection counted
+/// while it runs. `handle` serves one connection; it gets the drain signal
+/// and the connection's [`Slot`], which it holds to the end. When
+/// `stop.accept` or `stop.drain` fires the listener closes, and connections
+/// are waited for as [`drain_connections`] does.
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_loop<F, Fut>(
     listener: tokio::net::TcpListener,
     name: &str,
-    max_connections: usize,
+    slots: Arc<Slots>,
     counters: &Arc<Counters>,
     stop: Stop,
     deadline: Duration,
     handle: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Shutdown, Slot) -> Fut,
     Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
 {
     let Stop {
         mut accept,
         mut drain,
     } = stop;
-    let limit = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let refusals = LogEvery::new(Duration::from_secs(10));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -160,14 +165,24 @@ pub async fn accept_loop<F, Fut>(
                         continue;
                     }
                 };
-                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                    Counters::add(&counters.connections_rejected, 1);
-                    tracing::debug!(listener = name, %peer, "connection limit reached; closed");
-                    continue;
+                let slot = match slots.admit() {
+                    Admission::Admitted(slot) => slot,
+                    Admission::Evicted(slot) => {
+                        Counters::add(&counters.connections_evicted, 1);
+                        refusals.log(|n| tracing::info!(listener = name, %peer, evicted = n,
+                            "listener full: the stalest connection gave its slot to a new one"));
+                        slot
+                    }
+                    Admission::Full => {
+                        Counters::add(&counters.connections_rejected, 1);
+                        refusals.log(|n| tracing::info!(listener = name, %peer, refused = n,
+                            "listener full and every connection making progress: refused"));
+                        continue;
+                    }
                 };
                 Counters::add(&counters.connections_accepted, 1);
                 Counters::add(&counters.connections_active, 1);
-                let conn = handle(client, peer, drain.clone());
+                let conn = handle(client, peer, drain.clone(), slot);
                 let counters = Arc::clone(counters);
                 let name = name.to_string();
                 conns.spawn(async move {
@@ -175,13 +190,44 @@ pub async fn accept_loop<F, Fut>(
                         tracing::debug!(listener = %name, %peer, error = %e, "connection ended");
                     }
                     counters.connections_active.fetch_sub(1, Ordering::Relaxed);
-                    drop(permit);
                 });
             }
         }
     }
     drop(listener);
     drain_connections(&mut conns, &mut drain, deadline, name).await;
+}
+
+/// A log line for a repeated event, written at most once per interval:
+/// the first occurrence at once, later ones with how many there were since.
+#[derive(Debug)]
+pub struct LogEvery {
+    every: Duration,
+    state: std::sync::Mutex<(Option<tokio::time::Instant>, u64)>,
+}
+
+impl LogEvery {
+    /// At most one line per `every`.
+    pub fn new(every: Duration) -> LogEvery {
+        LogEvery {
+            every,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts an occurrence; calls `log` with the occurrences since the
+    /// last line (this one included) when a line is due.
+    pub fn log(&self, log: impl FnOnce(u64)) {
+        let now = tokio::time::Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.1 += 1;
+        if st.0.is_none_or(|last| now - last >= self.every) {
+            let n = std::mem::take(&mut st.1);
+            st.0 = Some(now);
+            drop(st);
+            log(n);
+        }
+    }
 }
 
 /// Waits for a listener's connection tasks: until they all end on their
@@ -394,8 +440,20 @@ pub struct Counters {
     pub connections_accepted: AtomicU64,
     /// Connections open now.
     pub connections_active: AtomicU64,
-    /// Connections refused at the per-listener limit.
+    /// Connections refused at the per-listener limit (every slot held by
+    /// a connection making progress).
     pub connections_rejected: AtomicU64,
+    /// Connections that gave their slot to a newcomer (stalled or idle
+    /// while the listener was full).
+    pub connections_evicted: AtomicU64,
+    /// Connections closed by the idle or message timeout.
+    pub connections_timed_out: AtomicU64,
+    /// Messages in progress dropped when their connection was evicted or
+    /// timed out (they may hold part of a secret, so they are not sent).
+    pub dropped_incomplete: AtomicU64,
+    /// Empty messages (nothing but an optional LF) dropped: no receiver
+    /// can take one as a frame.
+    pub dropped_empty: AtomicU64,
     /// Bytes received from clients.
     pub bytes_in: AtomicU64,
     /// Bytes sent upstream.
@@ -493,32 +551,53 @@ impl Counters {
         c.load(Ordering::Relaxed)
     }
 
+    /// Every monotonic count, with its name in the summary line: the one
+    /// list [`summary`](Self::summary) and [`add_all`](Self::add_all) walk.
+    pub const TALLIES: &'static [(&'static str, Tally)] = &[
+        ("connections", |c| &c.connections_accepted),
+        ("rejected", |c| &c.connections_rejected),
+        ("evicted", |c| &c.connections_evicted),
+        ("timed_out", |c| &c.connections_timed_out),
+        ("bytes_in", |c| &c.bytes_in),
+        ("bytes_out", |c| &c.bytes_out),
+        ("messages_in", |c| &c.messages_in),
+        ("messages_out", |c| &c.messages_out),
+        ("findings", |c| &c.findings),
+        ("bytes_redacted", |c| &c.bytes_redacted),
+        ("hits_verified", |c| &c.hits_verified),
+        ("blocks_capped", |c| &c.blocks_capped),
+        ("dropped_queue_full", |c| &c.dropped_queue_full),
+        ("dropped_too_large", |c| &c.dropped_too_large),
+        ("dropped_shutdown", |c| &c.dropped_shutdown),
+        ("dropped_incomplete", |c| &c.dropped_incomplete),
+        ("dropped_empty", |c| &c.dropped_empty),
+        ("truncated", |c| &c.truncated),
+        ("framing_errors", |c| &c.framing_errors),
+        ("tls_handshake_errors", |c| &c.tls_handshake_errors),
+        ("upstream_connects", |c| &c.upstream_connects),
+        ("upstream_errors", |c| &c.upstream_errors),
+    ];
+
     /// A one-line summary for the log (counts only, never payload).
     pub fn summary(&self) -> String {
-        let g = Self::get;
-        format!(
-            "connections={} rejected={} bytes_in={} bytes_out={} messages_in={} messages_out={} \
-             findings={} dropped_queue_full={} dropped_too_large={} dropped_shutdown={} \
-             truncated={} framing_errors={} tls_handshake_errors={} upstream_connects={} \
-             upstream_errors={}",
-            g(&self.connections_accepted),
-            g(&self.connections_rejected),
-            g(&self.bytes_in),
-            g(&self.bytes_out),
-            g(&self.messages_in),
-            g(&self.messages_out),
-            g(&self.findings),
-            g(&self.dropped_queue_full),
-            g(&self.dropped_too_large),
-            g(&self.dropped_shutdown),
-            g(&self.truncated),
-            g(&self.framing_errors),
-            g(&self.tls_handshake_errors),
-            g(&self.upstream_connects),
-            g(&self.upstream_errors),
-        )
+        let parts: Vec<String> = Self::TALLIES
+            .iter()
+            .map(|(name, f)| format!("{name}={}", Self::get(f(self))))
+            .collect();
+        parts.join(" ")
+    }
+
+    /// Adds every count of `other` to this one's (an exit summary over
+    /// several listeners).
+    pub fn add_all(&self, other: &Counters) {
+        for (_, f) in Self::TALLIES {
+            Self::add(f(self), Self::get(f(other)));
+        }
     }
 }
+
+/// Where one count lives in [`Counters`].
+pub type Tally = fn(&Counters) -> &AtomicU64;
 
 /// A redactor sink appending output to a buffer and counting findings.
 #[derive(Debug)]

@@ -71,7 +71,9 @@ use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
 
+use super::budget::Budget;
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop, Upstream};
+use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
@@ -112,6 +114,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// TLS towards a `tls://` upstream.
     pub upstream_tls: Option<ClientTls>,
+    /// Idle and message timeouts of TCP connections.
+    pub timeouts: Timeouts,
 }
 
 /// One redacted message on its way upstream. Holds its share of the queue
@@ -138,6 +142,8 @@ pub struct Relay {
     engine: EngineWatch,
     counters: Arc<Counters>,
     budget: Arc<Semaphore>,
+    /// Memory for partial frames, shared with every listener.
+    buffers: Budget,
     tx: mpsc::Sender<Message>,
 }
 
@@ -148,6 +154,7 @@ pub fn start(
     mut cfg: Config,
     engine: EngineWatch,
     counters: Arc<Counters>,
+    buffers: Budget,
 ) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
     let dialer = match &cfg.upstream {
         Upstream::Tcp(addr) => Some(Dialer::new(addr, None, cfg.connect_timeout)?),
@@ -181,6 +188,7 @@ pub fn start(
             engine,
             counters,
             budget,
+            buffers,
             tx,
         },
         writer,
@@ -229,6 +237,7 @@ impl Relay {
         self.counters.alert(peer, &r.found);
         stats.update(red.stats(), &self.counters);
         if is_empty_message(&out) {
+            Counters::add(&self.counters.dropped_empty, 1);
             debug!(?peer, "empty syslog message dropped");
             return None;
         }
@@ -474,7 +483,7 @@ pub async fn serve_tcp(
     let cfg = Arc::clone(&relay.cfg);
     let counters = Arc::clone(&relay.counters);
     let listener_name = name.clone();
-    let handle = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
+    let handle = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown, slot: Slot| {
         let relay = relay.clone();
         let name = name.clone();
         let tls = tls.clone();
@@ -489,13 +498,20 @@ pub async fn serve_tcp(
                     }
                 }
             };
-            tcp_client(client, peer, &name, &relay, shutdown).await
+            let conn = Conn {
+                peer,
+                name: &name,
+                relay: &relay,
+                slot,
+            };
+            conn.serve(client, shutdown).await
         }
     };
+    let slots = Slots::new(cfg.max_connections, cfg.timeouts);
     net::accept_loop(
         listener,
         &listener_name,
-        cfg.max_connections,
+        slots,
         &counters,
         stop,
         cfg.drain,
@@ -510,12 +526,14 @@ enum Client {
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+/// Bytes asked of a client per read.
+const READ: usize = 16 * 1024;
+
 impl Client {
     /// Reads more bytes into `buf`. A plain connection waits for data
     /// before it takes buffer space, so an idle one holds none. Cancel
     /// safe: nothing is lost when the future is dropped.
     async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        const READ: usize = 16 * 1024;
         match self {
             Client::Plain(s) => loop {
                 s.readable().await?;
@@ -533,81 +551,172 @@ impl Client {
     }
 }
 
-async fn tcp_client(
-    mut client: Client,
+/// The most `buf` can grow to in one [`Client::read_more`]: reserving
+/// may double its capacity.
+fn next_capacity(buf: &BytesMut) -> usize {
+    if buf.capacity() - buf.len() >= READ {
+        buf.capacity()
+    } else {
+        (buf.capacity() * 2).max(buf.len() + READ)
+    }
+}
+
+/// After shutdown begins, a connection goes on reading what its client had
+/// already sent until nothing more arrives for this long.
+const QUIET: Duration = Duration::from_millis(200);
+
+/// What ended a wait on the client.
+enum Event {
+    /// Bytes arrived.
+    Bytes,
+    /// The client closed its side.
+    Eof,
+    /// Shutdown began: read on until the client goes quiet.
+    Stop,
+    /// Shutdown is under way and nothing more arrived (or the drain time
+    /// for reading ran out).
+    Quiet,
+    /// The slot ended the connection.
+    Ended(Ended),
+}
+
+/// One client connection of a TCP listener.
+struct Conn<'a> {
     peer: SocketAddr,
-    name: &str,
-    relay: &Relay,
-    mut shutdown: Shutdown,
-) -> io::Result<()> {
-    let mut decoder = match client {
-        Client::Plain(_) => Decoder::new(relay.cfg.max_message_size),
-        Client::Tls(_) => Decoder::octet_only(relay.cfg.max_message_size),
-    };
-    let mut buf = BytesMut::new();
-    let (mut engine, mut red) = relay.redactor();
-    let mut stats = StatsCursor::default();
-    let counters = &relay.counters;
-    loop {
-        let (eof, stopping) = tokio::select! {
-            biased;
-            _ = shutdown.wait() => (false, true),
-            r = client.read_more(&mut buf) => match r? {
-                0 => (true, false),
-                n => {
-                    Counters::add(&counters.bytes_in, n as u64);
-                    (false, false)
-                }
-            },
+    name: &'a str,
+    relay: &'a Relay,
+    slot: Slot,
+}
+
+impl Conn<'_> {
+    async fn serve(&self, mut client: Client, mut shutdown: Shutdown) -> io::Result<()> {
+        let max = self.relay.cfg.max_message_size;
+        let mut decoder = match client {
+            Client::Plain(_) => Decoder::new(max),
+            Client::Tls(_) => Decoder::octet_only(max),
         };
+        let mut buf = BytesMut::new();
+        let mut lease = self.relay.buffers.lease();
+        let (mut engine, mut red) = self.relay.redactor();
+        let mut stats = StatsCursor::default();
+        let counters = &self.relay.counters;
+        // Set once shutdown begins: when to stop reading at the latest.
+        let mut draining: Option<tokio::time::Instant> = None;
         loop {
-            let frame = if eof {
-                decoder.decode_eof(&mut buf)
-            } else {
-                decoder.decode(&mut buf)
+            // Room for the next read within the memory budget: waiting for
+            // it reads nothing and is no progress, so the slot's timeouts
+            // and eviction still apply.
+            let want = next_capacity(&buf) + decoder.held();
+            let read = async {
+                lease.cover(want).await;
+                client.read_more(&mut buf).await
             };
-            let frame = match frame {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    Counters::add(&counters.framing_errors, 1);
-                    warn!(listener = %name, %peer, error = %e, kind = e.kind(),
-                          "syslog framing error; closing the connection");
+            let quiet_at = draining.map(|end| (tokio::time::Instant::now() + QUIET).min(end));
+            let ev = tokio::select! {
+                biased;
+                _ = shutdown.wait(), if draining.is_none() => Event::Stop,
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
+                r = self.slot.read(read) => match r {
+                    Err(ended) => Event::Ended(ended),
+                    Ok(r) => match r? {
+                        0 => Event::Eof,
+                        n => {
+                            Counters::add(&counters.bytes_in, n as u64);
+                            Event::Bytes
+                        }
+                    },
+                },
+            };
+            match ev {
+                Event::Stop => {
+                    draining = Some(tokio::time::Instant::now() + self.relay.cfg.drain / 2);
+                    continue;
+                }
+                Event::Quiet => {
+                    self.closing(&decoder, &buf, true);
                     return Ok(());
                 }
-            };
-            Counters::add(&counters.messages_in, 1);
-            if let Some(e) = net::reloaded(&mut engine) {
-                red = e.redactor();
-                stats.restart();
+                Event::Ended(e) => {
+                    if e != Ended::Evicted {
+                        Counters::add(&counters.connections_timed_out, 1);
+                    }
+                    debug!(listener = %self.name, peer = %self.peer, reason = %e, "closing");
+                    self.closing(&decoder, &buf, false);
+                    return Ok(());
+                }
+                Event::Bytes | Event::Eof => {}
             }
-            if let Some(o) = frame.oversize {
-                Counters::add(&counters.truncated, 1);
-                warn!(listener = %name, %peer, len = o.len, max = o.kept, "syslog {o}");
+            let eof = matches!(ev, Event::Eof);
+            loop {
+                let frame = if eof {
+                    decoder.decode_eof(&mut buf)
+                } else {
+                    decoder.decode(&mut buf)
+                };
+                let frame = match frame {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        Counters::add(&counters.framing_errors, 1);
+                        warn!(listener = %self.name, peer = %self.peer, error = %e, kind = e.kind(),
+                              "syslog framing error; closing the connection");
+                        return Ok(());
+                    }
+                };
+                Counters::add(&counters.messages_in, 1);
+                if let Some(e) = net::reloaded(&mut engine) {
+                    red = e.redactor();
+                    stats.restart();
+                }
+                if let Some(o) = frame.oversize {
+                    Counters::add(&counters.truncated, 1);
+                    warn!(listener = %self.name, peer = %self.peer, len = o.len, max = o.kept,
+                          "syslog {o}");
+                }
+                let (msg, over) = (&frame.body, frame.oversize);
+                let peer = Some(self.peer);
+                let Some(out) = self.relay.prepare(&mut red, &mut stats, msg, over, peer) else {
+                    continue;
+                };
+                if !self.relay.send(out, Some(frame.framing)).await {
+                    return Ok(());
+                }
             }
-            let (msg, over) = (&frame.body, frame.oversize);
-            let Some(out) = relay.prepare(&mut red, &mut stats, msg, over, Some(peer)) else {
-                continue;
-            };
-            if !relay.send(out, Some(frame.framing)).await {
+            if eof {
                 return Ok(());
             }
-        }
-        if eof {
-            return Ok(());
-        }
-        if stopping {
-            if !decoder.at_boundary(&buf) {
-                // The rest of this frame will never be read: a partial
-                // message may hold a partial secret, so it is not sent.
-                Counters::add(&counters.dropped_shutdown, 1);
-                warn!(listener = %name, %peer, "shutdown: dropping a partially received message");
+            self.slot.between_messages(decoder.at_boundary(&buf));
+            if buf.is_empty() {
+                // An idle connection holds no buffer, and no budget.
+                buf = BytesMut::new();
+                lease.try_cover(decoder.held());
             }
-            return Ok(());
         }
-        if buf.is_empty() {
-            buf = BytesMut::new();
+    }
+
+    /// The connection closes before its client finished: a partial message
+    /// may hold a partial secret, so it is dropped and counted (as lost to
+    /// shutdown, or as incomplete).
+    fn closing(&self, decoder: &Decoder, buf: &BytesMut, shutdown: bool) {
+        if decoder.at_boundary(buf) {
+            return;
         }
+        let c = &self.relay.counters;
+        let (counter, why) = if shutdown {
+            (&c.dropped_shutdown, "shutdown")
+        } else {
+            (&c.dropped_incomplete, "incomplete")
+        };
+        Counters::add(counter, 1);
+        warn!(listener = %self.name, peer = %self.peer, reason = why,
+              "dropping a partially received message");
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

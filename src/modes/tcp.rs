@@ -30,14 +30,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Out, Shutdown, Stop};
+use super::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
+use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::BoxStream;
+use crate::engine::Redactor;
 use crate::metrics::StatsCursor;
 
 /// Settings of one TCP proxy listener.
@@ -56,6 +59,8 @@ pub struct Config {
     pub drain: Duration,
     /// Read buffer size.
     pub read_size: usize,
+    /// Idle and message (line) timeouts of client connections.
+    pub timeouts: Timeouts,
 }
 
 /// Bytes read from a client at once.
@@ -83,6 +88,8 @@ struct Ctx {
     ends: Ends,
     engine: EngineWatch,
     counters: Arc<Counters>,
+    /// "Holding clients while the upstream is down", rate limited.
+    waiting: LogEvery,
 }
 
 /// Serves `listener` until `shutdown`, then drains connections for at most
@@ -101,15 +108,17 @@ pub async fn serve(
         ends,
         engine,
         counters: Arc::clone(&counters),
+        waiting: LogEvery::new(Duration::from_secs(10)),
     });
     // Not known to be down until a dial fails (see `probe_upstream`).
     counters.upstream_up.store(1, Ordering::Relaxed);
     let probe = tokio::spawn(probe_upstream(Arc::clone(&ctx)));
-    let serve_one = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
+    let slots = Slots::new(max, ctx.cfg.timeouts);
+    let serve_one = move |client: TcpStream, peer: SocketAddr, shutdown: Shutdown, slot: Slot| {
         let ctx = Arc::clone(&ctx);
-        async move { handle(client, peer, &ctx, shutdown).await }
+        async move { handle(client, peer, &ctx, shutdown, slot).await }
     };
-    net::accept_loop(listener, &name, max, &counters, stop, deadline, serve_one).await;
+    net::accept_loop(listener, &name, slots, &counters, stop, deadline, serve_one).await;
     probe.abort();
 }
 
@@ -178,68 +187,151 @@ impl ClientRead {
 enum Event {
     Data(usize),
     Idle,
-    Shutdown,
+    /// Shutdown began: read on until the client goes quiet.
+    Stop,
+    /// Shutdown is under way and nothing more arrived (or the time for
+    /// reading ran out).
+    Quiet,
+    /// The slot ended the connection.
+    Ended(Ended),
 }
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// After shutdown begins, a connection goes on reading what its client had
+/// already sent until nothing more arrives for this long.
+const QUIET: Duration = Duration::from_millis(200);
 
 async fn handle(
     client: TcpStream,
     peer: SocketAddr,
     ctx: &Ctx,
     mut shutdown: Shutdown,
+    slot: Slot,
 ) -> io::Result<()> {
     client.set_nodelay(true)?;
-    let (mut cr, mut cw): (ClientRead, Writer) = match &ctx.ends.tls {
-        None => {
-            let (r, w) = client.into_split();
-            (ClientRead::Plain(r), Box::new(w))
-        }
-        Some(acceptor) => {
-            let (c, name, t) = (&ctx.counters, &ctx.cfg.name, ctx.cfg.connect_timeout);
-            let Some(s) = net::accept_tls(acceptor, client, t, c, name, peer).await else {
-                return Ok(());
-            };
-            let (r, w) = tokio::io::split(Box::new(s) as BoxStream);
-            (ClientRead::Tls(r), Box::new(w))
-        }
+    let Some((cr, mut cw)) = accept(client, peer, ctx).await else {
+        return Ok(());
     };
-    let upstream = match ctx.ends.upstream.dial().await {
-        Ok(s) => s,
-        Err(e) => {
-            Counters::add(&ctx.counters.upstream_errors, 1);
-            ctx.counters.upstream_up.store(0, Ordering::Relaxed);
-            warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.ends.upstream.addr(), error = %e,
-                  "upstream unreachable; closing client");
-            return Ok(());
-        }
+    let Some(upstream) = dial(peer, ctx, &slot, &mut shutdown).await else {
+        return Ok(());
     };
-    Counters::add(&ctx.counters.upstream_connects, 1);
-    ctx.counters.upstream_up.store(1, Ordering::Relaxed);
-    let (mut ur, mut uw) = tokio::io::split(upstream);
+    let (mut ur, uw) = tokio::io::split(upstream);
     // Upstream to client, untouched. Ends at upstream EOF or error.
     let back = tokio::spawn(async move {
         let r = tokio::io::copy(&mut ur, &mut cw).await;
         let _ = cw.shutdown().await;
         r
     });
+    let (r, stats) = forward(cr, uw, peer, ctx, shutdown, &slot).await;
+    if r.is_err() {
+        back.abort();
+        return r;
+    }
+    match back.await {
+        Ok(Ok(_)) | Err(_) => {}
+        Ok(Err(e)) => debug!(listener = %ctx.cfg.name, %peer, error = %e, "upstream to client"),
+    }
+    debug!(listener = %ctx.cfg.name, %peer, bytes_in = stats.bytes_in, bytes_out = stats.bytes_out,
+          "connection closed");
+    Ok(())
+}
 
+/// The client's two halves, after its TLS handshake when the listener
+/// has TLS; `None` when that failed (counted).
+async fn accept(client: TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option<(ClientRead, Writer)> {
+    match &ctx.ends.tls {
+        None => {
+            let (r, w) = client.into_split();
+            Some((ClientRead::Plain(r), Box::new(w)))
+        }
+        Some(acceptor) => {
+            let (c, name, t) = (&ctx.counters, &ctx.cfg.name, ctx.cfg.connect_timeout);
+            let s = net::accept_tls(acceptor, client, t, c, name, peer).await?;
+            let (r, w) = tokio::io::split(Box::new(s) as BoxStream);
+            Some((ClientRead::Tls(r), Box::new(w)))
+        }
+    }
+}
+
+/// Connects the client's upstream, retrying with backoff while it is
+/// down. The client is not read meanwhile: what it sends waits in its
+/// socket (TCP flow control holds it back), so nothing it sent is lost to
+/// an upstream restart. `None` when shutdown begins or the slot ends first.
+async fn dial(
+    peer: SocketAddr,
+    ctx: &Ctx,
+    slot: &Slot,
+    shutdown: &mut Shutdown,
+) -> Option<BoxStream> {
+    let mut backoff = Backoff::new();
+    loop {
+        match ctx.ends.upstream.dial().await {
+            Ok(s) => {
+                Counters::add(&ctx.counters.upstream_connects, 1);
+                ctx.counters.upstream_up.store(1, Ordering::Relaxed);
+                return Some(s);
+            }
+            Err(e) => {
+                Counters::add(&ctx.counters.upstream_errors, 1);
+                ctx.counters.upstream_up.store(0, Ordering::Relaxed);
+                ctx.waiting.log(|n| {
+                    warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.ends.upstream.addr(),
+                          error = %e, failed_dials = n,
+                          "upstream unreachable; clients wait (unread) until it is back")
+                });
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = shutdown.wait() => return None,
+            e = slot.ended() => {
+                if e != Ended::Evicted {
+                    Counters::add(&ctx.counters.connections_timed_out, 1);
+                }
+                return None;
+            }
+        }
+    }
+}
+
+/// Client to upstream, redacted, until the client's EOF, the end of
+/// shutdown's reading, or the slot's end. Returns the engine's final
+/// stats with the outcome.
+async fn forward(
+    mut cr: ClientRead,
+    mut uw: WriteHalf<BoxStream>,
+    peer: SocketAddr,
+    ctx: &Ctx,
+    mut shutdown: Shutdown,
+    slot: &Slot,
+) -> (io::Result<()>, crate::engine::Stats) {
     let mut engine = ctx.engine.clone();
     let mut red = engine.borrow_and_update().redactor();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let counters = &ctx.counters;
     let mut stats = StatsCursor::default();
-    let forward = async {
+    let mut draining: Option<Instant> = None;
+    let r = async {
         loop {
             let held = red.pending() > 0;
+            let quiet_at = draining.map(|end| (Instant::now() + QUIET).min(end));
             let ev = tokio::select! {
                 biased;
-                _ = shutdown.wait() => Event::Shutdown,
-                r = cr.read_some(&mut buf, ctx.cfg.read_size) => Event::Data(r?),
+                _ = shutdown.wait(), if draining.is_none() => Event::Stop,
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
+                r = slot.read(cr.read_some(&mut buf, ctx.cfg.read_size)) => match r {
+                    Ok(r) => Event::Data(r?),
+                    Err(e) => Event::Ended(e),
+                },
                 _ = tokio::time::sleep(ctx.cfg.flush), if held => Event::Idle,
             };
-            let start = tokio::time::Instant::now();
+            if let Event::Stop = ev {
+                draining = Some(Instant::now() + ctx.cfg.drain / 2);
+                continue;
+            }
+            let start = Instant::now();
             let mut sink = Out::new(&mut out);
             let eof = match ev {
                 Event::Data(0) => {
@@ -256,6 +348,8 @@ async fn handle(
                         }
                     }
                     red.write(&buf[..n], &mut sink);
+                    // A line in progress is a message in progress.
+                    slot.between_messages(buf[n - 1] == b'\n');
                     false
                 }
                 Event::Idle => {
@@ -264,17 +358,11 @@ async fn handle(
                     buf = Vec::new();
                     false
                 }
-                Event::Shutdown => {
-                    red.flush_idle(&mut sink);
-                    let held = red.pending();
-                    if held > 0 {
-                        // A secret may be in progress here and the rest of
-                        // it will never be read: fail closed.
-                        warn!(listener = %ctx.cfg.name, %peer, bytes = held,
-                              "shutdown: dropping held bytes where a secret may be in progress");
-                    }
+                Event::Quiet | Event::Ended(_) => {
+                    end_early(&mut red, &mut sink, &ev, peer, ctx);
                     true
                 }
+                Event::Stop => unreachable!("handled above"),
             };
             counters.processing.observe(start.elapsed());
             counters.count_findings(&sink.by_rule);
@@ -290,18 +378,39 @@ async fn handle(
                 return Ok(());
             }
         }
-    };
-    let r = forward.await;
-    let stats = red.stats();
-    if r.is_err() {
-        back.abort();
-        return r;
     }
-    match back.await {
-        Ok(Ok(_)) | Err(_) => {}
-        Ok(Err(e)) => debug!(listener = %ctx.cfg.name, %peer, error = %e, "upstream to client"),
+    .await;
+    (r, red.stats().clone())
+}
+
+/// The connection ends before its client did (shutdown, eviction, a
+/// timeout): what is safe is released; bytes where a secret may still be in
+/// progress are dropped, and counted.
+fn end_early(red: &mut Redactor, sink: &mut Out<'_>, ev: &Event, peer: SocketAddr, ctx: &Ctx) {
+    red.flush_idle(sink);
+    let c = &ctx.counters;
+    if let Event::Ended(e) = ev {
+        if *e != Ended::Evicted {
+            Counters::add(&c.connections_timed_out, 1);
+        }
+        debug!(listener = %ctx.cfg.name, %peer, reason = %e, "closing");
     }
-    debug!(listener = %ctx.cfg.name, %peer, bytes_in = stats.bytes_in, bytes_out = stats.bytes_out,
-          "connection closed");
-    Ok(())
+    let held = red.pending();
+    if held > 0 {
+        // The rest of it will never be read: fail closed.
+        let counter = match ev {
+            Event::Quiet => &c.dropped_shutdown,
+            _ => &c.dropped_incomplete,
+        };
+        Counters::add(counter, 1);
+        warn!(listener = %ctx.cfg.name, %peer, bytes = held,
+              "dropping held bytes where a secret may be in progress");
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

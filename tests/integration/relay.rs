@@ -166,20 +166,36 @@ fn tcp_idle_flush_sends_a_quiet_partial_line_but_never_half_a_secret() {
 }
 
 #[test]
-fn tcp_unreachable_upstream_closes_the_client_and_is_counted() {
-    let dead = crate::common::peers::free_tcp_port();
+fn tcp_clients_wait_while_the_upstream_is_down_and_lose_nothing() {
+    // Issue 12 item 12: a client accepted while the upstream is down used
+    // to be closed after its first write was taken, silently losing it.
+    // Now it is held (unread) until the upstream is back.
+    let port = crate::common::peers::free_tcp_port();
     let tmp = TempDir::new("tcp-dead");
-    let up = format!("127.0.0.1:{dead}");
+    let up = format!("127.0.0.1:{port}");
     let mut d = Redactd::start(&tmp, "tcp", &["--listen", "127.0.0.1:0", "--upstream", &up]);
+    let mut rng = Rng::from_seed(b"tcp-held");
+    let token = fake_github_token(&mut rng);
     let mut c = TcpStream::connect(d.addr("tcp-0")).unwrap();
-    c.set_read_timeout(Some(WAIT)).unwrap();
-    let _ = c.write_all(b"password=never-forwarded-1234\n");
-    let mut buf = [0u8; 16];
-    // EOF or a reset: either way the client learns at once.
-    assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)));
+    let line = format!("first line while down token={token}\n");
+    c.write_all(line.as_bytes()).unwrap();
+    crate::common::binary::eventually("failed dials", WAIT, || {
+        d.stderr().contains("upstream unreachable")
+    });
+    let rec = TcpRecorder::start_on(port);
+    c.write_all(b"second line\n").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let want = whole(
+        &builtin(),
+        Style::Label,
+        format!("{line}second line\n").as_bytes(),
+    )
+    .out;
+    let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
+    assert!(got == want, "{:?}", String::from_utf8_lossy(&got));
     let s = d.stop();
     assert!(s["upstream_errors"] >= 1, "{s:?}");
-    assert!(!d.stderr().contains("never-forwarded"));
+    assert!(!d.stderr().contains(&token));
 }
 
 #[test]

@@ -1376,7 +1376,12 @@ pub struct TcpRecorder {
 
 impl TcpRecorder {
     pub fn start() -> TcpRecorder {
-        let listener = TcpListener::bind((LOCALHOST, 0)).expect("bind recorder");
+        Self::start_on(0)
+    }
+
+    /// A recorder on a given port (an upstream coming back where it was).
+    pub fn start_on(port: u16) -> TcpRecorder {
+        let listener = TcpListener::bind((LOCALHOST, port)).expect("bind recorder");
         let port = listener.local_addr().unwrap().port();
         let conns = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
