@@ -122,6 +122,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) => run_scan(args),
         Command::CheckConfig { file } => match redactd::config::load_checked(&file) {
             Ok((cfg, rules)) => {
+                for w in &cfg.warnings {
+                    eprintln!("warning: {}: {w}", cfg.origin);
+                }
                 println!(
                     "{}: ok ({} listener(s), {} rules)",
                     cfg.origin,
@@ -363,6 +366,9 @@ fn run_config(
 ) -> Result<ExitCode> {
     use redactd::serve;
     init_logging(&config.runtime.log);
+    for w in &config.warnings {
+        tracing::warn!("{}: {w}", config.origin);
+    }
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.runtime.threads {
         b.worker_threads(n);

@@ -175,9 +175,12 @@ impl RuleArgs {
         }
     }
 
-    /// The validated `[rules]` these flags describe.
+    /// The validated `[rules]` these flags describe; warnings (a secrets
+    /// file others can read) go to stderr.
     pub fn settings(&self) -> Result<Rules, ConfigErrors> {
-        super::validate::rules_only(self.raw()).map_err(cli_errors)
+        let (rules, warnings) = super::validate::rules_only(self.raw()).map_err(cli_errors)?;
+        warn_all(warnings);
+        Ok(rules)
     }
 }
 
@@ -235,9 +238,12 @@ impl RedactArgs {
     }
 
     /// The validated `[redact]` these flags describe (the key file read
-    /// and checked).
+    /// and checked). Warnings (a key file others can read) go to stderr:
+    /// the commands that take these flags log nowhere else.
     pub fn settings(&self) -> Result<Redact, ConfigErrors> {
-        super::validate::redact_only(self.raw()).map_err(cli_errors)
+        let (redact, warnings) = super::validate::redact_only(self.raw()).map_err(cli_errors)?;
+        warn_all(warnings);
+        Ok(redact)
     }
 }
 
@@ -638,6 +644,11 @@ fn validated(raw: Result<(raw::File, Renames), ConfigErrors>) -> Result<Config, 
     };
     let mut config = super::validate::validate(file, None, None, true).map_err(flagged_all)?;
     config.origin = ORIGIN.to_string();
+    config.warnings = config
+        .warnings
+        .into_iter()
+        .map(|w| flagged(w, &renames))
+        .collect();
     Ok(config)
 }
 
@@ -833,6 +844,14 @@ fn cli_errors(errors: Vec<ConfigError>) -> ConfigErrors {
         ORIGIN,
         errors.into_iter().map(|e| flagged(e, &[])).collect(),
     )
+}
+
+/// Prints warnings about flags to stderr (commands that log nowhere
+/// else).
+fn warn_all(warnings: Vec<ConfigError>) {
+    for w in warnings {
+        eprintln!("redactd: warning: {}", flagged(w, &[]));
+    }
 }
 
 /// A problem only a command line can have.

@@ -81,6 +81,9 @@ pub struct Config {
     pub alerts: Option<Alerts>,
     /// `[[listener]]`: at least one, names unique.
     pub listeners: Vec<Listener>,
+    /// Problems that do not refuse the file (a key file others can read),
+    /// for `check-config` to print and `serve` to log.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// `[redact]`

@@ -45,6 +45,7 @@ pub(super) fn validate(
         base,
         cli,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let redact = cx.redact(file.redact);
     let rules = cx.rules(file.rules);
@@ -65,6 +66,7 @@ pub(super) fn validate(
                 .into_iter()
                 .map(|l| l.expect("no errors"))
                 .collect(),
+            warnings: cx.warnings,
         })
     } else {
         Err(cx.errors)
@@ -78,22 +80,27 @@ fn cli_ctx() -> Ctx<'static> {
         base: None,
         cli: true,
         errors: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
 /// Validates `[rules]` alone (commands that take rule flags but run no
-/// listener).
-pub(super) fn rules_only(r: raw::Rules) -> Result<Rules, Vec<ConfigError>> {
+/// listener), with any warnings.
+pub(super) fn rules_only(r: raw::Rules) -> Result<(Rules, Vec<ConfigError>), Vec<ConfigError>> {
     let mut cx = cli_ctx();
     let rules = cx.rules(r);
-    cx.errors.is_empty().then_some(rules).ok_or(cx.errors)
+    match cx.errors.is_empty() {
+        true => Ok((rules, cx.warnings)),
+        false => Err(cx.errors),
+    }
 }
 
-/// Validates `[redact]` alone (the key file read and checked).
-pub(super) fn redact_only(r: raw::Redact) -> Result<Redact, Vec<ConfigError>> {
+/// Validates `[redact]` alone (the key file read and checked), with any
+/// warnings.
+pub(super) fn redact_only(r: raw::Redact) -> Result<(Redact, Vec<ConfigError>), Vec<ConfigError>> {
     let mut cx = cli_ctx();
     match cx.redact(r) {
-        Some(redact) if cx.errors.is_empty() => Ok(redact),
+        Some(redact) if cx.errors.is_empty() => Ok((redact, cx.warnings)),
         _ => Err(cx.errors),
     }
 }
@@ -238,8 +245,8 @@ fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
 /// What a `*_file` must contain.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Content {
-    /// Anything readable (the HMAC key is checked separately).
-    Any,
+    /// A secret (the HMAC key, a token): anything readable, kept private.
+    Secret,
     /// PEM certificates.
     Certs,
     /// A PEM private key.
@@ -256,6 +263,8 @@ struct Ctx<'a> {
     /// The values came from command-line flags.
     cli: bool,
     errors: Vec<ConfigError>,
+    /// Problems that do not refuse the config.
+    warnings: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -315,7 +324,6 @@ impl Ctx<'_> {
         }
         let contains = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
         let problem = match content {
-            Content::Any => None,
             Content::Certs if !contains(b"-----BEGIN CERTIFICATE-----") => {
                 Some("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
             }
@@ -332,7 +340,35 @@ impl Ctx<'_> {
                 format!("{shown} {problem}"),
             );
         }
+        if matches!(content, Content::Secret | Content::PrivateKey) {
+            self.private(path, span(v), &p, &shown);
+        }
         Some(p)
+    }
+
+    /// Warns (as ssh refuses) when a file holding a secret can be read by
+    /// its group or others. A warning, not an error: Kubernetes mounts
+    /// secrets 0644 unless told otherwise.
+    fn private(&mut self, path: &str, at: Option<Range<usize>>, p: &Path, shown: &str) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::metadata(p) else {
+                return;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                self.warnings.push(ConfigError {
+                    kind: ErrorKind::Reference,
+                    path: path.to_string(),
+                    line: self.text.zip(at).map(|(text, r)| line_of(text, r.start)),
+                    message: format!(
+                        "{shown} holds a secret and is readable by its group or others (mode \
+                         {mode:04o}): chmod 600 it"
+                    ),
+                });
+            }
+        }
     }
 
     fn redact(&mut self, r: raw::Redact) -> Option<Redact> {
@@ -380,7 +416,7 @@ impl Ctx<'_> {
                 "set hmac_key_file or hmac_key_env, not both",
             ),
             (Some(f), None) => {
-                if let Some(p) = self.file("redact.hmac_key_file", f, Content::Any) {
+                if let Some(p) = self.file("redact.hmac_key_file", f, Content::Secret) {
                     key = Some((SecretRef::File(p), "redact.hmac_key_file", span(f)));
                 }
             }
@@ -492,6 +528,25 @@ impl Ctx<'_> {
     fn rules(&mut self, r: raw::Rules) -> Rules {
         let dirs = self.existing_paths("rules.dirs", &r.dirs);
         let known_secrets = self.existing_paths("rules.known_secrets", &r.known_secrets);
+        for (i, p) in known_secrets.iter().enumerate() {
+            let at = r
+                .known_secrets
+                .as_ref()
+                .and_then(|v| v.get(i))
+                .and_then(span);
+            let files: Vec<PathBuf> = match std::fs::read_dir(p) {
+                Ok(dir) => dir
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|f| f.is_file())
+                    .collect(),
+                Err(_) => vec![p.clone()],
+            };
+            for f in files {
+                let shown = format!("{:?}", f.display().to_string());
+                self.private(&format!("rules.known_secrets[{i}]"), at.clone(), &f, &shown);
+            }
+        }
         let known_secrets_env = self.strings("rules.known_secrets_env", &r.known_secrets_env);
         for (i, n) in known_secrets_env.iter().enumerate() {
             if std::env::var_os(n).is_none() {
@@ -714,7 +769,7 @@ impl Ctx<'_> {
         let token_file = a
             .webhook_token_file
             .as_ref()
-            .and_then(|v| self.file("alerts.webhook_token_file", v, Content::Any));
+            .and_then(|v| self.file("alerts.webhook_token_file", v, Content::Secret));
         match (&a.webhook_url, &a.webhook_token_file) {
             (Some(u), _) => {
                 if self.alert_url("alerts.webhook_url", u) {

@@ -681,6 +681,9 @@ impl Conn<'_> {
                 if !self.relay.send(out, Some(frame.framing)).await {
                     return Ok(());
                 }
+                // Redaction is CPU work with no await inside: let other
+                // connections run between messages.
+                tokio::task::consume_budget().await;
             }
             if eof {
                 return Ok(());

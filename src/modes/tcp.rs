@@ -377,6 +377,9 @@ async fn forward(
                 uw.shutdown().await?;
                 return Ok(());
             }
+            // Redaction is CPU work with no await inside: let other
+            // connections run between reads.
+            tokio::task::consume_budget().await;
         }
     }
     .await;

@@ -307,6 +307,9 @@ impl Server {
             }
         })?;
         let opts = new.options().map_err(|e| error!("{}: {e}", new.origin))?;
+        for w in &new.warnings {
+            warn!("{}: {w}", new.origin);
+        }
         if new.runtime != self.current.runtime {
             warn!("[runtime] changed: threads, the log filter and buffer_bytes take effect at the next restart");
         }

@@ -1082,3 +1082,53 @@ fn a_bad_flag_value_is_refused_before_anything_binds() {
         "command line: --max-datagram: must be between 480 and 65507"
     );
 }
+
+/// Files holding secrets that group or others can read are warned about
+/// (as ssh refuses them), by `check-config` and by the commands; a private
+/// one is not. A warning, not a refusal: Kubernetes mounts secrets 0644
+/// unless told otherwise.
+#[test]
+fn key_files_others_can_read_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    let key = dir.write("hmac.key", fake_hmac_key());
+    let tls_key = dir.write("server.key", fake_key());
+    let cert = dir.write("server.crt", fake_cert());
+    let chmod = |p: &str, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod(&key, 0o644);
+    chmod(&tls_key, 0o640);
+    let text = format!(
+        "[redact]\nhmac_key_file = \"{key}\"\n\
+         [[listener]]\nname = \"in\"\nmode = \"tcp\"\nlisten = \"127.0.0.1:6000\"\n\
+         upstream = \"127.0.0.1:7000\"\n[listener.tls]\ncert_file = \"{cert}\"\n\
+         key_file = \"{tls_key}\"\n"
+    );
+    let c = config::parse(&text, "t.toml").expect("a warning does not refuse");
+    let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["redact.hmac_key_file", "listener[0].tls.key_file"]);
+    assert!(
+        c.warnings[0].message.contains("mode 0644"),
+        "{}",
+        c.warnings[0]
+    );
+    assert!(!c.warnings[0].message.contains(&fake_hmac_key()));
+    chmod(&key, 0o600);
+    chmod(&tls_key, 0o400);
+    assert!(config::parse(&text, "t.toml").unwrap().warnings.is_empty());
+
+    // The same through `filter --hmac-key-file`, on stderr.
+    chmod(&key, 0o604);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["filter", "--hmac-key-file", &key])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("redactd: warning: --hmac-key-file:") && err.contains("0604"),
+        "{err}"
+    );
+}

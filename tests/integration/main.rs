@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod deploy;
 mod fuzz_regressions;
+mod hostile;
 mod http;
 mod http_clients;
 mod metrics;
