@@ -757,6 +757,7 @@ impl Ctx<'_> {
             &a.max_attempts,
             d::ALERT_MAX_ATTEMPTS,
         );
+        let retry = self.millis("alerts.retry_ms", &a.retry_ms, d::ALERT_RETRY_MS);
         let drain = self.millis("alerts.drain_ms", &a.drain_ms, d::ALERT_DRAIN_MS);
         Alerts {
             sinks,
@@ -766,6 +767,7 @@ impl Ctx<'_> {
             burst,
             timeout,
             max_attempts: max_attempts as u32,
+            retry,
             drain,
         }
     }

@@ -555,7 +555,10 @@ fn secret_alerts(prom: &Prometheus) -> BTreeMap<String, String> {
         .map(|a| {
             (
                 a["labels"]["rule"].as_str().unwrap().to_string(),
-                a["annotations"]["description"].as_str().unwrap().to_string(),
+                a["annotations"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
             )
         })
         .collect()
@@ -584,7 +587,11 @@ fn the_shipped_secret_alert_fires_on_the_first_secret_of_a_rule() {
                 .is_some_and(|t| !t.starts_with("0001"))
     });
     assert!(ready, "no scrape or evaluation\n{}", prom.daemon.report());
-    assert_eq!(secret_alerts(&prom), BTreeMap::new(), "fires with no secret");
+    assert_eq!(
+        secret_alerts(&prom),
+        BTreeMap::new(),
+        "fires with no secret"
+    );
 
     // One AWS key id: redactd_findings_total{rule="aws.access-key-id"} is
     // absent, then 1.
@@ -597,9 +604,14 @@ fn the_shipped_secret_alert_fires_on_the_first_secret_of_a_rule() {
         alerts = secret_alerts(&prom);
         alerts.contains_key("aws.access-key-id")
     });
-    assert!(fired, "no alert on the first secret: {alerts:?}\n{}", prom.daemon.report());
     assert!(
-        alerts["aws.access-key-id"].contains("redacted 1 aws.access-key-id finding(s) on listener syslog "),
+        fired,
+        "no alert on the first secret: {alerts:?}\n{}",
+        prom.daemon.report()
+    );
+    assert!(
+        alerts["aws.access-key-id"]
+            .contains("redacted 1 aws.access-key-id finding(s) on listener syslog "),
         "{alerts:?}"
     );
     // What the rule used to be sees nothing here.
