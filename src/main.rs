@@ -245,8 +245,8 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     if args.stats {
         eprint!("{}", summary.render());
     }
-    for (name, e) in &summary.unreadable {
-        eprintln!("redactd: cannot read {name}: {e}");
+    for e in &summary.unreadable {
+        eprintln!("redactd: {e}: {}", e.cause());
     }
     Ok(if summary.unreadable.is_empty() {
         ExitCode::SUCCESS

@@ -368,7 +368,7 @@ const FAMILIES: &[Spec] = &[
     spec("redactd_hits_verified_total", COUNTER, L, "Keyword hits the engine verified with a rule's regex."),
     spec("redactd_blocks_capped_total", COUNTER, L, "Multi-line secrets (blocks) that reached their size cap."),
     spec("redactd_alerts_total", COUNTER, &["sink", "result"], "Alerts by sink and result: sent, failed (after every retry), dropped (queue full), deduplicated (folded into an earlier alert)."),
-    spec("redactd_alerts_queued", GAUGE, &[], "Alerts waiting in the alert queues."),
+    spec("redactd_alerts_queued", GAUGE, &[], "Alerts waiting in the alert queues or being retried."),
 ];
 
 /// The one collector: reads [`Sources`] at scrape time.

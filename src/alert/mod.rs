@@ -12,16 +12,28 @@
 //!
 //! # Dedup
 //!
-//! The first occurrence of a (rule, fingerprint) is sent at once with
-//! `count` 1. Repeats within the window only update `count` and
-//! `last_seen`; when the window closes a record with the total count is
-//! sent (at most one per window), and the next window starts. A window with
-//! no repeats forgets the key.
+//! Alerts are keyed by [`AlertKey`] (rule id and keyed fingerprint, typed).
+//! The first occurrence of a key is sent at once with `count` 1. Repeats
+//! within the window only update `count` and `last_seen`; when the window
+//! closes a record with the total count is sent (at most one per window),
+//! and the next window starts. A window with no repeats forgets the key.
+//!
+//! # Retries
+//!
+//! A failed delivery is retried, backing off from `backoff_initial` doubling
+//! to `backoff_max`, until `retry` has passed since the alert was queued
+//! (so a sink restarting for a minute or two loses nothing, as Prometheus'
+//! notifier rides out an Alertmanager restart) or `max_attempts` attempts
+//! were made, whichever comes first; then it is counted `failed`. Every
+//! alert gets at least one attempt. While one alert is retried the ones
+//! behind it wait in the sink's bounded queue, whose overflow is counted
+//! `dropped` as ever: the data path never waits. At exit, alerts still
+//! queued or being retried when the drain time ends are counted `dropped`.
 
 pub mod sinks;
 mod time;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +45,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::engine::fingerprint::Fingerprint;
 use crate::engine::Finding;
-use crate::rules::RuleSet;
+use crate::rules::{RuleId, RuleSet};
 
 pub use time::rfc3339;
 
@@ -52,8 +65,10 @@ pub struct Settings {
     pub rate_per_second: f64,
     /// Token bucket size per sink.
     pub burst: u32,
-    /// Delivery attempts per alert and sink (first try included).
+    /// Delivery attempts per alert and sink at most (first try included).
     pub max_attempts: u32,
+    /// How long after it was queued a failed alert is still retried.
+    pub retry: Duration,
     /// First retry delay; doubles per attempt.
     pub backoff_initial: Duration,
     /// Cap on the retry delay.
@@ -71,7 +86,8 @@ impl Default for Settings {
             queue: 1024,
             rate_per_second: 10.0,
             burst: 20,
-            max_attempts: 5,
+            max_attempts: 100,
+            retry: Duration::from_secs(300),
             backoff_initial: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
@@ -165,6 +181,9 @@ pub struct SinkStats {
     pub dropped: AtomicU64,
     /// Folded into an earlier alert by dedup.
     pub deduplicated: AtomicU64,
+    /// Queued for this sink, or being delivered or retried: not yet sent,
+    /// failed or dropped.
+    pub waiting: AtomicU64,
 }
 
 impl SinkStats {
@@ -184,19 +203,50 @@ impl SinkStats {
     }
 }
 
+/// What dedup tells alerts apart by: one secret (by its keyed
+/// fingerprint) found by one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey {
+    /// The rule that found it.
+    pub rule: RuleId,
+    /// The secret's keyed fingerprint (never the secret).
+    pub fingerprint: Fingerprint,
+}
+
+impl AlertKey {
+    /// The key of `f`.
+    pub fn of(f: &Finding) -> AlertKey {
+        AlertKey {
+            rule: f.rule.clone(),
+            fingerprint: f.fingerprint.clone(),
+        }
+    }
+}
+
 struct Entry {
     alert: Alert,
     window_start: Instant,
     pending: u64,
 }
 
+/// An alert on its way to one sink, with when it was queued (its retry
+/// period counts from there).
+struct Queued {
+    alert: Arc<Alert>,
+    at: Instant,
+}
+
 struct Inner {
     settings: Settings,
+    /// The data path's queue; taken (closed) by [`Alerts::close`], which
+    /// ends the fan-out task and then the sink workers.
     tx: Mutex<Option<mpsc::Sender<Alert>>>,
-    sink_txs: Mutex<Vec<mpsc::WeakSender<Arc<Alert>>>>,
+    /// Alerts in `tx`'s queue (each sink counts its own in
+    /// [`SinkStats::waiting`]).
+    waiting: Arc<AtomicU64>,
     stats: Vec<(&'static str, Arc<SinkStats>)>,
-    dedup: Mutex<HashMap<(String, String), Entry>>,
-    remediation: HashMap<String, String>,
+    dedup: Mutex<HashMap<AlertKey, Entry>>,
+    remediation: HashMap<RuleId, String>,
     id_prefix: String,
     seq: AtomicU64,
 }
@@ -328,25 +378,34 @@ impl Running {
     }
 
     /// Waits until the queues are empty (after [`Alerts::close`]) or
-    /// `deadline` passes; alerts still queued then are counted as dropped.
+    /// `deadline` passes; alerts still queued or being retried then are
+    /// counted as dropped.
     pub async fn drain(mut self, alerts: &Alerts, deadline: Duration) {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
+        let mut pending: VecDeque<JoinHandle<()>> = self.tasks.drain(..).collect();
         let all = async {
-            for t in self.tasks.iter_mut() {
+            while let Some(t) = pending.front_mut() {
                 let _ = t.await;
+                pending.pop_front();
             }
         };
-        if tokio::time::timeout(deadline, all).await.is_err() {
-            for t in &self.tasks {
-                t.abort();
-            }
-            if let Some(inner) = &alerts.0 {
-                let left = alerts.queue_depth();
-                for (_, s) in &inner.stats {
-                    s.dropped.fetch_add(left, Ordering::Relaxed);
-                }
+        if tokio::time::timeout(deadline, all).await.is_ok() {
+            return;
+        }
+        for t in &pending {
+            t.abort();
+        }
+        // Cancelled at their next await: after this the counts stand still.
+        for t in pending {
+            let _ = t.await;
+        }
+        if let Some(inner) = &alerts.0 {
+            let upstream = inner.waiting.swap(0, Ordering::Relaxed);
+            for (_, s) in &inner.stats {
+                let left = upstream + s.waiting.swap(0, Ordering::Relaxed);
+                s.dropped.fetch_add(left, Ordering::Relaxed);
             }
         }
     }
@@ -371,46 +430,25 @@ impl Alerts {
         rules: &RuleSet,
     ) -> Result<(Alerts, Running), Error> {
         if specs.is_empty() {
-            return Ok((
-                Alerts::disabled(),
-                Running {
-                    tasks: Vec::new(),
-                    ticker: None,
-                },
-            ));
+            return Ok((Alerts::disabled(), Running::idle()));
         }
-        let mut built = Vec::new();
-        for s in specs {
-            built.push(sinks::Sink::new(s, &settings)?);
-        }
-        let (tx, mut rx) = mpsc::channel::<Alert>(settings.queue.max(1));
+        let built = specs
+            .iter()
+            .map(|s| sinks::Sink::new(s, &settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = mpsc::channel::<Alert>(settings.queue.max(1));
         let mut tasks = Vec::new();
         let mut stats = Vec::new();
-        let mut sink_txs = Vec::new();
-        let mut strong = Vec::new();
+        let mut outs = Vec::new();
         for sink in built {
             let st = Arc::new(SinkStats::default());
-            let (stx, srx) = mpsc::channel::<Arc<Alert>>(settings.queue.max(1));
+            let (stx, srx) = mpsc::channel::<Queued>(settings.queue.max(1));
             stats.push((sink.label(), Arc::clone(&st)));
-            sink_txs.push(stx.downgrade());
-            strong.push((stx, Arc::clone(&st)));
+            outs.push((stx, Arc::clone(&st)));
             tasks.push(tokio::spawn(sink_worker(sink, srx, st, settings.clone())));
         }
-        tasks.push(tokio::spawn(async move {
-            while let Some(a) = rx.recv().await {
-                let a = Arc::new(a);
-                for (stx, st) in &strong {
-                    if stx.try_send(Arc::clone(&a)).is_err() {
-                        SinkStats::add(&st.dropped);
-                    }
-                }
-            }
-        }));
-        let remediation = rules
-            .rules()
-            .iter()
-            .map(|r| (r.id.to_string(), r.remediation.clone()))
-            .collect();
+        let waiting = Arc::new(AtomicU64::new(0));
+        tasks.push(tokio::spawn(fan_out(rx, outs, Arc::clone(&waiting))));
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -418,35 +456,23 @@ impl Alerts {
         let inner = Arc::new(Inner {
             settings,
             tx: Mutex::new(Some(tx)),
-            sink_txs: Mutex::new(sink_txs),
+            waiting,
             stats,
             dedup: Mutex::new(HashMap::new()),
-            remediation,
+            remediation: rules
+                .rules()
+                .iter()
+                .map(|r| (r.id.clone(), r.remediation.clone()))
+                .collect(),
             id_prefix: format!("{:x}-{:x}", std::process::id(), nanos),
             seq: AtomicU64::new(0),
         });
-        let weak = Arc::downgrade(&inner);
-        let tick =
-            (inner.settings.window / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let ticker = tokio::spawn(async move {
-            let mut every = tokio::time::interval(tick);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                if lock(&inner.tx).is_none() {
-                    return;
-                }
-                Alerts(Some(inner)).close_windows(false);
-            }
-        });
-        Ok((
-            Alerts(Some(inner)),
-            Running {
-                tasks,
-                ticker: Some(ticker),
-            },
-        ))
+        let ticker = tokio::spawn(tick(Arc::downgrade(&inner)));
+        let running = Running {
+            tasks,
+            ticker: Some(ticker),
+        };
+        Ok((Alerts(Some(inner)), running))
     }
 
     /// The sinks' metric labels.
@@ -462,19 +488,15 @@ impl Alerts {
         self.0.as_ref().map(|i| i.stats.clone()).unwrap_or_default()
     }
 
-    /// Alerts waiting in the queues now.
+    /// Alerts waiting now: queued, or being delivered or retried.
     pub fn queue_depth(&self) -> u64 {
         let Some(inner) = &self.0 else { return 0 };
-        let mut n = 0;
-        if let Some(tx) = lock(&inner.tx).as_ref() {
-            n += tx.max_capacity() - tx.capacity();
-        }
-        for w in lock(&inner.sink_txs).iter() {
-            if let Some(tx) = w.upgrade() {
-                n += tx.max_capacity() - tx.capacity();
-            }
-        }
-        n as u64
+        let sinks: u64 = inner
+            .stats
+            .iter()
+            .map(|(_, s)| s.waiting.load(Ordering::Relaxed))
+            .sum();
+        inner.waiting.load(Ordering::Relaxed) + sinks
     }
 
     /// A one-line summary for logs (counts only).
@@ -482,11 +504,12 @@ impl Alerts {
         self.stats()
             .iter()
             .map(|(name, s)| {
-                let r = s.results();
-                format!(
-                    "alerts sink={name} sent={} failed={} dropped={} deduplicated={}",
-                    r[0].1, r[1].1, r[2].1, r[3].1
-                )
+                let counts: Vec<String> = s
+                    .results()
+                    .iter()
+                    .map(|(result, n)| format!("{result}={n}"))
+                    .collect();
+                format!("alerts sink={name} {}", counts.join(" "))
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -497,7 +520,7 @@ impl Alerts {
         let Some(inner) = &self.0 else { return };
         let now = Instant::now();
         let wall = rfc3339(SystemTime::now());
-        let key = (f.rule.to_string(), f.fingerprint.to_string());
+        let key = AlertKey::of(f);
         let send = {
             let mut d = lock(&inner.dedup);
             match d.get_mut(&key) {
@@ -517,32 +540,14 @@ impl Alerts {
                     }
                 }
                 None => {
-                    let alert = Alert {
-                        id: String::new(),
-                        rule: key.0.clone(),
-                        severity: f.severity.as_str().to_string(),
-                        remediation: inner
-                            .remediation
-                            .get(&key.0)
-                            .cloned()
-                            .unwrap_or_else(|| "rotate the secret where it was issued".into()),
-                        source: source.clone(),
-                        offset: f.offset,
-                        line: f.line,
-                        fingerprint: key.1.clone(),
-                        first_seen: wall.clone(),
-                        last_seen: wall,
-                        count: 1,
-                    };
+                    let alert = inner.first_alert(&key, source, f, wall);
                     if d.len() < inner.settings.max_tracked {
-                        d.insert(
-                            key,
-                            Entry {
-                                alert: alert.clone(),
-                                window_start: now,
-                                pending: 0,
-                            },
-                        );
+                        let entry = Entry {
+                            alert: alert.clone(),
+                            window_start: now,
+                            pending: 0,
+                        };
+                        d.insert(key, entry);
                     }
                     Some(alert)
                 }
@@ -557,11 +562,14 @@ impl Alerts {
         let Some(inner) = &self.0 else { return };
         let seq = inner.seq.fetch_add(1, Ordering::Relaxed);
         a.id = format!("{}-{seq}", inner.id_prefix);
+        // Counted before it can be taken, so the count never goes below 0.
+        inner.waiting.fetch_add(1, Ordering::Relaxed);
         let ok = match lock(&inner.tx).as_ref() {
             Some(tx) => tx.try_send(a).is_ok(),
             None => false,
         };
         if !ok {
+            inner.waiting.fetch_sub(1, Ordering::Relaxed);
             for (_, s) in &inner.stats {
                 SinkStats::add(&s.dropped);
             }
@@ -598,6 +606,79 @@ impl Alerts {
         if let Some(inner) = &self.0 {
             lock(&inner.tx).take();
         }
+    }
+}
+
+impl Inner {
+    /// The record of the first occurrence of `key`.
+    fn first_alert(
+        &self,
+        key: &AlertKey,
+        source: &AlertSource,
+        f: &Finding,
+        wall: String,
+    ) -> Alert {
+        Alert {
+            id: String::new(),
+            rule: key.rule.to_string(),
+            severity: f.severity.as_str().to_string(),
+            remediation: self
+                .remediation
+                .get(&key.rule)
+                .cloned()
+                .unwrap_or_else(|| "rotate the secret where it was issued".into()),
+            source: source.clone(),
+            offset: f.offset,
+            line: f.line,
+            fingerprint: key.fingerprint.to_string(),
+            first_seen: wall.clone(),
+            last_seen: wall,
+            count: 1,
+        }
+    }
+}
+
+/// Closes dedup windows as they end, until the pipeline is closed or gone.
+async fn tick(weak: std::sync::Weak<Inner>) {
+    let Some(window) = weak.upgrade().map(|i| i.settings.window) else {
+        return;
+    };
+    let period = (window / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if lock(&inner.tx).is_none() {
+            return;
+        }
+        Alerts(Some(inner)).close_windows(false);
+    }
+}
+
+/// Hands each alert from the data path's queue to every sink's queue; a
+/// full sink queue drops it for that sink (counted). `waiting` counts the
+/// alerts in the data path's queue.
+async fn fan_out(
+    mut rx: mpsc::Receiver<Alert>,
+    outs: Vec<(mpsc::Sender<Queued>, Arc<SinkStats>)>,
+    waiting: Arc<AtomicU64>,
+) {
+    while let Some(a) = rx.recv().await {
+        let alert = Arc::new(a);
+        let at = Instant::now();
+        for (tx, st) in &outs {
+            st.waiting.fetch_add(1, Ordering::Relaxed);
+            let q = Queued {
+                alert: Arc::clone(&alert),
+                at,
+            };
+            if tx.try_send(q).is_err() {
+                st.waiting.fetch_sub(1, Ordering::Relaxed);
+                SinkStats::add(&st.dropped);
+            }
+        }
+        waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -647,33 +728,43 @@ pub fn backoff(settings: &Settings, attempt: u32) -> Duration {
 
 async fn sink_worker(
     mut sink: sinks::Sink,
-    mut rx: mpsc::Receiver<Arc<Alert>>,
+    mut rx: mpsc::Receiver<Queued>,
     stats: Arc<SinkStats>,
     settings: Settings,
 ) {
     let mut bucket = Bucket::new(settings.rate_per_second, settings.burst);
-    while let Some(alert) = rx.recv().await {
+    while let Some(q) = rx.recv().await {
         bucket.take().await;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match sink.deliver(&alert).await {
-                Ok(()) => {
-                    SinkStats::add(&stats.sent);
-                    break;
-                }
-                Err(e) if attempt >= settings.max_attempts.max(1) => {
-                    SinkStats::add(&stats.failed);
-                    tracing::warn!(sink = sink.label(), rule = %alert.rule, error = %e,
-                                   attempts = attempt, "alert delivery failed");
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(sink = sink.label(), error = %e, attempt, "alert delivery failed; retrying");
-                    tokio::time::sleep(backoff(&settings, attempt)).await;
-                }
-            }
+        let delivered = deliver(&mut sink, &q, &settings).await;
+        SinkStats::add(if delivered {
+            &stats.sent
+        } else {
+            &stats.failed
+        });
+        stats.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Delivers one alert, retrying until its retry period (counted from when
+/// it was queued) has passed or `max_attempts` were made; whether it was
+/// delivered.
+async fn deliver(sink: &mut sinks::Sink, q: &Queued, settings: &Settings) -> bool {
+    let deadline = q.at + settings.retry;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match sink.deliver(&q.alert).await {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        let now = Instant::now();
+        if attempt >= settings.max_attempts.max(1) || now >= deadline {
+            tracing::warn!(sink = sink.label(), rule = %q.alert.rule, %error,
+                           attempts = attempt, "alert delivery failed; given up");
+            return false;
         }
+        tracing::debug!(sink = sink.label(), %error, attempt, "alert delivery failed; retrying");
+        tokio::time::sleep(backoff(settings, attempt).min(deadline - now)).await;
     }
 }
 
@@ -735,6 +826,70 @@ mod tests {
         };
         let d: Vec<u128> = (1..6).map(|a| backoff(&s, a).as_millis()).collect();
         assert_eq!(d, [100, 200, 400, 500, 500]);
+    }
+
+    /// A finding of the first built-in rule, and the rules.
+    fn finding() -> (Finding, Arc<RuleSet>) {
+        let rules = crate::check::load(&crate::rules::RuleSetBuilder::builtin()).unwrap();
+        let fp = crate::engine::fingerprint::Fingerprinter::new(b"0123456789abcdef", "k1")
+            .unwrap()
+            .fingerprint(b"not a real secret");
+        let r = &rules.rules()[0];
+        let f = Finding {
+            rule_index: 0,
+            rule: r.id.clone(),
+            severity: r.severity,
+            offset: 0,
+            len: 1,
+            line: 1,
+            fingerprint: fp,
+        };
+        (f, rules)
+    }
+
+    #[tokio::test]
+    async fn an_alert_still_being_retried_at_the_drain_deadline_is_counted_dropped() {
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sink = SinkSpec::Alertmanager {
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let settings = Settings {
+            retry: Duration::from_secs(60),
+            ..Settings::default()
+        };
+        let (f, rules) = finding();
+        let (alerts, running) = Alerts::start(settings, &[sink], &rules).unwrap();
+        alerts.report(&AlertSource::default(), &f);
+        let mut queued = 0;
+        for _ in 0..200 {
+            queued = alerts.queue_depth();
+            if queued == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(queued, 1, "queued or being retried");
+        alerts.close();
+        running.drain(&alerts, Duration::from_millis(300)).await;
+        assert_eq!(
+            alerts.summary(),
+            "alerts sink=alertmanager sent=0 failed=0 dropped=1 deduplicated=0"
+        );
+        assert_eq!(alerts.queue_depth(), 0);
+    }
+
+    #[test]
+    fn alerts_are_keyed_by_rule_and_fingerprint() {
+        let (f, _) = finding();
+        let mut g = f.clone();
+        assert_eq!(AlertKey::of(&f), AlertKey::of(&g));
+        g.fingerprint.digest[0] ^= 1;
+        assert_ne!(AlertKey::of(&f), AlertKey::of(&g));
     }
 
     #[tokio::test]

@@ -187,6 +187,13 @@ pub fn cloudevent(alert: &Alert) -> serde_json::Value {
 }
 
 /// The Alertmanager v2 `POST /api/v2/alerts` body for `alert`.
+///
+/// Alertmanager tells alerts apart by their labels, so the keyed
+/// fingerprint is one: two different secrets of one rule on one listener
+/// are two alerts (as an annotation, the second would overwrite the
+/// first). It is an HMAC under redactd's key, not the secret, and its
+/// cardinality is the number of distinct secrets found, which dedup
+/// (`max_tracked`) and the rate limit already bound.
 pub fn alertmanager(alert: &Alert, ends_at: &str) -> serde_json::Value {
     let listener = alert
         .source
@@ -199,10 +206,10 @@ pub fn alertmanager(alert: &Alert, ends_at: &str) -> serde_json::Value {
             "rule": alert.rule,
             "severity": alert.severity,
             "listener": listener,
+            "fingerprint": alert.fingerprint,
         },
         "annotations": {
             "remediation": alert.remediation,
-            "fingerprint": alert.fingerprint,
             "count": alert.count.to_string(),
             "first_seen": alert.first_seen,
         },

@@ -288,10 +288,14 @@ pub struct AlertArgs {
     /// Bound on one HTTP delivery, in ms.
     #[arg(long, value_name = "MS", default_value_t = d::ALERT_TIMEOUT_MS.default)]
     pub alert_timeout_ms: u64,
-    /// Delivery attempts per alert and sink (retries back off from 200 ms,
-    /// doubling, up to 10 s).
+    /// Delivery attempts per alert and sink at most (retries back off from
+    /// 200 ms, doubling, up to 10 s, within --alert-retry-ms).
     #[arg(long, value_name = "N", default_value_t = d::ALERT_MAX_ATTEMPTS.default)]
     pub alert_max_attempts: u64,
+    /// How long after it was queued a failed alert delivery is still
+    /// retried, in ms.
+    #[arg(long, value_name = "MS", default_value_t = d::ALERT_RETRY_MS.default)]
+    pub alert_retry_ms: u64,
     /// Time queued alerts get to be delivered at exit, in ms.
     #[arg(long, value_name = "MS", default_value_t = d::ALERT_DRAIN_MS.default)]
     pub alert_drain_ms: u64,
@@ -319,6 +323,7 @@ impl AlertArgs {
                 burst: some(self.alert_burst),
                 timeout_ms: some(self.alert_timeout_ms),
                 max_attempts: some(self.alert_max_attempts),
+                retry_ms: some(self.alert_retry_ms),
                 drain_ms: some(self.alert_drain_ms),
             })
         })
@@ -800,6 +805,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("alerts.burst", "--alert-burst"),
     ("alerts.timeout_ms", "--alert-timeout-ms"),
     ("alerts.max_attempts", "--alert-max-attempts"),
+    ("alerts.retry_ms", "--alert-retry-ms"),
     ("alerts.drain_ms", "--alert-drain-ms"),
     ("upstream_tls.ca_file", "--upstream-ca-file"),
     ("upstream_tls.cert_file", "--upstream-cert-file"),

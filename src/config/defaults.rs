@@ -74,8 +74,13 @@ pub const ALERT_RATE_MAX: f64 = 1_000_000.0;
 pub const ALERT_BURST: Num = Num::new(20, 1, 1_000_000);
 /// `timeout_ms`: bound on one HTTP delivery.
 pub const ALERT_TIMEOUT_MS: Num = millis(5000, 1);
-/// `max_attempts`: delivery attempts per alert and sink.
-pub const ALERT_MAX_ATTEMPTS: Num = Num::new(5, 1, 100);
+/// `max_attempts`: delivery attempts per alert and sink at most: a cap
+/// within `retry_ms` (by default it does not bind: `retry_ms` ends retries
+/// after about 35 attempts).
+pub const ALERT_MAX_ATTEMPTS: Num = Num::new(100, 1, 10_000);
+/// `retry_ms`: how long after it was queued a failed alert delivery is
+/// still retried (rides out a sink's restart, as Prometheus' notifier does).
+pub const ALERT_RETRY_MS: Num = Num::new(300_000, 0, 86_400_000);
 /// `drain_ms`: time queued alerts get to be delivered at exit.
 pub const ALERT_DRAIN_MS: Num = millis(5000, 0);
 

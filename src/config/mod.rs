@@ -175,8 +175,12 @@ pub struct Alerts {
     pub burst: u32,
     /// `timeout_ms`: bound on one HTTP delivery (default 5000).
     pub timeout: Duration,
-    /// `max_attempts`: delivery attempts per alert and sink (default 5).
+    /// `max_attempts`: delivery attempts per alert and sink at most
+    /// (default 100; a cap within `retry`).
     pub max_attempts: u32,
+    /// `retry_ms`: how long after it was queued a failed delivery is still
+    /// retried (default 300000).
+    pub retry: Duration,
     /// `drain_ms`: time queued alerts get to be delivered at exit (default
     /// 5000).
     pub drain: Duration,
@@ -192,6 +196,7 @@ impl Alerts {
             burst: self.burst,
             timeout: self.timeout,
             max_attempts: self.max_attempts,
+            retry: self.retry,
             ..crate::alert::Settings::default()
         }
     }

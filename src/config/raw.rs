@@ -41,6 +41,7 @@ pub(super) struct Alerts {
     pub burst: Opt<u64>,
     pub timeout_ms: Opt<u64>,
     pub max_attempts: Opt<u64>,
+    pub retry_ms: Opt<u64>,
     pub drain_ms: Opt<u64>,
 }
 

@@ -247,7 +247,7 @@ fn alerts_table_sinks_defaults_and_errors_with_key_paths() {
     assert_eq!(a.window, Duration::from_secs(1));
     assert_eq!(
         (a.queue, a.rate_per_second, a.burst, a.max_attempts),
-        (1024, 10.0, 20, 5)
+        (1024, 10.0, 20, 100)
     );
     assert!(
         matches!(&a.sinks[1], crate::alert::SinkSpec::Webhook { token_file: Some(p), .. } if *p == token)
@@ -300,4 +300,24 @@ fn alerts_table_sinks_defaults_and_errors_with_key_paths() {
         assert!(!e.to_string().contains("pw@"), "{e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn alerts_retry_period_default_bound_and_pipeline_defaults_agree() {
+    let c = parse(&format!("{MINIMAL}[alerts]\naudit_file = \"a\"\n"), "t").unwrap();
+    let a = c.alerts.expect("[alerts]").settings();
+    let pipeline = crate::alert::Settings::default();
+    assert_eq!(a.retry, Duration::from_secs(300));
+    assert_eq!(
+        (a.retry, a.max_attempts),
+        (pipeline.retry, pipeline.max_attempts)
+    );
+    let e = errors(&format!(
+        "{MINIMAL}[alerts]\naudit_file = \"a\"\nretry_ms = 86400001\n"
+    ));
+    assert!(
+        e.at("alerts.retry_ms")
+            .any(|x| x.kind == ErrorKind::Invalid),
+        "{e}"
+    );
 }

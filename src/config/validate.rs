@@ -814,6 +814,7 @@ impl Ctx<'_> {
             &a.max_attempts,
             d::ALERT_MAX_ATTEMPTS,
         );
+        let retry = self.millis("alerts.retry_ms", &a.retry_ms, d::ALERT_RETRY_MS);
         let drain = self.millis("alerts.drain_ms", &a.drain_ms, d::ALERT_DRAIN_MS);
         Alerts {
             sinks,
@@ -823,6 +824,7 @@ impl Ctx<'_> {
             burst,
             timeout,
             max_attempts: max_attempts as u32,
+            retry,
             drain,
         }
     }

@@ -5,6 +5,19 @@
 //! after every read, so a held-open pipe sees each finished line before
 //! EOF. A closed stdout (`| head`) ends the run quietly; an unreadable input
 //! is reported and the remaining inputs are still processed.
+//!
+//! An input (a file or stdin) that starts with the gzip magic bytes is
+//! decompressed as it is read, every member in turn ([`super::input`]), and
+//! redacted like any other; offsets and lines count decompressed bytes.
+//!
+//! # An input that fails part-way
+//!
+//! A read error, or a gzip stream that turns out corrupt or truncated, ends
+//! that input with an [`InputError`]. What was read before it is released
+//! as far as no secret can be in progress there
+//! ([`Redactor::flush_idle`]); the bytes after that point, where a secret
+//! may have been cut by the error, are withheld (their findings are still
+//! reported), so nothing undecided is written past the error point.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::input;
 use crate::alert::Tap;
 use crate::engine::{Finding, Options, Redactor, Sink};
 use crate::rules::RuleSet;
@@ -53,6 +67,69 @@ pub enum Error {
     Findings(#[source] io::Error),
 }
 
+/// Why one input could not be (completely) processed; the others still
+/// are. Messages name the input and never show its bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Opening or reading failed.
+    #[error("cannot read {name}{}", withheld_note(*.withheld))]
+    Read {
+        /// The input (`-` for stdin).
+        name: String,
+        /// Input bytes withheld at the error (see the module docs).
+        withheld: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The input is gzip (by its magic bytes) and does not decompress: it
+    /// is corrupt or truncated, or is followed by bytes that are not gzip.
+    #[error("cannot decompress {name} (gzip){}", withheld_note(*.withheld))]
+    Gzip {
+        /// The input (`-` for stdin).
+        name: String,
+        /// Input bytes withheld at the error (see the module docs).
+        withheld: u64,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn withheld_note(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(" ({n} bytes before the error not written: a secret may be cut there)"),
+    }
+}
+
+impl InputError {
+    /// The error that ended input `name` (`gzip`: whether it was
+    /// decompressed), `withheld` bytes before it not written.
+    pub fn new(name: String, gzip: bool, withheld: u64, source: io::Error) -> InputError {
+        if gzip && input::is_decode_error(&source) {
+            InputError::Gzip {
+                name,
+                withheld,
+                source,
+            }
+        } else {
+            InputError::Read {
+                name,
+                withheld,
+                source,
+            }
+        }
+    }
+
+    /// The underlying I/O or decoder error.
+    pub fn cause(&self) -> &io::Error {
+        match self {
+            InputError::Read { source, .. } | InputError::Gzip { source, .. } => source,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -64,8 +141,11 @@ pub struct Summary {
     pub bytes_redacted: u64,
     /// Findings per rule id.
     pub findings: BTreeMap<String, u64>,
-    /// Inputs that could not be read, with the reason.
-    pub unreadable: Vec<(String, io::Error)>,
+    /// Inputs that could not be read, or not to their end.
+    pub unreadable: Vec<InputError>,
+    /// Inputs that were gzip (decompressed; the byte counts are of the
+    /// decompressed bytes).
+    pub gzip_inputs: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -88,6 +168,12 @@ impl Summary {
             secs,
             self.bytes_in as f64 / 1e6 / secs
         );
+        if self.gzip_inputs > 0 {
+            s.push_str(&format!(
+                "redactd:   {} gzip input(s) decompressed\n",
+                self.gzip_inputs
+            ));
+        }
         for (rule, n) in &self.findings {
             s.push_str(&format!("redactd:   {rule}: {n}\n"));
         }
@@ -164,16 +250,14 @@ pub fn run_alerting(
     let mut buf = vec![0u8; READ_SIZE];
     for source in sources {
         let name = source.name();
-        let mut reader: Box<dyn Read> = match source {
-            Source::Stdin => Box::new(io::stdin().lock()),
-            Source::File(p) => match File::open(p) {
-                Ok(f) => Box::new(f),
-                Err(e) => {
-                    summary.unreadable.push((name, e));
-                    continue;
-                }
-            },
+        let (mut reader, gzip) = match open(source) {
+            Ok(r) => r,
+            Err(e) => {
+                summary.unreadable.push(InputError::new(name, false, 0, e));
+                continue;
+            }
         };
+        summary.gzip_inputs += u64::from(gzip);
         let mut redactor = Redactor::new(Arc::clone(set), opts.clone());
         let mut sink = FilterSink {
             out: Vec::with_capacity(READ_SIZE + 4096),
@@ -183,35 +267,26 @@ pub fn run_alerting(
             counts: &mut summary.findings,
             alerts,
         };
-        let mut read_error = None;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // Whatever was read is still redacted and written out.
-                    read_error = Some(e);
-                    break;
-                }
-            };
-            redactor.write(&buf[..n], &mut sink);
-            flush(out, &mut sink.out)?;
-            if let Some(e) = sink.findings_error.take() {
-                return Err(Error::Findings(e));
+        let failed = pump(&mut *reader, &mut buf, &mut redactor, &mut sink, out)?;
+        let withheld = match failed {
+            None => {
+                redactor.finish(&mut sink);
+                (0, 0)
             }
-        }
-        redactor.finish(&mut sink);
+            Some(_) => end_at_error(&mut redactor, &mut sink),
+        };
         flush(out, &mut sink.out)?;
         if let Some(e) = sink.findings_error.take() {
             return Err(Error::Findings(e));
         }
         let st = redactor.stats();
         summary.bytes_in += st.bytes_in;
-        summary.bytes_out += st.bytes_out;
+        summary.bytes_out += st.bytes_out.saturating_sub(withheld.1);
         summary.bytes_redacted += st.bytes_redacted;
-        if let Some(e) = read_error {
-            summary.unreadable.push((name, e));
+        if let Some(e) = failed {
+            summary
+                .unreadable
+                .push(InputError::new(name, gzip, withheld.0, e));
         }
     }
     if let Some(w) = findings.as_mut() {
@@ -219,6 +294,67 @@ pub fn run_alerting(
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Opens `source`, decompressing it when it is gzip; whether it is.
+fn open(source: &Source) -> io::Result<(Box<dyn Read>, bool)> {
+    match source {
+        Source::Stdin => input::open(io::stdin().lock()),
+        Source::File(p) => input::open(File::open(p)?),
+    }
+}
+
+/// Feeds `reader` through the redactor to `out` until EOF (`None`) or a
+/// read error (returned; what was read before it is fed).
+fn pump(
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    redactor: &mut Redactor,
+    sink: &mut FilterSink<'_>,
+    out: &mut dyn Write,
+) -> Result<Option<io::Error>, Error> {
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Some(e)),
+        };
+        redactor.write(&buf[..n], sink);
+        flush(out, &mut sink.out)?;
+        if let Some(e) = sink.findings_error.take() {
+            return Err(Error::Findings(e));
+        }
+    }
+}
+
+/// Ends a stream cut by an input error: releases what cannot hold a secret
+/// in progress, then decides the rest (its findings are reported) without
+/// writing it. Returns (input bytes withheld, output bytes withheld).
+fn end_at_error(redactor: &mut Redactor, sink: &mut FilterSink<'_>) -> (u64, u64) {
+    let held = redactor.flush_idle(sink);
+    let mut withhold = Withhold {
+        inner: sink,
+        out: 0,
+    };
+    redactor.finish(&mut withhold);
+    (held, withhold.out)
+}
+
+/// A sink that passes findings on and drops the bytes, counting them.
+struct Withhold<'s, 'a> {
+    inner: &'s mut FilterSink<'a>,
+    out: u64,
+}
+
+impl Sink for Withhold<'_, '_> {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.out += bytes.len() as u64;
+    }
+
+    fn finding(&mut self, f: Finding) {
+        self.inner.finding(f);
+    }
 }
 
 fn flush(out: &mut dyn Write, pending: &mut Vec<u8>) -> Result<(), Error> {

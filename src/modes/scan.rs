@@ -40,7 +40,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::read::MultiGzDecoder;
 use serde_json::{json, Value};
 
 use crate::engine::{Finding, Options, Redactor, Sink};
@@ -48,9 +47,6 @@ use crate::rules::{RuleSet, Severity};
 
 /// Size of each read.
 pub const READ_SIZE: usize = 256 * 1024;
-
-/// The two bytes every gzip member starts with.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -362,27 +358,14 @@ impl Walk<'_> {
     }
 
     fn scan_file(&mut self, path: &Path) {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => return self.problem(path.to_path_buf(), "cannot open", e),
         };
         self.report.totals.files += 1;
-        // Sniff the gzip magic from the first read, which is then fed on.
-        let mut head = 0;
-        while head < GZIP_MAGIC.len() {
-            match file.read(&mut self.buf[head..]) {
-                Ok(0) => break,
-                Ok(n) => head += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
-            }
-        }
-        let compressed = self.buf[..head].starts_with(&GZIP_MAGIC);
-        let first = io::Cursor::new(self.buf[..head].to_vec());
-        let mut reader: Box<dyn Read> = if compressed {
-            Box::new(MultiGzDecoder::new(first.chain(file)))
-        } else {
-            Box::new(first.chain(file))
+        let (mut reader, compressed) = match super::input::open(file) {
+            Ok(r) => r,
+            Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
         };
         let mut redactor = Redactor::new(Arc::clone(self.set), self.opts.clone());
         let first_finding = self.report.findings.len();

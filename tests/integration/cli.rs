@@ -481,3 +481,162 @@ fn known_secrets_are_masked_raw_escaped_percent_encoded_and_in_base64() {
         "{err}"
     );
 }
+
+// ------------------------------------------------------- filter and gzip ---
+
+/// A fake AWS access key id, made at test time.
+fn aws_key(seed: &str) -> String {
+    let mut rng = redactd::rules::template::Rng::from_seed(seed.as_bytes());
+    format!("AKIA{}", rng.string("upper", 16).unwrap())
+}
+
+fn gzip(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Issue 13 item 8: a gzip file (found by its magic bytes, whatever its
+/// name) and gzip on stdin are decompressed and redacted, like `scan` reads
+/// them; every member of a multi-member file, a secret cut across two
+/// members included. The output is what the plain text gives.
+#[test]
+fn filter_decompresses_gzip_files_and_stdin_and_redacts_them() {
+    let d = tmpdir("gzip");
+    let (a, b) = (aws_key("gz-a"), aws_key("gz-b"));
+    let text = format!("start\nkey {a} in a gzip file\nsecond {b} across members\nend\n");
+    let cut = text.find(&b).unwrap() + 9;
+    let single = d.join("single.log.gz");
+    std::fs::write(
+        &single,
+        gzip(text.as_bytes(), flate2::Compression::default()),
+    )
+    .unwrap();
+    let mut members = gzip(&text.as_bytes()[..cut], flate2::Compression::fast());
+    members.extend(gzip(&text.as_bytes()[cut..], flate2::Compression::best()));
+    // Named like plain text: the magic bytes decide.
+    let multi = d.join("members.txt");
+    std::fs::write(&multi, &members).unwrap();
+
+    let plain = run_filter(&[], text.as_bytes());
+    assert!(plain.status.success());
+    let want = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        want.contains("key [REDACTED:aws.access-key-id] in"),
+        "{want}"
+    );
+    for path in [&single, &multi] {
+        let out = bin()
+            .arg("filter")
+            .arg("--stats")
+            .arg(path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {err}", path.display());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            want,
+            "{}",
+            path.display()
+        );
+        assert!(err.contains("1 gzip input(s) decompressed"), "{err}");
+        assert!(err.contains("aws.access-key-id: 2"), "{err}");
+    }
+    let out = run_filter(&["-"], &members);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+}
+
+/// A corrupt or truncated gzip input is an error naming it (exit 1); what
+/// decompressed before the error is written redacted, except where a
+/// secret may be cut by the error, and the next input is still processed.
+#[test]
+fn a_truncated_or_corrupt_gzip_input_is_an_error_and_writes_nothing_undecided() {
+    let d = tmpdir("gzip-bad");
+    let a = aws_key("gz-trunc");
+    let text = format!("first line\nthe key is {a} and more\n");
+    // Stored (level 0), so the gzip bytes hold the text as it is and a cut
+    // at a known place of the text is easy: inside the key.
+    let stored = gzip(text.as_bytes(), flate2::Compression::none());
+    let at = stored
+        .windows(a.len())
+        .position(|w| w == a.as_bytes())
+        .unwrap();
+    let truncated = d.join("truncated.gz");
+    std::fs::write(&truncated, &stored[..at + 14]).unwrap();
+    let mut garbage = gzip(text.as_bytes(), flate2::Compression::default());
+    garbage.extend_from_slice(b"\0\0 not gzip");
+    let trailing = d.join("trailing.gz");
+    std::fs::write(&trailing, &garbage).unwrap();
+    let clean = d.join("clean.log");
+    std::fs::write(&clean, "after\n").unwrap();
+
+    let out = bin()
+        .arg("filter")
+        .args([&truncated, &clean, &trailing])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !stdout.contains(&a[..8]) && !err.contains(&a[..8]),
+        "{stdout}{err}"
+    );
+    assert!(stdout.starts_with("first line\nthe key is"), "{stdout}");
+    assert!(stdout.contains("the key isafter\n"), "{stdout}");
+    for f in [&truncated, &trailing] {
+        let named = format!("cannot decompress {} (gzip)", f.display());
+        assert!(err.contains(&named), "{err}");
+    }
+    assert!(err.contains("bytes before the error not written"), "{err}");
+    // The whole of trailing.gz's member decompressed: all of it is out.
+    assert!(
+        stdout.ends_with("after\nfirst line\nthe key is [REDACTED:aws.access-key-id] and more\n"),
+        "{stdout}"
+    );
+}
+
+/// A gzip bomb (96 MiB of log lines in well under 1 MiB) is decoded as a
+/// stream: filter's peak RSS stays far below the decompressed size.
+#[test]
+fn filter_decompresses_gzip_in_bounded_memory() {
+    let Some(python) = crate::common::peers::peer("python3") else {
+        return;
+    };
+    let d = tmpdir("gzip-bomb");
+    let line = b"2026-01-01T00:00:00Z app info request served in 12 ms user=alice\n";
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..(96 << 20) / line.len() {
+        e.write_all(line).unwrap();
+    }
+    let bomb = d.join("bomb.gz");
+    std::fs::write(&bomb, e.finish().unwrap()).unwrap();
+    // ru_maxrss of the child, measured by a small parent (a fork of a big
+    // one would start with the parent's pages).
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(
+            "import resource, subprocess, sys\n\
+             p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
+             print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n",
+        )
+        .arg(env!("CARGO_BIN_EXE_redactd"))
+        .arg("filter")
+        .arg(&bomb)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (rc, kib) = text.trim().split_once(' ').expect("rc and maxrss");
+    assert_eq!(rc, "0", "{}", String::from_utf8_lossy(&out.stderr));
+    let kib: u64 = kib.parse().unwrap();
+    assert!(
+        kib < 48 * 1024,
+        "peak RSS {kib} KiB for 96 MiB decompressed"
+    );
+}

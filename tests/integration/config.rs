@@ -210,6 +210,7 @@ fn example_documents_every_key() {
         "burst",
         "timeout_ms",
         "max_attempts",
+        "retry_ms",
         "[[listener]]",
         "name",
         "mode",

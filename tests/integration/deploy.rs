@@ -1018,6 +1018,29 @@ fn metric_families() -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// The `expr:` of every rule, a folded block (`expr: >-` and the lines
+/// indented below it) joined into one line.
+fn rule_exprs(rules_text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = rules_text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(expr) = line.trim().strip_prefix("expr: ") else {
+            continue;
+        };
+        if !matches!(expr, ">-" | ">" | "|" | "|-") {
+            out.push(expr.to_string());
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let mut parts = Vec::new();
+        while let Some(next) = lines.next_if(|l| l.len() - l.trim_start().len() > indent) {
+            parts.push(next.trim());
+        }
+        out.push(parts.join(" "));
+    }
+    out
+}
+
 #[test]
 fn prometheus_rules_check_and_unit_tests() {
     let rules = deploy("prometheus/redactd.rules.yml");
@@ -1031,9 +1054,9 @@ fn prometheus_rules_check_and_unit_tests() {
         if let Some(a) = line.strip_prefix("- alert: ") {
             alerts.insert(a.to_string());
         }
-        let Some(expr) = line.strip_prefix("expr: ") else {
-            continue;
-        };
+    }
+    for expr in rule_exprs(&rules_text) {
+        let expr = expr.as_str();
         let mut used = Vec::new();
         for (i, _) in expr.match_indices("redactd_") {
             let name: String = expr[i..]
@@ -1067,6 +1090,9 @@ fn prometheus_rules_check_and_unit_tests() {
             }
         }
         assert!(!used.is_empty() || expr.starts_with("up{"), "{expr}");
+        if expr.contains("up offset") {
+            assert!(expr.contains("on (job, instance)"), "{expr}");
+        }
     }
     for want in [
         "RedactdSecretFound",

@@ -446,12 +446,25 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(tmp: &TempDir, target: SocketAddr) -> Option<Prometheus> {
+        Prometheus::start_with_rules(tmp, target, None)
+    }
+
+    /// Also evaluating the alerting rules of `rules` every second.
+    fn start_with_rules(
+        tmp: &TempDir,
+        target: SocketAddr,
+        rules: Option<&std::path::Path>,
+    ) -> Option<Prometheus> {
         let bin = peer("prometheus")?;
         let yml = tmp.join("prom.yml");
+        let rule_files = rules
+            .map(|r| format!("rule_files: ['{}']\n", r.display()))
+            .unwrap_or_default();
         std::fs::write(
             &yml,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 {rule_files}\
                  scrape_configs:\n  - job_name: redactd\n    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
@@ -530,4 +543,96 @@ fn a_real_prometheus_scrapes_redactd_and_sees_the_findings() {
         ])
     );
     assert_no_secret("Prometheus' answer", &by_rule.to_string(), &secrets);
+}
+
+/// The firing `RedactdSecretFound` alerts: rule -> description.
+fn secret_alerts(prom: &Prometheus) -> BTreeMap<String, String> {
+    prom.api("/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "RedactdSecretFound" && a["state"] == "firing")
+        .map(|a| {
+            (
+                a["labels"]["rule"].as_str().unwrap().to_string(),
+                a["annotations"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 13 item 3: the shipped RedactdSecretFound rule, evaluated by a real
+/// Prometheus scraping a real redactd, fires on the first secret of a rule,
+/// whose series appears at 1 (increase() alone sees nothing there).
+#[test]
+fn the_shipped_secret_alert_fires_on_the_first_secret_of_a_rule() {
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("metrics-rule");
+    let d = start_syslog(&tmp, &format!("tcp://127.0.0.1:{}", rec.port()));
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/prometheus/redactd.rules.yml");
+    let Some(prom) = Prometheus::start_with_rules(&tmp, d.addr("metrics"), Some(&rules)) else {
+        return;
+    };
+    // Scraped, and the rules evaluated, before any secret.
+    let ready = poll_until(Duration::from_secs(15), || {
+        let q = prom.api("/api/v1/query?query=redactd_upstream_up");
+        let r = prom.api("/api/v1/rules");
+        q["data"]["result"][0]["value"][1] == "1"
+            && r["data"]["groups"][0]["rules"][0]["lastEvaluation"]
+                .as_str()
+                .is_some_and(|t| !t.starts_with("0001"))
+    });
+    assert!(ready, "no scrape or evaluation\n{}", prom.daemon.report());
+    assert_eq!(
+        secret_alerts(&prom),
+        BTreeMap::new(),
+        "fires with no secret"
+    );
+
+    // One AWS key id: redactd_findings_total{rule="aws.access-key-id"} is
+    // absent, then 1.
+    let mut rng = Rng::from_seed(b"first-secret");
+    let first = aws_key(&mut rng);
+    let line = format!("<13>1 2026-11-25T10:00:00Z web-01 app 42 ID1 - used {first}\n");
+    relay_through(&d, &rec, line.as_bytes(), 1);
+    let mut alerts = BTreeMap::new();
+    let fired = poll_until(Duration::from_secs(20), || {
+        alerts = secret_alerts(&prom);
+        alerts.contains_key("aws.access-key-id")
+    });
+    assert!(
+        fired,
+        "no alert on the first secret: {alerts:?}\n{}",
+        prom.daemon.report()
+    );
+    assert!(
+        alerts["aws.access-key-id"]
+            .contains("redacted 1 aws.access-key-id finding(s) on listener syslog "),
+        "{alerts:?}"
+    );
+    // What the rule used to be sees nothing here.
+    let old = prom.api(
+        "/api/v1/query?query=sum%20by%20(listener,rule)%20(increase(redactd_findings_total%5B5m%5D))%20%3E%200",
+    );
+    assert_eq!(old["data"]["result"], serde_json::json!([]), "{old}");
+
+    // A second one (1 -> 2), and a GitHub token (a second rule): both fire.
+    let second = aws_key(&mut rng);
+    let token = github_token(&mut rng);
+    let lines = format!(
+        "<13>1 2026-11-25T10:00:01Z web-01 app 42 ID2 - used {second}\n\
+         <13>1 2026-11-25T10:00:02Z web-01 app 42 ID3 - used {token}\n"
+    );
+    relay_through(&d, &rec, lines.as_bytes(), 2);
+    let both = poll_until(Duration::from_secs(20), || {
+        alerts = secret_alerts(&prom);
+        alerts.contains_key("github.pat") && alerts.contains_key("aws.access-key-id")
+    });
+    assert!(both, "{alerts:?}");
+    let answer = prom.api("/api/v1/alerts").to_string();
+    assert_no_secret("Prometheus' alerts", &answer, &[first, second, token]);
 }
