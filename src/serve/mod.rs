@@ -280,10 +280,12 @@ impl Server {
                 }
                 self.current = new;
                 Counters::add(&serve_counters.reloads_ok, 1);
-                info!("reload done");
+                // The ready file first: whoever waits for the log line
+                // then reads the new addresses.
                 if let Err(e) = self.write_ready() {
                     warn!(error = %e, "cannot rewrite the ready file");
                 }
+                info!("reload done");
             }
             Err(()) => {
                 Counters::add(&serve_counters.reloads_failed, 1);
