@@ -24,8 +24,18 @@ impl Recorder {
         Recorder::start_with(tmp, &[])
     }
 
+    /// One that records and accepts every body, parsed or not (see
+    /// `--accept-any`): what a lenient ingester would store.
+    fn lenient(tmp: &TempDir) -> Option<Recorder> {
+        Recorder::start_args(tmp, &[], true)
+    }
+
     /// With extra arguments (`--tls-cert`, `--tls-key`).
     fn start_with(tmp: &TempDir, extra: &[&Path]) -> Option<Recorder> {
+        Recorder::start_args(tmp, extra, false)
+    }
+
+    fn start_args(tmp: &TempDir, extra: &[&Path], accept_any: bool) -> Option<Recorder> {
         let python = peer("python3")?;
         let port_file = tmp.join("recorder.port");
         let out = tmp.join("recorder.jsonl");
@@ -38,6 +48,9 @@ impl Recorder {
             .arg(&out);
         if let [cert, key] = extra {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        if accept_any {
+            cmd.arg("--accept-any");
         }
         let mut daemon = Daemon::spawn("http-recorder", cmd, tmp.path());
         daemon.wait_ready("its port file", || port_file.exists());
@@ -79,9 +92,18 @@ impl Recorder {
 /// curl, a recorder and `redactd http` in front of it (with `extra` flags);
 /// `None` when a peer is missing (the test is skipped).
 fn proxy(name: &str, extra: &[&str]) -> Option<(TempDir, Recorder, Redactd)> {
+    proxy_to(name, extra, Recorder::start)
+}
+
+/// As [`proxy`], in front of a recorder made by `recorder`.
+fn proxy_to(
+    name: &str,
+    extra: &[&str],
+    recorder: fn(&TempDir) -> Option<Recorder>,
+) -> Option<(TempDir, Recorder, Redactd)> {
     let tmp = TempDir::new(name);
     peer("curl")?;
-    let rec = Recorder::start(&tmp)?;
+    let rec = recorder(&tmp)?;
     let up = format!("http://127.0.0.1:{}", rec.port);
     let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &up];
     args.extend(extra);
@@ -655,4 +677,231 @@ fn an_http_listener_in_serve_config() {
         ndjson.replace(&key, "[REDACTED:aws.access-key-id]")
     );
     assert!(d.stop().is_some_and(|st| st.success()));
+}
+
+/// A password made at test time.
+fn password(seed: &str) -> String {
+    let tail = Rng::from_seed(seed.as_bytes()).string("alnum", 12).unwrap();
+    format!("Hunter2{tail}")
+}
+
+/// POSTs `body` (through a file in `tmp`) to `path` on `port` with curl,
+/// typed `ctype` (`None`: untyped), with `extra` curl arguments; returns
+/// the status and the response.
+fn post_to(
+    tmp: &TempDir,
+    port: u16,
+    (path, ctype): (&str, Option<&str>),
+    body: &str,
+    extra: &[&str],
+) -> (u16, String) {
+    let file = tmp.join("post.body");
+    std::fs::write(&file, body).unwrap();
+    let data = format!("@{}", file.display());
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let ct = format!("Content-Type: {}", ctype.unwrap_or(""));
+    let mut args = vec!["-X", "POST", &url, "-H", &ct, "--data-binary", &data];
+    args.extend(extra);
+    let (status, head, resp) = curl(&args);
+    (status, format!("{head}{resp}"))
+}
+
+/// Every body the recorder got, decoded (aborted requests have none).
+fn recorded_bodies(rec: &Recorder) -> Vec<String> {
+    rec.requests()
+        .iter()
+        .filter(|r| r.get("body_b64").is_some())
+        .map(body_of)
+        .collect()
+}
+
+#[test]
+fn bodies_that_are_not_json_are_refused_and_never_reach_the_upstream() {
+    // Issue 12 item 1. A lenient upstream records whatever arrives, valid
+    // or not: a secret in its records was forwarded.
+    let extra = ["--stream-above", "65536"];
+    let Some((tmp, rec, mut d)) = proxy_to("http-not-json", &extra, Recorder::lenient) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let pw = password("not-json");
+    let tok = redactd::rules::template::expand_one("not-json", "ghp_{{crc62:36}}").unwrap();
+    let json = Some("application/json");
+    let ndjson = Some("application/x-ndjson");
+    let cases = [
+        ("/api/v2/logs", json, format!("[1,password={pw}]"), 400),
+        (
+            "/_bulk",
+            ndjson,
+            format!("{{\"index\":{{}}}}\n{{\"m\":\"ok\"}}\npassword={pw}\n"),
+            400,
+        ),
+        (
+            "/services/collector/event",
+            None,
+            format!("{{\"event\": password={pw}}}"),
+            400,
+        ),
+        (
+            "/api/v2/logs",
+            json,
+            format!("{{\"a\":1}} password={pw}"),
+            400,
+        ),
+        ("/api/v2/logs", json, format!("{{\"a\":1,\"b\":{pw}}}"), 400),
+        // Protobuf is not NDJSON, whatever the route.
+        (
+            "/_bulk",
+            Some("application/x-protobuf"),
+            format!("{{\"index\":{{}}}}\n{{\"m\":\"{tok}\"}}\n"),
+            415,
+        ),
+    ];
+    for (path, ctype, body, want) in &cases {
+        let (status, resp) = post_to(&tmp, port, (path, *ctype), body, &[]);
+        assert_eq!(status, *want, "{path} {ctype:?}: {resp}");
+    }
+    // Streamed: ~340 KB of good documents go upstream before a bare
+    // password line turns up; the upstream request is aborted.
+    let mut big = bulk(&tok, 2000);
+    big.push_str(&format!("password={pw}\n"));
+    let chunked = ["-H", "Transfer-Encoding: chunked"];
+    let (status, resp) = post_to(&tmp, port, ("/_bulk", ndjson), &big, &chunked);
+    assert_eq!(status, 400, "{resp}");
+    // A valid body still goes through.
+    let (status, resp) = post_to(
+        &tmp,
+        port,
+        ("/_bulk", ndjson),
+        "{\"index\":{}}\n{\"m\":1}\n",
+        &[],
+    );
+    assert_eq!(status, 200, "{resp}");
+    let reqs = rec.wait(2);
+    std::thread::sleep(Duration::from_millis(200));
+    let reqs = if rec.requests().len() > reqs.len() {
+        rec.requests()
+    } else {
+        reqs
+    };
+    assert_eq!(
+        reqs.len(),
+        2,
+        "refused bodies reached the upstream: {reqs:?}"
+    );
+    assert_eq!(reqs[0]["aborted"], true, "{reqs:?}");
+    for body in recorded_bodies(&rec) {
+        assert!(!body.contains(&pw) && !body.contains(&tok), "{body}");
+    }
+    d.stop();
+    assert!(!d.stderr().contains(&pw), "secret in the log");
+}
+
+#[test]
+fn a_number_holding_a_secret_is_redacted_into_a_string() {
+    // Issue 12 item 1: a valid JSON number is scanned as text would be.
+    let extra = ["--enable", "pii", "--stream-above", "200"];
+    let Some((tmp, rec, mut d)) = proxy("http-number", &extra) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let card = redactd::rules::template::expand_one("number", "4{{luhn:15}}").unwrap();
+    let doc = format!("{{\"card\": {card}, \"amount\": 12.5, \"all\": [1, {card}], \"ok\": true}}");
+    let label = "\"[REDACTED:pii.credit-card]\"";
+    let want = doc.replace(&card, label);
+    let (status, resp) = post_to(
+        &tmp,
+        port,
+        ("/api/v2/logs", Some("application/json")),
+        &doc,
+        &[],
+    );
+    assert_eq!(status, 200, "{resp}");
+    // Streamed NDJSON, chunked, the same.
+    let lines = format!("{{\"index\":{{}}}}\n{doc}\n").repeat(4);
+    let chunked = ["-H", "Transfer-Encoding: chunked"];
+    let (status, resp) = post_to(
+        &tmp,
+        port,
+        ("/_bulk", Some("application/x-ndjson")),
+        &lines,
+        &chunked,
+    );
+    assert_eq!(status, 200, "{resp}");
+    let reqs = rec.wait(2);
+    assert_eq!(body_of(&reqs[0]), want);
+    assert_eq!(reqs[1]["chunked"], true);
+    assert_eq!(body_of(&reqs[1]), lines.replace(&card, label));
+    let c = d.stop();
+    assert_eq!(c["findings"], 10);
+}
+
+#[test]
+fn keys_after_a_pem_header_are_kept_byte_for_byte() {
+    // Issue 12 item 6: a private-key block is redacted to its end, and the
+    // keys and structure after it stay as they were.
+    let Some((tmp, rec, mut d)) = proxy("http-pem-keys", &["--stream-above", "64"]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let (begin, end) = (
+        format!("-----BEGIN {} PRIVATE KEY-----", "RSA"),
+        format!("-----END {} PRIVATE KEY-----", "RSA"),
+    );
+    let mut rng = Rng::from_seed(b"pem-keys");
+    let (l1, l2) = (
+        rng.string("b64", 64).unwrap(),
+        rng.string("b64", 40).unwrap(),
+    );
+    let label = "[REDACTED:keys.private-key]";
+    let docs = [
+        (
+            format!(r#"{{"a":"{begin}","user":"bob"}}"#),
+            format!(r#"{{"a":"{label}","user":"bob"}}"#),
+        ),
+        (
+            format!(r#"{{"key":["{begin}","{l1}","{l2}","{end}"],"MIIEuser":"bob","n":7}}"#),
+            format!(r#"{{"key":["{label}","","",""],"MIIEuser":"bob","n":7}}"#),
+        ),
+        (
+            format!(r#"{{"a":"{begin}\n{l1}","b":{{"c":"{l2}"}}}}"#),
+            format!(r#"{{"a":"{label}\n","b":{{"c":"{l2}"}}}}"#),
+        ),
+    ];
+    let json_in = format!(
+        "[{}]",
+        docs.iter()
+            .map(|d| d.0.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let json_want = format!(
+        "[{}]",
+        docs.iter()
+            .map(|d| d.1.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let bulk_of = |i: usize| {
+        docs.iter()
+            .map(|d| format!("{{\"index\":{{}}}}\n{}\n", if i == 0 { &d.0 } else { &d.1 }))
+            .collect::<String>()
+    };
+    let (status, resp) = post_to(
+        &tmp,
+        port,
+        ("/api/v2/logs", Some("application/json")),
+        &json_in,
+        &[],
+    );
+    assert_eq!(status, 200, "{resp}");
+    let chunked = ["-H", "Transfer-Encoding: chunked"];
+    let ndjson = Some("application/x-ndjson");
+    let (status, resp) = post_to(&tmp, port, ("/_bulk", ndjson), &bulk_of(0), &chunked);
+    assert_eq!(status, 200, "{resp}");
+    let reqs = rec.wait(2);
+    assert_eq!(body_of(&reqs[0]), json_want);
+    assert_eq!(reqs[1]["chunked"], true);
+    assert_eq!(body_of(&reqs[1]), bulk_of(1));
+    d.stop();
 }
