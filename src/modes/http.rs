@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
@@ -53,10 +53,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
+use super::http_body::{decode, encode, extend_capped, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use super::tls::BoxStream;
+use crate::engine::Finding;
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]
@@ -461,30 +462,13 @@ async fn proxy_with(
         return stream(ctx, s, body, up, format, coding, peer).await;
     }
 
-    let max = ctx.cfg.max_body;
-    let wire = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return refuse(
-                ctx,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body exceeds {max} bytes"),
-            );
-        }
-        Err(e) => {
-            return refuse(
-                ctx,
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            );
-        }
+    let wire = match read_body(body, ctx.cfg.max_body).await {
+        Ok(w) => w,
+        Err((status, msg)) => return refuse(ctx, status, msg),
     };
     Counters::add(&c.bytes_in, wire.len() as u64);
     let body = if wire.is_empty() {
-        wire
+        Bytes::new()
     } else {
         match redact_body(ctx, s, coding, format, &wire, peer) {
             Ok(b) => b,
@@ -499,6 +483,41 @@ async fn proxy_with(
     let up = up.map(|()| Full::new(body).map_err(|never| match never {}).boxed());
     relay(ctx, ctx.client.request(up).await, len as u64)
 }
+
+/// Reads a whole request body, refusing more than `max` bytes (413).
+///
+/// Each frame is copied into one buffer and dropped at once: hyper's frames
+/// are slices of its connection read buffer, so a body sent one byte per
+/// segment, kept as frames, would pin a whole read buffer (8 KiB) per byte.
+/// The buffer grows by doubling but never past `max`, and a
+/// `Content-Length` is trusted for no more than [`PREALLOCATE`] bytes up
+/// front (a client may announce a large body and stall).
+async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+    let hint = body.size_hint().exact().unwrap_or(0);
+    let mut buf = Vec::with_capacity(hint.min(PREALLOCATE as u64) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: not forwarded
+        };
+        if buf.len() + data.len() > max {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body exceeds {max} bytes"),
+            ));
+        }
+        extend_capped(&mut buf, &data, max);
+    }
+    Ok(buf)
+}
+
+/// Bytes of a buffered body allocated before they arrive.
+const PREALLOCATE: usize = 64 << 10;
 
 /// The upstream's answer, relayed; or 502.
 fn relay(
@@ -562,7 +581,7 @@ async fn stream(
 async fn produce(
     ctx: &Ctx,
     s: &mut Scratch,
-    mut body: Incoming,
+    body: Incoming,
     format: Format,
     coding: Coding,
     tx: tokio::sync::mpsc::Sender<Chunk>,
@@ -582,69 +601,19 @@ async fn produce(
                 ));
             }
         };
-    let mut findings = Vec::new();
-    let mut sent = 0u64;
-    let mut busy = Duration::ZERO;
-    let send = |out: Vec<u8>| {
-        let tx = &tx;
-        async move {
-            if out.is_empty() {
-                return Ok(0);
-            }
-            let n = out.len() as u64;
-            tx.send(Chunk::Data(Bytes::from(out)))
-                .await
-                .map(|()| n)
-                .map_err(|_| Refusal::UpstreamGone)
-        }
+    let mut feed = Feed {
+        ctx,
+        peer,
+        tx: &tx,
+        sent: 0,
+        busy: Duration::ZERO,
+        findings: Vec::new(),
     };
-    let mut failure = None;
-    while let Some(frame) = body.frame().await {
-        let data = match frame {
-            Ok(f) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue, // trailers: not forwarded
-            },
-            Err(e) => {
-                failure = Some(Refusal::Status(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {e}"),
-                ));
-                break;
-            }
-        };
-        Counters::add(&c.bytes_in, data.len() as u64);
-        // A frame can be large, and a compressed piece expands: output is
-        // handed on after every piece, so what waits stays bounded.
-        for piece in data.chunks(PIECE) {
-            let t = tokio::time::Instant::now();
-            let r = st.write(piece);
-            busy += t.elapsed();
-            st.take_findings(&mut findings);
-            c.report(Some(peer), &findings);
-            findings.clear();
-            if let Err(e) = r {
-                failure = Some(e.into());
-                break;
-            }
-            if st.output_len() >= STREAM_CHUNK {
-                match send(st.take_output()).await {
-                    Ok(n) => sent += n,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        if failure.is_some() {
-            break;
-        }
-    }
+    let failure = feed.frames(&mut st, body).await.err();
     let t = tokio::time::Instant::now();
-    let (rest, parts) = st.finish(&mut findings);
-    busy += t.elapsed();
-    c.report(Some(peer), &findings);
+    let (rest, parts) = st.finish(&mut feed.findings);
+    feed.busy += t.elapsed();
+    c.report(Some(peer), &feed.findings);
     if let Some(p) = &parts {
         Counters::add(
             &c.bytes_redacted,
@@ -652,16 +621,78 @@ async fn produce(
         );
     }
     s.parts = parts;
-    c.processing.observe(busy);
+    c.processing.observe(feed.busy);
     if let Some(f) = failure {
         // Dropping `tx` without `End` aborts the upstream request.
         return Err(f);
     }
-    sent += send(rest?).await?;
+    feed.send(rest?).await?;
     tx.send(Chunk::End)
         .await
         .map_err(|_| Refusal::UpstreamGone)?;
-    Ok(sent)
+    Ok(feed.sent)
+}
+
+/// One streamed body on its way: where its output goes, and its tallies.
+struct Feed<'a> {
+    ctx: &'a Ctx,
+    peer: SocketAddr,
+    tx: &'a tokio::sync::mpsc::Sender<Chunk>,
+    /// Bytes handed upstream.
+    sent: u64,
+    /// Time spent redacting.
+    busy: Duration,
+    findings: Vec<Finding>,
+}
+
+impl Feed<'_> {
+    /// Feeds every frame of `body` through `st`, handing output upstream
+    /// as it accumulates. Each frame is dropped once fed (it pins hyper's
+    /// read buffer while held).
+    async fn frames(&mut self, st: &mut StreamRedactor, mut body: Incoming) -> Result<(), Refusal> {
+        let c = &self.ctx.counters;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                Refusal::Status(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: not forwarded
+            };
+            Counters::add(&c.bytes_in, data.len() as u64);
+            // A frame can be large, and a compressed piece expands: output
+            // is handed on after every piece, so what waits stays bounded.
+            for piece in data.chunks(PIECE) {
+                let t = tokio::time::Instant::now();
+                let r = st.write(piece);
+                self.busy += t.elapsed();
+                st.take_findings(&mut self.findings);
+                c.report(Some(self.peer), &self.findings);
+                self.findings.clear();
+                r?;
+                if st.output_len() >= STREAM_CHUNK {
+                    self.send(st.take_output()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands `out` upstream (nothing when empty).
+    async fn send(&mut self, out: Vec<u8>) -> Result<(), Refusal> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let n = out.len() as u64;
+        self.tx
+            .send(Chunk::Data(Bytes::from(out)))
+            .await
+            .map_err(|_| Refusal::UpstreamGone)?;
+        self.sent += n;
+        Ok(())
+    }
 }
 
 fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
@@ -672,6 +703,9 @@ fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
     debug!(listener = %ctx.cfg.name, status = status.as_u16(), reason = %msg, "request refused");
     plain(status, msg)
 }
+
+/// Past this body size, a connection's body scratch is made anew after use.
+const KEEP_SCRATCH: usize = 1 << 20;
 
 fn redact_body(
     ctx: &Ctx,
@@ -701,5 +735,10 @@ fn redact_body(
         &ctx.counters.bytes_redacted,
         red.stats().bytes_redacted - before,
     );
+    if decoded.len() > KEEP_SCRATCH {
+        // A connection keeps its scratch between requests: not the size of
+        // its largest body.
+        *body = BodyRedactor::new();
+    }
     Ok(Bytes::from(encode(coding, out)))
 }

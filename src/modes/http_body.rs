@@ -199,20 +199,38 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
+/// Appends `data` to `buf`, growing its capacity by doubling but never past
+/// `cap` (or what `data` needs): a buffer bounded by a limit in length is
+/// bounded by it in memory too.
+pub fn extend_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
+    let need = buf.len() + data.len();
+    if need > buf.capacity() {
+        let want = (buf.capacity() * 2).max(need).min(cap.max(need));
+        buf.reserve_exact(want - buf.len());
+    }
+    buf.extend_from_slice(data);
+}
+
 fn read_capped(mut r: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
-    let n = r
-        .by_ref()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::Decode {
-            coding,
-            why: e.to_string(),
-        })?;
-    if n > limit {
-        return Err(BodyError::TooLarge { limit });
+    let mut piece = [0u8; 16 << 10];
+    loop {
+        let n = match r.read(&mut piece) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(BodyError::Decode {
+                    coding,
+                    why: e.to_string(),
+                })
+            }
+        };
+        if out.len() + n > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        extend_capped(&mut out, &piece[..n], limit);
     }
-    Ok(out)
 }
 
 /// Decodes `body`, refusing more than `limit` decoded bytes (an identity
@@ -468,6 +486,14 @@ mod tests {
             );
             let err = decode(coding, &enc, 1000).unwrap_err();
             assert_eq!(err.status(), 413, "{coding:?}: {err}");
+            // Memory is bounded by the limit, not only the length.
+            if let Cow::Owned(v) = decode(coding, &enc, data.len() + 100).unwrap() {
+                assert!(
+                    v.capacity() <= data.len() + 100,
+                    "{coding:?}: {}",
+                    v.capacity()
+                );
+            }
         }
         // A multi-member gzip body (concatenated gzip files) decodes whole.
         let mut two = encode(Coding::Gzip, b"first member\n".to_vec());

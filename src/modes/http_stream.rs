@@ -34,7 +34,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use super::http_body::{BodyError, BodyRedactor, Coding, Format};
+use super::http_body::{extend_capped, BodyError, BodyRedactor, Coding, Format};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::json::Layout;
 
@@ -119,7 +119,7 @@ impl Stage {
             memchr::memrchr(b'\n', data).map(|i| i + 1)
         };
         let Some(cut) = cut else {
-            self.line.extend_from_slice(data);
+            extend_capped(&mut self.line, data, self.max_line + 1);
             return self.check_line();
         };
         let (done, rest) = data.split_at(cut);
@@ -135,7 +135,7 @@ impl Stage {
                 &mut self.findings,
             )
         } else {
-            self.line.extend_from_slice(done);
+            extend_capped(&mut self.line, done, self.max_line + 1);
             let r = json.redact(
                 red,
                 &self.line,
@@ -148,7 +148,7 @@ impl Stage {
         }
         .map_err(BodyError::Json)?;
         self.enc.write(&self.scratch);
-        self.line.extend_from_slice(rest);
+        extend_capped(&mut self.line, rest, self.max_line + 1);
         self.check_line()
     }
 

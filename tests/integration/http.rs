@@ -905,3 +905,137 @@ fn keys_after_a_pem_header_are_kept_byte_for_byte() {
     assert_eq!(body_of(&reqs[1]), bulk_of(1));
     d.stop();
 }
+
+/// Sends `head` and then `body` one byte per write (Nagle off, so each
+/// write is its own segment) to `port`; returns the response's status.
+fn post_byte_by_byte(port: u16, head: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    for b in body {
+        s.write_all(std::slice::from_ref(b)).unwrap();
+    }
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !resp.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => resp.extend_from_slice(&buf[..n]),
+        }
+    }
+    crate::common::status_of(&String::from_utf8_lossy(&resp))
+}
+
+fn request_head(path: &str, ctype: &str, len: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_body_sent_one_byte_per_segment_costs_about_its_size() {
+    // Issue 12 item 9: each segment used to become a frame pinning a read
+    // buffer of 8 KiB, so a 200 KB body took hundreds of MB.
+    let Some((_tmp, rec, mut d)) = proxy("http-byte-body", &[]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let mut body = String::from("[");
+    while body.len() < 256 << 10 {
+        body.push_str("{\"message\":\"GET /api/orders 200 12ms\",\"n\":1},");
+    }
+    body.push_str("{}]");
+    let (_, before) = d.rss_kib();
+    let head = request_head("/api/v2/logs", "application/json", body.len());
+    assert_eq!(post_byte_by_byte(port, &head, body.as_bytes()), 200);
+    let (_, peak) = d.rss_kib();
+    assert_eq!(body_of(&rec.wait(1)[0]), body);
+    let grew = peak.saturating_sub(before);
+    crate::common::peers::say(&format!(
+        "one byte per segment, {} KiB body: peak RSS {before} -> {peak} KiB",
+        body.len() >> 10
+    ));
+    assert!(
+        grew < 16 << 10,
+        "peak RSS grew by {grew} KiB for a 128 KiB body"
+    );
+    d.stop();
+}
+
+#[test]
+fn many_slow_bodies_cost_little_each() {
+    // Issue 12 item 9: 1,024 bodies of 30 bytes, each trickling in, took
+    // 105 MB. Here 256 clients send 29 of 30 bytes one byte per segment,
+    // in turns, and wait.
+    use std::io::Write;
+    let Some((_tmp, rec, mut d)) = proxy("http-slow-bodies", &[]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let body = br#"{"message":"slow body","n":12}"#;
+    let head = request_head("/api/v2/logs", "application/json", body.len());
+    const CLIENTS: usize = 256;
+    let mut conns: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_nodelay(true).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // Every connection accepted and its request begun before measuring.
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss0, _) = d.rss_kib();
+    for b in &body[..body.len() - 1] {
+        for s in &mut conns {
+            s.write_all(std::slice::from_ref(b)).unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss1, _) = d.rss_kib();
+    let per = rss1.saturating_sub(rss0) * 1024 / CLIENTS as u64;
+    crate::common::peers::say(&format!(
+        "{CLIENTS} slow bodies: RSS {rss0} -> {rss1} KiB, {per} bytes each"
+    ));
+    for s in &mut conns {
+        s.write_all(&body[body.len() - 1..]).unwrap();
+    }
+    assert_eq!(rec.wait(CLIENTS).len(), CLIENTS);
+    assert!(per < 16 << 10, "{per} bytes of RSS per slow 30-byte body");
+    drop(conns);
+    d.stop();
+}
+
+#[test]
+fn a_body_of_tiny_json_values_costs_a_few_times_its_size() {
+    // 2 million four-byte strings in an 8 MiB body: scratch per value
+    // (56 bytes each, once) would have taken over 100 MiB.
+    let Some((tmp, rec, mut d)) = proxy("http-tiny-values", &[]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let mut body = String::with_capacity(8 << 20);
+    body.push('[');
+    while body.len() < 8 << 20 {
+        body.push_str("\"a\",");
+    }
+    body.push_str("\"a\"]");
+    let (_, before) = d.rss_kib();
+    let json = ("/api/v2/logs", Some("application/json"));
+    let (status, resp) = post_to(&tmp, port, json, &body, &[]);
+    assert_eq!(status, 200, "{resp}");
+    let (_, peak) = d.rss_kib();
+    assert_eq!(rec.wait(1)[0]["wire_length"], body.len());
+    let grew = peak.saturating_sub(before);
+    crate::common::peers::say(&format!(
+        "8 MiB of tiny JSON values: peak RSS {before} -> {peak} KiB"
+    ));
+    assert!(
+        grew < 48 << 10,
+        "peak RSS grew by {grew} KiB for an 8 MiB body"
+    );
+    d.stop();
+}
