@@ -34,9 +34,10 @@
 //!
 //! **Layouts.** A body is one JSON text or several concatenated
 //! ([`Layout::Concatenated`]: Splunk HEC batches), or NDJSON
-//! ([`Layout::Lines`]), where in addition no text may span a line break, so
-//! a body streamed a run of lines at a time is judged exactly as it would
-//! be whole. Nesting deeper than [`MAX_DEPTH`] is an error. String bytes
+//! ([`Layout::Lines`]), where in addition no text may span a line break.
+//! Each text is fenced off from the one before (no span runs from one
+//! NDJSON document into the next), so a body streamed a run of lines at a
+//! time is judged and redacted exactly as it would be whole. Nesting deeper than [`MAX_DEPTH`] is an error. String bytes
 //! that are not UTF-8 pass as they are (scanned as bytes); control
 //! characters must be escaped, as the grammar says.
 //!
@@ -227,7 +228,10 @@ fn place(
     stats: &mut JsonStats,
 ) -> Result<(), JsonError> {
     let piece = tok.piece;
-    if piece.kind == Kind::Key {
+    // Nothing crosses from one text to the next (so an NDJSON body is
+    // redacted the same whole or a run of lines at a time), nor into or
+    // out of a key.
+    if piece.kind == Kind::Key || tok.first {
         scan.fence();
     }
     let start = scan.mark();
@@ -312,6 +316,8 @@ struct Token {
     piece: Piece,
     /// The member's key, for a member's string or number value.
     key: Option<Piece>,
+    /// The first value of a new JSON text.
+    first: bool,
 }
 
 /// What the grammar allows next.
@@ -333,7 +339,8 @@ enum Expect {
     Next,
 }
 
-/// Checks the grammar and yields the values to scan.
+/// Checks the grammar and yields the values to scan, each marked when it
+/// is the first of its text.
 struct Lexer<'a> {
     input: &'a [u8],
     at: usize,
@@ -343,6 +350,8 @@ struct Lexer<'a> {
     expect: Expect,
     /// The last key, until its member's value starts.
     key: Option<Piece>,
+    /// A text has begun and yielded no value yet.
+    first: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -355,6 +364,7 @@ impl<'a> Lexer<'a> {
             stack,
             expect: Expect::Text,
             key: None,
+            first: false,
         }
     }
 
@@ -421,11 +431,18 @@ impl<'a> Lexer<'a> {
             && (at == 0 || (self.lines && self.input[at - 1] == b'\n'))
     }
 
-    fn value_start(&self) -> Result<(), JsonError> {
+    fn value_start(&mut self) -> Result<(), JsonError> {
         match self.expect {
-            Expect::Text | Expect::Value | Expect::FirstValue => Ok(()),
-            _ => Err(JsonError::Unexpected { at: self.at }),
+            Expect::Text => self.first = true,
+            Expect::Value | Expect::FirstValue => {}
+            _ => return Err(JsonError::Unexpected { at: self.at }),
         }
+        Ok(())
+    }
+
+    fn token(&mut self, piece: Piece, key: Option<Piece>) -> Token {
+        let first = std::mem::take(&mut self.first);
+        Token { piece, key, first }
     }
 
     fn after_value(&mut self) {
@@ -440,11 +457,14 @@ impl<'a> Lexer<'a> {
     fn value(&mut self, piece: Piece) -> Token {
         let key = self.key.take();
         self.after_value();
-        Token { piece, key }
+        self.token(piece, key)
     }
 
     fn string(&mut self) -> Result<Token, JsonError> {
         let at = self.at;
+        if self.expect == Expect::Text {
+            self.first = true;
+        }
         let (end, escaped) = string_end(self.input, at)?;
         self.at = end + 1;
         let mut piece = Piece {
@@ -457,7 +477,7 @@ impl<'a> Lexer<'a> {
                 piece.kind = Kind::Key;
                 self.key = Some(piece);
                 self.expect = Expect::Colon;
-                Ok(Token { piece, key: None })
+                Ok(self.token(piece, None))
             }
             Expect::Text | Expect::Value | Expect::FirstValue => Ok(self.value(piece)),
             _ => Err(JsonError::Unexpected { at }),

@@ -306,9 +306,12 @@ fn a_body_many_windows_long_is_redacted_as_its_lines_are_one_by_one() {
         let pad = rng.string("alnum", (i * 7) % 90).unwrap();
         lines.push(match i % 5 {
             0 => format!(r#"{{"m":"push {} {pad}","n":{i}}}"#, github(&i.to_string())),
-            1 => format!(r#"{{"k":["{begin}","{pad}","{end}"],"user":"u{i}"}}"#),
-            2 => format!(r#"{{"password":"{pad}x-{i}","a\/b":"\u00e9{pad}"}}"#),
-            3 => format!(r#"[{i},"{pad}",{{"password":{i}1234567}}]"#),
+            1 if i % 2 == 0 => format!(r#"{{"k":["{begin}","{pad}","{end}"],"user":"u{i}"}}"#),
+            // A block left open at the end of a document, and a document
+            // with no key first: the block must not run on into it.
+            1 => format!(r#"["{begin}","{pad}"]"#),
+            2 => format!(r#"[{i},"{pad}",{{"password":{i}1234567}}]"#),
+            3 => format!(r#"{{"password":"{pad}x-{i}","a\/b":"\u00e9{pad}"}}"#),
             _ => format!(r#"{{"big":"{}"}}"#, "word ".repeat(i % 40 * 50)),
         });
     }
