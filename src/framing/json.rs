@@ -668,6 +668,9 @@ struct EscapeMap<'a> {
     /// of plain bytes or one escape).
     enc: usize,
     dec: usize,
+    /// The current unit, once measured: (encoded length, decoded length,
+    /// is an escape). Kept, so many spans in one long run cost one search.
+    unit: Option<(usize, usize, bool)>,
 }
 
 impl<'a> EscapeMap<'a> {
@@ -676,19 +679,26 @@ impl<'a> EscapeMap<'a> {
             raw,
             enc: 0,
             dec: 0,
+            unit: None,
         }
     }
 
     /// The current unit: (encoded length, decoded length, is an escape).
-    fn unit(&self) -> (usize, usize, bool) {
-        let rest = &self.raw[self.enc..];
-        if rest.first() != Some(&b'\\') {
-            let run = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
-            return (run, run, false);
+    fn unit(&mut self) -> (usize, usize, bool) {
+        if let Some(u) = self.unit {
+            return u;
         }
-        // Checked when the string was decoded; a short read cannot happen.
-        let (len, ch) = escape_at(self.raw, self.enc).unwrap_or((2, '\u{FFFD}'));
-        (len, ch.len_utf8(), true)
+        let rest = &self.raw[self.enc..];
+        let u = if rest.first() == Some(&b'\\') {
+            // Checked when the string was decoded; a short read cannot happen.
+            let (len, ch) = escape_at(self.raw, self.enc).unwrap_or((2, '\u{FFFD}'));
+            (len, ch.len_utf8(), true)
+        } else {
+            let run = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
+            (run, run, false)
+        };
+        self.unit = Some(u);
+        u
     }
 
     /// Moves to the unit holding decoded byte `d` (never backwards).
@@ -700,6 +710,7 @@ impl<'a> EscapeMap<'a> {
             }
             self.enc += u.0;
             self.dec += u.1;
+            self.unit = None;
         }
     }
 

@@ -399,3 +399,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn many_secrets_in_one_escaped_string_map_back_exactly() {
+    // Escapes before, between and after secrets, one written as \u
+    // escapes from its first byte: each secret's encoded bytes are
+    // replaced, every escape outside them kept.
+    let toks: Vec<String> = (0..200).map(|i| github(&format!("esc-{i}"))).collect();
+    let mut raw = String::new();
+    let mut want = String::new();
+    for (i, t) in toks.iter().enumerate() {
+        let sep = match i % 3 {
+            0 => r"\n\u00e9 ",
+            1 => r" \/\t",
+            _ => " x ",
+        };
+        raw.push_str(sep);
+        want.push_str(sep);
+        if i % 7 == 0 {
+            raw.push_str(&format!(r"\u0067\u0068{}", &t[2..]));
+        } else {
+            raw.push_str(t);
+        }
+        want.push_str("[REDACTED:github.pat]");
+    }
+    raw.push_str(r"\u00e9");
+    want.push_str(r"\u00e9");
+    let (out, s) = redact(&format!(r#"{{"m":"{raw}"}}"#)).unwrap();
+    assert_eq!(out, format!(r#"{{"m":"{want}"}}"#));
+    assert_eq!(s.findings, 200);
+}
