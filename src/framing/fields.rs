@@ -5,10 +5,10 @@
 //!
 //! - [`FieldRedactor`] scans one value at a time (protobuf fields, syslog
 //!   SD parameters).
-//! - [`ItemScan`] scans every value of a document in one stream (JSON,
+//! - `ItemScan` scans every value of a document in one stream (JSON,
 //!   msgpack): each value on its own line of a scan text, after its key
 //!   context; keys on lines of their own, **fenced** by a line no span
-//!   continues through ([`FENCE`]), so a block that starts in a value (a
+//!   continues through (`FENCE`), so a block that starts in a value (a
 //!   PEM private key runs on until its footer) can never reach a key, and
 //!   one that starts in a key never leaves it. A block may run on through
 //!   the values that follow it (an array of key lines): the first value it

@@ -7,7 +7,7 @@
 //! raw-text scan misses them and a decode-then-re-encode pass would rewrite
 //! bytes nobody asked to change. [`JsonRedactor`] checks the grammar as it
 //! goes (RFC 8259: strings, numbers, `true`/`false`/`null`, arrays, objects,
-//! whitespace), decodes each string into a scan text ([`ItemScan`]), runs
+//! whitespace), decodes each string into a scan text (`fields::ItemScan`), runs
 //! the [`Redactor`] over it, and replaces exactly the encoded bytes covering
 //! each redacted span, widened to whole escapes, with the JSON-escaped
 //! replacement. Keys, whitespace, escapes elsewhere and untouched values

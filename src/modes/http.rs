@@ -24,7 +24,11 @@
 //! refused before anything is sent, and a streamed one that fails midway is
 //! aborted upstream (its chunked encoding is never terminated, so the
 //! upstream sees an incomplete request, not a short body) while the client
-//! gets the 4xx. An unreachable upstream answers 502.
+//! gets the 4xx. Every refusal is counted by reason
+//! ([`Refused`], `redactd_http_requests_refused_total`) and logged at info,
+//! rate limited per listener (5 lines per 10 s), with
+//! the peer and the reason, never the path (it may hold a token) or a body
+//! byte. An unreachable upstream answers 502.
 //! Connections are kept alive both ways; on shutdown, connections finish
 //! their current request and close.
 //!
@@ -51,13 +55,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::http_body::{decode, encode, extend_capped, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use super::tls::BoxStream;
 use crate::engine::Finding;
+use crate::metrics::Refused;
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]
@@ -168,6 +173,7 @@ struct Ctx {
     counters: Arc<Counters>,
     client: UpClient,
     acceptor: Option<TlsAcceptor>,
+    refusal_log: RefusalLog,
 }
 
 /// Serves `listener` until `stop`, then lets connections finish. An
@@ -194,6 +200,7 @@ pub async fn serve(
         counters: Arc::clone(&counters),
         client,
         acceptor: tls.listener,
+        refusal_log: RefusalLog::default(),
     });
     let serve_one = move |stream: TcpStream, peer: SocketAddr, shutdown: Shutdown| {
         let ctx = Arc::clone(&ctx);
@@ -383,21 +390,38 @@ impl Scratch {
 
 /// Why a request was not relayed.
 enum Refusal {
-    /// Answer the client with this.
-    Status(StatusCode, String),
+    /// Refused by redactd: answered with the reason's status and this
+    /// message (which never holds body bytes).
+    Refused(Refused, String),
     /// The upstream stopped taking the body: relay what it answered.
     UpstreamGone,
 }
 
 impl From<BodyError> for Refusal {
     fn from(e: BodyError) -> Refusal {
-        Refusal::Status(body_status(&e), e.to_string())
+        Refusal::Refused(body_reason(&e), e.to_string())
     }
 }
 
-/// The answer to a body that cannot be forwarded.
-fn body_status(e: &BodyError) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+/// Why a body that cannot be forwarded is refused.
+fn body_reason(e: &BodyError) -> Refused {
+    match e.status() {
+        413 => Refused::TooLarge,
+        415 => Refused::UnsupportedType,
+        _ => Refused::InvalidBody,
+    }
+}
+
+/// The status redactd answers a refusal with.
+fn refusal_status(reason: Refused) -> StatusCode {
+    match reason {
+        Refused::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refused::UnsupportedEncoding | Refused::UnsupportedType => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        Refused::InvalidBody | Refused::BadRequest => StatusCode::BAD_REQUEST,
+        Refused::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 async fn proxy(
@@ -412,39 +436,38 @@ async fn proxy(
     let lock = || scratch.lock().unwrap_or_else(|p| p.into_inner());
     let taken = lock().take();
     let mut s = taken.unwrap_or_else(|| Scratch::new(&ctx.engine));
-    let resp = proxy_with(req, ctx, &mut s, peer).await;
+    let resp = match forward(req, ctx, &mut s, peer).await {
+        Ok(resp) => resp,
+        Err(Refusal::Refused(reason, msg)) => refuse(ctx, peer, reason, msg),
+        Err(Refusal::UpstreamGone) => plain(StatusCode::BAD_GATEWAY, "upstream unavailable".into()),
+    };
     *lock() = Some(s);
     resp
 }
 
-async fn proxy_with(
+/// Redacts one request and relays it, or says why not.
+async fn forward(
     req: Request<Incoming>,
     ctx: &Ctx,
     s: &mut Scratch,
     peer: SocketAddr,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, Refusal> {
     let c = &ctx.counters;
     Counters::add(&c.messages_in, 1);
     let (parts, body) = req.into_parts();
     let header = |n: header::HeaderName| parts.headers.get(n).and_then(|v| v.to_str().ok());
-    let Some(coding) = Coding::parse(header(header::CONTENT_ENCODING)) else {
-        return refuse(
-            ctx,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Encoding".into(),
-        );
-    };
-    let Some(format) = Format::classify(parts.uri.path(), header(header::CONTENT_TYPE)) else {
-        return refuse(
-            ctx,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Type for this route".into(),
-        );
-    };
-    let uri = match upstream_uri(&ctx.cfg.upstream, &parts.uri) {
-        Ok(u) => u,
-        Err(e) => return refuse(ctx, StatusCode::BAD_REQUEST, e),
-    };
+    let refused = |reason, msg: &str| Refusal::Refused(reason, msg.into());
+    let coding = Coding::parse(header(header::CONTENT_ENCODING))
+        .ok_or_else(|| refused(Refused::UnsupportedEncoding, "unsupported Content-Encoding"))?;
+    let format =
+        Format::classify(parts.uri.path(), header(header::CONTENT_TYPE)).ok_or_else(|| {
+            refused(
+                Refused::UnsupportedType,
+                "unsupported Content-Type for this route",
+            )
+        })?;
+    let uri = upstream_uri(&ctx.cfg.upstream, &parts.uri)
+        .map_err(|e| Refusal::Refused(Refused::BadRequest, e))?;
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     let mut up = Request::new(());
@@ -462,18 +485,12 @@ async fn proxy_with(
         return stream(ctx, s, body, up, format, coding, peer).await;
     }
 
-    let wire = match read_body(body, ctx.cfg.max_body).await {
-        Ok(w) => w,
-        Err((status, msg)) => return refuse(ctx, status, msg),
-    };
+    let wire = read_body(body, ctx.cfg.max_body).await?;
     Counters::add(&c.bytes_in, wire.len() as u64);
     let body = if wire.is_empty() {
         Bytes::new()
     } else {
-        match redact_body(ctx, s, coding, format, &wire, peer) {
-            Ok(b) => b,
-            Err(e) => return refuse(ctx, body_status(&e), e.to_string()),
-        }
+        redact_body(ctx, s, coding, format, &wire, peer)?
     };
     let len = body.len();
     if len > 0 || parts.headers.contains_key(header::CONTENT_LENGTH) {
@@ -481,7 +498,7 @@ async fn proxy_with(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     let up = up.map(|()| Full::new(body).map_err(|never| match never {}).boxed());
-    relay(ctx, ctx.client.request(up).await, len as u64)
+    Ok(relay(ctx, ctx.client.request(up).await, len as u64))
 }
 
 /// Reads a whole request body, refusing more than `max` bytes (413).
@@ -492,28 +509,28 @@ async fn proxy_with(
 /// The buffer grows by doubling but never past `max`, and a
 /// `Content-Length` is trusted for no more than [`PREALLOCATE`] bytes up
 /// front (a client may announce a large body and stall).
-async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, Refusal> {
     let hint = body.size_hint().exact().unwrap_or(0);
     let mut buf = Vec::with_capacity(hint.min(PREALLOCATE as u64) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            )
-        })?;
+        let frame = frame.map_err(unreadable)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers: not forwarded
         };
         if buf.len() + data.len() > max {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
+            return Err(Refusal::Refused(
+                Refused::TooLarge,
                 format!("body exceeds {max} bytes"),
             ));
         }
         extend_capped(&mut buf, &data, max);
     }
     Ok(buf)
+}
+
+/// A body the client did not send whole (cut off, malformed chunking).
+fn unreadable(e: hyper::Error) -> Refusal {
+    Refusal::Refused(Refused::BadRequest, format!("cannot read the body: {e}"))
 }
 
 /// Bytes of a buffered body allocated before they arrive.
@@ -561,7 +578,7 @@ async fn stream(
     format: Format,
     coding: Coding,
     peer: SocketAddr,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, Refusal> {
     let (tx, rx) = ChannelBody::channel(STREAM_DEPTH);
     let up = up.map(|()| rx.map_err(BoxError::from).boxed());
     let (outcome, resp) = tokio::join!(
@@ -569,10 +586,10 @@ async fn stream(
         ctx.client.request(up)
     );
     match outcome {
-        Ok(sent) => relay(ctx, resp, sent),
+        Ok(sent) => Ok(relay(ctx, resp, sent)),
         // It answered (relayed as it is) or failed (502) before taking it all.
-        Err(Refusal::UpstreamGone) => relay(ctx, resp, 0),
-        Err(Refusal::Status(status, msg)) => refuse(ctx, status, msg),
+        Err(Refusal::UpstreamGone) => Ok(relay(ctx, resp, 0)),
+        Err(refused) => Err(refused),
     }
 }
 
@@ -595,8 +612,8 @@ async fn produce(
             Ok(st) => st,
             Err(parts) => {
                 s.parts = Some(*parts);
-                return Err(Refusal::Status(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                return Err(Refusal::Refused(
+                    Refused::Internal,
                     "cannot stream this body".into(),
                 ));
             }
@@ -652,12 +669,7 @@ impl Feed<'_> {
     async fn frames(&mut self, st: &mut StreamRedactor, mut body: Incoming) -> Result<(), Refusal> {
         let c = &self.ctx.counters;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                Refusal::Status(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {e}"),
-                )
-            })?;
+            let frame = frame.map_err(unreadable)?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers: not forwarded
             };
@@ -695,13 +707,57 @@ impl Feed<'_> {
     }
 }
 
-fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
-    Counters::add(
-        &ctx.counters.dropped_too_large,
-        u64::from(status == StatusCode::PAYLOAD_TOO_LARGE),
-    );
-    debug!(listener = %ctx.cfg.name, status = status.as_u16(), reason = %msg, "request refused");
+/// Answers a refused request: counted by reason, logged at info (at most
+/// [`LOG_BURST`] lines per [`LOG_WINDOW`] per listener; the next line says
+/// how many went unlogged).
+fn refuse(ctx: &Ctx, peer: SocketAddr, reason: Refused, msg: String) -> Response<ProxyBody> {
+    let c = &ctx.counters;
+    c.http_refused.add(reason);
+    Counters::add(&c.dropped_too_large, u64::from(reason == Refused::TooLarge));
+    let status = refusal_status(reason);
+    if let Some(unlogged) = ctx.refusal_log.admit(tokio::time::Instant::now()) {
+        info!(listener = %ctx.cfg.name, %peer, status = status.as_u16(),
+              reason = reason.label(), why = %msg, unlogged, "request refused");
+    }
     plain(status, msg)
+}
+
+/// Refused requests are logged at most this many times per window.
+const LOG_BURST: u32 = 5;
+/// See [`LOG_BURST`].
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// Rate limit of the refusal log lines of one listener.
+#[derive(Debug, Default)]
+struct RefusalLog(std::sync::Mutex<LogWindow>);
+
+#[derive(Debug, Default)]
+struct LogWindow {
+    /// When the current window began.
+    start: Option<tokio::time::Instant>,
+    /// Lines logged in it.
+    lines: u32,
+    /// Refusals not logged since the last line.
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    /// Whether to log a refusal seen at `now`; if so, how many went
+    /// unlogged before it.
+    fn admit(&self, now: tokio::time::Instant) -> Option<u64> {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if w.start.is_none_or(|t| now.duration_since(t) >= LOG_WINDOW) {
+            w.start = Some(now);
+            w.lines = 0;
+        }
+        if w.lines < LOG_BURST {
+            w.lines += 1;
+            Some(std::mem::take(&mut w.unlogged))
+        } else {
+            w.unlogged += 1;
+            None
+        }
+    }
 }
 
 /// Past this body size, a connection's body scratch is made anew after use.
@@ -741,4 +797,22 @@ fn redact_body(
         *body = BodyRedactor::new();
     }
     Ok(Bytes::from(encode(coding, out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lines_are_limited_per_window_and_say_what_went_unlogged() {
+        let log = RefusalLog::default();
+        let t0 = tokio::time::Instant::now();
+        let admitted = |n, at| (0..n).map(|_| log.admit(at)).collect::<Vec<_>>();
+        assert_eq!(admitted(LOG_BURST, t0), vec![Some(0); LOG_BURST as usize]);
+        assert_eq!(admitted(7, t0), vec![None; 7]);
+        let almost = t0 + LOG_WINDOW - Duration::from_millis(1);
+        assert_eq!(log.admit(almost), None);
+        assert_eq!(log.admit(t0 + LOG_WINDOW), Some(8));
+        assert_eq!(log.admit(t0 + LOG_WINDOW), Some(0));
+    }
 }

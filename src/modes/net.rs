@@ -18,7 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::tls::{self, BoxStream, ClientTls, TlsError};
 
 use crate::engine::{Finding, Options, Redactor, Sink};
-use crate::metrics::{FindingsByRule, Histogram, RuleCounts};
+use crate::metrics::{FindingsByRule, Histogram, RefusalCounts, RuleCounts};
 use crate::rules::RuleSet;
 
 /// Where a mode forwards to.
@@ -416,6 +416,9 @@ pub struct Counters {
     pub truncated: AtomicU64,
     /// TCP streams closed on a framing error.
     pub framing_errors: AtomicU64,
+    /// HTTP requests refused (answered by redactd, not forwarded), by
+    /// reason.
+    pub http_refused: RefusalCounts,
     /// TLS handshakes with clients that failed (bad or missing
     /// certificate, wrong protocol).
     pub tls_handshake_errors: AtomicU64,
