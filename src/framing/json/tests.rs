@@ -429,3 +429,35 @@ fn many_secrets_in_one_escaped_string_map_back_exactly() {
     assert_eq!(out, format!(r#"{{"m":"{want}"}}"#));
     assert_eq!(s.findings, 200);
 }
+
+/// Whether serde_json reads all of `b` as a sequence of JSON values.
+fn serde_accepts(b: &[u8]) -> bool {
+    serde_json::Deserializer::from_slice(b)
+        .into_iter::<serde::de::IgnoredAny>()
+        .all(|v| v.is_ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// The grammar check agrees with serde_json on text made of JSON's own
+    /// bytes (mostly broken), and what it accepts comes out unchanged.
+    #[test]
+    fn the_grammar_agrees_with_serde_json(
+        parts in prop::collection::vec(
+            prop::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"", "\"a\"", "\"k\":", "0", "1", "-", ".", "e",
+                "+", "10", "true", "false", "null", "nul", " ", "\n", "\\", "\\n", "\\u00e9",
+                "\\u0", "x",
+            ]),
+            0..24,
+        )
+    ) {
+        let text = parts.concat();
+        let ours = redact(&text);
+        prop_assert_eq!(ours.is_ok(), serde_accepts(text.as_bytes()), "{:?}: {:?}", text, ours);
+        if let Ok((out, _)) = ours {
+            prop_assert_eq!(out, text);
+        }
+    }
+}
