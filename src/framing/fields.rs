@@ -86,6 +86,17 @@ impl SpanSink {
         self.first = 0;
     }
 
+    /// Whether a span reaches into `value` (in stream order: spans ending
+    /// before it are passed for good).
+    fn reaches(&mut self, value: (u64, u64)) -> bool {
+        while self.first < self.spans.len() && self.spans[self.first].end <= value.0 {
+            self.first += 1;
+        }
+        self.spans
+            .get(self.first)
+            .is_some_and(|s| s.start < value.1 && value.0 < value.1)
+    }
+
     /// Where the span still being written starts, if one is.
     fn open_start(&self) -> Option<u64> {
         self.open.map(|(s, _)| s)
@@ -321,6 +332,19 @@ impl<T: Copy> ItemScan<T> {
             .iter()
             .take_while(|it| it.value.1 <= limit)
             .count()
+    }
+
+    /// Drops the values at the front, among the `ready` ones, that no span
+    /// reaches (they stay as they are); returns how many are still ready.
+    pub fn skip_untouched(&mut self, mut ready: usize) -> usize {
+        while let Some(it) = self.items.front().filter(|_| ready > 0) {
+            if self.sink.reaches(it.value) {
+                break;
+            }
+            self.items.pop_front();
+            ready -= 1;
+        }
+        ready
     }
 
     /// The data of the next value to splice.

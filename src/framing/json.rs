@@ -269,8 +269,13 @@ fn flush(
     out: &mut Vec<u8>,
     findings: &mut Vec<Finding>,
 ) {
-    for _ in 0..scan.scan(red, eof) {
-        let Some(p) = scan.front() else { break };
+    let mut ready = scan.scan(red, eof);
+    loop {
+        ready = scan.skip_untouched(ready);
+        let Some(p) = scan.front().filter(|_| ready > 0) else {
+            break;
+        };
+        ready -= 1;
         let raw = &w.input[p.content.0..p.content.1];
         let mut map = p.escaped.then(|| EscapeMap::new(raw));
         let mut done = 0; // encoded bytes of this value written
@@ -585,21 +590,37 @@ fn string_end(input: &[u8], open: usize) -> Result<(usize, bool), JsonError> {
     let mut i = open + 1;
     let mut escaped = false;
     loop {
-        let Some(k) = input.get(i..).and_then(|rest| {
-            rest.iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        }) else {
+        let Some(k) = input
+            .get(i..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        else {
             return Err(JsonError::UnterminatedString { at: open });
         };
-        match input[i + k] {
-            b'"' => return Ok((i + k, escaped)),
-            b'\\' => {
-                i += k + 2;
-                escaped = true;
-            }
-            _ => return Err(JsonError::ControlCharacter { at: i + k }),
+        if let Some(c) = control_at(&input[i..i + k]) {
+            return Err(JsonError::ControlCharacter { at: i + c });
         }
+        if input[i + k] == b'"' {
+            return Ok((i + k, escaped));
+        }
+        // An escape: its second byte is checked when the string is decoded.
+        i += k + 2;
+        escaped = true;
     }
+}
+
+/// The offset of the first control character (below 0x20) in `run`.
+fn control_at(run: &[u8]) -> Option<usize> {
+    // Checked a block at a time without early exit (the compiler turns the
+    // fold into vector compares), searched byte by byte only on a hit.
+    let clean = |b: &[u8]| b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) == 0;
+    let mut at = 0;
+    for block in run.chunks(64) {
+        if !clean(block) {
+            return block.iter().position(|&c| c < 0x20).map(|p| at + p);
+        }
+        at += block.len();
+    }
+    None
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
