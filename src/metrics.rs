@@ -188,6 +188,69 @@ impl FindingsByRule {
     }
 }
 
+/// Why redactd itself answered an HTTP request with an error instead of
+/// forwarding it (the label of `redactd_http_requests_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// 413: the body (or a streamed NDJSON line) is over its limit.
+    TooLarge,
+    /// 415: a `Content-Encoding` redactd does not decode.
+    UnsupportedEncoding,
+    /// 415: a `Content-Type` (or protobuf message) it cannot read.
+    UnsupportedType,
+    /// 400: the body does not decode or parse (not JSON, corrupt gzip...).
+    InvalidBody,
+    /// 400: the request itself (its path, a body cut off mid-way).
+    BadRequest,
+    /// 500: redactd could not handle it.
+    Internal,
+    /// 503: the memory budget for request bodies is spent for now (a
+    /// `Retry-After` asks the client to come back).
+    Busy,
+}
+
+impl Refused {
+    /// Every reason, in exposition order.
+    pub const ALL: [Refused; 7] = [
+        Refused::TooLarge,
+        Refused::UnsupportedEncoding,
+        Refused::UnsupportedType,
+        Refused::InvalidBody,
+        Refused::BadRequest,
+        Refused::Internal,
+        Refused::Busy,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refused::TooLarge => "too_large",
+            Refused::UnsupportedEncoding => "unsupported_encoding",
+            Refused::UnsupportedType => "unsupported_type",
+            Refused::InvalidBody => "invalid_body",
+            Refused::BadRequest => "bad_request",
+            Refused::Internal => "internal",
+            Refused::Busy => "busy",
+        }
+    }
+}
+
+/// A listener's refused HTTP requests, by [`Refused`] reason.
+#[derive(Debug, Default)]
+pub struct RefusalCounts([AtomicU64; Refused::ALL.len()]);
+
+impl RefusalCounts {
+    /// Counts one refusal.
+    pub fn add(&self, reason: Refused) {
+        self.0[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals for `reason` so far.
+    pub fn get(&self, reason: Refused) -> u64 {
+        self.0[reason as usize].load(Ordering::Relaxed)
+    }
+}
+
 /// Carries a redactor's cumulative [`Stats`] into a listener's counters as
 /// deltas, so long-lived connections show up at once, not when they close.
 #[derive(Debug, Default)]
@@ -356,6 +419,7 @@ const FAMILIES: &[Spec] = &[
     spec("redactd_messages_sent_total", COUNTER, L, "Records sent upstream."),
     spec("redactd_messages_dropped_total", COUNTER, &["listener", "reason"], "Records dropped, by reason: queue_full (UDP beyond the queue), too_large, shutdown (partial or still queued at the drain deadline), incomplete (in progress when its connection was evicted or timed out), empty (nothing to send)."),
     spec("redactd_messages_truncated_total", COUNTER, L, "Records cut: a TCP message over max_message_size, or one cut to fit the upstream's datagram size."),
+    spec("redactd_http_requests_refused_total", COUNTER, &["listener", "reason"], "HTTP requests answered with an error by redactd and not forwarded, by reason: too_large (413), unsupported_encoding, unsupported_type (415), invalid_body, bad_request (400), internal (500), busy (503: the buffer budget spent)."),
     spec("redactd_findings_total", COUNTER, &["listener", "rule"], "Secrets found and redacted, by rule id."),
     spec("redactd_connections_active", GAUGE, L, "Client connections open now."),
     spec("redactd_connections_total", COUNTER, &["listener", "result"], "Client connections by result: accepted; rejected (the listener full, every connection making progress); evicted (a stalled or idle connection that gave its slot to a new one); timed_out (idle or message timeout)."),
@@ -409,6 +473,18 @@ fn sample(kind: MetricType, pairs: &[(&str, &str)], value: f64) -> proto::Metric
         m.set_counter(c);
     }
     m
+}
+
+/// `redactd_http_requests_refused_total`: every reason of every listener.
+fn refusals(listeners: &[(String, Arc<Counters>)]) -> Vec<proto::Metric> {
+    let mut out = Vec::new();
+    for (name, c) in listeners {
+        for reason in Refused::ALL {
+            let labels = [("listener", name.as_str()), ("reason", reason.label())];
+            out.push(sample(COUNTER, &labels, c.http_refused.get(reason) as f64));
+        }
+    }
+    out
 }
 
 fn histogram(pairs: &[(&str, &str)], h: &Histogram) -> proto::Metric {
@@ -530,6 +606,7 @@ impl Collector for Exporter {
                             }
                         }
                     }
+                    "redactd_http_requests_refused_total" => out.extend(refusals(&listeners)),
                     "redactd_connections_total" => {
                         for (name, c) in &listeners {
                             for (result, v) in [

@@ -43,9 +43,9 @@ pub const DRAIN_MS: Num = millis(5000, 0);
 /// `log`: the log filter.
 pub const LOG: &str = "info";
 /// `buffer_bytes`: bytes of incomplete messages (partial syslog frames,
-/// HTTP bodies) all connections together may hold beyond the first 64 KiB
-/// each.
-pub const BUFFER_BYTES: Num = Num::new(128 << 20, 1 << 20, 1 << 40);
+/// buffered HTTP bodies) all connections together may hold beyond the
+/// first 64 KiB each: 16 messages of the default 4 MiB at once.
+pub const BUFFER_BYTES: Num = Num::new(64 << 20, 1 << 20, 1 << 40);
 
 // === [redact] ===
 
@@ -122,9 +122,10 @@ pub const FLUSH_MS: Num = millis(20, 1);
 /// Largest `max_body`, `stream_above` and `max_line`.
 const BODY_MAX: u64 = 1 << 30;
 /// `max_body`: largest request body after decoding.
-pub const MAX_BODY: Num = Num::new(16 << 20, 1024, BODY_MAX);
-/// `stream_above`: NDJSON and text bodies longer than this are streamed.
-pub const STREAM_ABOVE: Num = Num::new(1 << 20, 1024, BODY_MAX);
+pub const MAX_BODY: Num = Num::new(16 << 20, 1, BODY_MAX);
+/// `stream_above`: NDJSON and text bodies longer than this are streamed
+/// (0: every one).
+pub const STREAM_ABOVE: Num = Num::new(1 << 20, 0, BODY_MAX);
 /// `max_line`: longest NDJSON line held while streaming.
 pub const MAX_LINE: Num = Num::new(1 << 20, 1024, BODY_MAX);
 /// `header_timeout_ms`: time a client gets to send a request's headers.

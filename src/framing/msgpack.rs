@@ -13,8 +13,9 @@
 //! that is a map value is scanned after its key, as `KEY":"VALUE`, exactly
 //! as [`JsonRedactor`](super::json::JsonRedactor) scans JSON, so a record
 //! shipped as msgpack is redacted like the same record shipped as JSON.
-//! Keys are scanned on their own; values nested in arrays or maps get no
-//! key context (as in JSON). Ext payloads are opaque and not scanned.
+//! Keys are scanned on their own, fenced off so that no span from a value
+//! reaches them (as in JSON); values nested in arrays or maps get no key
+//! context. Ext payloads are opaque and not scanned.
 //!
 //! **Headers.** A changed string gets a header for its new length in its
 //! original format while the length fits it, else the next format that
@@ -30,7 +31,7 @@
 //! cannot be walked is refused rather than forwarded unscanned. Messages
 //! carry offsets, never input bytes.
 
-use super::fields::SpanSink;
+use super::fields::{SpanSink, FENCE};
 use crate::engine::{Finding, Redactor};
 
 /// Deepest container nesting walked (Fluent Bit records nest a few levels).
@@ -88,8 +89,6 @@ pub struct MsgpackRedactor {
     /// Open containers, outermost first; never longer than [`MAX_DEPTH`].
     stack: Vec<Frame>,
     sink: SpanSink,
-    /// Per span: has its replacement been written yet.
-    emitted: Vec<bool>,
     /// One string's new content, while it is built.
     value: Vec<u8>,
 }
@@ -299,31 +298,31 @@ impl MsgpackRedactor {
         red.finish(&mut self.sink);
         stats.findings = self.sink.findings.len() as u64;
         // Pass 3: copy the input, rewriting the strings that changed.
-        let emitted = &mut self.emitted;
-        emitted.clear();
-        emitted.resize(self.sink.spans.len(), false);
         let mark = out.len();
-        let mut first = 0; // first span that may still reach a string
         let mut copied = 0; // input bytes written
-        for st in &self.strings {
+        let strings = &self.strings;
+        // The line breaks the scan buffer put after values.
+        let is_sep = |p: u64| {
+            strings
+                .binary_search_by_key(&p, |s| s.value.1 as u64)
+                .is_ok()
+        };
+        for st in strings {
             let (ts, te) = st.value;
             let raw = &input[st.content.0..st.content.1];
             let value = &mut self.value;
             value.clear();
             let mut done = 0; // content bytes written to `value`
             let mut changed = false;
+            let range = ts as u64..te as u64;
             self.sink
-                .splice_into(ts..te, &mut first, emitted, |vs, ve, replacement| {
-                    if vs < done {
-                        return false;
-                    }
-                    value.extend_from_slice(&raw[done..vs]);
+                .splice_into(&self.text, 0, range, is_sep, |vs, ve, replacement| {
+                    value.extend_from_slice(&raw[done..vs.max(done)]);
                     if let Some(r) = replacement {
                         value.extend_from_slice(r);
                     }
-                    done = ve;
+                    done = ve.max(done);
                     changed = true;
-                    true
                 });
             if changed {
                 value.extend_from_slice(&raw[done..]);
@@ -340,6 +339,27 @@ impl MsgpackRedactor {
         out.extend_from_slice(&input[copied..]);
         findings.append(&mut self.sink.findings);
         Ok(stats)
+    }
+
+    /// Puts a string into the scan buffer after its key context `ctx`; a
+    /// key is fenced, so no span from a value reaches it.
+    fn place(&mut self, input: &[u8], mut st: Str, ctx: Option<(usize, usize)>, is_key: bool) {
+        if is_key {
+            self.text.extend_from_slice(FENCE);
+        }
+        if let Some((ks, ke)) = ctx {
+            self.text.extend_from_slice(&input[ks..ke]);
+            self.text.extend_from_slice(b"\":\"");
+        }
+        let vs = self.text.len();
+        self.text
+            .extend_from_slice(&input[st.content.0..st.content.1]);
+        st.value = (vs, self.text.len());
+        self.strings.push(st);
+        self.text.push(b'\n');
+        if is_key {
+            self.text.extend_from_slice(FENCE);
+        }
     }
 
     /// Pass 1: checks the structure of `input` and fills `strings` and
@@ -383,20 +403,14 @@ impl MsgpackRedactor {
                         .checked_add(len)
                         .filter(|&e| e <= input.len())
                         .ok_or(MsgpackError::Truncated { at })?;
-                    if let Some((ks, ke)) = ctx {
-                        self.text.extend_from_slice(&input[ks..ke]);
-                        self.text.extend_from_slice(b"\":\"");
-                    }
-                    let vs = self.text.len();
-                    self.text.extend_from_slice(&input[cs..ce]);
-                    self.strings.push(Str {
+                    let st = Str {
                         family,
                         class,
                         header: at,
                         content: (cs, ce),
-                        value: (vs, self.text.len()),
-                    });
-                    self.text.push(b'\n');
+                        value: (0, 0),
+                    };
+                    self.place(input, st, ctx, is_key);
                     if family == Family::Str {
                         key = Some((cs, ce));
                     }

@@ -24,7 +24,11 @@
 //! refused before anything is sent, and a streamed one that fails midway is
 //! aborted upstream (its chunked encoding is never terminated, so the
 //! upstream sees an incomplete request, not a short body) while the client
-//! gets the 4xx. An unreachable upstream answers 502.
+//! gets the 4xx. Every refusal is counted by reason
+//! ([`Refused`], `redactd_http_requests_refused_total`) and logged at info,
+//! rate limited per listener (5 lines per 10 s), with
+//! the peer and the reason, never the path (it may hold a token) or a body
+//! byte. An unreachable upstream answers 502.
 //! Connections are kept alive both ways; on shutdown, connections finish
 //! their current request and close.
 //!
@@ -39,7 +43,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
@@ -51,13 +55,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use super::http_body::{decode, encode, BodyError, BodyRedactor, Coding, Format};
+use super::budget::{Budget, Lease};
+use super::http_body::{decode, encode, extend_capped, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use super::slots::{Slot, SlotIo, Slots, Timeouts};
 use super::tls::BoxStream;
+use crate::engine::Finding;
+use crate::metrics::Refused;
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]
@@ -153,6 +160,9 @@ struct Ctx {
     counters: Arc<Counters>,
     client: UpClient,
     acceptor: Option<TlsAcceptor>,
+    refusal_log: net::LogEvery,
+    /// Memory for buffered bodies, shared with every listener.
+    buffers: Budget,
 }
 
 /// Serves `listener` until `stop`, then lets connections finish. An
@@ -164,6 +174,7 @@ pub async fn serve(
     engine: EngineWatch,
     counters: Arc<Counters>,
     stop: Stop,
+    buffers: Budget,
 ) {
     let client = UpClient::new(&cfg, tls.upstream);
     let (name, max, deadline) = (cfg.name.clone(), cfg.max_connections, cfg.drain);
@@ -180,6 +191,8 @@ pub async fn serve(
         counters: Arc::clone(&counters),
         client,
         acceptor: tls.listener,
+        refusal_log: net::LogEvery::new(LOG_BURST, LOG_WINDOW),
+        buffers,
     });
     let serve_one = move |stream: TcpStream, peer: SocketAddr, shutdown: Shutdown, slot: Slot| {
         let ctx = Arc::clone(&ctx);
@@ -380,21 +393,39 @@ impl Scratch {
 
 /// Why a request was not relayed.
 enum Refusal {
-    /// Answer the client with this.
-    Status(StatusCode, String),
+    /// Refused by redactd: answered with the reason's status and this
+    /// message (which never holds body bytes).
+    Refused(Refused, String),
     /// The upstream stopped taking the body: relay what it answered.
     UpstreamGone,
 }
 
 impl From<BodyError> for Refusal {
     fn from(e: BodyError) -> Refusal {
-        Refusal::Status(body_status(&e), e.to_string())
+        Refusal::Refused(body_reason(&e), e.to_string())
     }
 }
 
-/// The answer to a body that cannot be forwarded.
-fn body_status(e: &BodyError) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+/// Why a body that cannot be forwarded is refused.
+fn body_reason(e: &BodyError) -> Refused {
+    match e.status() {
+        413 => Refused::TooLarge,
+        415 => Refused::UnsupportedType,
+        _ => Refused::InvalidBody,
+    }
+}
+
+/// The status redactd answers a refusal with.
+fn refusal_status(reason: Refused) -> StatusCode {
+    match reason {
+        Refused::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refused::UnsupportedEncoding | Refused::UnsupportedType => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        Refused::InvalidBody | Refused::BadRequest => StatusCode::BAD_REQUEST,
+        Refused::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Refused::Busy => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }
 
 async fn proxy(
@@ -409,39 +440,38 @@ async fn proxy(
     let lock = || scratch.lock().unwrap_or_else(|p| p.into_inner());
     let taken = lock().take();
     let mut s = taken.unwrap_or_else(|| Scratch::new(&ctx.engine));
-    let resp = proxy_with(req, ctx, &mut s, peer).await;
+    let resp = match forward(req, ctx, &mut s, peer).await {
+        Ok(resp) => resp,
+        Err(Refusal::Refused(reason, msg)) => refuse(ctx, peer, reason, msg),
+        Err(Refusal::UpstreamGone) => plain(StatusCode::BAD_GATEWAY, "upstream unavailable".into()),
+    };
     *lock() = Some(s);
     resp
 }
 
-async fn proxy_with(
+/// Redacts one request and relays it, or says why not.
+async fn forward(
     req: Request<Incoming>,
     ctx: &Ctx,
     s: &mut Scratch,
     peer: SocketAddr,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, Refusal> {
     let c = &ctx.counters;
     Counters::add(&c.messages_in, 1);
     let (parts, body) = req.into_parts();
     let header = |n: header::HeaderName| parts.headers.get(n).and_then(|v| v.to_str().ok());
-    let Some(coding) = Coding::parse(header(header::CONTENT_ENCODING)) else {
-        return refuse(
-            ctx,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Encoding".into(),
-        );
-    };
-    let Some(format) = Format::classify(parts.uri.path(), header(header::CONTENT_TYPE)) else {
-        return refuse(
-            ctx,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Type for this route".into(),
-        );
-    };
-    let uri = match upstream_uri(&ctx.cfg.upstream, &parts.uri) {
-        Ok(u) => u,
-        Err(e) => return refuse(ctx, StatusCode::BAD_REQUEST, e),
-    };
+    let refused = |reason, msg: &str| Refusal::Refused(reason, msg.into());
+    let coding = Coding::parse(header(header::CONTENT_ENCODING))
+        .ok_or_else(|| refused(Refused::UnsupportedEncoding, "unsupported Content-Encoding"))?;
+    let format =
+        Format::classify(parts.uri.path(), header(header::CONTENT_TYPE)).ok_or_else(|| {
+            refused(
+                Refused::UnsupportedType,
+                "unsupported Content-Type for this route",
+            )
+        })?;
+    let uri = upstream_uri(&ctx.cfg.upstream, &parts.uri)
+        .map_err(|e| Refusal::Refused(Refused::BadRequest, e))?;
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     let mut up = Request::new(());
@@ -459,35 +489,14 @@ async fn proxy_with(
         return stream(ctx, s, body, up, format, coding, peer).await;
     }
 
-    let max = ctx.cfg.max_body;
-    let wire = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return refuse(
-                ctx,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body exceeds {max} bytes"),
-            );
-        }
-        Err(e) => {
-            return refuse(
-                ctx,
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            );
-        }
-    };
+    // The body's memory comes from the budget every listener shares.
+    let mut lease = ctx.buffers.lease();
+    let wire = read_body(body, ctx.cfg.max_body, &mut lease).await?;
     Counters::add(&c.bytes_in, wire.len() as u64);
     let body = if wire.is_empty() {
-        wire
+        Bytes::new()
     } else {
-        match redact_body(ctx, s, coding, format, &wire, peer) {
-            Ok(b) => b,
-            Err(e) => return refuse(ctx, body_status(&e), e.to_string()),
-        }
+        redact_body(ctx, s, coding, format, &wire, peer, &mut lease)?
     };
     let len = body.len();
     if len > 0 || parts.headers.contains_key(header::CONTENT_LENGTH) {
@@ -495,8 +504,55 @@ async fn proxy_with(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     let up = up.map(|()| Full::new(body).map_err(|never| match never {}).boxed());
-    relay(ctx, ctx.client.request(up).await, len as u64)
+    Ok(relay(ctx, ctx.client.request(up).await, len as u64))
 }
+
+/// Reads a whole request body, refusing more than `max` bytes (413).
+///
+/// Each frame is copied into one buffer and dropped at once: hyper's frames
+/// are slices of its connection read buffer, so a body sent one byte per
+/// segment, kept as frames, would pin a whole read buffer (8 KiB) per byte.
+/// The buffer grows by doubling but never past `max`, and a
+/// `Content-Length` is trusted for no more than [`PREALLOCATE`] bytes up
+/// front (a client may announce a large body and stall).
+async fn read_body(mut body: Incoming, max: usize, lease: &mut Lease) -> Result<Vec<u8>, Refusal> {
+    let hint = body.size_hint().exact().unwrap_or(0);
+    let mut buf = Vec::with_capacity(hint.min(PREALLOCATE as u64) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: not forwarded
+        };
+        if buf.len() + data.len() > max {
+            return Err(Refusal::Refused(
+                Refused::TooLarge,
+                format!("body exceeds {max} bytes"),
+            ));
+        }
+        extend_capped(&mut buf, &data, max);
+        covered(lease, buf.capacity())?;
+    }
+    Ok(buf)
+}
+
+/// Makes `lease` cover `bytes`, or refuses the request for now (503).
+fn covered(lease: &mut Lease, bytes: usize) -> Result<(), Refusal> {
+    if lease.try_cover(bytes) {
+        return Ok(());
+    }
+    Err(Refusal::Refused(
+        Refused::Busy,
+        "request bodies are using all the memory set aside for them; retry".into(),
+    ))
+}
+
+/// A body the client did not send whole (cut off, malformed chunking).
+fn unreadable(e: hyper::Error) -> Refusal {
+    Refusal::Refused(Refused::BadRequest, format!("cannot read the body: {e}"))
+}
+
+/// Bytes of a buffered body allocated before they arrive.
+const PREALLOCATE: usize = 64 << 10;
 
 /// The upstream's answer, relayed; or 502.
 fn relay(
@@ -540,7 +596,7 @@ async fn stream(
     format: Format,
     coding: Coding,
     peer: SocketAddr,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, Refusal> {
     let (tx, rx) = ChannelBody::channel(STREAM_DEPTH);
     let up = up.map(|()| rx.map_err(BoxError::from).boxed());
     let (outcome, resp) = tokio::join!(
@@ -548,10 +604,10 @@ async fn stream(
         ctx.client.request(up)
     );
     match outcome {
-        Ok(sent) => relay(ctx, resp, sent),
+        Ok(sent) => Ok(relay(ctx, resp, sent)),
         // It answered (relayed as it is) or failed (502) before taking it all.
-        Err(Refusal::UpstreamGone) => relay(ctx, resp, 0),
-        Err(Refusal::Status(status, msg)) => refuse(ctx, status, msg),
+        Err(Refusal::UpstreamGone) => Ok(relay(ctx, resp, 0)),
+        Err(refused) => Err(refused),
     }
 }
 
@@ -560,7 +616,7 @@ async fn stream(
 async fn produce(
     ctx: &Ctx,
     s: &mut Scratch,
-    mut body: Incoming,
+    body: Incoming,
     format: Format,
     coding: Coding,
     tx: tokio::sync::mpsc::Sender<Chunk>,
@@ -574,75 +630,25 @@ async fn produce(
             Ok(st) => st,
             Err(parts) => {
                 s.parts = Some(*parts);
-                return Err(Refusal::Status(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                return Err(Refusal::Refused(
+                    Refused::Internal,
                     "cannot stream this body".into(),
                 ));
             }
         };
-    let mut findings = Vec::new();
-    let mut sent = 0u64;
-    let mut busy = Duration::ZERO;
-    let send = |out: Vec<u8>| {
-        let tx = &tx;
-        async move {
-            if out.is_empty() {
-                return Ok(0);
-            }
-            let n = out.len() as u64;
-            tx.send(Chunk::Data(Bytes::from(out)))
-                .await
-                .map(|()| n)
-                .map_err(|_| Refusal::UpstreamGone)
-        }
+    let mut feed = Feed {
+        ctx,
+        peer,
+        tx: &tx,
+        sent: 0,
+        busy: Duration::ZERO,
+        findings: Vec::new(),
     };
-    let mut failure = None;
-    while let Some(frame) = body.frame().await {
-        let data = match frame {
-            Ok(f) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue, // trailers: not forwarded
-            },
-            Err(e) => {
-                failure = Some(Refusal::Status(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {e}"),
-                ));
-                break;
-            }
-        };
-        Counters::add(&c.bytes_in, data.len() as u64);
-        // A frame can be large, and a compressed piece expands: output is
-        // handed on after every piece, so what waits stays bounded.
-        for piece in data.chunks(PIECE) {
-            let t = tokio::time::Instant::now();
-            let r = st.write(piece);
-            busy += t.elapsed();
-            st.take_findings(&mut findings);
-            c.report(Some(peer), &findings);
-            findings.clear();
-            if let Err(e) = r {
-                failure = Some(e.into());
-                break;
-            }
-            if st.output_len() >= STREAM_CHUNK {
-                match send(st.take_output()).await {
-                    Ok(n) => sent += n,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        if failure.is_some() {
-            break;
-        }
-    }
+    let failure = feed.frames(&mut st, body).await.err();
     let t = tokio::time::Instant::now();
-    let (rest, parts) = st.finish(&mut findings);
-    busy += t.elapsed();
-    c.report(Some(peer), &findings);
+    let (rest, parts) = st.finish(&mut feed.findings);
+    feed.busy += t.elapsed();
+    c.report(Some(peer), &feed.findings);
     if let Some(p) = &parts {
         Counters::add(
             &c.bytes_redacted,
@@ -650,26 +656,102 @@ async fn produce(
         );
     }
     s.parts = parts;
-    c.processing.observe(busy);
+    c.processing.observe(feed.busy);
     if let Some(f) = failure {
         // Dropping `tx` without `End` aborts the upstream request.
         return Err(f);
     }
-    sent += send(rest?).await?;
+    feed.send(rest?).await?;
     tx.send(Chunk::End)
         .await
         .map_err(|_| Refusal::UpstreamGone)?;
-    Ok(sent)
+    Ok(feed.sent)
 }
 
-fn refuse(ctx: &Ctx, status: StatusCode, msg: String) -> Response<ProxyBody> {
-    Counters::add(
-        &ctx.counters.dropped_too_large,
-        u64::from(status == StatusCode::PAYLOAD_TOO_LARGE),
-    );
-    debug!(listener = %ctx.cfg.name, status = status.as_u16(), reason = %msg, "request refused");
-    plain(status, msg)
+/// One streamed body on its way: where its output goes, and its tallies.
+struct Feed<'a> {
+    ctx: &'a Ctx,
+    peer: SocketAddr,
+    tx: &'a tokio::sync::mpsc::Sender<Chunk>,
+    /// Bytes handed upstream.
+    sent: u64,
+    /// Time spent redacting.
+    busy: Duration,
+    findings: Vec<Finding>,
 }
+
+impl Feed<'_> {
+    /// Feeds every frame of `body` through `st`, handing output upstream
+    /// as it accumulates. Each frame is dropped once fed (it pins hyper's
+    /// read buffer while held).
+    async fn frames(&mut self, st: &mut StreamRedactor, mut body: Incoming) -> Result<(), Refusal> {
+        let c = &self.ctx.counters;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(unreadable)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: not forwarded
+            };
+            Counters::add(&c.bytes_in, data.len() as u64);
+            // A frame can be large, and a compressed piece expands: output
+            // is handed on after every piece, so what waits stays bounded.
+            for piece in data.chunks(PIECE) {
+                let t = tokio::time::Instant::now();
+                let r = st.write(piece);
+                self.busy += t.elapsed();
+                st.take_findings(&mut self.findings);
+                c.report(Some(self.peer), &self.findings);
+                self.findings.clear();
+                r?;
+                if st.output_len() >= STREAM_CHUNK {
+                    self.send(st.take_output()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands `out` upstream (nothing when empty).
+    async fn send(&mut self, out: Vec<u8>) -> Result<(), Refusal> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let n = out.len() as u64;
+        self.tx
+            .send(Chunk::Data(Bytes::from(out)))
+            .await
+            .map_err(|_| Refusal::UpstreamGone)?;
+        self.sent += n;
+        Ok(())
+    }
+}
+
+/// Answers a refused request: counted by reason, logged at info (at most
+/// [`LOG_BURST`] lines per [`LOG_WINDOW`] per listener; the next line says
+/// how many went unlogged).
+fn refuse(ctx: &Ctx, peer: SocketAddr, reason: Refused, msg: String) -> Response<ProxyBody> {
+    let c = &ctx.counters;
+    c.http_refused.add(reason);
+    Counters::add(&c.dropped_too_large, u64::from(reason == Refused::TooLarge));
+    let status = refusal_status(reason);
+    if let Some(unlogged) = ctx.refusal_log.admit(tokio::time::Instant::now()) {
+        info!(listener = %ctx.cfg.name, %peer, status = status.as_u16(),
+              reason = reason.label(), why = %msg, unlogged, "request refused");
+    }
+    let mut resp = plain(status, msg);
+    if reason == Refused::Busy {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// Refused requests are logged at most this many times per window.
+const LOG_BURST: u32 = 5;
+/// See [`LOG_BURST`].
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// Past this body size, a connection's body scratch is made anew after use.
+const KEEP_SCRATCH: usize = 1 << 20;
 
 fn redact_body(
     ctx: &Ctx,
@@ -678,8 +760,16 @@ fn redact_body(
     format: Format,
     wire: &[u8],
     peer: SocketAddr,
-) -> Result<Bytes, BodyError> {
+    lease: &mut Lease,
+) -> Result<Bytes, Refusal> {
     let decoded = decode(coding, wire, ctx.cfg.max_body)?;
+    // The wire body, the decoded one (when it is a copy) and the redacted
+    // copy.
+    let copied = match &decoded {
+        std::borrow::Cow::Owned(d) => d.len(),
+        std::borrow::Cow::Borrowed(_) => 0,
+    };
+    covered(lease, wire.len() + copied + decoded.len())?;
     let start = tokio::time::Instant::now();
     let Parts { red, body } = s.parts();
     let before = red.stats().bytes_redacted;
@@ -699,5 +789,28 @@ fn redact_body(
         &ctx.counters.bytes_redacted,
         red.stats().bytes_redacted - before,
     );
+    if decoded.len() > KEEP_SCRATCH {
+        // A connection keeps its scratch between requests: not the size of
+        // its largest body.
+        *body = BodyRedactor::new();
+    }
     Ok(Bytes::from(encode(coding, out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lines_are_limited_per_window_and_say_what_went_unlogged() {
+        let log = net::LogEvery::new(LOG_BURST, LOG_WINDOW);
+        let t0 = tokio::time::Instant::now();
+        let admitted = |n, at| (0..n).map(|_| log.admit(at)).collect::<Vec<_>>();
+        assert_eq!(admitted(LOG_BURST, t0), vec![Some(0); LOG_BURST as usize]);
+        assert_eq!(admitted(7, t0), vec![None; 7]);
+        let almost = t0 + LOG_WINDOW - Duration::from_millis(1);
+        assert_eq!(log.admit(almost), None);
+        assert_eq!(log.admit(t0 + LOG_WINDOW), Some(8));
+        assert_eq!(log.admit(t0 + LOG_WINDOW), Some(0));
+    }
 }

@@ -4,8 +4,8 @@
 //!
 //! | format | how it is recognised | what is redacted |
 //! |---|---|---|
-//! | NDJSON (`_bulk`, json_lines) | `application/x-ndjson`, `/_bulk` paths | every JSON string, lines and action lines kept byte for byte |
-//! | JSON (Datadog, Loki JSON, OTLP/JSON, Splunk HEC batches) | `application/json` | every JSON string ([`JsonRedactor`]) |
+//! | NDJSON (`_bulk`, json_lines) | `application/x-ndjson`, `/_bulk` paths typed JSON or untyped | every JSON string and number, lines and action lines kept byte for byte; each line must hold whole JSON texts |
+//! | JSON (Datadog, Loki JSON, OTLP/JSON, Splunk HEC batches) | `application/json` | every JSON string and number ([`JsonRedactor`]); the body must be JSON |
 //! | Loki protobuf | `application/x-protobuf` on `/loki/api/v1/push` (raw snappy) | lines, stream labels, structured metadata |
 //! | OTLP/HTTP protobuf | `application/x-protobuf` on `/v1/logs` | bodies, attributes, nested values |
 //! | msgpack (Fluent Bit `format msgpack`) | `application/msgpack`, `application/x-msgpack`, any path; buffered | every `str` and `bin` ([`MsgpackRedactor`]), ext values (EventTime) and numbers kept byte for byte |
@@ -23,7 +23,7 @@ use std::fmt;
 use std::io::{Read, Write};
 
 use crate::engine::{Finding, Redactor, Sink};
-use crate::framing::json::{JsonError, JsonRedactor};
+use crate::framing::json::{JsonError, JsonRedactor, Layout};
 use crate::framing::msgpack::{MsgpackError, MsgpackRedactor};
 use crate::framing::protobuf::{ProtoError, ProtoRedactor, LOKI_PUSH, OTLP_LOGS};
 
@@ -82,9 +82,12 @@ impl Format {
     /// - Loki's push route is JSON when it says so and protobuf otherwise,
     ///   a missing `Content-Type` included, as Loki itself reads it; OTLP's
     ///   `/v1/logs` likewise (protobuf is the SDKs' default).
-    /// - `_bulk` routes are NDJSON whatever their type (rsyslog sends
-    ///   `application/json`); Splunk HEC's event routes are concatenated
-    ///   JSON objects, usually untyped; its `/raw` route is text.
+    /// - `_bulk` routes are NDJSON when typed JSON (rsyslog sends
+    ///   `application/json`, Elasticsearch 8 clients
+    ///   `application/vnd.elasticsearch+x-ndjson`) or untyped; any other
+    ///   type there is classified as on any route (protobuf is refused, not
+    ///   read as NDJSON). Splunk HEC's event routes are concatenated JSON
+    ///   objects, usually untyped; its `/raw` route is text.
     /// - msgpack (`application/msgpack`, `application/x-msgpack`) on any
     ///   route, `_bulk` included: the type is explicit and the body binary.
     /// - Otherwise by type: NDJSON, JSON (`+json` too), and text for
@@ -100,7 +103,7 @@ impl Format {
         let ndjson = matches!(
             ct.as_str(),
             "application/x-ndjson" | "application/ndjson" | "application/jsonlines"
-        );
+        ) || ct.ends_with("+x-ndjson");
         let protobuf_or_none = matches!(
             ct.as_str(),
             "" | "application/x-protobuf" | "application/protobuf"
@@ -116,7 +119,7 @@ impl Format {
             Format::OtlpProtobuf
         } else if msgpack {
             Format::Msgpack
-        } else if ndjson || path.ends_with("/_bulk") {
+        } else if ndjson || (path.ends_with("/_bulk") && (json || ct.is_empty())) {
             Format::Ndjson
         } else if json || (hec_event && (ct.is_empty() || ct.starts_with("text/"))) {
             Format::Json
@@ -196,20 +199,38 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
+/// Appends `data` to `buf`, growing its capacity by doubling but never past
+/// `cap` (or what `data` needs): a buffer bounded by a limit in length is
+/// bounded by it in memory too.
+pub fn extend_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
+    let need = buf.len() + data.len();
+    if need > buf.capacity() {
+        let want = (buf.capacity() * 2).max(need).min(cap.max(need));
+        buf.reserve_exact(want - buf.len());
+    }
+    buf.extend_from_slice(data);
+}
+
 fn read_capped(mut r: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
-    let n = r
-        .by_ref()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::Decode {
-            coding,
-            why: e.to_string(),
-        })?;
-    if n > limit {
-        return Err(BodyError::TooLarge { limit });
+    let mut piece = [0u8; 16 << 10];
+    loop {
+        let n = match r.read(&mut piece) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(BodyError::Decode {
+                    coding,
+                    why: e.to_string(),
+                })
+            }
+        };
+        if out.len() + n > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        extend_capped(&mut out, &piece[..n], limit);
     }
-    Ok(out)
 }
 
 /// Decodes `body`, refusing more than `limit` decoded bytes (an identity
@@ -327,8 +348,13 @@ impl BodyRedactor {
     ) -> Result<(), BodyError> {
         match format {
             Format::Ndjson | Format::Json => {
+                let layout = if format == Format::Ndjson {
+                    Layout::Lines
+                } else {
+                    Layout::Concatenated
+                };
                 self.json
-                    .redact(red, body, out, findings)
+                    .redact(red, body, layout, out, findings)
                     .map_err(BodyError::Json)?;
             }
             Format::OtlpProtobuf => {
@@ -416,14 +442,28 @@ mod tests {
             c("/", Some("application/x-www-form-urlencoded")),
             Format::Text
         );
-        // Binary bodies this proxy cannot read are refused, not passed.
+        // Binary bodies this proxy cannot read are refused, not passed,
+        // on `_bulk` routes too.
         for t in [
             "application/octet-stream",
             "application/x-protobuf",
             "application/grpc",
         ] {
             assert_eq!(Format::classify("/ingest", Some(t)), None, "{t}");
+            assert_eq!(Format::classify("/logs/_bulk", Some(t)), None, "{t}");
         }
+        assert_eq!(
+            c(
+                "/_bulk",
+                Some("application/vnd.elasticsearch+x-ndjson; compatible-with=8")
+            ),
+            Format::Ndjson
+        );
+        assert_eq!(
+            c("/_bulk", Some("application/vnd.elasticsearch+json")),
+            Format::Ndjson
+        );
+        assert_eq!(c("/_bulk", Some("text/plain")), Format::Text);
         assert_eq!(Coding::parse(Some("GZIP")), Some(Coding::Gzip));
         assert_eq!(Coding::parse(Some("br")), None);
     }
@@ -446,6 +486,14 @@ mod tests {
             );
             let err = decode(coding, &enc, 1000).unwrap_err();
             assert_eq!(err.status(), 413, "{coding:?}: {err}");
+            // Memory is bounded by the limit, not only the length.
+            if let Cow::Owned(v) = decode(coding, &enc, data.len() + 100).unwrap() {
+                assert!(
+                    v.capacity() <= data.len() + 100,
+                    "{coding:?}: {}",
+                    v.capacity()
+                );
+            }
         }
         // A multi-member gzip body (concatenated gzip files) decodes whole.
         let mut two = encode(Coding::Gzip, b"first member\n".to_vec());

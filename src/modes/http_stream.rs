@@ -34,8 +34,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use super::http_body::{BodyError, BodyRedactor, Coding, Format};
+use super::http_body::{extend_capped, BodyError, BodyRedactor, Coding, Format};
 use crate::engine::{Finding, Redactor, Sink};
+use crate::framing::json::Layout;
 
 /// Wire bytes handed to the decoder at a time.
 pub const PIECE: usize = 8 << 10;
@@ -118,7 +119,7 @@ impl Stage {
             memchr::memrchr(b'\n', data).map(|i| i + 1)
         };
         let Some(cut) = cut else {
-            self.line.extend_from_slice(data);
+            extend_capped(&mut self.line, data, self.max_line + 1);
             return self.check_line();
         };
         let (done, rest) = data.split_at(cut);
@@ -126,16 +127,28 @@ impl Stage {
         let json = self.parts.body.json_mut();
         let red = &mut self.parts.red;
         if self.line.is_empty() {
-            json.redact(red, done, &mut self.scratch, &mut self.findings)
+            json.redact(
+                red,
+                done,
+                Layout::Lines,
+                &mut self.scratch,
+                &mut self.findings,
+            )
         } else {
-            self.line.extend_from_slice(done);
-            let r = json.redact(red, &self.line, &mut self.scratch, &mut self.findings);
+            extend_capped(&mut self.line, done, self.max_line + 1);
+            let r = json.redact(
+                red,
+                &self.line,
+                Layout::Lines,
+                &mut self.scratch,
+                &mut self.findings,
+            );
             self.line.clear();
             r
         }
         .map_err(BodyError::Json)?;
         self.enc.write(&self.scratch);
-        self.line.extend_from_slice(rest);
+        extend_capped(&mut self.line, rest, self.max_line + 1);
         self.check_line()
     }
 
@@ -521,6 +534,15 @@ mod tests {
             s.push_str(&format!(
                 "{{\"message\":\"GET /o/{i} 200{extra}\",\"n\":{i},\"esc\":\"a\\\"b\\u00e9\"}}\n"
             ));
+            if i % 13 == 6 {
+                // A key block as an array of lines, a key after it.
+                let (begin, end) = ("-----BEGIN RSA", "-----END RSA");
+                s.push_str("{\"index\":{}}\n");
+                s.push_str(&format!(
+                    "{{\"key\":[\"{begin} PRIVATE KEY-----\",\"TUlJRXZnSUJBREFOQmdr{i}\",\
+                     \"{end} PRIVATE KEY-----\"],\"user\":\"u{i}\"}}\n"
+                ));
+            }
         }
         s.into_bytes()
     }
@@ -572,7 +594,8 @@ mod tests {
         let plain = ndjson(60);
         for format in [Format::Ndjson, Format::Text] {
             let (want, want_findings) = buffered(format, &plain);
-            assert_eq!(want_findings, 9, "{format:?}");
+            // 9 tokens and 5 key blocks.
+            assert_eq!(want_findings, 14, "{format:?}");
             for coding in [
                 Coding::Identity,
                 Coding::Gzip,
@@ -635,6 +658,11 @@ mod tests {
         let mut body = ndjson(10);
         body.extend_from_slice(b"{\"m\":\"bad \\q escape\"}\n");
         body.extend(ndjson(2));
+        let (got, _, _) = streamed(Format::Ndjson, Coding::Identity, &body, 64, 1 << 20);
+        assert!(matches!(got, Err(BodyError::Json(_))), "{got:?}");
+        // A line that is not JSON at all (nothing in it is a string).
+        let mut body = ndjson(10);
+        body.extend_from_slice(b"password=hunter2-hunter2\n");
         let (got, _, _) = streamed(Format::Ndjson, Coding::Identity, &body, 64, 1 << 20);
         assert!(matches!(got, Err(BodyError::Json(_))), "{got:?}");
 

@@ -19,7 +19,7 @@ use super::slots::{Admission, Slot, Slots};
 use super::tls::{self, BoxStream, ClientTls, TlsError};
 
 use crate::engine::{Finding, Options, Redactor, Sink};
-use crate::metrics::{FindingsByRule, Histogram, RuleCounts};
+use crate::metrics::{FindingsByRule, Histogram, RefusalCounts, RuleCounts};
 use crate::rules::RuleSet;
 
 /// Where a mode forwards to.
@@ -149,7 +149,7 @@ pub async fn accept_loop<F, Fut>(
         mut accept,
         mut drain,
     } = stop;
-    let refusals = LogEvery::new(Duration::from_secs(10));
+    let refusals = LogEvery::new(5, Duration::from_secs(10));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -169,13 +169,13 @@ pub async fn accept_loop<F, Fut>(
                     Admission::Admitted(slot) => slot,
                     Admission::Evicted(slot) => {
                         Counters::add(&counters.connections_evicted, 1);
-                        refusals.log(|n| tracing::info!(listener = name, %peer, evicted = n,
+                        refusals.log(|n| tracing::info!(listener = name, %peer, unlogged = n,
                             "listener full: the stalest connection gave its slot to a new one"));
                         slot
                     }
                     Admission::Full => {
                         Counters::add(&counters.connections_rejected, 1);
-                        refusals.log(|n| tracing::info!(listener = name, %peer, refused = n,
+                        refusals.log(|n| tracing::info!(listener = name, %peer, unlogged = n,
                             "listener full and every connection making progress: refused"));
                         continue;
                     }
@@ -198,34 +198,58 @@ pub async fn accept_loop<F, Fut>(
     drain_connections(&mut conns, &mut drain, deadline, name).await;
 }
 
-/// A log line for a repeated event, written at most once per interval:
-/// the first occurrence at once, later ones with how many there were since.
+/// A rate limit for the log lines of a repeated event: at most `burst`
+/// lines per `window`; a line then says how many occurrences went unlogged
+/// before it.
 #[derive(Debug)]
 pub struct LogEvery {
-    every: Duration,
-    state: std::sync::Mutex<(Option<tokio::time::Instant>, u64)>,
+    burst: u32,
+    window: Duration,
+    state: std::sync::Mutex<LogWindow>,
+}
+
+#[derive(Debug, Default)]
+struct LogWindow {
+    /// When the current window began.
+    start: Option<tokio::time::Instant>,
+    /// Lines logged in it.
+    lines: u32,
+    /// Occurrences not logged since the last line.
+    unlogged: u64,
 }
 
 impl LogEvery {
-    /// At most one line per `every`.
-    pub fn new(every: Duration) -> LogEvery {
+    /// At most `burst` lines per `window`.
+    pub fn new(burst: u32, window: Duration) -> LogEvery {
         LogEvery {
-            every,
-            state: std::sync::Mutex::new((None, 0)),
+            burst,
+            window,
+            state: std::sync::Mutex::new(LogWindow::default()),
         }
     }
 
-    /// Counts an occurrence; calls `log` with the occurrences since the
-    /// last line (this one included) when a line is due.
+    /// Whether to log an occurrence seen at `now`; if so, how many went
+    /// unlogged before it.
+    pub fn admit(&self, now: tokio::time::Instant) -> Option<u64> {
+        let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if w.start.is_none_or(|t| now.duration_since(t) >= self.window) {
+            w.start = Some(now);
+            w.lines = 0;
+        }
+        if w.lines < self.burst {
+            w.lines += 1;
+            Some(std::mem::take(&mut w.unlogged))
+        } else {
+            w.unlogged += 1;
+            None
+        }
+    }
+
+    /// Counts an occurrence now; calls `log` with the number unlogged
+    /// before it when a line is due.
     pub fn log(&self, log: impl FnOnce(u64)) {
-        let now = tokio::time::Instant::now();
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.1 += 1;
-        if st.0.is_none_or(|last| now - last >= self.every) {
-            let n = std::mem::take(&mut st.1);
-            st.0 = Some(now);
-            drop(st);
-            log(n);
+        if let Some(unlogged) = self.admit(tokio::time::Instant::now()) {
+            log(unlogged);
         }
     }
 }
@@ -475,6 +499,9 @@ pub struct Counters {
     pub truncated: AtomicU64,
     /// TCP streams closed on a framing error.
     pub framing_errors: AtomicU64,
+    /// HTTP requests refused (answered by redactd, not forwarded), by
+    /// reason.
+    pub http_refused: RefusalCounts,
     /// TLS handshakes with clients that failed (bad or missing
     /// certificate, wrong protocol).
     pub tls_handshake_errors: AtomicU64,

@@ -108,7 +108,7 @@ pub async fn serve(
         ends,
         engine,
         counters: Arc::clone(&counters),
-        waiting: LogEvery::new(Duration::from_secs(10)),
+        waiting: LogEvery::new(1, Duration::from_secs(10)),
     });
     // Not known to be down until a dial fails (see `probe_upstream`).
     counters.upstream_up.store(1, Ordering::Relaxed);
@@ -277,7 +277,7 @@ async fn dial(
                 ctx.counters.upstream_up.store(0, Ordering::Relaxed);
                 ctx.waiting.log(|n| {
                     warn!(listener = %ctx.cfg.name, %peer, upstream = %ctx.ends.upstream.addr(),
-                          error = %e, failed_dials = n,
+                          error = %e, unlogged = n,
                           "upstream unreachable; clients wait (unread) until it is back")
                 });
             }

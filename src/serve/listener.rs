@@ -93,7 +93,16 @@ pub(super) async fn start(
         Mode::Http(h) => {
             let sock = bind(&mut run, &l.name, h.listen).await?;
             let (cfg, tls) = http_settings(l, h, shared.deadline, acceptor)?;
-            let task = http::serve(sock, cfg, tls, shared.engine.clone(), counters, stop);
+            let engine = shared.engine.clone();
+            let task = http::serve(
+                sock,
+                cfg,
+                tls,
+                engine,
+                counters,
+                stop,
+                shared.buffers.clone(),
+            );
             run.tasks.push(tokio::spawn(task));
         }
     }

@@ -403,7 +403,7 @@ fn http_listeners() {
         &BASE.replace("tcp://127.0.0.1:10514", "http://127.0.0.1:10514"),
         "listener[0].upstream",
     );
-    only_at(&format!("{http}max_body = 10\n"), "listener[0].max_body");
+    only_at(&format!("{http}max_body = 0\n"), "listener[0].max_body");
     // TLS on the listener is checked like any other's (here: the files).
     let e = parse_err(&format!(
         "{http}[listener.tls]\ncert_file = \"c\"\nkey_file = \"k\"\n"
@@ -998,7 +998,7 @@ fn command_line_and_file_refuse_the_same_values_with_the_same_message() {
         ("tcp", "--flush-ms", "flush_ms", "0"),
         ("tcp", "--connect-timeout-ms", "connect_timeout_ms", "0"),
         ("tcp", "--max-connections", "max_connections", "2000000"),
-        ("http", "--max-body", "max_body", "10"),
+        ("http", "--max-body", "max_body", "0"),
         ("http", "--stream-above", "stream_above", "2000000000"),
         ("http", "--max-line", "max_line", "1"),
         ("http", "--header-timeout-ms", "header_timeout_ms", "0"),

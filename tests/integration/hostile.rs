@@ -245,3 +245,60 @@ fn sigterm_delivers_what_clients_had_already_sent() {
     assert_eq!(delivered, n, "{s:?}");
     assert_eq!(s["messages_out"], n as u64);
 }
+
+#[test]
+fn buffered_http_bodies_share_the_budget_and_a_spent_one_answers_503() {
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("hostile-http-budget");
+    let up = format!("http://127.0.0.1:{}", rec.port());
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &up,
+        "--buffer-bytes",
+        "2097152",
+    ];
+    let mut d = Redactd::start(&tmp, "http", &args);
+    let addr = d.addr("http-0");
+    let body = |tag: &str| {
+        let line = format!("{{\"m\":\"{tag} {}\"}}\n", "z".repeat(1000));
+        line.repeat(880)
+    };
+    let head = |len: usize| {
+        format!(
+            "POST /_bulk HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+    };
+    // A: most of a ~900 KB body, held open (with its redacted copy it
+    // needs most of the 2 MiB budget).
+    let a_body = body("first");
+    let mut a = TcpStream::connect(addr).unwrap();
+    a.write_all(head(a_body.len()).as_bytes()).unwrap();
+    a.write_all(&a_body.as_bytes()[..a_body.len() - 10])
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    // B: a whole one, while A holds most of the budget.
+    let b_body = body("second");
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.write_all(format!("{}{b_body}", head(b_body.len())).as_bytes())
+        .unwrap();
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    let mut resp = vec![0u8; 512];
+    let n = b.read(&mut resp).unwrap();
+    let resp = String::from_utf8_lossy(&resp[..n]).to_string();
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("retry-after: 1"),
+        "{resp}"
+    );
+    // A finishes and goes through.
+    a.write_all(&a_body.as_bytes()[a_body.len() - 10..])
+        .unwrap();
+    let got = rec.wait_until(WAIT, |x| x.len() >= a_body.len());
+    assert!(got.len() >= a_body.len());
+    assert!(!String::from_utf8_lossy(&got).contains("second"));
+    drop((a, b));
+    d.stop();
+}

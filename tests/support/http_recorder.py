@@ -8,7 +8,10 @@ library, zstd with the `zstd` command-line tool), checks it as strictly as
 the named API would (NDJSON: every line is a JSON text and the body ends
 with a newline; JSON: one JSON text), records it as one JSON line in
 --out, and answers like Elasticsearch (200, a bulk response, the
-X-Elastic-Product header). A body it cannot decode or parse gets 400.
+X-Elastic-Product header). A body it cannot decode or parse gets 400;
+with --accept-any it is recorded anyway (with "invalid": the reason) and
+answered 200, as a lenient ingester would (nginx in front of a queue, a
+`bytes` codec), so tests can see every byte that reached the upstream.
 Chunked bodies are read as such; one cut off before its last chunk (an
 aborted request) is recorded as {"aborted": true} and not answered.
 """
@@ -87,8 +90,13 @@ class Handler(BaseHTTPRequestHandler):
             body = decode(coding, raw)
             check(self.headers.get("Content-Type", ""), self.path, body)
         except Exception as e:  # strict like the real servers
-            self.reply(400, json.dumps({"error": str(e)}).encode())
-            return
+            if not ARGS.accept_any:
+                self.reply(400, json.dumps({"error": str(e)}).encode())
+                return
+            invalid = str(e)
+            body = raw
+        else:
+            invalid = None
         rec = {
             "method": self.command,
             "path": self.path,
@@ -97,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
             "chunked": chunked,
             "body_b64": base64.b64encode(body).decode(),
         }
+        if invalid is not None:
+            rec["invalid"] = invalid
         with LOCK, open(ARGS.out, "a") as f:
             f.write(json.dumps(rec) + "\n")
         self.reply(200, b'{"took":1,"errors":false,"items":[]}')
@@ -118,6 +128,8 @@ if __name__ == "__main__":
     p.add_argument("--out", required=True)
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM chain")
     p.add_argument("--tls-key", help="and this PEM key")
+    p.add_argument("--accept-any", action="store_true",
+                   help="record and accept bodies that do not decode or parse")
     ARGS = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if ARGS.tls_cert:

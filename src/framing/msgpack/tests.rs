@@ -291,6 +291,7 @@ fn a_record_is_redacted_as_its_json_twin_is() {
         .redact(
             &mut redactor(),
             json.to_string().as_bytes(),
+            crate::framing::json::Layout::Concatenated,
             &mut json_out,
             &mut json_findings,
         )
@@ -533,4 +534,33 @@ proptest! {
             prop_assert!(out == input);
         }
     }
+}
+
+#[test]
+fn keys_after_a_pem_header_are_never_rewritten() {
+    // As in JSON (issue 12 item 6): the block runs on through the array
+    // of key lines, never into the keys after it, and adds no line break.
+    let begin = format!("-----BEGIN {} PRIVATE KEY-----", "RSA");
+    let line = Rng::from_seed(b"msgpack-pem").string("b64", 64).unwrap();
+    let input = enc(&[map(vec![
+        ("a", Value::from(begin.as_str())),
+        ("user", Value::from("bob")),
+        (
+            "k",
+            Value::Array(vec![
+                Value::from(begin.as_str()),
+                Value::from(line.as_str()),
+            ]),
+        ),
+        ("MIIE", Value::from("bob")),
+    ])]);
+    let (out, _) = redact(&input).unwrap();
+    let label = "[REDACTED:keys.private-key]";
+    let want = enc(&[map(vec![
+        ("a", Value::from(label)),
+        ("user", Value::from("bob")),
+        ("k", Value::Array(vec![Value::from(label), Value::from("")])),
+        ("MIIE", Value::from("bob")),
+    ])]);
+    assert_eq!(dec(&out), dec(&want));
 }
