@@ -367,3 +367,36 @@ fn allowlisted_candidates_are_neither_redacted_nor_reported() {
     );
     assert_eq!(got.findings.len(), 1);
 }
+
+/// Issue 13 item 4: rules overlapping on the same bytes (`t.pw` and `t.tok`
+/// both claim `tok_abcd1234`) or on part of them make one redacted span and
+/// one finding, under the rule its label shows, at every split.
+#[test]
+fn one_redacted_span_is_one_finding_under_its_label() {
+    let input = b"a password=tok_abcd1234 b\npassword=x-tok_abcd1234\n";
+    let want = whole(input, Style::Label);
+    assert_eq!(
+        want.out,
+        b"a password=[REDACTED:t.tok] b\npassword=[REDACTED:t.pw]\n"
+    );
+    let got: Vec<(&str, u64, u64, u64)> = want
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.offset, f.len, f.line))
+        .collect();
+    assert_eq!(got, [("t.tok", 11, 12, 1), ("t.pw", 35, 14, 2)]);
+    // The fingerprint is the winning rule's secret's, as the allowlist sees it.
+    let fp = opts(Style::Label)
+        .fingerprinter
+        .fingerprint(b"tok_abcd1234");
+    assert_eq!(want.findings[0].fingerprint, fp);
+    for style in [Style::Label, Style::Hmac] {
+        let want = whole(input, style);
+        for size in 1..=input.len() {
+            let got = chunked(input, style, &mut || size);
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+            let got = chunked_with_flushes(input, style, size);
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+        }
+    }
+}

@@ -16,6 +16,22 @@ fn assert_invariant(
 ) {
     let want = whole(set, style, &case.input);
     if let Some(o) = oracle {
+        // One finding per redacted span, under the label's rule.
+        let found: Vec<(usize, usize, usize)> = want
+            .findings
+            .iter()
+            .map(|f| (f.offset as usize, (f.offset + f.len) as usize, f.rule_index))
+            .collect();
+        let unions: Vec<(usize, usize, usize)> = o
+            .findings(&case.input)
+            .iter()
+            .map(|s| (s.start, s.end, s.rule))
+            .collect();
+        assert_eq!(
+            found, unions,
+            "{}: findings differ from the oracle's",
+            case.name
+        );
         let reference = o.redact(&case.input, style);
         assert!(
             want.out == reference,
@@ -250,6 +266,31 @@ fn joined_pem_keys_are_redacted_whole_at_every_split() {
         assert_invariant(&set, &case, Style::Label, Some(&oracle));
         assert_invariant(&set, &case, Style::Mask, Some(&oracle));
     }
+}
+
+/// Issue 13 item 4: a vendor token that a generic rule also claims (the
+/// same bytes, or a longer span around them) is one finding, under the rule
+/// the label shows, at every chunking.
+#[test]
+fn overlapping_rules_give_one_finding_per_redacted_span() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    let token = redactd::rules::template::expand_one("overlap", "ghp_{{crc62:36}}").unwrap();
+    let input = format!("login ok password={token} user=bob\nDB_PASSWORD=\"{token}\"\n");
+    let got = whole(&set, Style::Label, input.as_bytes());
+    let rules: Vec<&str> = got.findings.iter().map(|f| f.rule.as_str()).collect();
+    let text = String::from_utf8_lossy(&got.out).into_owned();
+    let labels: Vec<&str> = text
+        .match_indices("[REDACTED:")
+        .map(|(i, _)| &text[i + 10..i + text[i..].find(']').unwrap()])
+        .collect();
+    assert_eq!(rules, labels, "one finding per label, same rule: {text}");
+    assert_eq!(rules.len(), 2, "{text}");
+    let case = Case {
+        name: "overlapping rules".into(),
+        input: input.into_bytes(),
+    };
+    assert_invariant(&set, &case, Style::Label, Some(&oracle));
 }
 
 #[test]
