@@ -1,8 +1,9 @@
 //! The streaming redaction engine: bytes in, redacted bytes and findings out.
 //!
 //! [`Redactor`] is a synchronous, I/O-free state machine over one stream. It
-//! owns its scratch (regex caches, the carry-over window, the output state);
-//! the compiled [`RuleSet`] is shared behind an `Arc`. Modes feed it reads of
+//! owns its scratch (the carry-over window, the hit queue, the output
+//! state); the compiled [`RuleSet`] is shared behind an `Arc`, and each
+//! rule's regex pools its caches per thread. Modes feed it reads of
 //! any size and pass what it emits on; benches and fuzz targets drive it
 //! directly.
 //!
@@ -49,7 +50,9 @@
 //!   of any open `extend`/`block` span. A finished line is released at once.
 //! - **Memory.** The window holds the unreleased bytes, at most one read
 //!   chunk plus the longest rule and the block lookahead. Reads larger than
-//!   [`CHUNK`] are processed in pieces.
+//!   [`CHUNK`] are processed in pieces, and their keywords are enumerated
+//!   and verified a slice at a time, so the hit queue holds a slice's hits
+//!   (a line of keywords has one at every byte) plus those waiting for input.
 
 pub mod armor;
 pub mod fingerprint;
@@ -69,6 +72,10 @@ use fingerprint::{Fingerprint, Fingerprinter, Hasher};
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Keywords are looked for in slices of this many bytes, each slice's hits
+/// verified before the next: bounds the hit queue.
+const SCAN_SLICE: u64 = 8 * 1024;
 
 /// How a redacted span is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -459,8 +466,19 @@ impl Redactor {
     }
 
     fn step<S: Sink>(&mut self, sink: &mut S) {
-        self.scan_hits();
-        while self.advance_extenders() | self.process_hits() {}
+        // Keywords are enumerated a slice at a time and their hits verified
+        // before the next slice, so the hit queue holds at most a slice's
+        // worth (plus the hits still waiting for input near the end), not a
+        // whole read's: a read made of keywords has a hit at every byte.
+        let limit = self.scan_limit();
+        loop {
+            let to = limit.min(self.scanned + SCAN_SLICE);
+            self.scan_hits(to);
+            while self.advance_extenders() | self.process_hits() {}
+            if to >= limit {
+                break;
+            }
+        }
         let limit = self.release_limit();
         self.release(limit, sink);
     }
@@ -483,24 +501,30 @@ impl Redactor {
 
     // === prefilter ===
 
-    fn scan_hits(&mut self) {
+    /// How far keywords can be looked for: every keyword starting before
+    /// this is whole in the window.
+    fn scan_limit(&self) -> u64 {
         let end = self.end();
+        if self.eof {
+            return end;
+        }
         let pf = self.set.prefilter();
-        let limit = if self.eof {
-            end
-        } else {
-            let whole = end.saturating_sub(pf.max_keyword_len.saturating_sub(1) as u64);
-            // Keywords hold no '\n': every keyword starting before the last
-            // line break is already whole.
-            let from = self.at(self.scanned.max(self.base));
-            match memchr::memrchr(b'\n', &self.buf[from..]) {
-                Some(i) => whole.max(self.scanned.max(self.base) + i as u64 + 1),
-                None => whole,
-            }
-        };
+        let whole = end.saturating_sub(pf.max_keyword_len.saturating_sub(1) as u64);
+        // Keywords hold no '\n': every keyword starting before the last
+        // line break is already whole.
+        let from = self.at(self.scanned.max(self.base));
+        match memchr::memrchr(b'\n', &self.buf[from..]) {
+            Some(i) => whole.max(self.scanned.max(self.base) + i as u64 + 1),
+            None => whole,
+        }
+    }
+
+    /// Enumerates the keyword hits that start before `limit`.
+    fn scan_hits(&mut self, limit: u64) {
         if limit <= self.scanned {
             return;
         }
+        let pf = self.set.prefilter();
         let from = self.at(self.scanned);
         self.found.clear();
         pf.find_hits(

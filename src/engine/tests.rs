@@ -400,3 +400,47 @@ fn one_redacted_span_is_one_finding_under_its_label() {
         }
     }
 }
+
+/// Issue 12 item 11: a read made of every built-in keyword has a hit at
+/// every byte; they are enumerated and verified a slice at a time, so the
+/// hit queue stays at a slice's worth, and the output is the whole-buffer
+/// output at any read size.
+#[test]
+fn a_keyword_soup_keeps_the_hit_queue_small() {
+    let set = crate::engine::testing::builtin_rules();
+    let keywords: Vec<&str> = set
+        .rules()
+        .iter()
+        .flat_map(|r| r.keywords.iter().map(String::as_str))
+        .collect();
+    let mut soup = Vec::new();
+    while soup.len() < 4 * CHUNK {
+        soup.extend_from_slice(keywords.concat().as_bytes());
+        soup.extend_from_slice(keywords.join(" ").as_bytes());
+    }
+    let mut r = Redactor::new(Arc::clone(&set), opts(Style::Label));
+    let mut out = Vec::new();
+    let mut most = 0;
+    for piece in soup.chunks(CHUNK) {
+        r.write(piece, &mut out);
+        most = most.max(r.hits.capacity()).max(r.found.capacity());
+    }
+    r.finish(&mut out);
+    assert!(most <= 8 * 1024, "{most} hits held at once");
+    let want = Redactor::redact_all(Arc::clone(&set), opts(Style::Label), &soup);
+    assert!(out == want.out);
+    for size in [1000, 4093] {
+        let got = chunked_set(&set, &soup, size);
+        assert!(got == want.out, "read size {size}");
+    }
+}
+
+fn chunked_set(set: &Arc<RuleSet>, input: &[u8], size: usize) -> Vec<u8> {
+    let mut r = Redactor::new(Arc::clone(set), opts(Style::Label));
+    let mut out = Vec::new();
+    for piece in input.chunks(size) {
+        r.write(piece, &mut out);
+    }
+    r.finish(&mut out);
+    out
+}
