@@ -1,7 +1,7 @@
 //! Split invariance: redacting an input in fuzz-chosen writes gives exactly
 //! the whole-buffer output and findings, in every style; in the `label` and
 //! `mask` styles both equal the oracle's output (inputs up to 4 KiB), and
-//! the findings are the oracle's spans. Also: line count kept, `mask` keeps
+//! the findings are the oracle's unions (one per redacted span). Also: line count kept, `mask` keeps
 //! the length, and the redactor never holds back more than its window.
 //!
 //! The input is assembled from pieces (raw bytes, keywords, rule examples,
@@ -93,7 +93,6 @@ fuzz_target!(|case: Case| {
     if input.len() > MAX_ORACLE_INPUT {
         return;
     }
-    let spans = oracle().spans(&input);
     if matches!(style, Style::Label | Style::Mask) {
         let want = oracle().redact(&input, style);
         assert!(
@@ -102,16 +101,19 @@ fuzz_target!(|case: Case| {
             first_difference(&whole.out, &want)
         );
     }
-    let mut found: Vec<(u64, usize)> = whole
+    // One finding per redacted union, under the rule its label names.
+    let found: Vec<(u64, u64, usize)> = whole
         .findings
         .iter()
-        .map(|f| (f.offset, f.rule_index))
+        .map(|f| (f.offset, f.len, f.rule_index))
         .collect();
-    let mut want: Vec<(u64, usize)> = spans.iter().map(|s| (s.start as u64, s.rule)).collect();
-    found.sort_unstable();
-    want.sort_unstable();
+    let want: Vec<(u64, u64, usize)> = oracle()
+        .findings(&input)
+        .iter()
+        .map(|s| (s.start as u64, (s.end - s.start) as u64, s.rule))
+        .collect();
     assert!(
         found == want,
-        "findings (offset, rule) differ from the oracle's spans:\n  engine: {found:?}\n  oracle: {want:?}\n{case:?}"
+        "findings (offset, len, rule) differ from the oracle's unions:\n  engine: {found:?}\n  oracle: {want:?}\n{case:?}"
     );
 });

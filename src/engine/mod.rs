@@ -1,8 +1,9 @@
 //! The streaming redaction engine: bytes in, redacted bytes and findings out.
 //!
 //! [`Redactor`] is a synchronous, I/O-free state machine over one stream. It
-//! owns its scratch (regex caches, the carry-over window, the output state);
-//! the compiled [`RuleSet`] is shared behind an `Arc`. Modes feed it reads of
+//! owns its scratch (the carry-over window, the hit queue, the output
+//! state); the compiled [`RuleSet`] is shared behind an `Arc`, and each
+//! rule's regex pools its caches per thread. Modes feed it reads of
 //! any size and pass what it emits on; benches and fuzz targets drive it
 //! directly.
 //!
@@ -17,8 +18,16 @@
 //! replaced as a whole, labelled by the span that starts first (ties: a
 //! specific rule before a `generic` one, then file order). Every byte outside
 //! the unions is copied unchanged, and inside a union every `\r` and `\n` is
-//! kept, so a redacted stream has the same line count. [`oracle`] computes
-//! exactly this on a whole buffer, slowly, for tests.
+//! kept, so a redacted stream has the same line count.
+//!
+//! Each union is one [`Finding`], reported once it is written out: its
+//! offset, length and line are the union's, its rule is the winning span's
+//! (the rule the label names), and its fingerprint is the winning span's
+//! secret as matched (the whole block for a block rule), which is what an
+//! allowlist fingerprint is compared with. The other rules that matched
+//! inside the union are not reported: several rules claiming the same bytes
+//! are one secret, counted and alerted once. [`oracle`] computes all of this
+//! on a whole buffer, slowly, for tests.
 //!
 //! # How it streams
 //!
@@ -41,7 +50,9 @@
 //!   of any open `extend`/`block` span. A finished line is released at once.
 //! - **Memory.** The window holds the unreleased bytes, at most one read
 //!   chunk plus the longest rule and the block lookahead. Reads larger than
-//!   [`CHUNK`] are processed in pieces.
+//!   [`CHUNK`] are processed in pieces, and their keywords are enumerated
+//!   and verified a slice at a time, so the hit queue holds a slice's hits
+//!   (a line of keywords has one at every byte) plus those waiting for input.
 
 pub mod armor;
 pub mod fingerprint;
@@ -61,6 +72,10 @@ use fingerprint::{Fingerprint, Fingerprinter, Hasher};
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Keywords are looked for in slices of this many bytes, each slice's hits
+/// verified before the next: bounds the hit queue.
+const SCAN_SLICE: u64 = 8 * 1024;
 
 /// How a redacted span is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,28 +114,32 @@ pub struct Options {
     pub fingerprinter: Arc<Fingerprinter>,
 }
 
-/// One detected secret. Carries no secret bytes: only where it was and a
+/// One detected secret: one redacted span (a union of overlapping matches,
+/// see the module docs). Carries no secret bytes: only where it was and a
 /// keyed fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// Index of the rule in its set.
+    /// Index of the winning rule (the one the label names) in its set.
     pub rule_index: usize,
-    /// The rule id.
+    /// The winning rule's id.
     pub rule: RuleId,
     /// The rule's severity.
     pub severity: Severity,
-    /// Stream offset of the secret's first byte.
+    /// Stream offset of the redacted span's first byte.
     pub offset: u64,
-    /// Length of the secret in bytes (the regex match; blocks count whole).
+    /// Length of the redacted span in bytes (blocks and `extend` runs
+    /// count whole).
     pub len: u64,
-    /// 1-based line number of the secret's first byte.
+    /// 1-based line number of the span's first byte.
     pub line: u64,
-    /// Keyed fingerprint of the secret.
+    /// Keyed fingerprint of the winning rule's secret (its `secret` group as
+    /// matched, or its whole block): what an allowlist fingerprint matches.
     pub fingerprint: Fingerprint,
 }
 
 /// Where the redactor puts its output. `bytes` receives the redacted stream
-/// in order; `finding` each finding, in order of offset.
+/// in order; `finding` each finding, in order of offset, right after its
+/// span's replacement (and [`span_end`](Sink::span_end)).
 pub trait Sink {
     /// Redacted output bytes.
     fn bytes(&mut self, bytes: &[u8]);
@@ -206,10 +225,15 @@ struct Span {
     open: bool,
 }
 
-/// A union of spans being written out.
+/// A union of spans being written out: one redacted span, one finding.
 #[derive(Debug)]
 struct Interval {
+    /// First byte (the winning span's start).
+    start: u64,
+    /// 1-based line number of `start`.
+    line: u64,
     end: u64,
+    /// The winning rule: its label, its finding.
     rule: u32,
     /// Rules whose open spans belong to this interval.
     open: Vec<u32>,
@@ -222,12 +246,12 @@ struct Interval {
     hasher: Option<Hasher>,
 }
 
+/// The fingerprint of an accepted span, kept until its union is written
+/// out; only the winning span's is reported. `None` while a block is open.
 #[derive(Debug)]
-struct PendingFinding {
+struct SpanPrint {
     start: u64,
-    len: u64,
     rule: u32,
-    line: Option<u64>,
     fingerprint: Option<Fingerprint>,
 }
 
@@ -261,7 +285,8 @@ pub struct Redactor {
     /// `line_no` is the 1-based line number at stream position `line_pos`.
     line_pos: u64,
     line_no: u64,
-    findings: VecDeque<PendingFinding>,
+    /// Fingerprints of spans not yet written out, by (start, rule).
+    prints: VecDeque<SpanPrint>,
     stats: Stats,
 }
 
@@ -297,7 +322,7 @@ impl Redactor {
             released: 0,
             line_pos: 0,
             line_no: 1,
-            findings: VecDeque::new(),
+            prints: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -344,7 +369,7 @@ impl Redactor {
         self.eof = true;
         self.step(sink);
         debug_assert_eq!(self.released, self.end());
-        debug_assert!(self.findings.is_empty() && self.current.is_none());
+        debug_assert!(self.prints.is_empty() && self.current.is_none());
     }
 
     /// Releases the held-back bytes at which no rule can have a match
@@ -410,7 +435,7 @@ impl Redactor {
         self.released = 0;
         self.line_pos = 0;
         self.line_no = 1;
-        self.findings.clear();
+        self.prints.clear();
     }
 
     /// Redacts a whole buffer (a convenience for tests and small inputs).
@@ -441,8 +466,19 @@ impl Redactor {
     }
 
     fn step<S: Sink>(&mut self, sink: &mut S) {
-        self.scan_hits();
-        while self.advance_extenders() | self.process_hits() {}
+        // Keywords are enumerated a slice at a time and their hits verified
+        // before the next slice, so the hit queue holds at most a slice's
+        // worth (plus the hits still waiting for input near the end), not a
+        // whole read's: a read made of keywords has a hit at every byte.
+        let limit = self.scan_limit();
+        loop {
+            let to = limit.min(self.scanned + SCAN_SLICE);
+            self.scan_hits(to);
+            while self.advance_extenders() | self.process_hits() {}
+            if to >= limit {
+                break;
+            }
+        }
         let limit = self.release_limit();
         self.release(limit, sink);
     }
@@ -465,24 +501,30 @@ impl Redactor {
 
     // === prefilter ===
 
-    fn scan_hits(&mut self) {
+    /// How far keywords can be looked for: every keyword starting before
+    /// this is whole in the window.
+    fn scan_limit(&self) -> u64 {
         let end = self.end();
+        if self.eof {
+            return end;
+        }
         let pf = self.set.prefilter();
-        let limit = if self.eof {
-            end
-        } else {
-            let whole = end.saturating_sub(pf.max_keyword_len.saturating_sub(1) as u64);
-            // Keywords hold no '\n': every keyword starting before the last
-            // line break is already whole.
-            let from = self.at(self.scanned.max(self.base));
-            match memchr::memrchr(b'\n', &self.buf[from..]) {
-                Some(i) => whole.max(self.scanned.max(self.base) + i as u64 + 1),
-                None => whole,
-            }
-        };
+        let whole = end.saturating_sub(pf.max_keyword_len.saturating_sub(1) as u64);
+        // Keywords hold no '\n': every keyword starting before the last
+        // line break is already whole.
+        let from = self.at(self.scanned.max(self.base));
+        match memchr::memrchr(b'\n', &self.buf[from..]) {
+            Some(i) => whole.max(self.scanned.max(self.base) + i as u64 + 1),
+            None => whole,
+        }
+    }
+
+    /// Enumerates the keyword hits that start before `limit`.
+    fn scan_hits(&mut self, limit: u64) {
         if limit <= self.scanned {
             return;
         }
+        let pf = self.set.prefilter();
         let from = self.at(self.scanned);
         self.found.clear();
         pf.find_hits(
@@ -671,15 +713,13 @@ impl Redactor {
         let i = self.spans.partition_point(|s| key(s) <= key(&span));
         self.spans.insert(i, span);
         let i = self
-            .findings
+            .prints
             .partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
-        self.findings.insert(
+        self.prints.insert(
             i,
-            PendingFinding {
+            SpanPrint {
                 start,
-                len: end - start,
                 rule: rule_idx,
-                line: None,
                 fingerprint,
             },
         );
@@ -741,11 +781,10 @@ impl Redactor {
                 self.next[r] = self.next[r].max(e.pos);
                 if let ExtKind::Armor(_, h) = e.kind {
                     if let Some(f) = self
-                        .findings
+                        .prints
                         .iter_mut()
                         .find(|f| f.rule == e.rule && f.start == e.start)
                     {
-                        f.len = e.pos - e.start;
                         f.fingerprint = Some(h.finish());
                     }
                 }
@@ -843,25 +882,35 @@ impl Redactor {
             // Open an interval only once no span still unknown can start at
             // the same place (its label depends on every span starting there).
             if self.released == next_start && next_start < limit {
-                let sp = self.spans.pop_front().expect("front span");
-                let hasher =
-                    (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
-                sink.span_start(next_start);
-                self.current = Some(Interval {
-                    end: sp.end,
-                    rule: sp.rule,
-                    open: if sp.open { vec![sp.rule] } else { Vec::new() },
-                    len: 0,
-                    tail: [0; 4],
-                    tail_len: 0,
-                    crossed_line: false,
-                    hasher,
-                });
+                self.open_interval(sink);
                 continue;
             }
             break;
         }
-        self.emit_findings(sink);
+    }
+
+    /// Starts writing out the union that begins with the front span (at
+    /// `released`): that span wins the label and the finding.
+    fn open_interval<S: Sink>(&mut self, sink: &mut S) {
+        let sp = self.spans.pop_front().expect("front span");
+        debug_assert_eq!(sp.start, self.released);
+        let (a, b) = (self.at(self.line_pos), self.at(sp.start));
+        self.line_no += count_newlines(&self.buf[a..b]);
+        self.line_pos = sp.start;
+        let hasher = (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
+        sink.span_start(sp.start);
+        self.current = Some(Interval {
+            start: sp.start,
+            line: self.line_no,
+            end: sp.end,
+            rule: sp.rule,
+            open: if sp.open { vec![sp.rule] } else { Vec::new() },
+            len: 0,
+            tail: [0; 4],
+            tail_len: 0,
+            crossed_line: false,
+            hasher,
+        });
     }
 
     fn emit_interval<S: Sink>(&mut self, cur: &mut Interval, stop: u64, sink: &mut S) {
@@ -925,7 +974,7 @@ impl Redactor {
         self.released = stop;
     }
 
-    fn finish_interval<S: Sink>(&mut self, cur: Interval, sink: &mut S) {
+    fn finish_interval<S: Sink>(&mut self, mut cur: Interval, sink: &mut S) {
         let mut tail = Vec::new();
         match self.opts.style {
             Style::Label | Style::Mask => {}
@@ -942,7 +991,7 @@ impl Redactor {
                 tail.extend_from_slice(&cur.tail[4 - show..]);
             }
             Style::Hmac => {
-                let fp = cur.hasher.expect("hmac style has a hasher").finish();
+                let fp = cur.hasher.take().expect("hmac style has a hasher").finish();
                 tail = format!(
                     "[{}:hmac:{}:{}]",
                     self.rule(cur.rule).id,
@@ -957,38 +1006,29 @@ impl Redactor {
             self.stats.bytes_out += tail.len() as u64;
         }
         sink.span_end(cur.end);
+        self.report_interval(&cur, sink);
     }
 
-    fn emit_findings<S: Sink>(&mut self, sink: &mut S) {
-        for i in 0..self.findings.len() {
-            let f = &self.findings[i];
-            if f.start >= self.released {
-                break;
-            }
-            if f.line.is_none() {
-                let start = f.start;
-                let (a, b) = (self.at(self.line_pos), self.at(start));
-                self.line_no += count_newlines(&self.buf[a..b]);
-                self.line_pos = start;
-                self.findings[i].line = Some(self.line_no);
+    /// Reports the union `cur` as one finding: its extent, the winning
+    /// rule, and that rule's fingerprint. Drops the other spans' prints.
+    fn report_interval<S: Sink>(&mut self, cur: &Interval, sink: &mut S) {
+        let mut fingerprint = None;
+        while self.prints.front().is_some_and(|p| p.start < cur.end) {
+            let p = self.prints.pop_front().expect("front print");
+            if p.start == cur.start && p.rule == cur.rule {
+                fingerprint = p.fingerprint;
             }
         }
-        while let Some(f) = self.findings.front() {
-            if f.line.is_none() || f.fingerprint.is_none() {
-                break;
-            }
-            let f = self.findings.pop_front().expect("front finding");
-            let rule = &self.set.rules()[f.rule as usize];
-            sink.finding(Finding {
-                rule_index: f.rule as usize,
-                rule: rule.id.clone(),
-                severity: rule.severity,
-                offset: f.start,
-                len: f.len,
-                line: f.line.expect("checked"),
-                fingerprint: f.fingerprint.expect("checked"),
-            });
-        }
+        let rule = &self.set.rules()[cur.rule as usize];
+        sink.finding(Finding {
+            rule_index: cur.rule as usize,
+            rule: rule.id.clone(),
+            severity: rule.severity,
+            offset: cur.start,
+            len: cur.end - cur.start,
+            line: cur.line,
+            fingerprint: fingerprint.expect("the winning span is closed, so fingerprinted"),
+        });
     }
 }
 

@@ -120,38 +120,43 @@ impl Oracle {
         out
     }
 
+    /// One span per redacted union, in order: its extent and the rule its
+    /// label names (the span that starts first; ties as in [`Self::spans`]).
+    /// This is what findings report.
+    pub fn findings(&self, hay: &[u8]) -> Vec<OracleSpan> {
+        let mut out: Vec<OracleSpan> = Vec::new();
+        for s in self.spans(hay) {
+            match out.last_mut() {
+                Some(u) if s.start < u.end => u.end = u.end.max(s.end),
+                _ => out.push(s),
+            }
+        }
+        out
+    }
+
     /// The reference output for `label` or `mask` style.
     pub fn redact(&self, hay: &[u8], style: Style) -> Vec<u8> {
         assert!(
             matches!(style, Style::Label | Style::Mask),
             "the oracle renders label and mask"
         );
-        let spans = self.spans(hay);
         let mut out = Vec::with_capacity(hay.len());
         let mut at = 0;
-        let mut i = 0;
-        while i < spans.len() {
-            let first = spans[i];
-            let mut end = first.end;
-            i += 1;
-            while i < spans.len() && spans[i].start < end {
-                end = end.max(spans[i].end);
-                i += 1;
-            }
-            out.extend_from_slice(&hay[at..first.start]);
+        for u in self.findings(hay) {
+            out.extend_from_slice(&hay[at..u.start]);
             if style == Style::Label {
                 out.extend_from_slice(
-                    format!("[REDACTED:{}]", self.set.rules()[first.rule].id).as_bytes(),
+                    format!("[REDACTED:{}]", self.set.rules()[u.rule].id).as_bytes(),
                 );
             }
-            for &c in &hay[first.start..end] {
+            for &c in &hay[u.start..u.end] {
                 if c == b'\n' || c == b'\r' {
                     out.push(c);
                 } else if style == Style::Mask {
                     out.push(b'*');
                 }
             }
-            at = end;
+            at = u.end;
         }
         out.extend_from_slice(&hay[at..]);
         out

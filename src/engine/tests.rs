@@ -367,3 +367,80 @@ fn allowlisted_candidates_are_neither_redacted_nor_reported() {
     );
     assert_eq!(got.findings.len(), 1);
 }
+
+/// Issue 13 item 4: rules overlapping on the same bytes (`t.pw` and `t.tok`
+/// both claim `tok_abcd1234`) or on part of them make one redacted span and
+/// one finding, under the rule its label shows, at every split.
+#[test]
+fn one_redacted_span_is_one_finding_under_its_label() {
+    let input = b"a password=tok_abcd1234 b\npassword=x-tok_abcd1234\n";
+    let want = whole(input, Style::Label);
+    assert_eq!(
+        want.out,
+        b"a password=[REDACTED:t.tok] b\npassword=[REDACTED:t.pw]\n"
+    );
+    let got: Vec<(&str, u64, u64, u64)> = want
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.offset, f.len, f.line))
+        .collect();
+    assert_eq!(got, [("t.tok", 11, 12, 1), ("t.pw", 35, 14, 2)]);
+    // The fingerprint is the winning rule's secret's, as the allowlist sees it.
+    let fp = opts(Style::Label)
+        .fingerprinter
+        .fingerprint(b"tok_abcd1234");
+    assert_eq!(want.findings[0].fingerprint, fp);
+    for style in [Style::Label, Style::Hmac] {
+        let want = whole(input, style);
+        for size in 1..=input.len() {
+            let got = chunked(input, style, &mut || size);
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+            let got = chunked_with_flushes(input, style, size);
+            assert_eq!(got.findings, want.findings, "{style:?} size {size}");
+        }
+    }
+}
+
+/// Issue 12 item 11: a read made of every built-in keyword has a hit at
+/// every byte; they are enumerated and verified a slice at a time, so the
+/// hit queue stays at a slice's worth, and the output is the whole-buffer
+/// output at any read size.
+#[test]
+fn a_keyword_soup_keeps_the_hit_queue_small() {
+    let set = crate::engine::testing::builtin_rules();
+    let keywords: Vec<&str> = set
+        .rules()
+        .iter()
+        .flat_map(|r| r.keywords.iter().map(String::as_str))
+        .collect();
+    let mut soup = Vec::new();
+    while soup.len() < 4 * CHUNK {
+        soup.extend_from_slice(keywords.concat().as_bytes());
+        soup.extend_from_slice(keywords.join(" ").as_bytes());
+    }
+    let mut r = Redactor::new(Arc::clone(&set), opts(Style::Label));
+    let mut out = Vec::new();
+    let mut most = 0;
+    for piece in soup.chunks(CHUNK) {
+        r.write(piece, &mut out);
+        most = most.max(r.hits.capacity()).max(r.found.capacity());
+    }
+    r.finish(&mut out);
+    assert!(most <= 8 * 1024, "{most} hits held at once");
+    let want = Redactor::redact_all(Arc::clone(&set), opts(Style::Label), &soup);
+    assert!(out == want.out);
+    for size in [1000, 4093] {
+        let got = chunked_set(&set, &soup, size);
+        assert!(got == want.out, "read size {size}");
+    }
+}
+
+fn chunked_set(set: &Arc<RuleSet>, input: &[u8], size: usize) -> Vec<u8> {
+    let mut r = Redactor::new(Arc::clone(set), opts(Style::Label));
+    let mut out = Vec::new();
+    for piece in input.chunks(size) {
+        r.write(piece, &mut out);
+    }
+    r.finish(&mut out);
+    out
+}

@@ -23,8 +23,10 @@
 //!
 //! Findings carry the path, rule, severity, line, offset, length and keyed
 //! fingerprint — never matched bytes; the redacted output itself is thrown
-//! away. One finding per secret: rules matching exactly the same bytes are
-//! reported once, by the most specific rule. In a gzip file, offsets and lines count the decompressed bytes.
+//! away. One finding per secret, as the engine reports it: rules matching
+//! the same (or overlapping) bytes are one redacted span, reported once
+//! under the rule its label names (see [`crate::engine`]). In a gzip file,
+//! offsets and lines count the decompressed bytes.
 //! Problems (unreadable paths, corrupt gzip) carry the path and the I/O
 //! error, which holds no file content. Findings read before a problem in the
 //! same file are kept.
@@ -368,7 +370,6 @@ impl Walk<'_> {
             Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
         };
         let mut redactor = Redactor::new(Arc::clone(self.set), self.opts.clone());
-        let first_finding = self.report.findings.len();
         let mut sink = FindingSink {
             path,
             compressed,
@@ -393,7 +394,6 @@ impl Walk<'_> {
         // What was read is still decided: a secret cut off by a read error
         // is reported as far as it got.
         redactor.finish(&mut sink);
-        drop_duplicates(&mut self.report.findings, first_finding, self.set);
         if let Some(e) = error {
             let what = if compressed {
                 "cannot decompress"
@@ -403,28 +403,6 @@ impl Walk<'_> {
             self.problem(path.to_path_buf(), what, e);
         }
     }
-}
-
-/// One secret, one row: when several rules match exactly the same bytes
-/// (`token=ghp_...` is both `github.pat` and `generic.token`), only one
-/// finding is kept, a specific rule before a `generic` one (then rule
-/// order), as the engine labels a span. Findings from `from` on belong to
-/// one file.
-fn drop_duplicates(findings: &mut Vec<Located>, from: usize, set: &RuleSet) {
-    let generic = |l: &Located| {
-        set.rules()
-            .get(l.finding.rule_index)
-            .is_some_and(|r| r.is_generic())
-    };
-    let mut file = findings.split_off(from);
-    file.sort_by_key(|l| {
-        let f = &l.finding;
-        (f.offset, f.len, generic(l), f.rule_index)
-    });
-    file.dedup_by(|later, kept| {
-        later.finding.offset == kept.finding.offset && later.finding.len == kept.finding.len
-    });
-    findings.append(&mut file);
 }
 
 // === Rendering ===

@@ -640,6 +640,60 @@ fn syslog_one_mib_message_octet_counted() {
     d.stop();
 }
 
+/// Issue 12 item 2: a private key whose lines were joined by spaces (`echo
+/// $KEY`), by tabs, or listed as JSON strings reaches the upstream with no
+/// byte of its body or footer, and the words after it untouched.
+#[test]
+fn syslog_tcp_redacts_private_keys_joined_on_one_line() {
+    let rec = TcpRecorder::start();
+    let tmp = TempDir::new("syslog-joined-key");
+    let up = format!("tcp://127.0.0.1:{}", rec.port());
+    let mut d = Redactd::start(
+        &tmp,
+        "syslog",
+        &["--listen-tcp", "127.0.0.1:0", "--upstream", &up],
+    );
+    let mut rng = Rng::from_seed(b"joined-key-relay");
+    let lines: Vec<String> = (0..3).map(|_| rng.string("b64", 64).unwrap()).collect();
+    let (h, f) = (
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+    );
+    let bodies = [
+        format!("key: {h} {} {f} user=bob", lines.join(" ")),
+        format!("key:\t{h}\t{}\t{f}\tuser=bob", lines.join("\t")),
+        format!(
+            r#"{{"key":["{h}","{}","{f}"],"user":"bob"}}"#,
+            lines.join(r#"",""#)
+        ),
+    ];
+    let mut sent = Vec::new();
+    let mut want = Vec::new();
+    for (i, b) in bodies.iter().enumerate() {
+        let msg = format!("<13>1 - web-01 app {i} - - {b}").into_bytes();
+        sent.extend_from_slice(&octet_frame_of(&msg));
+        let red = expect_message(&msg);
+        assert!(contains_bytes(&red, b"[REDACTED:keys.private-key]"));
+        assert!(contains_bytes(&red, b"bob"), "the words after the key stay");
+        want.extend_from_slice(&octet_frame_of(&red));
+    }
+    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    write_in_pieces(&mut c, &sent, "joined-key", 37);
+    let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
+    assert!(
+        got == want,
+        "upstream got:\n{}",
+        String::from_utf8_lossy(&got)
+    );
+    for line in &lines {
+        assert!(!contains_bytes(&got, line.as_bytes()), "a key line leaked");
+    }
+    assert!(!contains_bytes(&got, f.as_bytes()), "the footer leaked");
+    drop(c);
+    let s = d.stop();
+    assert_eq!(s["findings"], 3, "one finding per key");
+}
+
 #[test]
 fn syslog_udp_one_datagram_in_one_out_truncated_to_the_limit() {
     let rec = UdpRecorder::start();

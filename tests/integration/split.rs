@@ -16,6 +16,22 @@ fn assert_invariant(
 ) {
     let want = whole(set, style, &case.input);
     if let Some(o) = oracle {
+        // One finding per redacted span, under the label's rule.
+        let found: Vec<(usize, usize, usize)> = want
+            .findings
+            .iter()
+            .map(|f| (f.offset as usize, (f.offset + f.len) as usize, f.rule_index))
+            .collect();
+        let unions: Vec<(usize, usize, usize)> = o
+            .findings(&case.input)
+            .iter()
+            .map(|s| (s.start, s.end, s.rule))
+            .collect();
+        assert_eq!(
+            found, unions,
+            "{}: findings differ from the oracle's",
+            case.name
+        );
         let reference = o.redact(&case.input, style);
         assert!(
             want.out == reference,
@@ -146,6 +162,137 @@ fn edge_inputs_are_split_invariant() {
     }
 }
 
+/// A PEM key written as one line or as a list of its lines (issue 12, item 2),
+/// each with the exact output: the block runs from the header through the
+/// footer, and bytes after it are left alone. `(name, input, expected)`.
+fn joined_key_cases() -> Vec<(String, String, String)> {
+    let mut rng = Rng::from_seed(b"joined-keys");
+    let mut b64 = |n| rng.string("b64", n).expect("b64 class");
+    let (l1, l2, l3) = (b64(64), b64(64), format!("{}==", b64(20)));
+    let (h, f) = (
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+    );
+    let r = "[REDACTED:keys.private-key]";
+    let mut v = Vec::new();
+    let mut add = |name: &str, input: String, want: String| {
+        v.push((name.to_string(), input, want));
+    };
+    // `echo $KEY` without quotes: the shell joins the lines with spaces.
+    add(
+        "joined by spaces",
+        format!("key loaded: {h} {l1} {l2} {l3} {f} done\n"),
+        format!("key loaded: {r} done\n"),
+    );
+    add(
+        "joined by tabs",
+        format!("k\t{h}\t{l1}\t{l2}\t{l3}\t{f}\tnext\n"),
+        format!("k\t{r}\tnext\n"),
+    );
+    // A JSON array of the key's lines, compact and as Python prints it.
+    add(
+        "json array of lines",
+        format!(r#"{{"key":["{h}","{l1}","{l2}","{l3}","{f}"],"user":"bob"}}"#),
+        format!(r#"{{"key":["{r}"],"user":"bob"}}"#),
+    );
+    add(
+        "python list of lines",
+        format!("lines=['{h}', '{l1}', '{l2}', '{l3}', '{f}'] ok"),
+        format!("lines=['{r}'] ok"),
+    );
+    // Lines that keep an escaped line break each, and a JSON string inside a
+    // JSON string (`\"` separators, `\\n` escapes).
+    add(
+        "array of escaped lines",
+        format!(r#"["{h}\n", "{l1}\n", "{l2}\n", "{l3}\n", "{f}\n"]"#),
+        format!(r#"["{r}\n"]"#),
+    );
+    add(
+        "double-encoded json",
+        format!(r#"{{"msg":"{{\"k\":\"{h}\\n{l1}\\n{l3}\\n{f}\\n\",\"u\":1}}"}}"#),
+        format!(r#"{{"msg":"{{\"k\":\"{r}\\n\",\"u\":1}}"}}"#),
+    );
+    // Pretty-printed JSON and an indented YAML block scalar: real line breaks
+    // followed by indentation (and quotes).
+    add(
+        "pretty json array",
+        format!("[\n  \"{h}\",\n  \"{l1}\",\n  \"{l3}\",\n  \"{f}\"\n]\n"),
+        format!("[\n  \"{r}\n\n\n\"\n]\n"),
+    );
+    add(
+        "yaml block scalar",
+        format!("tls:\n  key: |\n    {h}\n    {l1}\n    {l3}\n    {f}\n  port: 443\n"),
+        format!("tls:\n  key: |\n    {r}\n\n\n\n  port: 443\n"),
+    );
+    // A legacy encrypted key joined by spaces: its armor headers come first.
+    add(
+        "encrypted key joined",
+        format!("{h} Proc-Type: 4,ENCRYPTED DEK-Info: AES-128-CBC,0A1B2C3D4E5F60718293A4B5C6D7E8F9 {l1} {l3} {f} end"),
+        format!("{r} end"),
+    );
+    // No footer: the body is redacted through its last word (fail closed).
+    add(
+        "joined without footer",
+        format!("{h} {l1} {l2} {l3}\nnext line\n"),
+        format!("{r}\nnext line\n"),
+    );
+    // Only the header is mentioned: the words after it are not a key.
+    add(
+        "header mention in json",
+        format!(r#"{{"a":"{h}","user":"bob"}}"#),
+        format!(r#"{{"a":"{r}","user":"bob"}}"#),
+    );
+    add(
+        "header mention in prose",
+        format!("log: saw {h} \"user\":\"bob\" and more text here\n{h} is not allowed\n"),
+        format!("log: saw {r} \"user\":\"bob\" and more text here\n{r} is not allowed\n"),
+    );
+    v
+}
+
+#[test]
+fn joined_pem_keys_are_redacted_whole_at_every_split() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    for (name, input, want) in joined_key_cases() {
+        let got = whole(&set, Style::Label, input.as_bytes());
+        assert_eq!(String::from_utf8_lossy(&got.out), want, "{name}");
+        let headers = input.matches("-----BEGIN").count();
+        assert_eq!(got.findings.len(), headers, "{name}: one finding a header");
+        let case = Case {
+            name,
+            input: input.into_bytes(),
+        };
+        assert_invariant(&set, &case, Style::Label, Some(&oracle));
+        assert_invariant(&set, &case, Style::Mask, Some(&oracle));
+    }
+}
+
+/// Issue 13 item 4: a vendor token that a generic rule also claims (the
+/// same bytes, or a longer span around them) is one finding, under the rule
+/// the label shows, at every chunking.
+#[test]
+fn overlapping_rules_give_one_finding_per_redacted_span() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    let token = redactd::rules::template::expand_one("overlap", "ghp_{{crc62:36}}").unwrap();
+    let input = format!("login ok password={token} user=bob\nDB_PASSWORD=\"{token}\"\n");
+    let got = whole(&set, Style::Label, input.as_bytes());
+    let rules: Vec<&str> = got.findings.iter().map(|f| f.rule.as_str()).collect();
+    let text = String::from_utf8_lossy(&got.out).into_owned();
+    let labels: Vec<&str> = text
+        .match_indices("[REDACTED:")
+        .map(|(i, _)| &text[i + 10..i + text[i..].find(']').unwrap()])
+        .collect();
+    assert_eq!(rules, labels, "one finding per label, same rule: {text}");
+    assert_eq!(rules.len(), 2, "{text}");
+    let case = Case {
+        name: "overlapping rules".into(),
+        input: input.into_bytes(),
+    };
+    assert_invariant(&set, &case, Style::Label, Some(&oracle));
+}
+
 #[test]
 fn a_secret_straddles_every_offset_of_a_read_boundary() {
     let set = builtin();
@@ -241,6 +388,41 @@ proptest! {
         prop_assert_eq!(&flushed.findings, &want.findings);
         let oracle = Oracle::new(set.clone());
         prop_assert_eq!(&want.out, &oracle.redact(&input, Style::Label));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A key with its lines joined by any mix of the separators logs use,
+    /// between random text, cut at random places: no body line or footer
+    /// survives, and every cut gives the whole-buffer output.
+    #[test]
+    fn joined_keys_never_leak_a_line(
+        seps in prop::collection::vec(0usize..8, 5),
+        before in "[ -~]{0,12}",
+        after in "[ -~]{0,12}",
+        seed in 0u64..1000,
+        cuts in prop::collection::vec(1usize..120, 1..8),
+    ) {
+        const SEPS: [&str; 8] = [" ", "\t", "\",\"", "\", \"", "', '", "\\n", "\\\",\\\"", "\n    "];
+        let set = builtin();
+        let mut rng = Rng::from_seed(&seed.to_le_bytes());
+        let lines: Vec<String> = (0..3).map(|_| rng.string("b64", 64).unwrap()).collect();
+        let f = "-----END PRIVATE KEY-----";
+        let mut input = format!("{before}-----BEGIN PRIVATE KEY-----");
+        for (i, part) in lines.iter().map(String::as_str).chain([f]).enumerate() {
+            input.push_str(SEPS[seps[i]]);
+            input.push_str(part);
+        }
+        input.push_str(&after);
+        let want = whole(&set, Style::Label, input.as_bytes());
+        for part in lines.iter().map(String::as_str).chain([f]) {
+            prop_assert!(memchr::memmem::find(&want.out, part.as_bytes()).is_none(), "{}", input);
+        }
+        let got = redact_in_chunks(&set, Style::Label, input.as_bytes(), &cuts);
+        prop_assert_eq!(&got.out, &want.out);
+        prop_assert_eq!(&got.findings, &want.findings);
     }
 }
 
