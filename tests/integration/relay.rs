@@ -677,7 +677,7 @@ fn syslog_tcp_redacts_private_keys_joined_on_one_line() {
         assert!(contains_bytes(&red, b"bob"), "the words after the key stay");
         want.extend_from_slice(&octet_frame_of(&red));
     }
-    let mut c = TcpStream::connect(d.addr("syslog-tcp-0")).unwrap();
+    let mut c = TcpStream::connect(d.addr("syslog/tcp-0")).unwrap();
     write_in_pieces(&mut c, &sent, "joined-key", 37);
     let got = rec.wait_until(WAIT, |b| b.len() >= want.len());
     assert!(
