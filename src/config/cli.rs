@@ -140,14 +140,14 @@ pub struct RuleArgs {
     /// Do not load the built-in rules.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Mask these known values wherever they appear, raw, JSON-escaped,
+    /// Known secret values, found wherever they appear, raw, JSON-escaped,
     /// percent-encoded or base64-encoded (rules `known.<name>`): a file of
     /// values, one per line, or a directory of one file per value (as
     /// Kubernetes secret volumes look). Repeatable.
     #[arg(long, value_name = "PATH")]
     pub known_secrets: Vec<PathBuf>,
-    /// Mask the value of this environment variable (rule `known.<name>`).
-    /// Repeatable.
+    /// The value of this environment variable is a known secret (rule
+    /// `known.<name>`). Repeatable.
     #[arg(long, value_name = "NAME")]
     pub known_secrets_env: Vec<String>,
     /// Not a secret: candidates whose secret bytes match this regex are
@@ -155,8 +155,8 @@ pub struct RuleArgs {
     #[arg(long, value_name = "REGEX")]
     pub allow_regex: Vec<String>,
     /// Not secrets: a file of fingerprints as findings show them
-    /// (`keyid:hex`, one per line). Needs the same --hmac-key-file as the
-    /// run that reported them.
+    /// (`keyid:hex`, one per line), made with the HMAC key given by
+    /// --hmac-key-file (commands without that flag cannot match them).
     #[arg(long, value_name = "FILE")]
     pub allow_fingerprints: Option<PathBuf>,
 }

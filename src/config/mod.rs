@@ -719,6 +719,35 @@ fn os_bytes(v: std::ffi::OsString) -> Vec<u8> {
 }
 
 impl Rules {
+    /// An allowlist of fingerprints only matches fingerprints made with the
+    /// same HMAC key: without a configured key (a random one per run) it
+    /// would silently allow nothing, so it is refused. `cli` words the
+    /// remedy as a flag.
+    pub fn check_key(&self, redact: &Redact, cli: bool) -> Result<(), ConfigError> {
+        if self.allow_fingerprints.is_empty() || redact.hmac_key.is_some() {
+            return Ok(());
+        }
+        let (path, remedy) = if cli {
+            (
+                "--allow-fingerprints",
+                "pass the --hmac-key-file they were made with",
+            )
+        } else {
+            (
+                "rules.allow_fingerprints",
+                "set redact.hmac_key_file (or hmac_key_env) to the key they were made with",
+            )
+        };
+        Err(ConfigError::new(
+            ErrorKind::Invalid,
+            path,
+            format!(
+                "fingerprints only match under the HMAC key that made them, and no key is \
+                 given (a random one per run matches nothing): {remedy}"
+            ),
+        ))
+    }
+
     /// A rule-set builder with these settings (built-ins, extra files,
     /// enable and disable). Build it with [`crate::check::load`].
     pub fn builder(&self) -> Result<RuleSetBuilder, crate::rules::Error> {

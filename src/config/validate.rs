@@ -54,6 +54,9 @@ pub(super) fn validate(
     let alerts = file.alerts.map(|a| cx.alerts(a));
     let listeners = cx.listeners(file.listener);
     cx.unique_binds(&listeners, metrics.as_ref());
+    if let Some(Err(e)) = redact.as_ref().map(|r| rules.check_key(r, cli)) {
+        cx.errors.push(e);
+    }
     if cx.errors.is_empty() {
         Ok(Config {
             origin: String::new(),
@@ -161,22 +164,27 @@ fn serde_error(text: &str, e: &serde_path_to_error::Error<toml::de::Error>) -> C
     }
 }
 
-/// Whether an unknown key looks like it was meant to hold a secret inline.
+/// Whether an unknown key looks like it was meant to hold a secret inline:
+/// its last word names one (`hmac_key`, `webhook_token`, `password`), not
+/// merely contains one (`max_keys`, `key_file`, `author`).
 fn secret_carrier(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    let refers = k.ends_with("_file") || k.ends_with("_env");
-    let secretish = [
+    let last = k.rsplit(['_', '-', '.']).next().unwrap_or(&k);
+    [
         "key",
         "token",
-        "passw",
+        "password",
+        "passwd",
+        "pass",
         "secret",
         "credential",
+        "credentials",
         "auth",
+        "authorization",
         "cookie",
+        "apikey",
     ]
-    .iter()
-    .any(|w| k.contains(w));
-    secretish && !refers
+    .contains(&last)
 }
 
 fn unknown_key_message(key: &str, tail: &str) -> String {

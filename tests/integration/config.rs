@@ -435,8 +435,13 @@ fn rule_allowlists() {
     let dir = TempDir::new();
     let good = dir.write("allow.txt", "# reviewed\nk1:0123456789abcdef0123\n");
     let bad = dir.write("bad.txt", "k1:nothex\n");
+    // Fingerprints are only matched under the key that made them.
+    let key = dir.write("hmac.key", fake_hmac_key());
+    let keyed = format!("[redact]\nhmac_key_file = {key:?}\n");
     let c = config::parse(
-        &format!("[rules]\nallow_regex = [\"^test-\"]\nallow_fingerprints = [{good:?}]\n{BASE}"),
+        &format!(
+            "{keyed}[rules]\nallow_regex = [\"^test-\"]\nallow_fingerprints = [{good:?}]\n{BASE}"
+        ),
         "t.toml",
     )
     .unwrap();
@@ -448,12 +453,12 @@ fn rule_allowlists() {
         "rules.allow_regex[0]",
     );
     let e = only_at(
-        &format!("[rules]\nallow_fingerprints = [{bad:?}]\n{BASE}"),
+        &format!("{keyed}[rules]\nallow_fingerprints = [{bad:?}]\n{BASE}"),
         "rules.allow_fingerprints[0]",
     );
     assert!(e.message.contains("line 1"), "{e}");
     only_at(
-        &format!("[rules]\nallow_fingerprints = [\"/nonexistent/allow.txt\"]\n{BASE}"),
+        &format!("{keyed}[rules]\nallow_fingerprints = [\"/nonexistent/allow.txt\"]\n{BASE}"),
         "rules.allow_fingerprints[0]",
     );
 }
@@ -1132,4 +1137,52 @@ fn key_files_others_can_read_are_warned_about() {
         err.contains("redactd: warning: --hmac-key-file:") && err.contains("0604"),
         "{err}"
     );
+}
+
+/// An allowlist of fingerprints under no configured HMAC key (a random one
+/// per run) would allow nothing, silently: refused in a file and on the
+/// command line alike.
+#[test]
+fn allowed_fingerprints_need_the_key_that_made_them() {
+    let dir = TempDir::new();
+    let fps = dir.write("allowed.txt", "k1:0123456789abcdef0123\n");
+    let e = only_at(
+        &format!("[rules]\nallow_fingerprints = [\"{fps}\"]\n{BASE}"),
+        "rules.allow_fingerprints",
+    );
+    assert!(e.message.contains("HMAC key"), "{e}");
+    let key = dir.write("hmac.key", fake_hmac_key());
+    config::parse(
+        &format!(
+            "[redact]\nhmac_key_file = \"{key}\"\n[rules]\nallow_fingerprints = [\"{fps}\"]\n{BASE}"
+        ),
+        "t.toml",
+    )
+    .expect("with the key it is fine");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["filter", "--allow-fingerprints", &fps])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow-fingerprints") && err.contains("--hmac-key-file"),
+        "{err}"
+    );
+}
+
+/// The secrets sentence goes with keys that name a secret, not with every
+/// key that contains `key` or `auth`.
+#[test]
+fn unknown_keys_speak_of_secrets_only_when_they_name_one() {
+    let e = only_at(
+        &format!("[redact]\nhmac_key = \"x\"\n{BASE}"),
+        "redact.hmac_key",
+    );
+    assert!(e.message.contains("never holds secrets"), "{e}");
+    for key in ["max_keys", "author", "keyring_path"] {
+        let e = only_at(&format!("{BASE}{key} = 1\n"), &format!("listener[0].{key}"));
+        assert!(!e.message.contains("secrets"), "{key}: {e}");
+    }
 }
