@@ -46,6 +46,7 @@
 pub mod alert;
 pub mod check;
 pub mod config;
+pub mod counters;
 pub mod engine;
 pub mod framing;
 pub mod metrics;

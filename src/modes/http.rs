@@ -63,8 +63,8 @@ use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
 use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use super::slots::{Slot, SlotIo, Slots, Timeouts};
 use super::tls::BoxStream;
+use crate::counters::Refused;
 use crate::engine::Finding;
-use crate::metrics::Refused;
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]

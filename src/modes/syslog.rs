@@ -75,12 +75,12 @@ use super::budget::Budget;
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop, Upstream};
 use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::{BoxStream, ClientTls, TlsError};
+use crate::counters::{RuleCounts, StatsCursor};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{
     escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
-use crate::metrics::{RuleCounts, StatsCursor};
 
 /// Framing used towards a TCP upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

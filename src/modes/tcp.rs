@@ -40,8 +40,8 @@ use tracing::{debug, warn};
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
 use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::BoxStream;
+use crate::counters::StatsCursor;
 use crate::engine::Redactor;
-use crate::metrics::StatsCursor;
 
 /// Settings of one TCP proxy listener.
 #[derive(Debug, Clone)]
