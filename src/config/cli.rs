@@ -23,7 +23,7 @@ use toml::Spanned;
 
 use super::defaults as d;
 use super::raw::{self, Opt};
-use super::{Alerts, Config, ConfigError, ConfigErrors, ErrorKind, Redact, Rules};
+use super::{Alerts, Config, ConfigError, ConfigErrors, ErrorKind, Framing, Redact, Rules};
 
 /// What a command-line config is called in messages.
 pub const ORIGIN: &str = "command line";
@@ -499,16 +499,6 @@ impl TlsArgs {
     }
 }
 
-/// Framing of syslog messages towards a TCP or TLS upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FramingArg {
-    /// Each message as it arrived (datagrams octet counted).
-    Preserve,
-    /// RFC 6587 octet counting.
-    Octet,
-    /// RFC 6587 non-transparent (LF).
-    Lf,
-}
 
 /// `redactd syslog`.
 #[derive(Args, Clone, Debug)]
@@ -529,7 +519,7 @@ pub struct SyslogArgs {
     pub upstream: String,
     /// Framing towards a TCP upstream.
     #[arg(long, value_enum)]
-    pub upstream_framing: Option<FramingArg>,
+    pub upstream_framing: Option<Framing>,
     /// Largest message relayed from TCP, in bytes; a longer one is cut to
     /// it (a secret at the cut is dropped whole) and counted as truncated.
     #[arg(long, value_name = "BYTES", default_value_t = d::MAX_MESSAGE_SIZE.default)]

@@ -284,15 +284,16 @@ pub struct Tcp {
     pub flush: Duration,
 }
 
-/// Framing of syslog messages towards a TCP or TLS upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Framing of syslog messages towards a TCP or TLS upstream (also the
+/// values of `--upstream-framing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Framing {
-    /// `preserve`: each message as it arrived (datagrams octet counted).
+    /// Each message as it arrived (datagrams octet counted).
     #[default]
     Preserve,
-    /// `octet`: RFC 6587 octet counting.
+    /// RFC 6587 octet counting.
     Octet,
-    /// `lf`: RFC 6587 non-transparent framing (LF).
+    /// RFC 6587 non-transparent framing (LF).
     Lf,
 }
 

@@ -22,49 +22,6 @@ pub use crate::counters::{Counters, Out, Tally};
 use crate::engine::{Options, Redactor};
 use crate::rules::RuleSet;
 
-/// Where a mode forwards to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// `tcp://host:port`
-    Tcp(String),
-    /// `udp://host:port`
-    Udp(String),
-    /// `tls://host:port`: TCP with TLS.
-    Tls(String),
-}
-
-impl Upstream {
-    /// Parses `tcp://host:port`, `udp://host:port` or `tls://host:port` (a
-    /// bare `host:port` means TCP).
-    pub fn parse(s: &str) -> Result<Upstream, String> {
-        let (scheme, rest) = match s.split_once("://") {
-            Some((scheme, rest)) => (scheme, rest),
-            None => ("tcp", s),
-        };
-        if rest.is_empty() || !rest.contains(':') || rest.contains('/') {
-            return Err(format!("upstream {s:?}: expected SCHEME://HOST:PORT"));
-        }
-        match scheme {
-            "tcp" => Ok(Upstream::Tcp(rest.to_string())),
-            "udp" => Ok(Upstream::Udp(rest.to_string())),
-            "tls" => Ok(Upstream::Tls(rest.to_string())),
-            other => Err(format!(
-                "upstream {s:?}: unknown scheme {other:?} (tcp, udp or tls)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Upstream::Tcp(a) => write!(f, "tcp://{a}"),
-            Upstream::Udp(a) => write!(f, "udp://{a}"),
-            Upstream::Tls(a) => write!(f, "tls://{a}"),
-        }
-    }
-}
-
 /// What redacts: the rules and options in force. Modes hold an
 /// [`EngineWatch`] and pick up a reloaded engine at a safe point (between
 /// syslog messages; in a stream, when nothing is held back).
@@ -459,28 +416,6 @@ pub fn write_ready_file(path: &Path, listeners: &[(String, SocketAddr)]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upstream_urls() {
-        assert_eq!(
-            Upstream::parse("tcp://127.0.0.1:514"),
-            Ok(Upstream::Tcp("127.0.0.1:514".into()))
-        );
-        assert_eq!(
-            Upstream::parse("udp://[::1]:514"),
-            Ok(Upstream::Udp("[::1]:514".into()))
-        );
-        assert_eq!(
-            Upstream::parse("localhost:9000"),
-            Ok(Upstream::Tcp("localhost:9000".into()))
-        );
-        assert!(Upstream::parse("http://x:1").is_err());
-        assert!(Upstream::parse("tcp://nohost").is_err());
-        assert_eq!(
-            Upstream::parse("tls://x:6514"),
-            Ok(Upstream::Tls("x:6514".into()))
-        );
-    }
 
     #[test]
     fn backoff_doubles_to_a_cap_and_resets() {

@@ -72,7 +72,8 @@ use tracing::{debug, info, warn};
 use tokio_rustls::TlsAcceptor;
 
 use super::budget::Budget;
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop, Upstream};
+use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop};
+use crate::config::{Framing as OutFraming, Scheme, Upstream};
 use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::counters::{RuleCounts, StatsCursor};
@@ -82,16 +83,6 @@ use crate::framing::syslog::{
     escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
 
-/// Framing used towards a TCP upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutFraming {
-    /// Each message as it arrived (datagrams octet counted).
-    Preserve,
-    /// Always octet counting.
-    OctetCounted,
-    /// Always LF.
-    NonTransparent,
-}
 
 /// Settings of the relay.
 #[derive(Debug, Clone)]
@@ -156,17 +147,19 @@ pub fn start(
     counters: Arc<Counters>,
     buffers: Budget,
 ) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
-    let dialer = match &cfg.upstream {
-        Upstream::Tcp(addr) => Some(Dialer::new(addr, None, cfg.connect_timeout)?),
-        Upstream::Tls(addr) => {
+    let addr = cfg.upstream.authority();
+    let dialer = match cfg.upstream.scheme {
+        Scheme::Udp => None,
+        Scheme::Tls => {
             let tls = cfg.upstream_tls.as_ref().ok_or_else(|| {
                 TlsError::Config(format!("upstream tls://{addr} needs a CA file"))
             })?;
             // RFC 5425: syslog over TLS is always octet counted.
-            cfg.framing = OutFraming::OctetCounted;
-            Some(Dialer::new(addr, Some(tls), cfg.connect_timeout)?)
+            cfg.framing = OutFraming::Octet;
+            Some(Dialer::new(&addr, Some(tls), cfg.connect_timeout)?)
         }
-        Upstream::Udp(_) => None,
+        // Validation gives syslog only tcp://, udp:// and tls://.
+        _ => Some(Dialer::new(&addr, None, cfg.connect_timeout)?),
     };
     let cfg = Arc::new(cfg);
     let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
@@ -175,10 +168,9 @@ pub fn start(
         let cfg = Arc::clone(&cfg);
         let counters = Arc::clone(&counters);
         tokio::spawn(async move {
-            match (dialer, &cfg.upstream) {
-                (Some(d), _) => tcp_writer(d, cfg.clone(), rx, counters).await,
-                (None, Upstream::Udp(addr)) => udp_writer(addr.clone(), rx, counters).await,
-                (None, _) => unreachable!("every TCP upstream has a dialer"),
+            match dialer {
+                Some(d) => tcp_writer(d, cfg.clone(), rx, counters).await,
+                None => udp_writer(addr, rx, counters).await,
             }
         })
     };
@@ -241,7 +233,7 @@ impl Relay {
             debug!(?peer, "empty syslog message dropped");
             return None;
         }
-        if matches!(self.cfg.upstream, Upstream::Udp(_)) && out.len() > self.cfg.max_datagram {
+        if self.cfg.upstream.scheme == Scheme::Udp && out.len() > self.cfg.max_datagram {
             cut_outside(&mut out, &r.replaced, self.cfg.max_datagram);
             if is_empty_message(&out) {
                 Counters::add(&self.counters.dropped_too_large, 1);
@@ -762,8 +754,8 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
 /// Appends `m` to `batch` in the upstream's framing.
 fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
     let octet = match framing {
-        OutFraming::OctetCounted => true,
-        OutFraming::NonTransparent => false,
+        OutFraming::Octet => true,
+        OutFraming::Lf => false,
         OutFraming::Preserve => m.framing != Some(Framing::NonTransparent),
     };
     if octet {
@@ -1010,7 +1002,7 @@ mod tests {
         frame_into(&mut b, &m, OutFraming::Preserve);
         assert_eq!(b, b"21 <13>x [REDACTED:a.b]\n");
         b.clear();
-        frame_into(&mut b, &m, OutFraming::NonTransparent);
+        frame_into(&mut b, &m, OutFraming::Lf);
         assert_eq!(b, b"<13>x [REDACTED:a.b]\n");
         let d = Message {
             body: b"<13>dgram".to_vec(),
