@@ -499,7 +499,6 @@ impl TlsArgs {
     }
 }
 
-
 /// `redactd syslog`.
 #[derive(Args, Clone, Debug)]
 pub struct SyslogArgs {

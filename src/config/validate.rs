@@ -915,309 +915,51 @@ impl Ctx<'_> {
         at: Option<Range<usize>>,
         l: raw::Listener,
     ) -> Option<Listener> {
-        let p = |key: &str| format!("listener[{i}].{key}");
-        let me = format!("listener[{i}]");
+        let at = Place { i, at };
         let errors_before = self.errors.len();
-
-        let name = match &l.name {
-            None => {
-                self.err(
-                    ErrorKind::Missing,
-                    p("name"),
-                    at.clone(),
-                    "missing key `name`",
-                );
-                None
-            }
-            Some(n) => {
-                let s = n.get_ref();
-                let ok = !s.is_empty()
-                    && s.len() <= 64
-                    && s.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                    });
-                if !ok {
-                    self.err(
-                        ErrorKind::Invalid,
-                        p("name"),
-                        span(n),
-                        "must be 1 to 64 characters of a-z, 0-9, '_' and '-' (it is the \
-                         `listener` metric label)",
-                    );
-                }
-                Some(s.clone())
-            }
-        };
-
-        #[derive(Clone, Copy, PartialEq, Eq)]
-        enum Kind {
-            Syslog,
-            Tcp,
-            Http,
-        }
-        let kind = match &l.mode {
-            None => {
-                self.err(
-                    ErrorKind::Missing,
-                    p("mode"),
-                    at.clone(),
-                    "missing key `mode` (\"syslog\", \"tcp\" or \"http\")",
-                );
-                None
-            }
-            Some(m) => match m.get_ref().as_str() {
-                "syslog" => Some(Kind::Syslog),
-                "tcp" => Some(Kind::Tcp),
-                "http" => Some(Kind::Http),
-                _ => {
-                    self.err(
-                        ErrorKind::Invalid,
-                        p("mode"),
-                        span(m),
-                        "must be \"syslog\", \"tcp\" or \"http\"",
-                    );
-                    None
-                }
-            },
-        };
-
-        // Keys of the other mode.
+        let name = self.listener_name(&at, &l);
+        let kind = self.listener_kind(&at, &l);
         if let Some(kind) = kind {
-            let (this, wrong): (&str, Vec<(Present, &str)>) = match kind {
-                Kind::Syslog => (
-                    "syslog",
-                    tag(l.tcp_only_keys(), "\"tcp\"")
-                        .chain(tag(l.http_only_keys(), "\"http\""))
-                        .chain(tag(l.stream_listen_key(), "\"tcp\" and \"http\""))
-                        .collect(),
-                ),
-                Kind::Tcp => (
-                    "tcp",
-                    tag(l.syslog_only_keys(), "\"syslog\"")
-                        .chain(tag(l.http_only_keys(), "\"http\""))
-                        .collect(),
-                ),
-                Kind::Http => (
-                    "http",
-                    tag(l.syslog_only_keys(), "\"syslog\"")
-                        .chain(tag(l.tcp_only_keys(), "\"tcp\""))
-                        .collect(),
-                ),
-            };
-            for ((key, at), other) in wrong {
-                self.err(
-                    ErrorKind::Invalid,
-                    p(key),
-                    Some(at),
-                    format!(
-                        "`{key}` applies to mode = {other} listeners only; this listener \
-                         has mode = \"{this}\""
-                    ),
-                );
-            }
+            self.keys_of_other_modes(&at, &l, kind);
         }
-
         let public = l.public.as_ref().is_some_and(|b| *b.get_ref());
         let upstream = match &l.upstream {
             None => {
-                self.err(
-                    ErrorKind::Missing,
-                    p("upstream"),
-                    at.clone(),
-                    "missing key `upstream`",
-                );
+                let (p, s) = (at.key("upstream"), at.at.clone());
+                self.err(ErrorKind::Missing, p, s, "missing key `upstream`");
                 None
             }
-            Some(u) => self.upstream(
-                &p("upstream"),
-                u,
-                kind.map(|k| match k {
-                    Kind::Syslog => UpstreamFor::Syslog,
-                    Kind::Tcp => UpstreamFor::Tcp,
-                    Kind::Http => UpstreamFor::Http,
-                }),
-            ),
+            Some(u) => self.upstream(&at.key("upstream"), u, kind),
         };
         let max_connections = self.size(
-            &p("max_connections"),
+            &at.key("max_connections"),
             &l.max_connections,
             d::MAX_CONNECTIONS,
         );
         let connect_timeout = self.millis(
-            &p("connect_timeout_ms"),
+            &at.key("connect_timeout_ms"),
             &l.connect_timeout_ms,
             d::CONNECT_TIMEOUT_MS,
         );
         let idle_timeout = self.millis(
-            &p("idle_timeout_ms"),
+            &at.key("idle_timeout_ms"),
             &l.idle_timeout_ms,
             d::IDLE_TIMEOUT_MS,
         );
         let message_timeout = self.millis(
-            &p("message_timeout_ms"),
+            &at.key("message_timeout_ms"),
             &l.message_timeout_ms,
             d::MESSAGE_TIMEOUT_MS,
         );
-
         let mode = match kind {
-            Some(Kind::Syslog) => {
-                let mut addrs = |key: &str, v: &Opt<Vec<Spanned<String>>>| {
-                    let mut out = Vec::new();
-                    for (j, a) in v.iter().flat_map(|v| v.get_ref()).enumerate() {
-                        if let Some(a) =
-                            self.listen_addr(&format!("{}[{j}]", p(key)), a, public, &me)
-                        {
-                            out.push(a);
-                        }
-                    }
-                    out
-                };
-                let listen_tcp = addrs("listen_tcp", &l.listen_tcp);
-                let listen_udp = addrs("listen_udp", &l.listen_udp);
-                let none = |v: &Opt<Vec<Spanned<String>>>| {
-                    v.as_ref().is_none_or(|v| v.get_ref().is_empty())
-                };
-                if none(&l.listen_tcp) && none(&l.listen_udp) {
-                    self.err(
-                        ErrorKind::Missing,
-                        p("listen_tcp"),
-                        at.clone(),
-                        "a syslog listener needs at least one listen_tcp or listen_udp address",
-                    );
-                }
-                let framing = match &l.upstream_framing {
-                    None => Framing::Preserve,
-                    Some(f) => {
-                        if upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Udp) {
-                            self.err(
-                                ErrorKind::Invalid,
-                                p("upstream_framing"),
-                                span(f),
-                                "applies to tcp:// and tls:// upstreams only (a udp:// \
-                                 upstream gets one message per datagram)",
-                            );
-                        }
-                        match f.get_ref().as_str() {
-                            "preserve" => Framing::Preserve,
-                            "octet" => Framing::Octet,
-                            "lf" => Framing::Lf,
-                            _ => {
-                                self.err(
-                                    ErrorKind::Invalid,
-                                    p("upstream_framing"),
-                                    span(f),
-                                    "must be \"preserve\", \"octet\" or \"lf\"",
-                                );
-                                Framing::Preserve
-                            }
-                        }
-                    }
-                };
-                let max_message_size = self.size(
-                    &p("max_message_size"),
-                    &l.max_message_size,
-                    d::MAX_MESSAGE_SIZE,
-                );
-                let queue_bytes = self.size(&p("queue_bytes"), &l.queue_bytes, d::QUEUE_BYTES);
-                if queue_bytes < max_message_size {
-                    let at = l
-                        .queue_bytes
-                        .as_ref()
-                        .or(l.max_message_size.as_ref())
-                        .and_then(span);
-                    self.err(
-                        ErrorKind::Invalid,
-                        p("queue_bytes"),
-                        at,
-                        format!(
-                            "{queue_bytes} is less than max_message_size ({max_message_size}): \
-                             the queue must hold at least one message of the largest size"
-                        ),
-                    );
-                }
-                let max_datagram = self.size(&p("max_datagram"), &l.max_datagram, d::MAX_DATAGRAM);
-                if let Some(tls) = &l.tls {
-                    if none(&l.listen_tcp) {
-                        self.err(
-                            ErrorKind::Invalid,
-                            p("tls"),
-                            span(tls),
-                            "TLS applies to listen_tcp addresses, and this listener has none",
-                        );
-                    } else if !none(&l.listen_udp) {
-                        self.err(
-                            ErrorKind::Invalid,
-                            p("tls"),
-                            span(tls),
-                            "TLS covers listen_tcp only, and UDP cannot use it: put the \
-                             listen_udp addresses in a listener of their own so that no \
-                             plaintext input hides behind a TLS listener",
-                        );
-                    }
-                }
-                Some(Mode::Syslog(Syslog {
-                    listen_tcp,
-                    listen_udp,
-                    framing,
-                    max_message_size,
-                    queue_bytes,
-                    max_datagram,
-                }))
-            }
-            Some(Kind::Tcp) => {
-                let listen = match &l.listen {
-                    None => {
-                        self.err(
-                            ErrorKind::Missing,
-                            p("listen"),
-                            at.clone(),
-                            "a tcp listener needs `listen` (for example \"127.0.0.1:6000\")",
-                        );
-                        None
-                    }
-                    Some(a) => self.listen_addr(&p("listen"), a, public, &me),
-                };
-                let flush = self.millis(&p("flush_ms"), &l.flush_ms, d::FLUSH_MS);
-                listen.map(|listen| Mode::Tcp(Tcp { listen, flush }))
-            }
-            Some(Kind::Http) => {
-                let listen = match &l.listen {
-                    None => {
-                        self.err(
-                            ErrorKind::Missing,
-                            p("listen"),
-                            at.clone(),
-                            "an http listener needs `listen` (for example \"127.0.0.1:8080\")",
-                        );
-                        None
-                    }
-                    Some(a) => self.listen_addr(&p("listen"), a, public, &me),
-                };
-                let max_body = self.size(&p("max_body"), &l.max_body, d::MAX_BODY);
-                let stream_above = self.size(&p("stream_above"), &l.stream_above, d::STREAM_ABOVE);
-                let max_line = self.size(&p("max_line"), &l.max_line, d::MAX_LINE);
-                let header_timeout = self.millis(
-                    &p("header_timeout_ms"),
-                    &l.header_timeout_ms,
-                    d::HEADER_TIMEOUT_MS,
-                );
-                listen.map(|listen| {
-                    Mode::Http(Http {
-                        listen,
-                        max_body,
-                        stream_above,
-                        max_line,
-                        header_timeout,
-                    })
-                })
-            }
+            Some(Kind::Syslog) => self.syslog_mode(&at, &l, public, upstream.as_ref()),
+            Some(Kind::Tcp) => self.tcp_mode(&at, &l, public),
+            Some(Kind::Http) => self.http_mode(&at, &l, public),
             None => None,
         };
-
         let tls = l.tls.as_ref().and_then(|t| self.server_tls(i, t));
         let upstream_tls =
-            self.client_tls(i, at.clone(), upstream.as_ref(), l.upstream_tls.as_ref());
-
+            self.client_tls(i, at.at.clone(), upstream.as_ref(), l.upstream_tls.as_ref());
         if self.errors.len() > errors_before {
             return None;
         }
@@ -1235,15 +977,268 @@ impl Ctx<'_> {
         })
     }
 
+    /// `name`: present, and usable as a metric label.
+    fn listener_name(&mut self, at: &Place, l: &raw::Listener) -> Option<String> {
+        let Some(n) = &l.name else {
+            self.err(
+                ErrorKind::Missing,
+                at.key("name"),
+                at.at.clone(),
+                "missing key `name`",
+            );
+            return None;
+        };
+        let s = n.get_ref();
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok {
+            self.err(
+                ErrorKind::Invalid,
+                at.key("name"),
+                span(n),
+                "must be 1 to 64 characters of a-z, 0-9, '_' and '-' (it is the \
+                 `listener` metric label)",
+            );
+        }
+        Some(s.clone())
+    }
+
+    /// `mode`: present and known.
+    fn listener_kind(&mut self, at: &Place, l: &raw::Listener) -> Option<Kind> {
+        let Some(m) = &l.mode else {
+            self.err(
+                ErrorKind::Missing,
+                at.key("mode"),
+                at.at.clone(),
+                "missing key `mode` (\"syslog\", \"tcp\" or \"http\")",
+            );
+            return None;
+        };
+        let kind = match m.get_ref().as_str() {
+            "syslog" => Kind::Syslog,
+            "tcp" => Kind::Tcp,
+            "http" => Kind::Http,
+            _ => {
+                let msg = "must be \"syslog\", \"tcp\" or \"http\"";
+                self.err(ErrorKind::Invalid, at.key("mode"), span(m), msg);
+                return None;
+            }
+        };
+        Some(kind)
+    }
+
+    /// Each key that only another mode takes is an error.
+    fn keys_of_other_modes(&mut self, at: &Place, l: &raw::Listener, kind: Kind) {
+        let (this, wrong): (&str, Vec<(Present, &str)>) = match kind {
+            Kind::Syslog => (
+                "syslog",
+                tag(l.tcp_only_keys(), "\"tcp\"")
+                    .chain(tag(l.http_only_keys(), "\"http\""))
+                    .chain(tag(l.stream_listen_key(), "\"tcp\" and \"http\""))
+                    .collect(),
+            ),
+            Kind::Tcp => (
+                "tcp",
+                tag(l.syslog_only_keys(), "\"syslog\"")
+                    .chain(tag(l.http_only_keys(), "\"http\""))
+                    .collect(),
+            ),
+            Kind::Http => (
+                "http",
+                tag(l.syslog_only_keys(), "\"syslog\"")
+                    .chain(tag(l.tcp_only_keys(), "\"tcp\""))
+                    .collect(),
+            ),
+        };
+        for ((key, span), other) in wrong {
+            self.err(
+                ErrorKind::Invalid,
+                at.key(key),
+                Some(span),
+                format!(
+                    "`{key}` applies to mode = {other} listeners only; this listener has \
+                     mode = \"{this}\""
+                ),
+            );
+        }
+    }
+
+    /// The addresses of `key` (`listen_tcp`, `listen_udp`).
+    fn listen_addrs(
+        &mut self,
+        at: &Place,
+        key: &str,
+        v: &Opt<Vec<Spanned<String>>>,
+        public: bool,
+    ) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (j, a) in v.iter().flat_map(|v| v.get_ref()).enumerate() {
+            let path = format!("{}[{j}]", at.key(key));
+            out.extend(self.listen_addr(&path, a, public, &at.me()));
+        }
+        out
+    }
+
+    fn syslog_mode(
+        &mut self,
+        at: &Place,
+        l: &raw::Listener,
+        public: bool,
+        upstream: Option<&Upstream>,
+    ) -> Option<Mode> {
+        let listen_tcp = self.listen_addrs(at, "listen_tcp", &l.listen_tcp, public);
+        let listen_udp = self.listen_addrs(at, "listen_udp", &l.listen_udp, public);
+        if listen_tcp.is_empty() && listen_udp.is_empty() && !self.has_errors_at(at, "listen_") {
+            self.err(
+                ErrorKind::Missing,
+                at.key("listen_tcp"),
+                at.at.clone(),
+                "a syslog listener needs at least one listen_tcp or listen_udp address",
+            );
+        }
+        let framing = self.framing(at, l, upstream);
+        let max_message_size = self.size(
+            &at.key("max_message_size"),
+            &l.max_message_size,
+            d::MAX_MESSAGE_SIZE,
+        );
+        let queue_bytes = self.size(&at.key("queue_bytes"), &l.queue_bytes, d::QUEUE_BYTES);
+        if queue_bytes < max_message_size {
+            let span = l
+                .queue_bytes
+                .as_ref()
+                .or(l.max_message_size.as_ref())
+                .and_then(span);
+            self.err(
+                ErrorKind::Invalid,
+                at.key("queue_bytes"),
+                span,
+                format!(
+                    "{queue_bytes} is less than max_message_size ({max_message_size}): the \
+                     queue must hold at least one message of the largest size"
+                ),
+            );
+        }
+        let max_datagram = self.size(&at.key("max_datagram"), &l.max_datagram, d::MAX_DATAGRAM);
+        if let Some(tls) = &l.tls {
+            let none =
+                |v: &Opt<Vec<Spanned<String>>>| v.as_ref().is_none_or(|v| v.get_ref().is_empty());
+            let problem = if none(&l.listen_tcp) {
+                Some("TLS applies to listen_tcp addresses, and this listener has none")
+            } else if !none(&l.listen_udp) {
+                Some(
+                    "TLS covers listen_tcp only, and UDP cannot use it: put the listen_udp \
+                     addresses in a listener of their own so that no plaintext input hides \
+                     behind a TLS listener",
+                )
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.err(ErrorKind::Invalid, at.key("tls"), span(tls), problem);
+            }
+        }
+        Some(Mode::Syslog(Syslog {
+            listen_tcp,
+            listen_udp,
+            framing,
+            max_message_size,
+            queue_bytes,
+            max_datagram,
+        }))
+    }
+
+    /// Whether a problem was recorded at a key of this listener starting
+    /// with `prefix`.
+    fn has_errors_at(&self, at: &Place, prefix: &str) -> bool {
+        let p = at.key(prefix);
+        self.errors.iter().any(|e| e.path.starts_with(&p))
+    }
+
+    /// `upstream_framing` (only for tcp:// and tls:// upstreams).
+    fn framing(&mut self, at: &Place, l: &raw::Listener, upstream: Option<&Upstream>) -> Framing {
+        let Some(f) = &l.upstream_framing else {
+            return Framing::Preserve;
+        };
+        if upstream.is_some_and(|u| u.scheme == Scheme::Udp) {
+            self.err(
+                ErrorKind::Invalid,
+                at.key("upstream_framing"),
+                span(f),
+                "applies to tcp:// and tls:// upstreams only (a udp:// upstream gets one \
+                 message per datagram)",
+            );
+        }
+        match f.get_ref().as_str() {
+            "preserve" => Framing::Preserve,
+            "octet" => Framing::Octet,
+            "lf" => Framing::Lf,
+            _ => {
+                let msg = "must be \"preserve\", \"octet\" or \"lf\"";
+                self.err(ErrorKind::Invalid, at.key("upstream_framing"), span(f), msg);
+                Framing::Preserve
+            }
+        }
+    }
+
+    /// `listen` of a tcp or http listener (`example` in the message).
+    fn stream_listen(
+        &mut self,
+        at: &Place,
+        l: &raw::Listener,
+        public: bool,
+        what: &str,
+    ) -> Option<SocketAddr> {
+        let Some(a) = &l.listen else {
+            self.err(
+                ErrorKind::Missing,
+                at.key("listen"),
+                at.at.clone(),
+                format!("{what} needs `listen` (for example \"127.0.0.1:6000\")"),
+            );
+            return None;
+        };
+        self.listen_addr(&at.key("listen"), a, public, &at.me())
+    }
+
+    fn tcp_mode(&mut self, at: &Place, l: &raw::Listener, public: bool) -> Option<Mode> {
+        let listen = self.stream_listen(at, l, public, "a tcp listener");
+        let flush = self.millis(&at.key("flush_ms"), &l.flush_ms, d::FLUSH_MS);
+        listen.map(|listen| Mode::Tcp(Tcp { listen, flush }))
+    }
+
+    fn http_mode(&mut self, at: &Place, l: &raw::Listener, public: bool) -> Option<Mode> {
+        let listen = self.stream_listen(at, l, public, "an http listener");
+        let max_body = self.size(&at.key("max_body"), &l.max_body, d::MAX_BODY);
+        let stream_above = self.size(&at.key("stream_above"), &l.stream_above, d::STREAM_ABOVE);
+        let max_line = self.size(&at.key("max_line"), &l.max_line, d::MAX_LINE);
+        let header_timeout = self.millis(
+            &at.key("header_timeout_ms"),
+            &l.header_timeout_ms,
+            d::HEADER_TIMEOUT_MS,
+        );
+        listen.map(|listen| {
+            Mode::Http(Http {
+                listen,
+                max_body,
+                stream_above,
+                max_line,
+                header_timeout,
+            })
+        })
+    }
+
     /// Parses an upstream URL for a listener of the given mode (`None`:
     /// the mode is unknown).
     fn upstream(
         &mut self,
         path: &str,
         v: &Spanned<String>,
-        mode: Option<UpstreamFor>,
+        mode: Option<Kind>,
     ) -> Option<Upstream> {
-        let syslog = mode.map(|m| m == UpstreamFor::Syslog);
+        let syslog = mode.map(|m| m == Kind::Syslog);
         let s = v.get_ref().trim();
         let (scheme, rest) = match s.split_once("://") {
             Some((scheme, rest)) => {
@@ -1266,13 +1261,11 @@ impl Ctx<'_> {
                             "unknown scheme".to_string()
                         };
                         let expected = match mode {
-                            Some(UpstreamFor::Syslog) => {
-                                "syslog upstreams are tcp://, udp:// or tls://"
-                            }
-                            Some(UpstreamFor::Tcp) => {
+                            Some(Kind::Syslog) => "syslog upstreams are tcp://, udp:// or tls://",
+                            Some(Kind::Tcp) => {
                                 "tcp listeners forward to HOST:PORT, tcp:// or tls://"
                             }
-                            Some(UpstreamFor::Http) => {
+                            Some(Kind::Http) => {
                                 "http listeners forward to http://HOST:PORT or https://HOST:PORT"
                             }
                             None => "expected tcp://, udp://, tls:// or http://",
@@ -1300,7 +1293,7 @@ impl Ctx<'_> {
             }
             None => (Scheme::Tcp, s),
         };
-        let http_listener = mode == Some(UpstreamFor::Http);
+        let http_listener = mode == Some(Kind::Http);
         let http_scheme = matches!(scheme, Scheme::Http | Scheme::Https);
         if http_scheme != http_listener && mode.is_some() {
             self.err(
@@ -1590,13 +1583,30 @@ fn host_ok(h: &str) -> bool {
         && !h.starts_with('-')
 }
 
-/// `host:port`, `1.2.3.4:port` or `[v6]:port`, port not 0.
-/// Which mode an upstream URL is for.
+/// A listener's mode, while its keys are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UpstreamFor {
+enum Kind {
     Syslog,
     Tcp,
     Http,
+}
+
+/// Where in the file a listener is: its index and the span of its table.
+struct Place {
+    i: usize,
+    at: Option<Range<usize>>,
+}
+
+impl Place {
+    /// `listener[i].key`.
+    fn key(&self, key: &str) -> String {
+        format!("listener[{}].{key}", self.i)
+    }
+
+    /// `listener[i]`.
+    fn me(&self) -> String {
+        format!("listener[{}]", self.i)
+    }
 }
 
 /// Tags each present key with the mode(s) it belongs to.
@@ -1604,6 +1614,7 @@ fn tag(keys: Vec<Present>, mode: &'static str) -> impl Iterator<Item = (Present,
     keys.into_iter().map(move |k| (k, mode))
 }
 
+/// `host:port`, `1.2.3.4:port` or `[v6]:port`, port not 0.
 fn host_port(s: &str) -> Option<(String, u16)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, port) = rest.split_once("]:")?;

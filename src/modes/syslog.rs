@@ -73,16 +73,15 @@ use tokio_rustls::TlsAcceptor;
 
 use super::budget::Budget;
 use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop};
-use crate::config::{Framing as OutFraming, Scheme, Upstream};
 use super::slots::{Ended, Slot, Slots, Timeouts};
 use super::tls::{BoxStream, ClientTls, TlsError};
+use crate::config::{Framing as OutFraming, Scheme, Upstream};
 use crate::counters::{RuleCounts, StatsCursor};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{
     escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
-
 
 /// Settings of the relay.
 #[derive(Debug, Clone)]
