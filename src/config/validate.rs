@@ -250,6 +250,11 @@ fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
     Some(s.span())
 }
 
+/// The span of item `i` of a list key.
+fn item_span(v: &Option<Vec<Spanned<String>>>, i: usize) -> Option<Range<usize>> {
+    v.as_ref().and_then(|v| v.get(i)).and_then(span)
+}
+
 /// What a `*_file` must contain.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Content {
@@ -385,12 +390,8 @@ impl Ctx<'_> {
             Some(s) => {
                 let style = Style::parse(s.get_ref());
                 if style.is_none() {
-                    self.err(
-                        ErrorKind::Invalid,
-                        "redact.style",
-                        span(s),
-                        "must be \"label\", \"mask\", \"partial\" or \"hmac\"",
-                    );
+                    let msg = "must be \"label\", \"mask\", \"partial\" or \"hmac\"";
+                    self.err(ErrorKind::Invalid, "redact.style", span(s), msg);
                 }
                 style
             }
@@ -398,68 +399,26 @@ impl Ctx<'_> {
         let key_id = match &r.hmac_key_id {
             None => d::HMAC_KEY_ID.to_string(),
             Some(id) => {
-                let ok = !id.get_ref().is_empty()
-                    && id.get_ref().len() <= 32
-                    && id
-                        .get_ref()
-                        .bytes()
+                let s = id.get_ref();
+                let ok = !s.is_empty()
+                    && s.len() <= 32
+                    && s.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !ok {
-                    self.err(
-                        ErrorKind::Invalid,
-                        "redact.hmac_key_id",
-                        span(id),
-                        "must be 1 to 32 ASCII letters, digits, '-' or '_'",
-                    );
+                    let msg = "must be 1 to 32 ASCII letters, digits, '-' or '_'";
+                    self.err(ErrorKind::Invalid, "redact.hmac_key_id", span(id), msg);
                 }
-                id.get_ref().clone()
+                s.clone()
             }
         };
-        let mut key = None;
-        match (&r.hmac_key_file, &r.hmac_key_env) {
-            (Some(_), Some(env)) => self.err(
-                ErrorKind::Invalid,
-                "redact.hmac_key_env",
-                span(env),
-                "set hmac_key_file or hmac_key_env, not both",
-            ),
-            (Some(f), None) => {
-                if let Some(p) = self.file("redact.hmac_key_file", f, Content::Secret) {
-                    key = Some((SecretRef::File(p), "redact.hmac_key_file", span(f)));
-                }
-            }
-            (None, Some(env)) => {
-                let name = env.get_ref();
-                let ok = name
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if ok {
-                    key = Some((
-                        SecretRef::Env(name.clone()),
-                        "redact.hmac_key_env",
-                        span(env),
-                    ));
-                } else {
-                    self.err(
-                        ErrorKind::Invalid,
-                        "redact.hmac_key_env",
-                        span(env),
-                        "must be an environment variable name (letters, digits, '_'; \
-                         not starting with a digit)",
-                    );
-                }
-            }
-            (None, None) => {}
-        }
-        if let Some((r, path, at)) = &key {
+        let key = self.hmac_key_ref(&r);
+        if let Some((secret, path, at)) = &key {
             // Read it now: a missing, unset or short key is reported at
             // load, not at the first finding. (An unreadable file was
             // reported by the file check already.)
             let redact = Redact {
                 style: Style::Label,
-                hmac_key: Some(r.clone()),
+                hmac_key: Some(secret.clone()),
                 hmac_key_id: key_id.clone(),
             };
             if !self.errors.iter().any(|e| e.path == *path) {
@@ -486,6 +445,49 @@ impl Ctx<'_> {
             hmac_key: key.map(|(r, _, _)| r),
             hmac_key_id: key_id,
         })
+    }
+
+    /// Where the HMAC key is read from (`hmac_key_file` or `hmac_key_env`),
+    /// with the key path and span that named it.
+    fn hmac_key_ref(
+        &mut self,
+        r: &raw::Redact,
+    ) -> Option<(SecretRef, &'static str, Option<Range<usize>>)> {
+        match (&r.hmac_key_file, &r.hmac_key_env) {
+            (Some(_), Some(env)) => {
+                let msg = "set hmac_key_file or hmac_key_env, not both";
+                self.err(ErrorKind::Invalid, "redact.hmac_key_env", span(env), msg);
+                None
+            }
+            (Some(f), None) => {
+                let p = self.file("redact.hmac_key_file", f, Content::Secret)?;
+                Some((SecretRef::File(p), "redact.hmac_key_file", span(f)))
+            }
+            (None, Some(env)) => {
+                let name = env.get_ref();
+                let ok = name
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    self.err(
+                        ErrorKind::Invalid,
+                        "redact.hmac_key_env",
+                        span(env),
+                        "must be an environment variable name (letters, digits, '_'; not \
+                         starting with a digit)",
+                    );
+                    return None;
+                }
+                Some((
+                    SecretRef::Env(name.clone()),
+                    "redact.hmac_key_env",
+                    span(env),
+                ))
+            }
+            (None, None) => None,
+        }
     }
 
     fn strings(&mut self, path: &str, v: &Option<Vec<Spanned<String>>>) -> Vec<String> {
@@ -536,73 +538,19 @@ impl Ctx<'_> {
     fn rules(&mut self, r: raw::Rules) -> Rules {
         let dirs = self.existing_paths("rules.dirs", &r.dirs);
         let known_secrets = self.existing_paths("rules.known_secrets", &r.known_secrets);
-        for (i, p) in known_secrets.iter().enumerate() {
-            let at = r
-                .known_secrets
-                .as_ref()
-                .and_then(|v| v.get(i))
-                .and_then(span);
-            let files: Vec<PathBuf> = match std::fs::read_dir(p) {
-                Ok(dir) => dir
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|f| f.is_file())
-                    .collect(),
-                Err(_) => vec![p.clone()],
-            };
-            for f in files {
-                let shown = format!("{:?}", f.display().to_string());
-                self.private(&format!("rules.known_secrets[{i}]"), at.clone(), &f, &shown);
-            }
-        }
+        self.known_secrets_private(&r, &known_secrets);
         let known_secrets_env = self.strings("rules.known_secrets_env", &r.known_secrets_env);
         for (i, n) in known_secrets_env.iter().enumerate() {
             if std::env::var_os(n).is_none() {
-                let at = r
-                    .known_secrets_env
-                    .as_ref()
-                    .and_then(|v| v.get(i))
-                    .and_then(span);
                 self.err(
                     ErrorKind::Reference,
                     format!("rules.known_secrets_env[{i}]"),
-                    at,
+                    item_span(&r.known_secrets_env, i),
                     format!("environment variable {n} is not set"),
                 );
             }
         }
-        let allow_regex = self.strings("rules.allow_regex", &r.allow_regex);
-        for (i, re) in allow_regex.iter().enumerate() {
-            if let Err(e) = crate::rules::allow::Allowlist::default().add_regex(re) {
-                let at = r.allow_regex.as_ref().and_then(|v| v.get(i)).and_then(span);
-                self.err(
-                    ErrorKind::Invalid,
-                    format!("rules.allow_regex[{i}]"),
-                    at,
-                    e.0,
-                );
-            }
-        }
-        let allow_fingerprints =
-            self.existing_paths("rules.allow_fingerprints", &r.allow_fingerprints);
-        for (i, f) in allow_fingerprints.iter().enumerate() {
-            if !f.exists() {
-                continue; // reported above
-            }
-            if let Err(e) = crate::rules::allow::Allowlist::default().add_fingerprint_file(f) {
-                let at = r
-                    .allow_fingerprints
-                    .as_ref()
-                    .and_then(|v| v.get(i))
-                    .and_then(span);
-                self.err(
-                    ErrorKind::Invalid,
-                    format!("rules.allow_fingerprints[{i}]"),
-                    at,
-                    e.0,
-                );
-            }
-        }
+        let (allow_regex, allow_fingerprints) = self.allowlists(&r);
         let enable = self.strings("rules.enable", &r.enable);
         let disable = self.strings("rules.disable", &r.disable);
         let builtin = r.builtin.as_ref().is_none_or(|b| *b.get_ref());
@@ -624,6 +572,53 @@ impl Ctx<'_> {
             allow_regex,
             allow_fingerprints,
         }
+    }
+
+    /// Known-secrets files (or each file of a directory) others can read
+    /// are warned about.
+    fn known_secrets_private(&mut self, r: &raw::Rules, paths: &[PathBuf]) {
+        for (i, p) in paths.iter().enumerate() {
+            let at = item_span(&r.known_secrets, i);
+            let files: Vec<PathBuf> = match std::fs::read_dir(p) {
+                Ok(dir) => dir
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|f| f.is_file())
+                    .collect(),
+                Err(_) => vec![p.clone()],
+            };
+            for f in files {
+                let shown = format!("{:?}", f.display().to_string());
+                self.private(&format!("rules.known_secrets[{i}]"), at.clone(), &f, &shown);
+            }
+        }
+    }
+
+    /// `allow_regex` (each must compile) and `allow_fingerprints` (each
+    /// file must parse).
+    fn allowlists(&mut self, r: &raw::Rules) -> (Vec<String>, Vec<PathBuf>) {
+        use crate::rules::allow::Allowlist;
+        let allow_regex = self.strings("rules.allow_regex", &r.allow_regex);
+        for (i, re) in allow_regex.iter().enumerate() {
+            if let Err(e) = Allowlist::default().add_regex(re) {
+                let at = item_span(&r.allow_regex, i);
+                self.err(
+                    ErrorKind::Invalid,
+                    format!("rules.allow_regex[{i}]"),
+                    at,
+                    e.0,
+                );
+            }
+        }
+        let files = self.existing_paths("rules.allow_fingerprints", &r.allow_fingerprints);
+        for (i, f) in files.iter().enumerate().filter(|(_, f)| f.exists()) {
+            if let Err(e) = Allowlist::default().add_fingerprint_file(f) {
+                let at = item_span(&r.allow_fingerprints, i);
+                let path = format!("rules.allow_fingerprints[{i}]");
+                self.err(ErrorKind::Invalid, path, at, e.0);
+            }
+        }
+        (allow_regex, files)
     }
 
     fn runtime(&mut self, r: raw::Runtime) -> Runtime {
@@ -743,37 +738,13 @@ impl Ctx<'_> {
         use crate::alert::SinkSpec;
         let at = span(&a);
         let a = a.into_inner();
-        let mut sinks = Vec::new();
-        if let Some(v) = &a.audit_file {
-            if v.get_ref().trim().is_empty() {
-                self.err(
-                    ErrorKind::Invalid,
-                    "alerts.audit_file",
-                    span(v),
-                    "must not be empty",
-                );
-            } else {
-                let p = self.resolve(v.get_ref());
-                match p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    Some(d) if !d.is_dir() => self.err(
-                        ErrorKind::Reference,
-                        "alerts.audit_file",
-                        span(v),
-                        format!("directory {:?} does not exist", d.display().to_string()),
-                    ),
-                    _ => {}
-                }
-                if p.is_dir() {
-                    self.err(
-                        ErrorKind::Reference,
-                        "alerts.audit_file",
-                        span(v),
-                        "is a directory, not a file",
-                    );
-                }
-                sinks.push(SinkSpec::Audit(p));
-            }
-        }
+        let mut sinks: Vec<SinkSpec> = a
+            .audit_file
+            .as_ref()
+            .and_then(|v| self.audit_file(v))
+            .map(SinkSpec::Audit)
+            .into_iter()
+            .collect();
         let token_file = a
             .webhook_token_file
             .as_ref()
@@ -853,6 +824,32 @@ impl Ctx<'_> {
             return d::ALERT_RATE;
         }
         x
+    }
+
+    /// `alerts.audit_file`: a file in a directory that exists.
+    fn audit_file(&mut self, v: &Spanned<String>) -> Option<PathBuf> {
+        const KEY: &str = "alerts.audit_file";
+        if v.get_ref().trim().is_empty() {
+            self.err(ErrorKind::Invalid, KEY, span(v), "must not be empty");
+            return None;
+        }
+        let p = self.resolve(v.get_ref());
+        if let Some(d) = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            let msg = format!("directory {:?} does not exist", d.display().to_string());
+            self.err(ErrorKind::Reference, KEY, span(v), msg);
+        }
+        if p.is_dir() {
+            self.err(
+                ErrorKind::Reference,
+                KEY,
+                span(v),
+                "is a directory, not a file",
+            );
+        }
+        Some(p)
     }
 
     /// An `http://HOST:PORT[/PATH]` URL without credentials.
@@ -1238,108 +1235,34 @@ impl Ctx<'_> {
         v: &Spanned<String>,
         mode: Option<Kind>,
     ) -> Option<Upstream> {
-        let syslog = mode.map(|m| m == Kind::Syslog);
-        let s = v.get_ref().trim();
-        let (scheme, rest) = match s.split_once("://") {
-            Some((scheme, rest)) => {
-                let scheme = match scheme {
-                    "tcp" => Scheme::Tcp,
-                    "udp" => Scheme::Udp,
-                    "tls" => Scheme::Tls,
-                    "http" => Scheme::Http,
-                    "https" => Scheme::Https,
-                    other => {
-                        // Quote the scheme only if it looks like one.
-                        let shown = if !other.is_empty()
-                            && other.len() <= 16
-                            && other
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
-                        {
-                            format!("unknown scheme \"{other}\"")
-                        } else {
-                            "unknown scheme".to_string()
-                        };
-                        let expected = match mode {
-                            Some(Kind::Syslog) => "syslog upstreams are tcp://, udp:// or tls://",
-                            Some(Kind::Tcp) => {
-                                "tcp listeners forward to HOST:PORT, tcp:// or tls://"
-                            }
-                            Some(Kind::Http) => {
-                                "http listeners forward to http://HOST:PORT or https://HOST:PORT"
-                            }
-                            None => "expected tcp://, udp://, tls:// or http://",
-                        };
-                        self.err(
-                            ErrorKind::Invalid,
-                            path,
-                            span(v),
-                            format!("{shown}: {expected}"),
-                        );
-                        return None;
-                    }
-                };
-                (scheme, rest)
-            }
-            None if syslog == Some(true) => {
-                self.err(
-                    ErrorKind::Invalid,
-                    path,
-                    span(v),
-                    "syslog upstreams need a scheme: tcp://HOST:PORT, udp://HOST:PORT or \
-                     tls://HOST:PORT",
-                );
+        let checked = split_scheme(v.get_ref().trim(), mode)
+            .and_then(|(scheme, rest)| scheme_fits(scheme, mode).map(|()| (scheme, rest)));
+        let (scheme, rest) = match checked {
+            Ok(x) => x,
+            Err(msg) => {
+                self.err(ErrorKind::Invalid, path, span(v), msg);
                 return None;
             }
-            None => (Scheme::Tcp, s),
         };
-        let http_listener = mode == Some(Kind::Http);
-        let http_scheme = matches!(scheme, Scheme::Http | Scheme::Https);
-        if http_scheme != http_listener && mode.is_some() {
-            self.err(
-                ErrorKind::Invalid,
-                path,
-                span(v),
-                if http_listener {
-                    "http listeners forward to http://HOST:PORT or https://HOST:PORT"
-                } else {
-                    "http:// and https:// upstreams are for mode = \"http\" listeners"
-                },
-            );
-            return None;
-        }
-        if scheme == Scheme::Udp && syslog == Some(false) {
-            self.err(
-                ErrorKind::Invalid,
-                path,
-                span(v),
-                "a tcp listener forwards a byte stream: udp:// is for syslog listeners (use \
-                 HOST:PORT, tcp:// or tls://)",
-            );
-            return None;
-        }
-        if http_scheme {
+        if matches!(scheme, Scheme::Http | Scheme::Https) {
             return self.http_upstream(path, v, scheme, rest);
         }
-        match host_port(rest) {
-            Some((host, port)) => Some(Upstream {
-                scheme,
-                host,
-                port,
-                path: String::new(),
-            }),
-            None => {
-                self.err(
-                    ErrorKind::Invalid,
-                    path,
-                    span(v),
-                    "expected SCHEME://HOST:PORT with a host name or IP address (IPv6 in \
-                     brackets) and a port from 1 to 65535; credentials and paths are not \
-                     accepted",
-                );
-                None
-            }
-        }
+        let Some((host, port)) = host_port(rest) else {
+            self.err(
+                ErrorKind::Invalid,
+                path,
+                span(v),
+                "expected SCHEME://HOST:PORT with a host name or IP address (IPv6 in \
+                 brackets) and a port from 1 to 65535; credentials and paths are not accepted",
+            );
+            return None;
+        };
+        Some(Upstream {
+            scheme,
+            host,
+            port,
+            path: String::new(),
+        })
     }
 
     /// The part of an `http://` or `https://` upstream after the scheme:
@@ -1487,32 +1410,7 @@ impl Ctx<'_> {
             Content::Certs,
             "missing key: the PEM CAs the upstream's certificate must chain to",
         );
-        let client_cert = match (&t.cert_file, &t.key_file) {
-            (None, None) => None,
-            (Some(c), Some(k)) => {
-                let c = self.file(&p("cert_file"), c, Content::Certs);
-                let k = self.file(&p("key_file"), k, Content::PrivateKey);
-                c.zip(k)
-            }
-            (Some(c), None) => {
-                self.err(
-                    ErrorKind::Missing,
-                    p("key_file"),
-                    span(c),
-                    "cert_file and key_file come together: set key_file too, or neither",
-                );
-                None
-            }
-            (None, Some(k)) => {
-                self.err(
-                    ErrorKind::Missing,
-                    p("cert_file"),
-                    span(k),
-                    "cert_file and key_file come together: set cert_file too, or neither",
-                );
-                None
-            }
-        };
+        let client_cert = self.client_cert(i, t);
         let server_name = match &t.server_name {
             Some(n) if upstream.is_some_and(|u| u.scheme == Scheme::Https) => {
                 self.err(
@@ -1542,6 +1440,29 @@ impl Ctx<'_> {
             client_cert,
             server_name,
         })
+    }
+
+    /// `cert_file` and `key_file` of `[listener.upstream_tls]`: together or
+    /// not at all.
+    fn client_cert(&mut self, i: usize, t: &raw::ClientTls) -> Option<(PathBuf, PathBuf)> {
+        let p = |key: &str| format!("listener[{i}].upstream_tls.{key}");
+        let (missing, span) = match (&t.cert_file, &t.key_file) {
+            (None, None) => return None,
+            (Some(c), Some(k)) => {
+                let c = self.file(&p("cert_file"), c, Content::Certs);
+                let k = self.file(&p("key_file"), k, Content::PrivateKey);
+                return c.zip(k);
+            }
+            (Some(c), None) => ("key_file", span(c)),
+            (None, Some(k)) => ("cert_file", span(k)),
+        };
+        self.err(
+            ErrorKind::Missing,
+            p(missing),
+            span,
+            format!("cert_file and key_file come together: set {missing} too, or neither"),
+        );
+        None
     }
 
     /// Two binds of one protocol and address (port 0 excepted) cannot both
@@ -1581,6 +1502,71 @@ fn host_ok(h: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !h.starts_with('.')
         && !h.starts_with('-')
+}
+
+/// An upstream URL's scheme (a bare `HOST:PORT` is TCP, except for syslog,
+/// which must say) and the rest; or what is wrong, quoting no value but a
+/// scheme-looking word.
+fn split_scheme(s: &str, mode: Option<Kind>) -> Result<(Scheme, &str), String> {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        if mode == Some(Kind::Syslog) {
+            return Err(
+                "syslog upstreams need a scheme: tcp://HOST:PORT, udp://HOST:PORT or \
+                        tls://HOST:PORT"
+                    .into(),
+            );
+        }
+        return Ok((Scheme::Tcp, s));
+    };
+    let scheme = match scheme {
+        "tcp" => Scheme::Tcp,
+        "udp" => Scheme::Udp,
+        "tls" => Scheme::Tls,
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => {
+            let looks_like_one = !other.is_empty()
+                && other.len() <= 16
+                && other
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+');
+            let shown = if looks_like_one {
+                format!("unknown scheme \"{other}\"")
+            } else {
+                "unknown scheme".to_string()
+            };
+            let expected = match mode {
+                Some(Kind::Syslog) => "syslog upstreams are tcp://, udp:// or tls://",
+                Some(Kind::Tcp) => "tcp listeners forward to HOST:PORT, tcp:// or tls://",
+                Some(Kind::Http) => {
+                    "http listeners forward to http://HOST:PORT or https://HOST:PORT"
+                }
+                None => "expected tcp://, udp://, tls:// or http://",
+            };
+            return Err(format!("{shown}: {expected}"));
+        }
+    };
+    Ok((scheme, rest))
+}
+
+/// Whether a listener of `mode` can forward to `scheme`.
+fn scheme_fits(scheme: Scheme, mode: Option<Kind>) -> Result<(), String> {
+    let Some(mode) = mode else { return Ok(()) };
+    let http_scheme = matches!(scheme, Scheme::Http | Scheme::Https);
+    let problem = match mode {
+        Kind::Http if !http_scheme => {
+            "http listeners forward to http://HOST:PORT or https://HOST:PORT"
+        }
+        Kind::Syslog | Kind::Tcp if http_scheme => {
+            "http:// and https:// upstreams are for mode = \"http\" listeners"
+        }
+        Kind::Tcp if scheme == Scheme::Udp => {
+            "a tcp listener forwards a byte stream: udp:// is for syslog listeners (use \
+             HOST:PORT, tcp:// or tls://)"
+        }
+        _ => return Ok(()),
+    };
+    Err(problem.into())
 }
 
 /// A listener's mode, while its keys are checked.
