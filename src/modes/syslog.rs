@@ -571,6 +571,13 @@ enum Event {
     Ended(Ended),
 }
 
+/// A connection's redactor, the engine it follows, and what it reported.
+struct Scrub {
+    engine: EngineWatch,
+    red: Redactor,
+    stats: StatsCursor,
+}
+
 /// One client connection of a TCP listener.
 struct Conn<'a> {
     peer: SocketAddr,
@@ -588,8 +595,12 @@ impl Conn<'_> {
         };
         let mut buf = BytesMut::new();
         let mut lease = self.relay.buffers.lease();
-        let (mut engine, mut red) = self.relay.redactor();
-        let mut stats = StatsCursor::default();
+        let (engine, red) = self.relay.redactor();
+        let mut scrub = Scrub {
+            engine,
+            red,
+            stats: StatsCursor::default(),
+        };
         let counters = &self.relay.counters;
         // Set once shutdown begins: when to stop reading at the latest.
         let mut draining: Option<tokio::time::Instant> = None;
@@ -638,43 +649,11 @@ impl Conn<'_> {
                 Event::Bytes | Event::Eof => {}
             }
             let eof = matches!(ev, Event::Eof);
-            loop {
-                let frame = if eof {
-                    decoder.decode_eof(&mut buf)
-                } else {
-                    decoder.decode(&mut buf)
-                };
-                let frame = match frame {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => {
-                        Counters::add(&counters.framing_errors, 1);
-                        warn!(listener = %self.name, peer = %self.peer, error = %e, kind = e.kind(),
-                              "syslog framing error; closing the connection");
-                        return Ok(());
-                    }
-                };
-                Counters::add(&counters.messages_in, 1);
-                if let Some(e) = net::reloaded(&mut engine) {
-                    red = e.redactor();
-                    stats.restart();
-                }
-                if let Some(o) = frame.oversize {
-                    Counters::add(&counters.truncated, 1);
-                    warn!(listener = %self.name, peer = %self.peer, len = o.len, max = o.kept,
-                          "syslog {o}");
-                }
-                let (msg, over) = (&frame.body, frame.oversize);
-                let peer = Some(self.peer);
-                let Some(out) = self.relay.prepare(&mut red, &mut stats, msg, over, peer) else {
-                    continue;
-                };
-                if !self.relay.send(out, Some(frame.framing)).await {
-                    return Ok(());
-                }
-                // Redaction is CPU work with no await inside: let other
-                // connections run between messages.
-                tokio::task::consume_budget().await;
+            if !self
+                .relay_frames(&mut decoder, &mut buf, eof, &mut scrub)
+                .await
+            {
+                return Ok(());
             }
             if eof {
                 return Ok(());
@@ -685,6 +664,59 @@ impl Conn<'_> {
                 buf = BytesMut::new();
                 lease.try_cover(decoder.held());
             }
+        }
+    }
+
+    /// Redacts and queues every whole frame in `buf` (all of them at
+    /// `eof`). `false` when the connection must close: a framing error, or
+    /// the relay is gone.
+    async fn relay_frames(
+        &self,
+        decoder: &mut Decoder,
+        buf: &mut BytesMut,
+        eof: bool,
+        scrub: &mut Scrub,
+    ) -> bool {
+        let counters = &self.relay.counters;
+        loop {
+            let frame = if eof {
+                decoder.decode_eof(buf)
+            } else {
+                decoder.decode(buf)
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => return true,
+                Err(e) => {
+                    Counters::add(&counters.framing_errors, 1);
+                    warn!(listener = %self.name, peer = %self.peer, error = %e, kind = e.kind(),
+                          "syslog framing error; closing the connection");
+                    return false;
+                }
+            };
+            Counters::add(&counters.messages_in, 1);
+            if let Some(e) = net::reloaded(&mut scrub.engine) {
+                scrub.red = e.redactor();
+                scrub.stats.restart();
+            }
+            if let Some(o) = frame.oversize {
+                Counters::add(&counters.truncated, 1);
+                warn!(listener = %self.name, peer = %self.peer, len = o.len, max = o.kept,
+                      "syslog {o}");
+            }
+            let (msg, over, peer) = (&frame.body, frame.oversize, Some(self.peer));
+            let Some(out) = self
+                .relay
+                .prepare(&mut scrub.red, &mut scrub.stats, msg, over, peer)
+            else {
+                continue;
+            };
+            if !self.relay.send(out, Some(frame.framing)).await {
+                return false;
+            }
+            // Redaction is CPU work with no await inside: let other
+            // connections run between messages.
+            tokio::task::consume_budget().await;
         }
     }
 
@@ -771,7 +803,6 @@ async fn tcp_writer(
     mut rx: mpsc::Receiver<Message>,
     counters: Arc<Counters>,
 ) {
-    const BATCH: usize = 256 * 1024;
     let addr = dialer.addr().to_string();
     let mut conn: Option<BoxStream> = None;
     let mut backoff = Backoff::new();
@@ -808,21 +839,7 @@ async fn tcp_writer(
                 },
             };
             let Some(m) = m else { break };
-            held.push(m);
-            let mut size = held[0].body.len();
-            while size < BATCH {
-                match rx.try_recv() {
-                    Ok(m) => {
-                        size += m.body.len();
-                        held.push(m);
-                    }
-                    Err(_) => break,
-                }
-            }
-            batch.clear();
-            for m in &held {
-                frame_into(&mut batch, m, cfg.framing);
-            }
+            fill_batch(m, &mut rx, &mut held, &mut batch, cfg.framing);
         }
         let c = match conn.as_mut() {
             Some(c) => c,
@@ -845,6 +862,36 @@ async fn tcp_writer(
     if let Some(mut c) = conn {
         upstream_down(&counters);
         let _ = c.shutdown().await;
+    }
+}
+
+/// Bytes of messages written upstream in one write, at most (one larger
+/// message goes alone).
+const BATCH: usize = 256 * 1024;
+
+/// Takes `first` and whatever else is queued, up to [`BATCH`] bytes, into
+/// `held`, framed into `batch`.
+fn fill_batch(
+    first: Message,
+    rx: &mut mpsc::Receiver<Message>,
+    held: &mut Vec<Message>,
+    batch: &mut Vec<u8>,
+    framing: OutFraming,
+) {
+    let mut size = first.body.len();
+    held.push(first);
+    while size < BATCH {
+        match rx.try_recv() {
+            Ok(m) => {
+                size += m.body.len();
+                held.push(m);
+            }
+            Err(_) => break,
+        }
+    }
+    batch.clear();
+    for m in held.iter() {
+        frame_into(batch, m, framing);
     }
 }
 
