@@ -34,6 +34,9 @@
 //!   a match starting at or before `k` is exactly the one a whole-buffer
 //!   search would find. Rules whose keyword starts every match run an
 //!   anchored search at `k`.
+//!   Rules match decoded text: where the window holds JSON-escaped forms
+//!   (`\/`, `\u002b`), the search sees them decoded, and lengths and keyword
+//!   offsets are bounds in raw bytes (see [`crate::rules::escape`]).
 //! - **Release.** Bytes are released up to the earliest position a match not
 //!   yet found could start: the first unverified hit minus its rule's
 //!   keyword offset, the first unsearched position minus the largest keyword
@@ -61,6 +64,11 @@ use fingerprint::{Fingerprint, Fingerprinter, Hasher};
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Bytes kept before the first unreleased one: the character before a
+/// match start, which look-behind (`\b`, `^`) examines, may be an escaped
+/// form that rules see decoded (see [`crate::rules::escape`]).
+const LOOK_BEHIND: u64 = crate::rules::escape::MAX_FORM_LEN as u64;
 
 /// How a redacted span is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -239,7 +247,7 @@ pub struct Redactor {
     /// Rendered `[REDACTED:id]` per rule.
     labels: Vec<Vec<u8>>,
     /// Stream bytes `[base, base + buf.len())`. Holds every unreleased byte
-    /// plus one byte of look-behind context.
+    /// plus [`LOOK_BEHIND`] bytes of look-behind context.
     buf: Vec<u8>,
     base: u64,
     eof: bool,
@@ -362,8 +370,8 @@ impl Redactor {
             limit = limit.min(e.pos);
         }
         if let Some(v) = self.set.viability() {
-            // One byte of look-behind before `released` is in the window.
-            let ctx = self.released.saturating_sub(1).max(self.base);
+            // Look-behind before `released` is in the window.
+            let ctx = self.released.saturating_sub(LOOK_BEHIND).max(self.base);
             let hay = &self.buf[self.at(ctx)..];
             let live = v.first_live(hay, (self.released - ctx) as usize);
             limit = limit.min(ctx + live as u64);
@@ -447,9 +455,10 @@ impl Redactor {
         self.release(limit, sink);
     }
 
-    /// Drops released bytes from the window, keeping one byte of context.
+    /// Drops released bytes from the window, keeping [`LOOK_BEHIND`] bytes
+    /// of context.
     fn compact(&mut self) {
-        let keep_from = self.released.saturating_sub(1).max(self.base);
+        let keep_from = self.released.saturating_sub(LOOK_BEHIND).max(self.base);
         if keep_from == self.base {
             return;
         }
@@ -580,7 +589,7 @@ impl Redactor {
             if s > k {
                 return false;
             }
-            let hay_start = s.saturating_sub(1).max(self.base);
+            let hay_start = s.saturating_sub(LOOK_BEHIND).max(self.base);
             let hay_end = (window_end + 1).min(self.end());
             let (h0, h1) = (self.at(hay_start), self.at(hay_end));
             let end = (window_end - hay_start) as usize;
@@ -596,11 +605,11 @@ impl Redactor {
                         .clone()
                         .span((p - hay_start) as usize..end)
                         .anchored(Anchored::Yes);
-                    rule.regex.search_slots(&at, slots).is_some()
+                    rule.search_slots(&at, slots).is_some()
                 })
             } else {
                 let at = input.anchored(Anchored::No);
-                rule.regex.search_slots(&at, slots).is_some()
+                rule.search_slots(&at, slots).is_some()
             };
             if !found {
                 self.next[r] = self.next[r].max(k + 1);
@@ -710,10 +719,9 @@ impl Redactor {
                         .extend
                         .as_ref()
                         .expect("class rule");
-                    let from = self.at(e.pos);
-                    let n = self.buf[from..].iter().position(|&b| !class.contains(b));
-                    e.pos += n.unwrap_or(self.buf.len() - from) as u64;
-                    n.is_some() || eof
+                    let (n, ended) = class.run(&self.buf[self.at(e.pos)..], eof);
+                    e.pos += n as u64;
+                    ended
                 }
                 ExtKind::Armor(a, h) => loop {
                     let from = self.at(e.pos);

@@ -13,6 +13,8 @@
 
 pub mod allow;
 pub mod analyze;
+pub mod compile;
+pub mod escape;
 pub mod known;
 pub mod prefilter;
 pub mod syntax;
@@ -25,8 +27,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use regex_automata::meta;
-use regex_automata::util::syntax as re_syntax;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{meta, Input, PatternID};
 
 pub use analyze::Analysis;
 pub use prefilter::Prefilter;
@@ -118,6 +120,34 @@ impl ByteSet {
     pub fn contains(&self, b: u8) -> bool {
         self.0[usize::from(b)]
     }
+
+    /// How long the run of bytes in the set at the start of `bytes` is, an
+    /// escaped form of a member ([`escape`]) counting as a member, and
+    /// whether it ended: `false` when `bytes` ran out before a byte outside
+    /// the set, or ends in what more bytes may make an escaped form, and
+    /// `eof` is not set.
+    pub fn run(&self, bytes: &[u8], eof: bool) -> (usize, bool) {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if self.contains(b) {
+                i += 1;
+                continue;
+            }
+            if b == b'\\' {
+                match escape::escaped_at(&bytes[i..]) {
+                    Some((d, n)) if self.contains(d) => {
+                        i += n;
+                        continue;
+                    }
+                    None if !eof && escape::may_become_escape(&bytes[i..]) => return (i, false),
+                    _ => {}
+                }
+            }
+            return (i, true);
+        }
+        (i, eof)
+    }
 }
 
 impl fmt::Debug for ByteSet {
@@ -161,7 +191,7 @@ pub struct Rule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    /// The compiled regex (cheap to clone; each pools its caches per
+    /// The compiled search regex (cheap to clone; each pools its caches per
     /// thread). Rules with `analysis.keyword_offset` at most
     /// [`ANCHORED_VERIFY_MAX`] are only ever searched anchored and are built
     /// without full DFAs or literal prefilters (and, unless generic, without
@@ -171,6 +201,9 @@ pub struct Rule {
     pub secret_group: Option<usize>,
     /// Keywords as written.
     pub keywords: Vec<String>,
+    /// What the prefilter searches for: the keywords as written and their
+    /// JSON-escaped spellings (see [`escape::keyword_forms`]).
+    pub search_keywords: Vec<String>,
     /// Severity.
     pub severity: Severity,
     /// What to rotate and where.
@@ -203,6 +236,42 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Searches `input` with the rule's regex as [`meta::Regex::search_slots`]
+    /// does, in decoded text (see [`escape`]): when the span, or the
+    /// [`escape::MAX_FORM_LEN`] bytes before it (look-behind context, which
+    /// callers should provide), hold an escaped form, the regex runs on the
+    /// haystack decoded and the slots are mapped back to raw offsets. No
+    /// match starts or ends inside an escaped form.
+    pub fn search_slots(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+    ) -> Option<PatternID> {
+        let hay = input.haystack();
+        let span = input.get_span();
+        let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
+        if !escape::has_escape(&hay[look..span.end]) {
+            return self.regex.search_slots(input, slots);
+        }
+        let d = escape::Decoded::new(&hay[look..]);
+        let (from, to) = (
+            d.at_or_after(span.start - look),
+            d.ending_by(span.end - look),
+        );
+        if from > to {
+            return None;
+        }
+        let decoded = Input::new(&d.bytes)
+            .span(from..to)
+            .anchored(input.get_anchored())
+            .earliest(input.get_earliest());
+        let pid = self.regex.search_slots(&decoded, slots)?;
+        for slot in slots.iter_mut() {
+            *slot = slot.and_then(|v| NonMaxUsize::new(look + d.raw[v.get()]));
+        }
+        Some(pid)
+    }
+
     /// Whether the rule is in the `generic` pack (it loses label ties to
     /// specific rules).
     pub fn is_generic(&self) -> bool {
@@ -210,8 +279,10 @@ impl Rule {
     }
 
     /// Whether a candidate secret passes the rule's entropy, stop-word and
-    /// validator checks. Returns the reason when it does not.
+    /// validator checks. Returns the reason when it does not. The checks
+    /// see the secret with JSON escapes decoded ([`escape::decode`]).
     pub fn accept(&self, secret: &[u8]) -> Result<(), Rejection> {
+        let secret = &*escape::decode(secret);
         if let Some(word) = self
             .stop_words
             .iter()
@@ -574,124 +645,29 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         problem("a rule takes extend or block, not both".into());
     }
 
-    let parser = || {
-        regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .multi_line(true)
-            .build()
-    };
-    let hir = match parser().parse(&rc.regex) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            problem(format!(
-                "regex does not parse: {}",
-                one_line(&e.to_string())
-            ));
-            None
-        }
-    };
-    let analysis =
-        hir.as_ref()
-            .filter(|_| full)
-            .and_then(|h| match analyze::analyze(h, &keywords) {
-                Ok(a) if a.max_len > MAX_RULE_LEN => {
-                    problem(format!(
-                        "maximum match length {} exceeds {MAX_RULE_LEN}",
-                        a.max_len
-                    ));
-                    None
-                }
-                Ok(a) => Some(a),
-                Err(p) => {
-                    problem(p.to_string());
-                    None
-                }
-            });
-    // Captures come from the bounded backtracker or the PikeVM either way;
-    // the one-pass DFA (a quarter of a compiled regex) bought no measurable
-    // speed. Rules whose keyword starts every match (or nearly) are verified
-    // by searches anchored at the candidate starts, which the backtracker
-    // decides in a few steps; the lazy and full DFAs need a reverse NFA, the
-    // largest part of a compiled regex, so only rules searched unanchored
-    // get them, and the generic rules: their keywords are common words and their NFAs
-    // large, so a lazy DFA that rejects a candidate, or bounds the match
-    // before the backtracker resolves the groups, saves 17% of all
-    // instructions on the benchmark corpus. Lazy DFA caches are small (peak
-    // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
-    // 64 KiB for the rest, which only thrash past that on adversarial input.
-    // Rules whose keyword lies at most ANCHORED_VERIFY_MAX bytes into every
-    // match are only ever searched anchored: they need no reverse NFA and no
-    // literal prefilter (Teddy tables for rules with many literals), which
-    // would never run but would take memory.
-    let anchored = analysis
-        .as_ref()
-        .is_some_and(|a| a.keyword_offset <= ANCHORED_VERIFY_MAX);
+    let hir = compile::parse(&rc.regex)
+        .map_err(|e| problem(format!("regex does not parse: {e}")))
+        .ok();
     let generic = rc.tags.iter().any(|t| t == "generic");
-    let regex = hir.as_ref().filter(|_| full).and_then(|_| {
-        let built = meta::Regex::builder()
-            .syntax(
-                re_syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false)
-                    .multi_line(true),
-            )
-            .configure(
-                meta::Regex::config()
-                    .utf8_empty(false)
-                    .onepass(false)
-                    .hybrid(!anchored || generic)
-                    .dfa(!anchored)
-                    .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 })
-                    .auto_prefilter(!anchored),
-            )
-            .build(&rc.regex);
-        match built {
-            Ok(r) => Some(r),
-            Err(e) => {
-                problem(format!(
-                    "regex does not compile: {}",
-                    one_line(&e.to_string())
-                ));
+    let search = hir.as_ref().filter(|_| full).and_then(|h| {
+        match compile::build_search(h, &rc.keywords, generic) {
+            Ok(s) => Some(s),
+            Err(ps) => {
+                ps.into_iter().for_each(&mut problem);
                 None
             }
         }
     });
-    // One small regex per rule that has any: matched only against accepted
-    // candidates, so no lazy DFA (its cache would cost more memory than the
-    // few bytes it ever sees are worth).
     let allow_values = if rc.allow_values.is_empty() || !full {
         None
     } else {
-        let joined = rc
-            .allow_values
-            .iter()
-            .map(|a| format!("(?:{a})"))
-            .collect::<Vec<_>>()
-            .join("|");
-        let built = meta::Regex::builder()
-            .syntax(re_syntax::Config::new().unicode(false).utf8(false))
-            .configure(
-                meta::Regex::config()
-                    .utf8_empty(false)
-                    .onepass(false)
-                    .hybrid(false)
-                    .dfa(false),
-            )
-            .build(&format!(r"\A(?:{joined})\z"));
-        match built {
-            Ok(r) => Some(r),
-            Err(e) => {
-                problem(format!(
-                    "allow_values do not compile: {}",
-                    one_line(&e.to_string())
-                ));
-                None
-            }
-        }
+        compile::build_allow_values(&rc.allow_values)
+            .map_err(&mut problem)
+            .ok()
     };
-    let secret_group = regex.as_ref().and_then(|r| {
-        r.group_info()
+    let secret_group = search.as_ref().and_then(|s| {
+        s.regex
+            .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
     });
 
@@ -715,13 +691,15 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     if !full {
         return Ok(None);
     }
+    let search = search.expect("no problems implies the regex compiled");
     Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
         pattern: rc.regex,
-        regex: regex.expect("no problems implies the regex compiled"),
+        regex: search.regex,
         secret_group,
         keywords: rc.keywords,
+        search_keywords: search.keywords,
         severity,
         remediation: rc.remediation,
         tags: rc.tags,
@@ -736,7 +714,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         public_prefix: rc.public_prefix,
         extend,
         block,
-        analysis: analysis.expect("no problems implies the analysis succeeded"),
+        analysis: search.analysis,
         source: file.to_string(),
         examples,
         negative_examples,
@@ -800,7 +778,7 @@ impl RuleSet {
         let prefilter = Prefilter::new(
             rules
                 .iter()
-                .map(|r| (r.keywords.as_slice(), r.analysis.exact_keywords)),
+                .map(|r| (r.search_keywords.as_slice(), r.analysis.exact_keywords)),
         );
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
         RuleSet {
