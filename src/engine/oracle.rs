@@ -93,6 +93,11 @@ impl Oracle {
                 }
                 let Some((ms, me)) = found else { break 'search };
                 pos = me;
+                // A derived rule's match where its parent's regex matches
+                // too is the parent's to decide.
+                if rule.shadowed(text, ms, text.len()) {
+                    continue;
+                }
                 let (ss, se) = match rule.secret_group {
                     Some(_) => match caps.get_group_by_name("secret") {
                         Some(g) => (g.start, g.end),

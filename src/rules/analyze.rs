@@ -313,6 +313,13 @@ impl Lang {
 /// node (the HIR outlives the search, so its addresses are stable).
 type Memo = HashMap<*const Hir, Option<Rc<Lang>>>;
 
+/// Every string `hir` matches (as written, look-arounds ignored), if there
+/// are at most `limit` of them, each at most 128 bytes long.
+pub fn strings(hir: &Hir, limit: usize) -> Option<Vec<Vec<u8>>> {
+    let l = lang(hir, false, &mut Memo::new())?;
+    (l.len() <= limit).then(|| l.iter().map(<[u8]>::to_vec).collect())
+}
+
 /// The finite language of `hir`, lowercased, if it is small. Memoized per
 /// node: the coverage search asks for the same sub-languages many times.
 fn lang(hir: &Hir, fold: bool, memo: &mut Memo) -> Option<Rc<Lang>> {

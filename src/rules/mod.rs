@@ -19,6 +19,7 @@ pub mod known;
 pub mod prefilter;
 pub mod syntax;
 pub mod template;
+pub mod truncated;
 pub mod validate;
 pub mod viability;
 
@@ -233,6 +234,10 @@ pub struct Rule {
     pub examples: Vec<Example>,
     /// Inputs the rule must leave alone.
     pub negative_examples: Vec<String>,
+    /// For a derived `-truncated` rule ([`truncated`]), its parent's regex:
+    /// where that matches at the start of a match of this rule, the parent
+    /// decides and this rule matches nothing.
+    pub shadow: Option<meta::Regex>,
 }
 
 impl Rule {
@@ -251,7 +256,7 @@ impl Rule {
         let span = input.get_span();
         let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
         if !escape::has_escape(&hay[look..span.end]) {
-            return self.regex.search_slots(input, slots);
+            return self.search_shadowed(input, slots);
         }
         let d = escape::Decoded::new(&hay[look..]);
         let (from, to) = (
@@ -265,11 +270,38 @@ impl Rule {
             .span(from..to)
             .anchored(input.get_anchored())
             .earliest(input.get_earliest());
-        let pid = self.regex.search_slots(&decoded, slots)?;
+        let pid = self.search_shadowed(&decoded, slots)?;
         for slot in slots.iter_mut() {
             *slot = slot.and_then(|v| NonMaxUsize::new(look + d.raw[v.get()]));
         }
         Some(pid)
+    }
+
+    /// The regex's search, with the secret group left out of a match that
+    /// the [`shadow`](Self::shadow) regex also matches at its start.
+    fn search_shadowed(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+    ) -> Option<PatternID> {
+        let pid = self.regex.search_slots(input, slots)?;
+        let start = slots[0].map_or(0, NonMaxUsize::get);
+        if self.shadowed(input.haystack(), start, input.end()) {
+            slots.iter_mut().skip(2).for_each(|s| *s = None);
+        }
+        Some(pid)
+    }
+
+    /// Whether the [`shadow`](Self::shadow) regex matches at `at` in
+    /// `hay[..end]` (`false` for rules without one).
+    pub fn shadowed(&self, hay: &[u8], at: usize, end: usize) -> bool {
+        self.shadow.as_ref().is_some_and(|p| {
+            p.is_match(
+                Input::new(hay)
+                    .span(at..end)
+                    .anchored(regex_automata::Anchored::Yes),
+            )
+        })
     }
 
     /// Whether the rule is in the `generic` pack (it loses label ties to
@@ -505,21 +537,7 @@ impl RuleSetBuilder {
             }
         }
         // Selection.
-        let known: BTreeSet<&str> = parsed_rules
-            .iter()
-            .flat_map(|(_, r)| {
-                std::iter::once(r.id.as_str()).chain(r.tags.iter().map(String::as_str))
-            })
-            .collect();
-        for name in self.enable.iter().chain(&self.disable) {
-            if !known.contains(name.as_str()) {
-                problems.push(Problem {
-                    file: "selection".into(),
-                    rule: None,
-                    message: format!("no rule id or tag named {name:?}"),
-                });
-            }
-        }
+        problems.extend(self.unknown_names(parsed_rules.iter().map(|(_, r)| r)));
         let hit = |r: &syntax::RuleConfig, names: &[String]| {
             names
                 .iter()
@@ -541,9 +559,45 @@ impl RuleSetBuilder {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
+        // Derived rules go last, so their parents win ties in labels.
+        let derived: Vec<Rule> = rules
+            .iter()
+            .filter_map(truncated::derive)
+            .filter(|t| {
+                !self
+                    .disable
+                    .iter()
+                    .any(|d| *d == t.id.as_str() || d == truncated::TAG)
+            })
+            .collect();
+        rules.extend(derived);
         let mut set = RuleSet::from_rules(rules);
         set.allow = self.allow.clone();
         Ok(set)
+    }
+
+    /// A problem for each name to enable or disable that is no rule id or
+    /// tag, nor a derived rule's id or tag ([`truncated`]).
+    fn unknown_names<'a>(
+        &self,
+        parsed: impl Iterator<Item = &'a syntax::RuleConfig>,
+    ) -> Vec<Problem> {
+        let mut known: BTreeSet<String> = BTreeSet::from([truncated::TAG.to_string()]);
+        for r in parsed {
+            known.insert(format!("{}{}", r.id, truncated::ID_SUFFIX));
+            known.insert(r.id.clone());
+            known.extend(r.tags.iter().cloned());
+        }
+        self.enable
+            .iter()
+            .chain(&self.disable)
+            .filter(|name| !known.contains(name.as_str()))
+            .map(|name| Problem {
+                file: "selection".into(),
+                rule: None,
+                message: format!("no rule id or tag named {name:?}"),
+            })
+            .collect()
     }
 
     /// Allows candidates whose secret matches `pattern` (see [`allow`]).
@@ -559,145 +613,71 @@ impl RuleSetBuilder {
     }
 }
 
+/// The problems found in one rule.
+struct Report<'a> {
+    file: &'a str,
+    id: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Report<'_> {
+    fn add(&mut self, message: String) {
+        self.problems.push(Problem {
+            file: self.file.into(),
+            rule: Some(self.id.into()),
+            message,
+        });
+    }
+}
+
 /// Validates one rule and, when `full`, compiles it; otherwise only the
 /// checks that need no compiling run and `Ok(None)` says the rule is fine
 /// as far as they go.
 fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule>, Vec<Problem>> {
-    let mut problems = Vec::new();
     let id = rc.id.clone();
-    let mut problem = |m: String| {
-        problems.push(Problem {
-            file: file.into(),
-            rule: Some(id.clone()),
-            message: m,
-        })
+    let mut report = Report {
+        file,
+        id: &id,
+        problems: Vec::new(),
     };
-
-    let id_ok = !rc.id.is_empty()
-        && rc.id.contains('.')
-        && rc
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !id_ok {
-        problem(
-            "id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into(),
-        );
-    }
-    if !rc.regex.is_ascii() {
-        problem("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
-    }
-    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
-        problem(format!(
-            "unknown severity {:?} (low, medium, high, critical)",
-            rc.severity
-        ));
-        Severity::High
-    });
-    if rc.remediation.trim().is_empty() {
-        problem("remediation is empty".into());
-    }
-    if rc.examples.is_empty() {
-        problem("rule has no examples".into());
-    }
-    let mut keywords = Vec::new();
-    for k in &rc.keywords {
-        if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
-            problem(format!(
-                "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
-            ));
-        }
-        keywords.push(k.as_bytes().to_vec());
-    }
-    if keywords.is_empty() {
-        problem("rule has no keywords: the prefilter could never wake it".into());
-    }
-    let validator = rc.validator.as_deref().and_then(|v| {
-        let parsed = Validator::parse(v);
-        if parsed.is_none() {
-            problem(format!("unknown validator {v:?}"));
-        }
-        parsed
-    });
-    let block = match rc.block.as_deref() {
-        None => None,
-        Some("armor") => Some(Block::Armor {
-            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
-        }),
-        Some(other) => {
-            problem(format!("unknown block kind {other:?} (armor)"));
-            None
-        }
-    };
-    if rc.max_block_bytes.is_some() && block.is_none() {
-        problem("max_block_bytes without block".into());
-    }
-    let extend = rc.extend.as_deref().and_then(|c| {
-        let set = parse_byte_class(c);
-        if set.is_none() {
-            problem(format!(
-                "extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"
-            ));
-        }
-        set
-    });
-    if extend.is_some() && block.is_some() {
-        problem("a rule takes extend or block, not both".into());
-    }
-
+    let severity = check_fields(&rc, &mut report);
+    let (validator, block, extend) = check_checks(&rc, &mut report);
     let hir = compile::parse(&rc.regex)
-        .map_err(|e| problem(format!("regex does not parse: {e}")))
+        .map_err(|e| report.add(format!("regex does not parse: {e}")))
         .ok();
     let generic = rc.tags.iter().any(|t| t == "generic");
     let search = hir.as_ref().filter(|_| full).and_then(|h| {
-        match compile::build_search(h, &rc.keywords, generic) {
-            Ok(s) => Some(s),
-            Err(ps) => {
-                ps.into_iter().for_each(&mut problem);
-                None
-            }
-        }
+        compile::build_search(h, &rc.keywords, generic)
+            .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
+            .ok()
     });
     let allow_values = if rc.allow_values.is_empty() || !full {
         None
     } else {
         compile::build_allow_values(&rc.allow_values)
-            .map_err(&mut problem)
+            .map_err(|p| report.add(p))
             .ok()
     };
-    let secret_group = search.as_ref().and_then(|s| {
-        s.regex
-            .group_info()
-            .to_index(regex_automata::PatternID::ZERO, "secret")
-    });
-
-    let mut examples = Vec::new();
-    for (i, ex) in rc.examples.iter().enumerate().filter(|_| full) {
-        match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
-            Ok((input, output)) => examples.push(Example { input, output }),
-            Err(e) => problem(format!("example {}: {e}", i + 1)),
-        }
+    let (examples, negative_examples) = if full {
+        expand_examples(&rc, &mut report)
+    } else {
+        Default::default()
+    };
+    if !report.problems.is_empty() {
+        return Err(report.problems);
     }
-    let mut negative_examples = Vec::new();
-    for (i, ex) in rc.negative_examples.iter().enumerate().filter(|_| full) {
-        match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
-            Ok(s) => negative_examples.push(s),
-            Err(e) => problem(format!("negative example {}: {e}", i + 1)),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    if !full {
+    let Some(search) = search else {
         return Ok(None);
-    }
-    let search = search.expect("no problems implies the regex compiled");
+    };
     Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
         pattern: rc.regex,
+        secret_group: search
+            .regex
+            .group_info()
+            .to_index(regex_automata::PatternID::ZERO, "secret"),
         regex: search.regex,
-        secret_group,
         keywords: rc.keywords,
         search_keywords: search.keywords,
         severity,
@@ -718,7 +698,113 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         source: file.to_string(),
         examples,
         negative_examples,
+        shadow: None,
     }))
+}
+
+/// Checks the id, regex text, severity, remediation, examples and keywords
+/// as written; returns the severity.
+fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) -> Severity {
+    let id_ok = !rc.id.is_empty()
+        && rc.id.contains('.')
+        && rc
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !id_ok {
+        report.add(
+            "id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into(),
+        );
+    }
+    if !rc.regex.is_ascii() {
+        report.add("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
+    }
+    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
+        report.add(format!(
+            "unknown severity {:?} (low, medium, high, critical)",
+            rc.severity
+        ));
+        Severity::High
+    });
+    if rc.remediation.trim().is_empty() {
+        report.add("remediation is empty".into());
+    }
+    if rc.examples.is_empty() {
+        report.add("rule has no examples".into());
+    }
+    for k in &rc.keywords {
+        if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
+            report.add(format!(
+                "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
+            ));
+        }
+    }
+    if rc.keywords.is_empty() {
+        report.add("rule has no keywords: the prefilter could never wake it".into());
+    }
+    severity
+}
+
+/// Checks and parses the validator, the block and the extend class.
+fn check_checks(
+    rc: &syntax::RuleConfig,
+    report: &mut Report<'_>,
+) -> (Option<Validator>, Option<Block>, Option<ByteSet>) {
+    let validator = rc.validator.as_deref().and_then(|v| {
+        let parsed = Validator::parse(v);
+        if parsed.is_none() {
+            report.add(format!("unknown validator {v:?}"));
+        }
+        parsed
+    });
+    let block = match rc.block.as_deref() {
+        None => None,
+        Some("armor") => Some(Block::Armor {
+            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
+        }),
+        Some(other) => {
+            report.add(format!("unknown block kind {other:?} (armor)"));
+            None
+        }
+    };
+    if rc.max_block_bytes.is_some() && block.is_none() {
+        report.add("max_block_bytes without block".into());
+    }
+    let extend = rc.extend.as_deref().and_then(|c| {
+        let set = parse_byte_class(c);
+        if set.is_none() {
+            report.add(format!(
+                "extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"
+            ));
+        }
+        set
+    });
+    if extend.is_some() && block.is_some() {
+        report.add("a rule takes extend or block, not both".into());
+    }
+    (validator, block, extend)
+}
+
+/// The examples and negative examples with their placeholders filled.
+fn expand_examples(
+    rc: &syntax::RuleConfig,
+    report: &mut Report<'_>,
+) -> (Vec<Example>, Vec<String>) {
+    let mut examples = Vec::new();
+    for (i, ex) in rc.examples.iter().enumerate() {
+        match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
+            Ok((input, output)) => examples.push(Example { input, output }),
+            Err(e) => report.add(format!("example {}: {e}", i + 1)),
+        }
+    }
+    let mut negative_examples = Vec::new();
+    for (i, ex) in rc.negative_examples.iter().enumerate() {
+        match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
+            Ok(s) => negative_examples.push(s),
+            Err(e) => report.add(format!("negative example {}: {e}", i + 1)),
+        }
+    }
+    (examples, negative_examples)
 }
 
 fn one_line(s: &str) -> String {

@@ -8,7 +8,8 @@ use redactd::engine::oracle::Oracle;
 use redactd::engine::{Style, CHUNK};
 use redactd::rules::escape::ESCAPED;
 use redactd::rules::template::Rng;
-use redactd::rules::RuleSet;
+use redactd::rules::{truncated, RuleSet};
+use regex_automata::{Anchored, Input};
 
 fn assert_invariant(
     set: &std::sync::Arc<redactd::rules::RuleSet>,
@@ -379,4 +380,57 @@ fn every_example_with_escaped_slashes_plus_and_equals_is_redacted_whole() {
         }
     }
     assert!(checked > 100, "only {checked} escaped examples");
+}
+
+/// Every derived `-truncated` rule (`redactd::rules::truncated`): each of
+/// its parent's examples with the secret cut one character past the
+/// minimum, and followed by `...` or by the end of the input, has every byte
+/// of what is left of the secret redacted by the full set, at every split.
+#[test]
+fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
+    let set = builtin_all();
+    let oracle = Oracle::new(set.clone());
+    let mut checked = 0;
+    let derived = set
+        .rules()
+        .iter()
+        .filter_map(|t| Some((t, t.id.as_str().strip_suffix(truncated::ID_SUFFIX)?)));
+    for (t, parent) in derived {
+        let parent = set
+            .get(parent)
+            .expect("a derived rule's parent is in the set");
+        let single = Oracle::new(std::sync::Arc::new(RuleSet::single(parent)));
+        for (i, ex) in parent.examples.iter().enumerate() {
+            let input = ex.input.as_bytes();
+            let Some(sp) = single.spans(input).into_iter().next() else {
+                continue;
+            };
+            let at = Input::new(&input[..sp.end])
+                .span(sp.start..sp.end)
+                .anchored(Anchored::Yes);
+            let Some(min) = t.regex.search(&at).map(|m| m.end()) else {
+                continue;
+            };
+            if min + 1 >= sp.end {
+                continue;
+            }
+            let cut = &input[..min + 1];
+            for (how, rest) in [("followed by ...", &b"..."[..]), ("at the end", b"")] {
+                let case = Case {
+                    name: format!("{} example {} cut {how}", parent.id, i + 1),
+                    input: [cut, rest].concat(),
+                };
+                let redacted = redacted(&oracle, &case.input);
+                assert!(
+                    redacted[sp.start..=min].iter().all(|&r| r),
+                    "{}: {:?}",
+                    case.name,
+                    String::from_utf8_lossy(&oracle.redact(&case.input, Style::Label))
+                );
+                assert_invariant(&set, &case, Style::Label, Some(&oracle));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} cut tokens");
 }
