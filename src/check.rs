@@ -150,24 +150,23 @@ pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
             rule.id, rule.name, positions
         );
         let mut any = false;
-        for caps in rule.regex.captures_iter(text) {
-            let Some(m) = caps.get_match() else { continue };
+        for m in rule.matches(text) {
             any = true;
-            let (s, e) = match rule.secret_group {
-                Some(_) => match caps.get_group_by_name("secret") {
-                    Some(g) => (g.start, g.end),
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "  match at {}..{}: secret group did not take part",
-                            m.start(),
-                            m.end()
-                        );
-                        continue;
+            let Some(secret) = m.secret else {
+                let _ = writeln!(
+                    out,
+                    "  match at {}..{}: secret group did not take part{}",
+                    m.span.start,
+                    m.span.end,
+                    if rule.shadowed(text, m.span.start, text.len()) {
+                        " (a whole token, its own rule's)"
+                    } else {
+                        ""
                     }
-                },
-                None => (m.start(), m.end()),
+                );
+                continue;
             };
+            let (s, e) = (secret.start, secret.end);
             let shown = mask_secret(&text[s..e], rule.public_prefix);
             match rule.accept(&text[s..e]) {
                 Ok(()) => {

@@ -511,10 +511,17 @@ impl Redactor {
 
     /// Where a match woken by a hit at `k` must end by, once enough input is
     /// buffered to decide it; `None` while it is not. No match holds a line
-    /// break, so the next `\n` bounds the window too.
+    /// break, so the next `\n` bounds the window too. Without an escaped
+    /// form from the earliest start a match may have up to the bound as
+    /// written, that bound holds; otherwise the raw one.
     fn window_end(&self, k: u64, rule: &Rule) -> Option<u64> {
         let end = self.end();
-        let lim = k + rule.analysis.max_len as u64;
+        let plain = k + rule.analysis.plain_max_len as u64;
+        let lim = if self.escaped_near(k, rule, plain.min(end)) {
+            k + rule.analysis.max_len as u64
+        } else {
+            plain
+        };
         let to = lim.min(end);
         if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
             return Some(k + i as u64);
@@ -526,6 +533,16 @@ impl Redactor {
         } else {
             None
         }
+    }
+
+    /// Whether an escaped form lies in the window from the earliest start
+    /// a match proved by a keyword at `k` may have (in raw bytes) to `to`:
+    /// where none does, the rule's bounds as written hold.
+    fn escaped_near(&self, k: u64, rule: &Rule, to: u64) -> bool {
+        let from = k
+            .saturating_sub(rule.analysis.keyword_offset as u64)
+            .max(self.base);
+        crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))])
     }
 
     fn process_hits(&mut self) -> bool {
@@ -568,7 +585,11 @@ impl Redactor {
         let k = hit.pos;
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[r];
-        let off = rule.analysis.keyword_offset as u64;
+        let off = if self.escaped_near(k, rule, k) {
+            rule.analysis.keyword_offset
+        } else {
+            rule.analysis.plain_keyword_offset
+        } as u64;
         let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
         if let Some(g) = rule.analysis.gate {
             // Every match holds the gate byte; without it in the window no

@@ -1,8 +1,8 @@
 //! Turning a rule's regex into what the engine searches with: the compiled
-//! `meta::Regex`, the keywords the prefilter looks for (with their JSON
-//! escaped spellings, [`super::escape`]) and the facts proven about matches
-//! in raw bytes ([`super::analyze`] of the regex rewritten to accept
-//! escapes, so that lengths and keyword offsets bound escaped matches too).
+//! `meta::Regex`, the keywords the prefilter looks for (cut before, or with
+//! the JSON-escaped spellings of, a `/`, `+` or `=`: [`super::escape`]) and
+//! the facts proven about matches ([`super::analyze`]), with their bounds in
+//! raw bytes, where escaped forms make matches longer.
 
 use regex_automata::meta;
 use regex_automata::util::syntax as re_syntax;
@@ -17,7 +17,7 @@ pub struct Search {
     pub regex: meta::Regex,
     /// Facts proven about it.
     pub analysis: Analysis,
-    /// The keywords as written, then their escaped spellings.
+    /// What the prefilter searches for ([`search_keywords`]).
     pub keywords: Vec<String>,
 }
 
@@ -33,11 +33,12 @@ pub fn parse(pattern: &str) -> Result<Hir, String> {
         .map_err(|e| super::one_line(&e.to_string()))
 }
 
-/// The keywords as written, then every escaped spelling not already there.
+/// What the prefilter searches for a rule's keywords: each keyword's
+/// [`escape::search_keywords`], without repeats.
 pub fn search_keywords(keywords: &[String]) -> Vec<String> {
-    let mut out = keywords.to_vec();
+    let mut out: Vec<String> = Vec::new();
     for k in keywords {
-        for f in escape::keyword_forms(k) {
+        for f in escape::search_keywords(k) {
             if !out.contains(&f) {
                 out.push(f);
             }
@@ -46,30 +47,44 @@ pub fn search_keywords(keywords: &[String]) -> Vec<String> {
     out
 }
 
-/// Analyses and compiles a rule's `written` HIR. Returns every problem
-/// found, as messages.
+/// Analyses a rule's `written` HIR against its `keywords` (as written).
 ///
-/// The analysis is of the HIR rewritten to accept escapes: matches are
-/// found in decoded text ([`super::Rule::search_slots`]), but the engine
-/// waits for and releases raw bytes, so it needs bounds in raw bytes.
-/// [`MAX_RULE_LEN`] bounds the match length as written; with escapes a match
-/// can be up to [`escape::MAX_FORM_LEN`] times longer.
+/// Matches are found in decoded text ([`super::Rule::search_slots`]), but
+/// the engine waits for and releases raw bytes, so the analysis also gives
+/// bounds in raw bytes ([`Analysis`]). [`MAX_RULE_LEN`] bounds the match
+/// length as written; with escapes a match can be up to
+/// [`escape::MAX_FORM_LEN`] times longer.
+pub fn analysis(written: &Hir, keywords: &[String]) -> Result<Analysis, String> {
+    if let Some(n) = written.properties().maximum_len() {
+        if n > MAX_RULE_LEN {
+            return Err(format!("maximum match length {n} exceeds {MAX_RULE_LEN}"));
+        }
+    }
+    let bytes: Vec<Vec<u8>> = keywords.iter().map(|k| k.as_bytes().to_vec()).collect();
+    let mut analysis = analyze::analyze(written, &bytes).map_err(|p| p.to_string())?;
+    // Bounds in raw bytes. A keyword occurrence `o` characters into a match
+    // lies at most 6 `o` raw bytes in (each character an escaped form at
+    // worst), and in raw text some spelling of it holds what the prefilter
+    // searches for (escape::search_keywords), at the same place.
+    if escape::ESCAPED
+        .iter()
+        .any(|&b| analyze::can_match(written, b))
+    {
+        analysis.max_len = escape::raw_max_len(written).unwrap_or(analysis.max_len);
+        analysis.keyword_offset *= escape::MAX_FORM_LEN;
+    }
+    Ok(analysis)
+}
+
+/// Analyses and compiles a rule's `written` HIR ([`analysis`]). Returns
+/// every problem found, as messages.
 pub fn build_search(
     written: &Hir,
     keywords: &[String],
     generic: bool,
 ) -> Result<Search, Vec<String>> {
-    if let Some(n) = written.properties().maximum_len() {
-        if n > MAX_RULE_LEN {
-            return Err(vec![format!(
-                "maximum match length {n} exceeds {MAX_RULE_LEN}"
-            )]);
-        }
-    }
+    let analysis = analysis(written, keywords).map_err(|p| vec![p])?;
     let keywords = search_keywords(keywords);
-    let bytes: Vec<Vec<u8>> = keywords.iter().map(|k| k.as_bytes().to_vec()).collect();
-    let analysis =
-        analyze::analyze(&escape::rewrite(written), &bytes).map_err(|p| vec![p.to_string()])?;
     // Captures come from the bounded backtracker or the PikeVM either way;
     // the one-pass DFA (a quarter of a compiled regex) bought no measurable
     // speed. Rules whose keyword starts every match (or nearly) are verified
@@ -86,7 +101,7 @@ pub fn build_search(
     // match are only ever searched anchored: they need no reverse NFA and no
     // literal prefilter (Teddy tables for rules with many literals), which
     // would never run but would take memory.
-    let anchored = analysis.keyword_offset <= ANCHORED_VERIFY_MAX;
+    let anchored = analysis.plain_keyword_offset <= ANCHORED_VERIFY_MAX;
     let built = meta::Regex::builder()
         .configure(
             meta::Regex::config()

@@ -16,18 +16,22 @@
 //! words, validators, allowed values) see it decoded ([`decode`]). Windows
 //! without escapes, nearly all of them, are searched as they are.
 //!
-//! The engine waits for, and releases, raw bytes, so the loader needs bounds
-//! in raw bytes: it analyses each regex as [`rewrite`] turns it, accepting
-//! the escaped forms wherever their byte may occur (so at most
-//! [`MAX_FORM_LEN`] times longer), and proves its keywords with their escaped spellings
-//! ([`keyword_forms`]), which the prefilter then searches for too. The
-//! rewritten regex is only analysed, never compiled: each escapable
-//! position becomes a branch of some ten NFA states, and the built-in
-//! rules' compiled regexes grew from 3.6 MB to 17 MB (most of redactd's
-//! memory is compiled regexes, and peak RSS has a 16 MiB bar).
+//! The engine waits for, and releases, raw bytes, so a rule's analysis
+//! also bounds matches in raw bytes ([`raw_max_len`]: every character that
+//! may be `/`, `+` or `=` counted as [`MAX_FORM_LEN`] bytes, so at most that
+//! many times longer), and the keyword offset times [`MAX_FORM_LEN`]. The engine uses those only where an escaped form is
+//! near a keyword, and the bounds as written elsewhere: larger windows
+//! everywhere cost 0.9 MB of regex caches and time on the benchmark
+//! corpus. A keyword holding `/`, `+` or `=` is searched for as its part
+//! before that byte, or with its escaped spellings ([`search_keywords`]), so
+//! every spelling of it in raw text is found. Regexes are not rewritten to
+//! accept the escaped forms instead: each escapable position becomes a
+//! branch of some ten NFA states, and the built-in rules' compiled regexes
+//! grew from 3.6 MB to 17 MB (most of redactd's memory is compiled regexes,
+//! and peak RSS has a 16 MiB bar).
 //!
 //! Decoding is local and the same wherever a window starts: an escaped
-//! form is recognised by its own bytes (no form holds a `\\` after its
+//! form is recognised by its own bytes (no form holds a `\` after its
 //! first byte, so forms cannot overlap), and the engine keeps
 //! [`MAX_FORM_LEN`] bytes of look-behind, so the character before a window
 //! decodes as it would in the whole stream. Only these forms are decoded,
@@ -36,7 +40,7 @@
 
 use std::borrow::Cow;
 
-use regex_syntax::hir::{Capture, Class, Hir, HirKind, Repetition};
+use regex_syntax::hir::{Hir, HirKind};
 
 /// The bytes whose escaped forms are recognised: `/` (`\/`, `\u002f`), `+`
 /// (`\u002b`) and `=` (`\u003d`), hex digits in either case.
@@ -64,84 +68,52 @@ pub fn forms(b: u8) -> Vec<Vec<u8>> {
     out
 }
 
-/// `hir` with every byte of [`ESCAPED`] it can match also matching that
-/// byte's escaped forms, at the same place and for the same count.
-pub fn rewrite(hir: &Hir) -> Hir {
-    match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => hir.clone(),
-        HirKind::Literal(lit) => literal(&lit.0),
-        HirKind::Class(c) => class(hir, c),
-        HirKind::Repetition(r) => Hir::repetition(Repetition {
-            sub: Box::new(rewrite(&r.sub)),
-            ..r.clone()
-        }),
-        HirKind::Capture(c) => Hir::capture(Capture {
-            sub: Box::new(rewrite(&c.sub)),
-            ..c.clone()
-        }),
-        HirKind::Concat(xs) => Hir::concat(xs.iter().map(rewrite).collect()),
-        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(rewrite).collect()),
-    }
-}
-
-/// A literal, each escapable byte of it an alternation of the byte and its
-/// forms.
-fn literal(bytes: &[u8]) -> Hir {
-    if !bytes.iter().any(|b| ESCAPED.contains(b)) {
-        return Hir::literal(bytes);
-    }
-    let mut parts = Vec::new();
-    let mut run = Vec::new();
-    for &b in bytes {
-        if ESCAPED.contains(&b) {
-            if !run.is_empty() {
-                parts.push(Hir::literal(std::mem::take(&mut run)));
-            }
-            let mut alts = vec![Hir::literal([b])];
-            alts.extend(forms(b).into_iter().map(Hir::literal));
-            parts.push(Hir::alternation(alts));
-        } else {
-            run.push(b);
+/// The longest raw text a match of `hir` can span when every character it
+/// matches that can be in [`ESCAPED`] is written escaped ([`MAX_FORM_LEN`]
+/// bytes); `None` when unbounded.
+pub fn raw_max_len(hir: &Hir) -> Option<usize> {
+    let width = |escapable: bool| if escapable { MAX_FORM_LEN } else { 1 };
+    Some(match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(lit) => lit.0.iter().map(|b| width(ESCAPED.contains(b))).sum(),
+        HirKind::Class(_) => width(ESCAPED.iter().any(|&b| super::analyze::can_match(hir, b))),
+        HirKind::Capture(c) => raw_max_len(&c.sub)?,
+        HirKind::Repetition(r) => {
+            raw_max_len(&r.sub)?.checked_mul(usize::try_from(r.max?).ok()?)?
         }
-    }
-    if !run.is_empty() {
-        parts.push(Hir::literal(run));
-    }
-    Hir::concat(parts)
+        HirKind::Concat(xs) => xs.iter().map(raw_max_len).sum::<Option<usize>>()?,
+        HirKind::Alternation(xs) => xs.iter().map(raw_max_len).max()??,
+    })
 }
 
-/// A class, or an alternation of it and the forms of its escapable members
-/// that it does not already match byte by byte. The class comes first, so
-/// where it matches, leftmost-first matching is unchanged.
-fn class(hir: &Hir, c: &Class) -> Hir {
-    let has = |b: u8| match c {
-        Class::Bytes(c) => c.ranges().iter().any(|r| r.start() <= b && b <= r.end()),
-        Class::Unicode(c) => {
-            let ch = char::from(b);
-            c.ranges().iter().any(|r| r.start() <= ch && ch <= r.end())
-        }
-    };
-    let extra: Vec<Hir> = ESCAPED
-        .iter()
-        .filter(|&&b| has(b))
-        .flat_map(|&b| forms(b))
-        .filter(|form| !form.iter().all(|&x| has(x)))
-        .map(Hir::literal)
-        .collect();
-    if extra.is_empty() {
-        return hir.clone();
+/// What to search for instead of `keyword` so that every spelling of it,
+/// escaped or not, is found: `keyword` itself when it holds no escapable
+/// byte; its part before the first one when that is at least
+/// [`MIN_CUT`] bytes long (`postgres:` for `postgres://`, `SharedAccessKey`
+/// for `SharedAccessKey=`), which every spelling starts with; otherwise
+/// `keyword` and its spellings with some of its escapable bytes escaped
+/// (`:\/\/`, `sig\u003d`), each cut after the second when there are more,
+/// at most 16.
+pub fn search_keywords(keyword: &str) -> Vec<String> {
+    let k = keyword.as_bytes();
+    match k.iter().position(|b| ESCAPED.contains(b)) {
+        None => vec![keyword.to_string()],
+        Some(p) if p >= MIN_CUT => vec![keyword[..p].to_string()],
+        Some(_) => std::iter::once(keyword.to_string())
+            .chain(keyword_forms(keyword))
+            .collect(),
     }
-    let mut alts = vec![hir.clone()];
-    alts.extend(extra);
-    Hir::alternation(alts)
 }
 
-/// Keywords to search for so that the rewritten regex stays covered: the
-/// spellings of `keyword` with some of its escapable bytes escaped (not
+/// Shortest part before an escapable byte that [`search_keywords`] keeps
+/// as the keyword.
+pub const MIN_CUT: usize = 4;
+
+/// The spellings of `keyword` with some of its escapable bytes escaped (not
 /// `keyword` itself). With more than two escapable bytes, each spelling is
 /// cut after the second (`mongodb+srv:/`, escaped): every match still holds
 /// one, and the list stays at most 16 long.
-pub fn keyword_forms(keyword: &str) -> Vec<String> {
+fn keyword_forms(keyword: &str) -> Vec<String> {
     let k = keyword.as_bytes();
     let at: Vec<usize> = (0..k.len()).filter(|&i| ESCAPED.contains(&k[i])).collect();
     let (k, at) = match at.len() {
@@ -270,62 +242,20 @@ fn hex_digit(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regex_automata::meta::Regex;
 
-    fn parse(re: &str) -> Hir {
-        regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(re)
-            .unwrap()
-    }
-
-    fn full_match(re: &str, hay: &str) -> bool {
-        let r = Regex::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .build_from_hir(&rewrite(&parse(&format!(r"\A(?:{re})\z"))))
-            .unwrap();
-        r.is_match(hay)
+    fn raw_max(re: &str) -> Option<usize> {
+        raw_max_len(&crate::rules::compile::parse(re).unwrap())
     }
 
     #[test]
-    fn escaped_forms_match_where_the_byte_did_and_count_once() {
-        assert!(full_match(r"[A-Za-z0-9+/]{4}", r"a\/b+"));
-        assert!(full_match(r"[A-Za-z0-9+/]{4}", r"a\u002Fb\u002b"));
-        assert!(full_match(r"[A-Za-z0-9+/]{4}", r"\u002f\/\u002B\u002b"));
-        assert!(
-            !full_match(r"[A-Za-z0-9+/]{4}", r"a\u002fbcd"),
-            "five characters"
-        );
-        assert!(full_match(
-            r"key=[a-z]{2}={0,2}",
-            r"key\u003dab\u003D\u003d"
-        ));
-        assert!(full_match(r"https://x", r"https:\/\/x"));
-        assert!(full_match(r"https://x", r"https:\u002f/x"));
-        // Bytes outside the set, and classes without the byte, are as
-        // written.
-        assert!(!full_match(r"[A-Za-z0-9]{3}", r"a\/b"));
-        assert!(!full_match(r"a\x22b", r"a\u0022b"));
-        assert!(!full_match(r"[^\s/]{3}", r"a\/"));
-    }
-
-    #[test]
-    fn classes_that_already_match_a_form_are_unchanged() {
-        let h = parse(r#"[^\s"]{1,8}"#);
-        assert_eq!(rewrite(&h), h);
-        let h = parse(r"[A-Za-z0-9+/]{1,8}");
-        assert_ne!(rewrite(&h), h);
-        // Maximum length grows by the longest form, per character.
-        assert_eq!(
-            rewrite(&h).properties().maximum_len(),
-            Some(8 * MAX_FORM_LEN)
-        );
+    fn raw_lengths_count_six_for_every_escapable_character() {
+        assert_eq!(raw_max(r"ghp_[A-Za-z0-9]{36}"), Some(40));
+        assert_eq!(raw_max(r"[A-Za-z0-9+/]{40}"), Some(240));
+        // A class that already matches a backslash still counts: the rule
+        // sees `\u002f` as one `/`.
+        assert_eq!(raw_max(r#"[^\s"]{1,8}"#), Some(48));
+        assert_eq!(raw_max(r"https://x|y{2}"), Some(6 + 12 + 1));
+        assert_eq!(raw_max(r"a+"), None);
     }
 
     #[test]
@@ -341,6 +271,13 @@ mod tests {
         assert_eq!(f.len(), 12);
         assert!(f.contains(&"mongodb+srv:/".to_string()));
         assert!(f.contains(&r"mongodb\u002bsrv:\/".to_string()));
+        assert_eq!(search_keywords("ghp_"), vec!["ghp_"]);
+        assert_eq!(search_keywords("postgres://"), vec!["postgres:"]);
+        assert_eq!(
+            search_keywords("sig="),
+            vec!["sig=", r"sig\u003d", r"sig\u003D"]
+        );
+        assert_eq!(search_keywords("1//0").len(), 16);
     }
 
     #[test]

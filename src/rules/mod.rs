@@ -46,9 +46,11 @@ pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
 /// How the sources of built-in rule files are named (`builtin:aws.toml`).
 pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 
-/// Rules whose keyword is at most this many bytes into every match are
-/// verified by anchored searches only (one per possible start, see the
-/// engine), so their regexes need no reverse NFA and no literal prefilter.
+/// Rules whose keyword is at most this many bytes into every match (as
+/// written) are verified by anchored searches (one per possible start, see
+/// the engine), so their regexes need no reverse NFA and no literal
+/// prefilter. (Where escaped forms put the keyword further in, the engine
+/// searches unanchored, which the backtracker or the PikeVM answers.)
 pub const ANCHORED_VERIFY_MAX: usize = 8;
 
 /// Longest match any rule may have. Bounds the carry-over window.
@@ -192,18 +194,17 @@ pub struct Rule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    /// The compiled search regex (cheap to clone; each pools its caches per
-    /// thread). Rules with `analysis.keyword_offset` at most
-    /// [`ANCHORED_VERIFY_MAX`] are only ever searched anchored and are built
-    /// without full DFAs or literal prefilters (and, unless generic, without
-    /// lazy DFAs).
-    pub regex: meta::Regex,
+    /// How the rule finds matches: its compiled regex, or, for a derived
+    /// `-truncated` rule, its shapes. Search through
+    /// [`search_slots`](Self::search_slots), which sees escapes decoded.
+    pub matcher: Matcher,
     /// Capture group index of `secret`, if the regex names one.
     pub secret_group: Option<usize>,
     /// Keywords as written.
     pub keywords: Vec<String>,
-    /// What the prefilter searches for: the keywords as written and their
-    /// JSON-escaped spellings (see [`escape::keyword_forms`]).
+    /// What the prefilter searches for: the keywords as written, cut before
+    /// a `/`, `+` or `=`, or with JSON-escaped spellings (see
+    /// [`escape::search_keywords`]).
     pub search_keywords: Vec<String>,
     /// Severity.
     pub severity: Severity,
@@ -234,10 +235,32 @@ pub struct Rule {
     pub examples: Vec<Example>,
     /// Inputs the rule must leave alone.
     pub negative_examples: Vec<String>,
-    /// For a derived `-truncated` rule ([`truncated`]), its parent's regex:
-    /// where that matches at the start of a match of this rule, the parent
-    /// decides and this rule matches nothing.
-    pub shadow: Option<meta::Regex>,
+}
+
+/// How a rule finds its matches.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The rule's compiled regex. It pools its caches per thread, so it is
+    /// shared behind an `Arc`: a rule's clones, and the derived rule it
+    /// shadows, use the same caches (a cache of a large regex is tens of
+    /// KB). Rules with `analysis.plain_keyword_offset` at most
+    /// [`ANCHORED_VERIFY_MAX`] are built without full DFAs or literal
+    /// prefilters (and, unless generic, without lazy DFAs).
+    Regex(Arc<meta::Regex>),
+    /// A derived `-truncated` rule ([`truncated`]): a few fixed-length
+    /// shapes, matched without a regex (each compiled regex costs some 8 KB
+    /// however small), and the parent's regex, which shadows them.
+    Truncated(Arc<truncated::Shapes>),
+}
+
+impl Matcher {
+    /// Heap bytes of the compiled matcher (without per-thread caches).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Matcher::Regex(r) => r.memory_usage(),
+            Matcher::Truncated(t) => t.memory_usage(),
+        }
+    }
 }
 
 impl Rule {
@@ -277,30 +300,48 @@ impl Rule {
         Some(pid)
     }
 
-    /// The regex's search, with the secret group left out of a match that
-    /// the [`shadow`](Self::shadow) regex also matches at its start.
+    /// The matcher's search; a derived rule's match that its parent's
+    /// regex also matches at its start has its secret group left out.
     fn search_shadowed(
         &self,
         input: &Input<'_>,
         slots: &mut [Option<NonMaxUsize>],
     ) -> Option<PatternID> {
-        let pid = self.regex.search_slots(input, slots)?;
-        let start = slots[0].map_or(0, NonMaxUsize::get);
-        if self.shadowed(input.haystack(), start, input.end()) {
-            slots.iter_mut().skip(2).for_each(|s| *s = None);
+        match &self.matcher {
+            Matcher::Regex(r) => r.search_slots(input, slots),
+            Matcher::Truncated(t) => t.search_slots(input, slots),
         }
-        Some(pid)
     }
 
-    /// Whether the [`shadow`](Self::shadow) regex matches at `at` in
-    /// `hay[..end]` (`false` for rules without one).
+    /// Whether this is a derived rule whose parent's regex matches at `at`
+    /// in `hay[..end]`, so that a match of this rule there is the parent's
+    /// to decide.
     pub fn shadowed(&self, hay: &[u8], at: usize, end: usize) -> bool {
-        self.shadow.as_ref().is_some_and(|p| {
-            p.is_match(
-                Input::new(hay)
-                    .span(at..end)
-                    .anchored(regex_automata::Anchored::Yes),
-            )
+        match &self.matcher {
+            Matcher::Regex(_) => false,
+            Matcher::Truncated(t) => t.shadowed(hay, at, end),
+        }
+    }
+
+    /// The rule's matches in `hay` one after another, as the engine finds
+    /// them (escapes decoded, shadowed matches kept): each match's span and
+    /// its secret's, if the secret group took part.
+    pub fn matches<'h>(&'h self, hay: &'h [u8]) -> impl Iterator<Item = Match> + 'h {
+        let mut slots = vec![None; 2 * (self.secret_group.unwrap_or(0) + 1)];
+        let g = self.secret_group.unwrap_or(0);
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at > hay.len() {
+                return None;
+            }
+            self.search_slots(&Input::new(hay).range(at..), &mut slots)?;
+            let get = |i: usize| slots[i].map(NonMaxUsize::get);
+            let (start, end) = (get(0)?, get(1)?);
+            at = if end > start { end } else { end + 1 };
+            Some(Match {
+                span: start..end,
+                secret: get(2 * g).zip(get(2 * g + 1)).map(|(s, e)| s..e),
+            })
         })
     }
 
@@ -344,6 +385,15 @@ impl Rule {
         }
         Ok(())
     }
+}
+
+/// One match of a rule: where it is, and where its secret is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The whole match.
+    pub span: std::ops::Range<usize>,
+    /// The secret (the `secret` group, else the match), if it took part.
+    pub secret: Option<std::ops::Range<usize>>,
 }
 
 /// Why a regex match was not accepted as a finding.
@@ -560,15 +610,15 @@ impl RuleSetBuilder {
             return Err(Error::Invalid(problems));
         }
         // Derived rules go last, so their parents win ties in labels.
+        let off = |id: &RuleId| {
+            self.disable
+                .iter()
+                .any(|d| d == truncated::TAG || *d == format!("{id}{}", truncated::ID_SUFFIX))
+        };
         let derived: Vec<Rule> = rules
             .iter()
+            .filter(|r| !off(&r.id))
             .filter_map(truncated::derive)
-            .filter(|t| {
-                !self
-                    .disable
-                    .iter()
-                    .any(|d| *d == t.id.as_str() || d == truncated::TAG)
-            })
             .collect();
         rules.extend(derived);
         let mut set = RuleSet::from_rules(rules);
@@ -677,7 +727,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
             .regex
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret"),
-        regex: search.regex,
+        matcher: Matcher::Regex(Arc::new(search.regex)),
         keywords: rc.keywords,
         search_keywords: search.keywords,
         severity,
@@ -698,7 +748,6 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         source: file.to_string(),
         examples,
         negative_examples,
-        shadow: None,
     }))
 }
 
