@@ -335,8 +335,8 @@ fn redacted(oracle: &Oracle, input: &[u8]) -> Vec<bool> {
 /// Every example of every built-in rule that holds a `/`, `+` or `=`, with
 /// those bytes JSON-escaped, is redacted exactly as the example is: every
 /// byte of an escaped form whose byte the rule redacts goes, escapes
-/// included, and nothing else, whatever the chunking. The engine agrees
-/// with the oracle at every split.
+/// included, and nothing else, whatever the chunking, also at the start of
+/// a long line. The engine agrees with the oracle at every split.
 ///
 /// Not the rules with a `block` (PEM keys): the block after the header is
 /// the engine's armor scanner's to follow, which takes `\/` inside a body
@@ -375,6 +375,17 @@ fn every_example_with_escaped_slashes_plus_and_equals_is_redacted_whole() {
                     input,
                 };
                 assert_invariant(&single, &case, Style::Label, Some(&oracle));
+                // On a long line the window ends at the longest match the
+                // escapes allow, not at a line break.
+                let long = [&case.input[..], &[b' '; 9000][..]].concat();
+                let want = whole(&single, Style::Label, &long).out;
+                assert!(
+                    want == oracle.redact(&long, Style::Label),
+                    "{} long",
+                    case.name
+                );
+                let got = redact_in_chunks(&single, Style::Label, &long, &[4093, 7]).out;
+                assert!(got == want, "{} long, split", case.name);
                 checked += 1;
             }
         }
@@ -400,6 +411,15 @@ fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
             .get(parent)
             .expect("a derived rule's parent is in the set");
         let single = Oracle::new(std::sync::Arc::new(RuleSet::single(parent)));
+        let shape = regex_automata::meta::Regex::builder()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .multi_line(true),
+            )
+            .build(&t.pattern)
+            .unwrap();
         for (i, ex) in parent.examples.iter().enumerate() {
             let input = ex.input.as_bytes();
             let Some(sp) = single.spans(input).into_iter().next() else {
@@ -408,7 +428,7 @@ fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
             let at = Input::new(&input[..sp.end])
                 .span(sp.start..sp.end)
                 .anchored(Anchored::Yes);
-            let Some(min) = t.regex.search(&at).map(|m| m.end()) else {
+            let Some(min) = shape.search(&at).map(|m| m.end()) else {
                 continue;
             };
             if min + 1 >= sp.end {

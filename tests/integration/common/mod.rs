@@ -125,7 +125,8 @@ const MSGS: &[&str] = &[
 ];
 
 /// A seeded corpus of realistic log lines; about one line in `every` is a
-/// rule example input (a fake secret in context). Returns the corpus and the
+/// rule example input (a fake secret in context, one in four with its `/`,
+/// or its `+` and `=`, JSON-escaped). Returns the corpus and the
 /// example inputs planted in it.
 pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>, Vec<String>) {
     let mut rng = Rng::from_seed(seed.as_bytes());
@@ -140,6 +141,14 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
         let pick = rng.next_u64();
         if every > 0 && pick.is_multiple_of(every as u64) && !examples.is_empty() {
             let ex = examples[(rng.next_u64() % examples.len() as u64) as usize];
+            // One in four as a JSON encoder writes it: PHP's `\/`, or
+            // `\u002b` / `\u003d` (Gson, System.Text.Json).
+            let escaped = match rng.next_u64() % 8 {
+                0 => ex.replace('/', r"\/"),
+                1 => ex.replace('+', r"\u002b").replace('=', r"\u003d"),
+                _ => ex.to_string(),
+            };
+            let ex = escaped.as_str();
             planted.push(ex.to_string());
             // After a log prefix, so secrets sit mid-line; an indented
             // example (a config file's `  password x`, whose rule needs the
