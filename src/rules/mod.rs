@@ -963,7 +963,7 @@ impl RuleSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn one(body: &str) -> Result<RuleSet, Error> {
@@ -972,7 +972,8 @@ mod tests {
         b.build()
     }
 
-    const GOOD: &str = r#"
+    /// A small valid rule file, for tests to vary.
+    pub(crate) const GOOD: &str = r#"
 [[rule]]
 id = "t.tok"
 name = "test token"

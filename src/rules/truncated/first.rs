@@ -97,18 +97,15 @@ fn exact(h: &Hir, j: usize) -> Option<Hir> {
         HirKind::Capture(c) => exact(&c.sub, j),
         HirKind::Alternation(xs) => union(xs.iter().map(|x| exact(x, j))),
         HirKind::Concat(xs) => exact_seq(xs, j),
-        HirKind::Repetition(r) => {
-            let fixed = r.sub.properties().minimum_len() == r.sub.properties().maximum_len();
-            match r.sub.properties().maximum_len() {
-                _ if j == 0 => (r.min == 0).then(Hir::empty),
-                Some(w) if fixed && w > 0 => {
-                    let n = (j / w) as u32;
-                    (j.is_multiple_of(w) && r.min <= n && r.max.is_none_or(|m| n <= m))
-                        .then(|| repeat(&r.sub, n))
-                }
-                _ => union(copies(r)?.map(|c| exact_seq(&c, j))),
+        HirKind::Repetition(r) => match fixed_width(r) {
+            _ if j == 0 => (r.min == 0).then(Hir::empty),
+            Some(w) => {
+                let n = (j / w) as u32;
+                (j.is_multiple_of(w) && r.min <= n && r.max.is_none_or(|m| n <= m))
+                    .then(|| repeat(&r.sub, n))
             }
-        }
+            None => union(copies(r)?.map(|c| exact_seq(&c, j))),
+        },
     }
 }
 
@@ -124,21 +121,26 @@ pub fn take(h: &Hir, k: usize) -> Option<Hir> {
         HirKind::Capture(c) => take(&c.sub, k),
         HirKind::Alternation(xs) => union(xs.iter().map(|x| take(x, k))),
         HirKind::Concat(xs) => take_seq(xs, k),
-        HirKind::Repetition(r) => {
-            let fixed = r.sub.properties().minimum_len() == r.sub.properties().maximum_len();
-            match r.sub.properties().maximum_len() {
-                Some(w) if fixed && w > 0 => {
-                    let (n, rest) = ((k / w) as u32, k % w);
-                    let copies = n + u32::from(rest > 0);
-                    if r.max.is_some_and(|m| copies > m) {
-                        return None;
-                    }
-                    Some(Hir::concat(vec![repeat(&r.sub, n), take(&r.sub, rest)?]))
+        HirKind::Repetition(r) => match fixed_width(r) {
+            Some(w) => {
+                let (n, rest) = ((k / w) as u32, k % w);
+                let copies = n + u32::from(rest > 0);
+                if r.max.is_some_and(|m| copies > m) {
+                    return None;
                 }
-                _ => union(copies(r)?.map(|c| take_seq(&c, k))),
+                Some(Hir::concat(vec![repeat(&r.sub, n), take(&r.sub, rest)?]))
             }
-        }
+            None => union(copies(r)?.map(|c| take_seq(&c, k))),
+        },
     }
+}
+
+/// The length every string of a repetition's part has, if they all have
+/// the same, non-zero one.
+fn fixed_width(r: &Repetition) -> Option<usize> {
+    let p = r.sub.properties();
+    p.maximum_len()
+        .filter(|&w| w > 0 && p.minimum_len() == Some(w))
 }
 
 fn exact_seq(xs: &[Hir], j: usize) -> Option<Hir> {

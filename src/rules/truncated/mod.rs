@@ -280,18 +280,13 @@ fn secret_span(regex: &meta::Regex, group: Option<usize>, hay: &[u8]) -> Option<
 mod tests {
     use super::*;
 
-    const TOKEN: &str = r#"
-[[rule]]
-id = "t.tok"
-name = "test token"
-regex = '\b(?P<secret>tok_[a-z0-9]{36})\b'
-keywords = ["tok_"]
-severity = "high"
-remediation = "rotate it"
-tags = ["default"]
-examples = [{ input = "x tok_{{lowerdigit:36}} y", output = "x [REDACTED:t.tok] y" }]
-negative_examples = ["tok_{{lowerdigit:12}} is short"]
-"#;
+    /// A prefixed token rule with a negative example.
+    fn token() -> String {
+        crate::rules::tests::GOOD
+            .replace("{8}", "{36}")
+            .replace(":8}", ":36}")
+            + "negative_examples = [\"tok_{{lowerdigit:12}} is short\"]\n"
+    }
 
     fn load(text: &str, disable: &[&str]) -> crate::rules::RuleSet {
         let mut b = crate::rules::RuleSetBuilder::new();
@@ -310,7 +305,7 @@ negative_examples = ["tok_{{lowerdigit:12}} is short"]
 
     #[test]
     fn a_prefixed_rule_gets_a_truncated_twin_its_own_matches_shadow() {
-        let set = load(TOKEN, &[]);
+        let set = load(&token(), &[]);
         let t = set.get("t.tok-truncated").expect("derived");
         assert!(t.tags.iter().any(|x| x == TAG));
         let full = format!("tok_{}", "a1".repeat(18));
@@ -327,7 +322,7 @@ negative_examples = ["tok_{{lowerdigit:12}} is short"]
         assert!(crate::check::check(&set).is_empty());
         for off in ["truncated", "t.tok-truncated"] {
             assert!(
-                load(TOKEN, &[off]).get("t.tok-truncated").is_none(),
+                load(&token(), &[off]).get("t.tok-truncated").is_none(),
                 "{off}"
             );
         }
@@ -340,7 +335,7 @@ negative_examples = ["tok_{{lowerdigit:12}} is short"]
             (r"\b(?P<secret>", r"(?:key=)(?P<secret>"),
             ("is short", "x tok_0123456789abcdefghij0123456789abc"),
         ] {
-            let text = TOKEN.replace(from, to);
+            let text = token().replace(from, to);
             let set = load(&text, &[]);
             assert!(set.get("t.tok-truncated").is_none(), "{from} -> {to}");
         }

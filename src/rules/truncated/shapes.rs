@@ -267,15 +267,8 @@ mod tests {
             let Matcher::Truncated(shapes) = &t.matcher else {
                 continue;
             };
-            let re = meta::Regex::builder()
-                .syntax(
-                    regex_automata::util::syntax::Config::new()
-                        .unicode(false)
-                        .utf8(false)
-                        .multi_line(true),
-                )
-                .build(&t.pattern)
-                .unwrap();
+            let hir = crate::rules::compile::parse(&t.pattern).unwrap();
+            let re = meta::Regex::builder().build_from_hir(&hir).unwrap();
             let mut hays: Vec<Vec<u8>> =
                 t.examples.iter().map(|e| e.input.clone().into()).collect();
             for base in hays.clone() {
