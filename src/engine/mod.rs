@@ -615,6 +615,8 @@ impl Redactor {
             let (h0, h1) = (self.at(hay_start), self.at(hay_end));
             let end = (window_end - hay_start) as usize;
             let input = Input::new(&self.buf[h0..h1]).span((s - hay_start) as usize..end);
+            // Looked for once per window, not once per start tried.
+            let escaped = crate::rules::escape::has_escape(&self.buf[h0..h1]);
             let slots = &mut self.slots[..nslots];
             // Only a match starting in `s..=k` counts. Close to the keyword,
             // anchored tries at each of those starts (each fails within a
@@ -626,11 +628,11 @@ impl Redactor {
                         .clone()
                         .span((p - hay_start) as usize..end)
                         .anchored(Anchored::Yes);
-                    rule.search_slots(&at, slots).is_some()
+                    rule.search_slots_escaped(&at, slots, escaped).is_some()
                 })
             } else {
                 let at = input.anchored(Anchored::No);
-                rule.search_slots(&at, slots).is_some()
+                rule.search_slots_escaped(&at, slots, escaped).is_some()
             };
             if !found {
                 self.next[r] = self.next[r].max(k + 1);

@@ -275,12 +275,28 @@ impl Rule {
         input: &Input<'_>,
         slots: &mut [Option<NonMaxUsize>],
     ) -> Option<PatternID> {
+        let span = input.get_span();
+        let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
+        let escaped = escape::has_escape(&input.haystack()[look..span.end]);
+        self.search_slots_escaped(input, slots, escaped)
+    }
+
+    /// As [`search_slots`](Self::search_slots), for callers that have
+    /// looked for escaped forms themselves: `escaped` says whether the
+    /// haystack may hold one (`false` searches it as it is). A caller trying
+    /// many starts in one window looks once.
+    pub fn search_slots_escaped(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+        escaped: bool,
+    ) -> Option<PatternID> {
+        if !escaped {
+            return self.search_shadowed(input, slots);
+        }
         let hay = input.haystack();
         let span = input.get_span();
         let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
-        if !escape::has_escape(&hay[look..span.end]) {
-            return self.search_shadowed(input, slots);
-        }
         let d = escape::Decoded::new(&hay[look..]);
         let (from, to) = (
             d.at_or_after(span.start - look),
@@ -954,6 +970,15 @@ impl RuleSet {
     /// A rule by id.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id.as_str() == id)
+    }
+
+    /// Drops every rule's examples and negative examples (once checked,
+    /// they are only memory).
+    pub fn forget_examples(&mut self) {
+        for r in &mut self.rules {
+            r.examples = Vec::new();
+            r.negative_examples = Vec::new();
+        }
     }
 
     /// A set holding only `rule` (for checking its examples in isolation).

@@ -15,11 +15,16 @@ use redactd::engine::{Collect, Options, Redactor, Style};
 use redactd::rules::template::Rng;
 use redactd::rules::{RuleSet, RuleSetBuilder};
 
-/// The built-in default rules, examples checked (loaded once per test binary).
+/// The built-in default rules, with their examples (loaded once per test
+/// binary; `check::load` would drop the examples).
 pub fn builtin() -> Arc<RuleSet> {
     static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
     SET.get_or_init(|| {
-        redactd::check::load(&RuleSetBuilder::builtin()).unwrap_or_else(|e| panic!("{e}"))
+        Arc::new(
+            RuleSetBuilder::builtin()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     })
     .clone()
 }
@@ -30,7 +35,7 @@ pub fn builtin_all() -> Arc<RuleSet> {
     SET.get_or_init(|| {
         let mut b = RuleSetBuilder::builtin();
         b.all(true);
-        redactd::check::load(&b).unwrap_or_else(|e| panic!("{e}"))
+        Arc::new(b.build().unwrap_or_else(|e| panic!("{e}")))
     })
     .clone()
 }
