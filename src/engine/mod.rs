@@ -510,39 +510,36 @@ impl Redactor {
     // === verification ===
 
     /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it; `None` while it is not. No match holds a line
-    /// break, so the next `\n` bounds the window too. Without an escaped
-    /// form from the earliest start a match may have up to the bound as
-    /// written, that bound holds; otherwise the raw one.
-    fn window_end(&self, k: u64, rule: &Rule) -> Option<u64> {
-        let end = self.end();
-        let plain = k + rule.analysis.plain_max_len as u64;
-        let lim = if self.escaped_near(k, rule, plain.min(end)) {
-            k + rule.analysis.max_len as u64
-        } else {
-            plain
-        };
-        let to = lim.min(end);
-        if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
-            return Some(k + i as u64);
-        }
-        if lim < end {
-            Some(lim)
-        } else if self.eof {
-            Some(end)
-        } else {
-            None
-        }
-    }
-
-    /// Whether an escaped form lies in the window from the earliest start
-    /// a match proved by a keyword at `k` may have (in raw bytes) to `to`:
-    /// where none does, the rule's bounds as written hold.
-    fn escaped_near(&self, k: u64, rule: &Rule, to: u64) -> bool {
-        let from = k
-            .saturating_sub(rule.analysis.keyword_offset as u64)
+    /// buffered to decide it, and whether an escaped form lies on the line
+    /// from the earliest start such a match may have to there; `None` while
+    /// it is not decided. No match holds a line break, so the next `\n`
+    /// bounds the window too. Without an escaped form the rule's bounds as
+    /// written hold, else the raw ones (see [`crate::rules::escape`]).
+    fn window_end(&self, k: u64, rule: &Rule) -> Option<(u64, bool)> {
+        let (end, a) = (self.end(), &rule.analysis);
+        let raw = k + a.max_len as u64;
+        let nl = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(raw.min(end))])
+            .map(|i| k + i as u64);
+        // From the character before the earliest start (look-behind sees it
+        // decoded), but not before the line's start.
+        let floor = k
+            .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
             .max(self.base);
-        crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))])
+        let from = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(k)]) {
+            Some(i) => floor + i as u64 + 1,
+            None => floor,
+        };
+        let plain = k + a.plain_max_len as u64;
+        let to = plain.min(nl.unwrap_or(end)).min(end);
+        let escaped =
+            crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))]);
+        let lim = if escaped { raw } else { plain };
+        match nl {
+            Some(n) if n <= lim => Some((n, escaped)),
+            _ if lim < end => Some((lim, escaped)),
+            _ if self.eof => Some((end, escaped)),
+            _ => None,
+        }
     }
 
     fn process_hits(&mut self) -> bool {
@@ -564,13 +561,13 @@ impl Redactor {
                 progressed = true;
                 continue;
             }
-            let Some(window_end) = self.window_end(hit.pos, &self.set.rules()[r]) else {
+            let Some((window_end, escaped)) = self.window_end(hit.pos, &self.set.rules()[r]) else {
                 break;
             };
             self.hits.pop_front();
             progressed = true;
             self.stats.hits_verified += 1;
-            if self.verify(hit, window_end) {
+            if self.verify(hit, window_end, escaped) {
                 // An extender opened: the hit waits for it.
                 self.hits.push_front(hit);
             }
@@ -578,14 +575,16 @@ impl Redactor {
         progressed
     }
 
-    /// Searches the rule of `hit` for matches starting at or before the hit.
-    /// Returns true when it opened an extender and stopped early.
-    fn verify(&mut self, hit: Hit, window_end: u64) -> bool {
+    /// Searches the rule of `hit` for matches starting at or before the hit,
+    /// in the window [`window_end`](Self::window_end) decided (and said
+    /// whether it holds escaped forms). Returns true when it opened an
+    /// extender and stopped early.
+    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
         let r = hit.rule as usize;
         let k = hit.pos;
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[r];
-        let off = if self.escaped_near(k, rule, k) {
+        let off = if escaped {
             rule.analysis.keyword_offset
         } else {
             rule.analysis.plain_keyword_offset
@@ -615,8 +614,6 @@ impl Redactor {
             let (h0, h1) = (self.at(hay_start), self.at(hay_end));
             let end = (window_end - hay_start) as usize;
             let input = Input::new(&self.buf[h0..h1]).span((s - hay_start) as usize..end);
-            // Looked for once per window, not once per start tried.
-            let escaped = crate::rules::escape::has_escape(&self.buf[h0..h1]);
             let slots = &mut self.slots[..nslots];
             // Only a match starting in `s..=k` counts. Close to the keyword,
             // anchored tries at each of those starts (each fails within a
