@@ -268,8 +268,6 @@ struct SpanPrint {
 pub struct Redactor {
     set: Arc<RuleSet>,
     opts: Options,
-    /// Rendered `[REDACTED:id]` per rule.
-    labels: Vec<Vec<u8>>,
     /// Stream bytes `[base, base + buf.len())`. Holds every unreleased byte
     /// plus [`LOOK_BEHIND`] bytes of look-behind context.
     buf: Vec<u8>,
@@ -309,11 +307,6 @@ impl Redactor {
             .max()
             .unwrap_or(1);
         Redactor {
-            labels: set
-                .rules()
-                .iter()
-                .map(|r| format!("[REDACTED:{}]", r.id).into_bytes())
-                .collect(),
             next: vec![0; n],
             slots: vec![None; 2 * max_groups],
             set,
@@ -954,7 +947,7 @@ impl Redactor {
         match self.opts.style {
             Style::Label => {
                 if first {
-                    out(&self.labels[cur.rule as usize], &mut nout);
+                    out(self.set.label(cur.rule as usize), &mut nout);
                 }
                 for &c in bytes {
                     if c == b'\n' || c == b'\r' {

@@ -921,6 +921,8 @@ pub struct RuleSet {
     allow: allow::Allowlist,
     /// Union DFA for idle flushes, built on first use.
     viability: std::sync::OnceLock<Option<Viability>>,
+    /// `[REDACTED:id]` per rule, rendered once for every stream to share.
+    labels: Vec<Box<[u8]>>,
 }
 
 impl RuleSet {
@@ -938,6 +940,10 @@ impl RuleSet {
                 .map(|r| r.analysis.keyword_offset)
                 .max()
                 .unwrap_or(0),
+            labels: rules
+                .iter()
+                .map(|r| format!("[REDACTED:{}]", r.id).into_bytes().into())
+                .collect(),
             rules,
             prefilter,
             max_len,
@@ -960,6 +966,11 @@ impl RuleSet {
     /// The rules, in priority order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The replacement text of rule number `rule`: `[REDACTED:id]`.
+    pub fn label(&self, rule: usize) -> &[u8] {
+        &self.labels[rule]
     }
 
     /// The keyword prefilter.
