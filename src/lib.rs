@@ -11,14 +11,20 @@
 //!   validation, and the compiled [`rules::RuleSet`].
 //! - [`engine`]: the streaming [`engine::Redactor`] (prefilter, verification,
 //!   carry-over window, multi-line blocks, replacement styles, findings).
-//! - [`framing`]: syslog frames and headers (RFC 6587, 5424, 3164).
+//! - [`formats`]: pure parsing and writing, no engine: syslog frames and
+//!   headers (RFC 6587, 5424, 3164), JSON tokens and grammar, msgpack and
+//!   protobuf walkers, HTTP body codecs.
+//! - [`scrub`]: format-aware redaction: one redactor driven over what
+//!   `formats` yields (JSON values with their keys as context, msgpack and
+//!   protobuf strings, syslog SD values and MSG, HTTP bodies).
 //! - [`check`]: rule self-tests and explanations, shared by the CLI and tests.
-//! - [`modes`]: the ways redactd is run: `filter`, `tcp`, `syslog`.
+//! - [`modes`]: the ways redactd is run: `filter`, `tcp`, `syslog`, `http`.
 //! - [`config`]: the `serve --config` file: schema, validation, secret references.
 //! - [`metrics`]: the Prometheus families and the admin endpoint
 //!   (`/metrics`, `/healthz`, `/readyz`).
 //!
-//! `rules`, `engine` and `framing` do no I/O and use no async runtime.
+//! `rules`, `engine`, `formats` and `scrub` do no I/O and use no async
+//! runtime.
 //!
 //! # Example
 //!
@@ -48,8 +54,9 @@ pub mod check;
 pub mod config;
 pub mod counters;
 pub mod engine;
-pub mod framing;
+pub mod formats;
 pub mod metrics;
 pub mod modes;
 pub mod rules;
+pub mod scrub;
 pub mod serve;
