@@ -7,7 +7,15 @@
 //! findings do not depend on how the input is cut; `label`/`mask` output is
 //! exactly the oracle's; no planted secret survives; the window stays
 //! bounded; rule loading never panics.
+//!
+//! The format targets (`syslog_frames`, `json`, `msgpack`, `protobuf`,
+//! `http_codec`) check the properties in [`props`] (shared with the plain
+//! replay test) over inputs built by [`gen`].
 
+pub mod gen;
+pub mod props;
+
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -50,6 +58,27 @@ pub fn options(style: Style) -> Options {
             Fingerprinter::new(b"0123456789abcdef-fuzz", "fz").expect("valid fuzz key"),
         ),
     }
+}
+
+/// Runs `f` with a redactor over [`rules`] in `style`, made once per
+/// thread and reused: `Redactor::new` builds a lazy-DFA cache per rule, which
+/// would otherwise dominate a format case's cost. The format scrubbers
+/// reset the redactor before each use.
+pub fn with_redactor<R>(style: Style, f: impl FnOnce(&mut Redactor) -> R) -> R {
+    thread_local! {
+        static REDACTORS: RefCell<Vec<(Style, Redactor)>> = const { RefCell::new(Vec::new()) };
+    }
+    REDACTORS.with(|cell| {
+        let mut reds = cell.borrow_mut();
+        let i = match reds.iter().position(|(s, _)| *s == style) {
+            Some(i) => i,
+            None => {
+                reds.push((style, Redactor::new(Arc::clone(rules()), options(style))));
+                reds.len() - 1
+            }
+        };
+        f(&mut reds[i].1)
+    })
 }
 
 /// A replacement style, chosen by the fuzzer.

@@ -125,10 +125,12 @@ fn corrupt(coding: Coding, e: &dyn std::fmt::Display) -> CodecError {
 }
 
 /// Decodes `body`, refusing more than `limit` decoded bytes (an identity
-/// body is borrowed as it is).
+/// body is borrowed as it is). An empty body is empty in every coding, as
+/// it is when streamed ([`WriteDecoder`]).
 pub fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, CodecError> {
     match coding {
         Coding::Identity if body.len() > limit => Err(CodecError::TooLarge { limit }),
+        _ if body.is_empty() => Ok(Cow::Borrowed(body)),
         Coding::Identity => Ok(Cow::Borrowed(body)),
         Coding::Gzip => {
             read_capped(flate2::read::MultiGzDecoder::new(body), limit, coding).map(Cow::Owned)

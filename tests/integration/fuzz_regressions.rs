@@ -1,10 +1,16 @@
 //! Replays every input in `fuzz/regressions/` as a plain test (see the
-//! README there for the file naming). No cargo-fuzz or nightly needed.
+//! README there for the file naming). No cargo-fuzz or nightly needed: the
+//! format targets' properties live in `fuzz/src/props.rs`, which uses only
+//! crates this one has and is compiled in here as a module.
 
 use crate::common::*;
 use redactd::engine::oracle::Oracle;
-use redactd::engine::Style;
+use redactd::engine::{Redactor, Style};
 use redactd::rules::RuleSetBuilder;
+
+#[path = "../../fuzz/src/props.rs"]
+#[allow(dead_code)]
+mod props;
 
 fn regressions() -> Vec<(String, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions");
@@ -44,6 +50,45 @@ fn check_engine(name: &str, input: &[u8]) {
     }
 }
 
+/// Write plans the format targets' regressions are replayed with (the
+/// fuzzer's own plan is in the commit that added the file, when it
+/// mattered).
+const PLANS: [&[usize]; 4] = [&[1], &[7], &[4093], &[1, 64, 3]];
+
+/// A format target's properties over a kept input, with every built-in rule
+/// where the target redacts.
+fn check_format(name: &str, input: &[u8]) {
+    let red = || Redactor::new(builtin_all(), opts(Style::Label));
+    let target = name.split('-').next().unwrap_or_default();
+    match target {
+        "syslog_frames" => {
+            for max in [1, 16, 300, 65_536] {
+                for plan in PLANS {
+                    props::syslog_frames(input, plan, max);
+                }
+            }
+        }
+        "json" => {
+            props::json_grammar(input);
+            for style in [Style::Label, Style::Mask, Style::Hmac] {
+                let mut r = Redactor::new(builtin_all(), opts(style));
+                props::json_redaction(&mut r, input);
+            }
+        }
+        "msgpack" => props::msgpack(&mut red(), input),
+        "protobuf" => props::protobuf(&mut red(), input),
+        "http_codec" => {
+            for split in [1, 7, 4096] {
+                props::codec_round_trip(input, split);
+                for limit in [0, 100, 1 << 16] {
+                    props::codec_wire(input, split, limit);
+                }
+            }
+        }
+        _ => panic!("{name}: unknown regression prefix"),
+    }
+}
+
 #[test]
 fn fuzz_regressions_replay() {
     for (name, bytes) in regressions() {
@@ -57,7 +102,7 @@ fn fuzz_regressions_replay() {
                 let _ = redactd::check::check(&set);
             }
         } else {
-            panic!("{name}: unknown regression prefix");
+            check_format(&name, &bytes);
         }
     }
 }
