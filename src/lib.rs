@@ -57,6 +57,8 @@ pub mod engine;
 pub mod formats;
 pub mod metrics;
 pub mod modes;
+pub mod net;
 pub mod rules;
+pub mod scan;
 pub mod scrub;
 pub mod serve;

@@ -59,14 +59,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use super::budget::{Budget, Lease};
 use super::http_stream::{ChannelBody, Chunk};
-use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
-use super::slots::{Slot, SlotIo, Slots, Timeouts};
-use super::tls::BoxStream;
 use crate::counters::Refused;
 use crate::engine::Finding;
 use crate::formats::codec::{decode, encode, extend_capped, Coding};
+use crate::net::budget::{Budget, Lease};
+use crate::net::slots::{Slot, SlotIo, Slots, Timeouts};
+use crate::net::tls::BoxStream;
+use crate::net::{self, Counters, EngineWatch, Shutdown, Stop};
 use crate::scrub::body::{BodyError, BodyRedactor, Format};
 use crate::scrub::stream::{Parts, StreamRedactor, PIECE};
 

@@ -16,19 +16,102 @@ use super::raw::{self, Opt};
 use super::*;
 
 /// Parses and validates; `Err` holds every problem found.
+///
+/// An unknown key or a value of the wrong type does not hide the other
+/// problems: the offending line is blanked (its bytes become spaces, so
+/// every offset and line number stays) and the text is parsed again, up to
+/// [`MAX_RESUMES`] times, and validation then reports the rest. (A key
+/// whose value was blanked is not reported again as missing.) Only a TOML
+/// syntax error stops at once.
 pub(super) fn parse(
     text: &str,
     origin: &str,
     base: Option<&Path>,
 ) -> Result<Config, Vec<ConfigError>> {
-    let de = toml::Deserializer::new(text);
-    let file: raw::File = match serde_path_to_error::deserialize(de) {
-        Ok(f) => f,
-        Err(e) => return Err(vec![serde_error(text, &e)]),
+    let mut now = text.to_string();
+    let mut early: Vec<ConfigError> = Vec::new();
+    let file = loop {
+        let de = toml::Deserializer::new(&now);
+        match serde_path_to_error::deserialize::<_, raw::File>(de) {
+            Ok(f) => break f,
+            Err(e) => {
+                let resumable = e.inner().span().filter(|_| early.len() < MAX_RESUMES);
+                early.push(serde_error(text, &e));
+                let kind = early.last().map(|e| e.kind);
+                match resumable {
+                    Some(span) if kind == Some(ErrorKind::UnknownKey) || is_type_error(&e) => {
+                        blank_item(&mut now, span.start)
+                    }
+                    _ => return Err(early),
+                }
+            }
+        }
     };
-    let mut config = validate(file, Some(text), base, false)?;
-    config.origin = origin.to_string();
-    Ok(config)
+    match validate(file, Some(text), base, false) {
+        Ok(mut config) if early.is_empty() => {
+            config.origin = origin.to_string();
+            Ok(config)
+        }
+        Ok(_) => Err(early),
+        Err(mut later) => {
+            later.retain(|l| {
+                !(l.kind == ErrorKind::Missing && early.iter().any(|e| e.path == l.path))
+            });
+            early.append(&mut later);
+            Err(early)
+        }
+    }
+}
+
+/// Unknown keys and wrong types reported in one pass, at most.
+const MAX_RESUMES: usize = 64;
+
+fn is_type_error(e: &serde_path_to_error::Error<toml::de::Error>) -> bool {
+    let msg = e.inner().message();
+    msg.starts_with("invalid type: ") || msg.starts_with("invalid value: ")
+}
+
+/// Blanks the item at `offset`: its line, or for a table header (`[x]`,
+/// `[[x]]`) the whole table up to the next header. Offsets and line
+/// numbers stay as they were.
+fn blank_item(text: &mut String, offset: usize) {
+    let bytes = text.as_bytes();
+    let offset = offset.min(bytes.len());
+    let start = bytes[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| from + i)
+    };
+    let mut end = line_end(start);
+    if bytes[start..end].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        // A whole table: up to the next header.
+        while end < bytes.len() {
+            let next = end + 1;
+            let next_end = line_end(next);
+            if bytes[next..next_end]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                == Some(&b'[')
+            {
+                break;
+            }
+            end = next_end;
+        }
+    }
+    // Byte for byte, so offsets stay; whole lines, so what remains is
+    // still UTF-8.
+    let mut v = std::mem::take(text).into_bytes();
+    for b in &mut v[start..end] {
+        if *b != b'\n' {
+            *b = b' ';
+        }
+    }
+    *text = String::from_utf8(v).unwrap_or_default();
 }
 
 /// Validates a raw config: from a file (`text` is what its spans point
