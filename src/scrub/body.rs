@@ -25,6 +25,7 @@ use crate::formats::protobuf::{ProtoError, LOKI_PUSH, OTLP_LOGS};
 use crate::scrub::json::JsonRedactor;
 use crate::scrub::msgpack::MsgpackRedactor;
 use crate::scrub::protobuf::ProtoRedactor;
+use std::convert::Infallible;
 
 /// How a body is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,11 +192,14 @@ struct Collect<'a> {
 }
 
 impl Sink for Collect<'_> {
-    fn bytes(&mut self, b: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, b: &[u8]) -> Result<(), Infallible> {
         self.out.extend_from_slice(b);
+        Ok(())
     }
-    fn finding(&mut self, f: Finding) {
+    fn finding(&mut self, f: Finding) -> Result<(), Infallible> {
         self.findings.push(f);
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@
 //! request so a partial body is never completed. The codec is
 //! [`crate::formats::codec`], the one the buffered path uses.
 
+use std::convert::Infallible;
 use std::io::{self, Write};
 
 use super::body::{BodyError, BodyRedactor, Format};
@@ -66,11 +67,14 @@ struct EncSink<'a> {
 }
 
 impl Sink for EncSink<'_> {
-    fn bytes(&mut self, b: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, b: &[u8]) -> Result<(), Infallible> {
         self.enc.write(b);
+        Ok(())
     }
-    fn finding(&mut self, f: Finding) {
+    fn finding(&mut self, f: Finding) -> Result<(), Infallible> {
         self.findings.push(f);
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 //! (the value scanner, the parts of the header, the findings and replaced
 //! ranges), as an HTTP connection reuses its body scratch.
 
+use std::convert::Infallible;
 use std::ops::Range;
 
 use super::fields::FieldRedactor;
@@ -205,37 +206,41 @@ struct TextSink<'a> {
 }
 
 impl Sink for TextSink<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         if self.done {
-            return;
+            return Ok(());
         }
         if self.open.is_some() {
             self.out.extend_from_slice(bytes);
-            return;
+            return Ok(());
         }
         let room = (self.cut - self.pos).min(bytes.len() as u64) as usize;
         self.out.extend_from_slice(&bytes[..room]);
         self.pos += room as u64;
         self.done = room < bytes.len();
+        Ok(())
     }
 
-    fn finding(&mut self, finding: Finding) {
+    fn finding(&mut self, finding: Finding) -> Result<(), Infallible> {
         if finding.offset < self.cut {
             self.r.found.push(finding);
         }
+        Ok(())
     }
 
-    fn span_start(&mut self, at: u64) {
+    fn span_start(&mut self, at: u64) -> Result<(), Infallible> {
         if self.done || at >= self.cut {
             self.done = true;
-            return;
+            return Ok(());
         }
         self.open = Some(self.out.len());
+        Ok(())
     }
 
-    fn span_end(&mut self, at: u64) {
+    fn span_end(&mut self, at: u64) -> Result<(), Infallible> {
         let Some(start) = self.open.take() else {
-            return;
+            return Ok(());
         };
         if at > self.cut {
             // The secret straddles the cut: drop its replacement whole.
@@ -245,6 +250,7 @@ impl Sink for TextSink<'_> {
             self.r.replaced.push(start..self.out.len());
             self.pos = at;
         }
+        Ok(())
     }
 }
 
