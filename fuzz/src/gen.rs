@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use redactd::formats::msgpack::{put_header, Family};
 use redactd::formats::protobuf::put_varint;
 
-use crate::{assemble, rules, Piece};
+use super::{assemble, rules, Piece};
 
 /// Bytes a string of pieces may take.
 const STRING_LIMIT: usize = 2048;
@@ -191,7 +191,7 @@ pub fn render_msgpack(v: &MVal, depth: usize, out: &mut Vec<u8>) {
 
 fn container_header(map: bool, n: usize, class: u8, out: &mut Vec<u8>) {
     let (fix, wide) = if map { (0x80, 0xde) } else { (0x90, 0xdc) };
-    if n < 16 && class % 3 == 0 {
+    if n < 16 && class.is_multiple_of(3) {
         out.push(fix | n as u8);
     } else if n <= 0xffff && class % 3 == 1 {
         out.push(wide);

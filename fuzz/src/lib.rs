@@ -9,9 +9,16 @@
 //! bounded; rule loading never panics.
 //!
 //! The format targets (`syslog_frames`, `json`, `msgpack`, `protobuf`,
-//! `http_codec`) check the properties in [`props`] (shared with the plain
-//! replay test) over inputs built by [`gen`].
+//! `http_codec`) check the properties in [`props`] over the [`cases`]
+//! built from structured inputs ([`gen`]).
+//!
+//! This library is also compiled into the main crate's integration tests
+//! (`tests/integration/main.rs` includes it with `#[path]`), which replay
+//! `fuzz/regressions/` and run the format cases on stable for a bounded
+//! time. So it uses only crates the main crate has too (and `arbitrary`, a
+//! dev-dependency there), and says `super::`, never `crate::`.
 
+pub mod cases;
 pub mod gen;
 pub mod props;
 

@@ -1,12 +1,12 @@
 //! The properties the format fuzz targets check, as plain functions over
 //! concrete inputs: each panics with a message when its property fails.
 //!
-//! This file uses nothing but `redactd`, `serde`, `serde_json` and `std`, so
-//! it is compiled twice: here, for the fuzz targets (`fuzz_targets/*.rs`),
-//! and by the main crate's plain `cargo test`
-//! (`tests/integration/fuzz_regressions.rs` includes it with `#[path]`),
-//! which replays every input kept in `fuzz/regressions/`. No cargo-fuzz, no
-//! nightly and no `arbitrary` is needed to replay.
+//! This file uses nothing but `redactd`, `bytes`, `serde`, `serde_json` and
+//! `std`, so it is compiled twice: here, for the fuzz targets
+//! (`fuzz_targets/*.rs`), and by the main crate's plain `cargo test` (with
+//! the rest of this library, see `lib.rs`), which replays every input kept
+//! in `fuzz/regressions/` and runs the format cases for a bounded time. No
+//! cargo-fuzz and no nightly is needed for either.
 //!
 //! | function | property |
 //! |---|---|

@@ -1,16 +1,13 @@
 //! Replays every input in `fuzz/regressions/` as a plain test (see the
 //! README there for the file naming). No cargo-fuzz or nightly needed: the
-//! format targets' properties live in `fuzz/src/props.rs`, which uses only
-//! crates this one has and is compiled in here as a module.
+//! format targets' properties live in `fuzz/src/props.rs`, compiled in here
+//! with the rest of the fuzz library (`crate::redactd_fuzz`).
 
 use crate::common::*;
+use crate::redactd_fuzz::props;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::{Redactor, Style};
 use redactd::rules::RuleSetBuilder;
-
-#[path = "../../fuzz/src/props.rs"]
-#[allow(dead_code)]
-mod props;
 
 fn regressions() -> Vec<(String, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions");
