@@ -257,16 +257,16 @@ impl<W: Write> WriteDecoder<W> {
             Coding::Zstd => Some((self.zstd)()?),
             _ => None,
         };
-        let DecState::Idle(w) = std::mem::replace(&mut self.state, DecState::Gone) else {
-            unreachable!("matched above");
-        };
-        self.state = match (self.coding, zstd) {
-            (Coding::Gzip, _) => DecState::Gzip(flate2::write::MultiGzDecoder::new(w)),
-            (Coding::Deflate, _) => DecState::Deflate(flate2::write::ZlibDecoder::new(w)),
-            (Coding::Zstd, Some(raw)) => {
-                DecState::Zstd(zstd::stream::write::Decoder::with_decoder(w, raw))
-            }
-            _ => DecState::Identity(w),
+        self.state = match std::mem::replace(&mut self.state, DecState::Gone) {
+            DecState::Idle(w) => match (self.coding, zstd) {
+                (Coding::Gzip, _) => DecState::Gzip(flate2::write::MultiGzDecoder::new(w)),
+                (Coding::Deflate, _) => DecState::Deflate(flate2::write::ZlibDecoder::new(w)),
+                (Coding::Zstd, Some(raw)) => {
+                    DecState::Zstd(zstd::stream::write::Decoder::with_decoder(w, raw))
+                }
+                _ => DecState::Identity(w),
+            },
+            started => started,
         };
         Ok(())
     }
@@ -285,7 +285,9 @@ impl<W: Write> WriteDecoder<W> {
             DecState::Gzip(d) => d.write_all(wire),
             DecState::Deflate(d) => d.write_all(wire),
             DecState::Zstd(d) => d.write_all(wire),
-            DecState::Idle(_) | DecState::Gone => unreachable!("started above"),
+            // Started above; were it not, the bytes are refused, never
+            // passed on undecoded.
+            DecState::Idle(_) | DecState::Gone => Err(io::Error::other("no decoder")),
         };
         r.map_err(|e| corrupt(self.coding, &e))
     }
