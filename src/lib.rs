@@ -55,6 +55,7 @@ pub mod check;
 pub mod config;
 pub mod counters;
 pub mod engine;
+pub mod fingerprint;
 pub mod formats;
 pub mod metrics;
 pub mod modes;
