@@ -33,6 +33,7 @@
 //!
 //! `cargo bench --bench engine -- --quick` gives rough figures fast.
 
+use std::convert::Infallible;
 use std::hint::black_box;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -66,12 +67,15 @@ struct Count {
 }
 
 impl Sink for Count {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         self.bytes += black_box(bytes).len() as u64;
+        Ok(())
     }
-    fn finding(&mut self, finding: Finding) {
+    fn finding(&mut self, finding: Finding) -> Result<(), Infallible> {
         black_box(&finding);
         self.findings += 1;
+        Ok(())
     }
 }
 

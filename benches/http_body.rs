@@ -6,7 +6,7 @@
 //! access-log messages, two fake GitHub tokens with valid checksums), made
 //! here from a fixed seed.
 //!
-//! # Benchmarks (group `redactd::modes::http_body`)
+//! # Benchmarks (group `redactd::scrub::body`)
 //!
 //! - `ndjson/identity`: decode (a no-op), redact as NDJSON, encode.
 //! - `ndjson/gzip`: the same body gzip-compressed: decode, redact, re-encode.
@@ -22,9 +22,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use redactd::engine::fingerprint::Fingerprinter;
 use redactd::engine::{Options, Redactor, Style};
-use redactd::modes::http_body::{decode, encode, BodyRedactor, Coding, Format};
+use redactd::formats::codec::{decode, encode, Coding};
 use redactd::rules::template::{expand_one, Rng};
 use redactd::rules::RuleSetBuilder;
+use redactd::scrub::body::{BodyRedactor, Format};
 
 fn bulk_body() -> Vec<u8> {
     let mut rng = Rng::from_seed(b"http_body bench");
@@ -62,7 +63,7 @@ fn bench_bodies(c: &mut Criterion) {
     let body = bulk_body();
     let limit = 16 << 20;
 
-    let mut g = c.benchmark_group("redactd::modes::http_body");
+    let mut g = c.benchmark_group("redactd::scrub::body");
     g.throughput(Throughput::Bytes(body.len() as u64));
     for (name, coding, format) in [
         ("ndjson/identity", Coding::Identity, Format::Ndjson),

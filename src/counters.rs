@@ -22,6 +22,7 @@
 //! async runtime; the modes and the exporter use it.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -441,13 +442,16 @@ impl<'a> Out<'a> {
 }
 
 impl Sink for Out<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         self.buf.extend_from_slice(bytes);
+        Ok(())
     }
-    fn finding(&mut self, finding: Finding) {
+    fn finding(&mut self, finding: Finding) -> Result<(), Infallible> {
         self.findings += 1;
         self.by_rule.add(&finding.rule);
         self.found.push(finding);
+        Ok(())
     }
 }
 

@@ -4,6 +4,8 @@
 //! The network commands' flags are defined in [`redactd::config::cli`],
 //! where they become the same validated config `serve --config` reads.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -209,17 +211,7 @@ fn run_rules(cmd: RulesCommand) -> Result<ExitCode> {
 
 fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     let (set, opts) = rules_and_key(&args.rules, args.redact.settings()?)?;
-    let sources: Vec<Source> = args
-        .files
-        .iter()
-        .map(|f| {
-            if f.as_os_str() == "-" {
-                Source::Stdin
-            } else {
-                Source::File(f.clone())
-            }
-        })
-        .collect();
+    let sources: Vec<Source> = args.files.iter().map(|f| Source::from_arg(f)).collect();
     let mut findings_file = match &args.findings {
         Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).with_context(
             || format!("cannot create findings file {}", p.display()),

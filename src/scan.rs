@@ -35,6 +35,7 @@
 //! number of findings, not with the bytes scanned.
 
 use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
@@ -224,14 +225,18 @@ struct FindingSink<'a> {
 }
 
 impl Sink for FindingSink<'_> {
-    fn bytes(&mut self, _bytes: &[u8]) {}
+    type Error = Infallible;
+    fn bytes(&mut self, _bytes: &[u8]) -> Result<(), Infallible> {
+        Ok(())
+    }
 
-    fn finding(&mut self, finding: Finding) {
+    fn finding(&mut self, finding: Finding) -> Result<(), Infallible> {
         self.out.push(Located {
             path: self.path.to_path_buf(),
             compressed: self.compressed,
             finding,
         });
+        Ok(())
     }
 }
 

@@ -7,7 +7,22 @@
 //! findings do not depend on how the input is cut; `label`/`mask` output is
 //! exactly the oracle's; no planted secret survives; the window stays
 //! bounded; rule loading never panics.
+//!
+//! The format targets (`syslog_frames`, `json`, `msgpack`, `protobuf`,
+//! `http_codec`) check the properties in [`props`] over the [`cases`]
+//! built from structured inputs ([`gen`]).
+//!
+//! This library is also compiled into the main crate's integration tests
+//! (`tests/integration/main.rs` includes it with `#[path]`), which replay
+//! `fuzz/regressions/` and run the format cases on stable for a bounded
+//! time. So it uses only crates the main crate has too (and `arbitrary`, a
+//! dev-dependency there), and says `super::`, never `crate::`.
 
+pub mod cases;
+pub mod gen;
+pub mod props;
+
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -50,6 +65,27 @@ pub fn options(style: Style) -> Options {
             Fingerprinter::new(b"0123456789abcdef-fuzz", "fz").expect("valid fuzz key"),
         ),
     }
+}
+
+/// Runs `f` with a redactor over [`rules`] in `style`, made once per
+/// thread and reused: `Redactor::new` builds a lazy-DFA cache per rule, which
+/// would otherwise dominate a format case's cost. The format scrubbers
+/// reset the redactor before each use.
+pub fn with_redactor<R>(style: Style, f: impl FnOnce(&mut Redactor) -> R) -> R {
+    thread_local! {
+        static REDACTORS: RefCell<Vec<(Style, Redactor)>> = const { RefCell::new(Vec::new()) };
+    }
+    REDACTORS.with(|cell| {
+        let mut reds = cell.borrow_mut();
+        let i = match reds.iter().position(|(s, _)| *s == style) {
+            Some(i) => i,
+            None => {
+                reds.push((style, Redactor::new(Arc::clone(rules()), options(style))));
+                reds.len() - 1
+            }
+        };
+        f(&mut reds[i].1)
+    })
 }
 
 /// A replacement style, chosen by the fuzzer.

@@ -883,6 +883,42 @@ mod tests {
         assert_eq!(alerts.queue_depth(), 0);
     }
 
+    #[tokio::test]
+    async fn a_failed_delivery_says_why_as_a_typed_error() {
+        use sinks::DeliveryError;
+        // A receiver that answers every request 503.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut c, _)) = l.accept().await {
+                let mut buf = vec![0; 64 << 10];
+                let _ = c.read(&mut buf).await;
+                let _ = c
+                    .write_all(b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let alert = Alert {
+            id: "1".into(),
+            rule: "t.tok".into(),
+            severity: "high".into(),
+            remediation: "rotate".into(),
+            source: AlertSource::default(),
+            offset: 0,
+            line: 1,
+            fingerprint: "k1:00".into(),
+            first_seen: "2026-01-01T00:00:00Z".into(),
+            last_seen: "2026-01-01T00:00:00Z".into(),
+            count: 1,
+        };
+        let spec = SinkSpec::Alertmanager { url };
+        let mut sink = sinks::Sink::new(&spec, &Settings::default()).unwrap();
+        let e = sink.deliver(&alert).await.unwrap_err();
+        assert!(matches!(e, DeliveryError::Status(503)), "{e}");
+        assert_eq!(e.to_string(), "HTTP status 503");
+    }
+
     #[test]
     fn alerts_are_keyed_by_rule_and_fingerprint() {
         let (f, _) = finding();

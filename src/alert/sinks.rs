@@ -19,6 +19,30 @@ use serde_json::json;
 
 use super::{rfc3339, Alert, Error, Settings, SinkSpec, EVENT_TYPE};
 
+/// Why one delivery attempt failed. Messages never hold the alert (only
+/// fingerprints are in it anyway) nor the bearer token.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The audit file could not be written.
+    #[error("cannot write the audit file: {0}")]
+    Audit(#[source] std::io::Error),
+    /// The alert could not be encoded.
+    #[error("cannot encode the alert: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The request could not be built.
+    #[error("cannot build the request: {0}")]
+    Request(#[from] hyper::http::Error),
+    /// The request failed on the way (connect, send, receive).
+    #[error("request: {0}")]
+    Transport(#[from] hyper_util::client::legacy::Error),
+    /// The receiver answered with a status other than 2xx.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// No answer within the sink's timeout.
+    #[error("timed out")]
+    Timeout,
+}
+
 type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// One configured sink.
@@ -137,15 +161,15 @@ impl Sink {
     }
 
     /// Delivers one alert (one attempt).
-    pub async fn deliver(&mut self, alert: &Alert) -> Result<(), String> {
+    pub async fn deliver(&mut self, alert: &Alert) -> Result<(), DeliveryError> {
         match &mut self.kind {
             Kind::Audit(f) => {
-                let mut line = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
+                let mut line = serde_json::to_vec(alert)?;
                 line.push(b'\n');
-                f.write_all(&line).map_err(|e| e.to_string())
+                f.write_all(&line).map_err(DeliveryError::Audit)
             }
             Kind::Webhook { http, uri, token } => {
-                let body = serde_json::to_vec(&cloudevent(alert)).map_err(|e| e.to_string())?;
+                let body = serde_json::to_vec(&cloudevent(alert))?;
                 post(
                     http,
                     uri,
@@ -158,8 +182,7 @@ impl Sink {
             }
             Kind::Alertmanager { http, uri } => {
                 let ends = rfc3339(SystemTime::now() + self.hold);
-                let body =
-                    serde_json::to_vec(&alertmanager(alert, &ends)).map_err(|e| e.to_string())?;
+                let body = serde_json::to_vec(&alertmanager(alert, &ends))?;
                 post(http, uri, "application/json", None, body, self.timeout).await
             }
         }
@@ -225,7 +248,7 @@ async fn post(
     token: Option<&HeaderValue>,
     body: Vec<u8>,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let mut req = Request::builder()
         .method(Method::POST)
         .uri(uri.clone())
@@ -234,25 +257,20 @@ async fn post(
     if let Some(t) = token {
         req = req.header(AUTHORIZATION, t.clone());
     }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+    let req = req.body(Full::new(Bytes::from(body)))?;
     let exchange = async {
-        let resp = http
-            .request(req)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
+        let resp = http.request(req).await?;
         let status = resp.status();
         // Read (and discard) the body so the connection can be reused.
         let _ = resp.into_body().collect().await;
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP status {}", status.as_u16()))
+            Err(DeliveryError::Status(status.as_u16()))
         }
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
-        Err(_) => Err("timed out".into()),
+        Err(_) => Err(DeliveryError::Timeout),
     }
 }

@@ -58,12 +58,15 @@
 //!   (a line of keywords has one at every byte) plus those waiting for input.
 
 pub mod armor;
-pub mod fingerprint;
+/// Keyed fingerprints live below the rules (the allowlist matches them);
+/// the engine computes them.
+pub use crate::fingerprint;
 pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
@@ -148,24 +151,40 @@ pub struct Finding {
 /// Where the redactor puts its output. `bytes` receives the redacted stream
 /// in order; `finding` each finding, in order of offset, right after its
 /// span's replacement (and [`span_end`](Sink::span_end)).
+///
+/// A sink may fail (a closed pipe, a full disk): the redactor then stops at
+/// once and its `try_` method returns the error. The stream cannot go on
+/// after that ([`Redactor::reset`] it or drop it). Sinks in memory say
+/// `type Error = Infallible` and use the plain methods
+/// ([`Redactor::write`], [`Redactor::finish`], [`Redactor::flush_idle`]).
 pub trait Sink {
+    /// Why the sink failed; [`Infallible`] when it cannot.
+    type Error;
     /// Redacted output bytes.
-    fn bytes(&mut self, bytes: &[u8]);
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
     /// A finding. The default ignores it.
-    fn finding(&mut self, _finding: Finding) {}
+    fn finding(&mut self, _finding: Finding) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// A redacted span begins at input offset `at`: the bytes passed to
     /// [`bytes`](Sink::bytes) from now until [`span_end`](Sink::span_end)
     /// are its replacement. Framings that must re-encode replacements (JSON
     /// strings, SD values) use this pair; the default ignores it.
-    fn span_start(&mut self, _at: u64) {}
+    fn span_start(&mut self, _at: u64) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// The redacted span that began at the last [`span_start`](Sink::span_start)
     /// ends at input offset `at` (exclusive).
-    fn span_end(&mut self, _at: u64) {}
+    fn span_end(&mut self, _at: u64) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 impl Sink for Vec<u8> {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         self.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -179,11 +198,14 @@ pub struct Collect {
 }
 
 impl Sink for Collect {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         self.out.extend_from_slice(bytes);
+        Ok(())
     }
-    fn finding(&mut self, finding: Finding) {
+    fn finding(&mut self, finding: Finding) -> Result<(), Infallible> {
         self.findings.push(finding);
+        Ok(())
     }
 }
 
@@ -352,25 +374,39 @@ impl Redactor {
 
     /// Feeds the next bytes of the stream. Whatever can be released is
     /// passed to `sink` before this returns.
-    pub fn write<S: Sink>(&mut self, input: &[u8], sink: &mut S) {
+    pub fn write<S: Sink<Error = Infallible>>(&mut self, input: &[u8], sink: &mut S) {
+        let Ok(()) = self.try_write(input, sink);
+    }
+
+    /// [`write`](Self::write) to a sink that may fail: stops at its first
+    /// error and returns it (see [`Sink`]).
+    pub fn try_write<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<(), S::Error> {
         assert!(!self.eof, "write after finish");
         for piece in input.chunks(CHUNK) {
             self.compact();
             self.buf.extend_from_slice(piece);
             self.stats.bytes_in += piece.len() as u64;
-            self.step(sink);
+            self.step(sink)?;
         }
+        Ok(())
     }
 
     /// Ends the stream: everything left is decided and released.
-    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
+    pub fn finish<S: Sink<Error = Infallible>>(&mut self, sink: &mut S) {
+        let Ok(()) = self.try_finish(sink);
+    }
+
+    /// [`finish`](Self::finish) to a sink that may fail: stops at its first
+    /// error and returns it (see [`Sink`]).
+    pub fn try_finish<S: Sink>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         if self.eof {
-            return;
+            return Ok(());
         }
         self.eof = true;
-        self.step(sink);
+        self.step(sink)?;
         debug_assert_eq!(self.released, self.end());
         debug_assert!(self.prints.is_empty() && self.current.is_none());
+        Ok(())
     }
 
     /// Releases the held-back bytes at which no rule can have a match
@@ -378,10 +414,17 @@ impl Redactor {
     /// (see [`Viability`](crate::rules::Viability)). Bytes where a secret may be in progress stay held.
     /// Calling it never changes the output, only when bytes come out.
     /// Returns the number of bytes still held.
-    pub fn flush_idle<S: Sink>(&mut self, sink: &mut S) -> u64 {
+    pub fn flush_idle<S: Sink<Error = Infallible>>(&mut self, sink: &mut S) -> u64 {
+        let Ok(held) = self.try_flush_idle(sink);
+        held
+    }
+
+    /// [`flush_idle`](Self::flush_idle) to a sink that may fail: stops at
+    /// its first error and returns it (see [`Sink`]).
+    pub fn try_flush_idle<S: Sink>(&mut self, sink: &mut S) -> Result<u64, S::Error> {
         if self.eof || self.released == self.end() {
             self.shrink();
-            return self.pending();
+            return Ok(self.pending());
         }
         let mut limit = self.end();
         for e in &self.extenders {
@@ -397,7 +440,7 @@ impl Redactor {
             limit = self.released;
         }
         let limit = limit.max(self.release_limit());
-        self.release(limit, sink);
+        self.release(limit, sink)?;
         // No match starts before `released`: keywords found there could
         // wake nothing, so they need not be looked for or verified.
         self.scanned = self.scanned.max(self.released);
@@ -407,7 +450,7 @@ impl Redactor {
         if self.released == self.end() {
             self.shrink();
         }
-        self.pending()
+        Ok(self.pending())
     }
 
     /// Gives back window memory once nothing is held (idle streams).
@@ -466,7 +509,7 @@ impl Redactor {
         &self.set.rules()[r as usize]
     }
 
-    fn step<S: Sink>(&mut self, sink: &mut S) {
+    fn step<S: Sink>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         // Keywords are enumerated a slice at a time and their hits verified
         // before the next slice, so the hit queue holds at most a slice's
         // worth (plus the hits still waiting for input near the end), not a
@@ -481,7 +524,7 @@ impl Redactor {
             }
         }
         let limit = self.release_limit();
-        self.release(limit, sink);
+        self.release(limit, sink)
     }
 
     /// Drops released bytes from the window, keeping [`LOOK_BEHIND`] bytes
@@ -868,7 +911,7 @@ impl Redactor {
         limit.max(self.released)
     }
 
-    fn release<S: Sink>(&mut self, limit: u64, sink: &mut S) {
+    fn release<S: Sink>(&mut self, limit: u64, sink: &mut S) -> Result<(), S::Error> {
         loop {
             if let Some(mut cur) = self.current.take() {
                 while let Some(sp) = self.spans.front().copied() {
@@ -883,43 +926,43 @@ impl Redactor {
                 }
                 let stop = cur.end.min(limit);
                 if self.released < stop {
-                    self.emit_interval(&mut cur, stop, sink);
+                    self.emit_interval(&mut cur, stop, sink)?;
                 }
                 if self.released == cur.end && cur.open.is_empty() {
-                    self.finish_interval(cur, sink);
+                    self.finish_interval(cur, sink)?;
                     continue;
                 }
                 self.current = Some(cur);
-                break;
+                return Ok(());
             }
             let next_start = self.spans.front().map_or(u64::MAX, |s| s.start);
             let stop = next_start.min(limit);
             if self.released < stop {
                 let (a, b) = (self.at(self.released), self.at(stop));
-                sink.bytes(&self.buf[a..b]);
+                sink.bytes(&self.buf[a..b])?;
                 self.stats.bytes_out += (b - a) as u64;
                 self.released = stop;
             }
             // Open an interval only once no span still unknown can start at
             // the same place (its label depends on every span starting there).
             if self.released == next_start && next_start < limit {
-                self.open_interval(sink);
+                self.open_interval(sink)?;
                 continue;
             }
-            break;
+            return Ok(());
         }
     }
 
     /// Starts writing out the union that begins with the front span (at
     /// `released`): that span wins the label and the finding.
-    fn open_interval<S: Sink>(&mut self, sink: &mut S) {
+    fn open_interval<S: Sink>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let sp = self.spans.pop_front().expect("front span");
         debug_assert_eq!(sp.start, self.released);
         let (a, b) = (self.at(self.line_pos), self.at(sp.start));
         self.line_no += count_newlines(&self.buf[a..b]);
         self.line_pos = sp.start;
         let hasher = (self.opts.style == Style::Hmac).then(|| self.opts.fingerprinter.start());
-        sink.span_start(sp.start);
+        sink.span_start(sp.start)?;
         self.current = Some(Interval {
             start: sp.start,
             line: self.line_no,
@@ -932,26 +975,32 @@ impl Redactor {
             crossed_line: false,
             hasher,
         });
+        Ok(())
     }
 
-    fn emit_interval<S: Sink>(&mut self, cur: &mut Interval, stop: u64, sink: &mut S) {
+    fn emit_interval<S: Sink>(
+        &mut self,
+        cur: &mut Interval,
+        stop: u64,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         let (a, b) = (self.at(self.released), self.at(stop));
         let bytes = &self.buf[a..b];
         let first = cur.len == 0;
         self.stats.bytes_redacted += bytes.len() as u64;
         let mut out = |x: &[u8], n: &mut u64| {
-            sink.bytes(x);
             *n += x.len() as u64;
+            sink.bytes(x)
         };
         let mut nout = 0;
         match self.opts.style {
             Style::Label => {
                 if first {
-                    out(self.set.label(cur.rule as usize), &mut nout);
+                    out(self.set.label(cur.rule as usize), &mut nout)?;
                 }
                 for &c in bytes {
                     if c == b'\n' || c == b'\r' {
-                        out(&[c], &mut nout);
+                        out(&[c], &mut nout)?;
                     }
                 }
             }
@@ -960,7 +1009,7 @@ impl Redactor {
                     .iter()
                     .map(|&c| if c == b'\n' || c == b'\r' { c } else { b'*' })
                     .collect();
-                out(&masked, &mut nout);
+                out(&masked, &mut nout)?;
             }
             Style::Partial => {
                 let prefix = self.set.rules()[cur.rule as usize].public_prefix as u64;
@@ -968,9 +1017,9 @@ impl Redactor {
                     let at = cur.len + i as u64;
                     if c == b'\n' || c == b'\r' {
                         cur.crossed_line = true;
-                        out(&[c], &mut nout);
+                        out(&[c], &mut nout)?;
                     } else if at < prefix && !cur.crossed_line {
-                        out(&[c], &mut nout);
+                        out(&[c], &mut nout)?;
                     } else {
                         cur.tail.rotate_left(1);
                         cur.tail[3] = c;
@@ -985,7 +1034,7 @@ impl Redactor {
                     .update(bytes);
                 for &c in bytes {
                     if c == b'\n' || c == b'\r' {
-                        out(&[c], &mut nout);
+                        out(&[c], &mut nout)?;
                     }
                 }
             }
@@ -993,9 +1042,14 @@ impl Redactor {
         cur.len += bytes.len() as u64;
         self.stats.bytes_out += nout;
         self.released = stop;
+        Ok(())
     }
 
-    fn finish_interval<S: Sink>(&mut self, mut cur: Interval, sink: &mut S) {
+    fn finish_interval<S: Sink>(
+        &mut self,
+        mut cur: Interval,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         let mut tail = Vec::new();
         match self.opts.style {
             Style::Label | Style::Mask => {}
@@ -1023,16 +1077,16 @@ impl Redactor {
             }
         }
         if !tail.is_empty() {
-            sink.bytes(&tail);
+            sink.bytes(&tail)?;
             self.stats.bytes_out += tail.len() as u64;
         }
-        sink.span_end(cur.end);
-        self.report_interval(&cur, sink);
+        sink.span_end(cur.end)?;
+        self.report_interval(&cur, sink)
     }
 
     /// Reports the union `cur` as one finding: its extent, the winning
     /// rule, and that rule's fingerprint. Drops the other spans' prints.
-    fn report_interval<S: Sink>(&mut self, cur: &Interval, sink: &mut S) {
+    fn report_interval<S: Sink>(&mut self, cur: &Interval, sink: &mut S) -> Result<(), S::Error> {
         let mut fingerprint = None;
         while self.prints.front().is_some_and(|p| p.start < cur.end) {
             let p = self.prints.pop_front().expect("front print");
@@ -1049,7 +1103,7 @@ impl Redactor {
             len: cur.end - cur.start,
             line: cur.line,
             fingerprint: fingerprint.expect("the winning span is closed, so fingerprinted"),
-        });
+        })
     }
 }
 

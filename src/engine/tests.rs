@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::rules::RuleSetBuilder;
+use std::convert::Infallible;
 
 fn set(toml: &str) -> Arc<RuleSet> {
     let mut b = RuleSetBuilder::new();
@@ -313,16 +314,20 @@ struct Spans {
 }
 
 impl Sink for Spans {
-    fn bytes(&mut self, b: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, b: &[u8]) -> Result<(), Infallible> {
         self.out.extend_from_slice(b);
+        Ok(())
     }
-    fn span_start(&mut self, at: u64) {
+    fn span_start(&mut self, at: u64) -> Result<(), Infallible> {
         assert!(self.open.is_none(), "spans do not nest");
         self.open = Some((at, self.out.len()));
+        Ok(())
     }
-    fn span_end(&mut self, at: u64) {
+    fn span_end(&mut self, at: u64) -> Result<(), Infallible> {
         let (start, o) = self.open.take().expect("an open span");
         self.spans.push((start, at, self.out[o..].to_vec()));
+        Ok(())
     }
 }
 
@@ -443,4 +448,56 @@ fn chunked_set(set: &Arc<RuleSet>, input: &[u8], size: usize) -> Vec<u8> {
     }
     r.finish(&mut out);
     out
+}
+
+/// A sink that takes `room` output bytes, then fails every call.
+struct Full {
+    out: Vec<u8>,
+    room: usize,
+    calls_after: usize,
+}
+
+impl Sink for Full {
+    type Error = &'static str;
+    fn bytes(&mut self, b: &[u8]) -> Result<(), &'static str> {
+        if self.out.len() + b.len() > self.room {
+            self.calls_after += 1;
+            return Err("full");
+        }
+        self.out.extend_from_slice(b);
+        Ok(())
+    }
+    fn finding(&mut self, _f: Finding) -> Result<(), &'static str> {
+        if self.calls_after > 0 {
+            self.calls_after += 1;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_stops_the_redactor_with_its_error() {
+    let tok = crate::engine::testing::github_token("full-sink");
+    let input = format!("one {tok}\ntwo {tok}\nthree\n");
+    let want = Redactor::redact_all(
+        crate::engine::testing::builtin_rules(),
+        opts(Style::Label),
+        input.as_bytes(),
+    );
+    for room in [0, 3, 5, 10, want.out.len() - 1] {
+        let mut r = crate::engine::testing::label_redactor();
+        let mut sink = Full {
+            out: Vec::new(),
+            room,
+            calls_after: 0,
+        };
+        let e = r
+            .try_write(input.as_bytes(), &mut sink)
+            .and_then(|()| r.try_finish(&mut sink));
+        assert_eq!(e, Err("full"), "room {room}");
+        // It stopped at the failing call: nothing was asked of the sink
+        // after it, and what came before is a prefix of the output.
+        assert_eq!(sink.calls_after, 1, "room {room}");
+        assert!(want.out.starts_with(&sink.out), "room {room}");
+    }
 }

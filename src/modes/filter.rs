@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The input a command-line argument names: `-` is stdin.
+    pub fn from_arg(arg: &Path) -> Source {
+        if arg.as_os_str() == "-" {
+            Source::Stdin
+        } else {
+            Source::File(arg.to_path_buf())
+        }
+    }
+
     /// The name used in messages and findings (`-` for stdin).
     pub fn name(&self) -> String {
         match self {
@@ -181,25 +190,29 @@ impl Summary {
     }
 }
 
+/// The redactor's sink for one input: output straight into the (buffered)
+/// output, findings counted, alerted and written as they come. The first
+/// write that fails stops the redactor with it.
 struct FilterSink<'a> {
-    out: Vec<u8>,
+    out: &'a mut dyn Write,
     source: &'a str,
     findings: Option<&'a mut dyn Write>,
-    findings_error: Option<io::Error>,
     counts: &'a mut BTreeMap<String, u64>,
     alerts: &'a Tap,
 }
 
 impl Sink for FilterSink<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+    type Error = Error;
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.out.write_all(bytes).map_err(output_error)
     }
 
-    fn finding(&mut self, f: Finding) {
+    fn finding(&mut self, f: Finding) -> Result<(), Error> {
         *self.counts.entry(f.rule.to_string()).or_default() += 1;
         self.alerts
             .report(None, Some(self.source), std::slice::from_ref(&f));
-        if let (Some(w), None) = (self.findings.as_mut(), &self.findings_error) {
+        if let Some(w) = self.findings.as_mut() {
             let line = serde_json::json!({
                 "rule": f.rule.as_str(),
                 "severity": f.severity.as_str(),
@@ -209,10 +222,9 @@ impl Sink for FilterSink<'_> {
                 "len": f.len,
                 "fingerprint": f.fingerprint.to_string(),
             });
-            if let Err(e) = writeln!(w, "{line}") {
-                self.findings_error = Some(e);
-            }
+            writeln!(w, "{line}").map_err(Error::Findings)?;
         }
+        Ok(())
     }
 }
 
@@ -248,6 +260,7 @@ pub fn run_alerting(
         sources
     };
     let mut buf = vec![0u8; READ_SIZE];
+    let mut out = io::BufWriter::with_capacity(READ_SIZE, out);
     for source in sources {
         let name = source.name();
         let (mut reader, gzip) = match open(source) {
@@ -260,25 +273,21 @@ pub fn run_alerting(
         summary.gzip_inputs += u64::from(gzip);
         let mut redactor = Redactor::new(Arc::clone(set), opts.clone());
         let mut sink = FilterSink {
-            out: Vec::with_capacity(READ_SIZE + 4096),
+            out: &mut out,
             source: &name,
             findings: findings.as_mut().map(|w| &mut **w as &mut dyn Write),
-            findings_error: None,
             counts: &mut summary.findings,
             alerts,
         };
-        let failed = pump(&mut *reader, &mut buf, &mut redactor, &mut sink, out)?;
+        let failed = pump(&mut *reader, &mut buf, &mut redactor, &mut sink)?;
         let withheld = match failed {
             None => {
-                redactor.finish(&mut sink);
+                redactor.try_finish(&mut sink)?;
                 (0, 0)
             }
-            Some(_) => end_at_error(&mut redactor, &mut sink),
+            Some(_) => end_at_error(&mut redactor, &mut sink)?,
         };
-        flush(out, &mut sink.out)?;
-        if let Some(e) = sink.findings_error.take() {
-            return Err(Error::Findings(e));
-        }
+        sink.out.flush().map_err(output_error)?;
         let st = redactor.stats();
         summary.bytes_in += st.bytes_in;
         summary.bytes_out += st.bytes_out.saturating_sub(withheld.1);
@@ -304,14 +313,14 @@ fn open(source: &Source) -> io::Result<(Box<dyn Read>, bool)> {
     }
 }
 
-/// Feeds `reader` through the redactor to `out` until EOF (`None`) or a
-/// read error (returned; what was read before it is fed).
+/// Feeds `reader` through the redactor into the sink until EOF (`None`) or
+/// a read error (returned; what was read before it is fed). The output is
+/// flushed after every read, so a held-open pipe sees each line released.
 fn pump(
     reader: &mut dyn Read,
     buf: &mut [u8],
     redactor: &mut Redactor,
     sink: &mut FilterSink<'_>,
-    out: &mut dyn Write,
 ) -> Result<Option<io::Error>, Error> {
     loop {
         let n = match reader.read(buf) {
@@ -320,25 +329,22 @@ fn pump(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Ok(Some(e)),
         };
-        redactor.write(&buf[..n], sink);
-        flush(out, &mut sink.out)?;
-        if let Some(e) = sink.findings_error.take() {
-            return Err(Error::Findings(e));
-        }
+        redactor.try_write(&buf[..n], sink)?;
+        sink.out.flush().map_err(output_error)?;
     }
 }
 
 /// Ends a stream cut by an input error: releases what cannot hold a secret
 /// in progress, then decides the rest (its findings are reported) without
 /// writing it. Returns (input bytes withheld, output bytes withheld).
-fn end_at_error(redactor: &mut Redactor, sink: &mut FilterSink<'_>) -> (u64, u64) {
-    let held = redactor.flush_idle(sink);
+fn end_at_error(redactor: &mut Redactor, sink: &mut FilterSink<'_>) -> Result<(u64, u64), Error> {
+    let held = redactor.try_flush_idle(sink)?;
     let mut withhold = Withhold {
         inner: sink,
         out: 0,
     };
-    redactor.finish(&mut withhold);
-    (held, withhold.out)
+    redactor.try_finish(&mut withhold)?;
+    Ok((held, withhold.out))
 }
 
 /// A sink that passes findings on and drops the bytes, counting them.
@@ -348,20 +354,68 @@ struct Withhold<'s, 'a> {
 }
 
 impl Sink for Withhold<'_, '_> {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Error;
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.out += bytes.len() as u64;
+        Ok(())
     }
 
-    fn finding(&mut self, f: Finding) {
-        self.inner.finding(f);
+    fn finding(&mut self, f: Finding) -> Result<(), Error> {
+        self.inner.finding(f)
     }
 }
 
-fn flush(out: &mut dyn Write, pending: &mut Vec<u8>) -> Result<(), Error> {
-    let result = out.write_all(pending).and_then(|()| out.flush());
-    pending.clear();
-    result.map_err(|e| match e.kind() {
+/// A failed write of redacted output; a closed pipe is not a failure.
+fn output_error(e: io::Error) -> Error {
+    match e.kind() {
         io::ErrorKind::BrokenPipe => Error::OutputClosed,
         _ => Error::Output(e),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fingerprint::Fingerprinter;
+    use crate::engine::testing::{builtin_rules, github_token};
+    use crate::engine::Style;
+
+    /// A findings file on a full disk.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _b: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_findings_file_that_fails_stops_the_output_at_that_finding() {
+        let dir = std::env::temp_dir().join(format!("redactd-filter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.log");
+        let tok = github_token("filter-full");
+        std::fs::write(&path, format!("a\n{tok}\nb\n{tok}\nc\n")).unwrap();
+        let opts = Options {
+            style: Style::Label,
+            fingerprinter: Arc::new(Fingerprinter::new(b"filter-unit-test-key", "t").unwrap()),
+        };
+        let mut out = Vec::new();
+        let r = run(
+            &builtin_rules(),
+            &opts,
+            &[Source::File(path)],
+            &mut out,
+            Some(&mut Full),
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(r, Err(Error::Findings(_))), "{r:?}");
+        // Output stops where the finding could not be written: the bytes
+        // after it were never released (they were, staged per read).
+        assert_eq!(out, b"a\n[REDACTED:github.pat]");
+    }
 }

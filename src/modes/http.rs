@@ -3,7 +3,8 @@
 //! Fluent Bit `http` sinks).
 //!
 //! Each request body is decoded, redacted in its own format and re-encoded
-//! with its own `Content-Encoding` ([`super::http_body`]); `Content-Length`
+//! with its own `Content-Encoding` ([`crate::formats::codec`],
+//! [`crate::scrub::body`]); `Content-Length`
 //! is set to the new length. Method, path, query and every end-to-end
 //! header (credentials such as `Authorization`, `DD-API-KEY`,
 //! `X-Scope-OrgID` included) go upstream untouched, and the upstream's
@@ -12,7 +13,8 @@
 //!
 //! **Buffered or streamed.** NDJSON and text bodies that arrive chunked or
 //! with a `Content-Length` over `stream_above` are streamed
-//! ([`super::http_stream`]): redacted as they arrive and sent upstream
+//! ([`crate::scrub::stream`], [`super::http_stream`]): redacted as they
+//! arrive and sent upstream
 //! chunked, in memory bounded by `max_line` (the longest NDJSON line) and a
 //! few chunks, whatever the body's size. Every other body (JSON and
 //! protobuf formats, which are redacted whole, and short NDJSON and text) is
@@ -57,14 +59,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use super::http_body::{decode, encode, extend_capped, BodyError, BodyRedactor, Coding, Format};
-use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
+use super::http_stream::{ChannelBody, Chunk};
 use crate::counters::Refused;
 use crate::engine::Finding;
+use crate::formats::codec::{decode, encode, extend_capped, Coding};
 use crate::net::budget::{Budget, Lease};
 use crate::net::slots::{Slot, SlotIo, Slots, Timeouts};
 use crate::net::tls::BoxStream;
 use crate::net::{self, Counters, EngineWatch, Shutdown, Stop};
+use crate::scrub::body::{BodyError, BodyRedactor, Format};
+use crate::scrub::stream::{Parts, StreamRedactor, PIECE};
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]
@@ -411,6 +415,7 @@ fn body_reason(e: &BodyError) -> Refused {
     match e.status() {
         413 => Refused::TooLarge,
         415 => Refused::UnsupportedType,
+        500 => Refused::Internal,
         _ => Refused::InvalidBody,
     }
 }
@@ -762,7 +767,7 @@ fn redact_body(
     peer: SocketAddr,
     lease: &mut Lease,
 ) -> Result<Bytes, Refusal> {
-    let decoded = decode(coding, wire, ctx.cfg.max_body)?;
+    let decoded = decode(coding, wire, ctx.cfg.max_body).map_err(BodyError::from)?;
     // The wire body, the decoded one (when it is a copy) and the redacted
     // copy.
     let copied = match &decoded {

@@ -22,7 +22,7 @@ use std::path::Path;
 use regex_automata::meta;
 use regex_automata::util::syntax;
 
-use crate::engine::fingerprint::Fingerprint;
+use crate::fingerprint::Fingerprint;
 
 /// The operator's allowlist. Empty by default.
 #[derive(Debug, Clone, Default)]
@@ -125,7 +125,7 @@ impl Allowlist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::fingerprint::Fingerprinter;
+    use crate::fingerprint::Fingerprinter;
 
     #[test]
     fn regexes_and_fingerprints() {

@@ -78,8 +78,9 @@ impl fmt::Display for RuleId {
     }
 }
 
-/// How bad a leak of this kind is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How bad a leak of this kind is; written in rule files in lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Low impact or low confidence.
     Low,
@@ -92,16 +93,6 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn parse(s: &str) -> Option<Severity> {
-        Some(match s {
-            "low" => Severity::Low,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => return None,
-        })
-    }
-
     /// The name as written in rule files.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -706,7 +697,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         id: &id,
         problems: Vec::new(),
     };
-    let severity = check_fields(&rc, &mut report);
+    check_fields(&rc, &mut report);
     let (validator, block, extend) = check_checks(&rc, &mut report);
     let hir = compile::parse(&rc.regex)
         .map_err(|e| report.add(format!("regex does not parse: {e}")))
@@ -746,7 +737,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         matcher: Matcher::Regex(Arc::new(search.regex)),
         keywords: rc.keywords,
         search_keywords: search.keywords,
-        severity,
+        severity: rc.severity,
         remediation: rc.remediation,
         tags: rc.tags,
         min_entropy: rc.min_entropy,
@@ -767,9 +758,9 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     }))
 }
 
-/// Checks the id, regex text, severity, remediation, examples and keywords
-/// as written; returns the severity.
-fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) -> Severity {
+/// Checks the id, regex text, remediation, examples and keywords as
+/// written.
+fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) {
     let id_ok = !rc.id.is_empty()
         && rc.id.contains('.')
         && rc
@@ -784,13 +775,6 @@ fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) -> Severity {
     if !rc.regex.is_ascii() {
         report.add("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
     }
-    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
-        report.add(format!(
-            "unknown severity {:?} (low, medium, high, critical)",
-            rc.severity
-        ));
-        Severity::High
-    });
     if rc.remediation.trim().is_empty() {
         report.add("remediation is empty".into());
     }
@@ -807,31 +791,20 @@ fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) -> Severity {
     if rc.keywords.is_empty() {
         report.add("rule has no keywords: the prefilter could never wake it".into());
     }
-    severity
 }
 
-/// Checks and parses the validator, the block and the extend class.
+/// Checks the validator and the block against the other fields, and parses
+/// the extend class.
 fn check_checks(
     rc: &syntax::RuleConfig,
     report: &mut Report<'_>,
 ) -> (Option<Validator>, Option<Block>, Option<ByteSet>) {
-    let validator = rc.validator.as_deref().and_then(|v| {
-        let parsed = Validator::parse(v);
-        if parsed.is_none() {
-            report.add(format!("unknown validator {v:?}"));
-        }
-        parsed
-    });
-    let block = match rc.block.as_deref() {
-        None => None,
-        Some("armor") => Some(Block::Armor {
+    let validator = rc.validator;
+    let block = rc.block.map(|kind| match kind {
+        syntax::BlockKind::Armor => Block::Armor {
             max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
-        }),
-        Some(other) => {
-            report.add(format!("unknown block kind {other:?} (armor)"));
-            None
-        }
-    };
+        },
+    });
     if rc.max_block_bytes.is_some() && block.is_none() {
         report.add("max_block_bytes without block".into());
     }
@@ -1032,7 +1005,7 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
 
     #[test]
     fn every_problem_is_reported_with_file_and_id() {
-        let bad = GOOD.replace("tok_[a-z0-9]{8}", "tok_[a-z0-9]+").replace("high", "severe")
+        let bad = GOOD.replace("tok_[a-z0-9]{8}", "tok_[a-z0-9]+").replace("rotate it", " ")
             + "\n[[rule]]\nid = \"t.tok\"\nname = \"dup\"\nregex = 'x'\nkeywords = []\nseverity = \"low\"\nremediation = \"r\"\n";
         let Err(Error::Invalid(ps)) = one(&bad) else {
             panic!("expected problems")
@@ -1045,7 +1018,7 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
         );
         assert!(
             text.iter()
-                .any(|t| t.contains("unknown severity \"severe\"")),
+                .any(|t| t.contains("t.toml: rule t.tok: remediation is empty")),
             "{text:?}"
         );
         assert!(
@@ -1130,9 +1103,44 @@ examples = [{ input = "x tok_{{lowerdigit:8}} y", output = "x [REDACTED:t.tok] y
         assert!(e.contains("rule t.off: maximum match length"), "{e}");
         // Checks that need no compiling still run on every rule.
         let mut b = RuleSetBuilder::new();
-        b.add_source("t.toml", GOOD.to_string() + &off.replace("high", "severe"));
+        b.add_source("t.toml", GOOD.to_string() + &off.replace("rotate it", " "));
         let e = b.build().unwrap_err().to_string();
-        assert!(e.contains("rule t.off: unknown severity"), "{e}");
+        assert!(e.contains("rule t.off: remediation is empty"), "{e}");
+    }
+
+    #[test]
+    fn unknown_severity_validator_or_block_names_the_allowed_values() {
+        let cases = [
+            (
+                GOOD.replace("\"high\"", "\"severe\""),
+                "unknown variant `severe`, expected one of `low`, `medium`, `high`, `critical`",
+            ),
+            (
+                GOOD.replace("tags =", "validator = \"lunh\"\ntags ="),
+                "unknown variant `lunh`, expected one of `luhn`, `jwt`, `github-crc32`",
+            ),
+            (
+                GOOD.replace("tags =", "block = \"pem\"\ntags ="),
+                "unknown variant `pem`, expected `armor`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = one(&text).unwrap_err().to_string();
+            assert!(e.contains("t.toml: ") && e.contains(want), "{e}");
+        }
+        // The npm spelling of the token checksums is read too (the test
+        // token then fails its example, which is checked after parsing).
+        for name in ["npm-crc32", "npm-crc32-fails"] {
+            let text = GOOD.replace("tags =", &format!("validator = \"{name}\"\ntags ="));
+            match one(&text) {
+                Ok(_) => {}
+                Err(Error::Invalid(ps)) => assert!(
+                    ps.iter().all(|p| p.rule.as_deref() == Some("t.tok")),
+                    "{ps:?}"
+                ),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     #[test]

@@ -171,47 +171,12 @@ impl Prefilter {
             .build(keys)
             .expect("keywords are short ASCII literals");
         let next = |s: StateID, b: u8| nfa.next_state(Anchored::No, s, b);
-        // Reachable states, breadth first from the start state; meanwhile
-        // byte classes (bytes with the same successor from every state) by
-        // partition refinement, exact.
-        let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
-        let mut order = Vec::new();
-        // Our number of each NFA state, by the NFA's (dense) state id.
-        let mut index: Vec<u32> = Vec::new();
-        let number = |index: &mut Vec<u32>, order: &mut Vec<StateID>, t: StateID| {
-            let i = t.as_usize();
-            if i >= index.len() {
-                index.resize(i + 1, u32::MAX);
-            }
-            if index[i] == u32::MAX {
-                index[i] = order.len() as u32;
-                order.push(t);
-            }
-            index[i]
-        };
-        number(&mut index, &mut order, s0);
-        let mut class = [0u16; 256];
-        let mut classes = 1;
-        let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
-        let mut i = 0;
-        while i < order.len() {
-            let s = order[i];
-            i += 1;
-            keyed.clear();
-            for b in 0..=255u8 {
-                let t = next(s, b);
-                let ti = number(&mut index, &mut order, t);
-                keyed.push((class[usize::from(b)], ti, b));
-            }
-            keyed.sort_unstable();
-            classes = 0;
-            for j in 0..keyed.len() {
-                if j == 0 || keyed[j].0 != keyed[j - 1].0 || keyed[j].1 != keyed[j - 1].1 {
-                    classes += 1;
-                }
-                class[usize::from(keyed[j].2)] = classes - 1;
-            }
-        }
+        let Explored {
+            order,
+            index,
+            class,
+            classes,
+        } = explore(&nfa);
         let mut rep = vec![0u8; usize::from(classes)];
         for b in 0..=255u8 {
             self.classes[usize::from(b)] = class[usize::from(b)] as u8;
@@ -391,6 +356,68 @@ impl Prefilter {
                 }
             }
         }
+    }
+}
+
+/// The NFA's states reachable from its unanchored start, numbered breadth
+/// first, and its byte classes.
+struct Explored {
+    /// NFA states in our order.
+    order: Vec<StateID>,
+    /// Our number of each NFA state, by the NFA's (dense) state id.
+    index: Vec<u32>,
+    /// Each byte's class: bytes with the same successor from every state
+    /// share one.
+    class: [u16; 256],
+    /// Number of classes.
+    classes: u16,
+}
+
+/// Walks the reachable states breadth first from the start state; meanwhile
+/// finds the byte classes by partition refinement, exact.
+fn explore(nfa: &noncontiguous::NFA) -> Explored {
+    let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
+    let mut order = Vec::new();
+    let mut index: Vec<u32> = Vec::new();
+    let number = |index: &mut Vec<u32>, order: &mut Vec<StateID>, t: StateID| {
+        let i = t.as_usize();
+        if i >= index.len() {
+            index.resize(i + 1, u32::MAX);
+        }
+        if index[i] == u32::MAX {
+            index[i] = order.len() as u32;
+            order.push(t);
+        }
+        index[i]
+    };
+    number(&mut index, &mut order, s0);
+    let mut class = [0u16; 256];
+    let mut classes = 1;
+    let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
+    let mut i = 0;
+    while i < order.len() {
+        let s = order[i];
+        i += 1;
+        keyed.clear();
+        for b in 0..=255u8 {
+            let t = nfa.next_state(Anchored::No, s, b);
+            let ti = number(&mut index, &mut order, t);
+            keyed.push((class[usize::from(b)], ti, b));
+        }
+        keyed.sort_unstable();
+        classes = 0;
+        for j in 0..keyed.len() {
+            if j == 0 || keyed[j].0 != keyed[j - 1].0 || keyed[j].1 != keyed[j - 1].1 {
+                classes += 1;
+            }
+            class[usize::from(keyed[j].2)] = classes - 1;
+        }
+    }
+    Explored {
+        order,
+        index,
+        class,
+        classes,
     }
 }
 

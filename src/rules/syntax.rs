@@ -6,6 +6,8 @@
 
 use serde::Deserialize;
 
+use super::{Severity, Validator};
+
 /// One rule file: a list of `[[rule]]` tables.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +34,7 @@ pub struct RuleConfig {
     /// regex and refuses the rule otherwise.
     pub keywords: Vec<String>,
     /// `low`, `medium`, `high` or `critical`.
-    pub severity: String,
+    pub severity: Severity,
     /// What to rotate, and where.
     pub remediation: String,
     /// Pack membership: `default`, `generic`, `pii`, ...
@@ -51,9 +53,9 @@ pub struct RuleConfig {
     /// key. Anchored at both ends by the loader.
     #[serde(default)]
     pub allow_values: Vec<String>,
-    /// A named offline validator the secret must pass (`luhn`, `jwt`).
+    /// A named offline validator the secret must pass (`luhn`, `jwt`, ...).
     #[serde(default)]
-    pub validator: Option<String>,
+    pub validator: Option<Validator>,
     /// Bytes at the start of the secret that are public (`ghp_` is 4): the
     /// `partial` style may show them.
     #[serde(default)]
@@ -66,7 +68,7 @@ pub struct RuleConfig {
     /// Multi-line block that follows the match: `armor` for PEM/PGP style
     /// blocks (base64 body lines, header fields, `\n` escapes, footer).
     #[serde(default)]
-    pub block: Option<String>,
+    pub block: Option<BlockKind>,
     /// Upper bound on a block's size in bytes (default 65536).
     #[serde(default)]
     pub max_block_bytes: Option<usize>,
@@ -87,4 +89,12 @@ pub struct ExampleConfig {
     pub input: String,
     /// Expected output; `{{N}}` repeats the N-th placeholder of the input.
     pub output: String,
+}
+
+/// The kinds of multi-line block a rule may take (`block = "armor"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// PEM, OpenSSH and PGP armor (see [`super::Block::Armor`]).
+    Armor,
 }

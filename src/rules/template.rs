@@ -242,9 +242,7 @@ mod tests {
     #[test]
     fn checksummed_classes_pass_their_validators_and_bad_twins_fail() {
         use crate::rules::Validator;
-        let crc = Validator::parse("github-crc32").unwrap();
-        let luhn = Validator::parse("luhn").unwrap();
-        let iban = Validator::parse("mod97").unwrap();
+        let (crc, luhn, iban) = (Validator::Crc32Base62, Validator::Luhn, Validator::Mod97);
         for seed in ["a", "b", "c", "d"] {
             let t = expand_one(seed, "ghp_{{crc62:36}}").unwrap();
             assert_eq!(t.len(), 40);

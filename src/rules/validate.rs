@@ -18,40 +18,34 @@
 //! - `basic-auth`: base64 that decodes to printable `user:password` text
 //!   (Docker `auths` entries, `_auth` in `.npmrc`).
 
-/// A named structural validator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A named structural validator, as a rule file names it (`validator =
+/// "luhn"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub enum Validator {
     /// Luhn check digit over the decimal digits (card numbers).
+    #[serde(rename = "luhn")]
     Luhn,
     /// Three base64url segments whose first decodes to a JSON object with `"alg"`.
+    #[serde(rename = "jwt")]
     Jwt,
     /// GitHub / npm token checksum: the last 6 characters are the base62
     /// CRC32 of the random part after the prefix's `_`.
+    #[serde(rename = "github-crc32", alias = "npm-crc32")]
     Crc32Base62,
     /// The same checksum, failing: the fallback rules for tokens whose
     /// checksum does not verify use it, so a valid token is one finding of
     /// its specific rule and never also one of the fallback.
+    #[serde(rename = "github-crc32-fails", alias = "npm-crc32-fails")]
     Crc32Base62Fails,
     /// IBAN check digits (ISO 13616, ISO 7064 mod 97-10).
+    #[serde(rename = "mod97")]
     Mod97,
     /// Base64 decoding to printable `user:password`.
+    #[serde(rename = "basic-auth")]
     BasicAuth,
 }
 
 impl Validator {
-    /// Parses a validator name as written in a rule file.
-    pub fn parse(name: &str) -> Option<Validator> {
-        match name {
-            "luhn" => Some(Validator::Luhn),
-            "jwt" => Some(Validator::Jwt),
-            "github-crc32" | "npm-crc32" => Some(Validator::Crc32Base62),
-            "github-crc32-fails" | "npm-crc32-fails" => Some(Validator::Crc32Base62Fails),
-            "mod97" => Some(Validator::Mod97),
-            "basic-auth" => Some(Validator::BasicAuth),
-            _ => None,
-        }
-    }
-
     /// The name a rule file gives it.
     pub fn name(self) -> &'static str {
         match self {

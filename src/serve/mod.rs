@@ -98,6 +98,23 @@ pub enum StartError {
     Listener(String, #[source] Box<StartError>),
 }
 
+/// Why a reload did not (fully) take effect. Messages name files, keys and
+/// listeners, never secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file was refused (every problem is logged); nothing changed.
+    #[error("{} problem(s) in {}", .0.errors.len(), .0.origin)]
+    Invalid(config::ConfigErrors),
+    /// The engine options (the HMAC key) could not be made; nothing
+    /// changed.
+    #[error("{0}")]
+    Key(config::ConfigError),
+    /// These listeners could not start (each is logged); the engine and
+    /// the other listeners changed.
+    #[error("listener(s) {} could not start", .0.join(", "))]
+    Listeners(Vec<String>),
+}
+
 /// Where a reload comes from: `serve --config FILE` re-reads the file on
 /// every SIGHUP. The single-listener commands have none.
 #[derive(Debug)]
@@ -277,9 +294,9 @@ impl Server {
                 }
                 info!("reload done");
             }
-            Err(()) => {
+            Err(e) => {
                 Counters::add(&serve_counters.reloads_failed, 1);
-                error!("reload failed; the previous configuration stays in force");
+                error!(error = %e, "reload failed; the previous configuration stays in force");
             }
         }
         // Listeners retired by earlier reloads that have finished.
@@ -291,14 +308,18 @@ impl Server {
     /// listeners whose settings changed restarted. `Err` when the file is
     /// refused (nothing changed) or a listener could not start (the rest
     /// changed); every problem is logged.
-    async fn apply(&mut self, path: &Path) -> Result<Config, ()> {
+    async fn apply(&mut self, path: &Path) -> Result<Config, ReloadError> {
         let (new, rules) = config::load_checked(path).map_err(|errors| {
             // Messages name key paths; detected secrets are scrubbed out.
             for e in errors.iter() {
                 error!("{}: {e}", errors.origin);
             }
+            ReloadError::Invalid(errors)
         })?;
-        let opts = new.options().map_err(|e| error!("{}: {e}", new.origin))?;
+        let opts = new.options().map_err(|e| {
+            error!("{}: {e}", new.origin);
+            ReloadError::Key(e)
+        })?;
         for w in &new.warnings {
             warn!("{}: {w}", new.origin);
         }
@@ -323,7 +344,7 @@ impl Server {
             r.accept.trigger();
             self.retiring.push(r);
         }
-        let mut ok = true;
+        let mut failed = Vec::new();
         for l in new.listeners.iter().filter(|l| !keep.contains(&l.name)) {
             let counters = self.counters_of(l);
             match listener::start(l, &self.shared, counters).await {
@@ -333,13 +354,16 @@ impl Server {
                 }
                 Err(e) => {
                     error!(listener = %l.name, error = %e, "listener could not start");
-                    ok = false;
+                    failed.push(l.name.clone());
                 }
             }
         }
         // Engine and the other listeners changed either way; a listener
         // that could not start is reported as a failed reload.
-        ok.then_some(new).ok_or(())
+        match failed.is_empty() {
+            true => Ok(new),
+            false => Err(ReloadError::Listeners(failed)),
+        }
     }
 
     /// Waits for every connection to end (within the drain deadline, which

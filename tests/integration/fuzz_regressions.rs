@@ -1,9 +1,12 @@
 //! Replays every input in `fuzz/regressions/` as a plain test (see the
-//! README there for the file naming). No cargo-fuzz or nightly needed.
+//! README there for the file naming). No cargo-fuzz or nightly needed: the
+//! format targets' properties live in `fuzz/src/props.rs`, compiled in here
+//! with the rest of the fuzz library (`crate::redactd_fuzz`).
 
 use crate::common::*;
+use crate::redactd_fuzz::props;
 use redactd::engine::oracle::Oracle;
-use redactd::engine::Style;
+use redactd::engine::{Redactor, Style};
 use redactd::rules::RuleSetBuilder;
 
 fn regressions() -> Vec<(String, Vec<u8>)> {
@@ -44,6 +47,45 @@ fn check_engine(name: &str, input: &[u8]) {
     }
 }
 
+/// Write plans the format targets' regressions are replayed with (the
+/// fuzzer's own plan is in the commit that added the file, when it
+/// mattered).
+const PLANS: [&[usize]; 4] = [&[1], &[7], &[4093], &[1, 64, 3]];
+
+/// A format target's properties over a kept input, with every built-in rule
+/// where the target redacts.
+fn check_format(name: &str, input: &[u8]) {
+    let red = || Redactor::new(builtin_all(), opts(Style::Label));
+    let target = name.split('-').next().unwrap_or_default();
+    match target {
+        "syslog_frames" => {
+            for max in [1, 16, 300, 65_536] {
+                for plan in PLANS {
+                    props::syslog_frames(input, plan, max);
+                }
+            }
+        }
+        "json" => {
+            props::json_grammar(input);
+            for style in [Style::Label, Style::Mask, Style::Hmac] {
+                let mut r = Redactor::new(builtin_all(), opts(style));
+                props::json_redaction(&mut r, input);
+            }
+        }
+        "msgpack" => props::msgpack(&mut red(), input),
+        "protobuf" => props::protobuf(&mut red(), input),
+        "http_codec" => {
+            for split in [1, 7, 4096] {
+                props::codec_round_trip(input, split);
+                for limit in [0, 100, 1 << 16] {
+                    props::codec_wire(input, split, limit);
+                }
+            }
+        }
+        _ => panic!("{name}: unknown regression prefix"),
+    }
+}
+
 #[test]
 fn fuzz_regressions_replay() {
     for (name, bytes) in regressions() {
@@ -57,7 +99,7 @@ fn fuzz_regressions_replay() {
                 let _ = redactd::check::check(&set);
             }
         } else {
-            panic!("{name}: unknown regression prefix");
+            check_format(&name, &bytes);
         }
     }
 }

@@ -8,11 +8,17 @@
 //! Fixtures hold fake secrets only, built at test time.
 
 mod common;
+/// The fuzz crate's library (`fuzz/src`): properties, structured inputs and
+/// the format cases, shared with the cargo-fuzz targets.
+#[path = "../../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod redactd_fuzz;
 
 mod alerts;
 mod cli;
 mod config;
 mod deploy;
+mod fuzz_formats;
 mod fuzz_regressions;
 mod hostile;
 mod http;

@@ -14,7 +14,7 @@ use crate::common::binary::Redactd;
 use crate::common::peers::{peer, TcpRecorder, TempDir, WAIT};
 use crate::common::*;
 use redactd::engine::{Redactor, Style};
-use redactd::modes::syslog::redact_message;
+use redactd::scrub::syslog::redact_message;
 
 #[test]
 fn nothing_redactd_writes_holds_a_secret() {

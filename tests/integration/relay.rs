@@ -16,9 +16,9 @@ use crate::common::peers::{
 };
 use crate::common::*;
 use redactd::engine::{Redactor, Style};
-use redactd::framing::syslog::{Decoder, Framing};
-use redactd::modes::syslog::redact_message;
+use redactd::formats::syslog::{Decoder, Framing};
 use redactd::rules::template::Rng;
+use redactd::scrub::syslog::redact_message;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -363,8 +363,8 @@ fn syslog_framing_errors_close_the_connection_are_counted_and_leak_nothing() {
 /// What the library makes of a message cut at `max` (with the lookahead
 /// the decoder keeps past the cut).
 fn expect_cut_message(body: &[u8], max: usize) -> Vec<u8> {
-    use redactd::framing::syslog::CUT_LOOKAHEAD;
-    use redactd::modes::syslog::{redact_message_with, Redacted};
+    use redactd::formats::syslog::CUT_LOOKAHEAD;
+    use redactd::scrub::syslog::{redact_message_with, Redacted};
     let mut r = Redactor::new(builtin(), opts(Style::Label));
     let mut out = Vec::new();
     let held = &body[..body.len().min(max + CUT_LOOKAHEAD)];

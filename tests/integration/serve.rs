@@ -158,6 +158,12 @@ fn reload_swaps_rules_under_open_connections_and_a_bad_file_changes_nothing() {
         "the scan names the rule: {err}"
     );
     assert!(!err.contains(&inline), "the inline secret reached the log");
+    // The failure says why, on its own line (ReloadError::Invalid).
+    assert!(
+        err.lines()
+            .any(|l| l.contains("reload failed") && l.contains("2 problem(s) in")),
+        "{err}"
+    );
     a.write_all(format!("<13>1 - h app - - - still {token}\n").as_bytes())
         .unwrap();
     sys_up.wait_until(WAIT, |x| x.ends_with(b"still [REDACTED:acme.token]\n"));

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::engine::testing::label_redactor;
 use crate::engine::Style;
+use crate::formats::json::MAX_DEPTH;
 
 fn redact(input: &str) -> Result<(String, JsonStats), JsonError> {
     let mut red = label_redactor();
@@ -316,7 +317,7 @@ fn a_body_many_windows_long_is_redacted_as_its_lines_are_one_by_one() {
         });
     }
     let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    assert!(body.len() > 4 * crate::framing::fields::WINDOW);
+    assert!(body.len() > 4 * crate::scrub::fields::WINDOW);
     let mut red = label_redactor();
     let whole = redact_with(&mut red, &body, Layout::Lines).unwrap();
     let one_by_one: String = lines

@@ -1,59 +1,36 @@
-//! JSON text: every string and number is scanned, secrets are found in the
-//! *decoded* value of a string and replaced in its encoded form; every
-//! other byte is copied verbatim. Input that is not JSON is refused.
+//! JSON text (RFC 8259), read without copying: the grammar check, the
+//! string and number tokens a scan needs, and the maps between a string's
+//! encoded (raw) bytes and its decoded value. No engine here: what is done
+//! with the tokens is [`crate::scrub::json`]'s business.
 //!
-//! Secrets straddle escapes in real traffic (`https:\/\/user:pw@host`,
-//! `password=\"hun\\\"ter2\"` from syslog-ng's `elasticsearch-http()`), so a
-//! raw-text scan misses them and a decode-then-re-encode pass would rewrite
-//! bytes nobody asked to change. [`JsonRedactor`] checks the grammar as it
-//! goes (RFC 8259: strings, numbers, `true`/`false`/`null`, arrays, objects,
-//! whitespace), decodes each string into a scan text (`fields::ItemScan`), runs
-//! the [`Redactor`] over it, and replaces exactly the encoded bytes covering
-//! each redacted span, widened to whole escapes, with the JSON-escaped
-//! replacement. Keys, whitespace, escapes elsewhere and untouched values
-//! stay byte-identical; no raw line break is ever written inside a string,
-//! so NDJSON stays line-framed.
+//! - [`Lexer`] checks the grammar as it goes (strings, numbers,
+//!   `true`/`false`/`null`, arrays, objects, whitespace, a leading byte
+//!   order mark) and yields every string and number as a [`Token`]: keys
+//!   on their own, a member's value with its key. Structure, whitespace and
+//!   literals are checked and skipped.
+//! - [`decode_into`] writes a token's decoded value (escapes resolved,
+//!   checked: a bad escape is an error here, not in the lexer).
+//! - [`EscapeMap`] maps decoded offsets back to encoded ones, widened to
+//!   whole escapes, so a span found in the decoded value replaces exactly
+//!   the encoded bytes that produced it.
+//! - [`escape_into`] writes bytes as JSON string content.
+//! - [`check`] is the whole grammar check on its own (lexer and escapes).
 //!
-//! **Every byte is accounted for.** A body either parses, and then the only
-//! bytes not scanned are structure (`{}[]:,`), whitespace, a leading byte
-//! order mark and the literals `true`, `false` and `null`, or it is an
-//! error ([`JsonError`]): nothing is ever passed on unscanned because the
-//! grammar did not expect it (`[1,password=...]`). Numbers are scanned as
-//! text (a card number is digits); a number a rule redacts becomes a JSON
-//! string holding its replacement (`4111...` → `"[REDACTED:pii.credit-card]"`),
-//! so the output stays valid JSON.
+//! **Invariant.** Input either parses, and then every byte not inside a
+//! yielded token is structure (`{}[]:,`), whitespace, a leading byte order
+//! mark, a string's quotes or one of the literals; or it is a
+//! [`JsonError`] carrying an offset, never input bytes. String bytes that
+//! are not UTF-8 are accepted as they are; lone surrogate escapes decode to
+//! U+FFFD (the grammar allows them); control characters must be escaped.
 //!
-//! **Context.** A member's value is scanned after its key, as
-//! `KEY":"VALUE` (the shape rules already know from raw JSON), so
-//! `"password":"hunter2"` and `"password":12345678` are found although the
-//! value alone is not a recognisable secret. Only the value's bytes are
-//! ever replaced: a span reaching back into the key is cut at the value's
-//! start. Keys are scanned on their own, fenced so that no span from a
-//! value reaches them (a PEM header in one value does not swallow the keys
-//! after it).
-//!
-//! **Layouts.** A body is one JSON text or several concatenated
-//! ([`Layout::Concatenated`]: Splunk HEC batches), or NDJSON
-//! ([`Layout::Lines`]), where in addition no text may span a line break.
-//! Each text is fenced off from the one before (no span runs from one
-//! NDJSON document into the next), so a body streamed a run of lines at a
-//! time is judged and redacted exactly as it would be whole. Nesting deeper than [`MAX_DEPTH`] is an error. String bytes
-//! that are not UTF-8 pass as they are (scanned as bytes); control
-//! characters must be escaped, as the grammar says.
-//!
-//! **Memory.** The scan text goes to the redactor a window at a time and is
-//! dropped as values are spliced, so scratch follows the window and the
-//! longest value, not the body; errors carry offsets, never input bytes.
-
-use super::fields::{ItemScan, WINDOW};
-use crate::engine::{Finding, Redactor};
+//! **Layouts.** One text or several concatenated ([`Layout::Concatenated`],
+//! Splunk HEC batches), or NDJSON ([`Layout::Lines`]), where in addition no
+//! text may span a line break. Nesting deeper than [`MAX_DEPTH`] is an
+//! error.
 
 /// Deepest nesting of arrays and objects accepted (Jackson's default, so
 /// what Elasticsearch takes, this takes).
 pub const MAX_DEPTH: usize = 1000;
-
-/// Scratch kept between calls; more is given back after a large value.
-const KEEP: usize = 4 * WINDOW;
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
@@ -115,142 +92,58 @@ pub enum Layout {
     Lines,
 }
 
-/// Counts from one call.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct JsonStats {
-    /// Strings scanned (keys included).
-    pub strings: u64,
-    /// Strings changed.
-    pub strings_redacted: u64,
-    /// Numbers scanned.
-    pub numbers: u64,
-    /// Numbers replaced by a string.
-    pub numbers_redacted: u64,
-    /// Findings.
-    pub findings: u64,
-}
-
-/// What a scanned value is.
+/// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
+    /// An object member's key.
     Key,
+    /// A string value.
     Str,
+    /// A number.
     Number,
 }
 
-/// A scanned value, as the splicing pass needs it.
+/// A string or number in the input.
 #[derive(Debug, Clone, Copy)]
-struct Piece {
-    kind: Kind,
+pub struct Piece {
+    /// What it is.
+    pub kind: Kind,
     /// Encoded content range in the input (between the quotes of a
     /// string; the whole number).
-    content: (usize, usize),
+    pub content: (usize, usize),
     /// The content holds an escape (decoded and encoded offsets differ).
-    escaped: bool,
+    pub escaped: bool,
 }
 
-/// Reusable scratch for redacting JSON texts.
-#[derive(Debug, Default)]
-pub struct JsonRedactor {
-    scan: ItemScan<Piece>,
-    /// Open arrays (`[`) and objects (`{`), outermost first.
-    stack: Vec<u8>,
+/// A value to scan, with the key it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Token {
+    /// The value.
+    pub piece: Piece,
+    /// The member's key, for a member's string or number value.
+    pub key: Option<Piece>,
+    /// The first value of a new JSON text.
+    pub first: bool,
 }
 
-/// Output state of one call: the input is copied up to `copied`.
-struct Splicer<'a> {
-    input: &'a [u8],
-    copied: usize,
-    stats: JsonStats,
-}
-
-impl JsonRedactor {
-    /// Empty scratch.
-    pub fn new() -> JsonRedactor {
-        JsonRedactor::default()
-    }
-
-    /// Redacts the JSON texts of `input` into `out`. `findings` receives
-    /// each finding (offsets are within the scan text). On error nothing is
-    /// added to `out` or `findings`.
-    pub fn redact(
-        &mut self,
-        red: &mut Redactor,
-        input: &[u8],
-        layout: Layout,
-        out: &mut Vec<u8>,
-        findings: &mut Vec<Finding>,
-    ) -> Result<JsonStats, JsonError> {
-        let (mark, found) = (out.len(), findings.len());
-        let r = self.run(red, input, layout, (&mut *out, &mut *findings));
-        if r.is_err() {
-            out.truncate(mark);
-            findings.truncate(found);
-        }
-        self.scan.shrink(KEEP);
-        r
-    }
-
-    /// [`redact`](Self::redact), leaving what an error cut short.
-    fn run(
-        &mut self,
-        red: &mut Redactor,
-        input: &[u8],
-        layout: Layout,
-        (out, findings): (&mut Vec<u8>, &mut Vec<Finding>),
-    ) -> Result<JsonStats, JsonError> {
-        self.scan.start(red);
-        let found = findings.len();
-        let mut lex = Lexer::new(input, layout, &mut self.stack);
-        let mut w = Splicer {
-            input,
-            copied: 0,
-            stats: JsonStats::default(),
-        };
-        while let Some(tok) = lex.next()? {
-            place(&mut self.scan, input, tok, &mut w.stats)?;
-            if self.scan.pending() >= WINDOW {
-                flush(&mut self.scan, red, false, &mut w, out, findings);
+/// Checks the grammar of `input` (escapes included) without keeping
+/// anything: `Ok` exactly when [`Lexer`] and [`decode_into`] accept every
+/// token of it.
+pub fn check(input: &[u8], layout: Layout) -> Result<(), JsonError> {
+    let mut stack = Vec::new();
+    let mut lex = Lexer::new(input, layout, &mut stack);
+    while let Some(tok) = lex.next()? {
+        for p in tok.key.iter().chain([&tok.piece]) {
+            if p.escaped {
+                check_escapes(&input[p.content.0..p.content.1], p.content.0)?;
             }
         }
-        flush(&mut self.scan, red, true, &mut w, out, findings);
-        out.extend_from_slice(&input[w.copied..]);
-        w.stats.findings = (findings.len() - found) as u64;
-        Ok(w.stats)
     }
-}
-
-/// Puts a token's value (after its key context) into the scan text.
-fn place(
-    scan: &mut ItemScan<Piece>,
-    input: &[u8],
-    tok: Token,
-    stats: &mut JsonStats,
-) -> Result<(), JsonError> {
-    let piece = tok.piece;
-    // Nothing crosses from one text to the next (so an NDJSON body is
-    // redacted the same whole or a run of lines at a time), nor into or
-    // out of a key.
-    if piece.kind == Kind::Key || tok.first {
-        scan.fence();
-    }
-    let start = scan.mark();
-    if let Some(key) = tok.key {
-        decode_into(input, key, scan.text())?;
-        scan.text().extend_from_slice(b"\":\"");
-    }
-    let value_start = scan.mark();
-    match piece.kind {
-        Kind::Number => stats.numbers += 1,
-        Kind::Key | Kind::Str => stats.strings += 1,
-    }
-    decode_into(input, piece, scan.text())?;
-    scan.push(start, value_start, piece, piece.kind == Kind::Key);
     Ok(())
 }
 
 /// Decodes a string's content (or copies a number) onto `text`.
-fn decode_into(input: &[u8], p: Piece, text: &mut Vec<u8>) -> Result<(), JsonError> {
+pub fn decode_into(input: &[u8], p: Piece, text: &mut Vec<u8>) -> Result<(), JsonError> {
     let raw = &input[p.content.0..p.content.1];
     if p.escaped {
         decode(raw, p.content.0, text)
@@ -258,71 +151,6 @@ fn decode_into(input: &[u8], p: Piece, text: &mut Vec<u8>) -> Result<(), JsonErr
         text.extend_from_slice(raw);
         Ok(())
     }
-}
-
-/// Scans what is pending and splices every value that is ready into `out`.
-fn flush(
-    scan: &mut ItemScan<Piece>,
-    red: &mut Redactor,
-    eof: bool,
-    w: &mut Splicer<'_>,
-    out: &mut Vec<u8>,
-    findings: &mut Vec<Finding>,
-) {
-    let mut ready = scan.scan(red, eof);
-    loop {
-        ready = scan.skip_untouched(ready);
-        let Some(p) = scan.front().filter(|_| ready > 0) else {
-            break;
-        };
-        ready -= 1;
-        let raw = &w.input[p.content.0..p.content.1];
-        let mut map = p.escaped.then(|| EscapeMap::new(raw));
-        let mut done = 0; // encoded bytes of this value written
-        let mut changed = false;
-        let quote = p.kind == Kind::Number;
-        scan.splice_front(|vs, ve, replacement| {
-            let (s, e) = match &mut map {
-                Some(m) => (m.start_of(vs), m.end_of(ve)),
-                None => (vs, ve),
-            };
-            // Spans widened to whole escapes may meet inside one.
-            let (s, e) = (s.max(done), e.max(done));
-            if !changed {
-                out.extend_from_slice(&w.input[w.copied..p.content.0]);
-                if quote {
-                    out.push(b'"');
-                }
-                changed = true;
-            }
-            out.extend_from_slice(&raw[done..s]);
-            if let Some(r) = replacement {
-                escape_into(r, out);
-            }
-            done = e;
-        });
-        if changed {
-            out.extend_from_slice(&raw[done..]);
-            if quote {
-                out.push(b'"');
-                w.stats.numbers_redacted += 1;
-            } else {
-                w.stats.strings_redacted += 1;
-            }
-            w.copied = p.content.1;
-        }
-    }
-    scan.compact(findings);
-}
-
-/// A value to scan, with the key it belongs to.
-#[derive(Debug, Clone, Copy)]
-struct Token {
-    piece: Piece,
-    /// The member's key, for a member's string or number value.
-    key: Option<Piece>,
-    /// The first value of a new JSON text.
-    first: bool,
 }
 
 /// What the grammar allows next.
@@ -345,8 +173,10 @@ enum Expect {
 }
 
 /// Checks the grammar and yields the values to scan, each marked when it
-/// is the first of its text.
-struct Lexer<'a> {
+/// is the first of its text. The caller owns the container stack, so a
+/// lexer per body allocates nothing once the stack has grown.
+#[derive(Debug)]
+pub struct Lexer<'a> {
     input: &'a [u8],
     at: usize,
     lines: bool,
@@ -360,7 +190,8 @@ struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
-    fn new(input: &'a [u8], layout: Layout, stack: &'a mut Vec<u8>) -> Lexer<'a> {
+    /// A lexer at the start of `input`; `stack` is scratch (cleared).
+    pub fn new(input: &'a [u8], layout: Layout, stack: &'a mut Vec<u8>) -> Lexer<'a> {
         stack.clear();
         Lexer {
             input,
@@ -374,7 +205,8 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next value to scan; `None` at the end of the input.
-    fn next(&mut self) -> Result<Option<Token>, JsonError> {
+    #[allow(clippy::should_implement_trait)] // fallible, so not an Iterator
+    pub fn next(&mut self) -> Result<Option<Token>, JsonError> {
         loop {
             let at = self.at;
             let Some(&b) = self.input.get(at) else {
@@ -661,6 +493,17 @@ fn escape_at(raw: &[u8], i: usize) -> Option<(usize, char)> {
     Some((2, simple))
 }
 
+/// Checks every escape of a string's content (`base` is its offset in the
+/// input, for errors).
+fn check_escapes(raw: &[u8], base: usize) -> Result<(), JsonError> {
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'\\', &raw[i..]) {
+        let (len, _) = escape_at(raw, i + k).ok_or(JsonError::BadEscape { at: base + i + k })?;
+        i += k + len;
+    }
+    Ok(())
+}
+
 /// Decodes a string's content (`base` is its offset in the input, for
 /// errors) onto `out`.
 fn decode(raw: &[u8], base: usize, out: &mut Vec<u8>) -> Result<(), JsonError> {
@@ -681,9 +524,10 @@ fn decode(raw: &[u8], base: usize, out: &mut Vec<u8>) -> Result<(), JsonError> {
 }
 
 /// Maps decoded offsets of one escaped string to encoded ones, walking
-/// forward (spans come in order): a plain byte maps to itself, every byte
+/// forward only (ask in increasing order): a plain byte maps to itself, every byte
 /// an escape produced to the whole escape.
-struct EscapeMap<'a> {
+#[derive(Debug)]
+pub struct EscapeMap<'a> {
     raw: &'a [u8],
     /// Encoded and decoded offsets of the start of the current unit (a run
     /// of plain bytes or one escape).
@@ -695,7 +539,8 @@ struct EscapeMap<'a> {
 }
 
 impl<'a> EscapeMap<'a> {
-    fn new(raw: &'a [u8]) -> EscapeMap<'a> {
+    /// A map over one string's encoded content.
+    pub fn new(raw: &'a [u8]) -> EscapeMap<'a> {
         EscapeMap {
             raw,
             enc: 0,
@@ -736,7 +581,7 @@ impl<'a> EscapeMap<'a> {
     }
 
     /// Encoded offset where decoded byte `d` starts (its whole escape).
-    fn start_of(&mut self, d: usize) -> usize {
+    pub fn start_of(&mut self, d: usize) -> usize {
         match self.seek(d) {
             (_, _, true) => self.enc,
             _ => self.enc + (d - self.dec),
@@ -744,7 +589,7 @@ impl<'a> EscapeMap<'a> {
     }
 
     /// Encoded offset where decoded byte `d - 1` ends (its whole escape).
-    fn end_of(&mut self, d: usize) -> usize {
+    pub fn end_of(&mut self, d: usize) -> usize {
         match self.seek(d - 1) {
             (len, _, true) => self.enc + len,
             _ => self.enc + (d - self.dec),

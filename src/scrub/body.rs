@@ -1,6 +1,9 @@
-//! Request bodies of log-ingestion APIs: decoded, redacted in their own
-//! format, re-encoded the way they came. Pure functions over buffers; the
-//! HTTP listener decides when a body is complete and what to reply.
+//! Request bodies of log-ingestion APIs, redacted in their own format:
+//! what a body is ([`Format`]), why one is refused ([`BodyError`]), and
+//! [`BodyRedactor`], which runs one [`Redactor`] over a decoded body with
+//! the right format's scrubber. Decoding and re-encoding the
+//! `Content-Encoding` is [`crate::formats::codec`]'s; when a body is
+//! complete and what to reply is the HTTP listener's.
 //!
 //! | format | how it is recognised | what is redacted |
 //! |---|---|---|
@@ -11,51 +14,18 @@
 //! | msgpack (Fluent Bit `format msgpack`) | `application/msgpack`, `application/x-msgpack`, any path; buffered | every `str` and `bin` ([`MsgpackRedactor`]), ext values (EventTime) and numbers kept byte for byte |
 //! | text | anything else | the whole body as a stream |
 //!
-//! `Content-Encoding` gzip, deflate (zlib), zstd and snappy (raw block
-//! format, as Loki, Vector and Fluent Bit use it) are decoded and the body is
-//! re-encoded with the same coding. Decoding stops at a configured size
-//! ([`BodyError::TooLarge`], answered 413) so a small compressed body cannot
-//! expand without bound. A body that cannot be decoded or parsed is an
-//! error (answered 4xx): it is never forwarded unscanned.
-
-use std::borrow::Cow;
-use std::fmt;
-use std::io::{Read, Write};
+//! A body that cannot be decoded or parsed is an error (answered 4xx): it
+//! is never forwarded unscanned.
 
 use crate::engine::{Finding, Redactor, Sink};
-use crate::framing::json::{JsonError, JsonRedactor, Layout};
-use crate::framing::msgpack::{MsgpackError, MsgpackRedactor};
-use crate::framing::protobuf::{ProtoError, ProtoRedactor, LOKI_PUSH, OTLP_LOGS};
-
-/// A body's `Content-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coding {
-    /// None.
-    Identity,
-    /// `gzip`.
-    Gzip,
-    /// `deflate` (zlib-wrapped, per RFC 9110).
-    Deflate,
-    /// `zstd`.
-    Zstd,
-    /// `snappy`: raw (block) snappy, never the framed format.
-    Snappy,
-}
-
-impl Coding {
-    /// Parses a `Content-Encoding` value; `None` for codings not handled
-    /// (the request is then refused with 415).
-    pub fn parse(header: Option<&str>) -> Option<Coding> {
-        match header.map(|h| h.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("identity") => Some(Coding::Identity),
-            Some("gzip") | Some("x-gzip") => Some(Coding::Gzip),
-            Some("deflate") => Some(Coding::Deflate),
-            Some("zstd") => Some(Coding::Zstd),
-            Some("snappy") => Some(Coding::Snappy),
-            _ => None,
-        }
-    }
-}
+use crate::formats::codec::{encode, snappy_decode, CodecError, Coding};
+use crate::formats::json::{JsonError, Layout};
+use crate::formats::msgpack::MsgpackError;
+use crate::formats::protobuf::{ProtoError, LOKI_PUSH, OTLP_LOGS};
+use crate::scrub::json::JsonRedactor;
+use crate::scrub::msgpack::MsgpackRedactor;
+use crate::scrub::protobuf::ProtoRedactor;
+use std::convert::Infallible;
 
 /// How a body is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,33 +108,49 @@ impl Format {
     }
 }
 
-/// Why a body was refused.
-#[derive(Debug)]
+/// Why a body was refused. Messages carry limits, offsets and codec
+/// messages, never body bytes.
+#[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// Decoded, it would exceed the limit (413).
+    #[error("decoded body exceeds the limit of {limit} bytes")]
     TooLarge {
         /// The limit in bytes.
         limit: usize,
     },
     /// A streamed NDJSON line is longer than the limit (413).
+    #[error("an NDJSON line exceeds the limit of {limit} bytes")]
     LineTooLong {
         /// The limit in bytes.
         limit: usize,
     },
     /// The coding's data is corrupt (400).
+    #[error("cannot decode {coding:?} body: {why}")]
     Decode {
         /// The coding.
         coding: Coding,
         /// What went wrong.
         why: String,
     },
+    /// No decoder could be made for the coding (out of memory; 500).
+    #[error("cannot start a {coding:?} decoder: {why}")]
+    DecoderUnavailable {
+        /// The coding.
+        coding: Coding,
+        /// What the codec said.
+        why: String,
+    },
     /// JSON strings could not be read (400).
+    #[error("invalid JSON body: {0}")]
     Json(JsonError),
     /// The protobuf message could not be walked (400).
+    #[error("invalid protobuf body: {0}")]
     Protobuf(ProtoError),
     /// The msgpack body could not be walked (400).
+    #[error("invalid msgpack body: {0}")]
     Msgpack(MsgpackError),
     /// A protobuf body the schema does not fit (415).
+    #[error("{0}")]
     Unsupported(String),
 }
 
@@ -174,131 +160,21 @@ impl BodyError {
         match self {
             BodyError::TooLarge { .. } | BodyError::LineTooLong { .. } => 413,
             BodyError::Unsupported(_) => 415,
+            BodyError::DecoderUnavailable { .. } => 500,
             _ => 400,
         }
     }
 }
 
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodyError::TooLarge { limit } => {
-                write!(f, "decoded body exceeds the limit of {limit} bytes")
+impl From<CodecError> for BodyError {
+    fn from(e: CodecError) -> BodyError {
+        match e {
+            CodecError::TooLarge { limit } => BodyError::TooLarge { limit },
+            CodecError::Corrupt { coding, why } => BodyError::Decode { coding, why },
+            CodecError::Unavailable { coding, why } => {
+                BodyError::DecoderUnavailable { coding, why }
             }
-            BodyError::LineTooLong { limit } => {
-                write!(f, "an NDJSON line exceeds the limit of {limit} bytes")
-            }
-            BodyError::Decode { coding, why } => write!(f, "cannot decode {coding:?} body: {why}"),
-            BodyError::Json(e) => write!(f, "invalid JSON body: {e}"),
-            BodyError::Protobuf(e) => write!(f, "invalid protobuf body: {e}"),
-            BodyError::Msgpack(e) => write!(f, "invalid msgpack body: {e}"),
-            BodyError::Unsupported(why) => f.write_str(why),
         }
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-/// Appends `data` to `buf`, growing its capacity by doubling but never past
-/// `cap` (or what `data` needs): a buffer bounded by a limit in length is
-/// bounded by it in memory too.
-pub fn extend_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
-    let need = buf.len() + data.len();
-    if need > buf.capacity() {
-        let want = (buf.capacity() * 2).max(need).min(cap.max(need));
-        buf.reserve_exact(want - buf.len());
-    }
-    buf.extend_from_slice(data);
-}
-
-fn read_capped(mut r: impl Read, limit: usize, coding: Coding) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::new();
-    let mut piece = [0u8; 16 << 10];
-    loop {
-        let n = match r.read(&mut piece) {
-            Ok(0) => return Ok(out),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(BodyError::Decode {
-                    coding,
-                    why: e.to_string(),
-                })
-            }
-        };
-        if out.len() + n > limit {
-            return Err(BodyError::TooLarge { limit });
-        }
-        extend_capped(&mut out, &piece[..n], limit);
-    }
-}
-
-/// Decodes `body`, refusing more than `limit` decoded bytes (an identity
-/// body is borrowed as it is).
-pub fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, BodyError> {
-    match coding {
-        Coding::Identity if body.len() > limit => Err(BodyError::TooLarge { limit }),
-        Coding::Identity => Ok(Cow::Borrowed(body)),
-        Coding::Gzip => {
-            // Every member of a multi-member gzip body (concatenated gzip
-            // files), not only the first: the rest would be lost.
-            read_capped(flate2::read::MultiGzDecoder::new(body), limit, coding).map(Cow::Owned)
-        }
-        Coding::Deflate => {
-            read_capped(flate2::read::ZlibDecoder::new(body), limit, coding).map(Cow::Owned)
-        }
-        Coding::Zstd => {
-            let d = zstd::stream::read::Decoder::new(body).map_err(|e| BodyError::Decode {
-                coding,
-                why: e.to_string(),
-            })?;
-            read_capped(d, limit, coding).map(Cow::Owned)
-        }
-        Coding::Snappy => snappy_decode(body, limit).map(Cow::Owned),
-    }
-}
-
-fn snappy_decode(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
-    let bad = |e: snap::Error| BodyError::Decode {
-        coding: Coding::Snappy,
-        why: e.to_string(),
-    };
-    let len = snap::raw::decompress_len(body).map_err(bad)?;
-    if len > limit {
-        return Err(BodyError::TooLarge { limit });
-    }
-    snap::raw::Decoder::new().decompress_vec(body).map_err(bad)
-}
-
-/// Encodes `data` with `coding` (identity hands it back).
-pub fn encode(coding: Coding, data: Vec<u8>) -> Vec<u8> {
-    fn done<W: Write>(mut w: W, data: &[u8]) -> W {
-        // Writing into a Vec cannot fail.
-        w.write_all(data).expect("in-memory encoder");
-        w
-    }
-    let data = match coding {
-        Coding::Identity => return data,
-        _ => &data[..],
-    };
-    match coding {
-        Coding::Identity => unreachable!("returned above"),
-        Coding::Gzip => done(
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
-            data,
-        )
-        .finish()
-        .expect("in-memory encoder"),
-        Coding::Deflate => done(
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast()),
-            data,
-        )
-        .finish()
-        .expect("in-memory encoder"),
-        Coding::Zstd => zstd::stream::encode_all(data, 3).expect("in-memory encoder"),
-        Coding::Snappy => snap::raw::Encoder::new()
-            .compress_vec(data)
-            .expect("snappy input within its size limit"),
     }
 }
 
@@ -316,11 +192,14 @@ struct Collect<'a> {
 }
 
 impl Sink for Collect<'_> {
-    fn bytes(&mut self, b: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, b: &[u8]) -> Result<(), Infallible> {
         self.out.extend_from_slice(b);
+        Ok(())
     }
-    fn finding(&mut self, f: Finding) {
+    fn finding(&mut self, f: Finding) -> Result<(), Infallible> {
         self.findings.push(f);
+        Ok(())
     }
 }
 
@@ -390,6 +269,13 @@ impl BodyRedactor {
 mod tests {
     use super::*;
     use crate::engine::testing::label_redactor as redactor;
+    use std::borrow::Cow;
+    use std::io::Write;
+
+    /// The codec's decoder, its errors as the HTTP layer sees them.
+    fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, BodyError> {
+        crate::formats::codec::decode(coding, body, limit).map_err(BodyError::from)
+    }
 
     fn token() -> String {
         crate::engine::testing::github_token("body")

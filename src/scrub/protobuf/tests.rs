@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::engine::testing::label_redactor;
+use crate::formats::protobuf::{put_varint, LOKI_PUSH, OTLP_ANY_VALUE, OTLP_LOGS};
 use crate::rules::template::Rng;
 
 fn redact(schema: &'static Schema, input: &[u8]) -> Result<(Vec<u8>, u64), ProtoError> {

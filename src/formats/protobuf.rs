@@ -1,19 +1,21 @@
-//! Protobuf messages rewritten at the wire level: only the string fields a
-//! [`Schema`] names are redacted; every other field, unknown ones included,
-//! keeps its bytes and its place. A changed string changes its length
+//! Protobuf messages walked and rewritten at the wire level, guided by a
+//! [`Schema`] that names the string fields that matter; no generated code
+//! and no `.proto` compilation. No engine here: [`rewrite`] hands each
+//! named string field to a callback (what [`crate::scrub::protobuf`] uses
+//! to redact it) and writes what the callback returns.
+//!
+//! **What it owns.** Wire types, varints, the schemas of OTLP logs and
+//! Loki pushes, and the length fix-up: a changed string changes its length
 //! prefix, and every enclosing message's, innermost first (LogRecord, then
 //! ScopeLogs, ResourceLogs and the request; EntryAdapter, StreamAdapter,
-//! PushRequest), so a message that needs no change is never re-encoded.
+//! PushRequest).
 //!
-//! No generated code and no `.proto` compilation: the walker knows wire
-//! types, and each schema lists field numbers. Groups (wire types 3 and 4,
-//! deprecated) and malformed input are errors, so nothing is forwarded
-//! unscanned; nesting is capped.
-
-use std::fmt;
-
-use super::fields::FieldRedactor;
-use crate::engine::{Finding, Redactor};
+//! **Invariant.** Every other field, unknown ones included, keeps its
+//! bytes and its place, and a message in which the callback changes
+//! nothing is never re-encoded ([`rewrite`] returns `None`: the input is
+//! the output). Groups (wire types 3 and 4, deprecated), truncated fields
+//! and nesting past [`MAX_DEPTH`] are [`ProtoError`]s, so nothing is
+//! forwarded unwalked.
 
 /// What a field holds.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +26,9 @@ pub enum Kind {
     Message(&'static Schema),
 }
 
-/// Where a field's name context comes from (see
-/// [`FieldRedactor::scan`]).
+/// Where a field's name context comes from: the name a text field is
+/// handed to [`rewrite`]'s callback with (a `KeyValue`'s value is scanned
+/// after its key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     /// Scanned on its own.
@@ -141,7 +144,8 @@ static OTLP_LOG_RECORD: Schema = Schema {
     ],
 };
 
-static OTLP_ANY_VALUE: Schema = Schema {
+/// OTLP `AnyValue`: strings and bytes, arrays and kvlists of them.
+pub static OTLP_ANY_VALUE: Schema = Schema {
     name: "AnyValue",
     fields: &[
         text(1, Context::Inherit),
@@ -195,14 +199,16 @@ static LOKI_LABEL_PAIR: Schema = Schema {
 };
 
 /// Why a message could not be walked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtoError {
     /// The bytes end inside a field.
+    #[error("protobuf {message} is truncated")]
     Truncated {
         /// The message type being read.
         message: &'static str,
     },
     /// A wire type other than 0, 1, 2 or 5.
+    #[error("protobuf {message}: unsupported wire type {wire_type}")]
     BadWireType {
         /// The message type being read.
         message: &'static str,
@@ -210,22 +216,9 @@ pub enum ProtoError {
         wire_type: u8,
     },
     /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("protobuf nesting deeper than {MAX_DEPTH}")]
     TooDeep,
 }
-
-impl fmt::Display for ProtoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtoError::Truncated { message } => write!(f, "protobuf {message} is truncated"),
-            ProtoError::BadWireType { message, wire_type } => {
-                write!(f, "protobuf {message}: unsupported wire type {wire_type}")
-            }
-            ProtoError::TooDeep => write!(f, "protobuf nesting deeper than {MAX_DEPTH}"),
-        }
-    }
-}
-
-impl std::error::Error for ProtoError {}
 
 /// Deepest nesting walked (OTLP bodies nest arrays and kvlists).
 pub const MAX_DEPTH: usize = 64;
@@ -244,6 +237,8 @@ struct WireField {
     end: usize,
 }
 
+/// Reads the varint at `*at`, moving `at` past it; `None` when it is
+/// truncated or longer than 10 bytes.
 fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..70).step_by(7) {
@@ -266,6 +261,7 @@ pub fn put_varint(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
+/// The fields of `msg` (a message of type `schema`), in wire order.
 fn fields(msg: &[u8], schema: &Schema, out: &mut Vec<WireField>) -> Result<(), ProtoError> {
     let truncated = ProtoError::Truncated {
         message: schema.name,
@@ -311,106 +307,73 @@ fn fields(msg: &[u8], schema: &Schema, out: &mut Vec<WireField>) -> Result<(), P
     Ok(())
 }
 
-/// Reusable scratch for rewriting protobuf messages.
-#[derive(Debug, Default)]
-pub struct ProtoRedactor {
-    fields: FieldRedactor,
-    /// Strings changed by the last call.
-    changed: u64,
+/// Walks `msg`, a message of type `schema`, and hands every string field
+/// the schema names (at any depth) to `text`, with its name context (see
+/// [`Context`]): `text(name, payload)` returns the field's new payload, or
+/// `None` to keep it. Returns the message rewritten, with every length
+/// prefix on the way fixed, or `None` when no field changed.
+pub fn rewrite<F>(
+    schema: &'static Schema,
+    msg: &[u8],
+    text: &mut F,
+) -> Result<Option<Vec<u8>>, ProtoError>
+where
+    F: FnMut(Option<&[u8]>, &[u8]) -> Option<Vec<u8>>,
+{
+    rewrite_at(schema, msg, None, 0, text)
 }
 
-impl ProtoRedactor {
-    /// Empty scratch.
-    pub fn new() -> ProtoRedactor {
-        ProtoRedactor::default()
+/// [`rewrite`] for a message nested `depth` deep whose context is `ctx`.
+fn rewrite_at<F>(
+    schema: &'static Schema,
+    msg: &[u8],
+    ctx: Option<&[u8]>,
+    depth: usize,
+    text: &mut F,
+) -> Result<Option<Vec<u8>>, ProtoError>
+where
+    F: FnMut(Option<&[u8]>, &[u8]) -> Option<Vec<u8>>,
+{
+    if depth > MAX_DEPTH {
+        return Err(ProtoError::TooDeep);
     }
-
-    /// Redacts `input`, a message of type `schema`, onto `out` (the input
-    /// bytes themselves when nothing changes). Returns how many string
-    /// fields changed.
-    pub fn redact(
-        &mut self,
-        red: &mut Redactor,
-        schema: &'static Schema,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        findings: &mut Vec<Finding>,
-    ) -> Result<u64, ProtoError> {
-        self.changed = 0;
-        match self.rewrite(red, schema, input, None, findings, 0)? {
-            Some(new) => out.extend_from_slice(&new),
-            None => out.extend_from_slice(input),
-        }
-        Ok(self.changed)
-    }
-
-    /// The message rewritten, or `None` when nothing in it changed.
-    fn rewrite(
-        &mut self,
-        red: &mut Redactor,
-        schema: &'static Schema,
-        msg: &[u8],
-        ctx: Option<&[u8]>,
-        findings: &mut Vec<Finding>,
-        depth: usize,
-    ) -> Result<Option<Vec<u8>>, ProtoError> {
-        if depth > MAX_DEPTH {
-            return Err(ProtoError::TooDeep);
-        }
-        let mut wire = Vec::new();
-        fields(msg, schema, &mut wire)?;
-        let sibling = |n: u32| {
-            wire.iter()
-                .find(|f| f.number == n && f.wire_type == 2)
-                .map(|f| &msg[f.payload.0..f.payload.1])
+    let mut wire = Vec::new();
+    fields(msg, schema, &mut wire)?;
+    let sibling = |n: u32| {
+        wire.iter()
+            .find(|f| f.number == n && f.wire_type == 2)
+            .map(|f| &msg[f.payload.0..f.payload.1])
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0; // bytes of `msg` accounted for in `out`
+    for f in &wire {
+        let Some(spec) = schema.fields.iter().find(|s| s.number == f.number) else {
+            continue;
         };
-        let mut out: Option<Vec<u8>> = None;
-        let mut copied = 0; // bytes of `msg` accounted for in `out`
-        for f in &wire {
-            let Some(spec) = schema.fields.iter().find(|s| s.number == f.number) else {
-                continue;
-            };
-            if f.wire_type != 2 {
-                continue;
-            }
-            let name = match spec.context {
-                Context::None => None,
-                Context::Inherit => ctx,
-                Context::Sibling(n) => sibling(n),
-            };
-            let payload = &msg[f.payload.0..f.payload.1];
-            let new = match spec.kind {
-                Kind::Text => {
-                    let mut v = Vec::new();
-                    if self
-                        .fields
-                        .redact_into(red, name, payload, &mut v, findings)
-                    {
-                        self.changed += 1;
-                        Some(v)
-                    } else {
-                        None
-                    }
-                }
-                Kind::Message(child) => {
-                    self.rewrite(red, child, payload, name, findings, depth + 1)?
-                }
-            };
-            if let Some(new) = new {
-                let o = out.get_or_insert_with(|| Vec::with_capacity(msg.len() + 64));
-                o.extend_from_slice(&msg[copied..f.start]);
-                o.extend_from_slice(&msg[f.start..f.key_end]);
-                put_varint(new.len() as u64, o);
-                o.extend_from_slice(&new);
-                copied = f.end;
-            }
+        if f.wire_type != 2 {
+            continue;
         }
-        Ok(out.map(|mut o| {
-            o.extend_from_slice(&msg[copied..]);
-            o
-        }))
+        let name = match spec.context {
+            Context::None => None,
+            Context::Inherit => ctx,
+            Context::Sibling(n) => sibling(n),
+        };
+        let payload = &msg[f.payload.0..f.payload.1];
+        let new = match spec.kind {
+            Kind::Text => text(name, payload),
+            Kind::Message(child) => rewrite_at(child, payload, name, depth + 1, text)?,
+        };
+        if let Some(new) = new {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(msg.len() + 64));
+            o.extend_from_slice(&msg[copied..f.start]);
+            o.extend_from_slice(&msg[f.start..f.key_end]);
+            put_varint(new.len() as u64, o);
+            o.extend_from_slice(&new);
+            copied = f.end;
+        }
     }
+    Ok(out.map(|mut o| {
+        o.extend_from_slice(&msg[copied..]);
+        o
+    }))
 }
-
-#[cfg(test)]
-mod tests;

@@ -21,6 +21,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::ops::Range;
 
 use crate::engine::{Finding, Redactor, Sink};
@@ -208,18 +209,22 @@ impl SpanSink {
 }
 
 impl Sink for SpanSink {
-    fn bytes(&mut self, bytes: &[u8]) {
+    type Error = Infallible;
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
         if self.open.is_some() {
             self.out.extend_from_slice(bytes);
         }
+        Ok(())
     }
-    fn finding(&mut self, f: Finding) {
+    fn finding(&mut self, f: Finding) -> Result<(), Infallible> {
         self.findings.push(f);
+        Ok(())
     }
-    fn span_start(&mut self, at: u64) {
+    fn span_start(&mut self, at: u64) -> Result<(), Infallible> {
         self.open = Some((at, self.out.len()));
+        Ok(())
     }
-    fn span_end(&mut self, at: u64) {
+    fn span_end(&mut self, at: u64) -> Result<(), Infallible> {
         if let Some((start, o)) = self.open.take() {
             self.spans.push_back(SpanRec {
                 start,
@@ -228,6 +233,7 @@ impl Sink for SpanSink {
                 emitted: false,
             });
         }
+        Ok(())
     }
 }
 

@@ -1,5 +1,12 @@
 //! Syslog over TCP (RFC 6587 framing) and the syslog header (RFC 5424 and
-//! RFC 3164), scanned without copying.
+//! RFC 3164), scanned without copying. Pure: no engine, no I/O. What is
+//! redacted in a message is [`crate::scrub::syslog`]'s business.
+//!
+//! **Invariants.** The frames [`Decoder`] yields do not depend on how the
+//! stream was cut into reads; writing them back with [`octet_count_prefix`]
+//! gives the same frames again; no more than `max + CUT_LOOKAHEAD` bytes
+//! of one frame are ever held. [`scan`] never fails and its ranges always
+//! lie inside the message, in order.
 //!
 //! # Framing
 //!
@@ -32,13 +39,14 @@
 //! Towards an upstream, [`octet_count_prefix`] and [`lf_frame`] write
 //! frames; `lf_frame` escapes an LF inside a message as `#012`, so one
 //! message stays one message under LF framing.
-
+//!
 //! # Header
 //!
 //! [`scan`] finds the parts of one SYSLOG-MSG: what must pass byte for byte
 //! (PRI, VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID, SD-IDs and
 //! parameter names) and what is redacted (parameter values and MSG). It
 //! fails towards scanning more: anything it cannot parse is scanned as text.
+//! [`escape_sd_value`] makes a rewritten parameter value valid again.
 
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::ops::Range;
@@ -351,7 +359,7 @@ impl Decoder {
             ..
         } = &mut self.state
         else {
-            unreachable!("skip outside State::Skip");
+            return None; // not cutting a frame: nothing to skip
         };
         let done = match framing {
             Framing::OctetCounted => {
@@ -499,31 +507,44 @@ pub struct Parts {
     pub text: Range<usize>,
 }
 
+impl Default for Parts {
+    fn default() -> Parts {
+        Parts {
+            format: Format::Opaque,
+            sd_values: Vec::new(),
+            text: 0..0,
+        }
+    }
+}
+
 /// Scans one SYSLOG-MSG. Never fails: what does not parse is scanned as
 /// text.
 pub fn scan(msg: &[u8]) -> Parts {
-    let Some(after_pri) = pri(msg) else {
-        return Parts {
-            format: Format::Opaque,
-            sd_values: Vec::new(),
-            text: 0..msg.len(),
-        };
+    let mut parts = Parts::default();
+    scan_into(msg, &mut parts);
+    parts
+}
+
+/// [`scan`] into `parts`, reusing its allocation (a connection scans every
+/// message into the same one).
+pub fn scan_into(msg: &[u8], parts: &mut Parts) {
+    parts.sd_values.clear();
+    let (format, start) = match pri(msg) {
+        None => (Format::Opaque, 0),
+        Some(after_pri) => match rfc5424(msg, after_pri, &mut parts.sd_values) {
+            Some(text) => (Format::Rfc5424, text),
+            None => {
+                // Values of structured data that did not parse after all.
+                parts.sd_values.clear();
+                match rfc3164_timestamp(msg, after_pri) {
+                    Some(at) => (Format::Rfc3164, at),
+                    None => (Format::PriOnly, after_pri),
+                }
+            }
+        },
     };
-    if let Some(p) = rfc5424(msg, after_pri) {
-        return p;
-    }
-    if let Some(at) = rfc3164_timestamp(msg, after_pri) {
-        return Parts {
-            format: Format::Rfc3164,
-            sd_values: Vec::new(),
-            text: at..msg.len(),
-        };
-    }
-    Parts {
-        format: Format::PriOnly,
-        sd_values: Vec::new(),
-        text: after_pri..msg.len(),
-    }
+    parts.format = format;
+    parts.text = start..msg.len();
 }
 
 /// `<` 1-3 digits, value at most 191, `>`: the offset after `>`.
@@ -564,7 +585,9 @@ fn field(msg: &[u8], at: usize, max: usize) -> Option<usize> {
     Some(at + n + 1)
 }
 
-fn rfc5424(msg: &[u8], after_pri: usize) -> Option<Parts> {
+/// The RFC 5424 header after the PRI, its SD-PARAM values put in
+/// `sd_values`: where the text (MSG) starts.
+fn rfc5424(msg: &[u8], after_pri: usize, sd_values: &mut Vec<Range<usize>>) -> Option<usize> {
     // VERSION: a non-zero digit and at most two more.
     let mut at = after_pri;
     let v = msg[at..]
@@ -580,20 +603,14 @@ fn rfc5424(msg: &[u8], after_pri: usize) -> Option<Parts> {
     for max in [48, 255, 48, 128, 32] {
         at = field(msg, at, max)?;
     }
-    let mut sd_values = Vec::new();
     if msg.get(at) == Some(&b'-') {
         at += 1;
     } else {
-        at = structured_data(msg, at, &mut sd_values)?;
+        at = structured_data(msg, at, sd_values)?;
     }
-    let text = match msg.get(at) {
-        Some(b' ') => at + 1..msg.len(),
-        _ => at..msg.len(),
-    };
-    Some(Parts {
-        format: Format::Rfc5424,
-        sd_values,
-        text,
+    Some(match msg.get(at) {
+        Some(b' ') => at + 1,
+        _ => at,
     })
 }
 
