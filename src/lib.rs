@@ -51,5 +51,7 @@ pub mod engine;
 pub mod framing;
 pub mod metrics;
 pub mod modes;
+pub mod net;
 pub mod rules;
+pub mod scan;
 pub mod serve;

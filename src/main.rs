@@ -263,7 +263,7 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
-    use redactd::modes::scan::{self, Format, Pattern, Progress};
+    use redactd::scan::{self, Format, Pattern, Progress};
     let (set, opts) = rules_and_key(&args.rules, args.key.settings()?)?;
     let config = scan::Config {
         exclude: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
@@ -391,7 +391,7 @@ fn run_config(
         };
         let stop = stop_signal()?;
         let (counters, serving) = serve::run(config, rules, ready_file, reload, stop).await?;
-        let g = redactd::modes::net::Counters::get;
+        let g = redactd::net::Counters::get;
         tracing::info!(
             "reloads_ok={} reloads_failed={} {}",
             g(&serving.reloads_ok),

@@ -143,7 +143,7 @@ pub struct Runtime {
     /// `log`: the log filter (`error` … `trace`, or a tracing directive).
     pub log: String,
     /// `buffer_bytes`: bytes of incomplete messages all connections may
-    /// hold beyond their free 64 KiB each (see [`crate::modes::budget`]).
+    /// hold beyond their free 64 KiB each (see [`crate::net::budget`]).
     pub buffer_bytes: usize,
 }
 

@@ -71,10 +71,6 @@ use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
 
-use super::budget::Budget;
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop};
-use super::slots::{Ended, Slot, Slots, Timeouts};
-use super::tls::{BoxStream, ClientTls, TlsError};
 use crate::config::{Framing as OutFraming, Scheme, Upstream};
 use crate::counters::{RuleCounts, StatsCursor};
 use crate::engine::{Finding, Redactor, Sink};
@@ -82,6 +78,10 @@ use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{
     escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
+use crate::net::budget::Budget;
+use crate::net::slots::{Ended, Slot, Slots, Timeouts};
+use crate::net::tls::{BoxStream, ClientTls, TlsError};
+use crate::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop};
 
 /// Settings of the relay.
 #[derive(Debug, Clone)]
@@ -613,11 +613,14 @@ impl Conn<'_> {
                 lease.cover(want).await;
                 client.read_more(&mut buf).await
             };
-            let quiet_at = draining.map(|end| (tokio::time::Instant::now() + QUIET).min(end));
+            let quiet_at = draining.map(|_| tokio::time::Instant::now() + QUIET);
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait(), if draining.is_none() => Event::Stop,
-                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
+                // The time for reading after shutdown is over.
+                _ = sleep_until(draining), if draining.is_some() => Event::Quiet,
+                // Bytes before silence: under load the task may be polled
+                // late, and what is readable must win over the quiet timer.
                 r = self.slot.read(read) => match r {
                     Err(ended) => Event::Ended(ended),
                     Ok(r) => match r? {
@@ -628,6 +631,7 @@ impl Conn<'_> {
                         }
                     },
                 },
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
             };
             match ev {
                 Event::Stop => {

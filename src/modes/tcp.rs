@@ -37,11 +37,11 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
-use super::slots::{Ended, Slot, Slots, Timeouts};
-use super::tls::BoxStream;
 use crate::counters::StatsCursor;
 use crate::engine::Redactor;
+use crate::net::slots::{Ended, Slot, Slots, Timeouts};
+use crate::net::tls::BoxStream;
+use crate::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
 
 /// Settings of one TCP proxy listener.
 #[derive(Debug, Clone)]
@@ -321,15 +321,19 @@ async fn forward(
     let r = async {
         loop {
             let held = s.red.pending() > 0;
-            let quiet_at = draining.map(|end| (Instant::now() + QUIET).min(end));
+            let quiet_at = draining.map(|_| Instant::now() + QUIET);
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait(), if draining.is_none() => Event::Stop,
-                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
+                // The time for reading after shutdown is over.
+                _ = sleep_until(draining), if draining.is_some() => Event::Quiet,
+                // Bytes before silence: under load the task may be polled
+                // late, and what is readable must win over the quiet timer.
                 r = slot.read(cr.read_some(&mut s.buf, ctx.cfg.read_size)) => match r {
                     Ok(r) => Event::Data(r?),
                     Err(e) => Event::Ended(e),
                 },
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
                 _ = tokio::time::sleep(ctx.cfg.flush), if held => Event::Idle,
             };
             if let Event::Stop = ev {

@@ -12,10 +12,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::StartError;
 use crate::config::{self, Listener, Mode};
-use crate::modes::budget::Budget;
-use crate::modes::net::{Counters, Dialer, EngineWatch, Shutdown, ShutdownTrigger, Stop};
-use crate::modes::slots::Timeouts;
-use crate::modes::{http, syslog, tcp, tls};
+use crate::modes::{http, syslog, tcp};
+use crate::net::budget::Budget;
+use crate::net::slots::Timeouts;
+use crate::net::tls;
+use crate::net::{Counters, Dialer, EngineWatch, Shutdown, ShutdownTrigger, Stop};
 
 /// What every listener shares.
 #[derive(Debug, Clone)]

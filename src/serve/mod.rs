@@ -53,9 +53,9 @@ use crate::alert::{self, Alerts};
 use crate::config::{self, Config};
 use crate::counters::Reloads;
 use crate::metrics::{self, Sources};
-use crate::modes::budget::Budget;
-use crate::modes::net::{self, Counters, Engine, Shutdown};
-use crate::modes::tls::TlsError;
+use crate::net::budget::Budget;
+use crate::net::tls::TlsError;
+use crate::net::{self, Counters, Engine, Shutdown};
 use crate::rules::RuleSet;
 use listener::{Running, Shared};
 

@@ -365,7 +365,7 @@ impl Walk<'_> {
             Err(e) => return self.problem(path.to_path_buf(), "cannot open", e),
         };
         self.report.totals.files += 1;
-        let (mut reader, compressed) = match super::input::open(file) {
+        let (mut reader, compressed) = match crate::modes::input::open(file) {
             Ok(r) => r,
             Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
         };

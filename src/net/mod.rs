@@ -1,6 +1,12 @@
-//! Pieces the network modes share: upstream addresses, connecting with
-//! backoff, the shutdown signal, the ready file, and the counters every
-//! mode keeps (the metrics endpoint exports them).
+//! What the network modes share, below them: accepting connections into
+//! [`slots`] (limits, eviction, timeouts), the memory [`budget`] for
+//! incomplete messages, [`tls`] on either side, dialing upstreams with
+//! backoff, the shutdown signal, the engine watch, rate-limited logs and
+//! the ready file. Tallies are [`crate::counters`]'.
+
+pub mod budget;
+pub mod slots;
+pub mod tls;
 
 use std::fmt;
 use std::io;
@@ -15,8 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use super::slots::{Admission, Slot, Slots};
-use super::tls::{self, BoxStream, ClientTls, TlsError};
+use self::slots::{Admission, Slot, Slots};
+use self::tls::{BoxStream, ClientTls, TlsError};
 
 pub use crate::counters::{Counters, Out, Tally};
 use crate::engine::{Options, Redactor};
@@ -83,7 +89,7 @@ impl Stop {
 /// A TCP listener's accept loop, shared by the modes: connections admitted
 /// by `slots` (a full listener evicts its stalest connection for a
 /// newcomer, or refuses the newcomer when every connection is making
-/// progress: see [`super::slots`]; both counted and logged, rate limited),
+/// progress: see [`slots`]; both counted and logged, rate limited),
 /// accept errors (EMFILE and friends) backed off, each connection counted
 /// while it runs. `handle` serves one connection; it gets the drain signal
 /// and the connection's [`Slot`], which it holds to the end. When
