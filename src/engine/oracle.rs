@@ -1,17 +1,25 @@
 //! A slow whole-buffer reference for tests: the definition of what the
 //! streaming [`super::Redactor`] must produce, computed the obvious way.
 //!
-//! All rules go into one `meta::Regex::new_many`. For each rule that matches
-//! anywhere, matches are found by anchored searches for that rule's pattern
-//! at every position in turn (leftmost-first, then continuing after the match
-//! and its continuation), on the text with its escaped forms decoded (see
-//! [`crate::rules::escape`]). No prefilter, no windows, no streaming: if the fast
-//! engine and this disagree, the fast engine is wrong. Never used by modes.
+//! All rules go into one `meta::Regex::new_many`, without capture groups,
+//! which tells the rules that match anywhere. For each of those, matches are
+//! found by anchored searches for that rule's own pattern, compiled once more
+//! on its own, at every position in turn (leftmost-first, then continuing
+//! after the match and its continuation), on the text with its escaped forms
+//! decoded (see [`crate::rules::escape`]). No prefilter, no windows, no
+//! streaming: if the fast engine and this disagree, the fast engine is
+//! wrong. Never used by modes.
+//!
+//! One regex per rule for the capturing searches, not one for all: a PikeVM
+//! cache for a many-pattern regex holds a capture slot of every pattern for
+//! every state, which grows with the square of the number of rules (1.4 GB
+//! for 246 rules, over 10 GB for 788).
 
 use std::sync::Arc;
 
+use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax as re_syntax;
-use regex_automata::{meta, Anchored, Input, MatchKind, PatternID, PatternSet};
+use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
 
 use super::{armor, Style};
 use crate::rules::escape::Decoded;
@@ -32,9 +40,10 @@ pub struct OracleSpan {
 #[derive(Debug)]
 pub struct Oracle {
     set: Arc<RuleSet>,
-    /// Leftmost-first, for finding each rule's matches.
-    re: meta::Regex,
-    /// Every-match semantics, for telling which rules match at all.
+    /// Each rule's pattern, leftmost-first, for finding its matches.
+    re: Vec<meta::Regex>,
+    /// Every pattern, every-match semantics and no captures, for telling
+    /// which rules match at all.
     any: meta::Regex,
 }
 
@@ -42,7 +51,7 @@ impl Oracle {
     /// Compiles every rule of `set` into one multi-pattern regex.
     pub fn new(set: Arc<RuleSet>) -> Oracle {
         let patterns: Vec<&str> = set.rules().iter().map(|r| r.pattern.as_str()).collect();
-        let build = |kind| {
+        let build = |patterns: &[&str], config: meta::Config| {
             meta::Regex::builder()
                 .syntax(
                     re_syntax::Config::new()
@@ -50,13 +59,19 @@ impl Oracle {
                         .utf8(false)
                         .multi_line(true),
                 )
-                .configure(meta::Regex::config().utf8_empty(false).match_kind(kind))
-                .build_many(&patterns)
-                .expect("rules that compiled one by one compile together")
+                .configure(config.utf8_empty(false))
+                .build_many(patterns)
+                .expect("rules that compiled one by one compile again")
         };
+        let any = meta::Regex::config()
+            .match_kind(MatchKind::All)
+            .which_captures(WhichCaptures::None);
         Oracle {
-            re: build(MatchKind::LeftmostFirst),
-            any: build(MatchKind::All),
+            re: patterns
+                .iter()
+                .map(|p| build(&[p], meta::Regex::config()))
+                .collect(),
+            any: build(&patterns, any),
             set,
         }
     }
@@ -73,19 +88,18 @@ impl Oracle {
         let mut which = PatternSet::new(n.max(1));
         self.any
             .which_overlapping_matches(&Input::new(text), &mut which);
-        let mut caps = self.re.create_captures();
         let mut out = Vec::new();
         for pid in which.iter() {
             let r = pid.as_usize();
             let rule = &self.set.rules()[r];
+            let re = &self.re[r];
+            let mut caps = re.create_captures();
             let mut pos = 0;
             'search: while pos <= text.len() {
                 let mut found = None;
                 for p in pos..=text.len() {
-                    let input = Input::new(text)
-                        .range(p..)
-                        .anchored(Anchored::Pattern(PatternID::must(r)));
-                    self.re.search_captures(&input, &mut caps);
+                    let input = Input::new(text).range(p..).anchored(Anchored::Yes);
+                    re.search_captures(&input, &mut caps);
                     if let Some(m) = caps.get_match() {
                         found = Some((m.start(), m.end()));
                         break;
