@@ -153,8 +153,9 @@ pub struct Finding {
 /// span's replacement (and [`span_end`](Sink::span_end)).
 ///
 /// A sink may fail (a closed pipe, a full disk): the redactor then stops at
-/// once and its `try_` method returns the error. The stream cannot go on
-/// after that ([`Redactor::reset`] it or drop it). Sinks in memory say
+/// once, forgets the stream ([`Redactor::reset`]: no byte it held back, which
+/// may be part of a secret, is ever released) and its `try_` method returns
+/// the error. What is written after that starts a new stream. Sinks in memory say
 /// `type Error = Infallible` and use the plain methods
 /// ([`Redactor::write`], [`Redactor::finish`], [`Redactor::flush_idle`]).
 pub trait Sink {
@@ -386,9 +387,16 @@ impl Redactor {
             self.compact();
             self.buf.extend_from_slice(piece);
             self.stats.bytes_in += piece.len() as u64;
-            self.step(sink)?;
+            self.step(sink).map_err(|e| self.sink_failed(e))?;
         }
         Ok(())
+    }
+
+    /// After a sink error the stream is cut in the middle of a step: it is
+    /// forgotten, so nothing held back comes out later (see [`Sink`]).
+    fn sink_failed<E>(&mut self, e: E) -> E {
+        self.reset();
+        e
     }
 
     /// Ends the stream: everything left is decided and released.
@@ -403,7 +411,7 @@ impl Redactor {
             return Ok(());
         }
         self.eof = true;
-        self.step(sink)?;
+        self.step(sink).map_err(|e| self.sink_failed(e))?;
         debug_assert_eq!(self.released, self.end());
         debug_assert!(self.prints.is_empty() && self.current.is_none());
         Ok(())
@@ -440,7 +448,7 @@ impl Redactor {
             limit = self.released;
         }
         let limit = limit.max(self.release_limit());
-        self.release(limit, sink)?;
+        self.release(limit, sink).map_err(|e| self.sink_failed(e))?;
         // No match starts before `released`: keywords found there could
         // wake nothing, so they need not be looked for or verified.
         self.scanned = self.scanned.max(self.released);

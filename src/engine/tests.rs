@@ -499,5 +499,11 @@ fn a_failing_sink_stops_the_redactor_with_its_error() {
         // after it, and what came before is a prefix of the output.
         assert_eq!(sink.calls_after, 1, "room {room}");
         assert!(want.out.starts_with(&sink.out), "room {room}");
+        // The stream is forgotten: what it held back never comes out, and
+        // what follows is a new stream.
+        let mut after = Vec::new();
+        r.write(b"next\n", &mut after);
+        r.finish(&mut after);
+        assert_eq!(after, b"next\n", "room {room}");
     }
 }
