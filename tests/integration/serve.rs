@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::peers::{poll_until, Daemon, TcpRecorder, TempDir, WAIT};
+use crate::common::peers::{poll_until, Daemon, TcpRecorder, TempDir, POLL_STEP, POLL_TRIES, WAIT};
 use redactd::rules::template::Rng;
 
 const RULE: &str = r#"
@@ -92,8 +92,13 @@ impl Serve {
             .unwrap()
             .success());
         let daemon = &self.daemon;
+        // A reload compiles the rule library again, as start-up does: the
+        // same bound as the readiness wait.
         assert!(
-            poll_until(WAIT, || daemon.stderr_text().matches(outcome).count()
+            poll_until(POLL_STEP * POLL_TRIES, || daemon
+                .stderr_text()
+                .matches(outcome)
+                .count()
                 > before),
             "no {outcome:?} after SIGHUP\n{}",
             self.daemon.report()
