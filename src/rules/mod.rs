@@ -15,6 +15,7 @@ pub mod allow;
 pub mod analyze;
 pub mod compile;
 pub mod escape;
+pub mod identifiable;
 pub mod known;
 pub mod prefilter;
 pub mod syntax;

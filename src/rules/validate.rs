@@ -16,7 +16,16 @@
 //!   significant digit first, left-padded with `0` to 6 characters;
 //! - `jwt`: the header segment is base64url JSON with an `"alg"` member;
 //! - `basic-auth`: base64 that decodes to printable `user:password` text
-//!   (Docker `auths` entries, `_auth` in `.npmrc`).
+//!   (Docker `auths` entries, `_auth` in `.npmrc`);
+//! - `microsoft-identifiable`, `microsoft-cask`, `microsoft-entra`: the
+//!   Marvin32 checksums of Microsoft's identifiable keys, common annotated
+//!   security keys and Entra ID client secrets (Microsoft's
+//!   security-utilities project; see [`super::identifiable`]).
+//!
+//! Every checksum has a `-fails` twin for the fallback rule that redacts,
+//! with an entropy floor, what its primary rule's checksum rejects.
+
+use super::identifiable::{cask_key_verifies, entra_secret_verifies, identifiable_key_verifies};
 
 /// A named structural validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,38 +45,69 @@ pub enum Validator {
     Mod97,
     /// Base64 decoding to printable `user:password`.
     BasicAuth,
+    /// A Microsoft identifiable key whose signature names a known family
+    /// and whose Marvin32 checksum holds under one of its seeds.
+    MicrosoftIdentifiable,
+    /// The same check, failing (the fallback rule's).
+    MicrosoftIdentifiableFails,
+    /// A common annotated security key (CASK) whose checksum holds.
+    MicrosoftCask,
+    /// The same check, failing (the fallback rule's).
+    MicrosoftCaskFails,
+    /// An Entra ID client secret (`8Q~`) whose checksum holds.
+    MicrosoftEntra,
+    /// The same check, failing (the fallback rule's).
+    MicrosoftEntraFails,
 }
+
+/// Every validator with the name a rule file gives it.
+const NAMES: &[(Validator, &str)] = &[
+    (Validator::Luhn, "luhn"),
+    (Validator::Jwt, "jwt"),
+    (Validator::Crc32Base62, "github-crc32"),
+    (Validator::Crc32Base62Fails, "github-crc32-fails"),
+    (Validator::Mod97, "mod97"),
+    (Validator::BasicAuth, "basic-auth"),
+    (Validator::MicrosoftIdentifiable, "microsoft-identifiable"),
+    (
+        Validator::MicrosoftIdentifiableFails,
+        "microsoft-identifiable-fails",
+    ),
+    (Validator::MicrosoftCask, "microsoft-cask"),
+    (Validator::MicrosoftCaskFails, "microsoft-cask-fails"),
+    (Validator::MicrosoftEntra, "microsoft-entra"),
+    (Validator::MicrosoftEntraFails, "microsoft-entra-fails"),
+];
 
 impl Validator {
     /// Parses a validator name as written in a rule file.
     pub fn parse(name: &str) -> Option<Validator> {
-        match name {
-            "luhn" => Some(Validator::Luhn),
-            "jwt" => Some(Validator::Jwt),
-            "github-crc32" | "npm-crc32" => Some(Validator::Crc32Base62),
-            "github-crc32-fails" | "npm-crc32-fails" => Some(Validator::Crc32Base62Fails),
-            "mod97" => Some(Validator::Mod97),
-            "basic-auth" => Some(Validator::BasicAuth),
-            _ => None,
-        }
+        let name = match name {
+            "npm-crc32" => "github-crc32",
+            "npm-crc32-fails" => "github-crc32-fails",
+            other => other,
+        };
+        NAMES.iter().find(|(_, n)| *n == name).map(|&(v, _)| v)
     }
 
     /// The name a rule file gives it.
     pub fn name(self) -> &'static str {
-        match self {
-            Validator::Luhn => "luhn",
-            Validator::Jwt => "jwt",
-            Validator::Crc32Base62 => "github-crc32",
-            Validator::Crc32Base62Fails => "github-crc32-fails",
-            Validator::Mod97 => "mod97",
-            Validator::BasicAuth => "basic-auth",
-        }
+        NAMES
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("", |&(_, n)| n)
     }
 
     /// Whether this is the failing twin of a checksum, which fallback rules
     /// use to catch what their primary rule's checksum rejects.
     pub fn is_fallback(self) -> bool {
-        self == Validator::Crc32Base62Fails
+        matches!(
+            self,
+            Validator::Crc32Base62Fails
+                | Validator::MicrosoftIdentifiableFails
+                | Validator::MicrosoftCaskFails
+                | Validator::MicrosoftEntraFails
+        )
     }
 
     /// Whether `secret` passes.
@@ -79,6 +119,12 @@ impl Validator {
             Validator::Crc32Base62Fails => !crc32_base62_token(secret),
             Validator::Mod97 => iban_mod97(secret),
             Validator::BasicAuth => basic_auth(secret),
+            Validator::MicrosoftIdentifiable => identifiable_key_verifies(secret),
+            Validator::MicrosoftIdentifiableFails => !identifiable_key_verifies(secret),
+            Validator::MicrosoftCask => cask_key_verifies(secret),
+            Validator::MicrosoftCaskFails => !cask_key_verifies(secret),
+            Validator::MicrosoftEntra => entra_secret_verifies(secret),
+            Validator::MicrosoftEntraFails => !entra_secret_verifies(secret),
         }
     }
 }
@@ -430,6 +476,16 @@ mod tests {
         assert_eq!(luhn_check_digit(b"411111111111111"), b'1');
         assert_eq!(luhn_check_digit(b"7992739871"), b'3');
         corruptions_fail(b"4111111111111111", b"0123456789", luhn);
+    }
+
+    #[test]
+    fn every_validator_has_a_name_that_parses_back() {
+        for &(v, n) in NAMES {
+            assert_eq!(v.name(), n);
+            assert_eq!(Validator::parse(n), Some(v));
+        }
+        assert_eq!(Validator::parse("npm-crc32"), Some(Validator::Crc32Base62));
+        assert_eq!(Validator::parse("nope"), None);
     }
 
     #[test]
