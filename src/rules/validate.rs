@@ -23,7 +23,9 @@
 //!   security-utilities project; see [`super::identifiable`]).
 //!
 //! Every checksum has a `-fails` twin for the fallback rule that redacts,
-//! with an entropy floor, what its primary rule's checksum rejects.
+//! with an entropy floor, what its primary rule's checksum rejects; and
+//! `microsoft-checksum-fails` (none of the three verifies) lets a context
+//! rule (`AccountKey=...`) leave a verified key to its own rule.
 
 use super::identifiable::{cask_key_verifies, entra_secret_verifies, identifiable_key_verifies};
 
@@ -58,6 +60,10 @@ pub enum Validator {
     MicrosoftEntra,
     /// The same check, failing (the fallback rule's).
     MicrosoftEntraFails,
+    /// Not a Microsoft key whose checksum verifies (of any of the three
+    /// formats): for context rules (`AccountKey=...`) that leave such a
+    /// key to the rule that verified it, the more specific one.
+    MicrosoftChecksumFails,
 }
 
 /// Every validator with the name a rule file gives it.
@@ -77,6 +83,7 @@ const NAMES: &[(Validator, &str)] = &[
     (Validator::MicrosoftCaskFails, "microsoft-cask-fails"),
     (Validator::MicrosoftEntra, "microsoft-entra"),
     (Validator::MicrosoftEntraFails, "microsoft-entra-fails"),
+    (Validator::MicrosoftChecksumFails, "microsoft-checksum-fails"),
 ];
 
 impl Validator {
@@ -107,6 +114,7 @@ impl Validator {
                 | Validator::MicrosoftIdentifiableFails
                 | Validator::MicrosoftCaskFails
                 | Validator::MicrosoftEntraFails
+                | Validator::MicrosoftChecksumFails
         )
     }
 
@@ -125,6 +133,11 @@ impl Validator {
             Validator::MicrosoftCaskFails => !cask_key_verifies(secret),
             Validator::MicrosoftEntra => entra_secret_verifies(secret),
             Validator::MicrosoftEntraFails => !entra_secret_verifies(secret),
+            Validator::MicrosoftChecksumFails => {
+                !(identifiable_key_verifies(secret)
+                    || cask_key_verifies(secret)
+                    || entra_secret_verifies(secret))
+            }
         }
     }
 }
