@@ -36,6 +36,8 @@
 //! chance that random text of a key's shape verifies is 2^-24 (CASK) or
 //! 2^-32 per seed.
 
+use super::validate::b64url_value;
+
 /// A key kind's Marvin32 seed: its 8-character name, big-endian.
 const fn seed(name: &[u8; 8]) -> u64 {
     u64::from_be_bytes(*name)
@@ -56,16 +58,18 @@ const MESSAGING: &[u64] = &[
     seed(b"Unknown0"),
 ];
 
+/// A table row.
+const fn family(signature: &'static [u8; 4], seeds: &'static [u64]) -> Family {
+    Family { signature, seeds }
+}
+
 /// The families whose signature and seeds the security-utilities project
 /// publishes.
 const FAMILIES: &[Family] = &[
-    Family {
-        signature: b"+ASt",
-        seeds: &[seed(b"Default0")],
-    },
-    Family {
-        signature: b"ACDb",
-        seeds: &[
+    family(b"+ASt", &[seed(b"Default0")]),
+    family(
+        b"ACDb",
+        &[
             seed(b"MastRW00"),
             seed(b"MastRO00"),
             seed(b"SystRW00"),
@@ -74,60 +78,33 @@ const FAMILIES: &[Family] = &[
             seed(b"Resour00"),
             seed(b"Encryp00"),
         ],
-    },
-    Family {
-        signature: b"+ABa",
-        seeds: &[seed(b"AbAcct00")],
-    },
-    Family {
-        signature: b"+AMC",
-        seeds: &[seed(b"Classic0")],
-    },
-    Family {
-        signature: b"APIM",
-        seeds: &[
+    ),
+    family(b"+ABa", &[seed(b"AbAcct00")]),
+    family(b"+AMC", &[seed(b"Classic0")]),
+    family(
+        b"APIM",
+        &[
             seed(b"IoTHub00"),
             seed(b"Tenant00"),
             seed(b"Gatewy00"),
             seed(b"GitKey00"),
         ],
-    },
-    Family {
-        signature: b"+ASb",
-        seeds: MESSAGING,
-    },
-    Family {
-        signature: b"+AEh",
-        seeds: MESSAGING,
-    },
-    Family {
-        signature: b"+ARm",
-        seeds: MESSAGING,
-    },
-    Family {
-        signature: b"AIoT",
-        seeds: &[seed(b"IoTHub00"), seed(b"DpsKey00"), seed(b"Device00")],
-    },
-    Family {
-        signature: b"AzCa",
-        seeds: &[seed(b"Access00")],
-    },
-    Family {
-        signature: b"AzSe",
-        seeds: &[seed(b"Query000"), seed(b"PAdmin00")],
-    },
-    Family {
-        signature: b"+ACR",
-        seeds: &[seed(b"ACRDflt0")],
-    },
-    Family {
-        signature: b"AzFu",
-        seeds: &[seed(b"Functi00"), seed(b"Master00"), seed(b"System00")],
-    },
-    Family {
-        signature: b"AZEG",
-        seeds: &[seed(b"Default0")],
-    },
+    ),
+    family(b"+ASb", MESSAGING),
+    family(b"+AEh", MESSAGING),
+    family(b"+ARm", MESSAGING),
+    family(
+        b"AIoT",
+        &[seed(b"IoTHub00"), seed(b"DpsKey00"), seed(b"Device00")],
+    ),
+    family(b"AzCa", &[seed(b"Access00")]),
+    family(b"AzSe", &[seed(b"Query000"), seed(b"PAdmin00")]),
+    family(b"+ACR", &[seed(b"ACRDflt0")]),
+    family(
+        b"AzFu",
+        &[seed(b"Functi00"), seed(b"Master00"), seed(b"System00")],
+    ),
+    family(b"AZEG", &[seed(b"Default0")]),
 ];
 
 /// The CASK seed.
@@ -175,25 +152,13 @@ pub fn marvin32(seed: u64, data: &[u8]) -> u32 {
     lo ^ hi
 }
 
-/// The value of a base64 character, standard or URL-safe.
-fn b64_value(b: u8) -> Option<u8> {
-    Some(match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    })
-}
-
 /// Decodes unpadded base64 (either alphabet): the whole bytes, and the
 /// bits after them (their value and count, under 8).
 fn decode(s: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for &c in s {
-        acc = (acc << 6 | u32::from(b64_value(c)?)) & 0xFFF;
+        acc = (acc << 6 | u32::from(b64url_value(c)?)) & 0xFFF;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -239,7 +204,7 @@ fn trim_padding(key: &[u8]) -> &[u8] {
 
 /// The family whose signature stands 10 characters from the end of the
 /// unpadded key.
-fn family(trimmed: &[u8]) -> Option<&'static Family> {
+fn family_of(trimmed: &[u8]) -> Option<&'static Family> {
     let at = trimmed.len().checked_sub(10)?;
     FAMILIES
         .iter()
@@ -250,7 +215,7 @@ fn family(trimmed: &[u8]) -> Option<&'static Family> {
 /// holds under one of the family's seeds.
 pub fn identifiable_key_verifies(key: &[u8]) -> bool {
     let trimmed = trim_padding(key);
-    let Some(family) = family(trimmed) else {
+    let Some(family) = family_of(trimmed) else {
         return false;
     };
     let Some(bytes) = decode_canonical(trimmed) else {
@@ -330,7 +295,12 @@ fn spoil(mut out: Vec<u8>) -> Vec<u8> {
 /// The run of base64 characters (URL-safe when `url`) that `text` ends in.
 fn trailing_run(text: &[u8], url: bool) -> &[u8] {
     let member = |b: u8| {
-        b.is_ascii_alphanumeric() || if url { b == b'-' || b == b'_' } else { b == b'+' || b == b'/' }
+        b.is_ascii_alphanumeric()
+            || if url {
+                b == b'-' || b == b'_'
+            } else {
+                b == b'+' || b == b'/'
+            }
     };
     let start = text.iter().rposition(|&b| !member(b)).map_or(0, |i| i + 1);
     &text[start..]
@@ -471,7 +441,11 @@ mod tests {
                     continue;
                 }
                 let key = make(b'c', chars, f.signature, url);
-                assert!(identifiable_key_verifies(&key), "{}", String::from_utf8_lossy(&key));
+                assert!(
+                    identifiable_key_verifies(&key),
+                    "{}",
+                    String::from_utf8_lossy(&key)
+                );
                 for i in 0..chars {
                     let mut bad = key.clone();
                     bad[i] = if bad[i] == b'd' { b'e' } else { b'd' };
@@ -480,7 +454,9 @@ mod tests {
             }
             // Every seed of the family verifies keys made with it.
             let mut body = vec![7u8; 57];
-            body.extend_from_slice(&decode_canonical(&[f.signature.as_slice(), b"AA"].concat()).unwrap()[..3]);
+            body.extend_from_slice(
+                &decode_canonical(&[f.signature.as_slice(), b"AA"].concat()).unwrap()[..3],
+            );
             for &s in f.seeds {
                 let mut bytes = body.clone();
                 bytes.extend_from_slice(&marvin32(s, &body).to_le_bytes());
@@ -505,7 +481,10 @@ mod tests {
             complete_identifiable(b"xxxxxxxxxxxxxxxxxxxxXXXX", false, false),
             Err(CompletionError::UnknownSignature)
         );
-        assert_eq!(complete_identifiable(b"+ASt", false, false), Err(CompletionError::Shape));
+        assert_eq!(
+            complete_identifiable(b"+ASt", false, false),
+            Err(CompletionError::Shape)
+        );
     }
 
     #[test]
@@ -530,7 +509,10 @@ mod tests {
         }
         let mut derived = key.clone();
         derived[57] = b'D';
-        assert_eq!(complete_cask(&derived, false, false), Err(CompletionError::Shape));
+        assert_eq!(
+            complete_cask(&derived, false, false),
+            Err(CompletionError::Shape)
+        );
     }
 
     #[test]

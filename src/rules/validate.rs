@@ -83,7 +83,10 @@ const NAMES: &[(Validator, &str)] = &[
     (Validator::MicrosoftCaskFails, "microsoft-cask-fails"),
     (Validator::MicrosoftEntra, "microsoft-entra"),
     (Validator::MicrosoftEntraFails, "microsoft-entra-fails"),
-    (Validator::MicrosoftChecksumFails, "microsoft-checksum-fails"),
+    (
+        Validator::MicrosoftChecksumFails,
+        "microsoft-checksum-fails",
+    ),
 ];
 
 impl Validator {
@@ -199,7 +202,8 @@ fn luhn(s: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-fn b64url_value(b: u8) -> Option<u8> {
+/// The value of a base64 character, standard or URL-safe alike.
+pub(super) fn b64url_value(b: u8) -> Option<u8> {
     Some(match b {
         b'A'..=b'Z' => b - b'A',
         b'a'..=b'z' => b - b'a' + 26,

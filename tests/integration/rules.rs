@@ -142,21 +142,65 @@ fn microsoft_keys_are_redacted_by_their_checksum() {
     let c76 = "c".repeat(76);
     let c33 = "c".repeat(33);
     let cases = [
-        ("{{b64:76}}+ASt{{msid:6}}", "azure.storage-identifiable-key", true),
-        (&*format!("{c76}+ASt{{{{msid:6}}}}"), "azure.storage-identifiable-key", false),
-        ("{{b64:76}}ACDb{{msid:6}}", "azure.cosmosdb-identifiable-key", true),
-        ("{{b64:33}}+ASb{{msid:6}}", "azure.servicebus-identifiable-key", true),
-        (&*format!("{c33}+AEh{{{{msid:6}}}}"), "azure.eventhub-identifiable-key", false),
-        ("{{alnum:33}}AzCa{{msid:6}}", "azure.redis-identifiable-key", true),
-        ("{{alnum:42}}+ACR{{msid:6}}", "azure.container-registry-identifiable-key", true),
-        ("{{b64url:44}}AzFu{{msidurl:6}}", "azure.function-identifiable-key", true),
-        ("{{alnum:52}}JQQJ99BB{{alnum:16}}ACOG{{cask:4}}", "microsoft.cask-key", true),
-        ("{{alnum:3}}8Q~{{alnum:31}}{{entra:3}}", "azure.entra-client-secret", true),
+        (
+            "{{b64:76}}+ASt{{msid:6}}",
+            "azure.storage-identifiable-key",
+            true,
+        ),
+        (
+            &*format!("{c76}+ASt{{{{msid:6}}}}"),
+            "azure.storage-identifiable-key",
+            false,
+        ),
+        (
+            "{{b64:76}}ACDb{{msid:6}}",
+            "azure.cosmosdb-identifiable-key",
+            true,
+        ),
+        (
+            "{{b64:33}}+ASb{{msid:6}}",
+            "azure.servicebus-identifiable-key",
+            true,
+        ),
+        (
+            &*format!("{c33}+AEh{{{{msid:6}}}}"),
+            "azure.eventhub-identifiable-key",
+            false,
+        ),
+        (
+            "{{alnum:33}}AzCa{{msid:6}}",
+            "azure.redis-identifiable-key",
+            true,
+        ),
+        (
+            "{{alnum:42}}+ACR{{msid:6}}",
+            "azure.container-registry-identifiable-key",
+            true,
+        ),
+        (
+            "{{b64url:44}}AzFu{{msidurl:6}}",
+            "azure.function-identifiable-key",
+            true,
+        ),
+        (
+            "{{alnum:52}}JQQJ99BB{{alnum:16}}ACOG{{cask:4}}",
+            "microsoft.cask-key",
+            true,
+        ),
+        (
+            "{{alnum:3}}8Q~{{alnum:31}}{{entra:3}}",
+            "azure.entra-client-secret",
+            true,
+        ),
     ];
     for (n, (template, id, random)) in cases.into_iter().enumerate() {
         let key = expand_one(&format!("ms-checksum-{n}"), template).unwrap();
         let label = format!("[REDACTED:{id}]");
-        assert_eq!(redacted(&format!("value: {key} end")), format!("value: {label} end"), "{id}");
+        assert_eq!(
+            redacted(&format!("value: {key} end")),
+            format!("value: {label} end"),
+            "{id}"
+        );
         // A changed character in the random part, and in the checksum.
         for i in [10, key.trim_end_matches('=').len() - 2] {
             let bad = flip(&key, i);
@@ -222,11 +266,17 @@ fn code_identifiers_under_secret_keys_are_not_redacted() {
     let secret = "Zx9Lq2Vb7Tn4Rk8Hm1Wc5Yp3";
     for (line, id) in [
         (format!("mToken={secret}"), "generic.token"),
-        (format!("kubectl get pods --token={secret}"), "generic.token"),
+        (
+            format!("kubectl get pods --token={secret}"),
+            "generic.token",
+        ),
         (format!("password=com.{secret}"), "generic.password"),
     ] {
         let out = redacted(&line);
-        assert!(out.contains(&format!("[REDACTED:{id}]")) && !out.contains(secret), "{out}");
+        assert!(
+            out.contains(&format!("[REDACTED:{id}]")) && !out.contains(secret),
+            "{out}"
+        );
     }
 }
 
@@ -244,6 +294,9 @@ fn vendor_rules_win_over_shapes() {
         format!("{{\"name\":\"GH_TOKEN\",\"value\":\"{ghp}\"}}"),
     ] {
         let out = redacted(&line);
-        assert!(out.contains("[REDACTED:github.pat]") && !out.contains(&ghp), "{out}");
+        assert!(
+            out.contains("[REDACTED:github.pat]") && !out.contains(&ghp),
+            "{out}"
+        );
     }
 }
