@@ -77,11 +77,12 @@ pub fn analysis(written: &Hir, keywords: &[String]) -> Result<Analysis, String> 
 }
 
 /// Analyses and compiles a rule's `written` HIR ([`analysis`]). Returns
-/// every problem found, as messages.
+/// every problem found, as messages. `common_words` says the rule is a
+/// `generic` one woken by plain words ([`wakes_on_words`]).
 pub fn build_search(
     written: &Hir,
     keywords: &[String],
-    generic: bool,
+    common_words: bool,
 ) -> Result<Search, Vec<String>> {
     let analysis = analysis(written, keywords).map_err(|p| vec![p])?;
     let keywords = search_keywords(keywords);
@@ -91,12 +92,16 @@ pub fn build_search(
     // by searches anchored at the candidate starts, which the backtracker
     // decides in a few steps; the lazy and full DFAs need a reverse NFA, the
     // largest part of a compiled regex, so only rules searched unanchored
-    // get them, and the generic rules: their keywords are common words and their NFAs
-    // large, so a lazy DFA that rejects a candidate, or bounds the match
-    // before the backtracker resolves the groups, saves 17% of all
-    // instructions on the benchmark corpus. Lazy DFA caches are small (peak
-    // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
-    // 64 KiB for the rest, which only thrash past that on adversarial input.
+    // get them, and the generic rules woken by plain words (`password`,
+    // `token`): those words are common and the NFAs large, so a lazy DFA that
+    // rejects a candidate, or bounds the match before the backtracker
+    // resolves the groups, saves 17% of all instructions on the benchmark
+    // corpus. Generic rules whose keywords hold their separator (`key=`,
+    // `-password `, `<entry `) are woken where the shape begins and do
+    // without (their lazy DFAs and reverse NFAs took 3 MB of peak RSS).
+    // Lazy DFA caches are small (peak RSS has a 16 MiB bar): 256 KiB for
+    // the rules woken by words, which hit often, 64 KiB for the rest, which
+    // only thrash past that on adversarial input.
     // Rules whose keyword lies at most ANCHORED_VERIFY_MAX bytes into every
     // match are only ever searched anchored: they need no reverse NFA and no
     // literal prefilter (Teddy tables for rules with many literals), which
@@ -107,9 +112,9 @@ pub fn build_search(
             meta::Regex::config()
                 .utf8_empty(false)
                 .onepass(false)
-                .hybrid(!anchored || generic)
+                .hybrid(!anchored || common_words)
                 .dfa(!anchored)
-                .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 })
+                .hybrid_cache_capacity(if common_words { 256 << 10 } else { 64 << 10 })
                 .auto_prefilter(!anchored),
         )
         .build_from_hir(written);
@@ -124,6 +129,16 @@ pub fn build_search(
             super::one_line(&e.to_string())
         )]),
     }
+}
+
+/// Whether a rule in the `generic` pack is woken by plain words: one of its
+/// keywords is letters only (`password`, `token`), as opposed to keywords
+/// that carry the shape's own punctuation (`key=`, `-password `).
+pub fn wakes_on_words(generic: bool, keywords: &[String]) -> bool {
+    generic
+        && keywords
+            .iter()
+            .any(|k| k.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 /// One small regex for a rule's `allow_values`, each anchored at both ends.

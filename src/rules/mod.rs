@@ -15,6 +15,7 @@ pub mod allow;
 pub mod analyze;
 pub mod compile;
 pub mod escape;
+pub mod identifiable;
 pub mod known;
 pub mod prefilter;
 pub mod syntax;
@@ -236,7 +237,8 @@ pub enum Matcher {
     /// shadows, use the same caches (a cache of a large regex is tens of
     /// KB). Rules with `analysis.plain_keyword_offset` at most
     /// [`ANCHORED_VERIFY_MAX`] are built without full DFAs or literal
-    /// prefilters (and, unless generic, without lazy DFAs).
+    /// prefilters (and, unless generic and woken by plain words, without
+    /// lazy DFAs).
     Regex(Arc<meta::Regex>),
     /// A derived `-truncated` rule ([`truncated`]): a few fixed-length
     /// shapes, matched without a regex (each compiled regex costs some 8 KB
@@ -704,9 +706,13 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         .ok();
     let generic = rc.tags.iter().any(|t| t == "generic");
     let search = hir.as_ref().filter(|_| full).and_then(|h| {
-        compile::build_search(h, &rc.keywords, generic)
-            .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
-            .ok()
+        compile::build_search(
+            h,
+            &rc.keywords,
+            compile::wakes_on_words(generic, &rc.keywords),
+        )
+        .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
+        .ok()
     });
     let allow_values = if rc.allow_values.is_empty() || !full {
         None

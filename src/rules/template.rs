@@ -19,7 +19,17 @@
 //!   every digit since the start of the run of digits, spaces and `-` that
 //!   the placeholder continues (`4{{digit:3}} {{digit:4}} {{digit:4}} {{luhn:4}}`);
 //! - `iban` / `ibanbad`: an IBAN of `len` characters (22: DE, 18: NL,
-//!   27: FR, 20: AT) with its mod-97 check digits.
+//!   27: FR, 20: AT) with its mod-97 check digits;
+//! - `msid` / `msidbad` (base64), `msidurl` / `msidurlbad` (URL-safe):
+//!   the 6 checksum characters, and the `=` padding, that complete the
+//!   Microsoft identifiable key the text before ends in (random part and
+//!   signature: `{{b64:76}}+ASt{{msid:6}}`), under the first seed of the
+//!   signature's family (see [`super::identifiable`]);
+//! - `cask` / `caskbad`: the checksum that completes the CASK key whose
+//!   first 80 characters the text before ends in, 4 characters, or with
+//!   length 8 the long form's 6 and `==`;
+//! - `entra` / `entrabad`: the 3 checksum characters that complete the
+//!   Entra ID client secret (`xxx8Q~...`) the text before ends in.
 
 /// Why a template could not be expanded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -124,14 +134,52 @@ pub fn expand_one(seed: &str, template: &str) -> Result<String, Error> {
 }
 
 /// Fills the checksummed classes: `None` for any other class, `Some(None)`
-/// for a bad length.
+/// for a bad length or a text before that the class cannot complete.
 fn checksummed(rng: &mut Rng, class: &str, len: usize, before: &str) -> Option<Option<String>> {
-    use super::validate::{base62_6, crc32, iban_check_digits, luhn_check_digit};
     let (base, bad) = match class.strip_suffix("bad") {
         Some(b) => (b, true),
         None => (class, false),
     };
-    let mut v: Vec<u8> = match base {
+    let v = match base {
+        "crc62" | "luhn" | "iban" => digits(rng, base, len, before)?,
+        "msid" | "msidurl" | "cask" | "entra" => completion(base, len, before, bad),
+        _ => return None,
+    };
+    let Some(mut v) = v else {
+        return Some(None);
+    };
+    if bad && !matches!(base, "msid" | "msidurl" | "cask" | "entra") {
+        // Change one character so the checksum no longer holds: the check
+        // character itself for Luhn and CRC, a check digit for IBAN.
+        let i = if base == "iban" { 3 } else { v.len() - 1 };
+        v[i] = match v[i] {
+            b'9' => b'0',
+            b'z' => b'a',
+            b'Z' => b'A',
+            c => c + 1,
+        };
+    }
+    Some(String::from_utf8(v).ok())
+}
+
+/// The Microsoft checksum classes (their `bad` twins spoil the checksum
+/// themselves); `None` for a bad length or text before.
+fn completion(base: &str, len: usize, before: &str, bad: bool) -> Option<Vec<u8>> {
+    use super::identifiable::{complete_cask, complete_entra, complete_identifiable};
+    let before = before.as_bytes();
+    match (base, len) {
+        ("msid", 6) => complete_identifiable(before, false, bad).ok(),
+        ("msidurl", 6) => complete_identifiable(before, true, bad).ok(),
+        ("cask", 4 | 8) => complete_cask(before, len == 8, bad).ok(),
+        ("entra", 3) => complete_entra(before, bad).ok(),
+        _ => None,
+    }
+}
+
+/// The check-digit classes: `crc62`, `luhn`, `iban`.
+fn digits(rng: &mut Rng, base: &str, len: usize, before: &str) -> Option<Option<Vec<u8>>> {
+    use super::validate::{base62_6, crc32, iban_check_digits, luhn_check_digit};
+    Some(Some(match base {
         "crc62" => {
             if len < 7 {
                 return Some(None);
@@ -173,19 +221,7 @@ fn checksummed(rng: &mut Rng, class: &str, len: usize, before: &str) -> Option<O
             v
         }
         _ => return None,
-    };
-    if bad {
-        // Change one character so the checksum no longer holds: the check
-        // character itself for Luhn and CRC, a check digit for IBAN.
-        let i = if base == "iban" { 3 } else { v.len() - 1 };
-        v[i] = match v[i] {
-            b'9' => b'0',
-            b'z' => b'a',
-            b'Z' => b'A',
-            c => c + 1,
-        };
-    }
-    Some(Some(String::from_utf8(v).expect("ASCII")))
+    }))
 }
 
 fn expand(

@@ -16,7 +16,18 @@
 //!   significant digit first, left-padded with `0` to 6 characters;
 //! - `jwt`: the header segment is base64url JSON with an `"alg"` member;
 //! - `basic-auth`: base64 that decodes to printable `user:password` text
-//!   (Docker `auths` entries, `_auth` in `.npmrc`).
+//!   (Docker `auths` entries, `_auth` in `.npmrc`);
+//! - `microsoft-identifiable`, `microsoft-cask`, `microsoft-entra`: the
+//!   Marvin32 checksums of Microsoft's identifiable keys, common annotated
+//!   security keys and Entra ID client secrets (Microsoft's
+//!   security-utilities project; see [`super::identifiable`]).
+//!
+//! Every checksum has a `-fails` twin for the fallback rule that redacts,
+//! with an entropy floor, what its primary rule's checksum rejects; and
+//! `microsoft-checksum-fails` (none of the three verifies) lets a context
+//! rule (`AccountKey=...`) leave a verified key to its own rule.
+
+use super::identifiable::{cask_key_verifies, entra_secret_verifies, identifiable_key_verifies};
 
 /// A named structural validator, as a rule file names it (`validator =
 /// "luhn"`).
@@ -43,25 +54,75 @@ pub enum Validator {
     /// Base64 decoding to printable `user:password`.
     #[serde(rename = "basic-auth")]
     BasicAuth,
+    /// A Microsoft identifiable key whose signature names a known family
+    /// and whose Marvin32 checksum holds under one of its seeds.
+    #[serde(rename = "microsoft-identifiable")]
+    MicrosoftIdentifiable,
+    /// The same check, failing (the fallback rule's).
+    #[serde(rename = "microsoft-identifiable-fails")]
+    MicrosoftIdentifiableFails,
+    /// A common annotated security key (CASK) whose checksum holds.
+    #[serde(rename = "microsoft-cask")]
+    MicrosoftCask,
+    /// The same check, failing (the fallback rule's).
+    #[serde(rename = "microsoft-cask-fails")]
+    MicrosoftCaskFails,
+    /// An Entra ID client secret (`8Q~`) whose checksum holds.
+    #[serde(rename = "microsoft-entra")]
+    MicrosoftEntra,
+    /// The same check, failing (the fallback rule's).
+    #[serde(rename = "microsoft-entra-fails")]
+    MicrosoftEntraFails,
+    /// Not a Microsoft key whose checksum verifies (of any of the three
+    /// formats): for context rules (`AccountKey=...`) that leave such a
+    /// key to the rule that verified it, the more specific one.
+    #[serde(rename = "microsoft-checksum-fails")]
+    MicrosoftChecksumFails,
 }
+
+/// Every validator with the name a rule file gives it.
+const NAMES: &[(Validator, &str)] = &[
+    (Validator::Luhn, "luhn"),
+    (Validator::Jwt, "jwt"),
+    (Validator::Crc32Base62, "github-crc32"),
+    (Validator::Crc32Base62Fails, "github-crc32-fails"),
+    (Validator::Mod97, "mod97"),
+    (Validator::BasicAuth, "basic-auth"),
+    (Validator::MicrosoftIdentifiable, "microsoft-identifiable"),
+    (
+        Validator::MicrosoftIdentifiableFails,
+        "microsoft-identifiable-fails",
+    ),
+    (Validator::MicrosoftCask, "microsoft-cask"),
+    (Validator::MicrosoftCaskFails, "microsoft-cask-fails"),
+    (Validator::MicrosoftEntra, "microsoft-entra"),
+    (Validator::MicrosoftEntraFails, "microsoft-entra-fails"),
+    (
+        Validator::MicrosoftChecksumFails,
+        "microsoft-checksum-fails",
+    ),
+];
 
 impl Validator {
     /// The name a rule file gives it.
     pub fn name(self) -> &'static str {
-        match self {
-            Validator::Luhn => "luhn",
-            Validator::Jwt => "jwt",
-            Validator::Crc32Base62 => "github-crc32",
-            Validator::Crc32Base62Fails => "github-crc32-fails",
-            Validator::Mod97 => "mod97",
-            Validator::BasicAuth => "basic-auth",
-        }
+        NAMES
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("", |&(_, n)| n)
     }
 
     /// Whether this is the failing twin of a checksum, which fallback rules
     /// use to catch what their primary rule's checksum rejects.
     pub fn is_fallback(self) -> bool {
-        self == Validator::Crc32Base62Fails
+        matches!(
+            self,
+            Validator::Crc32Base62Fails
+                | Validator::MicrosoftIdentifiableFails
+                | Validator::MicrosoftCaskFails
+                | Validator::MicrosoftEntraFails
+                | Validator::MicrosoftChecksumFails
+        )
     }
 
     /// Whether `secret` passes.
@@ -73,6 +134,17 @@ impl Validator {
             Validator::Crc32Base62Fails => !crc32_base62_token(secret),
             Validator::Mod97 => iban_mod97(secret),
             Validator::BasicAuth => basic_auth(secret),
+            Validator::MicrosoftIdentifiable => identifiable_key_verifies(secret),
+            Validator::MicrosoftIdentifiableFails => !identifiable_key_verifies(secret),
+            Validator::MicrosoftCask => cask_key_verifies(secret),
+            Validator::MicrosoftCaskFails => !cask_key_verifies(secret),
+            Validator::MicrosoftEntra => entra_secret_verifies(secret),
+            Validator::MicrosoftEntraFails => !entra_secret_verifies(secret),
+            Validator::MicrosoftChecksumFails => {
+                !(identifiable_key_verifies(secret)
+                    || cask_key_verifies(secret)
+                    || entra_secret_verifies(secret))
+            }
         }
     }
 }
@@ -134,7 +206,8 @@ fn luhn(s: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-fn b64url_value(b: u8) -> Option<u8> {
+/// The value of a base64 character, standard or URL-safe alike.
+pub(super) fn b64url_value(b: u8) -> Option<u8> {
     Some(match b {
         b'A'..=b'Z' => b - b'A',
         b'a'..=b'z' => b - b'a' + 26,
@@ -424,6 +497,23 @@ mod tests {
         assert_eq!(luhn_check_digit(b"411111111111111"), b'1');
         assert_eq!(luhn_check_digit(b"7992739871"), b'3');
         corruptions_fail(b"4111111111111111", b"0123456789", luhn);
+    }
+
+    /// Reads a validator name as a rule file's deserializer does.
+    fn parse(name: &str) -> Option<Validator> {
+        use serde::de::{value::Error, IntoDeserializer};
+        use serde::Deserialize;
+        Validator::deserialize(IntoDeserializer::<Error>::into_deserializer(name)).ok()
+    }
+
+    #[test]
+    fn every_validator_has_a_name_that_parses_back() {
+        for &(v, n) in NAMES {
+            assert_eq!(v.name(), n);
+            assert_eq!(parse(n), Some(v));
+        }
+        assert_eq!(parse("npm-crc32"), Some(Validator::Crc32Base62));
+        assert_eq!(parse("nope"), None);
     }
 
     #[test]
