@@ -98,7 +98,8 @@ fn mask_unredacted(got: &[u8], expected: &str) -> String {
 /// Built-in rules are embedded in the binary and their examples are run by
 /// the test suite and `redactd rules check`, so startup skips them: that
 /// keeps start-up fast and the peak memory of a run low. The set returned
-/// holds no examples.
+/// holds no examples, and no compiled regex: each is compiled by the first
+/// search that needs it ([`rules::lazy`]).
 pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
     let set = builder.build()?;
     let problems: Vec<Problem> = set
@@ -111,7 +112,9 @@ pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
             !r.source.starts_with(rules::BUILTIN_SOURCE_PREFIX)
                 && !r.source.starts_with(rules::known::KNOWN_SOURCE_PREFIX)
         })
-        .flat_map(check_rule)
+        // On copies: their examples compile copies of their regexes, dropped
+        // after, so a rule's own regex waits for its first hit (rules::lazy).
+        .flat_map(|r| check_rule(&r.detached()))
         .collect();
     if !problems.is_empty() {
         return Err(rules::Error::Invalid(problems));
@@ -314,6 +317,41 @@ mod tests {
             .rules()
             .iter()
             .all(|r| r.examples.is_empty() && r.negative_examples.is_empty()));
+    }
+
+    /// Loading compiles no regex, not even a user rule's whose examples
+    /// ran; a search compiles only the rules it needs, once.
+    #[test]
+    fn regexes_are_compiled_by_the_searches_that_need_them() {
+        let mut b = RuleSetBuilder::builtin();
+        b.add_source("t.toml", crate::rules::tests::GOOD);
+        let set = load(&b).unwrap();
+        let early: Vec<&str> = set
+            .rules()
+            .iter()
+            .filter(|r| {
+                matches!(&r.matcher, rules::Matcher::Regex(re) if re.is_compiled())
+                    || r.allow_values.as_ref().is_some_and(|a| a.is_compiled())
+            })
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(early, Vec::<&str>::new(), "compiled at load");
+        assert_eq!(set.compiled_memory(), 0);
+        let ex = crate::rules::template::expand_one("lazy", "key tok_{{lowerdigit:8}} end").unwrap();
+        let got = Redactor::redact_all(Arc::clone(&set), check_options(), ex.as_bytes());
+        assert_eq!(got.findings.len(), 1, "{}", String::from_utf8_lossy(&got.out));
+        let once = set.compiled_memory();
+        assert!(once > 0);
+        let compiled = set
+            .rules()
+            .iter()
+            .filter(|r| matches!(&r.matcher, rules::Matcher::Regex(re) if re.is_compiled()))
+            .count();
+        assert!(compiled < 10, "{compiled} regexes compiled for one line");
+        Redactor::redact_all(Arc::clone(&set), check_options(), ex.as_bytes());
+        assert_eq!(set.compiled_memory(), once, "compiled once");
+        set.compile_all();
+        assert!(set.compiled_memory() > 50 * once);
     }
 
     /// Every built-in rule's examples hold: the unit-test twin of

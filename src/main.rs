@@ -183,7 +183,12 @@ fn run_rules(cmd: RulesCommand) -> Result<ExitCode> {
                 .iter()
                 .map(|r| r.examples.len() + r.negative_examples.len())
                 .sum();
-            format!("{} rules, {examples} examples: ok\n", set.rules().len())
+            set.compile_all();
+            format!(
+                "{} rules, {examples} examples: ok; {:.2} MB of regexes when all are compiled\n",
+                set.rules().len(),
+                set.compiled_memory() as f64 / 1e6
+            )
         }
         RulesCommand::Explain { id, rules } => {
             let mut b = rules.settings()?.builder()?;

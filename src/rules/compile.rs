@@ -1,20 +1,21 @@
-//! Turning a rule's regex into what the engine searches with: the compiled
-//! `meta::Regex`, the keywords the prefilter looks for (cut before, or with
+//! Turning a rule's regex into what the engine searches with: the regex,
+//! compiled on first use ([`super::lazy`]), the keywords the prefilter looks for (cut before, or with
 //! the JSON-escaped spellings of, a `/`, `+` or `=`: [`super::escape`]) and
 //! the facts proven about matches ([`super::analyze`]), with their bounds in
 //! raw bytes, where escaped forms make matches longer.
 
-use regex_automata::meta;
-use regex_automata::util::syntax as re_syntax;
-use regex_syntax::hir::Hir;
+use regex_syntax::hir::{Hir, HirKind};
 
+use super::lazy::{Build, LazyRegex};
 use super::{analyze, escape, Analysis, ANCHORED_VERIFY_MAX, MAX_RULE_LEN};
 
 /// A rule's regex as the engine searches it.
 #[derive(Debug)]
 pub struct Search {
-    /// The compiled regex.
-    pub regex: meta::Regex,
+    /// The regex, compiled by its first search.
+    pub regex: LazyRegex,
+    /// Capture group index of `secret`, if the regex names one.
+    pub secret_group: Option<usize>,
     /// Facts proven about it.
     pub analysis: Analysis,
     /// What the prefilter searches for ([`search_keywords`]).
@@ -80,6 +81,7 @@ pub fn analysis(written: &Hir, keywords: &[String]) -> Result<Analysis, String> 
 /// every problem found, as messages. `common_words` says the rule is a
 /// `generic` one woken by plain words ([`wakes_on_words`]).
 pub fn build_search(
+    pattern: &str,
     written: &Hir,
     keywords: &[String],
     common_words: bool,
@@ -107,27 +109,32 @@ pub fn build_search(
     // literal prefilter (Teddy tables for rules with many literals), which
     // would never run but would take memory.
     let anchored = analysis.plain_keyword_offset <= ANCHORED_VERIFY_MAX;
-    let built = meta::Regex::builder()
-        .configure(
-            meta::Regex::config()
-                .utf8_empty(false)
-                .onepass(false)
-                .hybrid(!anchored || common_words)
-                .dfa(!anchored)
-                .hybrid_cache_capacity(if common_words { 256 << 10 } else { 64 << 10 })
-                .auto_prefilter(!anchored),
-        )
-        .build_from_hir(written);
-    match built {
+    let build = Build::Rule {
+        anchored,
+        words: common_words,
+    };
+    match LazyRegex::parsed(pattern, written, build) {
         Ok(regex) => Ok(Search {
             regex,
+            secret_group: secret_group(written),
             analysis,
             keywords,
         }),
-        Err(e) => Err(vec![format!(
-            "regex does not compile: {}",
-            super::one_line(&e.to_string())
-        )]),
+        Err(e) => Err(vec![format!("regex does not compile: {e}")]),
+    }
+}
+
+/// The index of the capture group named `secret` in `hir`, if any (as the
+/// compiled regex numbers groups: 1 for the first opened).
+pub fn secret_group(hir: &Hir) -> Option<usize> {
+    match hir.kind() {
+        HirKind::Capture(c) if c.name.as_deref() == Some("secret") => {
+            usize::try_from(c.index).ok()
+        }
+        HirKind::Capture(c) => secret_group(&c.sub),
+        HirKind::Repetition(r) => secret_group(&r.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().find_map(secret_group),
+        _ => None,
     }
 }
 
@@ -141,29 +148,16 @@ pub fn wakes_on_words(generic: bool, keywords: &[String]) -> bool {
             .any(|k| k.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
-/// One small regex for a rule's `allow_values`, each anchored at both ends.
-/// Matched only against accepted candidates, so no lazy DFA (its cache would
-/// cost more memory than the few bytes it ever sees are worth).
-pub fn build_allow_values(allow_values: &[String]) -> Result<meta::Regex, String> {
+/// One small regex for a rule's `allow_values`, each anchored at both ends,
+/// compiled on first use. Matched only against accepted candidates, so no
+/// lazy DFA (its cache would cost more memory than the few bytes it ever
+/// sees are worth).
+pub fn build_allow_values(allow_values: &[String]) -> Result<LazyRegex, String> {
     let joined = allow_values
         .iter()
         .map(|a| format!("(?:{a})"))
         .collect::<Vec<_>>()
         .join("|");
-    meta::Regex::builder()
-        .syntax(re_syntax::Config::new().unicode(false).utf8(false))
-        .configure(
-            meta::Regex::config()
-                .utf8_empty(false)
-                .onepass(false)
-                .hybrid(false)
-                .dfa(false),
-        )
-        .build(&format!(r"\A(?:{joined})\z"))
-        .map_err(|e| {
-            format!(
-                "allow_values do not compile: {}",
-                super::one_line(&e.to_string())
-            )
-        })
+    LazyRegex::new(&format!(r"\A(?:{joined})\z"), Build::Whole)
+        .map_err(|e| format!("allow_values do not compile: {e}"))
 }

@@ -17,6 +17,7 @@ pub mod compile;
 pub mod escape;
 pub mod identifiable;
 pub mod known;
+pub mod lazy;
 pub mod prefilter;
 pub mod syntax;
 pub mod template;
@@ -30,7 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{meta, Input, PatternID};
+use regex_automata::{Input, PatternID};
+use lazy::LazyRegex;
 
 pub use analyze::Analysis;
 pub use prefilter::Prefilter;
@@ -210,7 +212,7 @@ pub struct Rule {
     pub stop_words: Vec<Vec<u8>>,
     /// Whole-secret shapes that are not secrets (`allow_values`, joined and
     /// anchored at both ends), if the rule has any.
-    pub allow_values: Option<meta::Regex>,
+    pub allow_values: Option<Arc<LazyRegex>>,
     /// Structural validator.
     pub validator: Option<Validator>,
     /// Public bytes at the start of the secret.
@@ -232,14 +234,14 @@ pub struct Rule {
 /// How a rule finds its matches.
 #[derive(Debug, Clone)]
 pub enum Matcher {
-    /// The rule's compiled regex. It pools its caches per thread, so it is
-    /// shared behind an `Arc`: a rule's clones, and the derived rule it
-    /// shadows, use the same caches (a cache of a large regex is tens of
-    /// KB). Rules with `analysis.plain_keyword_offset` at most
+    /// The rule's regex, compiled by its first search ([`lazy`]). It pools
+    /// its caches per thread, so it is shared behind an `Arc`: a rule's
+    /// clones, and the derived rule it shadows, use the same regex and
+    /// caches (a cache of a large regex is tens of KB). Rules with `analysis.plain_keyword_offset` at most
     /// [`ANCHORED_VERIFY_MAX`] are built without full DFAs or literal
     /// prefilters (and, unless generic and woken by plain words, without
     /// lazy DFAs).
-    Regex(Arc<meta::Regex>),
+    Regex(Arc<LazyRegex>),
     /// A derived `-truncated` rule ([`truncated`]): a few fixed-length
     /// shapes, matched without a regex (each compiled regex costs some 8 KB
     /// however small), and the parent's regex, which shadows them.
@@ -247,7 +249,8 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    /// Heap bytes of the compiled matcher (without per-thread caches).
+    /// Heap bytes of the compiled matcher (without per-thread caches; a
+    /// regex no search has needed yet takes none).
     pub fn memory_usage(&self) -> usize {
         match self {
             Matcher::Regex(r) => r.memory_usage(),
@@ -257,7 +260,21 @@ impl Matcher {
 }
 
 impl Rule {
-    /// Searches `input` with the rule's regex as [`meta::Regex::search_slots`]
+    /// A copy whose regexes are uncompiled copies of this rule's
+    /// ([`LazyRegex::detached`]): running its examples compiles those and
+    /// leaves this rule's regexes as they were (uncompiled until a search
+    /// needs them) when the copy is dropped.
+    pub fn detached(&self) -> Rule {
+        let mut r = self.clone();
+        r.matcher = match &self.matcher {
+            Matcher::Regex(re) => Matcher::Regex(Arc::new(re.detached())),
+            Matcher::Truncated(t) => Matcher::Truncated(Arc::new(t.detached())),
+        };
+        r.allow_values = self.allow_values.as_ref().map(|a| Arc::new(a.detached()));
+        r
+    }
+
+    /// Searches `input` with the rule's regex as [`regex_automata::meta::Regex::search_slots`]
     /// does, in decoded text (see [`escape`]): when the span, or the
     /// [`escape::MAX_FORM_LEN`] bytes before it (look-behind context, which
     /// callers should provide), hold an escaped form, the regex runs on the
@@ -707,6 +724,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     let generic = rc.tags.iter().any(|t| t == "generic");
     let search = hir.as_ref().filter(|_| full).and_then(|h| {
         compile::build_search(
+            &rc.regex,
             h,
             &rc.keywords,
             compile::wakes_on_words(generic, &rc.keywords),
@@ -718,6 +736,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         None
     } else {
         compile::build_allow_values(&rc.allow_values)
+            .map(Arc::new)
             .map_err(|p| report.add(p))
             .ok()
     };
@@ -736,10 +755,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         id: RuleId(rc.id.into()),
         name: rc.name,
         pattern: rc.regex,
-        secret_group: search
-            .regex
-            .group_info()
-            .to_index(regex_automata::PatternID::ZERO, "secret"),
+        secret_group: search.secret_group,
         matcher: Matcher::Regex(Arc::new(search.regex)),
         keywords: rc.keywords,
         search_keywords: search.keywords,
@@ -940,6 +956,36 @@ impl RuleSet {
     /// could not be built (idle flushes then release nothing extra).
     pub fn viability(&self) -> Option<&Viability> {
         self.viability.get_or_init(|| Viability::new(self)).as_ref()
+    }
+
+    /// Compiles every regex no search has needed yet ([`lazy`]): what
+    /// `rules check` does, and what a service that would rather pay at
+    /// start-up than at a rule's first hit can call.
+    pub fn compile_all(&self) {
+        for r in &self.rules {
+            if let Matcher::Regex(re) = &r.matcher {
+                re.get();
+            }
+            if let Some(a) = &r.allow_values {
+                a.get();
+            }
+        }
+    }
+
+    /// Heap bytes of the regexes compiled so far (caches not counted); after
+    /// [`compile_all`](Self::compile_all), the most this rule set's regexes
+    /// can take. A derived rule shares its parent's regex, counted once.
+    pub fn compiled_memory(&self) -> usize {
+        self.rules
+            .iter()
+            .map(|r| {
+                let own = match &r.matcher {
+                    Matcher::Regex(re) => re.memory_usage(),
+                    Matcher::Truncated(_) => 0,
+                };
+                own + r.allow_values.as_ref().map_or(0, |a| a.memory_usage())
+            })
+            .sum()
     }
 
     /// The rules, in priority order.

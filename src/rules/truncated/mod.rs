@@ -57,9 +57,10 @@
 
 use std::sync::Arc;
 
-use regex_automata::{meta, Input};
+use regex_automata::Input;
 use regex_syntax::hir::{Capture, Hir};
 
+use super::lazy::LazyRegex;
 use super::{compile, Example, Matcher, Rule, RuleId};
 
 mod first;
@@ -110,9 +111,11 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     } else {
         return None;
     };
-    // Checks below run against a copy of the parent's regex with a cache
-    // pool of its own, dropped after: caches made at load time would stay.
-    let probe = Arc::new((**parent).clone());
+    // Checks below run against a copy of the parent's regex, compiled with
+    // caches of its own and dropped after: the parent's stays uncompiled
+    // until a search needs it (super::lazy), and caches made at load time
+    // would stay.
+    let probe = Arc::new(parent.detached());
     let mut t = Rule {
         id: RuleId(format!("{}{ID_SUFFIX}", rule.id).into()),
         name: format!("{} (truncated)", rule.name),
@@ -126,7 +129,7 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         tags: rule.tags.iter().cloned().chain([TAG.to_string()]).collect(),
         min_entropy: rule.min_entropy,
         stop_words: rule.stop_words.clone(),
-        allow_values: rule.allow_values.clone(),
+        allow_values: rule.allow_values.as_ref().map(|a| Arc::new(a.detached())),
         validator: None,
         public_prefix: rule.public_prefix,
         extend: Some(first::alphabet(&body)?),
@@ -155,6 +158,8 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     t.examples = examples;
     t.negative_examples = negatives;
     shape_rule(&mut t, rule, &shape, &body, fewest, parent)?;
+    // The checks are done: share the parent's allow list, as the regex.
+    t.allow_values.clone_from(&rule.allow_values);
     (!t.examples.is_empty()).then_some(t)
 }
 
@@ -166,7 +171,7 @@ fn shape_rule(
     shape: &first::Shape<'_>,
     body: &Hir,
     chars: usize,
-    parent_regex: &Arc<meta::Regex>,
+    parent_regex: &Arc<LazyRegex>,
 ) -> Option<()> {
     let mut secret = shape.prefix.to_vec();
     secret.push(first::take(body, chars)?);
@@ -213,7 +218,7 @@ fn redacts(rule: &Rule, text: &[u8]) -> bool {
 /// Examples for the derived rule `t`, from its parent's: each secret cut one
 /// character past the minimum and followed by `...`; and negative examples,
 /// cut one character short of it.
-fn examples(parent: &Rule, t: &Rule, probe: &meta::Regex) -> (Vec<Example>, Vec<String>) {
+fn examples(parent: &Rule, t: &Rule, probe: &LazyRegex) -> (Vec<Example>, Vec<String>) {
     let mut examples = Vec::new();
     let mut negatives = Vec::new();
     let label = format!("[REDACTED:{}]", t.id);
@@ -269,7 +274,7 @@ fn examples(parent: &Rule, t: &Rule, probe: &meta::Regex) -> (Vec<Example>, Vec<
 
 /// Where the first match of `regex` in `hay` has its secret (capture group
 /// `group`, else the match), whether or not a parent shadows it.
-fn secret_span(regex: &meta::Regex, group: Option<usize>, hay: &[u8]) -> Option<(usize, usize)> {
+fn secret_span(regex: &LazyRegex, group: Option<usize>, hay: &[u8]) -> Option<(usize, usize)> {
     let g = group.unwrap_or(0);
     let mut slots = vec![None; 2 * (g + 1)];
     regex.search_slots(&Input::new(hay), &mut slots)?;

@@ -13,8 +13,10 @@
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{meta, Anchored, Input, PatternID};
+use regex_automata::{Anchored, Input, PatternID};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+use crate::rules::lazy::LazyRegex;
 
 /// Most alternatives a derived rule's shapes may have.
 const MAX_ALTS: usize = 256;
@@ -68,7 +70,7 @@ pub struct Shapes {
     classes: Vec<Bits>,
     /// The parent rule's regex: where it matches at the same start, the
     /// match is the parent's and has no secret here.
-    parent: Arc<meta::Regex>,
+    parent: Arc<LazyRegex>,
 }
 
 impl Shapes {
@@ -76,7 +78,7 @@ impl Shapes {
     /// starts) followed by `secret` (literals, classes, alternations,
     /// bounded repetitions); `None` for anything else, or too many
     /// alternatives.
-    pub fn new(lead: &[Hir], secret: &Hir, parent: Arc<meta::Regex>) -> Option<Shapes> {
+    pub fn new(lead: &[Hir], secret: &Hir, parent: Arc<LazyRegex>) -> Option<Shapes> {
         let lead = lead
             .iter()
             .map(|h| match h.kind() {
@@ -109,7 +111,18 @@ impl Shapes {
         })
     }
 
-    /// Heap bytes.
+    /// A copy whose parent regex is an uncompiled copy of this one's
+    /// ([`LazyRegex::detached`]).
+    pub fn detached(&self) -> Shapes {
+        Shapes {
+            lead: self.lead.clone(),
+            alts: self.alts.clone(),
+            classes: self.classes.clone(),
+            parent: Arc::new(self.parent.detached()),
+        }
+    }
+
+    /// Heap bytes (the parent's regex not counted).
     pub fn memory_usage(&self) -> usize {
         self.lead.len() * std::mem::size_of::<Look>()
             + self.alts.iter().map(|a| a.len() + 16).sum::<usize>()
@@ -134,7 +147,7 @@ impl Shapes {
         })
     }
 
-    /// As [`meta::Regex::search_slots`] on the pattern: slots 0 and 1 the
+    /// As [`regex_automata::meta::Regex::search_slots`] on the pattern: slots 0 and 1 the
     /// match, 2 and 3 the secret (the whole match), left out where the
     /// parent shadows the match.
     pub fn search_slots(
@@ -250,6 +263,7 @@ fn repeat(sub: &[Vec<Bits>], min: u32, max: u32, greedy: bool) -> Option<Vec<Vec
 mod tests {
     use super::*;
     use crate::rules::template::Rng;
+    use regex_automata::meta;
     use crate::rules::{Matcher, RuleSetBuilder};
 
     /// For every derived built-in rule, on its examples and on copies with
