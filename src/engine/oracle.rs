@@ -63,9 +63,12 @@ impl Oracle {
                 .build_many(patterns)
                 .expect("rules that compiled one by one compile again")
         };
+        // The union of 830 rules is over the default 10 MB NFA limit that
+        // each rule alone keeps well under.
         let any = meta::Regex::config()
             .match_kind(MatchKind::All)
-            .which_captures(WhichCaptures::None);
+            .which_captures(WhichCaptures::None)
+            .nfa_size_limit(Some(256 << 20));
         Oracle {
             re: patterns
                 .iter()
