@@ -337,9 +337,15 @@ mod tests {
             .collect();
         assert_eq!(early, Vec::<&str>::new(), "compiled at load");
         assert_eq!(set.compiled_memory(), 0);
-        let ex = crate::rules::template::expand_one("lazy", "key tok_{{lowerdigit:8}} end").unwrap();
+        let ex =
+            crate::rules::template::expand_one("lazy", "key tok_{{lowerdigit:8}} end").unwrap();
         let got = Redactor::redact_all(Arc::clone(&set), check_options(), ex.as_bytes());
-        assert_eq!(got.findings.len(), 1, "{}", String::from_utf8_lossy(&got.out));
+        assert_eq!(
+            got.findings.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&got.out)
+        );
         let once = set.compiled_memory();
         assert!(once > 0);
         let compiled = set

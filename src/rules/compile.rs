@@ -128,9 +128,7 @@ pub fn build_search(
 /// compiled regex numbers groups: 1 for the first opened).
 pub fn secret_group(hir: &Hir) -> Option<usize> {
     match hir.kind() {
-        HirKind::Capture(c) if c.name.as_deref() == Some("secret") => {
-            usize::try_from(c.index).ok()
-        }
+        HirKind::Capture(c) if c.name.as_deref() == Some("secret") => usize::try_from(c.index).ok(),
         HirKind::Capture(c) => secret_group(&c.sub),
         HirKind::Repetition(r) => secret_group(&r.sub),
         HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().find_map(secret_group),

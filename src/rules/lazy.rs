@@ -265,6 +265,9 @@ mod tests {
         assert_eq!(re.search_slots(&input, &mut slots), Some(PatternID::ZERO));
         let got: Vec<_> = slots.iter().map(|s| s.map(|v| v.get())).collect();
         assert_eq!(got, [Some(4), Some(9), Some(4), Some(9)]);
-        assert!(!re.is_match(b"anything"), "an allow list that cannot be built allows nothing");
+        assert!(
+            !re.is_match(b"anything"),
+            "an allow list that cannot be built allows nothing"
+        );
     }
 }

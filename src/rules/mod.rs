@@ -31,9 +31,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use lazy::LazyRegex;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Input, PatternID};
-use lazy::LazyRegex;
 
 pub use analyze::Analysis;
 pub use prefilter::Prefilter;
@@ -518,8 +518,10 @@ impl RuleSetBuilder {
     pub fn builtin() -> RuleSetBuilder {
         let mut b = RuleSetBuilder::new();
         for (name, text) in builtin_files() {
-            b.files
-                .push((format!("{BUILTIN_SOURCE_PREFIX}{name}"), Cow::Borrowed(text)));
+            b.files.push((
+                format!("{BUILTIN_SOURCE_PREFIX}{name}"),
+                Cow::Borrowed(text),
+            ));
         }
         b
     }
@@ -590,7 +592,7 @@ impl RuleSetBuilder {
         let mut parsed_rules = Vec::new();
         let mut seen = HashSet::new();
         for (file, text) in &self.files {
-            let parsed: syntax::RuleFileConfig = match toml::from_str(text) {
+            let parsed: syntax::RuleFileConfig = match syntax::parse_rule_file(text) {
                 Ok(p) => p,
                 Err(e) => {
                     problems.push(Problem {

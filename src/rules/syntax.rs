@@ -98,3 +98,98 @@ pub enum BlockKind {
     /// PEM, OpenSSH and PGP armor (see [`super::Block::Armor`]).
     Armor,
 }
+
+/// Parses a rule file as [`RuleFileConfig`], one `[[rule]]` table at a
+/// time where it can: a TOML parser holds the whole document (every table
+/// and key with its spans) before deserializing, some 8 KB a rule, so a
+/// 1,000-rule file peaked at 8 MB. The text is cut before each line that is
+/// exactly `[[rule]]`; if every piece parses, those were all table headers
+/// (a cut inside a multi-line string leaves the piece before it with an
+/// unterminated string, which does not parse), and the rules are the
+/// pieces' in order. Otherwise the whole file is parsed, so an error names
+/// the right line.
+pub fn parse_rule_file(text: &str) -> Result<RuleFileConfig, toml::de::Error> {
+    let mut rules = Vec::new();
+    for piece in rule_pieces(text) {
+        match toml::from_str::<RuleFileConfig>(piece) {
+            Ok(p) => rules.extend(p.rules),
+            Err(_) => return toml::from_str(text),
+        }
+    }
+    Ok(RuleFileConfig { rules })
+}
+
+/// `text` cut before each line that is exactly `[[rule]]` (after the
+/// first).
+fn rule_pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut from = 0;
+        let cut = loop {
+            match rest[from..].find("\n[[rule]]") {
+                None => break rest.len(),
+                Some(i) => {
+                    let at = from + i + 1;
+                    let after = &rest[at + "[[rule]]".len()..];
+                    if after.is_empty() || after.starts_with('\n') || after.starts_with("\r\n") {
+                        break at;
+                    }
+                    from = at;
+                }
+            }
+        };
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "[[rule]]\nid = \"a.b\"\nname = \"n\"\nregex = 'x'\nkeywords = [\"x\"]\nseverity = \"high\"\nremediation = \"r\"\ntags = []\n";
+
+    #[test]
+    fn pieces_are_rules_in_order() {
+        let text = format!("# header\n{RULE}\n{}", RULE.replace("a.b", "c.d"));
+        let pieces: Vec<&str> = rule_pieces(&text).collect();
+        assert_eq!(pieces.len(), 3, "the comment, then each rule");
+        assert!(pieces[1].starts_with("[[rule]]") && pieces[2].starts_with("[[rule]]"));
+        assert_eq!(pieces.concat(), text);
+        let ids: Vec<String> = parse_rule_file(&text)
+            .unwrap()
+            .rules
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["a.b", "c.d"]);
+    }
+
+    /// A line `[[rule]]` inside a multi-line string is not a cut: the piece
+    /// before does not parse, and the whole file is read as TOML reads it.
+    #[test]
+    fn a_header_inside_a_string_is_text() {
+        let text = RULE.replace(
+            "remediation = \"r\"",
+            "remediation = '''\n[[rule]]\nid = \"e.f\"\n'''",
+        );
+        let parsed = parse_rule_file(&text).unwrap();
+        assert_eq!(parsed.rules.len(), 1);
+        assert!(parsed.rules[0].remediation.contains("[[rule]]"));
+    }
+
+    /// Errors are the whole file's: their line numbers are the file's.
+    #[test]
+    fn errors_name_the_files_line() {
+        let text = format!(
+            "{RULE}\n{}",
+            RULE.replace("severity = \"high\"", "severity = 3")
+        );
+        let e = parse_rule_file(&text).unwrap_err().to_string();
+        assert!(e.contains("line 15"), "{e}");
+    }
+}

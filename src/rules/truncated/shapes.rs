@@ -263,8 +263,8 @@ fn repeat(sub: &[Vec<Bits>], min: u32, max: u32, greedy: bool) -> Option<Vec<Vec
 mod tests {
     use super::*;
     use crate::rules::template::Rng;
-    use regex_automata::meta;
     use crate::rules::{Matcher, RuleSetBuilder};
+    use regex_automata::meta;
 
     /// For every derived built-in rule, on its examples and on copies with
     /// random bytes changed, the shapes end a match exactly where the
