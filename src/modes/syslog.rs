@@ -780,6 +780,9 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
             red = e.redactor();
             stats.restart();
         }
+        // Datagrams from any sender share this redactor: each is a stream
+        // of its own as far as learned values go.
+        red.forget_learned();
         if let Some(out) = relay.prepare(&mut red, &mut stats, &buf[..n], None, Some(peer)) {
             relay.try_send(out, None);
         }
@@ -990,6 +993,7 @@ mod tests {
             Options {
                 style: Style::Label,
                 fingerprinter: Arc::new(Fingerprinter::new(b"syslog-unit-test-key", "t").unwrap()),
+                learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
             },
         )
     }
@@ -1074,6 +1078,7 @@ mod tests {
                 Options {
                     style,
                     fingerprinter,
+                    learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
                 },
             );
         }

@@ -87,7 +87,7 @@ fn assert_invariant(
 #[test]
 fn every_rule_example_is_split_invariant_and_matches_the_oracle() {
     let set = builtin_all();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     for case in example_cases(&set) {
         assert_invariant(&set, &case, Style::Label, Some(&oracle));
     }
@@ -96,7 +96,7 @@ fn every_rule_example_is_split_invariant_and_matches_the_oracle() {
 #[test]
 fn every_style_is_split_invariant_on_examples() {
     let set = builtin();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     let cases = example_cases(&set);
     for style in [Style::Mask, Style::Partial, Style::Hmac] {
         for case in cases.iter().step_by(3) {
@@ -115,7 +115,7 @@ fn generated_corpus_is_split_invariant_and_matches_the_oracle() {
         name: "corpus".into(),
         input,
     };
-    assert_invariant(&set, &case, Style::Label, Some(&Oracle::new(set.clone())));
+    assert_invariant(&set, &case, Style::Label, Some(&oracle(&set)));
     // Every finding is reported once, whatever the chunking.
     let got = whole(&set, Style::Label, &case.input);
     assert!(got.findings.len() >= planted.len());
@@ -159,7 +159,7 @@ fn edge_cases() -> Vec<Case> {
 #[test]
 fn edge_inputs_are_split_invariant() {
     let set = builtin();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     for case in edge_cases() {
         assert_invariant(&set, &case, Style::Label, Some(&oracle));
     }
@@ -256,7 +256,7 @@ fn joined_key_cases() -> Vec<(String, String, String)> {
 #[test]
 fn joined_pem_keys_are_redacted_whole_at_every_split() {
     let set = builtin();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     for (name, input, want) in joined_key_cases() {
         let got = whole(&set, Style::Label, input.as_bytes());
         assert_eq!(String::from_utf8_lossy(&got.out), want, "{name}");
@@ -277,7 +277,7 @@ fn joined_pem_keys_are_redacted_whole_at_every_split() {
 #[test]
 fn overlapping_rules_give_one_finding_per_redacted_span() {
     let set = builtin();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     let token = redactd::rules::template::expand_one("overlap", "ghp_{{crc62:36}}").unwrap();
     let input = format!("login ok password={token} user=bob\nDB_PASSWORD=\"{token}\"\n");
     let got = whole(&set, Style::Label, input.as_bytes());
@@ -389,7 +389,7 @@ proptest! {
         let flushed = redact_in_chunks_flushing(&set, Style::Label, &input, &cuts, true);
         prop_assert_eq!(&flushed.out, &want.out);
         prop_assert_eq!(&flushed.findings, &want.findings);
-        let oracle = Oracle::new(set.clone());
+        let oracle = oracle(&set);
         prop_assert_eq!(&want.out, &oracle.redact(&input, Style::Label));
     }
 }
@@ -432,7 +432,7 @@ proptest! {
 #[test]
 fn no_planted_secret_survives_in_any_style() {
     let set = builtin();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     let (input, planted) = corpus(&set, "leak-corpus", 3000, 20);
     // The secret bytes of each planted example: what its rules redact when
     // it stands alone (pieces of 8+ bytes between line breaks).
@@ -530,7 +530,7 @@ fn every_example_with_escaped_slashes_plus_and_equals_is_redacted_whole() {
     let mut checked = 0;
     for r in set.rules().iter().filter(|r| r.block.is_none()) {
         let single = std::sync::Arc::new(RuleSet::single(r));
-        let oracle = Oracle::new(single.clone());
+        let oracle = oracle(&single);
         for (i, ex) in r.examples.iter().enumerate() {
             let plain = ex.input.as_bytes();
             let want = redacted(&oracle, plain);
@@ -582,7 +582,7 @@ fn every_example_with_escaped_slashes_plus_and_equals_is_redacted_whole() {
 #[test]
 fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
     let set = builtin_all();
-    let oracle = Oracle::new(set.clone());
+    let oracle = oracle(&set);
     let mut checked = 0;
     let derived = set
         .rules()
@@ -592,7 +592,7 @@ fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
         let parent = set
             .get(parent)
             .expect("a derived rule's parent is in the set");
-        let single = Oracle::new(std::sync::Arc::new(RuleSet::single(parent)));
+        let single = crate::common::oracle(&std::sync::Arc::new(RuleSet::single(parent)));
         let shape = regex_automata::meta::Regex::builder()
             .syntax(
                 regex_automata::util::syntax::Config::new()

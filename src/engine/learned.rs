@@ -1,0 +1,1472 @@
+//! Stream-learned values: once a rule redacts a secret, every later
+//! occurrence of the same value in the same stream is redacted too, under
+//! the same rule id, raw and in the encodings known values cover, even
+//! where no rule would match it on its own (`token = 'S' … S` leaks no
+//! copy of `S`).
+//!
+//! A stream is one [`Redactor`](super::Redactor): one input of `filter`,
+//! one TCP connection of `syslog` and `tcp` (its messages are records of
+//! one stream, see [`Redactor::reset`](super::Redactor::reset)), one
+//! request body of `http` (the mode calls
+//! [`Redactor::forget_learned`](super::Redactor::forget_learned) before
+//! each body), one datagram of UDP `syslog`.
+//!
+//! # The definition
+//!
+//! The redacted output is the whole-stream result of this walk (the
+//! [`oracle`](super::oracle) computes it on a whole buffer, the slow
+//! obvious way):
+//!
+//! - **Events.** Every accepted span `[s, e)` of a rule with neither
+//!   `extend` nor `block` is a learn event at position `e` (the end of the
+//!   secret), of the value `escape::decode(stream[s..e])` under that rule,
+//!   when the value is [`MIN_LEN`] to [`MAX_LEN`] bytes and holds no `\r`
+//!   or `\n`. Events at one position are taken in span order (start, then
+//!   specific before `generic`, then rule index).
+//! - **The set** holds at most `cap` values ([`Options::learned_values`](
+//!   super::Options::learned_values); 0 turns learning off), each with its
+//!   rule (of the event that added it), the position it was last seen at,
+//!   and the order it was added in.
+//! - **Walk.** For each stream position `x` in order: first the events at
+//!   `x`: a value already held is seen at `x`; a new one is added, seen at
+//!   `x`, after evicting, when `cap` values are held, the one with the
+//!   smallest (last seen, order added). Then every form ([`known::forms`](
+//!   crate::rules::known::forms): raw, JSON-escaped with and without `\/`,
+//!   every byte as `\u00xx` in either hex case, percent-encoded in either
+//!   case (reserved bytes or every byte, a space as `%20` or `+`), base64
+//!   and base64url at the three alignments) of every held value that
+//!   occurs at `x` (`stream[x..x + len] == form`) is a learned span
+//!   `[x, x + len)` under the value's rule, and each value with such an
+//!   occurrence is seen at `x`.
+//! - Learned spans join the rule spans: overlapping spans are unioned and
+//!   each union is one finding, labelled by the span that starts first
+//!   (see the engine's module docs). A learned span's fingerprint is the
+//!   value's; where a rule span of the same rule starts at the same byte,
+//!   the rule span's fingerprint is reported.
+//!
+//! So a value takes effect right after the secret it was learned from (an
+//! occurrence starting at the secret's end counts), whatever the chunking:
+//! learned spans depend only on the stream's bytes. Positions count from
+//! the start of the stream; across [`reset`](super::Redactor::reset)
+//! records they keep counting (a value learned in one syslog message is in
+//! force from the start of the next), and `forget_learned` empties the set.
+//!
+//! # How occurrences are found
+//!
+//! Every form of a held value is at least 8 bytes long, so a 4-byte
+//! window ("gram") at one of its first `stride` offsets lies inside every
+//! occurrence, where `stride` is at most the shortest held form's length
+//! minus 3 (and at most [`MAX_STRIDE`]). The scan reads the gram at every
+//! position that is a multiple of `stride` (one load, one multiply and a
+//! bit test each), and looks up the rare ones whose bit is set: an index
+//! of `(gram, value, offset)` for each form's first offsets, grams ASCII
+//! case-folded so both hex cases share entries. Candidates are checked
+//! byte for byte against each form. Cost per byte is constant: it does not
+//! grow with the number of held values (the bitset keeps about 32 bits per
+//! entry, so false hits stay rare). The gram `\u00`, shared by every
+//! `\u00xx` form, is never looked up itself: its entries are keyed by the
+//! gram two bytes on, which holds the escaped byte.
+//!
+//! Learning and eviction update the index in time proportional to one
+//! value's forms (no rebuild of the whole set), and a learn event waits
+//! in a queue, ordered as above, until the scan reaches its position: the
+//! scan only decides positions before the engine's release limit, where
+//! every span ending at or before them is known, and applies the events
+//! at a position before looking up occurrences there. Bytes are released
+//! only once the scan has decided every position before them; a candidate
+//! whose form runs past the buffered bytes waits for more (no form holds a
+//! line break, so a finished line is always decided).
+//!
+//! # Memory and secrecy
+//!
+//! Per stream: at most `cap` values of at most [`MAX_LEN`] bytes, the
+//! index (about 80 entries of 4 bytes, and 32 bits of bitset each, per
+//! value) and the queue of events not yet reached (spans inside the
+//! engine's window). Nothing is allocated before the first value is
+//! learned. Values live only here: no log line, metric, error or `Debug`
+//! output shows one, and a value's bytes are overwritten with zeros when
+//! it is evicted, forgotten or dropped (best effort: the index holds
+//! case-folded 4-byte grams, multiplied by an odd constant, until the
+//! value is evicted).
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use super::fingerprint::{Fingerprint, Fingerprinter};
+use crate::rules::Rule;
+
+/// Shortest value learned, in bytes (as for known values).
+pub const MIN_LEN: usize = crate::rules::known::MIN_LEN;
+
+/// Longest value learned, in bytes: longer secrets are not learned.
+pub const MAX_LEN: usize = 256;
+
+/// Largest sampling stride: the scan reads one gram every this many
+/// bytes when every held form is at least `MAX_STRIDE + 3` bytes long.
+pub const MAX_STRIDE: u64 = 12;
+
+/// Most values one stream holds (slots fit the index's 12 bits).
+pub const MAX_CAP: usize = 1 << 12;
+
+/// Bytes in a gram.
+const GRAM: usize = 4;
+
+/// The gram every `\u00xx` form repeats; looked up by the gram after it.
+const BORING: u32 = u32::from_le_bytes(*b"\\u00");
+
+/// Told apart from plain grams in the index: a gram two bytes after a
+/// [`BORING`] one.
+const SHIFTED: u32 = 0x5bd1_e995;
+
+/// Whether spans of `rule` teach their values: not blocks (PEM keys) and
+/// not `extend` runs, whose end is decided later.
+pub fn learns_from(rule: &Rule) -> bool {
+    rule.block.is_none() && rule.extend.is_none()
+}
+
+/// Whether `value` (decoded) is learned: [`MIN_LEN`] to [`MAX_LEN`] bytes,
+/// on one line.
+pub fn learnable(value: &[u8]) -> bool {
+    (MIN_LEN..=MAX_LEN).contains(&value.len()) && !value.iter().any(|&b| b == b'\n' || b == b'\r')
+}
+
+// === forms ===
+
+/// One way a value is written (the same list as
+/// [`known::forms`](crate::rules::known::forms), written byte by byte
+/// here so the oracle's use of that list checks this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Raw,
+    Json { slash: bool },
+    Percent { full: bool, upper: bool, plus: bool },
+    Unicode { upper: bool },
+    Base64 { align: u8, url: bool },
+}
+
+const FORMS: [Form; 19] = [
+    Form::Raw,
+    Form::Json { slash: false },
+    Form::Json { slash: true },
+    Form::Percent {
+        full: false,
+        upper: false,
+        plus: false,
+    },
+    Form::Percent {
+        full: false,
+        upper: false,
+        plus: true,
+    },
+    Form::Percent {
+        full: false,
+        upper: true,
+        plus: false,
+    },
+    Form::Percent {
+        full: false,
+        upper: true,
+        plus: true,
+    },
+    Form::Percent {
+        full: true,
+        upper: false,
+        plus: false,
+    },
+    Form::Percent {
+        full: true,
+        upper: false,
+        plus: true,
+    },
+    Form::Percent {
+        full: true,
+        upper: true,
+        plus: false,
+    },
+    Form::Percent {
+        full: true,
+        upper: true,
+        plus: true,
+    },
+    Form::Unicode { upper: false },
+    Form::Unicode { upper: true },
+    Form::Base64 {
+        align: 0,
+        url: false,
+    },
+    Form::Base64 {
+        align: 1,
+        url: false,
+    },
+    Form::Base64 {
+        align: 2,
+        url: false,
+    },
+    Form::Base64 {
+        align: 0,
+        url: true,
+    },
+    Form::Base64 {
+        align: 1,
+        url: true,
+    },
+    Form::Base64 {
+        align: 2,
+        url: true,
+    },
+];
+
+fn hex_digit(n: u8, upper: bool) -> u8 {
+    let digits = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    digits[usize::from(n & 15)]
+}
+
+fn push_hex(b: u8, upper: bool, out: &mut Vec<u8>) {
+    out.push(hex_digit(b >> 4, upper));
+    out.push(hex_digit(b, upper));
+}
+
+impl Form {
+    /// Writes `v` in this form to `out` (cleared first).
+    fn encode(self, v: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        match self {
+            Form::Raw => out.extend_from_slice(v),
+            Form::Json { slash } => v.iter().for_each(|&b| json_byte(b, slash, out)),
+            Form::Percent { full, upper, plus } => {
+                for &b in v {
+                    let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+                    match b {
+                        _ if unreserved && !full => out.push(b),
+                        b' ' if plus => out.push(b'+'),
+                        _ => {
+                            out.push(b'%');
+                            push_hex(b, upper, out);
+                        }
+                    }
+                }
+            }
+            Form::Unicode { upper } => {
+                for &b in v {
+                    out.extend_from_slice(b"\\u00");
+                    push_hex(b, upper, out);
+                }
+            }
+            Form::Base64 { align, url } => base64_aligned(v, usize::from(align), url, out),
+        }
+    }
+}
+
+fn json_byte(b: u8, slash: bool, out: &mut Vec<u8>) {
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'/' if slash => out.extend_from_slice(b"\\/"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        0..=0x1f => {
+            out.extend_from_slice(b"\\u00");
+            push_hex(b, false, out);
+        }
+        _ => out.push(b),
+    }
+}
+
+/// The base64 characters that depend on `v` alone when it starts at byte
+/// `align` of a group of three: characters `ceil(8·align/6)` up to
+/// `floor(8·(align + len)/6)` of the encoding of `align` zero bytes and `v`.
+fn base64_aligned(v: &[u8], align: usize, url: bool, out: &mut Vec<u8>) {
+    let alphabet: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let byte = |j: usize| -> u16 {
+        match j.checked_sub(align) {
+            Some(i) => u16::from(*v.get(i).unwrap_or(&0)),
+            None => 0,
+        }
+    };
+    let (from, to) = ((8 * align).div_ceil(6), 8 * (align + v.len()) / 6);
+    for c in from..to {
+        let (j, r) = (6 * c / 8, 6 * c % 8);
+        let pair = (byte(j) << 8) | byte(j + 1);
+        out.push(alphabet[usize::from((pair >> (10 - r)) & 63)]);
+    }
+}
+
+// === the index ===
+
+/// A gram as the index keys it: ASCII case folded, then mixed (a
+/// bijection, so distinct folded grams never share a key).
+#[inline]
+fn plain(g: u32) -> u32 {
+    (g | 0x2020_2020).wrapping_mul(0x9e37_79b1)
+}
+
+#[inline]
+fn shifted(g: u32) -> u32 {
+    plain(g) ^ SHIFTED
+}
+
+fn gram(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The key of `form`'s gram at offset `o` (see [`BORING`]).
+fn key(form: &[u8], o: usize) -> u32 {
+    let g = gram(&form[o..]);
+    if g == BORING && o + 6 <= form.len() {
+        shifted(gram(&form[o + 2..]))
+    } else {
+        plain(g)
+    }
+}
+
+const EMPTY: u32 = 0;
+const TOMB: u32 = u32::MAX;
+
+/// An entry: the key's top 15 bits, the value's slot (12 bits) and the
+/// offset plus one (5 bits, so an entry is never [`EMPTY`]; never
+/// [`TOMB`], as offsets stay below [`MAX_STRIDE`]).
+fn pack(h: u32, slot: u16, off: u8) -> u32 {
+    ((h >> 17) << 17) | (u32::from(slot) << 5) | (u32::from(off) + 1)
+}
+
+/// `(key, slot, offset)` entries in an open-addressed table behind a
+/// bitset of keys: the bitset answers "no" for nearly every gram the scan
+/// reads without touching the table. Entries keep only the top of their
+/// key, so the table is rebuilt from the values themselves
+/// ([`Learned::reindex`]) when it grows, shrinks or has gone stale.
+#[derive(Default)]
+struct Index {
+    bits: Vec<u64>,
+    bit_shift: u32,
+    table: Vec<u32>,
+    table_shift: u32,
+    /// Entries held.
+    live: usize,
+    /// Table cells not [`EMPTY`] (entries and tombstones).
+    used: usize,
+    /// Entries removed since the last rebuild (their bits stay set).
+    stale: usize,
+}
+
+impl Index {
+    #[inline]
+    fn may_hold(&self, h: u32) -> bool {
+        let i = h >> self.bit_shift;
+        (self.bits[(i >> 6) as usize] >> (i & 63)) & 1 != 0
+    }
+
+    fn home(&self, h: u32) -> usize {
+        (h.wrapping_mul(0x85eb_ca6b) >> self.table_shift) as usize
+    }
+
+    /// Whether `extra` more entries fit without a rebuild.
+    fn has_room(&self, extra: usize) -> bool {
+        (self.used + extra) * 5 <= self.table.len() * 4
+            && (self.live + extra) * 24 <= self.bits.len() * 64
+    }
+
+    /// Whether removals left the table too sparse or the bitset too stale.
+    fn worn(&self) -> bool {
+        (self.table.len() > 64 && self.live * 8 < self.table.len())
+            || self.stale > self.live.max(256)
+    }
+
+    /// Adds an entry; [`has_room`](Self::has_room) said it fits.
+    fn insert(&mut self, h: u32, slot: u16, off: u8) {
+        let mask = self.table.len() - 1;
+        let mut i = self.home(h);
+        while self.table[i] != EMPTY && self.table[i] != TOMB {
+            i = (i + 1) & mask;
+        }
+        self.used += usize::from(self.table[i] == EMPTY);
+        self.table[i] = pack(h, slot, off);
+        self.live += 1;
+        let b = h >> self.bit_shift;
+        self.bits[(b >> 6) as usize] |= 1 << (b & 63);
+    }
+
+    fn remove(&mut self, h: u32, slot: u16, off: u8) {
+        let (mask, entry) = (self.table.len() - 1, pack(h, slot, off));
+        let mut i = self.home(h);
+        while self.table[i] != EMPTY {
+            if self.table[i] == entry {
+                self.table[i] = TOMB;
+                self.live -= 1;
+                self.stale += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The `(slot, offset)` of every entry that may have key `h`.
+    fn candidates(&self, h: u32, out: &mut Vec<(u16, u8)>) {
+        if self.table.is_empty() || !self.may_hold(h) {
+            return;
+        }
+        let mask = self.table.len() - 1;
+        let mut i = self.home(h);
+        while self.table[i] != EMPTY {
+            let e = self.table[i];
+            if e != TOMB && (e >> 17) == (h >> 17) {
+                out.push((((e >> 5) & 0xfff) as u16, ((e & 31) - 1) as u8));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Empties the index and sizes it for `n` entries (with room to grow).
+    fn reset_for(&mut self, n: usize) {
+        let size = (n * 3 / 2).next_power_of_two().max(64);
+        wipe_words(&mut self.table);
+        self.table.clear();
+        self.table.resize(size, EMPTY);
+        self.table_shift = 32 - size.trailing_zeros();
+        let bits = (n.max(64) * 32).next_power_of_two().clamp(1 << 12, 1 << 22);
+        self.bits.clear();
+        self.bits.resize(bits / 64, 0);
+        self.bit_shift = 32 - bits.trailing_zeros();
+        (self.live, self.used, self.stale) = (0, 0, 0);
+    }
+
+    fn clear(&mut self) {
+        wipe_words(&mut self.table);
+        *self = Index::default();
+    }
+
+    fn memory(&self) -> usize {
+        self.bits.capacity() * 8 + self.table.capacity() * 4
+    }
+}
+
+/// Overwrites `v` with zeros in a way the optimiser keeps.
+fn wipe(v: &mut [u8]) {
+    v.fill(0);
+    std::hint::black_box(&v);
+}
+
+fn wipe_words(v: &mut [u32]) {
+    v.fill(0);
+    std::hint::black_box(&v);
+}
+
+// === the set ===
+
+/// A learn event not yet reached by the scan.
+struct Event {
+    /// Where it takes effect: the end of its secret.
+    at: u64,
+    /// Order among events at one position: the span's start, generic,
+    /// rule index.
+    order: (u64, bool, u32),
+    value: Vec<u8>,
+}
+
+/// A held value.
+struct Value {
+    bytes: Vec<u8>,
+    rule: u32,
+    /// Stream position (counted across records) it was last seen at.
+    seen: u64,
+    /// Order added, breaking ties in `seen`.
+    seq: u64,
+    /// Which of [`FORMS`] are distinct, as bits.
+    forms: u32,
+    /// The distinct forms' first bytes.
+    heads: Vec<Head>,
+    /// Its shortest form's length.
+    min_len: usize,
+    hash: u64,
+    fingerprint: Fingerprint,
+}
+
+/// The start of one form of a value: enough to turn most candidates
+/// down, and to tell whether a few bytes may begin the form, without
+/// encoding it.
+struct Head {
+    form: Form,
+    len: usize,
+    bytes: [u8; HEAD],
+}
+
+/// Bytes of a form kept in its [`Head`] (every form is at least this long).
+const HEAD: usize = MIN_LEN;
+
+/// A learned occurrence: a span for the engine to add.
+#[derive(Debug, Clone)]
+pub(super) struct Found {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// The rule the value was learned under.
+    pub rule: u32,
+    /// The value's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+/// The stream bytes a scan reads: `[base, base + bytes.len())`, and
+/// whether the stream has ended.
+pub(super) struct Window<'a> {
+    /// The bytes.
+    pub bytes: &'a [u8],
+    /// Stream offset of `bytes[0]`.
+    pub base: u64,
+    /// No bytes follow.
+    pub eof: bool,
+}
+
+impl Window<'_> {
+    fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
+
+    fn from(&self, pos: u64) -> &[u8] {
+        &self.bytes[(pos - self.base) as usize..]
+    }
+
+    /// Whether no occurrence can cover `pos` and run past the window: the
+    /// stream ended, or a line break follows `pos` (no form holds one).
+    fn closed_after(&self, pos: u64) -> bool {
+        self.eof || memchr::memchr(b'\n', self.from(pos)).is_some()
+    }
+}
+
+/// What a check of one value at one position found.
+enum Verdict {
+    /// Its longest form occurring there, this long.
+    Match(usize),
+    /// None of its forms occurs there, whatever bytes follow.
+    None,
+    /// A form may occur there once more bytes arrive.
+    Open,
+}
+
+/// One stream's learned values. See the module docs.
+pub(super) struct Learned {
+    /// Values held at most; 0: learning is off.
+    cap: usize,
+    fingerprinter: Arc<Fingerprinter>,
+    slots: Vec<Option<Value>>,
+    free: Vec<u16>,
+    by_hash: HashMap<u64, u16>,
+    hasher: RandomState,
+    /// Held values by (last seen, order added): the first is evicted next.
+    recency: BTreeMap<(u64, u64), u16>,
+    next_seq: u64,
+    /// Held values by their shortest form's length, for lengths that
+    /// bound the stride below [`MAX_STRIDE`].
+    short: [u32; MAX_STRIDE as usize + GRAM],
+    /// Held forms by first byte, and by first two bytes: whether one or
+    /// two bytes at the end of the window may begin a form.
+    firsts: [u32; 256],
+    pairs: HashMap<u16, u32>,
+    index: Index,
+    /// Learn events not yet reached, in walk order.
+    events: VecDeque<Event>,
+    /// Every occurrence starting before this has been found (and every
+    /// event at or before it applied).
+    frontier: u64,
+    /// Stream offset of the current record's start, for `seen`.
+    record_base: u64,
+    scratch: Vec<u8>,
+    entries: Vec<(u32, u8)>,
+    cands: Vec<(u16, u8)>,
+    hits: Vec<(u64, usize, u16)>,
+    found: VecDeque<Found>,
+}
+
+impl fmt::Debug for Learned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the values.
+        f.debug_struct("Learned")
+            .field("cap", &self.cap)
+            .field("held", &self.recency.len())
+            .field("pending", &self.events.len())
+            .field("frontier", &self.frontier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Learned {
+    fn drop(&mut self) {
+        self.forget();
+        wipe(&mut self.scratch);
+    }
+}
+
+impl Learned {
+    /// An empty set holding at most `cap` values (0: off), fingerprinting
+    /// them with `fingerprinter`.
+    pub(super) fn new(cap: usize, fingerprinter: Arc<Fingerprinter>) -> Learned {
+        Learned {
+            cap: cap.min(MAX_CAP),
+            fingerprinter,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_hash: HashMap::new(),
+            hasher: RandomState::new(),
+            recency: BTreeMap::new(),
+            next_seq: 0,
+            short: [0; MAX_STRIDE as usize + GRAM],
+            firsts: [0; 256],
+            pairs: HashMap::new(),
+            index: Index::default(),
+            events: VecDeque::new(),
+            frontier: 0,
+            record_base: 0,
+            scratch: Vec::new(),
+            entries: Vec::new(),
+            cands: Vec::new(),
+            hits: Vec::new(),
+            found: VecDeque::new(),
+        }
+    }
+
+    /// Every occurrence starting before this is found.
+    pub(super) fn frontier(&self) -> u64 {
+        self.frontier
+    }
+
+    /// Heap bytes held.
+    pub(super) fn memory(&self) -> usize {
+        let values: usize = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|v| v.bytes.capacity() + std::mem::size_of::<Value>())
+            .sum();
+        let events: usize = self.events.iter().map(|e| e.value.capacity()).sum();
+        values
+            + events
+            + self.index.memory()
+            + self.scratch.capacity()
+            + self.by_hash.capacity() * 16
+            + self.recency.len() * 32
+    }
+
+    /// Records a learn event: rule `rule` (`generic` or not) accepted the
+    /// secret `[start, end)`, whose bytes are `raw` (escaped forms decoded
+    /// here). Ignored when learning is off or the value is not
+    /// [`learnable`].
+    pub(super) fn learn(&mut self, start: u64, end: u64, generic: bool, rule: u32, raw: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
+        let value = crate::rules::escape::decode(raw);
+        if !learnable(&value) {
+            return;
+        }
+        let e = Event {
+            at: end,
+            order: (start, generic, rule),
+            value: value.into_owned(),
+        };
+        let i = self
+            .events
+            .partition_point(|x| (x.at, x.order) <= (e.at, e.order));
+        self.events.insert(i, e);
+    }
+
+    /// The next learned occurrence found by [`scan`](Self::scan).
+    pub(super) fn pop_found(&mut self) -> Option<Found> {
+        self.found.pop_front()
+    }
+
+    /// A new record of the same stream starts at offset 0 after `end`
+    /// bytes: held values stay in force, positions restart.
+    pub(super) fn next_record(&mut self, end: u64) {
+        self.record_base += end;
+        self.frontier = 0;
+        while let Some(mut e) = self.events.pop_front() {
+            wipe(&mut e.value);
+        }
+        self.found.clear();
+    }
+
+    /// Forgets every value (a new stream begins on the same redactor).
+    pub(super) fn forget(&mut self) {
+        if self.slots.is_empty() && self.events.is_empty() {
+            return;
+        }
+        for v in self.slots.iter_mut().flatten() {
+            wipe(&mut v.bytes);
+            v.heads.iter_mut().for_each(|h| wipe(&mut h.bytes));
+        }
+        while let Some(mut e) = self.events.pop_front() {
+            wipe(&mut e.value);
+        }
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.by_hash = HashMap::new();
+        self.recency = BTreeMap::new();
+        self.short = [0; MAX_STRIDE as usize + GRAM];
+        self.firsts = [0; 256];
+        self.pairs = HashMap::new();
+        self.index.clear();
+        self.found.clear();
+    }
+}
+
+// === keeping the set ===
+
+/// `(key, offset)` of every index entry of `bytes`, whose distinct forms
+/// are `forms`, into `out` (`scratch` is workspace).
+fn entries_of(bytes: &[u8], forms: u32, scratch: &mut Vec<u8>, out: &mut Vec<(u32, u8)>) {
+    out.clear();
+    for (i, form) in FORMS.iter().enumerate() {
+        if forms & (1 << i) == 0 {
+            continue;
+        }
+        form.encode(bytes, scratch);
+        let offsets = (scratch.len() - (GRAM - 1)).min(MAX_STRIDE as usize);
+        for o in 0..offsets {
+            out.push((key(scratch, o), o as u8));
+        }
+    }
+    wipe(scratch);
+    out.sort_unstable();
+    out.dedup();
+}
+
+impl Learned {
+    /// Applies the events at or before the frontier.
+    fn apply_events(&mut self) {
+        while self.events.front().is_some_and(|e| e.at <= self.frontier) {
+            let e = self.events.pop_front().expect("front event");
+            self.apply(e);
+        }
+    }
+
+    fn apply(&mut self, mut e: Event) {
+        let at = self.record_base + e.at;
+        let hash = self.hasher.hash_one(&e.value);
+        if let Some(&slot) = self.by_hash.get(&hash) {
+            if self.value(slot).bytes == e.value {
+                self.touch(slot, at);
+                wipe(&mut e.value);
+                return;
+            }
+        }
+        if self.recency.len() >= self.cap {
+            if let Some((_, &slot)) = self.recency.first_key_value() {
+                self.evict(slot);
+            }
+        }
+        self.add(e.value, e.order.2, at, hash);
+    }
+
+    fn value(&self, slot: u16) -> &Value {
+        self.slots[usize::from(slot)]
+            .as_ref()
+            .expect("indexed and listed slots hold a value")
+    }
+
+    /// The value in `slot` was seen at `at`.
+    fn touch(&mut self, slot: u16, at: u64) {
+        let v = self.slots[usize::from(slot)].as_mut().expect("a held slot");
+        if at <= v.seen {
+            return;
+        }
+        self.recency.remove(&(v.seen, v.seq));
+        v.seen = at;
+        self.recency.insert((at, v.seq), slot);
+    }
+
+    /// Which forms of `bytes` are distinct (and long enough), as bits, and
+    /// their heads.
+    fn distinct_forms(&mut self, bytes: &[u8]) -> (u32, Vec<Head>) {
+        let all = &mut self.scratch;
+        all.clear();
+        let mut kept: Vec<std::ops::Range<usize>> = Vec::with_capacity(FORMS.len());
+        let (mut bits, mut heads) = (0u32, Vec::new());
+        let mut one = Vec::new();
+        for (i, &form) in FORMS.iter().enumerate() {
+            form.encode(bytes, &mut one);
+            if one.len() < MIN_LEN || kept.iter().any(|r| all[r.clone()] == one[..]) {
+                continue;
+            }
+            kept.push(all.len()..all.len() + one.len());
+            all.extend_from_slice(&one);
+            bits |= 1 << i;
+            let mut head = [0; HEAD];
+            head.copy_from_slice(&one[..HEAD]);
+            heads.push(Head {
+                form,
+                len: one.len(),
+                bytes: head,
+            });
+        }
+        wipe(&mut one);
+        wipe(all);
+        (bits, heads)
+    }
+
+    /// Counts (`add`) or uncounts the first bytes of `heads`.
+    fn count_starts(&mut self, heads: &[Head], add: bool) {
+        for h in heads {
+            let (a, b) = (h.bytes[0], h.bytes[1]);
+            let pair = u16::from_le_bytes([a, b]);
+            let first = &mut self.firsts[usize::from(a)];
+            let n = self.pairs.entry(pair).or_insert(0);
+            if add {
+                *first += 1;
+                *n += 1;
+            } else {
+                *first -= 1;
+                *n -= 1;
+                if *n == 0 {
+                    self.pairs.remove(&pair);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, bytes: Vec<u8>, rule: u32, at: u64, hash: u64) {
+        let (forms, heads) = self.distinct_forms(&bytes);
+        let min_len = heads.iter().map(|h| h.len).min().unwrap_or(MIN_LEN);
+        self.count_starts(&heads, true);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u16
+            }
+        };
+        entries_of(&bytes, forms, &mut self.scratch, &mut self.entries);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.recency.insert((at, seq), slot);
+        self.by_hash.insert(hash, slot);
+        if let Some(n) = self.short.get_mut(min_len) {
+            *n += 1;
+        }
+        self.slots[usize::from(slot)] = Some(Value {
+            fingerprint: self.fingerprinter.fingerprint(&bytes),
+            bytes,
+            rule,
+            seen: at,
+            seq,
+            forms,
+            heads,
+            min_len,
+            hash,
+        });
+        if self.index.has_room(self.entries.len()) {
+            for &(h, o) in &self.entries {
+                self.index.insert(h, slot, o);
+            }
+        } else {
+            self.reindex();
+        }
+    }
+
+    fn evict(&mut self, slot: u16) {
+        let mut v = self.slots[usize::from(slot)].take().expect("a held slot");
+        self.recency.remove(&(v.seen, v.seq));
+        if self.by_hash.get(&v.hash) == Some(&slot) {
+            self.by_hash.remove(&v.hash);
+        }
+        if let Some(n) = self.short.get_mut(v.min_len) {
+            *n -= 1;
+        }
+        entries_of(&v.bytes, v.forms, &mut self.scratch, &mut self.entries);
+        for &(h, o) in &self.entries {
+            self.index.remove(h, slot, o);
+        }
+        self.count_starts(&v.heads, false);
+        wipe(&mut v.bytes);
+        v.heads.iter_mut().for_each(|h| wipe(&mut h.bytes));
+        self.free.push(slot);
+        if self.index.worn() {
+            self.reindex();
+        }
+    }
+
+    /// Rebuilds the index from the held values.
+    fn reindex(&mut self) {
+        let mut all: Vec<(u32, u16, u8)> = Vec::new();
+        for (slot, v) in self.slots.iter().enumerate() {
+            if let Some(v) = v {
+                entries_of(&v.bytes, v.forms, &mut self.scratch, &mut self.entries);
+                all.extend(self.entries.iter().map(|&(h, o)| (h, slot as u16, o)));
+            }
+        }
+        self.index.reset_for(all.len());
+        for (h, slot, o) in all {
+            self.index.insert(h, slot, o);
+        }
+    }
+
+    /// The sampling stride: no held form is shorter than `stride + 3`.
+    fn stride(&self) -> u64 {
+        match self.short.iter().position(|&n| n > 0) {
+            Some(len) => (len - (GRAM - 1)) as u64,
+            None => MAX_STRIDE,
+        }
+    }
+}
+
+// === finding occurrences ===
+
+impl Learned {
+    /// Finds the occurrences starting before `limit` (the engine's release
+    /// limit: every span ending at or before it is known) as far as the
+    /// bytes in `w` decide them, for [`pop_found`](Self::pop_found), and
+    /// applies the events on the way. `idle`: no more bytes are coming for
+    /// now, so a position is undecided only where its bytes so far begin a
+    /// form; otherwise a gram or form running past `w` waits for more.
+    pub(super) fn scan(&mut self, w: &Window, limit: u64, idle: bool) {
+        if self.cap == 0 {
+            self.frontier = self.frontier.max(limit);
+            return;
+        }
+        loop {
+            self.apply_events();
+            if self.frontier >= limit {
+                return;
+            }
+            let next_event = self.events.front().map_or(u64::MAX, |e| e.at);
+            let until = limit.min(next_event);
+            if self.recency.is_empty() {
+                self.frontier = until;
+            } else if !self.scan_until(w, until, idle) {
+                return;
+            }
+        }
+    }
+
+    /// Decides the positions in `[frontier, until)` with the set as it is;
+    /// false when it had to stop (the frontier then says where).
+    fn scan_until(&mut self, w: &Window, until: u64, idle: bool) -> bool {
+        let s = self.stride();
+        while self.frontier < until {
+            let lo = self.frontier;
+            // Points are the multiples of `s`; the one at `p` covers the
+            // starts `(p - s, p]`.
+            let first = lo.div_ceil(s) * s;
+            let last = (until - 1).div_ceil(s) * s;
+            let p = self.next_point(w, first, last, s);
+            if p > last {
+                self.frontier = until;
+                break;
+            }
+            let from = lo.max((p + 1).saturating_sub(s));
+            self.frontier = from;
+            if !self.point(w, p, from, until.min(p + 1), idle) {
+                return false;
+            }
+            self.frontier = until.min(p + 1);
+        }
+        true
+    }
+
+    /// The first point from `p` (stepping `s`) up to `last` that needs a
+    /// closer look: its gram's key may be indexed, it is [`BORING`], or it
+    /// is not whole in `w`; past `last` if none. This loop is the whole
+    /// per-byte cost of learned values.
+    #[inline]
+    fn next_point(&self, w: &Window, mut p: u64, last: u64, s: u64) -> u64 {
+        let bits = &self.index.bits[..];
+        let shift = self.index.bit_shift;
+        let (bytes, base) = (w.bytes, w.base);
+        // The last position whose gram is whole.
+        let Some(stop) = w.end().checked_sub(GRAM as u64) else {
+            return p;
+        };
+        let stop = stop.min(last);
+        while p <= stop {
+            let i = (p - base) as usize;
+            let g = u32::from_le_bytes(bytes[i..i + GRAM].try_into().expect("a whole gram"));
+            if g == BORING {
+                return p;
+            }
+            let b = plain(g) >> shift;
+            if (bits[(b >> 6) as usize] >> (b & 63)) & 1 != 0 {
+                return p;
+            }
+            p += s;
+        }
+        p
+    }
+
+    /// Decides the starts in `[from, to)` covered by the point `p`; false
+    /// (nothing recorded) when they must wait.
+    fn point(&mut self, w: &Window, p: u64, from: u64, to: u64, idle: bool) -> bool {
+        let end = w.end();
+        if p + GRAM as u64 > end {
+            return self.past_end(w, from, to, idle);
+        }
+        let g = gram(w.from(p));
+        self.cands.clear();
+        self.index.candidates(plain(g), &mut self.cands);
+        if g == BORING {
+            if p + 6 <= end {
+                let after = gram(w.from(p + 2));
+                self.index.candidates(shifted(after), &mut self.cands);
+            } else if !w.closed_after(p) {
+                return idle && self.tail(w, from, to);
+            }
+        }
+        self.hits.clear();
+        for i in 0..self.cands.len() {
+            let (slot, off) = self.cands[i];
+            let Some(q) = p.checked_sub(u64::from(off)) else {
+                continue;
+            };
+            if q < from || q >= to {
+                continue;
+            }
+            match self.verify(w, slot, q) {
+                Verdict::Match(len) => self.hits.push((q, len, slot)),
+                Verdict::None => {}
+                Verdict::Open => return false,
+            }
+        }
+        self.commit();
+        true
+    }
+
+    /// Decides the starts in `[from, to)` of occurrences that would cover a
+    /// point past the window's whole grams, so run past its end: none at
+    /// the end of the stream, none before a line break; the others wait
+    /// (or, `idle`, go to [`tail`](Self::tail)).
+    fn past_end(&mut self, w: &Window, from: u64, to: u64, idle: bool) -> bool {
+        if w.eof {
+            return true;
+        }
+        let open_from = match memchr::memrchr(b'\n', w.from(from)) {
+            Some(i) => from + i as u64 + 1,
+            None => from,
+        };
+        if open_from >= to {
+            return true;
+        }
+        self.frontier = open_from;
+        idle && self.tail(w, open_from, to)
+    }
+
+    /// Decides the starts in `[from, to)`, near the end of the window and
+    /// with no more bytes coming for now: true when none may begin a form;
+    /// else the frontier stops at the first that may, the occurrences
+    /// before it recorded.
+    fn tail(&mut self, w: &Window, from: u64, to: u64) -> bool {
+        self.hits.clear();
+        for q in from..to {
+            if self.may_begin_here(w, q) {
+                // Only the starts before `q` are decided.
+                self.hits.retain(|h| h.0 < q);
+                self.commit();
+                self.frontier = q;
+                return false;
+            }
+        }
+        self.commit();
+        true
+    }
+
+    /// Whether a held form may begin at `q` (then more bytes decide it);
+    /// occurrences found there whole go to `hits`.
+    fn may_begin_here(&mut self, w: &Window, q: u64) -> bool {
+        let text = w.from(q);
+        match text.len() {
+            0 => false,
+            1 => self.firsts[usize::from(text[0])] > 0,
+            2 => self
+                .pairs
+                .contains_key(&u16::from_le_bytes([text[0], text[1]])),
+            n if n < HEAD => {
+                let pair = u16::from_le_bytes([text[0], text[1]]);
+                self.pairs.contains_key(&pair)
+                    && self.recency.values().any(|&slot| {
+                        let heads = &self.value(slot).heads;
+                        heads.iter().any(|h| h.bytes.starts_with(text))
+                    })
+            }
+            _ => {
+                // Every form of a value is indexed at offset 0.
+                self.cands.clear();
+                let g = gram(text);
+                let key = match g {
+                    BORING => shifted(gram(&text[2..])),
+                    _ => plain(g),
+                };
+                self.index.candidates(key, &mut self.cands);
+                let mut open = false;
+                for i in 0..self.cands.len() {
+                    let (slot, off) = self.cands[i];
+                    if off != 0 {
+                        continue;
+                    }
+                    match self.verify(w, slot, q) {
+                        Verdict::Match(len) => self.hits.push((q, len, slot)),
+                        Verdict::None => {}
+                        Verdict::Open => open = true,
+                    }
+                }
+                open
+            }
+        }
+    }
+
+    /// Whether a form of the value in `slot` occurs at `q`.
+    fn verify(&mut self, w: &Window, slot: u16, q: u64) -> Verdict {
+        let v = self.slots[usize::from(slot)]
+            .as_ref()
+            .expect("indexed values are held");
+        let text = w.from(q);
+        let (mut best, mut open) = (0, false);
+        for head in &v.heads {
+            let n = text.len().min(HEAD);
+            if text[..n] != head.bytes[..n] {
+                continue;
+            }
+            if text.len() < head.len {
+                // What is there begins the form (or it would have been
+                // turned down above) unless a byte past the head differs.
+                head.form.encode(&v.bytes, &mut self.scratch);
+                open |= !w.eof && self.scratch.starts_with(text);
+            } else if head.len <= HEAD || {
+                head.form.encode(&v.bytes, &mut self.scratch);
+                text.starts_with(&self.scratch)
+            } {
+                best = best.max(head.len);
+            }
+        }
+        wipe(&mut self.scratch);
+        match (best, open) {
+            (_, true) => Verdict::Open,
+            (0, false) => Verdict::None,
+            (len, false) => Verdict::Match(len),
+        }
+    }
+
+    /// Records the occurrences in `hits` (one point's, or one tail's): a
+    /// span each, and each value seen at its last one.
+    fn commit(&mut self) {
+        self.hits.sort_unstable();
+        self.hits.dedup();
+        for i in 0..self.hits.len() {
+            let (q, len, slot) = self.hits[i];
+            self.touch(slot, self.record_base + q);
+            let v = self.value(slot);
+            self.found.push_back(Found {
+                start: q,
+                end: q + len as u64,
+                rule: v.rule,
+                fingerprint: v.fingerprint.clone(),
+            });
+        }
+        self.hits.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Collect, Options, Redactor, Style};
+    use crate::rules::{RuleSet, RuleSetBuilder};
+
+    const RULES: &str = r#"
+[[rule]]
+id = "t.pw"
+name = "password"
+regex = 'password=(?P<secret>[^\s&"]{4,300})'
+keywords = ["password="]
+severity = "high"
+remediation = "rotate"
+examples = [{ input = "password=abcd", output = "password=[REDACTED:t.pw]" }]
+
+[[rule]]
+id = "t.key"
+name = "key"
+regex = 'key:(?P<secret>[A-Za-z0-9]{8,40})'
+keywords = ["key:"]
+severity = "low"
+remediation = "rotate"
+examples = [{ input = "key:abcd1234", output = "key:[REDACTED:t.key]" }]
+"#;
+
+    fn set() -> Arc<RuleSet> {
+        let mut b = RuleSetBuilder::new();
+        b.add_source("t.toml", RULES).all(true);
+        Arc::new(b.build().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn opts(cap: usize) -> Options {
+        Options {
+            style: Style::Label,
+            fingerprinter: Arc::new(Fingerprinter::new(b"learned-test-key-0123", "t").unwrap()),
+            learned_values: cap,
+        }
+    }
+
+    fn redact(cap: usize, input: &[u8]) -> Collect {
+        Redactor::redact_all(set(), opts(cap), input)
+    }
+
+    fn text(c: &Collect) -> String {
+        String::from_utf8_lossy(&c.out).into_owned()
+    }
+
+    /// A fake secret of `n` bytes, made at test time.
+    fn secret(seed: &str, n: usize) -> String {
+        crate::rules::template::expand_one(seed, &format!("{{{{alnum:{n}}}}}")).unwrap()
+    }
+
+    fn encode(form: Form, v: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        form.encode(v, &mut out);
+        out
+    }
+
+    #[test]
+    fn forms_are_the_known_values_forms() {
+        let values: [&[u8]; 5] = [
+            b"Abcdef12345678",
+            b"p@ss/w0rd with+space=X",
+            b"quote\"back\\slash\ttab",
+            b"100%-pure~._",
+            b"\x01ctl\x7f\xc3\xa9byte",
+        ];
+        for v in values {
+            let mut mine: Vec<Vec<u8>> = Vec::new();
+            for f in FORMS {
+                let e = encode(f, v);
+                if e.len() >= MIN_LEN && !mine.contains(&e) {
+                    mine.push(e);
+                }
+            }
+            let mut known = crate::rules::known::forms(v);
+            mine.sort();
+            known.sort();
+            assert_eq!(mine, known, "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn a_value_is_redacted_again_later_bare_and_encoded() {
+        let s = format!("{}/{}", secret("enc-a", 10), secret("enc-b", 9));
+        let v = s.as_bytes();
+        let mut input = format!("login password={s} ok\n").into_bytes();
+        let mut copies = vec![v.to_vec()];
+        for f in FORMS {
+            copies.push(encode(f, v));
+        }
+        for c in &copies {
+            input.extend_from_slice(b"later <");
+            input.extend_from_slice(c);
+            input.extend_from_slice(b"> end\n");
+        }
+        let got = redact(4, &input);
+        let out = text(&got);
+        assert_eq!(got.findings.len(), 1 + copies.len(), "{out}");
+        for line in out.lines().skip(1) {
+            assert_eq!(line, "later <[REDACTED:t.pw]> end");
+        }
+        assert!(got.findings.iter().all(|f| f.rule.as_str() == "t.pw"));
+        // Learning off: every copy leaks, which is what this prevents.
+        assert_eq!(redact(0, &input).findings.len(), 1);
+    }
+
+    #[test]
+    fn base64_copies_are_redacted_at_every_alignment() {
+        let s = secret("b64", 12);
+        for pre in 0..3 {
+            let mut data = vec![b'x'; pre];
+            data.extend_from_slice(format!("user:{s}").as_bytes());
+            let mut enc = Vec::new();
+            base64_aligned(&data, 0, false, &mut enc);
+            let input = format!(
+                "password={s}\nAuthorization: Basic {}\n",
+                String::from_utf8_lossy(&enc)
+            );
+            let out = text(&redact(4, input.as_bytes()));
+            assert!(
+                out.contains("Basic ") && out.contains("[REDACTED:t.pw]\n"),
+                "{out}"
+            );
+            let mut aligned = Vec::new();
+            base64_aligned(format!("user:{s}").as_bytes(), pre, false, &mut aligned);
+            let tail = &aligned[aligned.len() - 8..];
+            assert!(!out.contains(std::str::from_utf8(tail).unwrap()), "{out}");
+        }
+    }
+
+    #[test]
+    fn an_earlier_copy_is_not_redacted_and_a_later_one_is_from_its_first_byte() {
+        let s = secret("order", 16);
+        let pct = encode(
+            Form::Percent {
+                full: true,
+                upper: true,
+                plus: false,
+            },
+            s.as_bytes(),
+        );
+        let pct = String::from_utf8(pct).unwrap();
+        // The rule's class stops before `%`: the encoded copy starts where
+        // the value takes effect, the byte after the secret.
+        let input = format!("{s} first\nkey:{s}{pct}\n{s} last\n");
+        let got = redact(4, input.as_bytes());
+        assert_eq!(
+            text(&got),
+            format!("{s} first\nkey:[REDACTED:t.key][REDACTED:t.key]\n[REDACTED:t.key] last\n")
+        );
+        assert_eq!(got.findings.len(), 3);
+    }
+
+    #[test]
+    fn values_shorter_than_8_or_longer_than_256_bytes_are_not_learned() {
+        for (n, learned) in [(7, false), (8, true), (256, true), (257, false)] {
+            let s = secret(&format!("len-{n}"), n);
+            let input = format!("password={s}\nbare {s}\n");
+            let got = redact(4, input.as_bytes());
+            assert_eq!(got.findings.len(), 1 + usize::from(learned), "{n} bytes");
+        }
+    }
+
+    #[test]
+    fn the_least_recently_seen_value_is_evicted() {
+        let [a, b, c] = ["lru-a", "lru-b", "lru-c"].map(|seed| secret(seed, 12));
+        // A, then B, learned; A seen again bare; C learned: B goes.
+        let input = format!(
+            "password={a}\npassword={b}\nbare {a}\npassword={c}\n\
+             then {a} and {b} and {c}\n"
+        );
+        let out = text(&redact(2, input.as_bytes()));
+        let last = out.lines().last().unwrap().to_string();
+        assert_eq!(
+            last,
+            format!("then [REDACTED:t.pw] and {b} and [REDACTED:t.pw]")
+        );
+        // Without the bare sighting, A is the oldest and goes instead.
+        let input = format!("password={a}\npassword={b}\npassword={c}\nthen {a} and {b}\n");
+        let out = text(&redact(2, input.as_bytes()));
+        assert!(
+            out.ends_with(&format!("then {a} and [REDACTED:t.pw]\n")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn records_keep_their_values_and_forgetting_drops_them() {
+        let s = secret("records", 14);
+        let mut r = Redactor::new(set(), opts(4));
+        let mut c = Collect::default();
+        r.write(format!("password={s}\n").as_bytes(), &mut c);
+        r.finish(&mut c);
+        r.reset();
+        let mut c = Collect::default();
+        r.write(format!("next message {s}").as_bytes(), &mut c);
+        r.finish(&mut c);
+        assert_eq!(text(&c), "next message [REDACTED:t.pw]");
+        r.reset();
+        r.forget_learned();
+        let mut c = Collect::default();
+        r.write(format!("other stream {s}").as_bytes(), &mut c);
+        r.finish(&mut c);
+        assert_eq!(text(&c), format!("other stream {s}"));
+    }
+
+    #[test]
+    fn every_split_and_idle_flush_gives_the_whole_output() {
+        let [a, b] = ["split-a", "split-b"].map(|seed| secret(seed, 9));
+        let input = format!(
+            "x password={a} key:{b}\n{a}{b}\n%{a}%\n{}\ntail {b}",
+            String::from_utf8_lossy(&encode(Form::Unicode { upper: true }, a.as_bytes()))
+        );
+        let input = input.as_bytes();
+        let want = redact(2, input);
+        assert!(want.findings.len() >= 6, "{}", text(&want));
+        let oracle = crate::engine::oracle::Oracle::with_learned(set(), 2);
+        assert_eq!(want.out, oracle.redact(input, Style::Label));
+        for n in 1..=input.len() {
+            for flush in [false, true] {
+                let mut r = Redactor::new(set(), opts(2));
+                let mut c = Collect::default();
+                for piece in input.chunks(n) {
+                    r.write(piece, &mut c);
+                    if flush {
+                        r.flush_idle(&mut c);
+                    }
+                }
+                r.finish(&mut c);
+                assert_eq!(text(&c), text(&want), "split {n} flush {flush}");
+                assert_eq!(c.findings, want.findings, "split {n} flush {flush}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_is_released_once_decided_and_an_idle_flush_holds_only_a_form_in_progress() {
+        let s = secret("idle", 12);
+        let mut r = Redactor::new(set(), opts(4));
+        let mut out = Vec::new();
+        r.write(format!("password={s}\nnext line\n").as_bytes(), &mut out);
+        assert_eq!(r.pending(), 0, "finished lines go out at once");
+        r.write(format!("tail {}", &s[..5]).as_bytes(), &mut out);
+        r.flush_idle(&mut out);
+        assert_eq!(r.pending(), 5, "the start of a copy stays");
+        r.write(b" no\n", &mut out);
+        assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn many_values_churn_through_the_index_and_the_held_ones_are_found() {
+        let cap = 40;
+        let values: Vec<String> = (0..300)
+            .map(|i| secret(&format!("churn-{i}"), 8 + i % 30))
+            .collect();
+        let mut input = String::new();
+        for v in &values {
+            input.push_str(&format!("password={v}\n"));
+        }
+        for v in &values {
+            input.push_str(&format!("bare {v} end\n"));
+        }
+        let got = redact(cap, input.as_bytes());
+        let out = text(&got);
+        let bare: Vec<&str> = out.lines().skip(values.len()).collect();
+        // The bare copies come in learning order: each one seen refreshes
+        // its value, but the next learned-or-seen ones are the 40 most
+        // recent, so the first 260 are gone and the last 40 are held.
+        for (i, line) in bare.iter().enumerate() {
+            let held = i >= values.len() - cap;
+            assert_eq!(*line == "bare [REDACTED:t.pw] end", held, "{i}: {line}");
+        }
+        let oracle = crate::engine::oracle::Oracle::with_learned(set(), cap);
+        assert_eq!(got.out, oracle.redact(input.as_bytes(), Style::Label));
+    }
+
+    #[test]
+    fn memory_stays_within_the_cap_and_nothing_shows_a_value() {
+        let cap = 16;
+        let mut r = Redactor::new(set(), opts(cap));
+        let mut out = Vec::new();
+        for i in 0..500 {
+            let v = secret(&format!("mem-{i}"), 200);
+            r.write(format!("password={v}\n").as_bytes(), &mut out);
+        }
+        let per_value = MAX_LEN + std::mem::size_of::<Value>() + 2048;
+        assert!(
+            r.learned.memory() <= cap * per_value + 64 * 1024,
+            "{}",
+            r.learned.memory()
+        );
+        let v = secret("mem-499", 200);
+        assert!(!format!("{r:?}").contains(&v[..20]));
+    }
+}
