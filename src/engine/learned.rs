@@ -17,12 +17,13 @@
 //! [`oracle`](super::oracle) computes it on a whole buffer, the slow
 //! obvious way):
 //!
-//! - **Events.** Every accepted span `[s, e)` of a rule with neither
-//!   `extend` nor `block` is a learn event at position `e` (the end of the
-//!   secret), of the value `escape::decode(stream[s..e])` under that rule,
-//!   when the value is [`MIN_LEN`] to [`MAX_LEN`] bytes and holds no `\r`
-//!   or `\n`. Events at one position are taken in span order (start, then
-//!   specific before `generic`, then rule index).
+//! - **Events.** Every accepted span `[s, e)` of a rule without a `block`
+//!   (`e` after the rule's `extend` run, if it has one) is a learn event at
+//!   position `e`, the end of the secret, of the value
+//!   `escape::decode(stream[s..e])` under that rule, when the value is
+//!   [`MIN_LEN`] to [`MAX_LEN`] bytes and holds no `\r` or `\n`. Events at
+//!   one position are taken in span order (start, then specific before
+//!   `generic`, then rule index).
 //! - **The set** holds at most `cap` values ([`Options::learned_values`](
 //!   super::Options::learned_values); 0 turns learning off), each with its
 //!   rule (of the event that added it), the position it was last seen at,
@@ -121,11 +122,15 @@ const BORING: u32 = u32::from_le_bytes(*b"\\u00");
 /// [`BORING`] one.
 const SHIFTED: u32 = 0x5bd1_e995;
 
-/// Whether spans of `rule` teach their values: not blocks (PEM keys) and
-/// not `extend` runs, whose end is decided later.
+/// Whether spans of `rule` teach their values: not blocks (PEM keys,
+/// which span lines).
 pub fn learns_from(rule: &Rule) -> bool {
-    rule.block.is_none() && rule.extend.is_none()
+    rule.block.is_none()
 }
+
+/// Longest raw secret whose value may be learned: every byte of the
+/// value escaped.
+const MAX_RAW: usize = MAX_LEN * crate::rules::escape::MAX_FORM_LEN;
 
 /// Whether `value` (decoded) is learned: [`MIN_LEN`] to [`MAX_LEN`] bytes,
 /// on one line.
@@ -474,6 +479,15 @@ struct Event {
     value: Vec<u8>,
 }
 
+/// The secret of an `extend` rule whose run is still open: its bytes so
+/// far (none once too long to be learned).
+struct Run {
+    rule: u32,
+    order: (u64, bool, u32),
+    bytes: Vec<u8>,
+    too_long: bool,
+}
+
 /// A held value.
 struct Value {
     bytes: Vec<u8>,
@@ -576,6 +590,8 @@ pub(super) struct Learned {
     index: Index,
     /// Learn events not yet reached, in walk order.
     events: VecDeque<Event>,
+    /// Open runs, one per rule at most (as the engine's extenders).
+    runs: Vec<Run>,
     /// Every occurrence starting before this has been found (and every
     /// event at or before it applied).
     frontier: u64,
@@ -625,6 +641,7 @@ impl Learned {
             pairs: HashMap::new(),
             index: Index::default(),
             events: VecDeque::new(),
+            runs: Vec::new(),
             frontier: 0,
             record_base: 0,
             scratch: Vec::new(),
@@ -657,21 +674,69 @@ impl Learned {
             + self.recency.len() * 32
     }
 
-    /// Records a learn event: rule `rule` (`generic` or not) accepted the
-    /// secret `[start, end)`, whose bytes are `raw` (escaped forms decoded
-    /// here). Ignored when learning is off or the value is not
-    /// [`learnable`].
-    pub(super) fn learn(&mut self, start: u64, end: u64, generic: bool, rule: u32, raw: &[u8]) {
+    /// Records a learn event: the rule `rule.1` (`generic` or not:
+    /// `rule.0`) accepted the secret `[start, end)`, whose bytes are `raw`
+    /// (escaped forms decoded here). With `open`, the rule's `extend` run
+    /// goes on: the event waits for [`run_closed`](Self::run_closed).
+    /// Ignored when learning is off or the value is not [`learnable`].
+    pub(super) fn learn(
+        &mut self,
+        start: u64,
+        end: u64,
+        rule: (bool, u32),
+        raw: &[u8],
+        open: bool,
+    ) {
         if self.cap == 0 {
             return;
         }
+        let order = (start, rule.0, rule.1);
+        if open {
+            let too_long = raw.len() > MAX_RAW;
+            let bytes = if too_long { Vec::new() } else { raw.to_vec() };
+            self.runs.push(Run {
+                rule: rule.1,
+                order,
+                bytes,
+                too_long,
+            });
+            return;
+        }
+        self.push_event(end, order, raw);
+    }
+
+    /// The open run of `rule` took `more` bytes.
+    pub(super) fn run_grew(&mut self, rule: u32, more: &[u8]) {
+        if let Some(run) = self.runs.iter_mut().find(|r| r.rule == rule) {
+            if !run.too_long && run.bytes.len() + more.len() > MAX_RAW {
+                run.too_long = true;
+                wipe(&mut run.bytes);
+                run.bytes = Vec::new();
+            } else if !run.too_long {
+                run.bytes.extend_from_slice(more);
+            }
+        }
+    }
+
+    /// The open run of `rule` ended at `end`: its secret is learned there.
+    pub(super) fn run_closed(&mut self, rule: u32, end: u64) {
+        if let Some(i) = self.runs.iter().position(|r| r.rule == rule) {
+            let mut run = self.runs.swap_remove(i);
+            if !run.too_long {
+                self.push_event(end, run.order, &run.bytes);
+            }
+            wipe(&mut run.bytes);
+        }
+    }
+
+    fn push_event(&mut self, at: u64, order: (u64, bool, u32), raw: &[u8]) {
         let value = crate::rules::escape::decode(raw);
         if !learnable(&value) {
             return;
         }
         let e = Event {
-            at: end,
-            order: (start, generic, rule),
+            at,
+            order,
             value: value.into_owned(),
         };
         let i = self
@@ -693,13 +758,19 @@ impl Learned {
         while let Some(mut e) = self.events.pop_front() {
             wipe(&mut e.value);
         }
+        for mut run in self.runs.drain(..) {
+            wipe(&mut run.bytes);
+        }
         self.found.clear();
     }
 
     /// Forgets every value (a new stream begins on the same redactor).
     pub(super) fn forget(&mut self) {
-        if self.slots.is_empty() && self.events.is_empty() {
+        if self.slots.is_empty() && self.events.is_empty() && self.runs.is_empty() {
             return;
+        }
+        for mut run in self.runs.drain(..) {
+            wipe(&mut run.bytes);
         }
         for v in self.slots.iter_mut().flatten() {
             wipe(&mut v.bytes);
@@ -1183,8 +1254,10 @@ mod tests {
 [[rule]]
 id = "t.pw"
 name = "password"
-regex = 'password=(?P<secret>[^\s&"]{4,300})'
+regex = 'password=(?P<secret>[^\s&"]{4,10})'
 keywords = ["password="]
+# Secrets past 10 bytes come through the `extend` run, as generic ones do.
+extend = '[^\s&"]'
 severity = "high"
 remediation = "rotate"
 examples = [{ input = "password=abcd", output = "password=[REDACTED:t.pw]" }]

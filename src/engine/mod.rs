@@ -724,12 +724,14 @@ impl Redactor {
             if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
                 continue;
             }
-            // Learned values: an accepted secret teaches its value.
+            // Learned values: an accepted secret teaches its value (once
+            // its `extend` run, if any, has ended).
             if learned::learns_from(rule) {
                 let (a, b) = (self.at(ss), self.at(se));
-                let generic = rule.is_generic();
+                let (generic, open) = (rule.is_generic(), rule.extend.is_some());
+                let secret = &self.buf[a..b];
                 self.learned
-                    .learn(ss, se, generic, hit.rule, &self.buf[a..b]);
+                    .learn(ss, se, (generic, hit.rule), secret, open);
             }
             if self.open_span(hit.rule, ss, se) {
                 return true;
@@ -850,7 +852,10 @@ impl Redactor {
                         .extend
                         .as_ref()
                         .expect("class rule");
-                    let (n, ended) = class.run(&self.buf[self.at(e.pos)..], eof);
+                    let from = self.at(e.pos);
+                    let (n, ended) = class.run(&self.buf[from..], eof);
+                    // Learned values: the run is part of the secret.
+                    self.learned.run_grew(e.rule, &self.buf[from..from + n]);
                     e.pos += n as u64;
                     ended
                 }
@@ -878,6 +883,8 @@ impl Redactor {
             if closed {
                 let r = e.rule as usize;
                 self.next[r] = self.next[r].max(e.pos);
+                // Learned values: a closed run teaches its whole span.
+                self.learned.run_closed(e.rule, e.pos);
                 if let ExtKind::Armor(_, h) = e.kind {
                     if let Some(f) = self
                         .prints
