@@ -56,7 +56,7 @@ pub const MIN_HMAC_KEY_LEN: usize = 16;
 /// `learned_values`: values a stream learns from its own findings at most
 /// (least recently seen evicted; see [`crate::engine::learned`]); 0 turns
 /// learning off.
-pub const LEARNED_VALUES: Num = Num::new(32, 0, crate::engine::learned::MAX_CAP as u64);
+pub const LEARNED_VALUES: Num = Num::new(16, 0, crate::engine::learned::MAX_CAP as u64);
 
 // === [metrics] ===
 

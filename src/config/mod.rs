@@ -97,7 +97,7 @@ pub struct Redact {
     /// `hmac_key_id`: the key's id, shown in fingerprints (default `k1`).
     pub hmac_key_id: String,
     /// `learned_values`: values a stream learns from its own findings at
-    /// most (default 32; 0: off).
+    /// most (default 16; 0: off).
     pub learned_values: usize,
 }
 

@@ -56,39 +56,50 @@
 //!
 //! Every form of a held value is at least 8 bytes long, so a 4-byte
 //! window ("gram") at one of its first `stride` offsets lies inside every
-//! occurrence, where `stride` is at most the shortest held form's length
-//! minus 3 (and at most [`MAX_STRIDE`]). The scan reads the gram at every
-//! position that is a multiple of `stride` (one load, one multiply and a
-//! bit test each), and looks up the rare ones whose bit is set: an index
-//! of `(gram, value, offset)` for each form's first offsets, grams ASCII
-//! case-folded so both hex cases share entries. Candidates are checked
-//! byte for byte against each form. Cost per byte is constant: it does not
-//! grow with the number of held values (the bitset keeps about 32 bits per
-//! entry, so false hits stay rare). The gram `\u00`, shared by every
-//! `\u00xx` form, is never looked up itself: its entries are keyed by the
-//! gram two bytes on, which holds the escaped byte.
+//! occurrence, where `stride` is the shortest held form's length minus 3,
+//! at most [`MAX_STRIDE`]. The scan reads the gram at every position that
+//! is a multiple of `stride` (one load, one multiply and a bit test each)
+//! and looks closer at the rare ones whose bit is set: an index of
+//! `(gram, value, offset)` for each form's first `MAX_STRIDE` offsets,
+//! grams ASCII case-folded so both hex cases share entries. Candidates are
+//! checked against each form's first 8 bytes, then byte for byte. The gram
+//! `\u00`, shared by every `\u00xx` form, is never looked up itself: its
+//! entries are keyed by the gram two bytes on, which holds the escaped
+//! byte.
 //!
-//! Learning and eviction update the index in time proportional to one
-//! value's forms (no rebuild of the whole set), and a learn event waits
-//! in a queue, ordered as above, until the scan reaches its position: the
-//! scan only decides positions before the engine's release limit, where
-//! every span ending at or before them is known, and applies the events
-//! at a position before looking up occurrences there. Bytes are released
-//! only once the scan has decided every position before them; a candidate
-//! whose form runs past the buffered bytes waits for more (no form holds a
-//! line break, so a finished line is always decided).
+//! **Cost.** Per byte, one gram read every `stride` bytes (5 to 16: short
+//! held values make it dense) plus the rare bitset hits (the bitset keeps
+//! about 32 bits per entry); it does not grow with the number of held
+//! values, so a stream where every line brings a new secret costs the same
+//! per byte as one that learned a few. Learning and eviction update the
+//! index in time proportional to one value's forms, with a rebuild from
+//! the held values when it has grown or gone stale (amortised). What does
+//! grow with the held count is the work at a true gram match: values
+//! crafted to share grams (the same long prefix) and a flood of that
+//! prefix make every read point a candidate of each, so the worst case is
+//! bounded by the cap, not by a constant.
+//!
+//! **Order.** A learn event waits in a queue, ordered as above, until the
+//! scan reaches its position: the scan only decides positions before the
+//! engine's release limit, where every span ending at or before them is
+//! known, and applies the events at a position before looking up
+//! occurrences there. Bytes are released only once the scan has decided
+//! every position before them; a candidate whose form runs past the
+//! buffered bytes waits for more (no form holds a line break, so a
+//! finished line is always decided), and an idle flush holds only bytes
+//! that begin a form.
 //!
 //! # Memory and secrecy
 //!
-//! Per stream: at most `cap` values of at most [`MAX_LEN`] bytes, the
-//! index (about 80 entries of 4 bytes, and 32 bits of bitset each, per
-//! value) and the queue of events not yet reached (spans inside the
-//! engine's window). Nothing is allocated before the first value is
-//! learned. Values live only here: no log line, metric, error or `Debug`
-//! output shows one, and a value's bytes are overwritten with zeros when
-//! it is evicted, forgotten or dropped (best effort: the index holds
-//! case-folded 4-byte grams, multiplied by an odd constant, until the
-//! value is evicted).
+//! Per stream: at most `cap` values of at most [`MAX_LEN`] bytes, their
+//! index and the queue of events not yet reached (spans inside the
+//! engine's window): about 1.8 KB per held value of 36 bytes (57 KB for
+//! 32), nothing before the first value is learned. Values live only here:
+//! no log line, metric, error or `Debug` output shows one, and a value's
+//! bytes (and its forms' first bytes) are overwritten with zeros when it
+//! is evicted, forgotten or dropped (best effort: the index keeps
+//! case-folded 4-byte grams, multiplied by an odd constant and cut to 15
+//! bits, until the next rebuild).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -107,7 +118,7 @@ pub const MAX_LEN: usize = 256;
 
 /// Largest sampling stride: the scan reads one gram every this many
 /// bytes when every held form is at least `MAX_STRIDE + 3` bytes long.
-pub const MAX_STRIDE: u64 = 12;
+pub const MAX_STRIDE: u64 = 16;
 
 /// Most values one stream holds (slots fit the index's 12 bits).
 pub const MAX_CAP: usize = 1 << 12;
@@ -416,6 +427,20 @@ impl Index {
         }
     }
 
+    /// Whether an entry may have key `h` (past the bitset).
+    fn holds(&self, h: u32) -> bool {
+        let mask = self.table.len() - 1;
+        let mut i = self.home(h);
+        while self.table[i] != EMPTY {
+            let e = self.table[i];
+            if e != TOMB && (e >> 17) == (h >> 17) {
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
     /// The `(slot, offset)` of every entry that may have key `h`.
     fn candidates(&self, h: u32, out: &mut Vec<(u16, u8)>) {
         if self.table.is_empty() || !self.may_hold(h) {
@@ -443,6 +468,9 @@ impl Index {
         self.bits.clear();
         self.bits.resize(bits / 64, 0);
         self.bit_shift = 32 - bits.trailing_zeros();
+        // Every `\u00` point is looked at (see [`BORING`]).
+        let b = plain(BORING) >> self.bit_shift;
+        self.bits[(b >> 6) as usize] |= 1 << (b & 63);
         (self.live, self.used, self.stale) = (0, 0, 0);
     }
 
@@ -1023,54 +1051,64 @@ impl Learned {
     /// false when it had to stop (the frontier then says where).
     fn scan_until(&mut self, w: &Window, until: u64, idle: bool) -> bool {
         let s = self.stride();
+        // Points are the multiples of `s`; the one at `p` covers the
+        // starts `(p - s, p]`.
+        let last = (until - 1).div_ceil(s) * s;
+        let mut p = self.frontier.div_ceil(s) * s;
         while self.frontier < until {
-            let lo = self.frontier;
-            // Points are the multiples of `s`; the one at `p` covers the
-            // starts `(p - s, p]`.
-            let first = lo.div_ceil(s) * s;
-            let last = (until - 1).div_ceil(s) * s;
-            let p = self.next_point(w, first, last, s);
+            p = self.next_point(w, p, last, s);
             if p > last {
                 self.frontier = until;
                 break;
             }
-            let from = lo.max((p + 1).saturating_sub(s));
+            let from = self.frontier.max((p + 1).saturating_sub(s));
             self.frontier = from;
             if !self.point(w, p, from, until.min(p + 1), idle) {
                 return false;
             }
             self.frontier = until.min(p + 1);
+            p += s;
         }
         true
     }
 
-    /// The first point from `p` (stepping `s`) up to `last` that needs a
-    /// closer look: its gram's key may be indexed, it is [`BORING`], or it
-    /// is not whole in `w`; past `last` if none. This loop is the whole
-    /// per-byte cost of learned values.
+    /// Whether the point with gram `g` needs a closer look: its key is
+    /// indexed, or it is [`BORING`].
     #[inline]
-    fn next_point(&self, w: &Window, mut p: u64, last: u64, s: u64) -> u64 {
-        let bits = &self.index.bits[..];
-        let shift = self.index.bit_shift;
-        let (bytes, base) = (w.bytes, w.base);
+    fn needs_look(&self, g: u32) -> bool {
+        g == BORING || {
+            let h = plain(g);
+            self.index.may_hold(h) && self.index.holds(h)
+        }
+    }
+
+    /// The first point from `p` (stepping `s`) up to `last` that needs a
+    /// closer look ([`needs_look`](Self::needs_look)) or whose gram is not
+    /// whole in `w`; past `last` if none. This loop is the whole per-byte
+    /// cost of learned values: one load, multiply and bit test per point
+    /// (the bit of [`BORING`] is always set).
+    #[inline]
+    fn next_point(&self, w: &Window, p: u64, last: u64, s: u64) -> u64 {
         // The last position whose gram is whole.
         let Some(stop) = w.end().checked_sub(GRAM as u64) else {
             return p;
         };
         let stop = stop.min(last);
-        while p <= stop {
-            let i = (p - base) as usize;
-            let g = u32::from_le_bytes(bytes[i..i + GRAM].try_into().expect("a whole gram"));
-            if g == BORING {
-                return p;
-            }
-            let b = plain(g) >> shift;
-            if (bits[(b >> 6) as usize] >> (b & 63)) & 1 != 0 {
-                return p;
-            }
-            p += s;
+        if p > stop {
+            return p;
         }
-        p
+        let hay = &w.bytes[(p - w.base) as usize..(stop - w.base) as usize + GRAM];
+        let (bits, shift, step) = (&self.index.bits[..], self.index.bit_shift, s as usize);
+        let mut i = 0;
+        while let Some(&[a, b, c, d]) = hay.get(i..i + GRAM) {
+            let g = u32::from_le_bytes([a, b, c, d]);
+            let h = plain(g) >> shift;
+            if (bits[(h >> 6) as usize] >> (h & 63)) & 1 != 0 && self.needs_look(g) {
+                return p + i as u64;
+            }
+            i += step;
+        }
+        p + i as u64
     }
 
     /// Decides the starts in `[from, to)` covered by the point `p`; false
@@ -1290,6 +1328,14 @@ examples = [{ input = "key:abcd1234", output = "key:[REDACTED:t.key]" }]
         Redactor::redact_all(set(), opts(cap), input)
     }
 
+    /// Feeds `input` to `r` as one record and ends it.
+    fn record(r: &mut Redactor, input: &[u8]) -> Collect {
+        let mut c = Collect::default();
+        r.write(input, &mut c);
+        r.finish(&mut c);
+        c
+    }
+
     fn text(c: &Collect) -> String {
         String::from_utf8_lossy(&c.out).into_owned()
     }
@@ -1438,19 +1484,13 @@ examples = [{ input = "key:abcd1234", output = "key:[REDACTED:t.key]" }]
     fn records_keep_their_values_and_forgetting_drops_them() {
         let s = secret("records", 14);
         let mut r = Redactor::new(set(), opts(4));
-        let mut c = Collect::default();
-        r.write(format!("password={s}\n").as_bytes(), &mut c);
-        r.finish(&mut c);
+        record(&mut r, format!("password={s}\n").as_bytes());
         r.reset();
-        let mut c = Collect::default();
-        r.write(format!("next message {s}").as_bytes(), &mut c);
-        r.finish(&mut c);
+        let c = record(&mut r, format!("next message {s}").as_bytes());
         assert_eq!(text(&c), "next message [REDACTED:t.pw]");
         r.reset();
         r.forget_learned();
-        let mut c = Collect::default();
-        r.write(format!("other stream {s}").as_bytes(), &mut c);
-        r.finish(&mut c);
+        let c = record(&mut r, format!("other stream {s}").as_bytes());
         assert_eq!(text(&c), format!("other stream {s}"));
     }
 

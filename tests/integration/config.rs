@@ -1224,7 +1224,7 @@ fn unknown_keys_and_wrong_types_are_reported_with_everything_else() {
     assert_eq!(parse_err("[runtime\nthreads = 1\n").len(), 1);
 }
 
-/// Issue 14 item 3: `learned_values` is one setting: one default (32), one
+/// Issue 14 item 3: `learned_values` is one setting: one default (16), one
 /// bound (4096), refused alike by `--learned-values` and `[redact]
 /// learned_values`, with the same message; 0 turns learning off.
 #[test]
@@ -1245,11 +1245,11 @@ fn learned_values_is_one_setting_for_flags_and_files() {
         a.config()
     };
     let file = |line: &str| format!("[redact]\n{line}{BASE}");
-    assert_eq!(LEARNED_VALUES.default, 32);
+    assert_eq!(LEARNED_VALUES.default, 16);
     let from_flags = tcp(&[]).unwrap_or_else(|e| panic!("{e}"));
     let from_file = config::parse(&file(""), "t.toml").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(from_flags.redact.learned_values, 32);
-    assert_eq!(from_file.redact.learned_values, 32);
+    assert_eq!(from_flags.redact.learned_values, 16);
+    assert_eq!(from_file.redact.learned_values, 16);
     let off = config::parse(&file("learned_values = 0\n"), "t.toml").unwrap();
     assert_eq!(off.redact.learned_values, 0);
     assert_eq!(off.options().unwrap().learned_values, 0);
