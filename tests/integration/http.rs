@@ -1141,7 +1141,7 @@ fn a_secret_learned_in_a_body_is_redacted_again_in_it_and_only_in_it() {
     let bare = serde_json::json!({"message": format!("retry with {pw}")});
     let (one, two) = (tmp.join("one.ndjson"), tmp.join("two.ndjson"));
     std::fs::write(&one, ndjson(&[learn.clone(), copies])).unwrap();
-    std::fs::write(&two, ndjson(&[bare.clone()])).unwrap();
+    std::fs::write(&two, ndjson(std::slice::from_ref(&bare))).unwrap();
     let url = format!("http://127.0.0.1:{port}/_bulk");
     let (d1, d2) = (format!("@{}", one.display()), format!("@{}", two.display()));
     let ct = "Content-Type: application/x-ndjson";
@@ -1174,7 +1174,7 @@ fn a_secret_learned_in_a_body_is_redacted_again_in_it_and_only_in_it() {
     );
     assert_eq!(
         bodies[1],
-        ndjson(&[bare.clone()]),
+        ndjson(std::slice::from_ref(&bare)),
         "not learned across bodies"
     );
     let docs: Vec<&str> = bodies[2].lines().collect();
