@@ -21,7 +21,8 @@
 //!   (`e` after the rule's `extend` run, if it has one) is a learn event at
 //!   position `e`, the end of the secret, of the value
 //!   `escape::decode(stream[s..e])` under that rule, when the value is
-//!   [`MIN_LEN`] to [`MAX_LEN`] bytes and holds no `\r` or `\n`. Events at
+//!   [`MIN_LEN`] to [`MAX_LEN`] bytes, holds no `\r` or `\n`, and has no
+//!   4-byte run twice in its first [`REPEAT_SPAN`] bytes. Events at
 //!   one position are taken in span order (start, then specific before
 //!   `generic`, then rule index).
 //! - **The set** holds at most `cap` values ([`Options::learned_values`](
@@ -68,16 +69,29 @@
 //! byte.
 //!
 //! **Cost.** Per byte, one gram read every `stride` bytes (5 to 16: short
-//! held values make it dense) plus the rare bitset hits (the bitset keeps
-//! about 32 bits per entry); it does not grow with the number of held
-//! values, so a stream where every line brings a new secret costs the same
-//! per byte as one that learned a few. Learning and eviction update the
-//! index in time proportional to one value's forms, with a rebuild from
-//! the held values when it has grown or gone stale (amortised). What does
-//! grow with the held count is the work at a true gram match: values
-//! crafted to share grams (the same long prefix) and a flood of that
-//! prefix make every read point a candidate of each, so the worst case is
-//! bounded by the cap, not by a constant.
+//! held values make it dense) plus the bitset hits. The bitset keeps 24
+//! to 32 bits per entry up to its largest size, 2^17 bits (the bits of a
+//! key an entry keeps), enough for about 5,400 entries; a value
+//! has about 100 (its distinct forms' first 16 offsets, hex cases
+//! sharing), so up to about 50 held values (the default is 16) the cost
+//! per byte does not grow with the held count: a stream where every line
+//! brings a new secret costs the same per byte as one that learned a few.
+//! Past that the bitset fills (about half its bits at 1,024 values), and
+//! the share of read points that probe the table and check a candidate
+//! grows with the held count, up to [`MAX_CAP`]. Learning and eviction
+//! update the index in time proportional to one value's forms: removal
+//! shifts the entries after it back (no tombstones), the table is rebuilt
+//! from its own entries when it is 5/8 full or under 1/8 full, and the
+//! bitset when removals have left more stale bits than twice the live
+//! entries (both amortised). The work at a true gram match grows with the
+//! values sharing that gram at that offset: values crafted to share a
+//! long prefix and a flood of that prefix make every read point a
+//! candidate of each, so that worst case is bounded by the cap, not by a
+//! constant. A value is not learned when a 4-byte run repeats in its
+//! first [`REPEAT_SPAN`] bytes (`aaaaaaaa…`, `abcabcabc…`): each repeat is
+//! one more index entry with the same gram, so a flood of such a run
+//! would make every read point a candidate several times over; random
+//! secrets almost never have one.
 //!
 //! **Order.** A learn event waits in a queue, ordered as above, until the
 //! scan reaches its position: the scan only decides positions before the
@@ -93,13 +107,16 @@
 //!
 //! Per stream: at most `cap` values of at most [`MAX_LEN`] bytes, their
 //! index and the queue of events not yet reached (spans inside the
-//! engine's window): about 1.8 KB per held value of 36 bytes (57 KB for
-//! 32), nothing before the first value is learned. Values live only here:
-//! no log line, metric, error or `Debug` output shows one, and a value's
+//! engine's window): about 2.1 KB per held value of 36 bytes (34 KB for
+//! the default 16), 1.5 to 1.8 MB for [`MAX_CAP`] values of 36 to 256
+//! bytes (at most about 5 MB, were every form of every value distinct),
+//! nothing before the first value is learned. Values live only here: no
+//! log line, metric, error or `Debug` output shows one, and a value's
 //! bytes (and its forms' first bytes) are overwritten with zeros when it
-//! is evicted, forgotten or dropped (best effort: the index keeps
-//! case-folded 4-byte grams, multiplied by an odd constant and cut to 15
-//! bits, until the next rebuild).
+//! is evicted, forgotten or dropped. Best effort: its index entries (17
+//! bits of each case-folded 4-byte gram, mixed by an odd multiplier) are
+//! removed with it and the table's old copies zeroed when it is rebuilt,
+//! but the bitset keeps one bit per such key until its next rebuild.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -120,11 +137,16 @@ pub const MAX_LEN: usize = 256;
 /// bytes when every held form is at least `MAX_STRIDE + 3` bytes long.
 pub const MAX_STRIDE: u64 = 16;
 
-/// Most values one stream holds (slots fit the index's 12 bits).
-pub const MAX_CAP: usize = 1 << 12;
+/// Most values one stream holds (slots fit the index's 10 bits).
+pub const MAX_CAP: usize = 1 << 10;
 
 /// Bytes in a gram.
 const GRAM: usize = 4;
+
+/// Bytes of a form its index entries come from: a gram at each of the
+/// first [`MAX_STRIDE`] offsets, and the two bytes a shifted key reads
+/// past a [`BORING`] one.
+const PREFIX: usize = MAX_STRIDE as usize + GRAM - 1 + 2;
 
 /// The gram every `\u00xx` form repeats; looked up by the gram after it.
 const BORING: u32 = u32::from_le_bytes(*b"\\u00");
@@ -144,10 +166,23 @@ pub fn learns_from(rule: &Rule) -> bool {
 const MAX_RAW: usize = MAX_LEN * crate::rules::escape::MAX_FORM_LEN;
 
 /// Whether `value` (decoded) is learned: [`MIN_LEN`] to [`MAX_LEN`] bytes,
-/// on one line.
+/// on one line, and no 4-byte run twice in its first [`REPEAT_SPAN`]
+/// bytes (`aaaaaaaa…`, `abcabcabc…` are not secret-shaped, and each
+/// repeat would make every read point of a flood of them a candidate once
+/// more).
 pub fn learnable(value: &[u8]) -> bool {
-    (MIN_LEN..=MAX_LEN).contains(&value.len()) && !value.iter().any(|&b| b == b'\n' || b == b'\r')
+    let head = &value[..value.len().min(REPEAT_SPAN)];
+    let run = |i: usize| &head[i..i + GRAM];
+    let runs = head.len().saturating_sub(GRAM - 1);
+    let repeats = (1..runs).any(|i| (0..i).any(|j| run(j) == run(i)));
+    (MIN_LEN..=MAX_LEN).contains(&value.len())
+        && !value.iter().any(|&b| b == b'\n' || b == b'\r')
+        && !repeats
 }
+
+/// How far into a value [`learnable`] looks for a repeated 4-byte run:
+/// the bytes the index's grams come from.
+pub const REPEAT_SPAN: usize = MAX_STRIDE as usize + GRAM - 1;
 
 // === forms ===
 
@@ -244,62 +279,229 @@ fn hex_digit(n: u8, upper: bool) -> u8 {
     digits[usize::from(n & 15)]
 }
 
-fn push_hex(b: u8, upper: bool, out: &mut Vec<u8>) {
-    out.push(hex_digit(b >> 4, upper));
-    out.push(hex_digit(b, upper));
+/// Where a form's bytes go as they are made: [`put`](Out::put) takes the
+/// next few and says whether to go on.
+trait Out {
+    fn put(&mut self, bytes: &[u8]) -> bool;
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        self.extend_from_slice(bytes);
+        true
+    }
+}
+
+/// Compares a form with text as it is made, stopping at the first
+/// difference or where the text ends.
+struct Compare<'a> {
+    text: &'a [u8],
+    at: usize,
+    differs: bool,
+    ran_out: bool,
+}
+
+impl Out for Compare<'_> {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        let rest = &self.text[self.at..];
+        let n = bytes.len().min(rest.len());
+        if bytes[..n] != rest[..n] {
+            self.differs = true;
+            return false;
+        }
+        self.at += n;
+        self.ran_out = n < bytes.len();
+        !self.ran_out
+    }
+}
+
+/// Keeps the first bytes of a form.
+struct Take<'a> {
+    out: &'a mut Vec<u8>,
+    left: usize,
+}
+
+impl Out for Take<'_> {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        let n = bytes.len().min(self.left);
+        self.out.extend_from_slice(&bytes[..n]);
+        self.left -= n;
+        self.left > 0
+    }
+}
+
+/// Whether a base64 encoding uses a character the url alphabet writes
+/// differently.
+#[derive(Default)]
+struct UsesPlusOrSlash(bool);
+
+impl Out for UsesPlusOrSlash {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        self.0 |= bytes.iter().any(|&c| c == b'+' || c == b'/');
+        !self.0
+    }
+}
+
+/// Which of [`FORMS`] `v` has, as bits: each variant that differs from
+/// the others of its family (no `\/` form without a `/`, no upper-case
+/// one without a hex letter, ...). Forms of different families never
+/// coincide for a learnable value but in freak cases, where a form is
+/// then only indexed twice.
+fn variants(v: &[u8]) -> u32 {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let letter = |b: u8| b >> 4 >= 10 || b & 15 >= 10;
+    let json = v.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20);
+    let slash = v.contains(&b'/');
+    let reserved = v.iter().any(|&b| !unreserved(b));
+    let space = v.contains(&b' ');
+    let upper_part = v.iter().any(|&b| !unreserved(b) && b != b' ' && letter(b));
+    let upper_full = v.iter().any(|&b| b != b' ' && letter(b));
+    let upper_unicode = v.iter().any(|&b| letter(b));
+    let mut bits = 1u32;
+    bits |= u32::from(json) << 1;
+    bits |= u32::from(slash) << 2;
+    for (i, &form) in FORMS.iter().enumerate().skip(3) {
+        let keep = match form {
+            Form::Percent { full, upper, plus } => {
+                (full || reserved)
+                    && (!upper || if full { upper_full } else { upper_part })
+                    && (!plus || space)
+            }
+            Form::Unicode { upper } => !upper || upper_unicode,
+            Form::Base64 { align, url } => {
+                let mut uses = UsesPlusOrSlash::default();
+                base64_aligned(v, usize::from(align), false, &mut uses);
+                !url || uses.0
+            }
+            Form::Raw | Form::Json { .. } => false,
+        };
+        bits |= u32::from(keep) << i;
+    }
+    bits
+}
+
+/// What comparing a form with the text at a position found.
+enum Fit {
+    /// The form is there, this long.
+    Whole(usize),
+    /// The text ends inside a prefix of the form.
+    Prefix,
+    /// The text differs.
+    No,
 }
 
 impl Form {
     /// Writes `v` in this form to `out` (cleared first).
+    #[cfg(test)]
     fn encode(self, v: &[u8], out: &mut Vec<u8>) {
         out.clear();
+        self.emit(v, out);
+    }
+
+    /// The first `n` bytes of `v` in this form (all of it when shorter)
+    /// into `out` (cleared first).
+    fn prefix(self, v: &[u8], n: usize, out: &mut Vec<u8>) {
+        out.clear();
+        self.emit(v, &mut Take { out, left: n });
+    }
+
+    /// The length of `v` in this form.
+    fn len(self, v: &[u8]) -> usize {
         match self {
-            Form::Raw => out.extend_from_slice(v),
-            Form::Json { slash } => v.iter().for_each(|&b| json_byte(b, slash, out)),
-            Form::Percent { full, upper, plus } => {
+            Form::Raw => v.len(),
+            Form::Base64 { align, .. } => {
+                let a = usize::from(align);
+                8 * (a + v.len()) / 6 - (8 * a).div_ceil(6)
+            }
+            _ => {
+                let mut buf = [0u8; 6];
+                v.iter().map(|&b| self.escape(b, &mut buf)).sum()
+            }
+        }
+    }
+
+    /// Compares `v` in this form with the start of `text`, without
+    /// writing the form anywhere.
+    fn fit(self, v: &[u8], text: &[u8]) -> Fit {
+        let mut c = Compare {
+            text,
+            at: 0,
+            differs: false,
+            ran_out: false,
+        };
+        self.emit(v, &mut c);
+        match (c.differs, c.ran_out) {
+            (true, _) => Fit::No,
+            (false, true) => Fit::Prefix,
+            (false, false) => Fit::Whole(c.at),
+        }
+    }
+
+    /// Makes `v` in this form, a few bytes at a time, into `out` until it
+    /// says stop.
+    fn emit(self, v: &[u8], out: &mut impl Out) {
+        match self {
+            Form::Raw => {
+                out.put(v);
+            }
+            Form::Base64 { align, url } => base64_aligned(v, usize::from(align), url, out),
+            _ => {
+                let mut buf = [0u8; 6];
                 for &b in v {
-                    let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-                    match b {
-                        _ if unreserved && !full => out.push(b),
-                        b' ' if plus => out.push(b'+'),
-                        _ => {
-                            out.push(b'%');
-                            push_hex(b, upper, out);
-                        }
+                    let n = self.escape(b, &mut buf);
+                    if !out.put(&buf[..n]) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Byte `b` in a byte-wise form, into `buf`; its length.
+    fn escape(self, b: u8, buf: &mut [u8; 6]) -> usize {
+        let mut put = |bytes: &[u8]| {
+            buf[..bytes.len()].copy_from_slice(bytes);
+            bytes.len()
+        };
+        let hex = |upper: bool| [hex_digit(b >> 4, upper), hex_digit(b, upper)];
+        match self {
+            Form::Json { slash } => match b {
+                b'"' => put(b"\\\""),
+                b'\\' => put(b"\\\\"),
+                b'/' if slash => put(b"\\/"),
+                b'\t' => put(b"\\t"),
+                b'\n' => put(b"\\n"),
+                b'\r' => put(b"\\r"),
+                0..=0x1f => {
+                    let [h, l] = hex(false);
+                    put(&[b'\\', b'u', b'0', b'0', h, l])
+                }
+                _ => put(&[b]),
+            },
+            Form::Percent { full, upper, plus } => {
+                let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+                match b {
+                    _ if unreserved && !full => put(&[b]),
+                    b' ' if plus => put(b"+"),
+                    _ => {
+                        let [h, l] = hex(upper);
+                        put(&[b'%', h, l])
                     }
                 }
             }
             Form::Unicode { upper } => {
-                for &b in v {
-                    out.extend_from_slice(b"\\u00");
-                    push_hex(b, upper, out);
-                }
+                let [h, l] = hex(upper);
+                put(&[b'\\', b'u', b'0', b'0', h, l])
             }
-            Form::Base64 { align, url } => base64_aligned(v, usize::from(align), url, out),
+            Form::Raw | Form::Base64 { .. } => put(&[b]),
         }
-    }
-}
-
-fn json_byte(b: u8, slash: bool, out: &mut Vec<u8>) {
-    match b {
-        b'"' => out.extend_from_slice(b"\\\""),
-        b'\\' => out.extend_from_slice(b"\\\\"),
-        b'/' if slash => out.extend_from_slice(b"\\/"),
-        b'\t' => out.extend_from_slice(b"\\t"),
-        b'\n' => out.extend_from_slice(b"\\n"),
-        b'\r' => out.extend_from_slice(b"\\r"),
-        0..=0x1f => {
-            out.extend_from_slice(b"\\u00");
-            push_hex(b, false, out);
-        }
-        _ => out.push(b),
     }
 }
 
 /// The base64 characters that depend on `v` alone when it starts at byte
 /// `align` of a group of three: characters `ceil(8·align/6)` up to
 /// `floor(8·(align + len)/6)` of the encoding of `align` zero bytes and `v`.
-fn base64_aligned(v: &[u8], align: usize, url: bool, out: &mut Vec<u8>) {
+fn base64_aligned(v: &[u8], align: usize, url: bool, out: &mut impl Out) {
     let alphabet: &[u8; 64] = if url {
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     } else {
@@ -315,7 +517,9 @@ fn base64_aligned(v: &[u8], align: usize, url: bool, out: &mut Vec<u8>) {
     for c in from..to {
         let (j, r) = (6 * c / 8, 6 * c % 8);
         let pair = (byte(j) << 8) | byte(j + 1);
-        out.push(alphabet[usize::from((pair >> (10 - r)) & 63)]);
+        if !out.put(&[alphabet[usize::from((pair >> (10 - r)) & 63)]]) {
+            return;
+        }
     }
 }
 
@@ -348,20 +552,34 @@ fn key(form: &[u8], o: usize) -> u32 {
 }
 
 const EMPTY: u32 = 0;
-const TOMB: u32 = u32::MAX;
 
-/// An entry: the key's top 15 bits, the value's slot (12 bits) and the
-/// offset plus one (5 bits, so an entry is never [`EMPTY`]; never
-/// [`TOMB`], as offsets stay below [`MAX_STRIDE`]).
-fn pack(h: u32, slot: u16, off: u8) -> u32 {
-    ((h >> 17) << 17) | (u32::from(slot) << 5) | (u32::from(off) + 1)
+/// Bits of a key an entry keeps; the bitset and the table's homes use no
+/// more, so both are rebuilt from the table alone.
+const KEY_BITS: u32 = 17;
+
+/// The part of key `h` an entry keeps.
+#[inline]
+fn kept(h: u32) -> u32 {
+    h >> (32 - KEY_BITS)
 }
 
-/// `(key, slot, offset)` entries in an open-addressed table behind a
-/// bitset of keys: the bitset answers "no" for nearly every gram the scan
-/// reads without touching the table. Entries keep only the top of their
-/// key, so the table is rebuilt from the values themselves
-/// ([`Learned::reindex`]) when it grows, shrinks or has gone stale.
+/// An entry: the kept key bits, the value's slot (10 bits) and the offset
+/// plus one (5 bits, so an entry is never [`EMPTY`]).
+fn pack(h: u32, slot: u16, off: u8) -> u32 {
+    (kept(h) << 15) | (u32::from(slot) << 5) | (u32::from(off) + 1)
+}
+
+fn unpack(e: u32) -> (u32, u16, u8) {
+    (e >> 15, ((e >> 5) & 0x3ff) as u16, ((e & 31) - 1) as u8)
+}
+
+/// `(key, slot, offset)` entries in a linear-probing table (removal
+/// shifts the entries after back, so chains stay short under churn)
+/// behind a bitset of keys: the bitset answers "no" for nearly every gram
+/// the scan reads without touching the table (until it fills, see the
+/// module docs' cost). Both use only the kept bits
+/// of a key ([`KEY_BITS`]), so growing, shrinking or clearing stale bits
+/// rebuilds them from the table, without the values.
 #[derive(Default)]
 struct Index {
     bits: Vec<u64>,
@@ -370,10 +588,10 @@ struct Index {
     table_shift: u32,
     /// Entries held.
     live: usize,
-    /// Table cells not [`EMPTY`] (entries and tombstones).
-    used: usize,
-    /// Entries removed since the last rebuild (their bits stay set).
+    /// Entries removed since the bitset was built (their bits stay set).
     stale: usize,
+    /// Times the table was rebuilt (tests check it stays logarithmic).
+    rebuilds: u32,
 }
 
 impl Index {
@@ -383,57 +601,83 @@ impl Index {
         (self.bits[(i >> 6) as usize] >> (i & 63)) & 1 != 0
     }
 
-    fn home(&self, h: u32) -> usize {
-        (h.wrapping_mul(0x85eb_ca6b) >> self.table_shift) as usize
+    /// Where kept key bits `k` start probing.
+    fn home(&self, k: u32) -> usize {
+        (k.wrapping_mul(0x85eb_ca6b) >> self.table_shift) as usize
     }
 
-    /// Whether `extra` more entries fit without a rebuild.
-    fn has_room(&self, extra: usize) -> bool {
-        (self.used + extra) * 5 <= self.table.len() * 4
-            && (self.live + extra) * 24 <= self.bits.len() * 64
-    }
-
-    /// Whether removals left the table too sparse or the bitset too stale.
-    fn worn(&self) -> bool {
-        (self.table.len() > 64 && self.live * 8 < self.table.len())
-            || self.stale > self.live.max(256)
-    }
-
-    /// Adds an entry; [`has_room`](Self::has_room) said it fits.
+    /// Adds an entry, growing (and rebuilding) first when the table is
+    /// full or the bitset is too dense while it may still grow.
     fn insert(&mut self, h: u32, slot: u16, off: u8) {
+        let bits = self.bits.len() * 64;
+        let dense = (self.live + 1) * 24 > bits && bits < 1 << KEY_BITS;
+        if (self.live + 1) * 8 > self.table.len() * 5 || dense {
+            self.rebuild(self.live + 1);
+        }
+        self.put(pack(h, slot, off));
+        self.set_bit(kept(h));
+    }
+
+    fn put(&mut self, entry: u32) {
         let mask = self.table.len() - 1;
-        let mut i = self.home(h);
-        while self.table[i] != EMPTY && self.table[i] != TOMB {
+        let mut i = self.home(entry >> 15);
+        while self.table[i] != EMPTY {
             i = (i + 1) & mask;
         }
-        self.used += usize::from(self.table[i] == EMPTY);
-        self.table[i] = pack(h, slot, off);
+        self.table[i] = entry;
         self.live += 1;
-        let b = h >> self.bit_shift;
-        self.bits[(b >> 6) as usize] |= 1 << (b & 63);
+    }
+
+    fn set_bit(&mut self, k: u32) {
+        let i = (k << (32 - KEY_BITS)) >> self.bit_shift;
+        self.bits[(i >> 6) as usize] |= 1 << (i & 63);
     }
 
     fn remove(&mut self, h: u32, slot: u16, off: u8) {
         let (mask, entry) = (self.table.len() - 1, pack(h, slot, off));
-        let mut i = self.home(h);
-        while self.table[i] != EMPTY {
-            if self.table[i] == entry {
-                self.table[i] = TOMB;
-                self.live -= 1;
-                self.stale += 1;
+        let mut hole = self.home(kept(h));
+        while self.table[hole] != entry {
+            if self.table[hole] == EMPTY {
                 return;
             }
-            i = (i + 1) & mask;
+            hole = (hole + 1) & mask;
+        }
+        // Shift back the entries after the hole that may move into it (their
+        // home is not cyclically in `(hole, j]`), until an empty cell.
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.table[j];
+            if e == EMPTY {
+                break;
+            }
+            let home = self.home(e >> 15);
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.table[hole] = e;
+                hole = j;
+            }
+        }
+        self.table[hole] = EMPTY;
+        self.live -= 1;
+        self.stale += 1;
+        if self.table.len() > 256 && self.live * 8 < self.table.len() {
+            self.rebuild(self.live);
+        } else if self.stale > 2 * self.live.max(256) {
+            self.rebuild_bits();
         }
     }
 
     /// Whether an entry may have key `h` (past the bitset).
     fn holds(&self, h: u32) -> bool {
-        let mask = self.table.len() - 1;
-        let mut i = self.home(h);
+        let (mask, k) = (self.table.len() - 1, kept(h));
+        let mut i = self.home(k);
         while self.table[i] != EMPTY {
-            let e = self.table[i];
-            if e != TOMB && (e >> 17) == (h >> 17) {
+            if self.table[i] >> 15 == k {
                 return true;
             }
             i = (i + 1) & mask;
@@ -446,32 +690,52 @@ impl Index {
         if self.table.is_empty() || !self.may_hold(h) {
             return;
         }
-        let mask = self.table.len() - 1;
-        let mut i = self.home(h);
+        let (mask, k) = (self.table.len() - 1, kept(h));
+        let mut i = self.home(k);
         while self.table[i] != EMPTY {
             let e = self.table[i];
-            if e != TOMB && (e >> 17) == (h >> 17) {
-                out.push((((e >> 5) & 0xfff) as u16, ((e & 31) - 1) as u8));
+            if e >> 15 == k {
+                let (_, slot, off) = unpack(e);
+                out.push((slot, off));
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Empties the index and sizes it for `n` entries (with room to grow).
-    fn reset_for(&mut self, n: usize) {
-        let size = (n * 3 / 2).next_power_of_two().max(64);
-        wipe_words(&mut self.table);
-        self.table.clear();
-        self.table.resize(size, EMPTY);
+    /// Sizes the table and bitset for `n` entries (with room to grow) and
+    /// puts the live entries back.
+    fn rebuild(&mut self, n: usize) {
+        self.rebuilds += 1;
+        let mut old = std::mem::take(&mut self.table);
+        let size = (n * 2).next_power_of_two().max(64);
+        self.table = vec![EMPTY; size];
         self.table_shift = 32 - size.trailing_zeros();
-        let bits = (n.max(64) * 32).next_power_of_two().clamp(1 << 12, 1 << 22);
+        self.live = 0;
+        for &e in old.iter().filter(|&&e| e != EMPTY) {
+            self.put(e);
+        }
+        wipe_words(&mut old);
+        self.rebuild_bits();
+    }
+
+    /// The bitset anew from the table, sized for its entries: no stale
+    /// bits.
+    fn rebuild_bits(&mut self) {
+        let bits = (self.live.max(64) * 32)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << KEY_BITS);
         self.bits.clear();
         self.bits.resize(bits / 64, 0);
         self.bit_shift = 32 - bits.trailing_zeros();
+        self.stale = 0;
         // Every `\u00` point is looked at (see [`BORING`]).
-        let b = plain(BORING) >> self.bit_shift;
-        self.bits[(b >> 6) as usize] |= 1 << (b & 63);
-        (self.live, self.used, self.stale) = (0, 0, 0);
+        self.set_bit(kept(plain(BORING)));
+        for i in 0..self.table.len() {
+            let e = self.table[i];
+            if e != EMPTY {
+                self.set_bit(e >> 15);
+            }
+        }
     }
 
     fn clear(&mut self) {
@@ -524,14 +788,16 @@ struct Value {
     seen: u64,
     /// Order added, breaking ties in `seen`.
     seq: u64,
-    /// Which of [`FORMS`] are distinct, as bits.
+    /// Which of [`FORMS`] it is indexed and checked in ([`variants`]), as
+    /// bits.
     forms: u32,
     /// The distinct forms' first bytes.
     heads: Vec<Head>,
     /// Its shortest form's length.
     min_len: usize,
     hash: u64,
-    fingerprint: Fingerprint,
+    /// Made at its first occurrence (most values never recur).
+    fingerprint: Option<Fingerprint>,
 }
 
 /// The start of one form of a value: enough to turn most candidates
@@ -630,6 +896,8 @@ pub(super) struct Learned {
     cands: Vec<(u16, u8)>,
     hits: Vec<(u64, usize, u16)>,
     found: VecDeque<Found>,
+    /// Candidates checked (tests bound the work per byte with it).
+    checks: u64,
 }
 
 impl fmt::Debug for Learned {
@@ -677,6 +945,7 @@ impl Learned {
             cands: Vec::new(),
             hits: Vec::new(),
             found: VecDeque::new(),
+            checks: 0,
         }
     }
 
@@ -691,14 +960,21 @@ impl Learned {
             .slots
             .iter()
             .flatten()
-            .map(|v| v.bytes.capacity() + std::mem::size_of::<Value>())
+            .map(|v| v.bytes.capacity() + v.heads.capacity() * std::mem::size_of::<Head>())
             .sum();
         let events: usize = self.events.iter().map(|e| e.value.capacity()).sum();
+        let runs: usize = self.runs.iter().map(|r| r.bytes.capacity()).sum();
         values
+            + self.slots.capacity() * std::mem::size_of::<Option<Value>>()
             + events
+            + runs
             + self.index.memory()
             + self.scratch.capacity()
-            + self.by_hash.capacity() * 16
+            + self.entries.capacity() * 8
+            + self.cands.capacity() * 4
+            + self.hits.capacity() * 24
+            + self.found.capacity() * std::mem::size_of::<Found>()
+            + (self.by_hash.capacity() + self.pairs.capacity()) * 16
             + self.recency.len() * 32
     }
 
@@ -821,18 +1097,23 @@ impl Learned {
 
 // === keeping the set ===
 
-/// `(key, offset)` of every index entry of `bytes`, whose distinct forms
-/// are `forms`, into `out` (`scratch` is workspace).
+/// Appends the `(key, offset)` of the index entries of one form, from its
+/// first [`PREFIX`] bytes (all of it when shorter).
+fn form_keys(prefix: &[u8], out: &mut Vec<(u32, u8)>) {
+    let offsets = (prefix.len() - (GRAM - 1)).min(MAX_STRIDE as usize);
+    out.extend((0..offsets).map(|o| (key(prefix, o), o as u8)));
+}
+
+/// `(key, offset)` of every index entry of `bytes`, whose forms are
+/// `forms`, into `out`, each once: forms that differ only in hex case, or
+/// only past their first [`PREFIX`] bytes, share their entries
+/// (`scratch` is workspace).
 fn entries_of(bytes: &[u8], forms: u32, scratch: &mut Vec<u8>, out: &mut Vec<(u32, u8)>) {
     out.clear();
     for (i, form) in FORMS.iter().enumerate() {
-        if forms & (1 << i) == 0 {
-            continue;
-        }
-        form.encode(bytes, scratch);
-        let offsets = (scratch.len() - (GRAM - 1)).min(MAX_STRIDE as usize);
-        for o in 0..offsets {
-            out.push((key(scratch, o), o as u8));
+        if forms & (1 << i) != 0 {
+            form.prefix(bytes, PREFIX, scratch);
+            form_keys(scratch, out);
         }
     }
     wipe(scratch);
@@ -884,32 +1165,26 @@ impl Learned {
         self.recency.insert((at, v.seq), slot);
     }
 
-    /// Which forms of `bytes` are distinct (and long enough), as bits, and
-    /// their heads.
+    /// The forms of `bytes` ([`variants`]), as bits, their heads, and
+    /// (into `self.entries`) their index entries.
     fn distinct_forms(&mut self, bytes: &[u8]) -> (u32, Vec<Head>) {
-        let all = &mut self.scratch;
-        all.clear();
-        let mut kept: Vec<std::ops::Range<usize>> = Vec::with_capacity(FORMS.len());
-        let (mut bits, mut heads) = (0u32, Vec::new());
-        let mut one = Vec::new();
+        let bits = variants(bytes);
+        let mut heads = Vec::new();
+        let mut one = Vec::with_capacity(HEAD);
         for (i, &form) in FORMS.iter().enumerate() {
-            form.encode(bytes, &mut one);
-            if one.len() < MIN_LEN || kept.iter().any(|r| all[r.clone()] == one[..]) {
-                continue;
+            if bits & (1 << i) != 0 {
+                form.prefix(bytes, HEAD, &mut one);
+                let mut head = [0; HEAD];
+                head.copy_from_slice(&one[..HEAD]);
+                heads.push(Head {
+                    form,
+                    len: form.len(bytes),
+                    bytes: head,
+                });
             }
-            kept.push(all.len()..all.len() + one.len());
-            all.extend_from_slice(&one);
-            bits |= 1 << i;
-            let mut head = [0; HEAD];
-            head.copy_from_slice(&one[..HEAD]);
-            heads.push(Head {
-                form,
-                len: one.len(),
-                bytes: head,
-            });
         }
         wipe(&mut one);
-        wipe(all);
+        entries_of(bytes, bits, &mut self.scratch, &mut self.entries);
         (bits, heads)
     }
 
@@ -934,6 +1209,7 @@ impl Learned {
     }
 
     fn add(&mut self, bytes: Vec<u8>, rule: u32, at: u64, hash: u64) {
+        // Also the index entries, into `self.entries`.
         let (forms, heads) = self.distinct_forms(&bytes);
         let min_len = heads.iter().map(|h| h.len).min().unwrap_or(MIN_LEN);
         self.count_starts(&heads, true);
@@ -944,7 +1220,6 @@ impl Learned {
                 (self.slots.len() - 1) as u16
             }
         };
-        entries_of(&bytes, forms, &mut self.scratch, &mut self.entries);
         let seq = self.next_seq;
         self.next_seq += 1;
         self.recency.insert((at, seq), slot);
@@ -953,7 +1228,7 @@ impl Learned {
             *n += 1;
         }
         self.slots[usize::from(slot)] = Some(Value {
-            fingerprint: self.fingerprinter.fingerprint(&bytes),
+            fingerprint: None,
             bytes,
             rule,
             seen: at,
@@ -963,12 +1238,8 @@ impl Learned {
             min_len,
             hash,
         });
-        if self.index.has_room(self.entries.len()) {
-            for &(h, o) in &self.entries {
-                self.index.insert(h, slot, o);
-            }
-        } else {
-            self.reindex();
+        for &(h, o) in &self.entries {
+            self.index.insert(h, slot, o);
         }
     }
 
@@ -989,24 +1260,6 @@ impl Learned {
         wipe(&mut v.bytes);
         v.heads.iter_mut().for_each(|h| wipe(&mut h.bytes));
         self.free.push(slot);
-        if self.index.worn() {
-            self.reindex();
-        }
-    }
-
-    /// Rebuilds the index from the held values.
-    fn reindex(&mut self) {
-        let mut all: Vec<(u32, u16, u8)> = Vec::new();
-        for (slot, v) in self.slots.iter().enumerate() {
-            if let Some(v) = v {
-                entries_of(&v.bytes, v.forms, &mut self.scratch, &mut self.entries);
-                all.extend(self.entries.iter().map(|&(h, o)| (h, slot as u16, o)));
-            }
-        }
-        self.index.reset_for(all.len());
-        for (h, slot, o) in all {
-            self.index.insert(h, slot, o);
-        }
     }
 
     /// The sampling stride: no held form is shorter than `stride + 3`.
@@ -1138,6 +1391,7 @@ impl Learned {
             if q < from || q >= to {
                 continue;
             }
+            self.checks += 1;
             match self.verify(w, slot, q) {
                 Verdict::Match(len) => self.hits.push((q, len, slot)),
                 Verdict::None => {}
@@ -1219,6 +1473,7 @@ impl Learned {
                     if off != 0 {
                         continue;
                     }
+                    self.checks += 1;
                     match self.verify(w, slot, q) {
                         Verdict::Match(len) => self.hits.push((q, len, slot)),
                         Verdict::None => {}
@@ -1231,10 +1486,8 @@ impl Learned {
     }
 
     /// Whether a form of the value in `slot` occurs at `q`.
-    fn verify(&mut self, w: &Window, slot: u16, q: u64) -> Verdict {
-        let v = self.slots[usize::from(slot)]
-            .as_ref()
-            .expect("indexed values are held");
+    fn verify(&self, w: &Window, slot: u16, q: u64) -> Verdict {
+        let v = self.value(slot);
         let text = w.from(q);
         let (mut best, mut open) = (0, false);
         for head in &v.heads {
@@ -1242,19 +1495,12 @@ impl Learned {
             if text[..n] != head.bytes[..n] {
                 continue;
             }
-            if text.len() < head.len {
-                // What is there begins the form (or it would have been
-                // turned down above) unless a byte past the head differs.
-                head.form.encode(&v.bytes, &mut self.scratch);
-                open |= !w.eof && self.scratch.starts_with(text);
-            } else if head.len <= HEAD || {
-                head.form.encode(&v.bytes, &mut self.scratch);
-                text.starts_with(&self.scratch)
-            } {
-                best = best.max(head.len);
+            match head.form.fit(&v.bytes, text) {
+                Fit::Whole(len) => best = best.max(len),
+                Fit::Prefix => open |= !w.eof,
+                Fit::No => {}
             }
         }
-        wipe(&mut self.scratch);
         match (best, open) {
             (_, true) => Verdict::Open,
             (0, false) => Verdict::None,
@@ -1270,12 +1516,17 @@ impl Learned {
         for i in 0..self.hits.len() {
             let (q, len, slot) = self.hits[i];
             self.touch(slot, self.record_base + q);
-            let v = self.value(slot);
+            let fingerprinter = &self.fingerprinter;
+            let v = self.slots[usize::from(slot)].as_mut().expect("a held slot");
+            let fingerprint = v
+                .fingerprint
+                .get_or_insert_with(|| fingerprinter.fingerprint(&v.bytes))
+                .clone();
             self.found.push_back(Found {
                 start: q,
                 end: q + len as u64,
                 rule: v.rule,
-                fingerprint: v.fingerprint.clone(),
+                fingerprint,
             });
         }
         self.hits.clear();
@@ -1353,25 +1604,37 @@ examples = [{ input = "key:abcd1234", output = "key:[REDACTED:t.key]" }]
 
     #[test]
     fn forms_are_the_known_values_forms() {
-        let values: [&[u8]; 5] = [
+        let values: [&[u8]; 8] = [
             b"Abcdef12345678",
             b"p@ss/w0rd with+space=X",
             b"quote\"back\\slash\ttab",
             b"100%-pure~._",
             b"\x01ctl\x7f\xc3\xa9byte",
+            b"0123456789",
+            b"+++//++/?>?>",
+            b"~~~---...___",
         ];
         for v in values {
             let mut mine: Vec<Vec<u8>> = Vec::new();
-            for f in FORMS {
-                let e = encode(f, v);
+            let mut picked: Vec<Vec<u8>> = Vec::new();
+            for (i, f) in FORMS.iter().enumerate() {
+                let e = encode(*f, v);
+                assert_eq!(e.len(), f.len(v), "{f:?}");
+                // A form picked twice (a value of reserved bytes only is
+                // the same percent-encoded either way) only costs twice.
+                if variants(v) & (1 << i) != 0 && !picked.contains(&e) {
+                    picked.push(e.clone());
+                }
                 if e.len() >= MIN_LEN && !mine.contains(&e) {
                     mine.push(e);
                 }
             }
             let mut known = crate::rules::known::forms(v);
             mine.sort();
+            picked.sort();
             known.sort();
             assert_eq!(mine, known, "{:?}", String::from_utf8_lossy(v));
+            assert_eq!(picked, known, "{:?}", String::from_utf8_lossy(v));
         }
     }
 
@@ -1455,6 +1718,100 @@ examples = [{ input = "key:abcd1234", output = "key:[REDACTED:t.key]" }]
             let got = redact(4, input.as_bytes());
             assert_eq!(got.findings.len(), 1 + usize::from(learned), "{n} bytes");
         }
+    }
+
+    #[test]
+    fn values_repeating_a_run_near_their_start_are_not_learned() {
+        let tail = secret("repeat-tail", 12);
+        let cases = [
+            (format!("AAAAAAAAAAAA{tail}"), false),
+            (format!("abcabcabcabc{tail}"), false),
+            (format!("Kq7v{}Kq7v", secret("repeat-mid", 20)), true),
+            (format!("{tail}{tail}"), false),
+            (format!("{0}{0}", secret("repeat-late", 20)), true),
+        ];
+        for (v, learned) in cases {
+            assert_eq!(learnable(v.as_bytes()), learned, "{v}");
+            let got = redact(4, format!("password={v}\nbare {v}\n").as_bytes());
+            assert_eq!(got.findings.len(), 1 + usize::from(learned), "{v}");
+        }
+    }
+
+    #[test]
+    fn the_index_grows_a_logarithmic_number_of_times_past_a_full_bitset() {
+        // More entries than the bitset's largest size holds at 24 bits
+        // each (what a few hundred held values index).
+        let n = 12_000u32;
+        let entry = |i: u32| {
+            let h = i.wrapping_mul(0x9e37_79b9).rotate_left(11);
+            (h, (i % MAX_CAP as u32) as u16, (i % 16) as u8)
+        };
+        let mut index = Index::default();
+        for i in 0..n {
+            let (h, slot, off) = entry(i);
+            index.insert(h, slot, off);
+        }
+        assert!(index.rebuilds <= 16, "{} rebuilds", index.rebuilds);
+        let mut cands = Vec::new();
+        for i in 0..n {
+            let (h, slot, off) = entry(i);
+            cands.clear();
+            index.candidates(h, &mut cands);
+            assert!(cands.contains(&(slot, off)), "{i}");
+        }
+        for i in 0..n {
+            let (h, slot, off) = entry(i);
+            index.remove(h, slot, off);
+        }
+        assert_eq!(index.live, 0);
+        assert!(index.table.iter().all(|&e| e == EMPTY));
+    }
+
+    #[test]
+    fn a_flood_of_a_learned_values_prefix_costs_a_few_checks_per_point() {
+        let v = secret("flood", 40);
+        for cut in [4, 9, 16, 39] {
+            let line = v[..cut].repeat(250_000 / cut);
+            let input = format!("password={v}\n{line}\nbare {v}\n");
+            let mut r = Redactor::new(set(), opts(16));
+            let mut c = Collect::default();
+            for piece in input.as_bytes().chunks(4096) {
+                r.write(piece, &mut c);
+            }
+            r.finish(&mut c);
+            assert_eq!(c.findings.len(), 2, "prefix of {cut}");
+            assert!(text(&c).ends_with("bare [REDACTED:t.pw]\n"));
+            // Read points are 16 bytes apart here; most find nothing to
+            // check, a few one candidate (a form whose gram recurs).
+            let budget = line.len() as u64 / 8;
+            let checks = r.learned.checks;
+            assert!(checks <= budget, "prefix of {cut}: {checks} checks");
+        }
+    }
+
+    #[test]
+    fn values_sharing_a_prefix_cost_at_most_one_check_each_per_point() {
+        let cap = 64;
+        let stem = secret("stem", 24);
+        let values: Vec<String> = (0..cap)
+            .map(|i| format!("{stem}{}", secret(&format!("leaf-{i}"), 8)))
+            .collect();
+        let line = stem.repeat(20_000);
+        let mut input = String::new();
+        for v in &values {
+            input.push_str(&format!("password={v}\n"));
+        }
+        input.push_str(&format!("{line}\nbare {}\n", values[0]));
+        let mut r = Redactor::new(set(), opts(cap));
+        let mut c = Collect::default();
+        r.write(input.as_bytes(), &mut c);
+        r.finish(&mut c);
+        assert!(text(&c).ends_with("bare [REDACTED:t.pw]\n"));
+        // Bounded by the cap, not by a constant: each stem in the flood is
+        // a candidate of every value (once: hex cases share entries).
+        let per_stem = 2 * cap as u64;
+        let checks = r.learned.checks;
+        assert!(checks <= 20_000 * per_stem, "{checks} checks");
     }
 
     #[test]

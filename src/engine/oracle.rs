@@ -168,10 +168,11 @@ impl Oracle {
             let rule = &self.set.rules()[s.rule];
             let value = crate::rules::escape::decode(&hay[s.start..s.end]).into_owned();
             let fits = (learned::MIN_LEN..=learned::MAX_LEN).contains(&value.len());
-            if learned::learns_from(rule)
-                && fits
-                && !value.iter().any(|&b| b == b'\n' || b == b'\r')
-            {
+            let one_line = !value.iter().any(|&b| b == b'\n' || b == b'\r');
+            let head = &value[..value.len().min(learned::REPEAT_SPAN)];
+            let mut runs = std::collections::HashSet::new();
+            let distinct = head.windows(4).all(|run| runs.insert(run));
+            if learned::learns_from(rule) && fits && one_line && distinct {
                 events.push((s.end, s.start, rule.is_generic(), s.rule, value));
             }
         }
