@@ -73,17 +73,22 @@
 //! to 32 bits per entry up to its largest size, 2^17 bits (the bits of a
 //! key an entry keeps), enough for about 5,400 entries; a value
 //! has about 100 (its distinct forms' first 16 offsets, hex cases
-//! sharing), so up to about 50 held values (the default is 16) the cost
-//! per byte does not grow with the held count: a stream where every line
-//! brings a new secret costs the same per byte as one that learned a few.
-//! Past that the bitset fills (about half its bits at 1,024 values), and
+//! sharing), so up to about 50 held values (the default is 16) the scan's
+//! cost per byte does not grow with the held count. Past that the bitset
+//! fills (about half its bits at 1,024 values), and
 //! the share of read points that probe the table and check a candidate
 //! grows with the held count, up to [`MAX_CAP`]. Learning and eviction
-//! update the index in time proportional to one value's forms: removal
-//! shifts the entries after it back (no tombstones), the table is rebuilt
-//! from its own entries when it is 5/8 full or under 1/8 full, and the
-//! bitset when removals have left more stale bits than twice the live
-//! entries (both amortised). The work at a true gram match grows with the
+//! update the index entry by entry (about 100 each way): removal shifts
+//! the entries after it back (no tombstones), the table is rebuilt from
+//! its own entries when it is 5/8 full or under 1/8 full, and the bitset
+//! when removals have left more stale bits than twice the live entries
+//! (both amortised). An entry's probe runs along the entries of the same
+//! key, and the grams of `\u00xx` forms carry little of the value
+//! (`u004`, `1\u0`: every held value of letters has entries under them),
+//! so that work grows with the held count: measured in release, a new
+//! value costs about 10 µs at the default cap (a stream with a new secret
+//! on every line runs about 3 times slower than without learning) and
+//! about 40 µs at 1,024. The work at a true gram match grows with the
 //! values sharing that gram at that offset: values crafted to share a
 //! long prefix and a flood of that prefix make every read point a
 //! candidate of each, so that worst case is bounded by the cap, not by a
@@ -1105,20 +1110,37 @@ fn form_keys(prefix: &[u8], out: &mut Vec<(u32, u8)>) {
 }
 
 /// `(key, offset)` of every index entry of `bytes`, whose forms are
-/// `forms`, into `out`, each once: forms that differ only in hex case, or
-/// only past their first [`PREFIX`] bytes, share their entries
-/// (`scratch` is workspace).
+/// `forms`, into `out`, each once for nearly every value: an upper-case
+/// hex form adds nothing (its lower-case twin, always among `forms` with
+/// it, has the same case-folded keys), nor does a form whose first
+/// [`PREFIX`] bytes are an earlier one's. (A repeat is harmless: it is
+/// inserted and removed as often, and checked twice.)
 fn entries_of(bytes: &[u8], forms: u32, scratch: &mut Vec<u8>, out: &mut Vec<(u32, u8)>) {
     out.clear();
+    let mut seen = [[0u8; PREFIX + 1]; FORMS.len()];
+    let mut n = 0;
     for (i, form) in FORMS.iter().enumerate() {
-        if forms & (1 << i) != 0 {
-            form.prefix(bytes, PREFIX, scratch);
+        let upper = matches!(
+            form,
+            Form::Percent { upper: true, .. } | Form::Unicode { upper: true }
+        );
+        if forms & (1 << i) == 0 || upper {
+            continue;
+        }
+        form.prefix(bytes, PREFIX, scratch);
+        // Its length, then its bytes.
+        let mut this = [0u8; PREFIX + 1];
+        this[0] = scratch.len() as u8;
+        this[1..=scratch.len()].copy_from_slice(scratch);
+        if !seen[..n].contains(&this) {
+            seen[n] = this;
+            n += 1;
             form_keys(scratch, out);
         }
+        wipe(&mut this);
     }
+    seen.iter_mut().for_each(|s| wipe(s));
     wipe(scratch);
-    out.sort_unstable();
-    out.dedup();
 }
 
 impl Learned {
