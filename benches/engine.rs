@@ -85,6 +85,7 @@ fn options(style: Style) -> Options {
         fingerprinter: Arc::new(
             Fingerprinter::new(b"0123456789abcdef-bench", "k1").expect("valid bench key"),
         ),
+        learned_values: redactd::config::defaults::LEARNED_VALUES.default_usize(),
     }
 }
 

@@ -57,6 +57,7 @@ fn bench_bodies(c: &mut Criterion) {
     let options = Options {
         style: Style::Label,
         fingerprinter: Arc::new(Fingerprinter::new(b"0123456789abcdef-bench", "k1").unwrap()),
+        learned_values: redactd::config::defaults::LEARNED_VALUES.default_usize(),
     };
     let mut red = Redactor::new(rules, options);
     let mut scratch = BodyRedactor::new();

@@ -18,6 +18,8 @@ fn check_options() -> Options {
         fingerprinter: Arc::new(
             Fingerprinter::new(b"redactd-rule-check-key", "check").expect("valid key"),
         ),
+        // An example shows its rule alone: no learned repeats.
+        learned_values: 0,
     }
 }
 

@@ -56,6 +56,7 @@
 //! let opts = Options {
 //!     style: Style::Label,
 //!     fingerprinter: Arc::new(Fingerprinter::new(b"an example key, 16+ bytes", "k1").unwrap()),
+//!     learned_values: 32,
 //! };
 //! let mut r = Redactor::new(rules, opts);
 //! let mut out = Vec::new();

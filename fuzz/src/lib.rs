@@ -51,10 +51,13 @@ pub fn rules() -> &'static Arc<RuleSet> {
     })
 }
 
-/// The oracle over [`rules`].
+/// The oracle over [`rules`], learning values as [`options`] does.
 pub fn oracle() -> &'static Oracle {
     static ORACLE: OnceLock<Oracle> = OnceLock::new();
-    ORACLE.get_or_init(|| Oracle::new(Arc::clone(rules())))
+    ORACLE.get_or_init(|| {
+        let learned = redactd::config::defaults::LEARNED_VALUES.default_usize();
+        Oracle::with_learned(Arc::clone(rules()), learned)
+    })
 }
 
 /// Options with a fixed key.
@@ -64,6 +67,7 @@ pub fn options(style: Style) -> Options {
         fingerprinter: Arc::new(
             Fingerprinter::new(b"0123456789abcdef-fuzz", "fz").expect("valid fuzz key"),
         ),
+        learned_values: redactd::config::defaults::LEARNED_VALUES.default_usize(),
     }
 }
 

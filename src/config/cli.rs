@@ -216,6 +216,12 @@ pub struct RedactArgs {
     /// How secrets are replaced.
     #[arg(long, value_enum, default_value = "label")]
     pub style: StyleArg,
+    /// Values a stream (an input, a connection, an HTTP body) learns from
+    /// its own findings at most: every later copy of a redacted secret in
+    /// the same stream is redacted too, raw or encoded; least recently
+    /// seen evicted; 0: off.
+    #[arg(long, value_name = "N", default_value_t = d::LEARNED_VALUES.default)]
+    pub learned_values: u64,
     /// The fingerprint key.
     #[command(flatten)]
     pub key: KeyArgs,
@@ -234,6 +240,7 @@ impl RedactArgs {
             hmac_key_file: self.key.hmac_key_file.as_deref().map(path_str).map(v),
             hmac_key_env: None,
             hmac_key_id: some(self.key.hmac_key_id.clone()),
+            learned_values: some(self.learned_values),
         }
     }
 
@@ -252,6 +259,7 @@ impl KeyArgs {
     pub fn settings(&self) -> Result<Redact, ConfigErrors> {
         RedactArgs {
             style: StyleArg::Label,
+            learned_values: d::LEARNED_VALUES.default,
             key: self.clone(),
         }
         .settings()
@@ -765,6 +773,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("redact.style", "--style"),
     ("redact.hmac_key_file", "--hmac-key-file"),
     ("redact.hmac_key_id", "--hmac-key-id"),
+    ("redact.learned_values", "--learned-values"),
     ("rules.dirs", "--rules"),
     ("rules.builtin", "--no-builtin"),
     ("rules.enable", "--enable"),

@@ -53,6 +53,10 @@ pub const BUFFER_BYTES: Num = Num::new(64 << 20, 1 << 20, 1 << 40);
 pub const HMAC_KEY_ID: &str = "k1";
 /// Shortest HMAC key accepted, in bytes (after trimming whitespace).
 pub const MIN_HMAC_KEY_LEN: usize = 16;
+/// `learned_values`: values a stream learns from its own findings at most
+/// (least recently seen evicted; see [`crate::engine::learned`]); 0 turns
+/// learning off.
+pub const LEARNED_VALUES: Num = Num::new(16, 0, crate::engine::learned::MAX_CAP as u64);
 
 // === [metrics] ===
 

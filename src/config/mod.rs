@@ -96,6 +96,9 @@ pub struct Redact {
     pub hmac_key: Option<SecretRef>,
     /// `hmac_key_id`: the key's id, shown in fingerprints (default `k1`).
     pub hmac_key_id: String,
+    /// `learned_values`: values a stream learns from its own findings at
+    /// most (default 16; 0: off).
+    pub learned_values: usize,
 }
 
 /// A reference to a secret: the config never holds the secret itself.
@@ -648,6 +651,7 @@ impl Redact {
         Ok(Options {
             style: self.style,
             fingerprinter: Arc::new(fingerprinter),
+            learned_values: self.learned_values,
         })
     }
 

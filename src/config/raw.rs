@@ -53,6 +53,7 @@ pub(super) struct Redact {
     pub hmac_key_file: Opt<String>,
     pub hmac_key_env: Opt<String>,
     pub hmac_key_id: Opt<String>,
+    pub learned_values: Opt<u64>,
 }
 
 /// `[rules]`

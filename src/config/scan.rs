@@ -30,6 +30,7 @@ pub(super) fn scan(text: &str, rules: Arc<RuleSet>) -> (Vec<ConfigError>, Vec<Ve
     let opts = Options {
         style: Style::Label,
         fingerprinter: Arc::new(fingerprinter),
+        learned_values: super::defaults::LEARNED_VALUES.default_usize(),
     };
     let found = Redactor::redact_all(rules, opts, text.as_bytes());
     let lines = Lines::new(text);

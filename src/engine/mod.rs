@@ -29,6 +29,11 @@
 //! are one secret, counted and alerted once. [`oracle`] computes all of this
 //! on a whole buffer, slowly, for tests.
 //!
+//! Besides the rules' spans, the stream's learned values add spans: every
+//! later copy, raw or encoded, of a secret a rule accepted is one, under
+//! that rule. [`learned`] defines exactly which, in stream order; they are
+//! unioned and reported like the others.
+//!
 //! # How it streams
 //!
 //! - **Prefilter.** New bytes are searched for every rule keyword at once,
@@ -50,9 +55,14 @@
 //!   yet found could start: the first unverified hit minus its rule's
 //!   keyword offset, the first unsearched position minus the largest keyword
 //!   offset (but not before the start of its line), and the frontier
-//!   of any open `extend`/`block` span. A finished line is released at once.
+//!   of any open `extend`/`block` span, and the first position the
+//!   learned-value scan has not decided ([`learned`]: it decides positions
+//!   before that limit, applying the values learned up to each). A finished
+//!   line is released at once.
 //! - **Memory.** The window holds the unreleased bytes, at most one read
-//!   chunk plus the longest rule and the block lookahead. Reads larger than
+//!   chunk plus the longest rule and the block lookahead (and the longest
+//!   form of a learned value); learned values are bounded by
+//!   [`Options::learned_values`]. Reads larger than
 //!   [`CHUNK`] are processed in pieces, and their keywords are enumerated
 //!   and verified a slice at a time, so the hit queue holds a slice's hits
 //!   (a line of keywords has one at every byte) plus those waiting for input.
@@ -61,6 +71,7 @@ pub mod armor;
 /// Keyed fingerprints live below the rules (the allowlist matches them);
 /// the engine computes them.
 pub use crate::fingerprint;
+pub mod learned;
 pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -123,6 +134,9 @@ pub struct Options {
     pub style: Style,
     /// Key for finding fingerprints and `hmac` replacements.
     pub fingerprinter: Arc<Fingerprinter>,
+    /// Values a stream learns at most (see [`learned`]); 0 turns learning
+    /// off.
+    pub learned_values: usize,
 }
 
 /// One detected secret: one redacted span (a union of overlapping matches,
@@ -284,6 +298,9 @@ struct SpanPrint {
     start: u64,
     rule: u32,
     fingerprint: Option<Fingerprint>,
+    /// A learned occurrence's: after a rule span's with the same start and
+    /// rule, whose print is the one reported.
+    learned: bool,
 }
 
 /// Streaming redaction state for one stream. See the module docs.
@@ -314,8 +331,11 @@ pub struct Redactor {
     /// `line_no` is the 1-based line number at stream position `line_pos`.
     line_pos: u64,
     line_no: u64,
-    /// Fingerprints of spans not yet written out, by (start, rule).
+    /// Fingerprints of spans not yet written out, by (start, rule,
+    /// learned).
     prints: VecDeque<SpanPrint>,
+    /// Stream-learned values (hooks marked "learned values").
+    learned: learned::Learned,
     stats: Stats,
 }
 
@@ -329,7 +349,9 @@ impl Redactor {
             .map(|r| r.secret_group.unwrap_or(0) + 1)
             .max()
             .unwrap_or(1);
+        let learned = learned::Learned::new(opts.learned_values, Arc::clone(&opts.fingerprinter));
         Redactor {
+            learned,
             next: vec![0; n],
             slots: vec![None; 2 * max_groups],
             set,
@@ -356,10 +378,11 @@ impl Redactor {
         &self.set
     }
 
-    /// Heap bytes held by this stream's window and scratch buffers. Regex
-    /// caches are not per stream: each rule's regex pools them per thread.
+    /// Heap bytes held by this stream's window, scratch buffers and learned
+    /// values. Regex caches are not per stream: each rule's regex pools
+    /// them per thread.
     pub fn buffer_memory(&self) -> usize {
-        self.buf.capacity()
+        self.buf.capacity() + self.learned.memory()
     }
 
     /// Counters so far.
@@ -448,6 +471,8 @@ impl Redactor {
             limit = self.released;
         }
         let limit = limit.max(self.release_limit());
+        // Learned values: release only what their scan decided.
+        let limit = self.scan_learned(limit, true);
         self.release(limit, sink).map_err(|e| self.sink_failed(e))?;
         // No match starts before `released`: keywords found there could
         // wake nothing, so they need not be looked for or verified.
@@ -475,6 +500,8 @@ impl Redactor {
     /// messages) with one redactor. Unreleased bytes are discarded, so call
     /// [`finish`](Self::finish) first. Counters keep accumulating.
     pub fn reset(&mut self) {
+        // Learned values stay in force: a record is part of its stream.
+        self.learned.next_record(self.end());
         self.buf.clear();
         self.base = 0;
         self.eof = false;
@@ -488,6 +515,14 @@ impl Redactor {
         self.line_pos = 0;
         self.line_no = 1;
         self.prints.clear();
+    }
+
+    /// Forgets the learned values (see [`learned`]): the next bytes begin a
+    /// stream of their own as far as learning goes (an HTTP request body,
+    /// a datagram). Call it between streams, after [`finish`](Self::finish)
+    /// and [`reset`](Self::reset).
+    pub fn forget_learned(&mut self) {
+        self.learned.forget();
     }
 
     /// Redacts a whole buffer (a convenience for tests and small inputs).
@@ -532,6 +567,8 @@ impl Redactor {
             }
         }
         let limit = self.release_limit();
+        // Learned values: release only what their scan decided.
+        let limit = self.scan_learned(limit, false);
         self.release(limit, sink)
     }
 
@@ -738,6 +775,15 @@ impl Redactor {
             if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
                 continue;
             }
+            // Learned values: an accepted secret teaches its value (once
+            // its `extend` run, if any, has ended).
+            if learned::learns_from(rule) {
+                let (a, b) = (self.at(ss), self.at(se));
+                let (generic, open) = (rule.is_generic(), rule.extend.is_some());
+                let secret = &self.buf[a..b];
+                self.learned
+                    .learn(ss, se, (generic, hit.rule), secret, open);
+            }
             if self.open_span(hit.rule, ss, se) {
                 return true;
             }
@@ -782,20 +828,13 @@ impl Redactor {
             rule: rule_idx,
             open,
         };
-        let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
-        let i = self.spans.partition_point(|s| key(s) <= key(&span));
-        self.spans.insert(i, span);
-        let i = self
-            .prints
-            .partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
-        self.prints.insert(
-            i,
-            SpanPrint {
-                start,
-                rule: rule_idx,
-                fingerprint,
-            },
-        );
+        let print = SpanPrint {
+            start,
+            rule: rule_idx,
+            fingerprint,
+            learned: false,
+        };
+        self.insert_span(span, print);
         if let Some(kind) = kind {
             self.extenders.push(Extender {
                 rule: rule_idx,
@@ -805,6 +844,47 @@ impl Redactor {
             });
         }
         open
+    }
+
+    /// Adds a known span, and its print, each in its order.
+    fn insert_span(&mut self, span: Span, print: SpanPrint) {
+        let set = &self.set;
+        let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
+        let i = self.spans.partition_point(|s| key(s) <= key(&span));
+        self.spans.insert(i, span);
+        let key = |p: &SpanPrint| (p.start, p.rule, p.learned);
+        let i = self.prints.partition_point(|p| key(p) <= key(&print));
+        self.prints.insert(i, print);
+    }
+
+    // === learned values (see `learned`) ===
+
+    /// Finds the learned-value occurrences that start before `limit` and
+    /// adds their spans; returns how far bytes may be released.
+    fn scan_learned(&mut self, limit: u64, idle: bool) -> u64 {
+        let w = learned::Window {
+            bytes: &self.buf,
+            base: self.base,
+            eof: self.eof,
+        };
+        self.learned.scan(&w, limit, idle);
+        while let Some(f) = self.learned.pop_found() {
+            let span = Span {
+                start: f.start,
+                end: f.end,
+                rule: f.rule,
+                open: false,
+            };
+            let print = SpanPrint {
+                start: f.start,
+                rule: f.rule,
+                fingerprint: Some(f.fingerprint),
+                learned: true,
+            };
+            self.insert_span(span, print);
+        }
+        debug_assert!(self.learned.frontier() >= self.released);
+        limit.min(self.learned.frontier())
     }
 
     // === continuations ===
@@ -823,7 +903,10 @@ impl Redactor {
                         .extend
                         .as_ref()
                         .expect("class rule");
-                    let (n, ended) = class.run(&self.buf[self.at(e.pos)..], eof);
+                    let from = self.at(e.pos);
+                    let (n, ended) = class.run(&self.buf[from..], eof);
+                    // Learned values: the run is part of the secret.
+                    self.learned.run_grew(e.rule, &self.buf[from..from + n]);
                     e.pos += n as u64;
                     ended
                 }
@@ -851,6 +934,8 @@ impl Redactor {
             if closed {
                 let r = e.rule as usize;
                 self.next[r] = self.next[r].max(e.pos);
+                // Learned values: a closed run teaches its whole span.
+                self.learned.run_closed(e.rule, e.pos);
                 if let ExtKind::Armor(_, h) = e.kind {
                     if let Some(f) = self
                         .prints
@@ -1099,7 +1184,8 @@ impl Redactor {
         while self.prints.front().is_some_and(|p| p.start < cur.end) {
             let p = self.prints.pop_front().expect("front print");
             if p.start == cur.start && p.rule == cur.rule {
-                fingerprint = p.fingerprint;
+                // The first: a rule span's before a learned occurrence's.
+                fingerprint = fingerprint.or(p.fingerprint);
             }
         }
         let rule = &self.set.rules()[cur.rule as usize];

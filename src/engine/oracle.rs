@@ -14,14 +14,21 @@
 //! cache for a many-pattern regex holds a capture slot of every pattern for
 //! every state, which grows with the square of the number of rules (1.4 GB
 //! for 246 rules, over 10 GB for 788).
+//!
+//! Stream-learned values ([`super::learned`] defines them) are found by
+//! walking the positions in order with the set as that definition keeps
+//! it, looking for each held value's forms as
+//! [`known::forms`](crate::rules::known::forms) lists them with `memmem`:
+//! no grams, no index.
 
 use std::sync::Arc;
 
+use memchr::memmem;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax as re_syntax;
 use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
 
-use super::{armor, Style};
+use super::{armor, learned, Style};
 use crate::rules::escape::Decoded;
 use crate::rules::{Block, RuleSet};
 
@@ -45,11 +52,20 @@ pub struct Oracle {
     /// Every pattern, every-match semantics and no captures, for telling
     /// which rules match at all.
     any: meta::Regex,
+    /// Values learned at most (0: none).
+    learned: usize,
 }
 
 impl Oracle {
-    /// Compiles every rule of `set` into one multi-pattern regex.
+    /// Compiles every rule of `set` into one multi-pattern regex; no
+    /// stream-learned values.
     pub fn new(set: Arc<RuleSet>) -> Oracle {
+        Oracle::with_learned(set, 0)
+    }
+
+    /// As [`new`](Self::new), learning at most `learned` values as a
+    /// redactor with [`Options::learned_values`](super::Options) does.
+    pub fn with_learned(set: Arc<RuleSet>, learned: usize) -> Oracle {
         let patterns: Vec<&str> = set.rules().iter().map(|r| r.pattern.as_str()).collect();
         let build = |patterns: &[&str], config: meta::Config| {
             meta::Regex::builder()
@@ -76,15 +92,26 @@ impl Oracle {
                 .collect(),
             any: build(&patterns, any),
             set,
+            learned: learned.min(learned::MAX_CAP),
         }
     }
 
-    /// Every accepted secret span, sorted by start.
+    /// Every accepted secret span and every learned occurrence, sorted by
+    /// start (then specific before `generic`, then rule).
+    pub fn spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
+        let mut out = self.rule_spans(hay);
+        out.extend(self.learned_spans(hay, &out));
+        let key = |s: &OracleSpan| (s.start, self.set.rules()[s.rule].is_generic(), s.rule);
+        out.sort_by_key(key);
+        out
+    }
+
+    /// Every accepted secret span of the rules, sorted as [`spans`](Self::spans).
     ///
     /// Rules match the text with its escaped forms decoded (see
     /// [`crate::rules::escape`]): the searches run on the decoded text, and
     /// spans, checks and continuations are on the raw bytes.
-    pub fn spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
+    pub fn rule_spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
         let n = self.set.rules().len();
         let decoded = Decoded::new(hay);
         let (text, raw) = (&decoded.bytes[..], &decoded.raw[..]);
@@ -146,6 +173,50 @@ impl Oracle {
         out
     }
 
+    /// The learned occurrences in `hay` (see [`learned`] for the
+    /// definition), given its rule spans.
+    fn learned_spans(&self, hay: &[u8], rules: &[OracleSpan]) -> Vec<OracleSpan> {
+        if self.learned == 0 {
+            return Vec::new();
+        }
+        let mut events: Vec<(usize, usize, bool, usize, Vec<u8>)> = Vec::new();
+        for s in rules {
+            let rule = &self.set.rules()[s.rule];
+            let value = crate::rules::escape::decode(&hay[s.start..s.end]).into_owned();
+            let fits = (learned::MIN_LEN..=learned::MAX_LEN).contains(&value.len());
+            let one_line = !value.iter().any(|&b| b == b'\n' || b == b'\r');
+            let head = &value[..value.len().min(learned::REPEAT_SPAN)];
+            let mut runs = std::collections::HashSet::new();
+            let distinct = head.windows(4).all(|run| runs.insert(run));
+            if learned::learns_from(rule) && fits && one_line && distinct {
+                events.push((s.end, s.start, rule.is_generic(), s.rule, value));
+            }
+        }
+        events.sort();
+        let mut walk = Walk {
+            hay,
+            cap: self.learned,
+            held: Vec::new(),
+            added: 0,
+            out: Vec::new(),
+        };
+        let mut events = events.into_iter().peekable();
+        let mut x = 0;
+        loop {
+            while let Some(e) = events.next_if(|e| e.0 == x) {
+                walk.learn(x, e.4, e.3);
+            }
+            walk.occurrences_at(x);
+            let next_event = events.peek().map(|e| e.0);
+            let next_found = walk.held.iter().flat_map(|h| h.next.iter().flatten()).min();
+            match next_event.into_iter().chain(next_found.copied()).min() {
+                Some(n) => x = n,
+                None => break,
+            }
+        }
+        walk.out
+    }
+
     /// One span per redacted union, in order: its extent and the rule its
     /// label names (the span that starts first; ties as in [`Self::spans`]).
     /// This is what findings report.
@@ -186,5 +257,83 @@ impl Oracle {
         }
         out.extend_from_slice(&hay[at..]);
         out
+    }
+}
+
+/// A value the oracle's walk holds.
+struct Held {
+    value: Vec<u8>,
+    rule: usize,
+    seen: usize,
+    added: usize,
+    forms: Vec<Vec<u8>>,
+    /// Per form, where it next occurs at or after the walk's position.
+    next: Vec<Option<usize>>,
+}
+
+/// The walk over positions of [`Oracle::learned_spans`].
+struct Walk<'a> {
+    hay: &'a [u8],
+    cap: usize,
+    held: Vec<Held>,
+    added: usize,
+    out: Vec<OracleSpan>,
+}
+
+impl Walk<'_> {
+    fn find(&self, form: &[u8], from: usize) -> Option<usize> {
+        memmem::find(&self.hay[from.min(self.hay.len())..], form).map(|i| from + i)
+    }
+
+    /// A learn event of `value` under `rule` at `x`.
+    fn learn(&mut self, x: usize, value: Vec<u8>, rule: usize) {
+        if let Some(h) = self.held.iter_mut().find(|h| h.value == value) {
+            h.seen = x;
+            return;
+        }
+        if self.held.len() == self.cap {
+            let (i, _) = self
+                .held
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, h)| (h.seen, h.added))
+                .expect("a full set holds a value");
+            self.held.remove(i);
+        }
+        let forms = crate::rules::known::forms(&value);
+        let next = forms.iter().map(|f| self.find(f, x)).collect();
+        self.held.push(Held {
+            value,
+            rule,
+            seen: x,
+            added: self.added,
+            forms,
+            next,
+        });
+        self.added += 1;
+    }
+
+    /// Every held form occurring at `x` is a span; its value is seen.
+    fn occurrences_at(&mut self, x: usize) {
+        for i in 0..self.held.len() {
+            let mut seen = false;
+            for j in 0..self.held[i].forms.len() {
+                if self.held[i].next[j] != Some(x) {
+                    continue;
+                }
+                let h = &self.held[i];
+                self.out.push(OracleSpan {
+                    start: x,
+                    end: x + h.forms[j].len(),
+                    rule: h.rule,
+                });
+                seen = true;
+                let next = self.find(&h.forms[j], x + 1);
+                self.held[i].next[j] = next;
+            }
+            if seen {
+                self.held[i].seen = x;
+            }
+        }
     }
 }

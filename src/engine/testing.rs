@@ -24,6 +24,7 @@ pub(crate) fn label_redactor() -> Redactor {
             fingerprinter: Arc::new(
                 Fingerprinter::new(b"crate-unit-test-key", "t").expect("test key"),
             ),
+            learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
         },
     )
 }

@@ -15,6 +15,7 @@ fn opts(style: Style) -> Options {
     Options {
         style,
         fingerprinter: Arc::new(Fingerprinter::new(b"unit-test-key-0123456789", "t1").unwrap()),
+        learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
     }
 }
 

@@ -403,6 +403,7 @@ mod tests {
         let opts = Options {
             style: Style::Label,
             fingerprinter: Arc::new(Fingerprinter::new(b"filter-unit-test-key", "t").unwrap()),
+            learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
         };
         let mut out = Vec::new();
         let r = run(

@@ -374,8 +374,9 @@ impl Scratch {
         }
     }
 
-    /// The parts, current with the engine (a reload swaps the redactor
-    /// between bodies).
+    /// The parts for the next body, current with the engine (a reload
+    /// swaps the redactor between bodies). Each body is a stream of its
+    /// own: values learned from one are not carried to the next.
     fn parts(&mut self) -> &mut Parts {
         let fresh = net::reloaded(&mut self.engine);
         let parts = self.parts.get_or_insert_with(|| Parts {
@@ -385,6 +386,7 @@ impl Scratch {
         if let Some(e) = fresh {
             parts.red = e.redactor();
         }
+        parts.red.forget_learned();
         parts
     }
 

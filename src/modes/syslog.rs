@@ -602,6 +602,9 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
         };
         Counters::add(&counters.bytes_in, n as u64);
         Counters::add(&counters.messages_in, 1);
+        // Datagrams from any sender share this redactor: each is a stream
+        // of its own as far as learned values go.
+        scrub.red.forget_learned();
         if let Some(out) = relay.prepare(&mut scrub, &buf[..n], None, Some(peer)) {
             relay.try_send(out, None);
         }

@@ -627,6 +627,7 @@ mod tests {
             fingerprinter: std::sync::Arc::new(
                 Fingerprinter::new(b"known-test-key-01", "k").unwrap(),
             ),
+            learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
         };
         let out = Redactor::redact_all(set.clone(), opts, text).out;
         assert_eq!(out.len(), text.len());

@@ -282,6 +282,7 @@ mod tests {
             Options {
                 style: Style::Label,
                 fingerprinter: Arc::new(Fingerprinter::new(b"syslog-unit-test-key", "t").unwrap()),
+                learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
             },
         )
     }
@@ -342,6 +343,7 @@ mod tests {
                 Options {
                     style,
                     fingerprinter,
+                    learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
                 },
             );
         }

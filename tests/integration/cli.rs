@@ -675,3 +675,43 @@ fn the_sample_log_is_redacted() {
         assert!(!text.contains(leak), "{leak} leaked:\n{text}");
     }
 }
+
+/// Issue 14 item 3 through the binary: `token = 'S' … 'S'` no longer leaks
+/// the second copy; each input file is a stream of its own; the findings
+/// file names the same rule for the copy; `--learned-values 0` is the old
+/// behaviour.
+#[test]
+fn filter_redacts_a_later_copy_of_a_secret_in_the_same_input_only() {
+    let s = expand_one("cli-learned", "Tq{{alnum:14}}").unwrap();
+    let input = format!("config: token = '{s}' loaded\nretrying with '{s}'\n");
+    let dir = tmpdir("learned");
+    let findings = dir.join("findings.jsonl");
+    let f = findings.to_str().unwrap();
+    let out = run_filter(&["--findings", f], input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(&s), "a copy leaked: {text}");
+    let lines = std::fs::read_to_string(&findings).unwrap();
+    let rules: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"].to_string())
+        .collect();
+    assert_eq!(rules.len(), 2, "{lines}");
+    assert_eq!(rules[0], rules[1]);
+    assert!(!lines.contains(&s));
+    let off = run_filter(&["--learned-values", "0"], input.as_bytes());
+    let text = String::from_utf8(off.stdout).unwrap();
+    assert!(text.ends_with(&format!("retrying with '{s}'\n")), "{text}");
+    // Two files: the second is a stream of its own.
+    let (a, b) = (dir.join("a.log"), dir.join("b.log"));
+    std::fs::write(&a, format!("token = '{s}'\n")).unwrap();
+    std::fs::write(&b, format!("retrying with '{s}'\n")).unwrap();
+    let out = run_filter(&[a.to_str().unwrap(), b.to_str().unwrap()], b"");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.ends_with(&format!("retrying with '{s}'\n")), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

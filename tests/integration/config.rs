@@ -1223,3 +1223,56 @@ fn unknown_keys_and_wrong_types_are_reported_with_everything_else() {
     // A syntax error still stops at once (nothing after it can be read).
     assert_eq!(parse_err("[runtime\nthreads = 1\n").len(), 1);
 }
+
+/// Issue 14 item 3: `learned_values` is one setting: one default (16), one
+/// bound (1024), refused alike by `--learned-values` and `[redact]
+/// learned_values`, with the same message; 0 turns learning off.
+#[test]
+fn learned_values_is_one_setting_for_flags_and_files() {
+    use clap::Parser;
+    use redactd::config::cli::{ListenerCommand, TcpArgs};
+    use redactd::config::defaults::LEARNED_VALUES;
+
+    #[derive(Parser)]
+    enum Cmd {
+        Tcp(TcpArgs),
+    }
+    let tcp = |extra: &[&str]| {
+        let mut argv = vec!["redactd", "tcp", "--listen", "127.0.0.1:6000"];
+        argv.extend(["--upstream", "127.0.0.1:7000"]);
+        argv.extend(extra);
+        let Cmd::Tcp(a) = Cmd::try_parse_from(argv).unwrap();
+        a.config()
+    };
+    let file = |line: &str| format!("[redact]\n{line}{BASE}");
+    assert_eq!(LEARNED_VALUES.default, 16);
+    let from_flags = tcp(&[]).unwrap_or_else(|e| panic!("{e}"));
+    let from_file = config::parse(&file(""), "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from_flags.redact.learned_values, 16);
+    assert_eq!(from_file.redact.learned_values, 16);
+    let off = config::parse(&file("learned_values = 0\n"), "t.toml").unwrap();
+    assert_eq!(off.redact.learned_values, 0);
+    assert_eq!(off.options().unwrap().learned_values, 0);
+    for bad in ["1025", "100000"] {
+        let cli = tcp(&["--learned-values", bad]).expect_err("accepted");
+        let f = parse_err(&file(&format!("learned_values = {bad}\n")));
+        let (c, f) = (&cli.errors[0], &f.errors[0]);
+        assert_eq!((cli.len(), c.path.as_str()), (1, "--learned-values"));
+        assert_eq!(f.path, "redact.learned_values");
+        assert_eq!(c.message, "must be between 0 and 1024");
+        assert_eq!(c.message, f.message);
+        assert_eq!(c.kind, f.kind);
+    }
+    // The real binary, as every command that redacts takes the flag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["filter", "--learned-values", "1025"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim()
+            .ends_with("command line: --learned-values: must be between 0 and 1024"),
+        "{err}"
+    );
+}

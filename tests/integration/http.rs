@@ -1112,3 +1112,75 @@ fn refusals_are_counted_by_reason_and_logged_at_info_within_a_limit() {
     );
     assert!(!log.contains(&pw), "secret in the log");
 }
+
+/// Issue 14 item 3: in one request body, a password found once (its
+/// `password` field) is redacted again in later documents: bare,
+/// percent-encoded, and JSON-escaped inside a string holding JSON. The
+/// next body starts afresh, on the same connection (curl `--next`) or on
+/// another (streamed, chunked), where it learns on its own.
+#[test]
+fn a_secret_learned_in_a_body_is_redacted_again_in_it_and_only_in_it() {
+    let Some((tmp, rec, mut d)) = proxy("http-learned", &[]) else {
+        return;
+    };
+    let port = d.port("http-0");
+    let tail = Rng::from_seed(b"http-learned").string("alnum", 9).unwrap();
+    let pw = format!("{}/{tail}", password("http-learned"));
+    let (json, pct) = (pw.replace('/', "\\/"), pw.replace('/', "%2F"));
+    let ndjson = |docs: &[serde_json::Value]| -> String {
+        docs.iter()
+            .map(|d| format!("{{\"index\":{{}}}}\n{d}\n"))
+            .collect()
+    };
+    let learn = serde_json::json!({"user": "bob", "password": pw});
+    let copies = serde_json::json!({
+        "message": format!("retry with {pw}"),
+        "url": format!("/cb?p={pct}"),
+        "inner": format!("{{\"p\":\"{json}\"}}"),
+    });
+    let bare = serde_json::json!({"message": format!("retry with {pw}")});
+    let (one, two) = (tmp.join("one.ndjson"), tmp.join("two.ndjson"));
+    std::fs::write(&one, ndjson(&[learn.clone(), copies])).unwrap();
+    std::fs::write(&two, ndjson(std::slice::from_ref(&bare))).unwrap();
+    let url = format!("http://127.0.0.1:{port}/_bulk");
+    let (d1, d2) = (format!("@{}", one.display()), format!("@{}", two.display()));
+    let ct = "Content-Type: application/x-ndjson";
+    let post = |data: &str| ["-X", "POST", &url, "-H", ct, "--data-binary", data].map(String::from);
+    let mut args: Vec<String> = post(&d1).to_vec();
+    args.push("--next".into());
+    args.extend(post(&d2));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, _, _) = curl(&args);
+    assert_eq!(status, 200);
+    // Another connection, streamed: a copy before the password is kept.
+    let three = ndjson(&[bare.clone(), learn, bare.clone()]);
+    let chunked = ["-H", "Transfer-Encoding: chunked"];
+    let typed = ("/_bulk", Some("application/x-ndjson"));
+    let (status, resp) = post_to(&tmp, port, typed, &three, &chunked);
+    assert_eq!(status, 200, "{resp}");
+    let bodies: Vec<String> = rec.wait(3).iter().map(body_of).collect();
+    let label = "[REDACTED:generic.password]";
+    let halves: Vec<&str> = pw.split('/').collect();
+    assert!(
+        halves.iter().all(|h| !bodies[0].contains(h)),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(bodies[0].matches(label).count(), 4, "{}", bodies[0]);
+    assert!(
+        bodies[0].contains(&format!("\"url\":\"/cb?p={label}\"")),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(
+        bodies[1],
+        ndjson(std::slice::from_ref(&bare)),
+        "not learned across bodies"
+    );
+    let docs: Vec<&str> = bodies[2].lines().collect();
+    assert_eq!(docs[1], bare.to_string(), "a copy before it was found");
+    assert_eq!(docs[5], format!("{{\"message\":\"retry with {label}\"}}"));
+    let c = d.stop();
+    assert_eq!(c["findings"], 6);
+    assert!(!d.stderr().contains(&pw));
+}

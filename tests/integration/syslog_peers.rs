@@ -516,3 +516,58 @@ fn a_five_mib_message_among_2000_from_rsyslog_is_cut_and_the_rest_delivered() {
     assert_eq!((c["messages_in"], c["messages_out"]), (N as u64, N as u64));
     assert_eq!((c["connections"], c["framing_errors"]), (1, 0));
 }
+
+/// Issue 14 item 3: over one connection (rsyslog forwarding to redactd), a
+/// password redacted once is redacted again in the messages after it:
+/// bare, JSON-escaped and percent-encoded, where no rule would find it.
+/// Over another connection (logger straight to redactd) the bare value is
+/// not: it was learned on the first only; and a datagram is a stream of
+/// its own, so one datagram's password is not learned for the next.
+#[test]
+fn a_secret_learned_on_a_connection_is_redacted_again_on_it_and_only_on_it() {
+    let Some(_) = peer("logger") else { return };
+    let tmp = TempDir::new("peers-learned");
+    let Some(recv) = Rsyslog::receiver(&tmp, Proto::Tcp) else {
+        return;
+    };
+    let mut d = relay(&tmp, recv.addr(), &[]);
+    let Some(send) = Rsyslog::sender(&tmp, 0, d.addr("syslog/tcp-0"), Transport::TcpOctet) else {
+        return;
+    };
+    let mut rng = Rng::from_seed(b"peers-learned");
+    let mut part = |n| rng.string("alnum", n).unwrap();
+    let pw = format!("pw{}/{}", part(10), part(8));
+    let (json, pct) = (pw.replace('/', "\\/"), pw.replace('/', "%2F"));
+    let sent = [
+        format!("learn-1 login password={pw} ok"),
+        format!("learn-2 retry with {pw} now"),
+        format!("learn-3 {{\"p\":\"{json}\"}}"),
+        format!("learn-4 GET /cb?p={pct} HTTP/1.1"),
+    ];
+    for m in &sent {
+        logger(&["-t", "app", m], send.port(), Proto::Tcp);
+    }
+    recv.wait_lines(sent.len(), T);
+    let other = |tag: &str| format!("{tag} retry with {pw} now");
+    let (tcp, udp) = (d.port("syslog/tcp-0"), d.port("syslog/udp-0"));
+    logger(&["-t", "app", &other("other-tcp")], tcp, Proto::Tcp);
+    let udp_learn = format!("udp-learn password={pw} ok");
+    logger(&["-t", "app", &udp_learn], udp, Proto::Udp);
+    logger(&["-t", "app", &other("other-udp")], udp, Proto::Udp);
+    let lines = recv.wait_lines(sent.len() + 3, T);
+    let msg = |tag: &str| field(&dbg_fields(line_with(&lines, tag)), "MSG").to_string();
+    let label = "[REDACTED:generic.password]";
+    assert_eq!(msg("learn-1"), format!("learn-1 login password={label} ok"));
+    assert_eq!(msg("learn-2"), format!("learn-2 retry with {label} now"));
+    assert_eq!(msg("learn-3"), format!("learn-3 {{\"p\":\"{label}\"}}"));
+    assert_eq!(
+        msg("learn-4"),
+        format!("learn-4 GET /cb?p={label} HTTP/1.1")
+    );
+    assert_eq!(msg("other-tcp"), other("other-tcp"));
+    assert_eq!(msg("udp-learn"), format!("udp-learn password={label} ok"));
+    assert_eq!(msg("other-udp"), other("other-udp"));
+    let c = d.stop();
+    assert_eq!(c["findings"], 5);
+    assert!(!d.stderr().contains(&pw));
+}

@@ -504,6 +504,7 @@ impl Ctx<'_> {
                 style: Style::Label,
                 hmac_key: Some(secret.clone()),
                 hmac_key_id: key_id.clone(),
+                learned_values: 0,
             };
             if !self.errors.iter().any(|e| e.path == *path) {
                 if let Err(e) = redact.hmac_key_bytes() {
@@ -524,10 +525,16 @@ impl Ctx<'_> {
                 format!("style = \"hmac\" needs a key: {remedy}"),
             );
         }
+        let learned_values = self.size(
+            "redact.learned_values",
+            &r.learned_values,
+            d::LEARNED_VALUES,
+        );
         Some(Redact {
             style: style?,
             hmac_key: key.map(|(r, _, _)| r),
             hmac_key_id: key_id,
+            learned_values,
         })
     }
 

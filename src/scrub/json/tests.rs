@@ -145,6 +145,7 @@ fn all_rules(style: Style) -> Redactor {
         crate::engine::Options {
             style,
             fingerprinter: Arc::new(fp),
+            learned_values: crate::config::defaults::LEARNED_VALUES.default_usize(),
         },
     )
 }
@@ -242,12 +243,15 @@ fn numbers_are_scanned_and_a_redacted_one_becomes_a_string() {
     );
     assert_eq!((s.numbers, s.numbers_redacted, s.findings), (2, 1, 1));
     let card = crate::rules::template::expand_one("json-card", "4{{luhn:15}}").unwrap();
-    let input = format!(r#"{{"card":{card},"all":[1,{card}],"x":{card}5}}"#);
+    // Not a card (17 digits), and not a copy of one either: the first
+    // card's digits inside a number would be redacted as a learned value.
+    let other = crate::rules::template::expand_one("json-card-2", "4{{luhn:15}}").unwrap();
+    let input = format!(r#"{{"card":{card},"all":[1,{card}],"x":{other}5}}"#);
     let out = redact_with(&mut all_rules(Style::Label), &input, Layout::Concatenated).unwrap();
     let label = "\"[REDACTED:pii.credit-card]\"";
     assert_eq!(
         out,
-        format!(r#"{{"card":{label},"all":[1,{label}],"x":{card}5}}"#)
+        format!(r#"{{"card":{label},"all":[1,{label}],"x":{other}5}}"#)
     );
     for style in [Style::Mask, Style::Partial, Style::Hmac] {
         let out = redact_with(&mut all_rules(style), &input, Layout::Concatenated).unwrap();
@@ -257,6 +261,7 @@ fn numbers_are_scanned_and_a_redacted_one_becomes_a_string() {
             "{style:?}: {out}"
         );
         assert!(!out.contains(&format!("{card},")), "{style:?}: {out}");
+        assert!(out.contains(&format!("{other}5")), "{style:?}: {out}");
     }
 }
 

@@ -44,7 +44,18 @@ pub fn opts(style: Style) -> Options {
     Options {
         style,
         fingerprinter: Arc::new(Fingerprinter::new(b"integration-test-key-0001", "t1").unwrap()),
+        learned_values: learned_cap(),
     }
+}
+
+/// Values a stream learns, as by default.
+pub fn learned_cap() -> usize {
+    redactd::config::defaults::LEARNED_VALUES.default_usize()
+}
+
+/// The oracle with learning as [`opts`] has it.
+pub fn oracle(set: &Arc<RuleSet>) -> redactd::engine::oracle::Oracle {
+    redactd::engine::oracle::Oracle::with_learned(Arc::clone(set), learned_cap())
 }
 
 /// Redacts `input` fed in pieces of the given sizes (cycled).
