@@ -275,6 +275,16 @@ impl Rule {
         r
     }
 
+    /// Compiles this rule's own regexes (a detached copy's, say).
+    fn compile_all_own(&self) {
+        if let Matcher::Regex(re) = &self.matcher {
+            re.with(|_| ());
+        }
+        if let Some(a) = &self.allow_values {
+            a.with(|_| ());
+        }
+    }
+
     /// Searches `input` with the rule's regex as [`regex_automata::meta::Regex::search_slots`]
     /// does, in decoded text (see [`escape`]): when the span, or the
     /// [`escape::MAX_FORM_LEN`] bytes before it (look-behind context, which
@@ -921,6 +931,8 @@ pub struct RuleSet {
     viability: std::sync::OnceLock<Option<Viability>>,
     /// `[REDACTED:id]` per rule, rendered once for every stream to share.
     labels: Vec<Box<[u8]>>,
+    /// What the rules' compiled regexes may take together ([`lazy`]).
+    budget: Arc<lazy::Budget>,
 }
 
 impl RuleSet {
@@ -932,7 +944,17 @@ impl RuleSet {
                 .map(|r| (r.search_keywords.as_slice(), r.analysis.exact_keywords)),
         );
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
+        let budget = lazy::Budget::new(lazy::MAX_COMPILED);
+        for r in &rules {
+            if let Matcher::Regex(re) = &r.matcher {
+                budget.join(re);
+            }
+            if let Some(a) = &r.allow_values {
+                budget.join(a);
+            }
+        }
         RuleSet {
+            budget,
             max_keyword_offset: rules
                 .iter()
                 .map(|r| r.analysis.keyword_offset)
@@ -961,34 +983,52 @@ impl RuleSet {
         self.viability.get_or_init(|| Viability::new(self)).as_ref()
     }
 
-    /// Compiles every regex no search has needed yet ([`lazy`]): what
-    /// `rules check` does, and what a service that would rather pay at
-    /// start-up than at a rule's first hit can call.
+    /// Compiles every regex no search has needed yet ([`lazy`]), as far as
+    /// the set's budget lets them stay ([`lazy::MAX_COMPILED`]): what
+    /// `rules check` does.
     pub fn compile_all(&self) {
         for r in &self.rules {
-            if let Matcher::Regex(re) = &r.matcher {
-                re.get();
-            }
-            if let Some(a) = &r.allow_values {
-                a.get();
-            }
+            r.compile_all_own();
         }
+    }
+
+    /// What compiling every regex would take, each compiled on a copy and
+    /// dropped in turn (the set's own stay as they are): the figure the
+    /// budget ([`lazy::MAX_COMPILED`]) is for. Slow; for `rules check` and
+    /// tests.
+    pub fn memory_if_all_compiled(&self) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| matches!(r.matcher, Matcher::Regex(_)))
+            .map(|r| {
+                let copy = r.detached();
+                copy.compile_all_own();
+                RuleSet::own_memory(&copy)
+            })
+            .sum()
+    }
+
+    /// The set's regex budget: bytes held and evictions so far.
+    pub fn regex_budget(&self) -> &lazy::Budget {
+        &self.budget
     }
 
     /// Heap bytes of the regexes compiled so far (caches not counted); after
     /// [`compile_all`](Self::compile_all), the most this rule set's regexes
     /// can take. A derived rule shares its parent's regex, counted once.
     pub fn compiled_memory(&self) -> usize {
-        self.rules
-            .iter()
-            .map(|r| {
-                let own = match &r.matcher {
-                    Matcher::Regex(re) => re.memory_usage(),
-                    Matcher::Truncated(_) => 0,
-                };
-                own + r.allow_values.as_ref().map_or(0, |a| a.memory_usage())
-            })
-            .sum()
+        self.rules.iter().map(RuleSet::own_memory).sum()
+    }
+
+    /// Bytes of a rule's own compiled regexes (a derived rule's are its
+    /// parent's, counted there).
+    fn own_memory(r: &Rule) -> usize {
+        match &r.matcher {
+            Matcher::Regex(re) => {
+                re.memory_usage() + r.allow_values.as_ref().map_or(0, |a| a.memory_usage())
+            }
+            Matcher::Truncated(_) => 0,
+        }
     }
 
     /// The rules, in priority order.

@@ -4,7 +4,8 @@
 use crate::common::*;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::Style;
-use redactd::rules::RuleSetBuilder;
+use redactd::rules::lazy::MAX_COMPILED;
+use redactd::rules::{Matcher, RuleSetBuilder};
 
 /// `redactd rules list --all`, committed: a rule that appears, disappears or
 /// changes severity or tags shows up as a reviewed diff. Regenerate with
@@ -55,17 +56,27 @@ fn builtin_rule_list_matches_the_snapshot() {
 #[test]
 fn builtin_rules_fit_the_memory_budget() {
     let set = builtin_all();
-    set.compile_all();
-    let total = set.compiled_memory();
+    let total = set.memory_if_all_compiled();
     assert!(total < 8 << 20, "compiled rules take {total} bytes");
     for r in set.rules() {
+        let Matcher::Regex(re) = &r.matcher else {
+            continue;
+        };
+        let copy = re.detached();
+        copy.with(|built| assert!(built.is_some(), "{} does not build", r.id));
         assert!(
-            r.matcher.memory_usage() < 512 << 10,
+            copy.memory_usage() < 512 << 10,
             "{} takes {} bytes",
             r.id,
-            r.matcher.memory_usage()
+            copy.memory_usage()
         );
     }
+    // A budget holds what a run keeps: compiling all leaves at most the
+    // cap plus one regex compiled.
+    set.compile_all();
+    let held = set.compiled_memory();
+    assert!(held <= MAX_COMPILED + (512 << 10), "{held} bytes held");
+    assert!(set.regex_budget().evictions() > 0);
 }
 
 /// Each example, redacted by the whole default set, loses at least every
