@@ -997,13 +997,18 @@ impl RuleSet {
     /// budget ([`lazy::MAX_COMPILED`]) is for. Slow; for `rules check` and
     /// tests.
     pub fn memory_if_all_compiled(&self) -> usize {
+        let measure = |re: &LazyRegex| {
+            let copy = re.detached_as_built();
+            copy.with(|_| ());
+            copy.memory_usage()
+        };
         self.rules
             .iter()
-            .filter(|r| matches!(r.matcher, Matcher::Regex(_)))
-            .map(|r| {
-                let copy = r.detached();
-                copy.compile_all_own();
-                RuleSet::own_memory(&copy)
+            .filter_map(|r| match &r.matcher {
+                Matcher::Regex(re) => {
+                    Some(measure(re) + r.allow_values.as_deref().map_or(0, measure))
+                }
+                Matcher::Truncated(_) => None,
             })
             .sum()
     }
