@@ -60,8 +60,8 @@ pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Default)]
 pub struct Sources {
     listeners: Mutex<BTreeMap<String, Source>>,
-    /// Rules in the engine in force; `None` until told.
-    rules_loaded: Mutex<Option<usize>>,
+    /// The rule set in force; `None` until told.
+    rules_loaded: Mutex<Option<Arc<crate::rules::RuleSet>>>,
     reloads: Mutex<Option<Arc<Reloads>>>,
     alerts: Mutex<Option<crate::alert::Alerts>>,
     stopping: AtomicBool,
@@ -106,10 +106,10 @@ impl Sources {
         }
     }
 
-    /// How many rules the engine in force has (for
-    /// `redactd_rules_loaded`): at start and after each reload.
-    pub fn rules_loaded(&self, n: usize) {
-        *lock(&self.rules_loaded) = Some(n);
+    /// The rule set in force (for `redactd_rules_loaded` and its compiled
+    /// regexes' budget): at start and after each reload.
+    pub fn rules_loaded(&self, rules: &Arc<crate::rules::RuleSet>) {
+        *lock(&self.rules_loaded) = Some(Arc::clone(rules));
     }
 
     /// The reload counters (`serve` only).
@@ -157,9 +157,17 @@ impl Sources {
 /// What one scrape reads, taken once for every family.
 struct Scrape {
     listeners: Vec<(String, Arc<Counters>)>,
-    rules: Option<usize>,
+    rules: Option<RulesScrape>,
     reloads: Option<Arc<Reloads>>,
     alerts: Option<crate::alert::Alerts>,
+}
+
+/// What a scrape reads of the rule set in force.
+#[derive(Debug, Clone, Copy)]
+struct RulesScrape {
+    loaded: usize,
+    regex_bytes: usize,
+    regex_evictions: u64,
 }
 
 /// One family: name, help, type, label names, and how its samples are
@@ -235,7 +243,26 @@ const FAMILIES: &[Spec] = &[
         help: "Rules in the engine in force.",
         kind: GAUGE,
         labels: &[],
-        collect: |_, s| s.rules.iter().map(|&n| sample(GAUGE, &[], n as f64)).collect(),
+        collect: |_, s| s.rules.iter().map(|r| sample(GAUGE, &[], r.loaded as f64)).collect(),
+    },
+    Spec {
+        name: "redactd_rule_regex_bytes",
+        help: "Bytes of the rules' regexes compiled now (each is compiled at its rule's first hit, within a budget).",
+        kind: GAUGE,
+        labels: &[],
+        collect: |_, s| s.rules.iter().map(|r| sample(GAUGE, &[], r.regex_bytes as f64)).collect(),
+    },
+    Spec {
+        name: "redactd_rule_regex_evictions_total",
+        help: "Compiled regexes dropped to stay within the budget, since the rules in force were loaded.",
+        kind: COUNTER,
+        labels: &[],
+        collect: |_, s| {
+            s.rules
+                .iter()
+                .map(|r| sample(COUNTER, &[], r.regex_evictions as f64))
+                .collect()
+        },
     },
     Spec {
         name: "redactd_config_reloads_total",
@@ -404,7 +431,13 @@ impl Collector for Exporter {
     fn collect(&self) -> Vec<MetricFamily> {
         let scrape = Scrape {
             listeners: self.sources.snapshot(),
-            rules: *lock(&self.sources.rules_loaded),
+            rules: lock(&self.sources.rules_loaded)
+                .as_ref()
+                .map(|r| RulesScrape {
+                    loaded: r.rules().len(),
+                    regex_bytes: r.regex_budget().bytes(),
+                    regex_evictions: r.regex_budget().evictions(),
+                }),
             reloads: lock(&self.sources.reloads).clone(),
             alerts: lock(&self.sources.alerts).clone(),
         };
@@ -580,17 +613,14 @@ mod tests {
         let sources = Sources::new();
         let c = Arc::new(Counters::default());
         let mut rc = RuleCounts::default();
-        let rule = crate::check::load(&crate::rules::RuleSetBuilder::builtin())
-            .unwrap()
-            .rules()[0]
-            .id
-            .clone();
+        let set = crate::check::load(&crate::rules::RuleSetBuilder::builtin()).unwrap();
+        let rule = set.rules()[0].id.clone();
         rc.add(&rule);
         rc.add(&rule);
         c.findings_by_rule.add(&rc);
         sources.listener("a", Arc::clone(&c));
         sources.reloads(Arc::new(Reloads::default()));
-        sources.rules_loaded(7);
+        sources.rules_loaded(&set);
         let m = Metrics::new(Arc::clone(&sources));
         let text = String::from_utf8(m.encode()).unwrap();
         for s in FAMILIES {
@@ -612,7 +642,24 @@ mod tests {
         assert!(
             text.contains("redactd_processing_seconds_bucket{listener=\"a\",le=\"0.000005\"} 0")
         );
-        assert!(text.contains("redactd_rules_loaded 7"), "{text}");
+        let n = set.rules().len();
+        assert!(
+            text.contains(&format!("redactd_rules_loaded {n}")),
+            "{text}"
+        );
+        assert!(text.contains("redactd_rule_regex_bytes 0"), "{text}");
+        set.compile_all();
+        let text = String::from_utf8(m.encode()).unwrap();
+        let held = set.regex_budget().bytes();
+        assert!(held > 1 << 20);
+        assert!(
+            text.contains(&format!("redactd_rule_regex_bytes {held}")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("redactd_rule_regex_evictions_total 0"),
+            "{text}"
+        );
         assert_eq!(sources.readiness(), Err("upstream not connected: a".into()));
         c.upstream_up.fetch_add(1, Ordering::Relaxed);
         assert_eq!(sources.readiness(), Ok(()));

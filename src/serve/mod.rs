@@ -175,7 +175,7 @@ pub async fn run(
         None => (Alerts::disabled(), alert::Running::idle()),
     };
     let sources = Sources::new();
-    sources.rules_loaded(engine.borrow().rules.rules().len());
+    sources.rules_loaded(&engine.borrow().rules);
     sources.alerts(alerts.clone());
     sources.reloads(Arc::clone(&serve_counters));
     // [alerts] is read at start only: its drain time too.
@@ -326,7 +326,7 @@ impl Server {
         if new.runtime != self.current.runtime {
             warn!("[runtime] changed: threads, the log filter and buffer_bytes take effect at the next restart");
         }
-        self.sources.rules_loaded(rules.rules().len());
+        self.sources.rules_loaded(&rules);
         self.engine_tx.send_replace(Engine { rules, opts });
         // Retire what was removed or changed, then start what is new or
         // changed.

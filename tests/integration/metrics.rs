@@ -234,6 +234,12 @@ fn findings_by_rule_equal_the_injected_secrets_and_the_exposition_passes_promtoo
         Some(1.0)
     );
     assert!(value(&text, "redactd_rules_loaded").is_some_and(|n| n > 10.0));
+    // The rules these messages woke are compiled; nothing was evicted.
+    assert!(value(&text, "redactd_rule_regex_bytes").is_some_and(|n| n > 1000.0));
+    assert_eq!(
+        value(&text, "redactd_rule_regex_evictions_total"),
+        Some(0.0)
+    );
     assert_eq!(
         value(
             &text,
