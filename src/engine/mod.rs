@@ -66,6 +66,7 @@ use std::sync::Arc;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input};
 
+use crate::rules::screen::{Probe, Walk, Window};
 use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
 use fingerprint::{Fingerprint, Fingerprinter, Hasher};
@@ -192,6 +193,21 @@ pub struct Stats {
     pub hits_verified: u64,
     /// Blocks that stopped at their size cap.
     pub blocks_capped: u64,
+    /// Bytes the rules' screens walked to verify hits.
+    pub screened_bytes: u64,
+    /// Bytes of the spans the rules' regexes searched to verify hits.
+    /// With `screened_bytes`, the verification work done: it stays within
+    /// a small multiple of `bytes_in` whatever the input.
+    pub searched_bytes: u64,
+}
+
+/// What the last search for a line break found: the first `\n` at or
+/// after `from` is at `at`, or there is none in `from..upto`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Newline {
+    from: u64,
+    upto: u64,
+    at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +291,9 @@ pub struct Redactor {
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
     next: Vec<u64>,
+    /// Per rule: where its screen's walk over the stream stands.
+    walks: Vec<Walk>,
+    newline: Newline,
     slots: Vec<Option<NonMaxUsize>>,
     extenders: Vec<Extender>,
     /// Known spans not yet taken into an interval, by (start, generic, rule).
@@ -307,6 +326,8 @@ impl Redactor {
                 .map(|r| format!("[REDACTED:{}]", r.id).into_bytes())
                 .collect(),
             next: vec![0; n],
+            walks: vec![Walk::default(); n],
+            newline: Newline::default(),
             slots: vec![None; 2 * max_groups],
             set,
             opts,
@@ -429,6 +450,8 @@ impl Redactor {
         self.scanned = 0;
         self.hits.clear();
         self.next.fill(0);
+        self.walks.iter_mut().for_each(Walk::reset);
+        self.newline = Newline::default();
         self.extenders.clear();
         self.spans.clear();
         self.current = None;
@@ -475,12 +498,14 @@ impl Redactor {
             let to = limit.min(self.scanned + SCAN_SLICE);
             self.scan_hits(to);
             while self.advance_extenders() | self.process_hits() {}
+            // Released slice by slice, so that the spans and prints waiting
+            // for release stay a slice's worth too.
+            let release = self.release_limit();
+            self.release(release, sink);
             if to >= limit {
                 break;
             }
         }
-        let limit = self.release_limit();
-        self.release(limit, sink);
     }
 
     /// Drops released bytes from the window, keeping one byte of context.
@@ -545,12 +570,11 @@ impl Redactor {
     /// Where a match woken by a hit at `k` must end by, once enough input is
     /// buffered to decide it; `None` while it is not. No match holds a line
     /// break, so the next `\n` bounds the window too.
-    fn window_end(&self, k: u64, rule: &Rule) -> Option<u64> {
+    fn window_end(&mut self, k: u64, max_len: usize) -> Option<u64> {
         let end = self.end();
-        let lim = k + rule.analysis.max_len as u64;
-        let to = lim.min(end);
-        if let Some(i) = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(to)]) {
-            return Some(k + i as u64);
+        let lim = k + max_len as u64;
+        if let Some(nl) = self.newline_in(k, lim.min(end)) {
+            return Some(nl);
         }
         if lim < end {
             Some(lim)
@@ -559,6 +583,30 @@ impl Redactor {
         } else {
             None
         }
+    }
+
+    /// The first `\n` in `k..to`. Hits come in stream order, so what the
+    /// last search found (or that it found nothing up to its end) answers
+    /// most queries: a dense run of hits does not search each window anew.
+    fn newline_in(&mut self, k: u64, to: u64) -> Option<u64> {
+        let m = self.newline;
+        let mut from = k;
+        if k >= m.from {
+            match m.at {
+                Some(at) if at >= k => return (at < to).then_some(at),
+                Some(_) => {}
+                None if to <= m.upto => return None,
+                None => from = m.upto.max(k),
+            }
+        }
+        let at =
+            memchr::memchr(b'\n', &self.buf[self.at(from)..self.at(to)]).map(|i| from + i as u64);
+        self.newline = Newline {
+            from: k,
+            upto: to,
+            at,
+        };
+        at
     }
 
     fn process_hits(&mut self) -> bool {
@@ -580,7 +628,8 @@ impl Redactor {
                 progressed = true;
                 continue;
             }
-            let Some(window_end) = self.window_end(hit.pos, &self.set.rules()[r]) else {
+            let Some(window_end) = self.window_end(hit.pos, self.set.rules()[r].analysis.max_len)
+            else {
                 break;
             };
             self.hits.pop_front();
@@ -602,18 +651,7 @@ impl Redactor {
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[r];
         let off = rule.analysis.keyword_offset as u64;
-        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
-        if let Some(g) = rule.analysis.gate {
-            // Every match holds the gate byte; without it in the window no
-            // match can start at or before the hit.
-            let from = self.next[r].max(k.saturating_sub(off)).max(self.released);
-            if from <= k
-                && memchr::memchr(g, &self.buf[self.at(from)..self.at(window_end)]).is_none()
-            {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-        }
+        let mut screened = false;
         loop {
             // No match can start before `released` (the release limit saw to
             // that, if need be because a line break lies in between), and
@@ -622,34 +660,16 @@ impl Redactor {
             if s > k {
                 return false;
             }
-            let hay_start = s.saturating_sub(1).max(self.base);
-            let hay_end = (window_end + 1).min(self.end());
-            let (h0, h1) = (self.at(hay_start), self.at(hay_end));
-            let end = (window_end - hay_start) as usize;
-            let input = Input::new(&self.buf[h0..h1]).span((s - hay_start) as usize..end);
-            let slots = &mut self.slots[..nslots];
-            // Only a match starting in `s..=k` counts. Close to the keyword,
-            // anchored tries at each of those starts (each fails within a
-            // few bytes) beat one unanchored search, which runs on to the
-            // window's end when nothing matches; far from it, the reverse.
-            let found = if k - s <= ANCHORED_TRIES {
-                (s..=k).any(|p| {
-                    let at = input
-                        .clone()
-                        .span((p - hay_start) as usize..end)
-                        .anchored(Anchored::Yes);
-                    rule.regex.search_slots(&at, slots).is_some()
-                })
-            } else {
-                let at = input.anchored(Anchored::No);
-                rule.regex.search_slots(&at, slots).is_some()
-            };
-            if !found {
+            if !screened && !self.may_match(rule, r, s, k, window_end) {
                 self.next[r] = self.next[r].max(k + 1);
                 return false;
             }
-            let get = |i: usize| slots[i].map(|v| hay_start + v.get() as u64);
-            let (ms, me) = (get(0).expect("match start"), get(1).expect("match end"));
+            screened = true;
+            let Some((ms, me)) = self.search(rule, r, s, k, window_end) else {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            };
+            let get = |i: usize| self.slots[i].map(|v| v.get() as u64);
             let secret = match rule.secret_group {
                 Some(g) => get(2 * g).zip(get(2 * g + 1)),
                 None => Some((ms, me)),
@@ -669,6 +689,90 @@ impl Redactor {
                 return true;
             }
         }
+    }
+
+    /// Whether the rule's screen leaves a match starting in `s..=k` and
+    /// ending by `window_end` possible (see [`crate::rules::screen`]).
+    fn may_match(&mut self, rule: &Rule, r: usize, s: u64, k: u64, window_end: u64) -> bool {
+        let Some(screen) = rule.screen.as_deref() else {
+            return true;
+        };
+        let win = Window {
+            bytes: &self.buf,
+            base: self.base,
+        };
+        let walk = &mut self.walks[r];
+        if !walk.warm(s, k) {
+            // A lone hit: `search` screens each anchored try, and a rule
+            // searched unanchored has its regex's own prefilter.
+            return true;
+        }
+        let min_len = rule.analysis.min_len;
+        let fed = &mut self.stats.screened_bytes;
+        screen.probe(walk, win, s, k, window_end, min_len, fed) == Probe::Maybe
+    }
+
+    /// The leftmost match of `rule` starting in `s..=k` (within the window
+    /// ending at `window_end`), as stream offsets, its groups in `slots` (as
+    /// stream offsets too).
+    fn search(
+        &mut self,
+        rule: &Rule,
+        r: usize,
+        s: u64,
+        k: u64,
+        window_end: u64,
+    ) -> Option<(u64, u64)> {
+        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
+        let hay_start = s.saturating_sub(1).max(self.base);
+        let hay_end = (window_end + 1).min(self.end());
+        let hay = &self.buf[self.at(hay_start)..self.at(hay_end)];
+        let slots = &mut self.slots[..nslots];
+        let rel = |p: u64| (p - hay_start) as usize;
+        // Only a match starting in `s..=k` counts. Close to the keyword,
+        // anchored tries at each of those starts (each fails within a few
+        // bytes, and the screen bounds where a match from there can end)
+        // beat one unanchored search, which runs on to the window's end
+        // when nothing matches; far from it, the reverse.
+        let found = if k - s <= ANCHORED_TRIES {
+            let win = Window {
+                bytes: &self.buf,
+                base: self.base,
+            };
+            (s..=k).any(|p| {
+                let bound = match rule.screen.as_deref() {
+                    Some(screen) => {
+                        let fed = &mut self.stats.screened_bytes;
+                        let walk = &mut self.walks[r];
+                        match screen.anchored_end(walk, win, p, window_end, fed) {
+                            Some(e) => e,
+                            None => return false,
+                        }
+                    }
+                    None => window_end,
+                };
+                self.stats.searched_bytes += bound - p;
+                let at = Input::new(hay)
+                    .span(rel(p)..rel(bound))
+                    .anchored(Anchored::Yes);
+                rule.regex.search_slots(&at, slots).is_some()
+            })
+        } else {
+            self.stats.searched_bytes += window_end - s;
+            self.walks[r].charge(window_end - s);
+            let at = Input::new(hay)
+                .span(rel(s)..rel(window_end))
+                .anchored(Anchored::No);
+            rule.regex.search_slots(&at, slots).is_some()
+        };
+        if !found {
+            return None;
+        }
+        for v in slots.iter_mut() {
+            *v = v.and_then(|v| NonMaxUsize::new(v.get() + hay_start as usize));
+        }
+        let get = |i: usize| slots[i].map(|v| v.get() as u64);
+        Some((get(0).expect("match start"), get(1).expect("match end")))
     }
 
     /// Whether the operator's allowlist lets this candidate through.
@@ -709,12 +813,19 @@ impl Redactor {
             rule: rule_idx,
             open,
         };
+        // Spans mostly come in order: append without a search when so.
         let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
-        let i = self.spans.partition_point(|s| key(s) <= key(&span));
+        let i = match self.spans.back() {
+            Some(b) if key(b) > key(&span) => self.spans.partition_point(|s| key(s) <= key(&span)),
+            _ => self.spans.len(),
+        };
         self.spans.insert(i, span);
-        let i = self
-            .prints
-            .partition_point(|f| (f.start, f.rule) <= (start, rule_idx));
+        let i = match self.prints.back() {
+            Some(b) if (b.start, b.rule) > (start, rule_idx) => self
+                .prints
+                .partition_point(|f| (f.start, f.rule) <= (start, rule_idx)),
+            _ => self.prints.len(),
+        };
         self.prints.insert(
             i,
             SpanPrint {
@@ -783,6 +894,7 @@ impl Redactor {
                     if let Some(f) = self
                         .prints
                         .iter_mut()
+                        .rev()
                         .find(|f| f.rule == e.rule && f.start == e.start)
                     {
                         f.fingerprint = Some(h.finish());
@@ -808,9 +920,12 @@ impl Redactor {
                 return;
             }
         }
+        // The open span is among the latest: search from the back (a run of
+        // findings leaves many closed spans before it until release).
         let s = self
             .spans
             .iter_mut()
+            .rev()
             .find(|s| s.rule == rule && s.open)
             .expect("open span of an extender");
         s.end = end;

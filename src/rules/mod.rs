@@ -15,6 +15,7 @@ pub mod allow;
 pub mod analyze;
 pub mod known;
 pub mod prefilter;
+pub mod screen;
 pub mod syntax;
 pub mod template;
 pub mod validate;
@@ -194,6 +195,10 @@ pub struct Rule {
     pub block: Option<Block>,
     /// Facts proven about the regex.
     pub analysis: Analysis,
+    /// A cheap lazy DFA over a relaxed form of the regex, built from the
+    /// same HIR as `regex`: where it finds nothing, `regex` would not either
+    /// (see [`screen`]). `None` if it could not be built.
+    pub screen: Option<Arc<screen::Screen>>,
     /// The file the rule came from.
     pub source: String,
     /// Worked examples.
@@ -737,6 +742,8 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         extend,
         block,
         analysis: analysis.expect("no problems implies the analysis succeeded"),
+        // Built from the very HIR the regex is compiled from.
+        screen: hir.as_ref().and_then(screen::Screen::new).map(Arc::new),
         source: file.to_string(),
         examples,
         negative_examples,
