@@ -451,3 +451,129 @@ fn give_up(walk: &mut Walk) -> Probe {
     walk.sid = None;
     Probe::Maybe
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSetBuilder;
+
+    fn screen(pattern: &str) -> Screen {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .multi_line(true)
+            .build()
+            .parse(pattern)
+            .expect("pattern parses");
+        Screen::new(&hir).expect("screen builds")
+    }
+
+    fn probe(sc: &Screen, hay: &[u8], s: u64, k: u64, w: u64) -> Probe {
+        let win = Window {
+            bytes: hay,
+            base: 0,
+        };
+        sc.probe(&mut Walk::default(), win, s, k, w, 1, &mut 0)
+    }
+
+    /// Every match of every built-in rule's regex, in its examples and
+    /// negative examples, is a screen match: anchored at its start, the
+    /// screen reaches at least its end, and a probe of its start says
+    /// `Maybe`. A screen that missed one would make the engine skip a
+    /// secret.
+    #[test]
+    fn screens_contain_their_rules() {
+        let mut b = RuleSetBuilder::builtin();
+        b.all(true);
+        let set = b.build().expect("built-in rules");
+        for rule in set.rules() {
+            let sc = rule
+                .screen
+                .as_deref()
+                .expect("every built-in rule has a screen");
+            let inputs = rule
+                .examples
+                .iter()
+                .map(|e| e.input.as_str())
+                .chain(rule.negative_examples.iter().map(String::as_str));
+            for text in inputs {
+                let hay = text.as_bytes();
+                let win = Window {
+                    bytes: hay,
+                    base: 0,
+                };
+                for p in 0..hay.len() {
+                    let input = regex_automata::Input::new(hay)
+                        .range(p..)
+                        .anchored(Anchored::Yes);
+                    let Some(m) = rule.regex.search(&input) else {
+                        continue;
+                    };
+                    let w = hay.len() as u64;
+                    let end = sc.anchored_end(&mut Walk::default(), win, p as u64, w, &mut 0);
+                    assert!(
+                        end.is_some_and(|e| e >= m.end() as u64),
+                        "{}: screen misses the match at {p}..{} in {text:?}",
+                        rule.id,
+                        m.end()
+                    );
+                    let walk = &mut Walk::default();
+                    let min = rule.analysis.min_len;
+                    let pr = sc.probe(walk, win, p as u64, p as u64, w, min, &mut 0);
+                    assert_eq!(pr, Probe::Maybe, "{}: probe at {p} in {text:?}", rule.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relaxing_drops_groups_and_wide_bounds_only() {
+        let sc = screen(r"ab(?P<s>[0-9]{2,4})x{3,300}");
+        // Four digits at most stays; 300 becomes unbounded.
+        assert_eq!(probe(&sc, b"ab12xxx", 0, 0, 7), Probe::Maybe);
+        assert_eq!(
+            probe(&sc, &[b"ab12".as_slice(), &[b'x'; 500]].concat(), 0, 0, 504),
+            Probe::Maybe
+        );
+        assert_eq!(probe(&sc, b"ab12345xxx", 0, 0, 10), Probe::Clear);
+        assert_eq!(probe(&sc, b"ab1xxx", 0, 0, 6), Probe::Clear);
+    }
+
+    /// `x*yz`: a thread that consumed an `x` stands where a fresh start
+    /// stands, so a walk back in a start state proves nothing; the walk
+    /// must go on and find the match that began at 0.
+    #[test]
+    fn a_reentrant_screen_walks_on() {
+        let sc = screen("x*yz");
+        assert!(sc.reentrant());
+        assert_eq!(probe(&sc, b"xxxxyz", 0, 0, 6), Probe::Maybe);
+        let sc = screen(r"\btok_[a-z]{4}");
+        assert!(!sc.reentrant());
+        // The walk for a hit at 0 stops once the thread from 0 dies, so a
+        // match starting later is not this hit's.
+        assert_eq!(probe(&sc, b"tok_ab tok_abcd", 0, 0, 6), Probe::Clear);
+        assert_eq!(probe(&sc, b"tok_abcd", 0, 0, 8), Probe::Maybe);
+    }
+
+    /// A walk resumed for the next hit gives what a fresh walk gives.
+    #[test]
+    fn resumed_walks_agree_with_fresh_ones() {
+        let sc = screen(r"\beyJ[A-Za-z0-9_-]{8,1024}\.eyJ[A-Za-z0-9_-]{4,32}");
+        let mut hay = b"eyJ".repeat(200);
+        hay.extend_from_slice(b".eyJabcdefgh eyJ");
+        let win = Window {
+            bytes: &hay,
+            base: 0,
+        };
+        let mut walk = Walk::default();
+        let n = hay.len() as u64;
+        for k in (0..n - 3).step_by(3) {
+            let w = (k + 1100).min(n);
+            let resumed = sc.probe(&mut walk, win, k, k, w, 17, &mut 0);
+            let fresh = sc.probe(&mut Walk::default(), win, k, k, w, 17, &mut 0);
+            // A resumed walk may answer `Maybe` where a fresh one proves
+            // more (it still holds older threads), never the reverse.
+            assert!(fresh == Probe::Clear || resumed == Probe::Maybe, "hit {k}");
+        }
+    }
+}
