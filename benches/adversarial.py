@@ -151,26 +151,25 @@ class Recorder:
 
 
 def slowloris(port, n, first, stop):
-    conns = []
-    for _ in range(n):
+    def begin():
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=2)
             s.sendall(first)
             conns.append(s)
         except OSError:
             pass
+
+    conns = []
+    for _ in range(n):
+        begin()
     while not stop.is_set():
         for s in list(conns):
             try:
                 s.send(b"x")
             except OSError:
+                # Evicted or timed out: come back, as an attacker would.
                 conns.remove(s)
-                try:
-                    s = socket.create_connection(("127.0.0.1", port), timeout=2)
-                    s.sendall(first)
-                    conns.append(s)
-                except OSError:
-                    pass
+                begin()
         stop.wait(3)
     for s in conns:
         s.close()

@@ -97,7 +97,8 @@ fn mask_unredacted(got: &[u8], expected: &str) -> String {
 ///
 /// Built-in rules are embedded in the binary and their examples are run by
 /// the test suite and `redactd rules check`, so startup skips them: that
-/// keeps start-up fast and the peak memory of a run low.
+/// keeps start-up fast and the peak memory of a run low. The set returned
+/// holds no examples.
 pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
     let set = builder.build()?;
     let problems: Vec<Problem> = set
@@ -112,11 +113,15 @@ pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
         })
         .flat_map(check_rule)
         .collect();
-    if problems.is_empty() {
-        Ok(Arc::new(set))
-    } else {
-        Err(rules::Error::Invalid(problems))
+    if !problems.is_empty() {
+        return Err(rules::Error::Invalid(problems));
     }
+    // Every example has served its purpose (built-in ones are run by the
+    // test suite and `rules check`, which do not load through here): a
+    // long-running process need not hold some 200 KB of them.
+    let mut set = set;
+    set.forget_examples();
+    Ok(Arc::new(set))
 }
 
 /// Masks a secret for display: its public prefix, then `*`, and its length.
@@ -249,24 +254,23 @@ pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
             rule.id, rule.name, positions
         );
         let mut any = false;
-        for caps in rule.regex.captures_iter(text) {
-            let Some(m) = caps.get_match() else { continue };
+        for m in rule.matches(text) {
             any = true;
-            let (s, e) = match rule.secret_group {
-                Some(_) => match caps.get_group_by_name("secret") {
-                    Some(g) => (g.start, g.end),
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "  match at {}..{}: secret group did not take part",
-                            m.start(),
-                            m.end()
-                        );
-                        continue;
+            let Some(secret) = m.secret else {
+                let _ = writeln!(
+                    out,
+                    "  match at {}..{}: secret group did not take part{}",
+                    m.span.start,
+                    m.span.end,
+                    if rule.shadowed(text, m.span.start, text.len()) {
+                        " (a whole token, its own rule's)"
+                    } else {
+                        ""
                     }
-                },
-                None => (m.start(), m.end()),
+                );
+                continue;
             };
+            let (s, e) = (secret.start, secret.end);
             let shown = mask_secret(&text[s..e], rule.public_prefix);
             match rule.accept(&text[s..e]) {
                 Ok(()) => {
@@ -299,6 +303,18 @@ pub fn explain(set: &Arc<RuleSet>, text: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loaded set keeps no examples: they were checked, or are checked by
+    /// the test suite, and a long run need not hold them.
+    #[test]
+    fn a_loaded_set_holds_no_examples() {
+        let set = load(&RuleSetBuilder::builtin()).unwrap();
+        assert!(set.rules().len() > 100);
+        assert!(set
+            .rules()
+            .iter()
+            .all(|r| r.examples.is_empty() && r.negative_examples.is_empty()));
+    }
 
     /// Every built-in rule's examples hold: the unit-test twin of
     /// `redactd rules check`.

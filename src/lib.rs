@@ -46,9 +46,12 @@
 pub mod alert;
 pub mod check;
 pub mod config;
+pub mod counters;
 pub mod engine;
 pub mod framing;
 pub mod metrics;
 pub mod modes;
+pub mod net;
 pub mod rules;
+pub mod scan;
 pub mod serve;

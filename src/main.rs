@@ -17,7 +17,8 @@ use redactd::config::cli::{
     FilterArgs, HttpArgs, ListenerCommand, RuleArgs, ScanArgs, ScanFormat, ServeArgs, SyslogArgs,
     TcpArgs,
 };
-use redactd::config::Config;
+use redactd::config::{Config, Redact};
+use redactd::engine::Options;
 use redactd::modes::filter::{self, Source};
 use redactd::rules::{RuleSet, RuleSetBuilder};
 
@@ -36,8 +37,8 @@ struct Cli {
 enum Command {
     /// Redact files (or stdin) to stdout, like `cat`.
     Filter(FilterArgs),
-    /// Relay syslog (TCP with either RFC 6587 framing, UDP) to an upstream,
-    /// redacting each message.
+    /// Relay syslog (TCP with either RFC 6587 framing, TLS, UDP) to an
+    /// upstream, redacting each message.
     Syslog(Box<SyslogArgs>),
     /// Proxy TCP byte streams (line-based log inputs) to an upstream,
     /// redacting them.
@@ -63,6 +64,13 @@ enum Command {
 /// Loads the rules the flags select, validated as a config's `[rules]`.
 fn load_rules(args: &RuleArgs) -> Result<Arc<RuleSet>> {
     Ok(check::load(&args.settings()?.builder()?)?)
+}
+
+/// The rules and the engine options of a command that fingerprints.
+fn rules_and_key(rules: &RuleArgs, redact: Redact) -> Result<(Arc<RuleSet>, Options)> {
+    let settings = rules.settings()?;
+    settings.check_key(&redact, true)?;
+    Ok((check::load(&settings.builder()?)?, redact.options()?))
 }
 
 #[derive(Subcommand)]
@@ -200,8 +208,7 @@ fn run_rules(cmd: RulesCommand) -> Result<ExitCode> {
 }
 
 fn run_filter(args: FilterArgs) -> Result<ExitCode> {
-    let set = load_rules(&args.rules)?;
-    let opts = args.redact.settings()?.options()?;
+    let (set, opts) = rules_and_key(&args.rules, args.redact.settings()?)?;
     let sources: Vec<Source> = args
         .files
         .iter()
@@ -256,9 +263,8 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
-    use redactd::modes::scan::{self, Format, Pattern, Progress};
-    let set = load_rules(&args.rules)?;
-    let opts = args.key.settings()?.options()?;
+    use redactd::scan::{self, Format, Pattern, Progress};
+    let (set, opts) = rules_and_key(&args.rules, args.key.settings()?)?;
     let config = scan::Config {
         exclude: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
         follow: args.follow,
@@ -385,7 +391,7 @@ fn run_config(
         };
         let stop = stop_signal()?;
         let (counters, serving) = serve::run(config, rules, ready_file, reload, stop).await?;
-        let g = redactd::modes::net::Counters::get;
+        let g = redactd::net::Counters::get;
         tracing::info!(
             "reloads_ok={} reloads_failed={} {}",
             g(&serving.reloads_ok),

@@ -23,7 +23,7 @@ use toml::Spanned;
 
 use super::defaults as d;
 use super::raw::{self, Opt};
-use super::{Alerts, Config, ConfigError, ConfigErrors, ErrorKind, Redact, Rules};
+use super::{Alerts, Config, ConfigError, ConfigErrors, ErrorKind, Framing, Redact, Rules};
 
 /// What a command-line config is called in messages.
 pub const ORIGIN: &str = "command line";
@@ -140,14 +140,14 @@ pub struct RuleArgs {
     /// Do not load the built-in rules.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Mask these known values wherever they appear, raw, JSON-escaped,
+    /// Known secret values, found wherever they appear, raw, JSON-escaped,
     /// percent-encoded or base64-encoded (rules `known.<name>`): a file of
     /// values, one per line, or a directory of one file per value (as
     /// Kubernetes secret volumes look). Repeatable.
     #[arg(long, value_name = "PATH")]
     pub known_secrets: Vec<PathBuf>,
-    /// Mask the value of this environment variable (rule `known.<name>`).
-    /// Repeatable.
+    /// The value of this environment variable is a known secret (rule
+    /// `known.<name>`). Repeatable.
     #[arg(long, value_name = "NAME")]
     pub known_secrets_env: Vec<String>,
     /// Not a secret: candidates whose secret bytes match this regex are
@@ -155,8 +155,8 @@ pub struct RuleArgs {
     #[arg(long, value_name = "REGEX")]
     pub allow_regex: Vec<String>,
     /// Not secrets: a file of fingerprints as findings show them
-    /// (`keyid:hex`, one per line). Needs the same --hmac-key-file as the
-    /// run that reported them.
+    /// (`keyid:hex`, one per line), made with the HMAC key given by
+    /// --hmac-key-file (commands without that flag cannot match them).
     #[arg(long, value_name = "FILE")]
     pub allow_fingerprints: Option<PathBuf>,
 }
@@ -352,7 +352,9 @@ pub struct NetArgs {
     /// binds 127.0.0.1 unless told otherwise).
     #[arg(long)]
     pub public: bool,
-    /// Connections served at once per TCP listener; more are closed.
+    /// Connections served at once per listener; a newcomer beyond takes
+    /// the slot of the stalest connection (a message stalled or silence of
+    /// 1 s or more), or is closed when every connection makes progress.
     #[arg(long, value_name = "N", default_value_t = d::MAX_CONNECTIONS.default)]
     pub max_connections: u64,
     /// Time connections get to finish after SIGTERM/SIGINT, in ms.
@@ -499,15 +501,35 @@ impl TlsArgs {
     }
 }
 
-/// Framing of syslog messages towards a TCP or TLS upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FramingArg {
-    /// Each message as it arrived (datagrams octet counted).
-    Preserve,
-    /// RFC 6587 octet counting.
-    Octet,
-    /// RFC 6587 non-transparent (LF).
-    Lf,
+/// The flags every network command takes besides its own.
+#[derive(Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// Limits, timeouts, runtime, metrics and alerts.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// TLS on either side.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Replacement style and key.
+    #[command(flatten)]
+    pub redact: RedactArgs,
+    /// Which rules run.
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+impl CommonArgs {
+    /// The raw config of these flags, without listeners yet.
+    fn file(&self) -> raw::File {
+        raw::File {
+            redact: self.redact.raw(),
+            rules: self.rules.raw(),
+            runtime: self.net.runtime(),
+            metrics: self.net.metrics(),
+            alerts: self.net.alerts.raw(),
+            listener: Vec::new(),
+        }
+    }
 }
 
 /// `redactd syslog`.
@@ -529,7 +551,7 @@ pub struct SyslogArgs {
     pub upstream: String,
     /// Framing towards a TCP upstream.
     #[arg(long, value_enum)]
-    pub upstream_framing: Option<FramingArg>,
+    pub upstream_framing: Option<Framing>,
     /// Largest message relayed from TCP, in bytes; a longer one is cut to
     /// it (a secret at the cut is dropped whole) and counted as truncated.
     #[arg(long, value_name = "BYTES", default_value_t = d::MAX_MESSAGE_SIZE.default)]
@@ -544,16 +566,7 @@ pub struct SyslogArgs {
     pub max_datagram: u64,
     /// What every network command takes.
     #[command(flatten)]
-    pub net: NetArgs,
-    /// TLS on either side.
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    /// Replacement style and key.
-    #[command(flatten)]
-    pub redact: RedactArgs,
-    /// Which rules run.
-    #[command(flatten)]
-    pub rules: RuleArgs,
+    pub common: CommonArgs,
 }
 
 /// `redactd tcp`.
@@ -572,16 +585,7 @@ pub struct TcpArgs {
     pub flush_ms: u64,
     /// What every network command takes.
     #[command(flatten)]
-    pub net: NetArgs,
-    /// TLS on either side.
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    /// Replacement style and key.
-    #[command(flatten)]
-    pub redact: RedactArgs,
-    /// Which rules run.
-    #[command(flatten)]
-    pub rules: RuleArgs,
+    pub common: CommonArgs,
 }
 
 /// `redactd http`.
@@ -612,16 +616,7 @@ pub struct HttpArgs {
     pub header_timeout_ms: u64,
     /// What every network command takes.
     #[command(flatten)]
-    pub net: NetArgs,
-    /// TLS on either side.
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    /// Replacement style and key.
-    #[command(flatten)]
-    pub redact: RedactArgs,
-    /// Which rules run.
-    #[command(flatten)]
-    pub rules: RuleArgs,
+    pub common: CommonArgs,
 }
 
 /// Key paths whose flag is not the one [`flag_for`] derives.
@@ -657,20 +652,9 @@ fn validated(raw: Result<(raw::File, Renames), ConfigErrors>) -> Result<Config, 
     Ok(config)
 }
 
-fn file_for(net: &NetArgs, redact: &RedactArgs, rules: &RuleArgs) -> raw::File {
-    raw::File {
-        redact: redact.raw(),
-        rules: rules.raw(),
-        runtime: net.runtime(),
-        metrics: net.metrics(),
-        alerts: net.alerts.raw(),
-        listener: Vec::new(),
-    }
-}
-
 impl ListenerCommand for SyslogArgs {
     fn net(&self) -> &NetArgs {
-        &self.net
+        &self.common.net
     }
 
     fn config(&self) -> Result<Config, ConfigErrors> {
@@ -680,7 +664,7 @@ impl ListenerCommand for SyslogArgs {
 
 impl SyslogArgs {
     fn raw(&self) -> Result<(raw::File, Renames), ConfigErrors> {
-        let mut file = file_for(&self.net, &self.redact, &self.rules);
+        let mut file = self.common.file();
         let framing = self.upstream_framing.map(|f| {
             f.to_possible_value()
                 .expect("no variant is skipped")
@@ -692,8 +676,8 @@ impl SyslogArgs {
             max_message_size: some(self.max_message_size),
             queue_bytes: some(self.queue_bytes),
             max_datagram: some(self.max_datagram),
-            upstream_tls: self.tls.client(),
-            ..self.net.listener(name, "syslog", &self.upstream)
+            upstream_tls: self.common.tls.client(),
+            ..self.common.net.listener(name, "syslog", &self.upstream)
         };
         let mut renames = Vec::new();
         let plain = !self.listen_tcp.is_empty() || !self.listen_udp.is_empty();
@@ -709,10 +693,10 @@ impl SyslogArgs {
             renames.push((format!("listener[{i}].listen_tcp"), "--listen-tls"));
             file.listener.push(v(raw::Listener {
                 listen_tcp: addrs(&self.listen_tls),
-                tls: Some(self.tls.server()),
+                tls: Some(self.common.tls.server()),
                 ..syslog("syslog-tls")
             }));
-        } else if self.tls.serves_tls() {
+        } else if self.common.tls.serves_tls() {
             // Ignoring them would leave a plaintext listener the user
             // believes is TLS.
             return Err(usage_error(
@@ -726,7 +710,7 @@ impl SyslogArgs {
 
 impl ListenerCommand for TcpArgs {
     fn net(&self) -> &NetArgs {
-        &self.net
+        &self.common.net
     }
 
     fn config(&self) -> Result<Config, ConfigErrors> {
@@ -736,13 +720,13 @@ impl ListenerCommand for TcpArgs {
 
 impl TcpArgs {
     fn raw(&self) -> Result<(raw::File, Renames), ConfigErrors> {
-        let mut file = file_for(&self.net, &self.redact, &self.rules);
+        let mut file = self.common.file();
         let mut l = raw::Listener {
             listen: some(self.listen.to_string()),
             flush_ms: some(self.flush_ms),
-            ..self.net.listener("tcp-0", "tcp", &self.upstream)
+            ..self.common.net.listener("tcp-0", "tcp", &self.upstream)
         };
-        self.tls.apply(&mut l);
+        self.common.tls.apply(&mut l);
         file.listener.push(v(l));
         Ok((file, Vec::new()))
     }
@@ -750,7 +734,7 @@ impl TcpArgs {
 
 impl ListenerCommand for HttpArgs {
     fn net(&self) -> &NetArgs {
-        &self.net
+        &self.common.net
     }
 
     fn config(&self) -> Result<Config, ConfigErrors> {
@@ -760,16 +744,16 @@ impl ListenerCommand for HttpArgs {
 
 impl HttpArgs {
     fn raw(&self) -> Result<(raw::File, Renames), ConfigErrors> {
-        let mut file = file_for(&self.net, &self.redact, &self.rules);
+        let mut file = self.common.file();
         let mut l = raw::Listener {
             listen: some(self.listen.to_string()),
             max_body: some(self.max_body),
             stream_above: some(self.stream_above),
             max_line: some(self.max_line),
             header_timeout_ms: some(self.header_timeout_ms),
-            ..self.net.listener("http-0", "http", &self.upstream)
+            ..self.common.net.listener("http-0", "http", &self.upstream)
         };
-        self.tls.apply(&mut l);
+        self.common.tls.apply(&mut l);
         file.listener.push(v(l));
         Ok((file, Vec::new()))
     }

@@ -143,7 +143,7 @@ pub struct Runtime {
     /// `log`: the log filter (`error` … `trace`, or a tracing directive).
     pub log: String,
     /// `buffer_bytes`: bytes of incomplete messages all connections may
-    /// hold beyond their free 64 KiB each (see [`crate::modes::budget`]).
+    /// hold beyond their free 64 KiB each (see [`crate::net::budget`]).
     pub buffer_bytes: usize,
 }
 
@@ -284,15 +284,16 @@ pub struct Tcp {
     pub flush: Duration,
 }
 
-/// Framing of syslog messages towards a TCP or TLS upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Framing of syslog messages towards a TCP or TLS upstream (also the
+/// values of `--upstream-framing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Framing {
-    /// `preserve`: each message as it arrived (datagrams octet counted).
+    /// Each message as it arrived (datagrams octet counted).
     #[default]
     Preserve,
-    /// `octet`: RFC 6587 octet counting.
+    /// RFC 6587 octet counting.
     Octet,
-    /// `lf`: RFC 6587 non-transparent framing (LF).
+    /// RFC 6587 non-transparent framing (LF).
     Lf,
 }
 
@@ -719,6 +720,35 @@ fn os_bytes(v: std::ffi::OsString) -> Vec<u8> {
 }
 
 impl Rules {
+    /// An allowlist of fingerprints only matches fingerprints made with the
+    /// same HMAC key: without a configured key (a random one per run) it
+    /// would silently allow nothing, so it is refused. `cli` words the
+    /// remedy as a flag.
+    pub fn check_key(&self, redact: &Redact, cli: bool) -> Result<(), ConfigError> {
+        if self.allow_fingerprints.is_empty() || redact.hmac_key.is_some() {
+            return Ok(());
+        }
+        let (path, remedy) = if cli {
+            (
+                "--allow-fingerprints",
+                "pass the --hmac-key-file they were made with",
+            )
+        } else {
+            (
+                "rules.allow_fingerprints",
+                "set redact.hmac_key_file (or hmac_key_env) to the key they were made with",
+            )
+        };
+        Err(ConfigError::new(
+            ErrorKind::Invalid,
+            path,
+            format!(
+                "fingerprints only match under the HMAC key that made them, and no key is \
+                 given (a random one per run matches nothing): {remedy}"
+            ),
+        ))
+    }
+
     /// A rule-set builder with these settings (built-ins, extra files,
     /// enable and disable). Build it with [`crate::check::load`].
     pub fn builder(&self) -> Result<RuleSetBuilder, crate::rules::Error> {

@@ -18,10 +18,11 @@ fn errors(text: &str) -> ConfigErrors {
     }
 }
 
+/// The first problem in file order (the one a test is about; a snippet
+/// without a listener also gets "at least one [[listener]]", which has no
+/// line and sorts last).
 fn one(text: &str) -> ConfigError {
-    let e = errors(text);
-    assert_eq!(e.len(), 1, "{e}");
-    e.errors[0].clone()
+    errors(text).errors[0].clone()
 }
 
 #[test]
@@ -153,9 +154,9 @@ fn secret_carrying_keys_point_at_references() {
             "listener[0].upstream_tls.password",
         ),
     ] {
-        let e = one(text);
+        let all = errors(text);
+        let e = all.at(path).next().unwrap_or_else(|| panic!("{all}"));
         assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");
-        assert_eq!(e.path, path);
         assert!(
             e.message
                 .contains("secrets are only read from *_file or *_env references"),

@@ -43,6 +43,9 @@
 //!   a match starting at or before `k` is exactly the one a whole-buffer
 //!   search would find. Rules whose keyword starts every match run an
 //!   anchored search at `k`.
+//!   Rules match decoded text: where the window holds JSON-escaped forms
+//!   (`\/`, `\u002b`), the search sees them decoded, and lengths and keyword
+//!   offsets are bounds in raw bytes (see [`crate::rules::escape`]).
 //! - **Release.** Bytes are released up to the earliest position a match not
 //!   yet found could start: the first unverified hit minus its rule's
 //!   keyword offset, the first unsearched position minus the largest keyword
@@ -77,6 +80,11 @@ pub const CHUNK: usize = 64 * 1024;
 /// Keywords are looked for in slices of this many bytes, each slice's hits
 /// verified before the next: bounds the hit queue.
 const SCAN_SLICE: u64 = 8 * 1024;
+
+/// Bytes kept before the first unreleased one: the character before a
+/// match start, which look-behind (`\b`, `^`) examines, may be an escaped
+/// form that rules see decoded (see [`crate::rules::escape`]).
+const LOOK_BEHIND: u64 = crate::rules::escape::MAX_FORM_LEN as u64;
 
 /// How a redacted span is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -276,10 +284,8 @@ struct SpanPrint {
 pub struct Redactor {
     set: Arc<RuleSet>,
     opts: Options,
-    /// Rendered `[REDACTED:id]` per rule.
-    labels: Vec<Vec<u8>>,
     /// Stream bytes `[base, base + buf.len())`. Holds every unreleased byte
-    /// plus one byte of look-behind context.
+    /// plus [`LOOK_BEHIND`] bytes of look-behind context.
     buf: Vec<u8>,
     base: u64,
     eof: bool,
@@ -320,11 +326,6 @@ impl Redactor {
             .max()
             .unwrap_or(1);
         Redactor {
-            labels: set
-                .rules()
-                .iter()
-                .map(|r| format!("[REDACTED:{}]", r.id).into_bytes())
-                .collect(),
             next: vec![0; n],
             walks: vec![Walk::default(); n],
             newline: Newline::default(),
@@ -408,8 +409,8 @@ impl Redactor {
             limit = limit.min(e.pos);
         }
         if let Some(v) = self.set.viability() {
-            // One byte of look-behind before `released` is in the window.
-            let ctx = self.released.saturating_sub(1).max(self.base);
+            // Look-behind before `released` is in the window.
+            let ctx = self.released.saturating_sub(LOOK_BEHIND).max(self.base);
             let hay = &self.buf[self.at(ctx)..];
             let live = v.first_live(hay, (self.released - ctx) as usize);
             limit = limit.min(ctx + live as u64);
@@ -508,9 +509,10 @@ impl Redactor {
         }
     }
 
-    /// Drops released bytes from the window, keeping one byte of context.
+    /// Drops released bytes from the window, keeping [`LOOK_BEHIND`] bytes
+    /// of context.
     fn compact(&mut self) {
-        let keep_from = self.released.saturating_sub(1).max(self.base);
+        let keep_from = self.released.saturating_sub(LOOK_BEHIND).max(self.base);
         if keep_from == self.base {
             return;
         }
@@ -568,20 +570,35 @@ impl Redactor {
     // === verification ===
 
     /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it; `None` while it is not. No match holds a line
-    /// break, so the next `\n` bounds the window too.
-    fn window_end(&mut self, k: u64, max_len: usize) -> Option<u64> {
-        let end = self.end();
-        let lim = k + max_len as u64;
-        if let Some(nl) = self.newline_in(k, lim.min(end)) {
-            return Some(nl);
-        }
-        if lim < end {
-            Some(lim)
-        } else if self.eof {
-            Some(end)
-        } else {
-            None
+    /// buffered to decide it, and whether an escaped form lies on the line
+    /// from the earliest start such a match may have to there; `None` while
+    /// it is not decided. No match holds a line break, so the next `\n`
+    /// bounds the window too. Without an escaped form the rule's bounds as
+    /// written hold, else the raw ones (see [`crate::rules::escape`]).
+    fn window_end(&mut self, k: u64, r: usize) -> Option<(u64, bool)> {
+        let set = Arc::clone(&self.set);
+        let (end, a) = (self.end(), &set.rules()[r].analysis);
+        let raw = k + a.max_len as u64;
+        let nl = self.newline_in(k, raw.min(end));
+        // From the character before the earliest start (look-behind sees it
+        // decoded), but not before the line's start.
+        let floor = k
+            .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
+            .max(self.base);
+        let from = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(k)]) {
+            Some(i) => floor + i as u64 + 1,
+            None => floor,
+        };
+        let plain = k + a.plain_max_len as u64;
+        let to = plain.min(nl.unwrap_or(end)).min(end);
+        let escaped =
+            crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))]);
+        let lim = if escaped { raw } else { plain };
+        match nl {
+            Some(n) if n <= lim => Some((n, escaped)),
+            _ if lim < end => Some((lim, escaped)),
+            _ if self.eof => Some((end, escaped)),
+            _ => None,
         }
     }
 
@@ -628,14 +645,13 @@ impl Redactor {
                 progressed = true;
                 continue;
             }
-            let Some(window_end) = self.window_end(hit.pos, self.set.rules()[r].analysis.max_len)
-            else {
+            let Some((window_end, escaped)) = self.window_end(hit.pos, r) else {
                 break;
             };
             self.hits.pop_front();
             progressed = true;
             self.stats.hits_verified += 1;
-            if self.verify(hit, window_end) {
+            if self.verify(hit, window_end, escaped) {
                 // An extender opened: the hit waits for it.
                 self.hits.push_front(hit);
             }
@@ -643,15 +659,34 @@ impl Redactor {
         progressed
     }
 
-    /// Searches the rule of `hit` for matches starting at or before the hit.
-    /// Returns true when it opened an extender and stopped early.
-    fn verify(&mut self, hit: Hit, window_end: u64) -> bool {
+    /// Searches the rule of `hit` for matches starting at or before the hit,
+    /// in the window [`window_end`](Self::window_end) decided (and said
+    /// whether it holds escaped forms). Returns true when it opened an
+    /// extender and stopped early.
+    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
         let r = hit.rule as usize;
         let k = hit.pos;
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[r];
-        let off = rule.analysis.keyword_offset as u64;
-        let mut screened = false;
+        let off = if escaped {
+            rule.analysis.keyword_offset
+        } else {
+            rule.analysis.plain_keyword_offset
+        } as u64;
+        if let Some(g) = rule.analysis.gate {
+            // Every match holds the gate byte; without it in the window no
+            // match can start at or before the hit.
+            let from = self.next[r].max(k.saturating_sub(off)).max(self.released);
+            if from <= k
+                && memchr::memchr(g, &self.buf[self.at(from)..self.at(window_end)]).is_none()
+            {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            }
+        }
+        // Screens see raw bytes: a window with escaped forms is searched by
+        // the regex alone, on the text decoded.
+        let mut screened = escaped;
         loop {
             // No match can start before `released` (the release limit saw to
             // that, if need be because a line break lies in between), and
@@ -665,7 +700,7 @@ impl Redactor {
                 return false;
             }
             screened = true;
-            let Some((ms, me)) = self.search(rule, r, s, k, window_end) else {
+            let Some((ms, me)) = self.search(rule, r, s, k, (window_end, escaped)) else {
                 self.next[r] = self.next[r].max(k + 1);
                 return false;
             };
@@ -713,18 +748,19 @@ impl Redactor {
     }
 
     /// The leftmost match of `rule` starting in `s..=k` (within the window
-    /// ending at `window_end`), as stream offsets, its groups in `slots` (as
-    /// stream offsets too).
+    /// ending at `window_end`, which holds escaped forms if `escaped`), as
+    /// stream offsets, its groups in `slots` (as stream offsets too).
     fn search(
         &mut self,
         rule: &Rule,
         r: usize,
         s: u64,
         k: u64,
-        window_end: u64,
+        win: (u64, bool),
     ) -> Option<(u64, u64)> {
+        let (window_end, escaped) = win;
         let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
-        let hay_start = s.saturating_sub(1).max(self.base);
+        let hay_start = s.saturating_sub(LOOK_BEHIND).max(self.base);
         let hay_end = (window_end + 1).min(self.end());
         let hay = &self.buf[self.at(hay_start)..self.at(hay_end)];
         let slots = &mut self.slots[..nslots];
@@ -740,7 +776,7 @@ impl Redactor {
                 base: self.base,
             };
             (s..=k).any(|p| {
-                let bound = match rule.screen.as_deref() {
+                let bound = match rule.screen.as_deref().filter(|_| !escaped) {
                     Some(screen) => {
                         let fed = &mut self.stats.screened_bytes;
                         let walk = &mut self.walks[r];
@@ -755,7 +791,7 @@ impl Redactor {
                 let at = Input::new(hay)
                     .span(rel(p)..rel(bound))
                     .anchored(Anchored::Yes);
-                rule.regex.search_slots(&at, slots).is_some()
+                rule.search_slots_escaped(&at, slots, escaped).is_some()
             })
         } else {
             self.stats.searched_bytes += window_end - s;
@@ -763,7 +799,7 @@ impl Redactor {
             let at = Input::new(hay)
                 .span(rel(s)..rel(window_end))
                 .anchored(Anchored::No);
-            rule.regex.search_slots(&at, slots).is_some()
+            rule.search_slots_escaped(&at, slots, escaped).is_some()
         };
         if !found {
             return None;
@@ -861,10 +897,9 @@ impl Redactor {
                         .extend
                         .as_ref()
                         .expect("class rule");
-                    let from = self.at(e.pos);
-                    let n = self.buf[from..].iter().position(|&b| !class.contains(b));
-                    e.pos += n.unwrap_or(self.buf.len() - from) as u64;
-                    n.is_some() || eof
+                    let (n, ended) = class.run(&self.buf[self.at(e.pos)..], eof);
+                    e.pos += n as u64;
+                    ended
                 }
                 ExtKind::Armor(a, h) => loop {
                     let from = self.at(e.pos);
@@ -1041,7 +1076,7 @@ impl Redactor {
         match self.opts.style {
             Style::Label => {
                 if first {
-                    out(&self.labels[cur.rule as usize], &mut nout);
+                    out(self.set.label(cur.rule as usize), &mut nout);
                 }
                 for &c in bytes {
                     if c == b'\n' || c == b'\r' {

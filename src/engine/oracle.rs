@@ -4,7 +4,8 @@
 //! All rules go into one `meta::Regex::new_many`. For each rule that matches
 //! anywhere, matches are found by anchored searches for that rule's pattern
 //! at every position in turn (leftmost-first, then continuing after the match
-//! and its continuation). No prefilter, no windows, no streaming: if the fast
+//! and its continuation), on the text with its escaped forms decoded (see
+//! [`crate::rules::escape`]). No prefilter, no windows, no streaming: if the fast
 //! engine and this disagree, the fast engine is wrong. Never used by modes.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use regex_automata::util::syntax as re_syntax;
 use regex_automata::{meta, Anchored, Input, MatchKind, PatternID, PatternSet};
 
 use super::{armor, Style};
+use crate::rules::escape::Decoded;
 use crate::rules::{Block, RuleSet};
 
 /// One accepted secret: `[start, end)` after continuation, and its rule.
@@ -60,21 +62,27 @@ impl Oracle {
     }
 
     /// Every accepted secret span, sorted by start.
+    ///
+    /// Rules match the text with its escaped forms decoded (see
+    /// [`crate::rules::escape`]): the searches run on the decoded text, and
+    /// spans, checks and continuations are on the raw bytes.
     pub fn spans(&self, hay: &[u8]) -> Vec<OracleSpan> {
         let n = self.set.rules().len();
+        let decoded = Decoded::new(hay);
+        let (text, raw) = (&decoded.bytes[..], &decoded.raw[..]);
         let mut which = PatternSet::new(n.max(1));
         self.any
-            .which_overlapping_matches(&Input::new(hay), &mut which);
+            .which_overlapping_matches(&Input::new(text), &mut which);
         let mut caps = self.re.create_captures();
         let mut out = Vec::new();
         for pid in which.iter() {
             let r = pid.as_usize();
             let rule = &self.set.rules()[r];
             let mut pos = 0;
-            'search: while pos <= hay.len() {
+            'search: while pos <= text.len() {
                 let mut found = None;
-                for p in pos..=hay.len() {
-                    let input = Input::new(hay)
+                for p in pos..=text.len() {
+                    let input = Input::new(text)
                         .range(p..)
                         .anchored(Anchored::Pattern(PatternID::must(r)));
                     self.re.search_captures(&input, &mut caps);
@@ -85,6 +93,11 @@ impl Oracle {
                 }
                 let Some((ms, me)) = found else { break 'search };
                 pos = me;
+                // A derived rule's match where its parent's regex matches
+                // too is the parent's to decide.
+                if rule.shadowed(text, ms, text.len()) {
+                    continue;
+                }
                 let (ss, se) = match rule.secret_group {
                     Some(_) => match caps.get_group_by_name("secret") {
                         Some(g) => (g.start, g.end),
@@ -92,6 +105,7 @@ impl Oracle {
                     },
                     None => (ms, me),
                 };
+                let (ss, se) = (raw[ss], raw[se]);
                 if ss == se || rule.accept(&hay[ss..se]).is_err() {
                     continue;
                 }
@@ -99,15 +113,10 @@ impl Oracle {
                     (Some(Block::Armor { max_bytes }), _) => {
                         se + armor::block_len(&hay[se..], max_bytes)
                     }
-                    (None, Some(class)) => {
-                        se + hay[se..]
-                            .iter()
-                            .position(|&b| !class.contains(b))
-                            .unwrap_or(hay.len() - se)
-                    }
+                    (None, Some(class)) => se + class.run(&hay[se..], true).0,
                     (None, None) => se,
                 };
-                pos = pos.max(end);
+                pos = pos.max(decoded.at_or_after(end));
                 out.push(OracleSpan {
                     start: ss,
                     end,

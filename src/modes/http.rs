@@ -57,14 +57,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use super::budget::{Budget, Lease};
 use super::http_body::{decode, encode, extend_capped, BodyError, BodyRedactor, Coding, Format};
 use super::http_stream::{ChannelBody, Chunk, Parts, StreamRedactor, PIECE};
-use super::net::{self, Counters, EngineWatch, Shutdown, Stop};
-use super::slots::{Slot, SlotIo, Slots, Timeouts};
-use super::tls::BoxStream;
+use crate::counters::Refused;
 use crate::engine::Finding;
-use crate::metrics::Refused;
+use crate::net::budget::{Budget, Lease};
+use crate::net::slots::{Slot, SlotIo, Slots, Timeouts};
+use crate::net::tls::BoxStream;
+use crate::net::{self, Counters, EngineWatch, Shutdown, Stop};
 
 /// Settings of one HTTP proxy listener.
 #[derive(Debug, Clone)]

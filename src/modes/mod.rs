@@ -1,18 +1,24 @@
-//! The ways redactd runs. Each mode owns its files and sockets and nothing
-//! else; all of them drive [`crate::engine::Redactor`]s. Modes never call
-//! each other; what they share (upstream addresses, backoff, shutdown,
-//! counters) is in [`net`], and opening files and stdin (gzip detected by
-//! its magic bytes) in [`input`].
+//! The ways redactd runs data through the engine. Each mode owns its files
+//! and sockets and nothing else; all of them drive
+//! [`crate::engine::Redactor`]s. Modes never call each other: what the
+//! network modes share (accepting, slots, budgets, TLS, dialing, shutdown)
+//! is in [`crate::net`], their tallies in [`crate::counters`], and opening
+//! files and stdin (gzip detected by its magic bytes) in [`input`].
+//!
+//! - [`filter`]: files or stdin to stdout.
+//! - [`syslog`]: the syslog relay (TCP, TLS, UDP in; one queue and writer
+//!   per listener out).
+//! - [`tcp`]: the line-stream proxy, one upstream connection per client.
+//! - [`http`]: the reverse proxy for ingestion APIs ([`http_body`] and
+//!   [`http_stream`] for buffered and streamed bodies).
+//!
+//! How a configured listener becomes these tasks is [`crate::serve`]'s;
+//! the offline `scan` is [`crate::scan`].
 
-pub mod budget;
 pub mod filter;
 pub mod http;
 pub mod http_body;
 pub mod http_stream;
 pub mod input;
-pub mod net;
-pub mod scan;
-pub mod slots;
 pub mod syslog;
 pub mod tcp;
-pub mod tls;

@@ -71,27 +71,17 @@ use tracing::{debug, info, warn};
 
 use tokio_rustls::TlsAcceptor;
 
-use super::budget::Budget;
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop, Upstream};
-use super::slots::{Ended, Slot, Slots, Timeouts};
-use super::tls::{BoxStream, ClientTls, TlsError};
+use crate::config::{Framing as OutFraming, Scheme, Upstream};
+use crate::counters::{RuleCounts, StatsCursor};
 use crate::engine::{Finding, Redactor, Sink};
 use crate::framing::fields::FieldRedactor;
 use crate::framing::syslog::{
     escape_sd_value, lf_frame, octet_count_prefix, scan, Decoder, Format, Framing, Oversize, Parts,
 };
-use crate::metrics::{RuleCounts, StatsCursor};
-
-/// Framing used towards a TCP upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutFraming {
-    /// Each message as it arrived (datagrams octet counted).
-    Preserve,
-    /// Always octet counting.
-    OctetCounted,
-    /// Always LF.
-    NonTransparent,
-}
+use crate::net::budget::Budget;
+use crate::net::slots::{Ended, Slot, Slots, Timeouts};
+use crate::net::tls::{BoxStream, ClientTls, TlsError};
+use crate::net::{self, Backoff, Counters, Dialer, EngineWatch, Shutdown, Stop};
 
 /// Settings of the relay.
 #[derive(Debug, Clone)]
@@ -156,17 +146,19 @@ pub fn start(
     counters: Arc<Counters>,
     buffers: Budget,
 ) -> Result<(Relay, tokio::task::JoinHandle<()>), TlsError> {
-    let dialer = match &cfg.upstream {
-        Upstream::Tcp(addr) => Some(Dialer::new(addr, None, cfg.connect_timeout)?),
-        Upstream::Tls(addr) => {
+    let addr = cfg.upstream.authority();
+    let dialer = match cfg.upstream.scheme {
+        Scheme::Udp => None,
+        Scheme::Tls => {
             let tls = cfg.upstream_tls.as_ref().ok_or_else(|| {
                 TlsError::Config(format!("upstream tls://{addr} needs a CA file"))
             })?;
             // RFC 5425: syslog over TLS is always octet counted.
-            cfg.framing = OutFraming::OctetCounted;
-            Some(Dialer::new(addr, Some(tls), cfg.connect_timeout)?)
+            cfg.framing = OutFraming::Octet;
+            Some(Dialer::new(&addr, Some(tls), cfg.connect_timeout)?)
         }
-        Upstream::Udp(_) => None,
+        // Validation gives syslog only tcp://, udp:// and tls://.
+        _ => Some(Dialer::new(&addr, None, cfg.connect_timeout)?),
     };
     let cfg = Arc::new(cfg);
     let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
@@ -175,10 +167,9 @@ pub fn start(
         let cfg = Arc::clone(&cfg);
         let counters = Arc::clone(&counters);
         tokio::spawn(async move {
-            match (dialer, &cfg.upstream) {
-                (Some(d), _) => tcp_writer(d, cfg.clone(), rx, counters).await,
-                (None, Upstream::Udp(addr)) => udp_writer(addr.clone(), rx, counters).await,
-                (None, _) => unreachable!("every TCP upstream has a dialer"),
+            match dialer {
+                Some(d) => tcp_writer(d, cfg.clone(), rx, counters).await,
+                None => udp_writer(addr, rx, counters).await,
             }
         })
     };
@@ -241,7 +232,7 @@ impl Relay {
             debug!(?peer, "empty syslog message dropped");
             return None;
         }
-        if matches!(self.cfg.upstream, Upstream::Udp(_)) && out.len() > self.cfg.max_datagram {
+        if self.cfg.upstream.scheme == Scheme::Udp && out.len() > self.cfg.max_datagram {
             cut_outside(&mut out, &r.replaced, self.cfg.max_datagram);
             if is_empty_message(&out) {
                 Counters::add(&self.counters.dropped_too_large, 1);
@@ -580,6 +571,13 @@ enum Event {
     Ended(Ended),
 }
 
+/// A connection's redactor, the engine it follows, and what it reported.
+struct Scrub {
+    engine: EngineWatch,
+    red: Redactor,
+    stats: StatsCursor,
+}
+
 /// One client connection of a TCP listener.
 struct Conn<'a> {
     peer: SocketAddr,
@@ -597,8 +595,12 @@ impl Conn<'_> {
         };
         let mut buf = BytesMut::new();
         let mut lease = self.relay.buffers.lease();
-        let (mut engine, mut red) = self.relay.redactor();
-        let mut stats = StatsCursor::default();
+        let (engine, red) = self.relay.redactor();
+        let mut scrub = Scrub {
+            engine,
+            red,
+            stats: StatsCursor::default(),
+        };
         let counters = &self.relay.counters;
         // Set once shutdown begins: when to stop reading at the latest.
         let mut draining: Option<tokio::time::Instant> = None;
@@ -611,11 +613,14 @@ impl Conn<'_> {
                 lease.cover(want).await;
                 client.read_more(&mut buf).await
             };
-            let quiet_at = draining.map(|end| (tokio::time::Instant::now() + QUIET).min(end));
+            let quiet_at = draining.map(|_| tokio::time::Instant::now() + QUIET);
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait(), if draining.is_none() => Event::Stop,
-                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
+                // The time for reading after shutdown is over.
+                _ = sleep_until(draining), if draining.is_some() => Event::Quiet,
+                // Bytes before silence: under load the task may be polled
+                // late, and what is readable must win over the quiet timer.
                 r = self.slot.read(read) => match r {
                     Err(ended) => Event::Ended(ended),
                     Ok(r) => match r? {
@@ -626,6 +631,7 @@ impl Conn<'_> {
                         }
                     },
                 },
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
             };
             match ev {
                 Event::Stop => {
@@ -647,43 +653,11 @@ impl Conn<'_> {
                 Event::Bytes | Event::Eof => {}
             }
             let eof = matches!(ev, Event::Eof);
-            loop {
-                let frame = if eof {
-                    decoder.decode_eof(&mut buf)
-                } else {
-                    decoder.decode(&mut buf)
-                };
-                let frame = match frame {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => {
-                        Counters::add(&counters.framing_errors, 1);
-                        warn!(listener = %self.name, peer = %self.peer, error = %e, kind = e.kind(),
-                              "syslog framing error; closing the connection");
-                        return Ok(());
-                    }
-                };
-                Counters::add(&counters.messages_in, 1);
-                if let Some(e) = net::reloaded(&mut engine) {
-                    red = e.redactor();
-                    stats.restart();
-                }
-                if let Some(o) = frame.oversize {
-                    Counters::add(&counters.truncated, 1);
-                    warn!(listener = %self.name, peer = %self.peer, len = o.len, max = o.kept,
-                          "syslog {o}");
-                }
-                let (msg, over) = (&frame.body, frame.oversize);
-                let peer = Some(self.peer);
-                let Some(out) = self.relay.prepare(&mut red, &mut stats, msg, over, peer) else {
-                    continue;
-                };
-                if !self.relay.send(out, Some(frame.framing)).await {
-                    return Ok(());
-                }
-                // Redaction is CPU work with no await inside: let other
-                // connections run between messages.
-                tokio::task::consume_budget().await;
+            if !self
+                .relay_frames(&mut decoder, &mut buf, eof, &mut scrub)
+                .await
+            {
+                return Ok(());
             }
             if eof {
                 return Ok(());
@@ -694,6 +668,59 @@ impl Conn<'_> {
                 buf = BytesMut::new();
                 lease.try_cover(decoder.held());
             }
+        }
+    }
+
+    /// Redacts and queues every whole frame in `buf` (all of them at
+    /// `eof`). `false` when the connection must close: a framing error, or
+    /// the relay is gone.
+    async fn relay_frames(
+        &self,
+        decoder: &mut Decoder,
+        buf: &mut BytesMut,
+        eof: bool,
+        scrub: &mut Scrub,
+    ) -> bool {
+        let counters = &self.relay.counters;
+        loop {
+            let frame = if eof {
+                decoder.decode_eof(buf)
+            } else {
+                decoder.decode(buf)
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => return true,
+                Err(e) => {
+                    Counters::add(&counters.framing_errors, 1);
+                    warn!(listener = %self.name, peer = %self.peer, error = %e, kind = e.kind(),
+                          "syslog framing error; closing the connection");
+                    return false;
+                }
+            };
+            Counters::add(&counters.messages_in, 1);
+            if let Some(e) = net::reloaded(&mut scrub.engine) {
+                scrub.red = e.redactor();
+                scrub.stats.restart();
+            }
+            if let Some(o) = frame.oversize {
+                Counters::add(&counters.truncated, 1);
+                warn!(listener = %self.name, peer = %self.peer, len = o.len, max = o.kept,
+                      "syslog {o}");
+            }
+            let (msg, over, peer) = (&frame.body, frame.oversize, Some(self.peer));
+            let Some(out) = self
+                .relay
+                .prepare(&mut scrub.red, &mut scrub.stats, msg, over, peer)
+            else {
+                continue;
+            };
+            if !self.relay.send(out, Some(frame.framing)).await {
+                return false;
+            }
+            // Redaction is CPU work with no await inside: let other
+            // connections run between messages.
+            tokio::task::consume_budget().await;
         }
     }
 
@@ -762,8 +789,8 @@ pub async fn serve_udp(socket: UdpSocket, name: String, relay: Relay, stop: Stop
 /// Appends `m` to `batch` in the upstream's framing.
 fn frame_into(batch: &mut Vec<u8>, m: &Message, framing: OutFraming) {
     let octet = match framing {
-        OutFraming::OctetCounted => true,
-        OutFraming::NonTransparent => false,
+        OutFraming::Octet => true,
+        OutFraming::Lf => false,
         OutFraming::Preserve => m.framing != Some(Framing::NonTransparent),
     };
     if octet {
@@ -780,7 +807,6 @@ async fn tcp_writer(
     mut rx: mpsc::Receiver<Message>,
     counters: Arc<Counters>,
 ) {
-    const BATCH: usize = 256 * 1024;
     let addr = dialer.addr().to_string();
     let mut conn: Option<BoxStream> = None;
     let mut backoff = Backoff::new();
@@ -817,21 +843,7 @@ async fn tcp_writer(
                 },
             };
             let Some(m) = m else { break };
-            held.push(m);
-            let mut size = held[0].body.len();
-            while size < BATCH {
-                match rx.try_recv() {
-                    Ok(m) => {
-                        size += m.body.len();
-                        held.push(m);
-                    }
-                    Err(_) => break,
-                }
-            }
-            batch.clear();
-            for m in &held {
-                frame_into(&mut batch, m, cfg.framing);
-            }
+            fill_batch(m, &mut rx, &mut held, &mut batch, cfg.framing);
         }
         let c = match conn.as_mut() {
             Some(c) => c,
@@ -854,6 +866,36 @@ async fn tcp_writer(
     if let Some(mut c) = conn {
         upstream_down(&counters);
         let _ = c.shutdown().await;
+    }
+}
+
+/// Bytes of messages written upstream in one write, at most (one larger
+/// message goes alone).
+const BATCH: usize = 256 * 1024;
+
+/// Takes `first` and whatever else is queued, up to [`BATCH`] bytes, into
+/// `held`, framed into `batch`.
+fn fill_batch(
+    first: Message,
+    rx: &mut mpsc::Receiver<Message>,
+    held: &mut Vec<Message>,
+    batch: &mut Vec<u8>,
+    framing: OutFraming,
+) {
+    let mut size = first.body.len();
+    held.push(first);
+    while size < BATCH {
+        match rx.try_recv() {
+            Ok(m) => {
+                size += m.body.len();
+                held.push(m);
+            }
+            Err(_) => break,
+        }
+    }
+    batch.clear();
+    for m in held.iter() {
+        frame_into(batch, m, framing);
     }
 }
 
@@ -1010,7 +1052,7 @@ mod tests {
         frame_into(&mut b, &m, OutFraming::Preserve);
         assert_eq!(b, b"21 <13>x [REDACTED:a.b]\n");
         b.clear();
-        frame_into(&mut b, &m, OutFraming::NonTransparent);
+        frame_into(&mut b, &m, OutFraming::Lf);
         assert_eq!(b, b"<13>x [REDACTED:a.b]\n");
         let d = Message {
             body: b"<13>dgram".to_vec(),

@@ -37,11 +37,11 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
-use super::slots::{Ended, Slot, Slots, Timeouts};
-use super::tls::BoxStream;
+use crate::counters::StatsCursor;
 use crate::engine::Redactor;
-use crate::metrics::StatsCursor;
+use crate::net::slots::{Ended, Slot, Slots, Timeouts};
+use crate::net::tls::BoxStream;
+use crate::net::{self, Backoff, Counters, Dialer, EngineWatch, LogEvery, Out, Shutdown, Stop};
 
 /// Settings of one TCP proxy listener.
 #[derive(Debug, Clone)]
@@ -307,71 +307,44 @@ async fn forward(
     slot: &Slot,
 ) -> (io::Result<()>, crate::engine::Stats) {
     let mut engine = ctx.engine.clone();
-    let mut red = engine.borrow_and_update().redactor();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut out: Vec<u8> = Vec::new();
-    let counters = &ctx.counters;
-    let mut stats = StatsCursor::default();
+    let red = engine.borrow_and_update().redactor();
+    let mut s = Scrub {
+        ctx,
+        peer,
+        engine,
+        red,
+        stats: StatsCursor::default(),
+        buf: Vec::new(),
+        out: Vec::new(),
+    };
     let mut draining: Option<Instant> = None;
     let r = async {
         loop {
-            let held = red.pending() > 0;
-            let quiet_at = draining.map(|end| (Instant::now() + QUIET).min(end));
+            let held = s.red.pending() > 0;
+            let quiet_at = draining.map(|_| Instant::now() + QUIET);
             let ev = tokio::select! {
                 biased;
                 _ = shutdown.wait(), if draining.is_none() => Event::Stop,
-                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
-                r = slot.read(cr.read_some(&mut buf, ctx.cfg.read_size)) => match r {
+                // The time for reading after shutdown is over.
+                _ = sleep_until(draining), if draining.is_some() => Event::Quiet,
+                // Bytes before silence: under load the task may be polled
+                // late, and what is readable must win over the quiet timer.
+                r = slot.read(cr.read_some(&mut s.buf, ctx.cfg.read_size)) => match r {
                     Ok(r) => Event::Data(r?),
                     Err(e) => Event::Ended(e),
                 },
+                _ = sleep_until(quiet_at), if draining.is_some() => Event::Quiet,
                 _ = tokio::time::sleep(ctx.cfg.flush), if held => Event::Idle,
             };
             if let Event::Stop = ev {
                 draining = Some(Instant::now() + ctx.cfg.drain / 2);
                 continue;
             }
-            let start = Instant::now();
-            let mut sink = Out::new(&mut out);
-            let eof = match ev {
-                Event::Data(0) => {
-                    red.finish(&mut sink);
-                    true
-                }
-                Event::Data(n) => {
-                    Counters::add(&counters.bytes_in, n as u64);
-                    // A reload takes effect where nothing is held back.
-                    if red.pending() == 0 {
-                        if let Some(e) = net::reloaded(&mut engine) {
-                            red = e.redactor();
-                            stats.restart();
-                        }
-                    }
-                    red.write(&buf[..n], &mut sink);
-                    // A line in progress is a message in progress.
-                    slot.between_messages(buf[n - 1] == b'\n');
-                    false
-                }
-                Event::Idle => {
-                    red.flush_idle(&mut sink);
-                    // An idle client gives its read buffer back.
-                    buf = Vec::new();
-                    false
-                }
-                Event::Quiet | Event::Ended(_) => {
-                    end_early(&mut red, &mut sink, &ev, peer, ctx);
-                    true
-                }
-                Event::Stop => unreachable!("handled above"),
-            };
-            counters.processing.observe(start.elapsed());
-            counters.count_findings(&sink.by_rule);
-            counters.alert(Some(peer), &sink.found);
-            stats.update(red.stats(), counters);
-            if !out.is_empty() {
-                uw.write_all(&out).await?;
-                Counters::add(&counters.bytes_out, out.len() as u64);
-                out.clear();
+            let eof = s.redact(&ev, slot);
+            if !s.out.is_empty() {
+                uw.write_all(&s.out).await?;
+                Counters::add(&ctx.counters.bytes_out, s.out.len() as u64);
+                s.out.clear();
             }
             if eof {
                 uw.shutdown().await?;
@@ -383,7 +356,64 @@ async fn forward(
         }
     }
     .await;
-    (r, red.stats().clone())
+    (r, s.red.stats().clone())
+}
+
+/// One connection's redaction: its redactor, the engine it follows, its
+/// read buffer and the output waiting to be written.
+struct Scrub<'a> {
+    ctx: &'a Ctx,
+    peer: SocketAddr,
+    engine: EngineWatch,
+    red: Redactor,
+    stats: StatsCursor,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Scrub<'_> {
+    /// Redacts what `ev` brought into `out`; whether the stream ends.
+    fn redact(&mut self, ev: &Event, slot: &Slot) -> bool {
+        let counters = &self.ctx.counters;
+        let start = Instant::now();
+        let mut sink = Out::new(&mut self.out);
+        let eof = match *ev {
+            Event::Data(0) => {
+                self.red.finish(&mut sink);
+                true
+            }
+            Event::Data(n) => {
+                Counters::add(&counters.bytes_in, n as u64);
+                // A reload takes effect where nothing is held back.
+                if self.red.pending() == 0 {
+                    if let Some(e) = net::reloaded(&mut self.engine) {
+                        self.red = e.redactor();
+                        self.stats.restart();
+                    }
+                }
+                self.red.write(&self.buf[..n], &mut sink);
+                // A line in progress is a message in progress.
+                slot.between_messages(self.buf[n - 1] == b'\n');
+                false
+            }
+            Event::Idle => {
+                self.red.flush_idle(&mut sink);
+                // An idle client gives its read buffer back.
+                self.buf = Vec::new();
+                false
+            }
+            Event::Quiet | Event::Ended(_) => {
+                end_early(&mut self.red, &mut sink, ev, self.peer, self.ctx);
+                true
+            }
+            Event::Stop => false,
+        };
+        counters.processing.observe(start.elapsed());
+        counters.count_findings(&sink.by_rule);
+        counters.alert(Some(self.peer), &sink.found);
+        self.stats.update(self.red.stats(), counters);
+        eof
+    }
 }
 
 /// The connection ends before its client did (shutdown, eviction, a

@@ -26,14 +26,25 @@ const MAX_LANG: usize = 4096;
 const MAX_LANG_LEN: usize = 128;
 
 /// What the engine needs to know about one regex.
+///
+/// `max_len` and `keyword_offset` bound matches in raw bytes, where JSON
+/// escapes of `/`, `+` and `=` make a match longer than the text it decodes
+/// to (see [`super::escape`]); `plain_max_len` and `plain_keyword_offset`
+/// are the same bounds as written, which hold wherever no escaped form is
+/// near.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
-    /// Longest possible match, in bytes.
+    /// Longest possible match, in raw bytes.
     pub max_len: usize,
+    /// Longest possible match without escaped forms, in bytes.
+    pub plain_max_len: usize,
+    /// Upper bound on the distance from a match's start to the keyword
+    /// occurrence that proves it, without escaped forms.
+    pub plain_keyword_offset: usize,
     /// Shortest possible match, in bytes (never 0 for a valid rule).
     pub min_len: usize,
-    /// Upper bound on the distance from a match's start to the start of the
-    /// keyword occurrence that proves it.
+    /// Upper bound on the distance, in raw bytes, from a match's start to
+    /// the start of the keyword occurrence that proves it.
     pub keyword_offset: usize,
     /// Whether the keywords occur in every match exactly as written, so a
     /// keyword hit wakes the rule only when its case matches too; otherwise
@@ -108,6 +119,8 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     {
         return Ok(Analysis {
             max_len,
+            plain_max_len: max_len,
+            plain_keyword_offset: keyword_offset,
             min_len,
             keyword_offset,
             exact_keywords: true,
@@ -118,6 +131,8 @@ pub fn analyze(hir: &Hir, keywords: &[Vec<u8>]) -> Result<Analysis, Problem> {
     let keyword_offset = covered(hir, &folded, true).ok_or(Problem::KeywordNotCovered)?;
     Ok(Analysis {
         max_len,
+        plain_max_len: max_len,
+        plain_keyword_offset: keyword_offset,
         min_len,
         keyword_offset,
         exact_keywords: false,
@@ -312,6 +327,13 @@ impl Lang {
 /// Finite languages already computed during one [`covered`] search, by
 /// node (the HIR outlives the search, so its addresses are stable).
 type Memo = HashMap<*const Hir, Option<Rc<Lang>>>;
+
+/// Every string `hir` matches (as written, look-arounds ignored), if there
+/// are at most `limit` of them, each at most 128 bytes long.
+pub fn strings(hir: &Hir, limit: usize) -> Option<Vec<Vec<u8>>> {
+    let l = lang(hir, false, &mut Memo::new())?;
+    (l.len() <= limit).then(|| l.iter().map(<[u8]>::to_vec).collect())
+}
 
 /// The finite language of `hir`, lowercased, if it is small. Memoized per
 /// node: the coverage search asks for the same sub-languages many times.

@@ -4,12 +4,15 @@
 //! that redact the value wherever it appears, and also its encoded forms:
 //!
 //! - JSON-escaped (`"` `\` control bytes escaped; `/` both as is and as
-//!   `\/`);
-//! - percent-encoded (every byte outside `A-Za-z0-9-._~`, upper- and
-//!   lower-case hex, and with `+` for a space);
+//!   `\/`), and every byte as a `\u00xx` escape, hex in either case;
+//! - percent-encoded, hex digits in either case (or mixed), a space as
+//!   `%20` or `+`: every byte outside `A-Za-z0-9-._~`, or every byte;
 //! - base64 and base64url at all three alignments: the characters of the
 //!   encoding of any buffer holding the value that depend on the value's
-//!   bytes alone.
+//!   bytes alone; and that encoding cut by the line breaks MIME (76
+//!   columns) and PEM (64) wrap base64 at, real ones or `\n` / `\r\n`
+//!   escapes (a real break leaves a piece of at
+//!   most 3 characters alone on its line, see `wrapped`).
 //!
 //! A value's lines are matched each on its own (a match never holds a line
 //! break), so a multi-line value such as a PEM key is masked line by line.
@@ -22,7 +25,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::RuleSetBuilder;
+use super::{escape, RuleSetBuilder};
 
 /// Shortest value accepted, in bytes.
 pub const MIN_LEN: usize = 8;
@@ -170,15 +173,44 @@ fn json_escaped(v: &[u8], slash: bool) -> Vec<u8> {
     o
 }
 
-fn percent(v: &[u8], lower: bool, plus: bool) -> Vec<u8> {
+/// How a percent-encoder writes a value.
+#[derive(Debug, Clone, Copy)]
+struct Percent {
+    /// Lowercase hex digits.
+    lower: bool,
+    /// A space as `+` (forms), not `%20`.
+    plus: bool,
+    /// Every byte encoded, not only those outside `A-Za-z0-9-._~`.
+    full: bool,
+}
+
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn percent(v: &[u8], how: Percent) -> Vec<u8> {
     let mut o = Vec::with_capacity(v.len() * 3);
     for &b in v {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => o.push(b),
-            b' ' if plus => o.push(b'+'),
-            _ if lower => o.extend_from_slice(format!("%{b:02x}").as_bytes()),
+            _ if unreserved(b) && !how.full => o.push(b),
+            b' ' if how.plus => o.push(b'+'),
+            _ if how.lower => o.extend_from_slice(format!("%{b:02x}").as_bytes()),
             _ => o.extend_from_slice(format!("%{b:02X}").as_bytes()),
         }
+    }
+    o
+}
+
+/// Every byte as a JSON `\u00xx` escape.
+fn unicode_escaped(v: &[u8], lower: bool) -> Vec<u8> {
+    let mut o = Vec::with_capacity(v.len() * 6);
+    for &b in v {
+        let e = if lower {
+            format!("\\u{b:04x}")
+        } else {
+            format!("\\u{b:04X}")
+        };
+        o.extend_from_slice(e.as_bytes());
     }
     o
 }
@@ -228,8 +260,15 @@ pub fn forms(v: &[u8]) -> Vec<Vec<u8>> {
     }
     add(json_escaped(v, false));
     add(json_escaped(v, true));
-    for (lower, plus) in [(false, false), (true, false), (false, true)] {
-        add(percent(v, lower, plus));
+    for full in [false, true] {
+        for lower in [false, true] {
+            for plus in [false, true] {
+                add(percent(v, Percent { lower, plus, full }));
+            }
+        }
+    }
+    for lower in [false, true] {
+        add(unicode_escaped(v, lower));
     }
     for url in [false, true] {
         for k in 0..3 {
@@ -237,6 +276,196 @@ pub fn forms(v: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// One way a value is written: a regex, and a literal every match of it
+/// holds (ASCII case-insensitively), for the prefilter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    regex: String,
+    keyword: Vec<u8>,
+}
+
+/// Longest keyword kept: a prefix of a longer literal is in every match too.
+const MAX_KEYWORD: usize = 32;
+
+impl Pattern {
+    fn literal(form: &[u8]) -> Pattern {
+        Pattern {
+            regex: regex_literal(form),
+            keyword: form[..form.len().min(MAX_KEYWORD)].to_vec(),
+        }
+    }
+}
+
+/// Every pattern `v` is redacted by: its [`forms`] as literals, except that
+/// percent-encoding and `\u00xx` escaping take hex digits in either case
+/// (and, percent-encoded, a space as `%20` or `+`), and the pieces of a
+/// base64 encoding wrapped across lines ([`wrapped`]).
+fn patterns(v: &[u8]) -> Vec<Pattern> {
+    let mut out: Vec<Pattern> = Vec::new();
+    for line in v.split(|&b| b == b'\n') {
+        out.push(Pattern::literal(line.strip_suffix(b"\r").unwrap_or(line)));
+    }
+    out.push(Pattern::literal(&json_escaped(v, false)));
+    out.push(Pattern::literal(&json_escaped(v, true)));
+    for url in [false, true] {
+        for k in 0..3 {
+            out.push(Pattern::literal(&base64_aligned(v, k, url)));
+        }
+    }
+    out.retain(|p| p.keyword.len() >= MIN_LEN.min(MAX_KEYWORD));
+    for full in [false, true] {
+        out.push(percent_pattern(v, full));
+    }
+    out.extend(unicode_pattern(v));
+    for k in 0..3 {
+        out.extend(wrapped(&base64_aligned(v, k, false)));
+    }
+    let mut seen = Vec::new();
+    out.retain(|p| {
+        let new = !seen.contains(&p.regex);
+        seen.push(p.regex.clone());
+        new
+    });
+    out
+}
+
+fn cap(literal: &[u8]) -> Vec<u8> {
+    literal[..literal.len().min(MAX_KEYWORD)].to_vec()
+}
+
+/// Every byte as a `\u00xx` escape, hex in either case. Rules see the
+/// escapes of `/`, `+` and `=` decoded ([`super::escape`]), so those bytes
+/// are matched as they are; the keyword is the longest run of escapes
+/// between them (none for a value of nothing else, whose escapes decode to
+/// the value).
+fn unicode_pattern(v: &[u8]) -> Option<Pattern> {
+    let regex = v
+        .iter()
+        .map(|&b| match b {
+            _ if escape::ESCAPED.contains(&b) => regex_literal(&[b]),
+            _ => format!("\\\\u00{}", hex_ci(b)),
+        })
+        .collect();
+    let longest = v
+        .split(|b| escape::ESCAPED.contains(b))
+        .max_by_key(|run| run.len())
+        .filter(|run| !run.is_empty())?;
+    Some(Pattern {
+        regex,
+        keyword: cap(&unicode_escaped(longest, true)),
+    })
+}
+
+/// The two hex digits of `b` as a regex matching either case.
+fn hex_ci(b: u8) -> String {
+    format!("{b:02x}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                c.to_string()
+            } else {
+                format!("[{c}{}]", c.to_ascii_uppercase())
+            }
+        })
+        .collect()
+}
+
+/// Percent-encoded (every byte when `full`, else those outside
+/// `A-Za-z0-9-._~`), hex in either case, a space as `%20` or `+`. The
+/// keyword is the longest part between spaces, lowercased; when that is
+/// shorter than 4 bytes, a space is `%20` only and the keyword is the
+/// whole, so it stays selective.
+fn percent_pattern(v: &[u8], full: bool) -> Pattern {
+    let strict = |v: &[u8]| {
+        let regex = v
+            .iter()
+            .map(|&b| match b {
+                _ if unreserved(b) && !full => regex_literal(&[b]),
+                _ => format!("%{}", hex_ci(b)),
+            })
+            .collect();
+        let how = Percent {
+            lower: true,
+            plus: false,
+            full,
+        };
+        Pattern {
+            regex,
+            keyword: cap(&percent(v, how)),
+        }
+    };
+    let parts: Vec<Pattern> = v.split(|&b| b == b' ').map(strict).collect();
+    let longest = parts.iter().map(|p| p.keyword.clone()).max_by_key(Vec::len);
+    match longest {
+        Some(keyword) if keyword.len() >= 4 => Pattern {
+            regex: parts
+                .iter()
+                .map(|p| p.regex.as_str())
+                .collect::<Vec<_>>()
+                .join(r"(?:%20|\+)"),
+            keyword,
+        },
+        _ => strict(v),
+    }
+}
+
+/// The patterns of an encoding `e` (a value's base64 characters) that a
+/// line break cuts: MIME wraps base64 at 76 columns, PEM at 64, with real
+/// line breaks or, inside a JSON string, `\n` and `\r\n` escapes. No match
+/// holds a real line break, so each side is one pattern: a prefix of `e` of
+/// at least 4 characters ending a line, and a suffix of at least 4 starting
+/// one (then a base64 character or the line's end, so `2026-...` does not
+/// qualify); a piece of 1 to 3 characters alone on its side is not
+/// redacted. Escapes stay on the line: `e` with one `\n` or `\r\n` escape
+/// anywhere in its second half (keyword: its first 4 characters), or in its
+/// first (its last 4).
+fn wrapped(e: &[u8]) -> Vec<Pattern> {
+    const PIECE: usize = 4;
+    if e.len() < 2 * PIECE {
+        return Vec::new();
+    }
+    let (head, tail) = (&e[..PIECE], &e[e.len() - PIECE..]);
+    let lit = |c: &u8| regex_literal(std::slice::from_ref(c));
+    let prefix = e[PIECE..]
+        .iter()
+        .rev()
+        .fold(String::new(), |inner, c| format!("(?:{}{inner})?", lit(c)));
+    let suffix = e[..e.len() - PIECE]
+        .iter()
+        .fold(String::new(), |inner, c| format!("(?:{inner}{})?", lit(c)));
+    let esc = r"(?:(?:\\r)?\\n)?";
+    let half = e.len() / 2;
+    let second: String = e[half..]
+        .iter()
+        .map(|c| format!("{esc}{}", lit(c)))
+        .collect();
+    let first: String = e[..half]
+        .iter()
+        .map(|c| format!("{}{esc}", lit(c)))
+        .collect();
+    vec![
+        Pattern {
+            regex: format!("{}{prefix}(?R:$)", regex_literal(head)),
+            keyword: head.to_vec(),
+        },
+        Pattern {
+            regex: format!(
+                "(?R:^){suffix}{}(?:[A-Za-z0-9+/=]|(?R:$))",
+                regex_literal(tail)
+            ),
+            keyword: tail.to_vec(),
+        },
+        Pattern {
+            regex: format!("{}{second}", regex_literal(&e[..half])),
+            keyword: head.to_vec(),
+        },
+        Pattern {
+            regex: format!("{first}{}", regex_literal(&e[half..])),
+            keyword: tail.to_vec(),
+        },
+    ]
 }
 
 fn regex_literal(form: &[u8]) -> String {
@@ -263,10 +492,11 @@ pub fn rules_toml(values: &[KnownValue]) -> String {
             n += 1;
         }
         used.push(name.clone());
-        let forms = forms(&v.value);
-        let alts: Vec<String> = forms.iter().map(|f| regex_literal(f)).collect();
-        let keywords: Vec<String> = forms.iter().map(|f| toml_str(f)).collect();
-        let first = toml_str(&forms[0]);
+        let patterns = patterns(&v.value);
+        let alts: Vec<&str> = patterns.iter().map(|p| p.regex.as_str()).collect();
+        let mut keywords: Vec<String> = patterns.iter().map(|p| toml_str(&p.keyword)).collect();
+        keywords.dedup();
+        let first = toml_str(&forms(&v.value)[0]);
         text.push_str(&format!(
             "[[rule]]\nid = \"known.{name}\"\nname = \"Known value {name}\"\n\
              regex = '''(?:{})'''\nkeywords = [{}]\nseverity = \"critical\"\n\
@@ -312,7 +542,9 @@ pub fn add_to(builder: &mut RuleSetBuilder, values: &[KnownValue]) -> Result<(),
     for (rule, v) in set.rules().iter().zip(values) {
         for f in forms(&v.value) {
             for line in f.split(|&b| b == b'\n') {
-                if line.len() >= MIN_LEN && !rule.regex.is_match(line) {
+                let mut slots = [None, None];
+                let found = rule.search_slots(&regex_automata::Input::new(line), &mut slots);
+                if line.len() >= MIN_LEN && found.is_none() {
                     return Err(KnownError(format!(
                         "{}: a form of the known value is not matched",
                         v.origin
@@ -372,5 +604,151 @@ mod tests {
         assert!(
             format!("{:?}", value(b"secretvalue", "k", "o".into()).unwrap()).contains("<11 bytes>")
         );
+    }
+
+    /// The rules of `value` as the only known value.
+    fn known_set(value: &[u8]) -> std::sync::Arc<crate::rules::RuleSet> {
+        let mut b = RuleSetBuilder::new();
+        let v = KnownValue {
+            name: "v".into(),
+            origin: "test".into(),
+            value: value.to_vec(),
+        };
+        add_to(&mut b, &[v]).unwrap();
+        std::sync::Arc::new(b.build().unwrap())
+    }
+
+    /// Redacts `text` with `set`, `mask` style: which bytes were redacted.
+    fn masked(set: &std::sync::Arc<crate::rules::RuleSet>, text: &[u8]) -> Vec<bool> {
+        use crate::engine::fingerprint::Fingerprinter;
+        use crate::engine::{Options, Redactor, Style};
+        let opts = Options {
+            style: Style::Mask,
+            fingerprinter: std::sync::Arc::new(
+                Fingerprinter::new(b"known-test-key-01", "k").unwrap(),
+            ),
+        };
+        let out = Redactor::redact_all(set.clone(), opts, text).out;
+        assert_eq!(out.len(), text.len());
+        out.iter()
+            .zip(text)
+            .map(|(&o, &t)| o != t || o == b'*')
+            .collect()
+    }
+
+    fn all_redacted(set: &std::sync::Arc<crate::rules::RuleSet>, text: &[u8], what: &str) {
+        let m = masked(set, text);
+        let at = memchr::memmem::find(text, b"<<").map_or(0, |i| i + 2);
+        let to = memchr::memmem::find(text, b">>").unwrap_or(text.len());
+        assert!(
+            m[at..to].iter().all(|&r| r),
+            "{what}: {:?} not all redacted",
+            String::from_utf8_lossy(text)
+        );
+    }
+
+    const VALUE: &[u8] = b"p@ss/w0rd with+space=X";
+
+    #[test]
+    fn percent_encodings_in_any_hex_case_and_fully_encoded_are_redacted() {
+        let enc = |lower: bool, full: bool, plus: bool| {
+            let mut o = String::new();
+            for &b in VALUE {
+                let raw = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+                match b {
+                    b' ' if plus && !full => o.push('+'),
+                    _ if raw && !full => o.push(b as char),
+                    _ if lower => o.push_str(&format!("%{b:02x}")),
+                    _ => o.push_str(&format!("%{b:02X}")),
+                }
+            }
+            o
+        };
+        let set = known_set(VALUE);
+        for lower in [false, true] {
+            for full in [false, true] {
+                for plus in [false, true] {
+                    let text = format!("GET /login?p=<<{}>> HTTP/1.1", enc(lower, full, plus));
+                    all_redacted(
+                        &set,
+                        text.as_bytes(),
+                        &format!("lower {lower} full {full} plus {plus}"),
+                    );
+                }
+            }
+        }
+        // Mixed case within one value.
+        all_redacted(&set, b"q=<<p%40ss%2fw0rd%20with%2Bspace%3dX>> ok", "mixed");
+    }
+
+    #[test]
+    fn every_byte_as_a_json_unicode_escape_is_redacted() {
+        let set = known_set(VALUE);
+        for upper in [false, true] {
+            let mut text = String::from(r#"{"v":"<<"#);
+            for &b in VALUE {
+                text.push_str(&if upper {
+                    format!("\\u{b:04X}")
+                } else {
+                    format!("\\u{b:04x}")
+                });
+            }
+            text.push_str(r#">>"}"#);
+            all_redacted(&set, text.as_bytes(), &format!("upper {upper}"));
+        }
+    }
+
+    /// The value inside a buffer encoded as base64 and wrapped at 76 (MIME)
+    /// or 64 (PEM) columns, by real line breaks or by `\n` escapes in a JSON
+    /// string, starting at every column: every character of its encoding is
+    /// redacted, but for a piece of fewer than 4 characters alone on one side
+    /// of a real line break.
+    #[test]
+    fn base64_wrapped_across_the_value_is_redacted() {
+        let value = b"hunter2-super-secret-value";
+        let mut rng = crate::rules::template::Rng::from_seed(b"known-wrap");
+        let set = known_set(value);
+        for width in [76, 64] {
+            for brk in ["\n", "\r\n", "\\n", "\\r\\n"] {
+                for pre in 0..57 {
+                    let mut data: Vec<u8> = (0..pre).map(|_| rng.next_u64() as u8).collect();
+                    data.extend_from_slice(value);
+                    data.extend((0..40).map(|_| rng.next_u64() as u8));
+                    let enc = base64(&data, false);
+                    let form = base64_aligned(value, pre % 3, false);
+                    let at = (8 * pre).div_ceil(6);
+                    assert_eq!(&enc[at..at + form.len()], &form[..]);
+                    // Wrap, remembering where each encoded character went.
+                    let mut text = b"data: ".to_vec();
+                    let mut pos = Vec::new();
+                    for (i, &c) in enc.iter().enumerate() {
+                        if i > 0 && i % width == 0 {
+                            text.extend_from_slice(brk.as_bytes());
+                        }
+                        pos.push(text.len());
+                        text.push(c);
+                    }
+                    let m = masked(&set, &text);
+                    let cut = (at / width + 1) * width;
+                    let short = cut > at && cut < at + form.len() && brk.ends_with('\n') && {
+                        let (a, b) = (cut - at, at + form.len() - cut);
+                        a < 4 || b < 4
+                    };
+                    for i in at..at + form.len() {
+                        let side_short = short
+                            && (if i < cut {
+                                cut - at
+                            } else {
+                                at + form.len() - cut
+                            }) < 4;
+                        assert!(
+                            m[pos[i]] || side_short,
+                            "width {width} break {brk:?} prefix {pre}: encoded character {} kept",
+                            i - at
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -13,11 +13,14 @@
 
 pub mod allow;
 pub mod analyze;
+pub mod compile;
+pub mod escape;
 pub mod known;
 pub mod prefilter;
 pub mod screen;
 pub mod syntax;
 pub mod template;
+pub mod truncated;
 pub mod validate;
 pub mod viability;
 
@@ -26,8 +29,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use regex_automata::meta;
-use regex_automata::util::syntax as re_syntax;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{meta, Input, PatternID};
 
 pub use analyze::Analysis;
 pub use prefilter::Prefilter;
@@ -44,9 +47,11 @@ pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
 /// How the sources of built-in rule files are named (`builtin:aws.toml`).
 pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 
-/// Rules whose keyword is at most this many bytes into every match are
-/// verified by anchored searches only (one per possible start, see the
-/// engine), so their regexes need no reverse NFA and no literal prefilter.
+/// Rules whose keyword is at most this many bytes into every match (as
+/// written) are verified by anchored searches (one per possible start, see
+/// the engine), so their regexes need no reverse NFA and no literal
+/// prefilter. (Where escaped forms put the keyword further in, the engine
+/// searches unanchored, which the backtracker or the PikeVM answers.)
 pub const ANCHORED_VERIFY_MAX: usize = 8;
 
 /// Longest match any rule may have. Bounds the carry-over window.
@@ -119,6 +124,34 @@ impl ByteSet {
     pub fn contains(&self, b: u8) -> bool {
         self.0[usize::from(b)]
     }
+
+    /// How long the run of bytes in the set at the start of `bytes` is, an
+    /// escaped form of a member ([`escape`]) counting as a member, and
+    /// whether it ended: `false` when `bytes` ran out before a byte outside
+    /// the set, or ends in what more bytes may make an escaped form, and
+    /// `eof` is not set.
+    pub fn run(&self, bytes: &[u8], eof: bool) -> (usize, bool) {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if self.contains(b) {
+                i += 1;
+                continue;
+            }
+            if b == b'\\' {
+                match escape::escaped_at(&bytes[i..]) {
+                    Some((d, n)) if self.contains(d) => {
+                        i += n;
+                        continue;
+                    }
+                    None if !eof && escape::may_become_escape(&bytes[i..]) => return (i, false),
+                    _ => {}
+                }
+            }
+            return (i, true);
+        }
+        (i, eof)
+    }
 }
 
 impl fmt::Debug for ByteSet {
@@ -162,16 +195,18 @@ pub struct Rule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    /// The compiled regex (cheap to clone; each pools its caches per
-    /// thread). Rules with `analysis.keyword_offset` at most
-    /// [`ANCHORED_VERIFY_MAX`] are only ever searched anchored and are built
-    /// without full DFAs or literal prefilters (and, unless generic, without
-    /// lazy DFAs).
-    pub regex: meta::Regex,
+    /// How the rule finds matches: its compiled regex, or, for a derived
+    /// `-truncated` rule, its shapes. Search through
+    /// [`search_slots`](Self::search_slots), which sees escapes decoded.
+    pub matcher: Matcher,
     /// Capture group index of `secret`, if the regex names one.
     pub secret_group: Option<usize>,
     /// Keywords as written.
     pub keywords: Vec<String>,
+    /// What the prefilter searches for: the keywords as written, cut before
+    /// a `/`, `+` or `=`, or with JSON-escaped spellings (see
+    /// [`escape::search_keywords`]).
+    pub search_keywords: Vec<String>,
     /// Severity.
     pub severity: Severity,
     /// What to rotate and where.
@@ -207,7 +242,130 @@ pub struct Rule {
     pub negative_examples: Vec<String>,
 }
 
+/// How a rule finds its matches.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The rule's compiled regex. It pools its caches per thread, so it is
+    /// shared behind an `Arc`: a rule's clones, and the derived rule it
+    /// shadows, use the same caches (a cache of a large regex is tens of
+    /// KB). Rules with `analysis.plain_keyword_offset` at most
+    /// [`ANCHORED_VERIFY_MAX`] are built without full DFAs or literal
+    /// prefilters (and, unless generic, without lazy DFAs).
+    Regex(Arc<meta::Regex>),
+    /// A derived `-truncated` rule ([`truncated`]): a few fixed-length
+    /// shapes, matched without a regex (each compiled regex costs some 8 KB
+    /// however small), and the parent's regex, which shadows them.
+    Truncated(Arc<truncated::Shapes>),
+}
+
+impl Matcher {
+    /// Heap bytes of the compiled matcher (without per-thread caches).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Matcher::Regex(r) => r.memory_usage(),
+            Matcher::Truncated(t) => t.memory_usage(),
+        }
+    }
+}
+
 impl Rule {
+    /// Searches `input` with the rule's regex as [`meta::Regex::search_slots`]
+    /// does, in decoded text (see [`escape`]): when the span, or the
+    /// [`escape::MAX_FORM_LEN`] bytes before it (look-behind context, which
+    /// callers should provide), hold an escaped form, the regex runs on the
+    /// haystack decoded and the slots are mapped back to raw offsets. No
+    /// match starts or ends inside an escaped form.
+    pub fn search_slots(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+    ) -> Option<PatternID> {
+        let span = input.get_span();
+        let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
+        let escaped = escape::has_escape(&input.haystack()[look..span.end]);
+        self.search_slots_escaped(input, slots, escaped)
+    }
+
+    /// As [`search_slots`](Self::search_slots), for callers that have
+    /// looked for escaped forms themselves: `escaped` says whether the
+    /// haystack may hold one (`false` searches it as it is). A caller trying
+    /// many starts in one window looks once.
+    pub fn search_slots_escaped(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+        escaped: bool,
+    ) -> Option<PatternID> {
+        if !escaped {
+            return self.search_shadowed(input, slots);
+        }
+        let hay = input.haystack();
+        let span = input.get_span();
+        let look = span.start.saturating_sub(escape::MAX_FORM_LEN);
+        let d = escape::Decoded::new(&hay[look..]);
+        let (from, to) = (
+            d.at_or_after(span.start - look),
+            d.ending_by(span.end - look),
+        );
+        if from > to {
+            return None;
+        }
+        let decoded = Input::new(&d.bytes)
+            .span(from..to)
+            .anchored(input.get_anchored())
+            .earliest(input.get_earliest());
+        let pid = self.search_shadowed(&decoded, slots)?;
+        for slot in slots.iter_mut() {
+            *slot = slot.and_then(|v| NonMaxUsize::new(look + d.raw[v.get()]));
+        }
+        Some(pid)
+    }
+
+    /// The matcher's search; a derived rule's match that its parent's
+    /// regex also matches at its start has its secret group left out.
+    fn search_shadowed(
+        &self,
+        input: &Input<'_>,
+        slots: &mut [Option<NonMaxUsize>],
+    ) -> Option<PatternID> {
+        match &self.matcher {
+            Matcher::Regex(r) => r.search_slots(input, slots),
+            Matcher::Truncated(t) => t.search_slots(input, slots),
+        }
+    }
+
+    /// Whether this is a derived rule whose parent's regex matches at `at`
+    /// in `hay[..end]`, so that a match of this rule there is the parent's
+    /// to decide.
+    pub fn shadowed(&self, hay: &[u8], at: usize, end: usize) -> bool {
+        match &self.matcher {
+            Matcher::Regex(_) => false,
+            Matcher::Truncated(t) => t.shadowed(hay, at, end),
+        }
+    }
+
+    /// The rule's matches in `hay` one after another, as the engine finds
+    /// them (escapes decoded, shadowed matches kept): each match's span and
+    /// its secret's, if the secret group took part.
+    pub fn matches<'h>(&'h self, hay: &'h [u8]) -> impl Iterator<Item = Match> + 'h {
+        let mut slots = vec![None; 2 * (self.secret_group.unwrap_or(0) + 1)];
+        let g = self.secret_group.unwrap_or(0);
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at > hay.len() {
+                return None;
+            }
+            self.search_slots(&Input::new(hay).range(at..), &mut slots)?;
+            let get = |i: usize| slots[i].map(NonMaxUsize::get);
+            let (start, end) = (get(0)?, get(1)?);
+            at = if end > start { end } else { end + 1 };
+            Some(Match {
+                span: start..end,
+                secret: get(2 * g).zip(get(2 * g + 1)).map(|(s, e)| s..e),
+            })
+        })
+    }
+
     /// Whether the rule is in the `generic` pack (it loses label ties to
     /// specific rules).
     pub fn is_generic(&self) -> bool {
@@ -215,8 +373,10 @@ impl Rule {
     }
 
     /// Whether a candidate secret passes the rule's entropy, stop-word and
-    /// validator checks. Returns the reason when it does not.
+    /// validator checks. Returns the reason when it does not. The checks
+    /// see the secret with JSON escapes decoded ([`escape::decode`]).
     pub fn accept(&self, secret: &[u8]) -> Result<(), Rejection> {
+        let secret = &*escape::decode(secret);
         if let Some(word) = self
             .stop_words
             .iter()
@@ -246,6 +406,15 @@ impl Rule {
         }
         Ok(())
     }
+}
+
+/// One match of a rule: where it is, and where its secret is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The whole match.
+    pub span: std::ops::Range<usize>,
+    /// The secret (the `secret` group, else the match), if it took part.
+    pub secret: Option<std::ops::Range<usize>>,
 }
 
 /// Why a regex match was not accepted as a finding.
@@ -439,21 +608,7 @@ impl RuleSetBuilder {
             }
         }
         // Selection.
-        let known: BTreeSet<&str> = parsed_rules
-            .iter()
-            .flat_map(|(_, r)| {
-                std::iter::once(r.id.as_str()).chain(r.tags.iter().map(String::as_str))
-            })
-            .collect();
-        for name in self.enable.iter().chain(&self.disable) {
-            if !known.contains(name.as_str()) {
-                problems.push(Problem {
-                    file: "selection".into(),
-                    rule: None,
-                    message: format!("no rule id or tag named {name:?}"),
-                });
-            }
-        }
+        problems.extend(self.unknown_names(parsed_rules.iter().map(|(_, r)| r)));
         let hit = |r: &syntax::RuleConfig, names: &[String]| {
             names
                 .iter()
@@ -475,9 +630,45 @@ impl RuleSetBuilder {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
+        // Derived rules go last, so their parents win ties in labels.
+        let off = |id: &RuleId| {
+            self.disable
+                .iter()
+                .any(|d| d == truncated::TAG || *d == format!("{id}{}", truncated::ID_SUFFIX))
+        };
+        let derived: Vec<Rule> = rules
+            .iter()
+            .filter(|r| !off(&r.id))
+            .filter_map(truncated::derive)
+            .collect();
+        rules.extend(derived);
         let mut set = RuleSet::from_rules(rules);
         set.allow = self.allow.clone();
         Ok(set)
+    }
+
+    /// A problem for each name to enable or disable that is no rule id or
+    /// tag, nor a derived rule's id or tag ([`truncated`]).
+    fn unknown_names<'a>(
+        &self,
+        parsed: impl Iterator<Item = &'a syntax::RuleConfig>,
+    ) -> Vec<Problem> {
+        let mut known: BTreeSet<String> = BTreeSet::from([truncated::TAG.to_string()]);
+        for r in parsed {
+            known.insert(format!("{}{}", r.id, truncated::ID_SUFFIX));
+            known.insert(r.id.clone());
+            known.extend(r.tags.iter().cloned());
+        }
+        self.enable
+            .iter()
+            .chain(&self.disable)
+            .filter(|name| !known.contains(name.as_str()))
+            .map(|name| Problem {
+                file: "selection".into(),
+                rule: None,
+                message: format!("no rule id or tag named {name:?}"),
+            })
+            .collect()
     }
 
     /// Allows candidates whose secret matches `pattern` (see [`allow`]).
@@ -493,240 +684,73 @@ impl RuleSetBuilder {
     }
 }
 
+/// The problems found in one rule.
+struct Report<'a> {
+    file: &'a str,
+    id: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Report<'_> {
+    fn add(&mut self, message: String) {
+        self.problems.push(Problem {
+            file: self.file.into(),
+            rule: Some(self.id.into()),
+            message,
+        });
+    }
+}
+
 /// Validates one rule and, when `full`, compiles it; otherwise only the
 /// checks that need no compiling run and `Ok(None)` says the rule is fine
 /// as far as they go.
 fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule>, Vec<Problem>> {
-    let mut problems = Vec::new();
     let id = rc.id.clone();
-    let mut problem = |m: String| {
-        problems.push(Problem {
-            file: file.into(),
-            rule: Some(id.clone()),
-            message: m,
-        })
+    let mut report = Report {
+        file,
+        id: &id,
+        problems: Vec::new(),
     };
-
-    let id_ok = !rc.id.is_empty()
-        && rc.id.contains('.')
-        && rc
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !id_ok {
-        problem(
-            "id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into(),
-        );
-    }
-    if !rc.regex.is_ascii() {
-        problem("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
-    }
-    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
-        problem(format!(
-            "unknown severity {:?} (low, medium, high, critical)",
-            rc.severity
-        ));
-        Severity::High
-    });
-    if rc.remediation.trim().is_empty() {
-        problem("remediation is empty".into());
-    }
-    if rc.examples.is_empty() {
-        problem("rule has no examples".into());
-    }
-    let mut keywords = Vec::new();
-    for k in &rc.keywords {
-        if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
-            problem(format!(
-                "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
-            ));
-        }
-        keywords.push(k.as_bytes().to_vec());
-    }
-    if keywords.is_empty() {
-        problem("rule has no keywords: the prefilter could never wake it".into());
-    }
-    let validator = rc.validator.as_deref().and_then(|v| {
-        let parsed = Validator::parse(v);
-        if parsed.is_none() {
-            problem(format!("unknown validator {v:?}"));
-        }
-        parsed
-    });
-    let block = match rc.block.as_deref() {
-        None => None,
-        Some("armor") => Some(Block::Armor {
-            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
-        }),
-        Some(other) => {
-            problem(format!("unknown block kind {other:?} (armor)"));
-            None
-        }
-    };
-    if rc.max_block_bytes.is_some() && block.is_none() {
-        problem("max_block_bytes without block".into());
-    }
-    let extend = rc.extend.as_deref().and_then(|c| {
-        let set = parse_byte_class(c);
-        if set.is_none() {
-            problem(format!(
-                "extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"
-            ));
-        }
-        set
-    });
-    if extend.is_some() && block.is_some() {
-        problem("a rule takes extend or block, not both".into());
-    }
-
-    let parser = || {
-        regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .multi_line(true)
-            .build()
-    };
-    let hir = match parser().parse(&rc.regex) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            problem(format!(
-                "regex does not parse: {}",
-                one_line(&e.to_string())
-            ));
-            None
-        }
-    };
-    let analysis =
-        hir.as_ref()
-            .filter(|_| full)
-            .and_then(|h| match analyze::analyze(h, &keywords) {
-                Ok(a) if a.max_len > MAX_RULE_LEN => {
-                    problem(format!(
-                        "maximum match length {} exceeds {MAX_RULE_LEN}",
-                        a.max_len
-                    ));
-                    None
-                }
-                Ok(a) => Some(a),
-                Err(p) => {
-                    problem(p.to_string());
-                    None
-                }
-            });
-    // Captures come from the bounded backtracker or the PikeVM either way;
-    // the one-pass DFA (a quarter of a compiled regex) bought no measurable
-    // speed. Rules whose keyword starts every match (or nearly) are verified
-    // by searches anchored at the candidate starts, which the backtracker
-    // decides in a few steps; the lazy and full DFAs need a reverse NFA, the
-    // largest part of a compiled regex, so only rules searched unanchored
-    // get them, and the generic rules: their keywords are common words and their NFAs
-    // large, so a lazy DFA that rejects a candidate, or bounds the match
-    // before the backtracker resolves the groups, saves 17% of all
-    // instructions on the benchmark corpus. Lazy DFA caches are small (peak
-    // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
-    // 64 KiB for the rest, which only thrash past that on adversarial input.
-    // Rules whose keyword lies at most ANCHORED_VERIFY_MAX bytes into every
-    // match are only ever searched anchored: they need no reverse NFA and no
-    // literal prefilter (Teddy tables for rules with many literals), which
-    // would never run but would take memory.
-    let anchored = analysis
-        .as_ref()
-        .is_some_and(|a| a.keyword_offset <= ANCHORED_VERIFY_MAX);
+    let severity = check_fields(&rc, &mut report);
+    let (validator, block, extend) = check_checks(&rc, &mut report);
+    let hir = compile::parse(&rc.regex)
+        .map_err(|e| report.add(format!("regex does not parse: {e}")))
+        .ok();
     let generic = rc.tags.iter().any(|t| t == "generic");
-    let regex = hir.as_ref().filter(|_| full).and_then(|_| {
-        let built = meta::Regex::builder()
-            .syntax(
-                re_syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false)
-                    .multi_line(true),
-            )
-            .configure(
-                meta::Regex::config()
-                    .utf8_empty(false)
-                    .onepass(false)
-                    .hybrid(!anchored || generic)
-                    .dfa(!anchored)
-                    .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 })
-                    .auto_prefilter(!anchored),
-            )
-            .build(&rc.regex);
-        match built {
-            Ok(r) => Some(r),
-            Err(e) => {
-                problem(format!(
-                    "regex does not compile: {}",
-                    one_line(&e.to_string())
-                ));
-                None
-            }
-        }
+    let search = hir.as_ref().filter(|_| full).and_then(|h| {
+        compile::build_search(h, &rc.keywords, generic)
+            .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
+            .ok()
     });
-    // One small regex per rule that has any: matched only against accepted
-    // candidates, so no lazy DFA (its cache would cost more memory than the
-    // few bytes it ever sees are worth).
     let allow_values = if rc.allow_values.is_empty() || !full {
         None
     } else {
-        let joined = rc
-            .allow_values
-            .iter()
-            .map(|a| format!("(?:{a})"))
-            .collect::<Vec<_>>()
-            .join("|");
-        let built = meta::Regex::builder()
-            .syntax(re_syntax::Config::new().unicode(false).utf8(false))
-            .configure(
-                meta::Regex::config()
-                    .utf8_empty(false)
-                    .onepass(false)
-                    .hybrid(false)
-                    .dfa(false),
-            )
-            .build(&format!(r"\A(?:{joined})\z"));
-        match built {
-            Ok(r) => Some(r),
-            Err(e) => {
-                problem(format!(
-                    "allow_values do not compile: {}",
-                    one_line(&e.to_string())
-                ));
-                None
-            }
-        }
+        compile::build_allow_values(&rc.allow_values)
+            .map_err(|p| report.add(p))
+            .ok()
     };
-    let secret_group = regex.as_ref().and_then(|r| {
-        r.group_info()
-            .to_index(regex_automata::PatternID::ZERO, "secret")
-    });
-
-    let mut examples = Vec::new();
-    for (i, ex) in rc.examples.iter().enumerate().filter(|_| full) {
-        match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
-            Ok((input, output)) => examples.push(Example { input, output }),
-            Err(e) => problem(format!("example {}: {e}", i + 1)),
-        }
+    let (examples, negative_examples) = if full {
+        expand_examples(&rc, &mut report)
+    } else {
+        Default::default()
+    };
+    if !report.problems.is_empty() {
+        return Err(report.problems);
     }
-    let mut negative_examples = Vec::new();
-    for (i, ex) in rc.negative_examples.iter().enumerate().filter(|_| full) {
-        match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
-            Ok(s) => negative_examples.push(s),
-            Err(e) => problem(format!("negative example {}: {e}", i + 1)),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    if !full {
+    let Some(search) = search else {
         return Ok(None);
-    }
+    };
     Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
         pattern: rc.regex,
-        regex: regex.expect("no problems implies the regex compiled"),
-        secret_group,
+        secret_group: search
+            .regex
+            .group_info()
+            .to_index(regex_automata::PatternID::ZERO, "secret"),
+        matcher: Matcher::Regex(Arc::new(search.regex)),
         keywords: rc.keywords,
+        search_keywords: search.keywords,
         severity,
         remediation: rc.remediation,
         tags: rc.tags,
@@ -741,13 +765,118 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         public_prefix: rc.public_prefix,
         extend,
         block,
-        analysis: analysis.expect("no problems implies the analysis succeeded"),
+        analysis: search.analysis,
         // Built from the very HIR the regex is compiled from.
         screen: hir.as_ref().and_then(screen::Screen::new).map(Arc::new),
         source: file.to_string(),
         examples,
         negative_examples,
     }))
+}
+
+/// Checks the id, regex text, severity, remediation, examples and keywords
+/// as written; returns the severity.
+fn check_fields(rc: &syntax::RuleConfig, report: &mut Report<'_>) -> Severity {
+    let id_ok = !rc.id.is_empty()
+        && rc.id.contains('.')
+        && rc
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !id_ok {
+        report.add(
+            "id must be `vendor.kind` in lowercase ASCII letters, digits, `.`, `-`, `_`".into(),
+        );
+    }
+    if !rc.regex.is_ascii() {
+        report.add("regex must be ASCII (write non-ASCII bytes as \\xNN)".into());
+    }
+    let severity = Severity::parse(&rc.severity).unwrap_or_else(|| {
+        report.add(format!(
+            "unknown severity {:?} (low, medium, high, critical)",
+            rc.severity
+        ));
+        Severity::High
+    });
+    if rc.remediation.trim().is_empty() {
+        report.add("remediation is empty".into());
+    }
+    if rc.examples.is_empty() {
+        report.add("rule has no examples".into());
+    }
+    for k in &rc.keywords {
+        if !k.is_ascii() || k.len() < MIN_KEYWORD_LEN || k.contains('\n') {
+            report.add(format!(
+                "keyword {k:?} must be ASCII, at least {MIN_KEYWORD_LEN} bytes, without newlines"
+            ));
+        }
+    }
+    if rc.keywords.is_empty() {
+        report.add("rule has no keywords: the prefilter could never wake it".into());
+    }
+    severity
+}
+
+/// Checks and parses the validator, the block and the extend class.
+fn check_checks(
+    rc: &syntax::RuleConfig,
+    report: &mut Report<'_>,
+) -> (Option<Validator>, Option<Block>, Option<ByteSet>) {
+    let validator = rc.validator.as_deref().and_then(|v| {
+        let parsed = Validator::parse(v);
+        if parsed.is_none() {
+            report.add(format!("unknown validator {v:?}"));
+        }
+        parsed
+    });
+    let block = match rc.block.as_deref() {
+        None => None,
+        Some("armor") => Some(Block::Armor {
+            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
+        }),
+        Some(other) => {
+            report.add(format!("unknown block kind {other:?} (armor)"));
+            None
+        }
+    };
+    if rc.max_block_bytes.is_some() && block.is_none() {
+        report.add("max_block_bytes without block".into());
+    }
+    let extend = rc.extend.as_deref().and_then(|c| {
+        let set = parse_byte_class(c);
+        if set.is_none() {
+            report.add(format!(
+                "extend must be one ASCII byte class like [A-Za-z0-9_-], got {c:?}"
+            ));
+        }
+        set
+    });
+    if extend.is_some() && block.is_some() {
+        report.add("a rule takes extend or block, not both".into());
+    }
+    (validator, block, extend)
+}
+
+/// The examples and negative examples with their placeholders filled.
+fn expand_examples(
+    rc: &syntax::RuleConfig,
+    report: &mut Report<'_>,
+) -> (Vec<Example>, Vec<String>) {
+    let mut examples = Vec::new();
+    for (i, ex) in rc.examples.iter().enumerate() {
+        match template::expand_pair(&format!("{}#{i}", rc.id), &ex.input, &ex.output) {
+            Ok((input, output)) => examples.push(Example { input, output }),
+            Err(e) => report.add(format!("example {}: {e}", i + 1)),
+        }
+    }
+    let mut negative_examples = Vec::new();
+    for (i, ex) in rc.negative_examples.iter().enumerate() {
+        match template::expand_one(&format!("{}#neg{i}", rc.id), ex) {
+            Ok(s) => negative_examples.push(s),
+            Err(e) => report.add(format!("negative example {}: {e}", i + 1)),
+        }
+    }
+    (examples, negative_examples)
 }
 
 fn one_line(s: &str) -> String {
@@ -799,6 +928,8 @@ pub struct RuleSet {
     allow: allow::Allowlist,
     /// Union DFA for idle flushes, built on first use.
     viability: std::sync::OnceLock<Option<Viability>>,
+    /// `[REDACTED:id]` per rule, rendered once for every stream to share.
+    labels: Vec<Box<[u8]>>,
 }
 
 impl RuleSet {
@@ -807,7 +938,7 @@ impl RuleSet {
         let prefilter = Prefilter::new(
             rules
                 .iter()
-                .map(|r| (r.keywords.as_slice(), r.analysis.exact_keywords)),
+                .map(|r| (r.search_keywords.as_slice(), r.analysis.exact_keywords)),
         );
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
         RuleSet {
@@ -816,6 +947,10 @@ impl RuleSet {
                 .map(|r| r.analysis.keyword_offset)
                 .max()
                 .unwrap_or(0),
+            labels: rules
+                .iter()
+                .map(|r| format!("[REDACTED:{}]", r.id).into_bytes().into())
+                .collect(),
             rules,
             prefilter,
             max_len,
@@ -840,6 +975,11 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The replacement text of rule number `rule`: `[REDACTED:id]`.
+    pub fn label(&self, rule: usize) -> &[u8] {
+        &self.labels[rule]
+    }
+
     /// The keyword prefilter.
     pub fn prefilter(&self) -> &Prefilter {
         &self.prefilter
@@ -850,6 +990,15 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id.as_str() == id)
     }
 
+    /// Drops every rule's examples and negative examples (once checked,
+    /// they are only memory).
+    pub fn forget_examples(&mut self) {
+        for r in &mut self.rules {
+            r.examples = Vec::new();
+            r.negative_examples = Vec::new();
+        }
+    }
+
     /// A set holding only `rule` (for checking its examples in isolation).
     pub fn single(rule: &Rule) -> RuleSet {
         RuleSet::from_rules(vec![rule.clone()])
@@ -857,7 +1006,7 @@ impl RuleSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn one(body: &str) -> Result<RuleSet, Error> {
@@ -866,7 +1015,8 @@ mod tests {
         b.build()
     }
 
-    const GOOD: &str = r#"
+    /// A small valid rule file, for tests to vary.
+    pub(crate) const GOOD: &str = r#"
 [[rule]]
 id = "t.tok"
 name = "test token"

@@ -64,6 +64,12 @@ impl Validator {
         }
     }
 
+    /// Whether this is the failing twin of a checksum, which fallback rules
+    /// use to catch what their primary rule's checksum rejects.
+    pub fn is_fallback(self) -> bool {
+        self == Validator::Crc32Base62Fails
+    }
+
     /// Whether `secret` passes.
     pub fn check(self, secret: &[u8]) -> bool {
         match self {

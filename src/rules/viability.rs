@@ -26,7 +26,7 @@ use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
-use crate::rules::RuleSet;
+use crate::rules::{escape, RuleSet};
 
 /// Union DFA of a rule set, for idle flushes.
 #[derive(Debug)]
@@ -76,9 +76,20 @@ impl Viability {
     /// The first position in `[from, hay.len())` at which some rule may have
     /// a match starting (complete, or in progress at the end of `hay`), or
     /// `hay.len()` when there is none. Bytes before `from` serve as
-    /// look-behind context (`\b`, `^`). Fails closed: on any DFA error the
-    /// answer is `from`.
+    /// look-behind context (`\b`, `^`). Rules match decoded text (see
+    /// [`escape`]): the DFA walks `hay` decoded, and a trailing part of an
+    /// escaped form counts as a possible start, whose character more bytes
+    /// will tell. Fails closed: on any DFA error the answer is `from`.
     pub fn first_live(&self, hay: &[u8], from: usize) -> usize {
+        let tail = partial_escape_start(hay);
+        let decoded;
+        let (text, raw): (&[u8], Option<&[usize]>) = if escape::has_escape(&hay[..tail]) {
+            decoded = escape::Decoded::new(&hay[..tail]);
+            (&decoded.bytes, Some(&decoded.raw))
+        } else {
+            (&hay[..tail], None)
+        };
+        let start = raw.map_or(from, |r| r.partition_point(|&x| x < from));
         let mut cache = self
             .pool
             .lock()
@@ -86,13 +97,13 @@ impl Viability {
             .ok()
             .flatten()
             .unwrap_or_else(|| self.dfa.create_cache());
-        let at = (from..hay.len())
-            .find(|&p| self.live_at(&mut cache, hay, p).unwrap_or(true))
-            .unwrap_or(hay.len());
+        let at = (start..text.len())
+            .find(|&p| self.live_at(&mut cache, text, p).unwrap_or(true))
+            .unwrap_or(text.len());
         if let Ok(mut p) = self.pool.lock() {
             p.push(cache);
         }
-        at
+        raw.map_or(at, |r| r[at]).max(from)
     }
 
     /// Whether a match may start at `p`: the anchored DFA reaches a match
@@ -125,5 +136,16 @@ impl Viability {
         // Alive at the end: more input may complete a match (or one just
         // completed: match states are reported one byte late).
         Ok(true)
+    }
+}
+
+/// Where a trailing part of an escaped form starts in `hay` (a `\` with
+/// fewer than [`escape::MAX_FORM_LEN`] bytes after it that more input may
+/// complete), or `hay.len()`.
+fn partial_escape_start(hay: &[u8]) -> usize {
+    let from = hay.len().saturating_sub(escape::MAX_FORM_LEN - 1);
+    match memchr::memrchr(b'\\', &hay[from..]) {
+        Some(i) if escape::may_become_escape(&hay[from + i..]) => from + i,
+        _ => hay.len(),
     }
 }

@@ -12,10 +12,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::StartError;
 use crate::config::{self, Listener, Mode};
-use crate::modes::budget::Budget;
-use crate::modes::net::{Counters, Dialer, EngineWatch, Shutdown, ShutdownTrigger, Stop, Upstream};
-use crate::modes::slots::Timeouts;
-use crate::modes::{http, syslog, tcp, tls};
+use crate::modes::{http, syslog, tcp};
+use crate::net::budget::Budget;
+use crate::net::slots::Timeouts;
+use crate::net::tls;
+use crate::net::{Counters, Dialer, EngineWatch, Shutdown, ShutdownTrigger, Stop};
 
 /// What every listener shares.
 #[derive(Debug, Clone)]
@@ -121,12 +122,8 @@ async fn start_syslog(
     run: &mut Running,
 ) -> Result<(), StartError> {
     let cfg = syslog::Config {
-        upstream: upstream(l),
-        framing: match s.framing {
-            config::Framing::Preserve => syslog::OutFraming::Preserve,
-            config::Framing::Octet => syslog::OutFraming::OctetCounted,
-            config::Framing::Lf => syslog::OutFraming::NonTransparent,
-        },
+        upstream: l.upstream.clone(),
+        framing: s.framing,
         max_message_size: s.max_message_size,
         max_connections: l.max_connections,
         queue_bytes: s.queue_bytes,
@@ -231,17 +228,6 @@ where
             }
             r => return r,
         }
-    }
-}
-
-fn upstream(l: &Listener) -> Upstream {
-    let a = l.upstream.authority();
-    match l.upstream.scheme {
-        config::Scheme::Tcp => Upstream::Tcp(a),
-        config::Scheme::Udp => Upstream::Udp(a),
-        config::Scheme::Tls => Upstream::Tls(a),
-        // Only http listeners have http(s):// upstreams; they do not use this.
-        config::Scheme::Http | config::Scheme::Https => Upstream::Tcp(a),
     }
 }
 

@@ -43,7 +43,6 @@ mod listener;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::signal::unix::Signal;
@@ -52,22 +51,13 @@ use tracing::{error, info, warn};
 
 use crate::alert::{self, Alerts};
 use crate::config::{self, Config};
+use crate::counters::Reloads;
 use crate::metrics::{self, Sources};
-use crate::modes::budget::Budget;
-use crate::modes::net::{self, Counters, Engine, Shutdown};
-use crate::modes::tls::TlsError;
+use crate::net::budget::Budget;
+use crate::net::tls::TlsError;
+use crate::net::{self, Counters, Engine, Shutdown};
 use crate::rules::RuleSet;
 use listener::{Running, Shared};
-
-/// Counters of the serve loop itself.
-#[derive(Debug, Default)]
-pub struct ServeCounters {
-    /// Reloads that took effect.
-    pub reloads_ok: AtomicU64,
-    /// Reloads refused (bad file, unreadable key, a listener that could not
-    /// start).
-    pub reloads_failed: AtomicU64,
-}
 
 /// Why serving could not start. Messages name files and addresses, never
 /// secrets.
@@ -158,17 +148,17 @@ pub async fn run(
     ready_file: Option<PathBuf>,
     mut reload_from: Option<Reload>,
     stop: impl std::future::Future<Output = ()>,
-) -> Result<(ListenerCounters, Arc<ServeCounters>), StartError> {
+) -> Result<(ListenerCounters, Arc<Reloads>), StartError> {
     let opts = config.options()?;
     let (engine_tx, engine) = watch::channel(Engine { rules, opts });
     let (drain_trigger, drain) = Shutdown::new();
-    let serve_counters = Arc::new(ServeCounters::default());
+    let serve_counters = Arc::new(Reloads::default());
     let (alerts, alerts_running) = match &config.alerts {
         Some(a) => Alerts::start(a.settings(), &a.sinks, &engine.borrow().rules)?,
         None => (Alerts::disabled(), alert::Running::idle()),
     };
     let sources = Sources::new();
-    sources.engine(engine.clone());
+    sources.rules_loaded(engine.borrow().rules.rules().len());
     sources.alerts(alerts.clone());
     sources.reloads(Arc::clone(&serve_counters));
     // [alerts] is read at start only: its drain time too.
@@ -266,7 +256,7 @@ impl Server {
             .running(self.running.keys().map(String::as_str));
     }
 
-    async fn reload(&mut self, path: &Path, serve_counters: &ServeCounters) {
+    async fn reload(&mut self, path: &Path, serve_counters: &Reloads) {
         info!(config = %path.display(), "SIGHUP: reloading");
         let result = self.apply(path).await;
         self.publish();
@@ -315,6 +305,7 @@ impl Server {
         if new.runtime != self.current.runtime {
             warn!("[runtime] changed: threads, the log filter and buffer_bytes take effect at the next restart");
         }
+        self.sources.rules_loaded(rules.rules().len());
         self.engine_tx.send_replace(Engine { rules, opts });
         // Retire what was removed or changed, then start what is new or
         // changed.

@@ -640,3 +640,38 @@ fn filter_decompresses_gzip_in_bounded_memory() {
         "peak RSS {kib} KiB for 96 MiB decompressed"
     );
 }
+
+/// The README's first command: the shipped sample log comes out with every
+/// one of its fake secrets redacted and every other line unchanged.
+#[test]
+fn the_sample_log_is_redacted() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app.log");
+    let input = std::fs::read_to_string(path).unwrap();
+    let out = bin().arg("filter").arg(path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), input.lines().count());
+    for rule in [
+        "urls.database-uri",
+        "aws.access-key-id",
+        "aws.secret-access-key",
+        "http.auth-bearer",
+        "stripe.secret-key",
+        "slack.webhook",
+        "github.pat",
+        "keys.private-key",
+    ] {
+        assert!(
+            text.contains(&format!("[REDACTED:{rule}]")),
+            "{rule}:\n{text}"
+        );
+    }
+    for (a, b) in input.lines().zip(text.lines()) {
+        if !b.contains("[REDACTED:") && !b.is_empty() {
+            assert_eq!(a, b, "a line without a secret changed");
+        }
+    }
+    for leak in ["AKIA", "ghp_", "sk_live_", "eyJhbGci", "END RSA"] {
+        assert!(!text.contains(leak), "{leak} leaked:\n{text}");
+    }
+}

@@ -121,6 +121,13 @@ fn parse_err(text: &str) -> ConfigErrors {
     }
 }
 
+/// The error the text has at `path` (among others it may have).
+fn error_at(text: &str, path: &str) -> ConfigError {
+    let e = parse_err(text);
+    let found = e.at(path).next().cloned();
+    found.unwrap_or_else(|| panic!("no error at {path}, got:\n{e}"))
+}
+
 /// The single error the text has, which must be at `path`.
 fn only_at(text: &str, path: &str) -> ConfigError {
     let e = parse_err(text);
@@ -265,12 +272,12 @@ fn unknown_keys_are_refused_with_their_path() {
     let e = only_at(&format!("{BASE}flush_msx = 3\n"), "listener[0].flush_msx");
     assert_eq!(e.kind, ErrorKind::UnknownKey);
     assert_eq!(e.line, Some(7));
-    only_at("[metrics]\nlisten_addr = \"x\"\n", "metrics.listen_addr");
-    only_at(
+    error_at("[metrics]\nlisten_addr = \"x\"\n", "metrics.listen_addr");
+    error_at(
         &format!("{BASE}[listener.tls]\ncert = \"x\"\n"),
         "listener[0].tls.cert",
     );
-    only_at("colour = 1\n", "colour");
+    error_at("colour = 1\n", "colour");
 }
 
 #[test]
@@ -290,7 +297,7 @@ fn inline_secret_keys_point_at_file_and_env_references() {
             "listener[0].tls.key",
         ),
     ] {
-        let e = only_at(&text, path);
+        let e = error_at(&text, path);
         assert!(
             e.message
                 .contains("secrets are only read from *_file or *_env references"),
@@ -435,8 +442,13 @@ fn rule_allowlists() {
     let dir = TempDir::new();
     let good = dir.write("allow.txt", "# reviewed\nk1:0123456789abcdef0123\n");
     let bad = dir.write("bad.txt", "k1:nothex\n");
+    // Fingerprints are only matched under the key that made them.
+    let key = dir.write("hmac.key", fake_hmac_key());
+    let keyed = format!("[redact]\nhmac_key_file = {key:?}\n");
     let c = config::parse(
-        &format!("[rules]\nallow_regex = [\"^test-\"]\nallow_fingerprints = [{good:?}]\n{BASE}"),
+        &format!(
+            "{keyed}[rules]\nallow_regex = [\"^test-\"]\nallow_fingerprints = [{good:?}]\n{BASE}"
+        ),
         "t.toml",
     )
     .unwrap();
@@ -448,12 +460,12 @@ fn rule_allowlists() {
         "rules.allow_regex[0]",
     );
     let e = only_at(
-        &format!("[rules]\nallow_fingerprints = [{bad:?}]\n{BASE}"),
+        &format!("{keyed}[rules]\nallow_fingerprints = [{bad:?}]\n{BASE}"),
         "rules.allow_fingerprints[0]",
     );
     assert!(e.message.contains("line 1"), "{e}");
     only_at(
-        &format!("[rules]\nallow_fingerprints = [\"/nonexistent/allow.txt\"]\n{BASE}"),
+        &format!("{keyed}[rules]\nallow_fingerprints = [\"/nonexistent/allow.txt\"]\n{BASE}"),
         "rules.allow_fingerprints[0]",
     );
 }
@@ -1132,4 +1144,82 @@ fn key_files_others_can_read_are_warned_about() {
         err.contains("redactd: warning: --hmac-key-file:") && err.contains("0604"),
         "{err}"
     );
+}
+
+/// An allowlist of fingerprints under no configured HMAC key (a random one
+/// per run) would allow nothing, silently: refused in a file and on the
+/// command line alike.
+#[test]
+fn allowed_fingerprints_need_the_key_that_made_them() {
+    let dir = TempDir::new();
+    let fps = dir.write("allowed.txt", "k1:0123456789abcdef0123\n");
+    let e = only_at(
+        &format!("[rules]\nallow_fingerprints = [\"{fps}\"]\n{BASE}"),
+        "rules.allow_fingerprints",
+    );
+    assert!(e.message.contains("HMAC key"), "{e}");
+    let key = dir.write("hmac.key", fake_hmac_key());
+    config::parse(
+        &format!(
+            "[redact]\nhmac_key_file = \"{key}\"\n[rules]\nallow_fingerprints = [\"{fps}\"]\n{BASE}"
+        ),
+        "t.toml",
+    )
+    .expect("with the key it is fine");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redactd"))
+        .args(["filter", "--allow-fingerprints", &fps])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow-fingerprints") && err.contains("--hmac-key-file"),
+        "{err}"
+    );
+}
+
+/// The secrets sentence goes with keys that name a secret, not with every
+/// key that contains `key` or `auth`.
+#[test]
+fn unknown_keys_speak_of_secrets_only_when_they_name_one() {
+    let e = only_at(
+        &format!("[redact]\nhmac_key = \"x\"\n{BASE}"),
+        "redact.hmac_key",
+    );
+    assert!(e.message.contains("never holds secrets"), "{e}");
+    for key in ["max_keys", "author", "keyring_path"] {
+        let e = only_at(&format!("{BASE}{key} = 1\n"), &format!("listener[0].{key}"));
+        assert!(!e.message.contains("secrets"), "{key}: {e}");
+    }
+}
+
+/// Unknown keys and wrong types do not hide the other problems: one pass
+/// reports them all, each at its own line, and a key whose value had the
+/// wrong type is not reported again as missing.
+#[test]
+fn unknown_keys_and_wrong_types_are_reported_with_everything_else() {
+    let text = "[runtime]\nthreads = \"four\"\nbogus = 1\n\n\
+                [[listener]]\nname = 7\nmode = \"tcp\"\nlisten = \"127.0.0.1:6000\"\n\
+                upstream = \"127.0.0.1:7000\"\nflush_msx = 3\nmax_connections = 0\n\n\
+                [unknown_table]\na = 1\n";
+    let e = parse_err(text);
+    let got: Vec<(Option<usize>, &str, ErrorKind)> = e
+        .iter()
+        .map(|e| (e.line, e.path.as_str(), e.kind))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "runtime.threads", ErrorKind::Syntax),
+            (Some(3), "runtime.bogus", ErrorKind::UnknownKey),
+            (Some(6), "listener[0].name", ErrorKind::Syntax),
+            (Some(10), "listener[0].flush_msx", ErrorKind::UnknownKey),
+            (Some(11), "listener[0].max_connections", ErrorKind::Invalid),
+            (Some(13), "unknown_table", ErrorKind::UnknownKey),
+        ],
+        "{e}"
+    );
+    // A syntax error still stops at once (nothing after it can be read).
+    assert_eq!(parse_err("[runtime\nthreads = 1\n").len(), 1);
 }

@@ -977,45 +977,16 @@ fn systemd_unit_verifies_and_is_hardened() {
 
 // ----------------------------------------------------------- Prometheus ---
 
-/// `spec("name", KIND, LABELS, ...)` of src/metrics.rs: name -> label names.
+/// Every family redactd exports: name -> label names.
 fn metric_families() -> BTreeMap<String, Vec<String>> {
-    let src = read(&repo().join("src/metrics.rs"));
-    let l_const = src
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("const L: &[&str] = &"))
-        .map(|rest| rest.trim_end_matches(';').to_string())
-        .expect("const L in src/metrics.rs");
-    let labels = |s: &str| -> Vec<String> {
-        s.trim()
-            .trim_start_matches('&')
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .map(|x| x.trim().trim_matches('"').to_string())
-            .filter(|x| !x.is_empty())
-            .collect()
-    };
-    let mut out = BTreeMap::new();
-    for l in src.lines() {
-        let Some(rest) = l.trim().strip_prefix("spec(\"") else {
-            continue;
-        };
-        let (name, rest) = rest.split_once('"').unwrap();
-        // , KIND, LABELS, "help"
-        let rest = rest.trim_start_matches(',').trim();
-        let (_kind, rest) = rest.split_once(',').unwrap();
-        let rest = rest.trim();
-        let lab = if rest.starts_with("L,") {
-            labels(&l_const)
-        } else {
-            labels(&rest[..=rest.find(']').expect("&[labels]")])
-        };
-        out.insert(name.to_string(), lab);
-    }
-    assert!(
-        out.len() > 10,
-        "families parsed from src/metrics.rs: {out:?}"
-    );
-    out
+    redactd::metrics::families()
+        .map(|(name, labels)| {
+            (
+                name.to_string(),
+                labels.iter().map(|l| l.to_string()).collect(),
+            )
+        })
+        .collect()
 }
 
 /// The `expr:` of every rule, a folded block (`expr: >-` and the lines

@@ -45,14 +45,14 @@ fn builtin_rule_list_matches_the_snapshot() {
 #[test]
 fn builtin_rules_fit_the_memory_budget() {
     let set = builtin_all();
-    let total: usize = set.rules().iter().map(|r| r.regex.memory_usage()).sum();
+    let total: usize = set.rules().iter().map(|r| r.matcher.memory_usage()).sum();
     assert!(total < 4 << 20, "compiled rules take {total} bytes");
     for r in set.rules() {
         assert!(
-            r.regex.memory_usage() < 512 << 10,
+            r.matcher.memory_usage() < 512 << 10,
             "{} takes {} bytes",
             r.id,
-            r.regex.memory_usage()
+            r.matcher.memory_usage()
         );
     }
 }

@@ -6,7 +6,10 @@ use crate::common::*;
 use proptest::prelude::*;
 use redactd::engine::oracle::Oracle;
 use redactd::engine::{Style, CHUNK};
+use redactd::rules::escape::ESCAPED;
 use redactd::rules::template::Rng;
+use redactd::rules::{truncated, RuleSet};
+use regex_automata::{Anchored, Input};
 
 fn assert_invariant(
     set: &std::sync::Arc<redactd::rules::RuleSet>,
@@ -471,4 +474,165 @@ fn no_planted_secret_survives_in_any_style() {
             "{style:?}: line count changed"
         );
     }
+}
+
+/// How one encoder writes a byte, if it escapes it.
+type Escape = fn(u8) -> Option<String>;
+
+/// How JSON encoders write the bytes rules see through (see
+/// `redactd::rules::escape`): PHP's `json_encode` writes `/` as `\/`; Gson
+/// and System.Text.Json write `=`, `+` (and any byte) as `\u00xx`, in lower
+/// and upper case hex.
+const JSON_ESCAPES: [(&str, Escape); 3] = [
+    ("php", |b| (b == b'/').then(|| r"\/".to_string())),
+    ("u00xx", |b| Some(format!("\\u{b:04x}"))),
+    ("u00XX", |b| Some(format!("\\u{b:04X}"))),
+];
+
+/// `s` with its `/`, `+` and `=` escaped by `how`, and for each byte of `s`
+/// the bytes it became.
+fn json_escape(s: &[u8], how: Escape) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let mut out = Vec::new();
+    let mut map = Vec::new();
+    for &b in s {
+        let start = out.len();
+        match how(b).filter(|_| ESCAPED.contains(&b)) {
+            Some(e) => out.extend_from_slice(e.as_bytes()),
+            None => out.push(b),
+        }
+        map.push(start..out.len());
+    }
+    (out, map)
+}
+
+/// Which bytes of `input` the oracle redacts.
+fn redacted(oracle: &Oracle, input: &[u8]) -> Vec<bool> {
+    let mut covered = vec![false; input.len()];
+    for sp in oracle.spans(input) {
+        covered[sp.start..sp.end].iter_mut().for_each(|c| *c = true);
+    }
+    covered
+}
+
+/// Every example of every built-in rule that holds a `/`, `+` or `=`, with
+/// those bytes JSON-escaped, is redacted exactly as the example is: every
+/// byte of an escaped form whose byte the rule redacts goes, escapes
+/// included, and nothing else, whatever the chunking, also at the start of
+/// a long line. The engine agrees with the oracle at every split.
+///
+/// Not the rules with a `block` (PEM keys): the block after the header is
+/// the engine's armor scanner's to follow, which takes `\/` inside a body
+/// line but ends at a real line break before a line holding one, and at a
+/// `Proc-Type:` field after a `\n` escape (JSON strings escape both).
+#[test]
+fn every_example_with_escaped_slashes_plus_and_equals_is_redacted_whole() {
+    let set = builtin_all();
+    let mut checked = 0;
+    for r in set.rules().iter().filter(|r| r.block.is_none()) {
+        let single = std::sync::Arc::new(RuleSet::single(r));
+        let oracle = Oracle::new(single.clone());
+        for (i, ex) in r.examples.iter().enumerate() {
+            let plain = ex.input.as_bytes();
+            let want = redacted(&oracle, plain);
+            for (name, how) in JSON_ESCAPES {
+                let (input, map) = json_escape(plain, how);
+                if input == plain {
+                    continue;
+                }
+                let got = redacted(&oracle, &input);
+                for (k, range) in map.iter().enumerate() {
+                    assert!(
+                        got[range.clone()].iter().all(|&g| g == want[k]),
+                        "{} example {} escaped {name}: byte {k} is {} in the example, not in \
+                         the escaped one\n input: {:?}\n   out: {:?}",
+                        r.id,
+                        i + 1,
+                        if want[k] { "redacted" } else { "kept" },
+                        String::from_utf8_lossy(&input),
+                        String::from_utf8_lossy(&oracle.redact(&input, Style::Label)),
+                    );
+                }
+                let case = Case {
+                    name: format!("{} example {} escaped {name}", r.id, i + 1),
+                    input,
+                };
+                assert_invariant(&single, &case, Style::Label, Some(&oracle));
+                // On a long line the window ends at the longest match the
+                // escapes allow, not at a line break.
+                let long = [&case.input[..], &[b' '; 9000][..]].concat();
+                let want = whole(&single, Style::Label, &long).out;
+                assert!(
+                    want == oracle.redact(&long, Style::Label),
+                    "{} long",
+                    case.name
+                );
+                let got = redact_in_chunks(&single, Style::Label, &long, &[4093, 7]).out;
+                assert!(got == want, "{} long, split", case.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} escaped examples");
+}
+
+/// Every derived `-truncated` rule (`redactd::rules::truncated`): each of
+/// its parent's examples with the secret cut one character past the
+/// minimum, and followed by `...` or by the end of the input, has every byte
+/// of what is left of the secret redacted by the full set, at every split.
+#[test]
+fn every_prefixed_token_cut_past_its_minimum_is_redacted() {
+    let set = builtin_all();
+    let oracle = Oracle::new(set.clone());
+    let mut checked = 0;
+    let derived = set
+        .rules()
+        .iter()
+        .filter_map(|t| Some((t, t.id.as_str().strip_suffix(truncated::ID_SUFFIX)?)));
+    for (t, parent) in derived {
+        let parent = set
+            .get(parent)
+            .expect("a derived rule's parent is in the set");
+        let single = Oracle::new(std::sync::Arc::new(RuleSet::single(parent)));
+        let shape = regex_automata::meta::Regex::builder()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .multi_line(true),
+            )
+            .build(&t.pattern)
+            .unwrap();
+        for (i, ex) in parent.examples.iter().enumerate() {
+            let input = ex.input.as_bytes();
+            let Some(sp) = single.spans(input).into_iter().next() else {
+                continue;
+            };
+            let at = Input::new(&input[..sp.end])
+                .span(sp.start..sp.end)
+                .anchored(Anchored::Yes);
+            let Some(min) = shape.search(&at).map(|m| m.end()) else {
+                continue;
+            };
+            if min + 1 >= sp.end {
+                continue;
+            }
+            let cut = &input[..min + 1];
+            for (how, rest) in [("followed by ...", &b"..."[..]), ("at the end", b"")] {
+                let case = Case {
+                    name: format!("{} example {} cut {how}", parent.id, i + 1),
+                    input: [cut, rest].concat(),
+                };
+                let redacted = redacted(&oracle, &case.input);
+                assert!(
+                    redacted[sp.start..=min].iter().all(|&r| r),
+                    "{}: {:?}",
+                    case.name,
+                    String::from_utf8_lossy(&oracle.redact(&case.input, Style::Label))
+                );
+                assert_invariant(&set, &case, Style::Label, Some(&oracle));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} cut tokens");
 }

@@ -15,11 +15,16 @@ use redactd::engine::{Collect, Options, Redactor, Style};
 use redactd::rules::template::Rng;
 use redactd::rules::{RuleSet, RuleSetBuilder};
 
-/// The built-in default rules, examples checked (loaded once per test binary).
+/// The built-in default rules, with their examples (loaded once per test
+/// binary; `check::load` would drop the examples).
 pub fn builtin() -> Arc<RuleSet> {
     static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
     SET.get_or_init(|| {
-        redactd::check::load(&RuleSetBuilder::builtin()).unwrap_or_else(|e| panic!("{e}"))
+        Arc::new(
+            RuleSetBuilder::builtin()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     })
     .clone()
 }
@@ -30,7 +35,7 @@ pub fn builtin_all() -> Arc<RuleSet> {
     SET.get_or_init(|| {
         let mut b = RuleSetBuilder::builtin();
         b.all(true);
-        redactd::check::load(&b).unwrap_or_else(|e| panic!("{e}"))
+        Arc::new(b.build().unwrap_or_else(|e| panic!("{e}")))
     })
     .clone()
 }
@@ -125,7 +130,8 @@ const MSGS: &[&str] = &[
 ];
 
 /// A seeded corpus of realistic log lines; about one line in `every` is a
-/// rule example input (a fake secret in context). Returns the corpus and the
+/// rule example input (a fake secret in context, one in four with its `/`,
+/// or its `+` and `=`, JSON-escaped). Returns the corpus and the
 /// example inputs planted in it.
 pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>, Vec<String>) {
     let mut rng = Rng::from_seed(seed.as_bytes());
@@ -140,6 +146,14 @@ pub fn corpus(set: &RuleSet, seed: &str, lines: usize, every: usize) -> (Vec<u8>
         let pick = rng.next_u64();
         if every > 0 && pick.is_multiple_of(every as u64) && !examples.is_empty() {
             let ex = examples[(rng.next_u64() % examples.len() as u64) as usize];
+            // One in four as a JSON encoder writes it: PHP's `\/`, or
+            // `\u002b` / `\u003d` (Gson, System.Text.Json).
+            let escaped = match rng.next_u64() % 8 {
+                0 => ex.replace('/', r"\/"),
+                1 => ex.replace('+', r"\u002b").replace('=', r"\u003d"),
+                _ => ex.to_string(),
+            };
+            let ex = escaped.as_str();
             planted.push(ex.to_string());
             // After a log prefix, so secrets sit mid-line; an indented
             // example (a config file's `  password x`, whose rule needs the

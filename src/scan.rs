@@ -365,7 +365,7 @@ impl Walk<'_> {
             Err(e) => return self.problem(path.to_path_buf(), "cannot open", e),
         };
         self.report.totals.files += 1;
-        let (mut reader, compressed) = match super::input::open(file) {
+        let (mut reader, compressed) = match crate::modes::input::open(file) {
             Ok(r) => r,
             Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
         };
@@ -572,57 +572,11 @@ fn problems_json(report: &Report) -> Vec<Value> {
 /// `partialFingerprints["secretHmac/v1"]`. Unreadable paths are
 /// `toolExecutionNotifications` and make `executionSuccessful` false.
 pub fn render_sarif(report: &Report, set: &RuleSet, w: &mut dyn Write) -> io::Result<()> {
-    let rules: Vec<Value> = set
-        .rules()
-        .iter()
-        .map(|r| {
-            let remediation = r.remediation.trim();
-            json!({
-                "id": r.id.as_str(),
-                "name": r.id.as_str(),
-                "shortDescription": { "text": r.name },
-                "fullDescription": { "text": format!("{}. {}", r.name, remediation) },
-                "help": { "text": remediation },
-                "defaultConfiguration": { "level": sarif_level(r.severity) },
-                "properties": {
-                    "tags": r.tags,
-                    "severity": r.severity.as_str(),
-                    "security-severity": security_severity(r.severity),
-                },
-            })
-        })
-        .collect();
+    let rules: Vec<Value> = set.rules().iter().map(sarif_rule).collect();
     let results: Vec<Value> = report
         .findings
         .iter()
-        .map(|l| {
-            let f = &l.finding;
-            let name = set
-                .rules()
-                .get(f.rule_index)
-                .map_or("", |r| r.name.as_str());
-            let mut region = json!({ "startLine": f.line });
-            if !l.compressed {
-                region["byteOffset"] = json!(f.offset);
-                region["byteLength"] = json!(f.len);
-            }
-            json!({
-                "ruleId": f.rule.as_str(),
-                "ruleIndex": f.rule_index,
-                "level": sarif_level(f.severity),
-                "message": {
-                    "text": format!("{name} ({}); fingerprint {}", f.rule, f.fingerprint),
-                },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": artifact_uri(&l.path) },
-                        "region": region,
-                    },
-                }],
-                "partialFingerprints": { "secretHmac/v1": f.fingerprint.to_string() },
-                "properties": { "compressed": l.compressed },
-            })
-        })
+        .map(|l| sarif_result(l, set))
         .collect();
     let notifications: Vec<Value> = report
         .problems
@@ -660,6 +614,54 @@ pub fn render_sarif(report: &Report, set: &RuleSet, w: &mut dyn Write) -> io::Re
     });
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)
+}
+
+/// One rule as a SARIF `reportingDescriptor`.
+fn sarif_rule(r: &crate::rules::Rule) -> Value {
+    let remediation = r.remediation.trim();
+    json!({
+        "id": r.id.as_str(),
+        "name": r.id.as_str(),
+        "shortDescription": { "text": r.name },
+        "fullDescription": { "text": format!("{}. {}", r.name, remediation) },
+        "help": { "text": remediation },
+        "defaultConfiguration": { "level": sarif_level(r.severity) },
+        "properties": {
+            "tags": r.tags,
+            "severity": r.severity.as_str(),
+            "security-severity": security_severity(r.severity),
+        },
+    })
+}
+
+/// One finding as a SARIF `result`: where, which rule, the fingerprint.
+fn sarif_result(l: &Located, set: &RuleSet) -> Value {
+    let f = &l.finding;
+    let name = set
+        .rules()
+        .get(f.rule_index)
+        .map_or("", |r| r.name.as_str());
+    let mut region = json!({ "startLine": f.line });
+    if !l.compressed {
+        region["byteOffset"] = json!(f.offset);
+        region["byteLength"] = json!(f.len);
+    }
+    json!({
+        "ruleId": f.rule.as_str(),
+        "ruleIndex": f.rule_index,
+        "level": sarif_level(f.severity),
+        "message": {
+            "text": format!("{name} ({}); fingerprint {}", f.rule, f.fingerprint),
+        },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": artifact_uri(&l.path) },
+                "region": region,
+            },
+        }],
+        "partialFingerprints": { "secretHmac/v1": f.fingerprint.to_string() },
+        "properties": { "compressed": l.compressed },
+    })
 }
 
 /// Renders `report` in `format`.

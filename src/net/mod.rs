@@ -1,12 +1,18 @@
-//! Pieces the network modes share: upstream addresses, connecting with
-//! backoff, the shutdown signal, the ready file, and the counters every
-//! mode keeps (the metrics endpoint exports them).
+//! What the network modes share, below them: accepting connections into
+//! [`slots`] (limits, eviction, timeouts), the memory [`budget`] for
+//! incomplete messages, [`tls`] on either side, dialing upstreams with
+//! backoff, the shutdown signal, the engine watch, rate-limited logs and
+//! the ready file. Tallies are [`crate::counters`]'.
+
+pub mod budget;
+pub mod slots;
+pub mod tls;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,55 +21,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use super::slots::{Admission, Slot, Slots};
-use super::tls::{self, BoxStream, ClientTls, TlsError};
+use self::slots::{Admission, Slot, Slots};
+use self::tls::{BoxStream, ClientTls, TlsError};
 
-use crate::engine::{Finding, Options, Redactor, Sink};
-use crate::metrics::{FindingsByRule, Histogram, RefusalCounts, RuleCounts};
+pub use crate::counters::{Counters, Out, Tally};
+use crate::engine::{Options, Redactor};
 use crate::rules::RuleSet;
-
-/// Where a mode forwards to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// `tcp://host:port`
-    Tcp(String),
-    /// `udp://host:port`
-    Udp(String),
-    /// `tls://host:port`: TCP with TLS.
-    Tls(String),
-}
-
-impl Upstream {
-    /// Parses `tcp://host:port`, `udp://host:port` or `tls://host:port` (a
-    /// bare `host:port` means TCP).
-    pub fn parse(s: &str) -> Result<Upstream, String> {
-        let (scheme, rest) = match s.split_once("://") {
-            Some((scheme, rest)) => (scheme, rest),
-            None => ("tcp", s),
-        };
-        if rest.is_empty() || !rest.contains(':') || rest.contains('/') {
-            return Err(format!("upstream {s:?}: expected SCHEME://HOST:PORT"));
-        }
-        match scheme {
-            "tcp" => Ok(Upstream::Tcp(rest.to_string())),
-            "udp" => Ok(Upstream::Udp(rest.to_string())),
-            "tls" => Ok(Upstream::Tls(rest.to_string())),
-            other => Err(format!(
-                "upstream {s:?}: unknown scheme {other:?} (tcp, udp or tls)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Upstream::Tcp(a) => write!(f, "tcp://{a}"),
-            Upstream::Udp(a) => write!(f, "udp://{a}"),
-            Upstream::Tls(a) => write!(f, "tls://{a}"),
-        }
-    }
-}
 
 /// What redacts: the rules and options in force. Modes hold an
 /// [`EngineWatch`] and pick up a reloaded engine at a safe point (between
@@ -126,7 +89,7 @@ impl Stop {
 /// A TCP listener's accept loop, shared by the modes: connections admitted
 /// by `slots` (a full listener evicts its stalest connection for a
 /// newcomer, or refuses the newcomer when every connection is making
-/// progress: see [`super::slots`]; both counted and logged, rate limited),
+/// progress: see [`slots`]; both counted and logged, rate limited),
 /// accept errors (EMFILE and friends) backed off, each connection counted
 /// while it runs. `handle` serves one connection; it gets the drain signal
 /// and the connection's [`Slot`], which it holds to the end. When
@@ -456,238 +419,9 @@ pub fn write_ready_file(path: &Path, listeners: &[(String, SocketAddr)]) -> io::
     std::fs::rename(&tmp, path)
 }
 
-/// Counters a network mode keeps; the metrics endpoint exports them.
-/// Monotonic except `connections_active`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Connections accepted.
-    pub connections_accepted: AtomicU64,
-    /// Connections open now.
-    pub connections_active: AtomicU64,
-    /// Connections refused at the per-listener limit (every slot held by
-    /// a connection making progress).
-    pub connections_rejected: AtomicU64,
-    /// Connections that gave their slot to a newcomer (stalled or idle
-    /// while the listener was full).
-    pub connections_evicted: AtomicU64,
-    /// Connections closed by the idle or message timeout.
-    pub connections_timed_out: AtomicU64,
-    /// Messages in progress dropped when their connection was evicted or
-    /// timed out (they may hold part of a secret, so they are not sent).
-    pub dropped_incomplete: AtomicU64,
-    /// Empty messages (nothing but an optional LF) dropped: no receiver
-    /// can take one as a frame.
-    pub dropped_empty: AtomicU64,
-    /// Bytes received from clients.
-    pub bytes_in: AtomicU64,
-    /// Bytes sent upstream.
-    pub bytes_out: AtomicU64,
-    /// Records (syslog messages) received.
-    pub messages_in: AtomicU64,
-    /// Records sent upstream.
-    pub messages_out: AtomicU64,
-    /// Records dropped because the upstream queue was full (UDP only: TCP
-    /// clients get backpressure instead).
-    pub dropped_queue_full: AtomicU64,
-    /// Records dropped because redaction made them larger than the
-    /// upstream allows (UDP datagrams) and they could not be truncated.
-    pub dropped_too_large: AtomicU64,
-    /// Records still queued when the shutdown deadline passed.
-    pub dropped_shutdown: AtomicU64,
-    /// Records cut: a syslog TCP message over `max_message_size`, or one
-    /// cut to fit the upstream's datagram limit.
-    pub truncated: AtomicU64,
-    /// TCP streams closed on a framing error.
-    pub framing_errors: AtomicU64,
-    /// HTTP requests refused (answered by redactd, not forwarded), by
-    /// reason.
-    pub http_refused: RefusalCounts,
-    /// TLS handshakes with clients that failed (bad or missing
-    /// certificate, wrong protocol).
-    pub tls_handshake_errors: AtomicU64,
-    /// Successful upstream connections.
-    pub upstream_connects: AtomicU64,
-    /// Failed upstream connects and writes.
-    pub upstream_errors: AtomicU64,
-    /// Secrets found.
-    pub findings: AtomicU64,
-    /// Input bytes inside redacted spans.
-    pub bytes_redacted: AtomicU64,
-    /// Keyword hits the engine verified.
-    pub hits_verified: AtomicU64,
-    /// Multi-line blocks that stopped at their size cap.
-    pub blocks_capped: AtomicU64,
-    /// Secrets found, by rule id.
-    pub findings_by_rule: FindingsByRule,
-    /// Time spent redacting one message (syslog) or one read (tcp).
-    pub processing: Histogram,
-    /// Whether the upstream is up. The syslog writers count their live
-    /// connections (after a reload an old and a new writer may share a
-    /// listener's counters); the tcp proxy stores 1 or 0 after each dial.
-    /// Read it with [`Counters::upstream_is_up`].
-    pub upstream_up: AtomicU64,
-    /// Where this listener's findings are reported as alerts (disabled by
-    /// default).
-    pub alerts: crate::alert::Tap,
-}
-
-impl Counters {
-    /// Whether the upstream is up (see `upstream_up`).
-    pub fn upstream_is_up(&self) -> bool {
-        self.upstream_up.load(Ordering::Relaxed) > 0
-    }
-
-    /// Counts one message's (or read's) findings, in total and by rule.
-    pub fn count_findings(&self, by_rule: &RuleCounts) {
-        if !by_rule.is_empty() {
-            Self::add(&self.findings, by_rule.total());
-            self.findings_by_rule.add(by_rule);
-        }
-    }
-
-    /// Counts `findings` by rule and raises their alerts: [`count_findings`]
-    /// and [`alert`] for a batch of findings collected by a mode.
-    ///
-    /// [`count_findings`]: Self::count_findings
-    /// [`alert`]: Self::alert
-    pub fn report(&self, peer: Option<SocketAddr>, findings: &[Finding]) {
-        if findings.is_empty() {
-            return;
-        }
-        let mut by_rule = RuleCounts::default();
-        for f in findings {
-            by_rule.add(&f.rule);
-        }
-        self.count_findings(&by_rule);
-        self.alert(peer, findings);
-    }
-
-    /// Reports findings seen from `peer` as alerts (when enabled). Never
-    /// waits.
-    pub fn alert(&self, peer: Option<SocketAddr>, findings: &[Finding]) {
-        self.alerts.report(peer, None, findings);
-    }
-
-    /// Adds `n` to a counter.
-    pub fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Reads a counter.
-    pub fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
-    }
-
-    /// Every monotonic count, with its name in the summary line: the one
-    /// list [`summary`](Self::summary) and [`add_all`](Self::add_all) walk.
-    pub const TALLIES: &'static [(&'static str, Tally)] = &[
-        ("connections", |c| &c.connections_accepted),
-        ("rejected", |c| &c.connections_rejected),
-        ("evicted", |c| &c.connections_evicted),
-        ("timed_out", |c| &c.connections_timed_out),
-        ("bytes_in", |c| &c.bytes_in),
-        ("bytes_out", |c| &c.bytes_out),
-        ("messages_in", |c| &c.messages_in),
-        ("messages_out", |c| &c.messages_out),
-        ("findings", |c| &c.findings),
-        ("bytes_redacted", |c| &c.bytes_redacted),
-        ("hits_verified", |c| &c.hits_verified),
-        ("blocks_capped", |c| &c.blocks_capped),
-        ("dropped_queue_full", |c| &c.dropped_queue_full),
-        ("dropped_too_large", |c| &c.dropped_too_large),
-        ("dropped_shutdown", |c| &c.dropped_shutdown),
-        ("dropped_incomplete", |c| &c.dropped_incomplete),
-        ("dropped_empty", |c| &c.dropped_empty),
-        ("truncated", |c| &c.truncated),
-        ("framing_errors", |c| &c.framing_errors),
-        ("tls_handshake_errors", |c| &c.tls_handshake_errors),
-        ("upstream_connects", |c| &c.upstream_connects),
-        ("upstream_errors", |c| &c.upstream_errors),
-    ];
-
-    /// A one-line summary for the log (counts only, never payload).
-    pub fn summary(&self) -> String {
-        let parts: Vec<String> = Self::TALLIES
-            .iter()
-            .map(|(name, f)| format!("{name}={}", Self::get(f(self))))
-            .collect();
-        parts.join(" ")
-    }
-
-    /// Adds every count of `other` to this one's (an exit summary over
-    /// several listeners).
-    pub fn add_all(&self, other: &Counters) {
-        for (_, f) in Self::TALLIES {
-            Self::add(f(self), Self::get(f(other)));
-        }
-    }
-}
-
-/// Where one count lives in [`Counters`].
-pub type Tally = fn(&Counters) -> &AtomicU64;
-
-/// A redactor sink appending output to a buffer and counting findings.
-#[derive(Debug)]
-pub struct Out<'a> {
-    /// Redacted bytes.
-    pub buf: &'a mut Vec<u8>,
-    /// Findings seen.
-    pub findings: u64,
-    /// Findings seen, by rule.
-    pub by_rule: RuleCounts,
-    /// The findings themselves (fingerprints, never secret bytes), for
-    /// alerts.
-    pub found: Vec<Finding>,
-}
-
-impl<'a> Out<'a> {
-    /// Appends to `buf`.
-    pub fn new(buf: &'a mut Vec<u8>) -> Out<'a> {
-        Out {
-            buf,
-            findings: 0,
-            by_rule: RuleCounts::default(),
-            found: Vec::new(),
-        }
-    }
-}
-
-impl Sink for Out<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-    fn finding(&mut self, finding: Finding) {
-        self.findings += 1;
-        self.by_rule.add(&finding.rule);
-        self.found.push(finding);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upstream_urls() {
-        assert_eq!(
-            Upstream::parse("tcp://127.0.0.1:514"),
-            Ok(Upstream::Tcp("127.0.0.1:514".into()))
-        );
-        assert_eq!(
-            Upstream::parse("udp://[::1]:514"),
-            Ok(Upstream::Udp("[::1]:514".into()))
-        );
-        assert_eq!(
-            Upstream::parse("localhost:9000"),
-            Ok(Upstream::Tcp("localhost:9000".into()))
-        );
-        assert!(Upstream::parse("http://x:1").is_err());
-        assert!(Upstream::parse("tcp://nohost").is_err());
-        assert_eq!(
-            Upstream::parse("tls://x:6514"),
-            Ok(Upstream::Tls("x:6514".into()))
-        );
-    }
 
     #[test]
     fn backoff_doubles_to_a_cap_and_resets() {

@@ -1,0 +1,154 @@
+//! Turning a rule's regex into what the engine searches with: the compiled
+//! `meta::Regex`, the keywords the prefilter looks for (cut before, or with
+//! the JSON-escaped spellings of, a `/`, `+` or `=`: [`super::escape`]) and
+//! the facts proven about matches ([`super::analyze`]), with their bounds in
+//! raw bytes, where escaped forms make matches longer.
+
+use regex_automata::meta;
+use regex_automata::util::syntax as re_syntax;
+use regex_syntax::hir::Hir;
+
+use super::{analyze, escape, Analysis, ANCHORED_VERIFY_MAX, MAX_RULE_LEN};
+
+/// A rule's regex as the engine searches it.
+#[derive(Debug)]
+pub struct Search {
+    /// The compiled regex.
+    pub regex: meta::Regex,
+    /// Facts proven about it.
+    pub analysis: Analysis,
+    /// What the prefilter searches for ([`search_keywords`]).
+    pub keywords: Vec<String>,
+}
+
+/// Parses `pattern` as rules are parsed (Unicode and UTF-8 mode off,
+/// multi-line mode on); the error is the parser's message, on one line.
+pub fn parse(pattern: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .multi_line(true)
+        .build()
+        .parse(pattern)
+        .map_err(|e| super::one_line(&e.to_string()))
+}
+
+/// What the prefilter searches for a rule's keywords: each keyword's
+/// [`escape::search_keywords`], without repeats.
+pub fn search_keywords(keywords: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for k in keywords {
+        for f in escape::search_keywords(k) {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Analyses a rule's `written` HIR against its `keywords` (as written).
+///
+/// Matches are found in decoded text ([`super::Rule::search_slots`]), but
+/// the engine waits for and releases raw bytes, so the analysis also gives
+/// bounds in raw bytes ([`Analysis`]). [`MAX_RULE_LEN`] bounds the match
+/// length as written; with escapes a match can be up to
+/// [`escape::MAX_FORM_LEN`] times longer.
+pub fn analysis(written: &Hir, keywords: &[String]) -> Result<Analysis, String> {
+    if let Some(n) = written.properties().maximum_len() {
+        if n > MAX_RULE_LEN {
+            return Err(format!("maximum match length {n} exceeds {MAX_RULE_LEN}"));
+        }
+    }
+    let bytes: Vec<Vec<u8>> = keywords.iter().map(|k| k.as_bytes().to_vec()).collect();
+    let mut analysis = analyze::analyze(written, &bytes).map_err(|p| p.to_string())?;
+    // Bounds in raw bytes. A keyword occurrence `o` characters into a match
+    // lies at most 6 `o` raw bytes in (each character an escaped form at
+    // worst), and in raw text some spelling of it holds what the prefilter
+    // searches for (escape::search_keywords), at the same place.
+    if escape::ESCAPED
+        .iter()
+        .any(|&b| analyze::can_match(written, b))
+    {
+        analysis.max_len = escape::raw_max_len(written).unwrap_or(analysis.max_len);
+        analysis.keyword_offset *= escape::MAX_FORM_LEN;
+    }
+    Ok(analysis)
+}
+
+/// Analyses and compiles a rule's `written` HIR ([`analysis`]). Returns
+/// every problem found, as messages.
+pub fn build_search(
+    written: &Hir,
+    keywords: &[String],
+    generic: bool,
+) -> Result<Search, Vec<String>> {
+    let analysis = analysis(written, keywords).map_err(|p| vec![p])?;
+    let keywords = search_keywords(keywords);
+    // Captures come from the bounded backtracker or the PikeVM either way;
+    // the one-pass DFA (a quarter of a compiled regex) bought no measurable
+    // speed. Rules whose keyword starts every match (or nearly) are verified
+    // by searches anchored at the candidate starts, which the backtracker
+    // decides in a few steps; the lazy and full DFAs need a reverse NFA, the
+    // largest part of a compiled regex, so only rules searched unanchored
+    // get them, and the generic rules: their keywords are common words and their NFAs
+    // large, so a lazy DFA that rejects a candidate, or bounds the match
+    // before the backtracker resolves the groups, saves 17% of all
+    // instructions on the benchmark corpus. Lazy DFA caches are small (peak
+    // RSS has a 16 MiB bar): 256 KiB for the generic rules, which hit often,
+    // 64 KiB for the rest, which only thrash past that on adversarial input.
+    // Rules whose keyword lies at most ANCHORED_VERIFY_MAX bytes into every
+    // match are only ever searched anchored: they need no reverse NFA and no
+    // literal prefilter (Teddy tables for rules with many literals), which
+    // would never run but would take memory.
+    let anchored = analysis.plain_keyword_offset <= ANCHORED_VERIFY_MAX;
+    let built = meta::Regex::builder()
+        .configure(
+            meta::Regex::config()
+                .utf8_empty(false)
+                .onepass(false)
+                .hybrid(!anchored || generic)
+                .dfa(!anchored)
+                .hybrid_cache_capacity(if generic { 256 << 10 } else { 64 << 10 })
+                .auto_prefilter(!anchored),
+        )
+        .build_from_hir(written);
+    match built {
+        Ok(regex) => Ok(Search {
+            regex,
+            analysis,
+            keywords,
+        }),
+        Err(e) => Err(vec![format!(
+            "regex does not compile: {}",
+            super::one_line(&e.to_string())
+        )]),
+    }
+}
+
+/// One small regex for a rule's `allow_values`, each anchored at both ends.
+/// Matched only against accepted candidates, so no lazy DFA (its cache would
+/// cost more memory than the few bytes it ever sees are worth).
+pub fn build_allow_values(allow_values: &[String]) -> Result<meta::Regex, String> {
+    let joined = allow_values
+        .iter()
+        .map(|a| format!("(?:{a})"))
+        .collect::<Vec<_>>()
+        .join("|");
+    meta::Regex::builder()
+        .syntax(re_syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Regex::config()
+                .utf8_empty(false)
+                .onepass(false)
+                .hybrid(false)
+                .dfa(false),
+        )
+        .build(&format!(r"\A(?:{joined})\z"))
+        .map_err(|e| {
+            format!(
+                "allow_values do not compile: {}",
+                super::one_line(&e.to_string())
+            )
+        })
+}
