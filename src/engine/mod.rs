@@ -59,20 +59,22 @@
 
 pub mod armor;
 pub mod fingerprint;
+mod marks;
 pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
+mod verify;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{Anchored, Input};
 
-use crate::rules::screen::{Probe, Walk, Window};
+use crate::rules::screen::Walk;
 use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
 use fingerprint::{Fingerprint, Fingerprinter, Hasher};
+use marks::Marks;
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
@@ -209,15 +211,6 @@ pub struct Stats {
     pub searched_bytes: u64,
 }
 
-/// What the last search for a line break found: the first `\n` at or
-/// after `from` is at `at`, or there is none in `from..upto`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Newline {
-    from: u64,
-    upto: u64,
-    at: Option<u64>,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Hit {
     pos: u64,
@@ -299,7 +292,9 @@ pub struct Redactor {
     next: Vec<u64>,
     /// Per rule: where its screen's walk over the stream stands.
     walks: Vec<Walk>,
-    newline: Newline,
+    /// Line breaks and escaped forms around the hit being verified.
+    newlines: Marks,
+    escapes: Marks,
     slots: Vec<Option<NonMaxUsize>>,
     extenders: Vec<Extender>,
     /// Known spans not yet taken into an interval, by (start, generic, rule).
@@ -328,7 +323,8 @@ impl Redactor {
         Redactor {
             next: vec![0; n],
             walks: vec![Walk::default(); n],
-            newline: Newline::default(),
+            newlines: Marks::new(marks::Kind::LineBreak),
+            escapes: Marks::new(marks::Kind::Escape),
             slots: vec![None; 2 * max_groups],
             set,
             opts,
@@ -452,7 +448,8 @@ impl Redactor {
         self.hits.clear();
         self.next.fill(0);
         self.walks.iter_mut().for_each(Walk::reset);
-        self.newline = Newline::default();
+        self.newlines = Marks::new(marks::Kind::LineBreak);
+        self.escapes = Marks::new(marks::Kind::Escape);
         self.extenders.clear();
         self.spans.clear();
         self.current = None;
@@ -565,262 +562,6 @@ impl Redactor {
             rule,
         }));
         self.scanned = limit;
-    }
-
-    // === verification ===
-
-    /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it, and whether an escaped form lies on the line
-    /// from the earliest start such a match may have to there; `None` while
-    /// it is not decided. No match holds a line break, so the next `\n`
-    /// bounds the window too. Without an escaped form the rule's bounds as
-    /// written hold, else the raw ones (see [`crate::rules::escape`]).
-    fn window_end(&mut self, k: u64, r: usize) -> Option<(u64, bool)> {
-        let set = Arc::clone(&self.set);
-        let (end, a) = (self.end(), &set.rules()[r].analysis);
-        let raw = k + a.max_len as u64;
-        let nl = self.newline_in(k, raw.min(end));
-        // From the character before the earliest start (look-behind sees it
-        // decoded), but not before the line's start.
-        let floor = k
-            .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
-            .max(self.base);
-        let from = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(k)]) {
-            Some(i) => floor + i as u64 + 1,
-            None => floor,
-        };
-        let plain = k + a.plain_max_len as u64;
-        let to = plain.min(nl.unwrap_or(end)).min(end);
-        let escaped =
-            crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))]);
-        let lim = if escaped { raw } else { plain };
-        match nl {
-            Some(n) if n <= lim => Some((n, escaped)),
-            _ if lim < end => Some((lim, escaped)),
-            _ if self.eof => Some((end, escaped)),
-            _ => None,
-        }
-    }
-
-    /// The first `\n` in `k..to`. Hits come in stream order, so what the
-    /// last search found (or that it found nothing up to its end) answers
-    /// most queries: a dense run of hits does not search each window anew.
-    fn newline_in(&mut self, k: u64, to: u64) -> Option<u64> {
-        let m = self.newline;
-        let mut from = k;
-        if k >= m.from {
-            match m.at {
-                Some(at) if at >= k => return (at < to).then_some(at),
-                Some(_) => {}
-                None if to <= m.upto => return None,
-                None => from = m.upto.max(k),
-            }
-        }
-        let at =
-            memchr::memchr(b'\n', &self.buf[self.at(from)..self.at(to)]).map(|i| from + i as u64);
-        self.newline = Newline {
-            from: k,
-            upto: to,
-            at,
-        };
-        at
-    }
-
-    fn process_hits(&mut self) -> bool {
-        let mut progressed = false;
-        while let Some(&hit) = self.hits.front() {
-            let r = hit.rule as usize;
-            if let Some(e) = self.extenders.iter().find(|e| e.rule == hit.rule) {
-                if hit.pos < e.pos {
-                    // Inside the open continuation: the rule's next match
-                    // starts after it, so this hit cannot yield one.
-                    self.hits.pop_front();
-                    progressed = true;
-                    continue;
-                }
-                break;
-            }
-            if hit.pos < self.next[r] {
-                self.hits.pop_front();
-                progressed = true;
-                continue;
-            }
-            let Some((window_end, escaped)) = self.window_end(hit.pos, r) else {
-                break;
-            };
-            self.hits.pop_front();
-            progressed = true;
-            self.stats.hits_verified += 1;
-            if self.verify(hit, window_end, escaped) {
-                // An extender opened: the hit waits for it.
-                self.hits.push_front(hit);
-            }
-        }
-        progressed
-    }
-
-    /// Searches the rule of `hit` for matches starting at or before the hit,
-    /// in the window [`window_end`](Self::window_end) decided (and said
-    /// whether it holds escaped forms). Returns true when it opened an
-    /// extender and stopped early.
-    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
-        let r = hit.rule as usize;
-        let k = hit.pos;
-        let set = Arc::clone(&self.set);
-        let rule = &set.rules()[r];
-        let off = if escaped {
-            rule.analysis.keyword_offset
-        } else {
-            rule.analysis.plain_keyword_offset
-        } as u64;
-        if let Some(g) = rule.analysis.gate {
-            // Every match holds the gate byte; without it in the window no
-            // match can start at or before the hit.
-            let from = self.next[r].max(k.saturating_sub(off)).max(self.released);
-            if from <= k
-                && memchr::memchr(g, &self.buf[self.at(from)..self.at(window_end)]).is_none()
-            {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-        }
-        // Screens see raw bytes: a window with escaped forms is searched by
-        // the regex alone, on the text decoded.
-        let mut screened = escaped;
-        loop {
-            // No match can start before `released` (the release limit saw to
-            // that, if need be because a line break lies in between), and
-            // those bytes may be gone from the window.
-            let s = self.next[r].max(k.saturating_sub(off)).max(self.released);
-            if s > k {
-                return false;
-            }
-            if !screened && !self.may_match(rule, r, s, k, window_end) {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-            screened = true;
-            let Some((ms, me)) = self.search(rule, r, s, k, (window_end, escaped)) else {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            };
-            let get = |i: usize| self.slots[i].map(|v| v.get() as u64);
-            let secret = match rule.secret_group {
-                Some(g) => get(2 * g).zip(get(2 * g + 1)),
-                None => Some((ms, me)),
-            };
-            if ms > k {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-            self.next[r] = me;
-            // A `secret` group that did not take part: nothing to redact.
-            let Some((ss, se)) = secret else { continue };
-            let secret = &self.buf[self.at(ss)..self.at(se)];
-            if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
-                continue;
-            }
-            if self.open_span(hit.rule, ss, se) {
-                return true;
-            }
-        }
-    }
-
-    /// Whether the rule's screen leaves a match starting in `s..=k` and
-    /// ending by `window_end` possible (see [`crate::rules::screen`]).
-    fn may_match(&mut self, rule: &Rule, r: usize, s: u64, k: u64, window_end: u64) -> bool {
-        let Some(screen) = rule.screen.as_deref() else {
-            return true;
-        };
-        let win = Window {
-            bytes: &self.buf,
-            base: self.base,
-        };
-        let walk = &mut self.walks[r];
-        if !walk.warm(s, k) {
-            // A lone hit: `search` screens each anchored try, and a rule
-            // searched unanchored has its regex's own prefilter.
-            return true;
-        }
-        let min_len = rule.analysis.min_len;
-        let fed = &mut self.stats.screened_bytes;
-        screen.probe(walk, win, s, k, window_end, min_len, fed) == Probe::Maybe
-    }
-
-    /// The leftmost match of `rule` starting in `s..=k` (within the window
-    /// ending at `window_end`, which holds escaped forms if `escaped`), as
-    /// stream offsets, its groups in `slots` (as stream offsets too).
-    fn search(
-        &mut self,
-        rule: &Rule,
-        r: usize,
-        s: u64,
-        k: u64,
-        win: (u64, bool),
-    ) -> Option<(u64, u64)> {
-        let (window_end, escaped) = win;
-        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
-        let hay_start = s.saturating_sub(LOOK_BEHIND).max(self.base);
-        let hay_end = (window_end + 1).min(self.end());
-        let hay = &self.buf[self.at(hay_start)..self.at(hay_end)];
-        let slots = &mut self.slots[..nslots];
-        let rel = |p: u64| (p - hay_start) as usize;
-        // Only a match starting in `s..=k` counts. Close to the keyword,
-        // anchored tries at each of those starts (each fails within a few
-        // bytes, and the screen bounds where a match from there can end)
-        // beat one unanchored search, which runs on to the window's end
-        // when nothing matches; far from it, the reverse.
-        let found = if k - s <= ANCHORED_TRIES {
-            let win = Window {
-                bytes: &self.buf,
-                base: self.base,
-            };
-            (s..=k).any(|p| {
-                let bound = match rule.screen.as_deref().filter(|_| !escaped) {
-                    Some(screen) => {
-                        let fed = &mut self.stats.screened_bytes;
-                        let walk = &mut self.walks[r];
-                        match screen.anchored_end(walk, win, p, window_end, fed) {
-                            Some(e) => e,
-                            None => return false,
-                        }
-                    }
-                    None => window_end,
-                };
-                self.stats.searched_bytes += bound - p;
-                let at = Input::new(hay)
-                    .span(rel(p)..rel(bound))
-                    .anchored(Anchored::Yes);
-                rule.search_slots_escaped(&at, slots, escaped).is_some()
-            })
-        } else {
-            self.stats.searched_bytes += window_end - s;
-            self.walks[r].charge(window_end - s);
-            let at = Input::new(hay)
-                .span(rel(s)..rel(window_end))
-                .anchored(Anchored::No);
-            rule.search_slots_escaped(&at, slots, escaped).is_some()
-        };
-        if !found {
-            return None;
-        }
-        for v in slots.iter_mut() {
-            *v = v.and_then(|v| NonMaxUsize::new(v.get() + hay_start as usize));
-        }
-        let get = |i: usize| slots[i].map(|v| v.get() as u64);
-        Some((get(0).expect("match start"), get(1).expect("match end")))
-    }
-
-    /// Whether the operator's allowlist lets this candidate through.
-    fn allowed(&self, rule: &Rule, secret: &[u8]) -> bool {
-        let a = self.set.allowlist();
-        if a.is_empty() {
-            return false;
-        }
-        a.allows_bytes(secret)
-            || (a.has_fingerprints()
-                && rule.block.is_none()
-                && a.allows_fingerprint(&self.opts.fingerprinter.fingerprint(secret)))
     }
 
     /// Records an accepted secret `[start, end)`; opens its continuation if
@@ -1181,10 +922,6 @@ impl Redactor {
         });
     }
 }
-
-/// Up to this many bytes between the earliest start a match may have and
-/// its keyword, verification tries each start anchored.
-const ANCHORED_TRIES: u64 = crate::rules::ANCHORED_VERIFY_MAX as u64;
 
 fn count_newlines(b: &[u8]) -> u64 {
     // Counted per 64-byte block in a byte-sized sum (at most 64), which the

@@ -230,10 +230,10 @@ pub struct Rule {
     pub block: Option<Block>,
     /// Facts proven about the regex.
     pub analysis: Analysis,
-    /// A cheap lazy DFA over a relaxed form of the regex, built from the
-    /// same HIR as `regex`: where it finds nothing, `regex` would not either
-    /// (see [`screen`]). `None` if it could not be built.
-    pub screen: Option<Arc<screen::Screen>>,
+    /// Cheap lazy DFAs over relaxed forms of the regex, built on first use
+    /// from the same HIR as `regex`: where one finds nothing, `regex` would
+    /// not either (see [`screen`]). `None` for a rule without a regex.
+    pub screens: Option<Arc<screen::Screens>>,
     /// The file the rule came from.
     pub source: String,
     /// Worked examples.
@@ -740,6 +740,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     let Some(search) = search else {
         return Ok(None);
     };
+    let screens = Arc::new(screen::Screens::new(&rc.regex));
     Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
@@ -766,8 +767,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         extend,
         block,
         analysis: search.analysis,
-        // Built from the very HIR the regex is compiled from.
-        screen: hir.as_ref().and_then(screen::Screen::new).map(Arc::new),
+        screens: Some(screens),
         source: file.to_string(),
         examples,
         negative_examples,

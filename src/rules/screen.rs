@@ -1,5 +1,5 @@
-//! Screens: a cheap, exact-enough test that no match of a rule can start
-//! near a keyword hit, before the rule's own regex runs.
+//! Screens: a cheap test that no match of a rule can start near a keyword
+//! hit, before the rule's own regex runs.
 //!
 //! A rule's regex resolves capture groups and bounded repetitions exactly,
 //! which is what makes it costly: a lazy DFA over `[A-Za-z0-9_-]{8,1024}`
@@ -12,16 +12,30 @@
 //! here"; a screen match only means the regex must run. Its DFA stays small
 //! (no counters), so it neither thrashes nor gives up on any input seen.
 //!
-//! **One walk per rule and batch.** A [`Walker`] runs the screen unanchored
+//! **Escaped forms.** Rules match decoded text where a window holds JSON
+//! escapes (see [`super::escape`]), but a screen walks raw bytes. So each
+//! rule has two screens: the plain one, for windows without escaped forms,
+//! and an escaped one whose language also takes every escaped form of `/`,
+//! `+` and `=` wherever the regex takes the byte, and which drops word
+//! boundaries (the raw byte before a position, the `f` of `\u002f`, is not
+//! the character the regex sees there). Both are built on first use
+//! ([`Screens`]): most rules never need the second, and a rule set loads no
+//! faster for screens it never walks.
+//!
+//! **One walk per rule and stream.** A [`Walk`] runs the screen unanchored
 //! over a rule's keyword hits in stream order and keeps its state between
 //! hits, so overlapping windows of a dense run of hits (`eyJeyJeyJ…`) are
 //! walked once, not once per hit. A walk stops early once every thread that
 //! began at or before the hit has died, which the DFA shows by returning to
 //! a start state (a screen whose threads can re-enter a start state after
-//! consuming a byte never stops early: see [`Screen::new`]).
+//! consuming a byte never stops early: see [`reentrant`]); while threads
+//! live it walks on past the hit's window, up to the end of the line or of
+//! what is buffered, so that one walk can clear the hits after it too
+//! ([`Probe::Clear`]).
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::hybrid::LazyStateID;
@@ -29,28 +43,76 @@ use regex_automata::nfa::thompson::{self, WhichCaptures, NFA};
 use regex_automata::util::pool::Pool;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
-use regex_syntax::hir::{Hir, HirKind, Repetition};
+use regex_syntax::hir::{Hir, HirKind, Look, Repetition};
+
+use super::analyze::can_match;
+use super::escape;
 
 /// Repetitions with an upper bound above this become unbounded in a screen.
 pub const RELAX_ABOVE: u32 = 8;
 
-/// Hits of one rule closer together than this are walked (see
-/// [`Walk::warm`]).
-pub const DENSE: u64 = 8;
-
-/// Anchored tries may walk this many bytes more than the hits advance
-/// before a rule's hits are walked instead (see [`Walk::warm`]).
-pub const MAX_DEBT: u64 = 256;
-
 /// Cap on one screen's lazy DFA cache, per thread. Screens are small: the
 /// largest built-in one holds a few dozen states on any input measured.
-const SCREEN_CACHE: usize = 128 << 10;
+const SCREEN_CACHE: usize = 64 << 10;
+
+/// A rule's screens, each built on first use from the rule's regex as
+/// written (parsed as rules are, so from the very HIR its regex is compiled
+/// from: a screen built from anything else could miss matches).
+pub struct Screens {
+    pattern: Box<str>,
+    plain: OnceLock<Option<Screen>>,
+    escaped: OnceLock<Option<Screen>>,
+}
+
+impl std::fmt::Debug for Screens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screens")
+            .field("plain", &self.plain.get())
+            .field("escaped", &self.escaped.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Screens {
+    /// The screens of the rule whose regex is `pattern`; nothing is built
+    /// yet.
+    pub fn new(pattern: &str) -> Screens {
+        Screens {
+            pattern: pattern.into(),
+            plain: OnceLock::new(),
+            escaped: OnceLock::new(),
+        }
+    }
+
+    /// The screen for windows with escaped forms (`escaped`) or without,
+    /// built now if it was not yet; `None` if it cannot be built (the
+    /// engine then runs the regex at every hit).
+    pub fn get(&self, escaped: bool) -> Option<&Screen> {
+        let cell = if escaped { &self.escaped } else { &self.plain };
+        cell.get_or_init(|| {
+            let hir = super::compile::parse(&self.pattern).ok()?;
+            Screen::new(&hir, escaped)
+        })
+        .as_ref()
+    }
+
+    /// Heap bytes of the screens built so far (caches not counted).
+    pub fn memory_usage(&self) -> usize {
+        [&self.plain, &self.escaped]
+            .into_iter()
+            .filter_map(|c| c.get().and_then(Option::as_ref))
+            .map(|s| s.memory)
+            .sum()
+    }
+}
 
 /// A thread's cache of one screen, with an id unique in the process so a
 /// walk can tell whether it is still on the cache its state came from.
 struct Scratch {
     id: u64,
     cache: Cache,
+    /// The cache's clear count when its start states were last made.
+    primed: Option<usize>,
 }
 
 type CacheFn = Box<dyn Fn() -> Scratch + Send + Sync + UnwindSafe + RefUnwindSafe>;
@@ -58,7 +120,7 @@ type CacheFn = Box<dyn Fn() -> Scratch + Send + Sync + UnwindSafe + RefUnwindSaf
 /// Ids of scratch caches; 0 is never one, so a fresh [`Walk`] matches none.
 static NEXT_SCRATCH: AtomicU64 = AtomicU64::new(1);
 
-/// The screen of one rule: see the module docs.
+/// One screen of one rule: see the module docs.
 pub struct Screen {
     dfa: DFA,
     caches: Pool<Scratch, CacheFn>,
@@ -79,23 +141,51 @@ impl std::fmt::Debug for Screen {
     }
 }
 
+/// What a probe is asked, in stream offsets: whether a match of the rule
+/// may start in `s..=k` and end by `w`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask {
+    /// Earliest start that counts.
+    pub s: u64,
+    /// Latest start that counts (the hit).
+    pub k: u64,
+    /// A match that counts ends at or before this.
+    pub w: u64,
+    /// The walk may go on up to and including the byte at this offset
+    /// (at least `w`) while threads live, to clear later hits.
+    pub ahead: u64,
+    /// The walk goes on to here even where every thread has died, to clear
+    /// the later hits of a dense run in bulk; past it, and past `k`, it
+    /// stops once the threads begun by `k` have died.
+    pub keep_to: u64,
+    /// The rule's shortest match.
+    pub min_len: usize,
+}
+
 /// What a probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// No match of the rule starts in the probed range and ends in its
-    /// window.
-    Clear,
+    /// No match of the rule starts in `s..=k` and ends by `w`; no screen
+    /// match that starts at or after `s` ends before `walked`; and every
+    /// thread begun before `dead` has died. So no rule match starts in
+    /// `s..dead`, in `s..walked - max_len`, nor before a line break the
+    /// walk passed.
+    Clear {
+        /// Every byte before this was walked.
+        walked: u64,
+        /// Every thread begun before this (and at or after `s`) died.
+        dead: u64,
+    },
     /// The screen matched: the rule's regex must decide.
     Maybe,
 }
 
 impl Screen {
-    /// The screen of the rule whose regex parsed to `hir` (the same HIR the
-    /// rule's regex is built from: a screen built from anything else could
-    /// miss matches). `None` if the relaxed regex cannot be built as a lazy
-    /// DFA; the engine then runs the regex at every hit.
-    pub fn new(hir: &Hir) -> Option<Screen> {
-        let relaxed = relax(hir);
+    /// The screen of the rule whose regex parsed to `hir`, for windows
+    /// without escaped forms or (`escaped`) with them. `None` if the relaxed
+    /// regex cannot be built as a lazy DFA.
+    pub fn new(hir: &Hir, escaped: bool) -> Option<Screen> {
+        let relaxed = relax(hir, escaped);
         let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
@@ -120,6 +210,7 @@ impl Screen {
         let create: CacheFn = Box::new(move || Scratch {
             id: NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed),
             cache: for_pool.create_cache(),
+            primed: None,
         });
         Some(Screen {
             reentrant: reentrant(&nfa),
@@ -149,20 +240,58 @@ impl Screen {
 }
 
 /// The relaxed form of `hir`: no capture groups, and repetitions bounded
-/// above [`RELAX_ABOVE`] unbounded. Its language contains `hir`'s.
-pub fn relax(hir: &Hir) -> Hir {
+/// above [`RELAX_ABOVE`] unbounded; for windows with escaped forms
+/// (`escaped`), also every escaped form of a byte in [`escape::ESCAPED`]
+/// wherever `hir` takes the byte, and no word boundaries. Its language
+/// contains `hir`'s (in raw bytes, where the rule matches decoded text).
+pub fn relax(hir: &Hir, escaped: bool) -> Hir {
+    let go = |h: &Hir| relax(h, escaped);
     match hir.kind() {
-        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => hir.clone(),
-        HirKind::Capture(c) => relax(&c.sub),
-        HirKind::Concat(v) => Hir::concat(v.iter().map(relax).collect()),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(relax).collect()),
+        HirKind::Empty => hir.clone(),
+        HirKind::Look(look) if escaped && !line_look(*look) => Hir::empty(),
+        HirKind::Look(_) => hir.clone(),
+        HirKind::Literal(lit) if escaped => Hir::concat(
+            lit.0
+                .iter()
+                .map(|&b| with_forms(Hir::literal([b])))
+                .collect(),
+        ),
+        HirKind::Class(_) if escaped => with_forms(hir.clone()),
+        HirKind::Literal(_) | HirKind::Class(_) => hir.clone(),
+        HirKind::Capture(c) => go(&c.sub),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(go).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(go).collect()),
         HirKind::Repetition(r) => Hir::repetition(Repetition {
             min: r.min.min(RELAX_ABOVE),
             max: r.max.filter(|&m| m <= RELAX_ABOVE),
             greedy: true,
-            sub: Box::new(relax(&r.sub)),
+            sub: Box::new(go(&r.sub)),
         }),
     }
+}
+
+/// Whether `look` asserts a line or text boundary (kept in an escaped
+/// screen: escaped forms hold no line break), not a word boundary.
+fn line_look(look: Look) -> bool {
+    matches!(
+        look,
+        Look::Start | Look::End | Look::StartLF | Look::EndLF | Look::StartCRLF | Look::EndCRLF
+    )
+}
+
+/// `atom` (one byte or a class), or any escaped form of a byte of
+/// [`escape::ESCAPED`] it takes.
+fn with_forms(atom: Hir) -> Hir {
+    let forms: Vec<Hir> = escape::ESCAPED
+        .iter()
+        .filter(|&&b| can_match(&atom, b))
+        .flat_map(|&b| escape::forms(b))
+        .map(Hir::literal)
+        .collect();
+    if forms.is_empty() {
+        return atom;
+    }
+    Hir::alternation(std::iter::once(atom).chain(forms).collect())
 }
 
 /// Whether a thread that has consumed a byte can be in a state of a start
@@ -230,53 +359,67 @@ fn reentrant(nfa: &NFA) -> bool {
 
 /// Where one rule's screen walk over a stream stands, kept by the stream
 /// between hits so that no byte is walked twice. Positions are stream
-/// offsets. A walk is only resumed on the cache it was made with and only
-/// if that cache has not been cleared since; otherwise it starts over.
+/// offsets. A walk is only resumed on the cache it was made with, if that
+/// cache has not been cleared since, and for hits whose earliest start is
+/// at or after where it began; otherwise it starts over.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Walk {
     /// The cache the state belongs to, and its clear count then.
     cache: u64,
     clears: usize,
+    /// Where the walk began: it holds threads begun at every position
+    /// from here to `pos`.
+    origin: u64,
     /// Next stream position to feed, when `sid` is set.
     pos: u64,
+    /// Every thread begun before this has died, having ended no match that
+    /// counted (the walk stood in a start state just before it).
+    dead: u64,
     /// The walk's state; `None` before it starts.
     sid: Option<LazyStateID>,
     /// End of the last screen match the walk passed.
     last_match: Option<u64>,
-    /// The last hit [`warm`](Walk::warm) was asked about.
-    last_hit: Option<u64>,
-    /// Bytes walked by anchored tries, less the distance the hits advanced
-    /// meanwhile (see [`warm`](Walk::warm)).
-    debt: u64,
+    /// Where the rule's hits are dense (see [`Walk::dense`]): the last hit
+    /// asked about, the first hit of its run, and the furthest byte any of
+    /// the rule's walks, anchored or not, reached. Kept when the walk starts
+    /// over.
+    hits: Hits,
 }
 
+/// See [`Walk::hits`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Hits {
+    last: Option<u64>,
+    run: u64,
+    reach: u64,
+}
+
+/// Hits of one rule at most this far apart are dense (see
+/// [`Walk::dense`]).
+pub const DENSE: u64 = 64;
+
 impl Walk {
-    /// Whether to walk for a hit at `k` whose candidate starts begin at
-    /// `s`, rather than leave it to anchored tries at each candidate start
-    /// ([`Screen::anchored_end`]), which die within a few bytes on most
-    /// text. Walk when the walk can resume where it stopped, when hits come
-    /// closer together than [`DENSE`], or when the anchored tries have
-    /// lately walked more than [`MAX_DEBT`] bytes beyond the ground the hits
-    /// covered: a walk visits each byte once however many hits it serves,
-    /// so the tries' work stays within the stream's length plus
-    /// [`MAX_DEBT`] per rule. Records `k`.
-    pub fn warm(&mut self, s: u64, k: u64) -> bool {
-        let gap = self.last_hit.map_or(u64::MAX, |h| k - h);
-        self.last_hit = Some(k);
-        self.debt = self.debt.saturating_sub(gap);
-        let resumes = self.sid.is_some() && self.pos >= s;
-        resumes || gap <= DENSE || self.debt > MAX_DEBT
-    }
-
-    /// Charges `bytes` of work done for a hit without walking (the rule's
-    /// regex searched them) to the walk, as anchored tries are charged.
-    pub fn charge(&mut self, bytes: u64) {
-        self.debt += bytes;
-    }
-
     /// Forgets the walk (a new stream).
     pub fn reset(&mut self) {
         *self = Walk::default();
+    }
+
+    /// Whether the hit at `k` is dense, and if so how far past its window
+    /// to walk on; records `k`. A hit is dense when it follows the rule's
+    /// last one within [`DENSE`] bytes, or lies where an earlier walk or
+    /// anchored try of the rule already reached: one walk that goes on then
+    /// beats tries that each cover the same bytes again. Walking on past
+    /// a window pays off only where more hits follow, so a walk goes on as
+    /// far past it as the run of dense hits has lasted.
+    pub fn dense(&mut self, k: u64) -> Option<u64> {
+        let h = &mut self.hits;
+        let dense = h.last.is_some_and(|l| k - l <= DENSE) || k < h.reach;
+        h.last = Some(k);
+        if !dense {
+            h.run = k;
+            return None;
+        }
+        Some(k - h.run)
     }
 }
 
@@ -287,64 +430,121 @@ pub struct Window<'h> {
     pub bytes: &'h [u8],
     /// Stream offset of `bytes[0]`.
     pub base: u64,
+    /// Whether the bytes end the stream.
+    pub eof: bool,
 }
 
 impl Window<'_> {
     fn at(&self, pos: u64) -> usize {
         (pos - self.base) as usize
     }
+
+    fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
 }
 
 impl Screen {
-    /// Whether a match of the rule may start in `s..=k` and end at or
-    /// before `w` (the hit's window end). The window holds the byte before
-    /// `s` (context; absent only at the stream's start) and the byte at `w`
-    /// (look-ahead), or ends at `w` at the end of the stream. `min_len` is
-    /// the rule's shortest match. Calls with one `walk` must come with
-    /// non-decreasing `s`, `k` and `w`. Adds the bytes walked to `fed`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn probe(
-        &self,
-        walk: &mut Walk,
-        win: Window<'_>,
-        s: u64,
-        k: u64,
-        w: u64,
-        min_len: usize,
-        fed: &mut u64,
-    ) -> Probe {
-        debug_assert!(s <= k && k <= w && win.at(w) <= win.bytes.len());
-        let relevant = |end: u64| end >= s + min_len as u64;
-        if walk.last_match.is_some_and(relevant) {
-            return Probe::Maybe;
-        }
+    /// Answers `ask` (see [`Ask`] and [`Probe`]), resuming `walk` where it
+    /// can. The window holds the byte before `ask.s` (context; absent only
+    /// at the stream's start) and every byte up to `ask.ahead`, and a
+    /// counting match must end at or before its end. Calls with one `walk`
+    /// must come in stream order of hits. Adds the bytes walked to `fed`.
+    pub fn probe(&self, walk: &mut Walk, win: Window<'_>, ask: Ask, fed: &mut u64) -> Probe {
+        debug_assert!(ask.s <= ask.k && ask.k <= ask.w && ask.w <= ask.ahead.max(ask.w));
+        let relevant = |end: u64| end >= ask.s + ask.min_len as u64;
         let mut guard = self.caches.get();
         let scratch = &mut *guard;
+        self.prime(scratch);
         let resume = walk.sid.filter(|_| {
-            walk.pos >= s && walk.cache == scratch.id && walk.clears == scratch.cache.clear_count()
+            walk.origin <= ask.s
+                && walk.pos >= ask.s
+                && walk.cache == scratch.id
+                && walk.clears == scratch.cache.clear_count()
         });
+        if resume.is_some() {
+            // Ends the walk passed and found irrelevant for an earlier hit
+            // are irrelevant for this one; a relevant one stopped it.
+            if let Some(e) = walk.last_match.filter(|&e| relevant(e)) {
+                return if e <= ask.w {
+                    Probe::Maybe
+                } else {
+                    Probe::Clear {
+                        walked: e,
+                        dead: walk.dead,
+                    }
+                };
+            }
+        }
         let cache = &mut scratch.cache;
-        let mut sid = match resume {
+        let sid = match resume {
             Some(sid) => sid,
             None => {
-                let behind = (s > win.base).then(|| win.bytes[win.at(s) - 1]);
-                debug_assert!(s == 0 || behind.is_some(), "no context before {s}");
+                let behind = (ask.s > win.base).then(|| win.bytes[win.at(ask.s) - 1]);
+                debug_assert!(
+                    ask.s == 0 || behind.is_some(),
+                    "no context before {}",
+                    ask.s
+                );
                 let cfg = start::Config::new()
                     .anchored(Anchored::No)
                     .look_behind(behind);
-                walk.pos = s;
-                walk.cache = scratch.id;
+                *walk = Walk {
+                    cache: scratch.id,
+                    origin: ask.s,
+                    pos: ask.s,
+                    dead: ask.s,
+                    hits: walk.hits,
+                    ..Walk::default()
+                };
                 match self.dfa.start_state(cache, &cfg) {
                     Ok(sid) => sid,
                     Err(_) => return give_up(walk),
                 }
             }
         };
+        let before = walk.pos;
+        let found = self.walk_on(walk, sid, cache, win, ask);
+        *fed += walk.pos - before;
+        found
+    }
+
+    /// Makes every unanchored start state in a fresh (or cleared) cache
+    /// before any other state. A walk whose threads have all died stands in
+    /// the start state for the byte it stands after, and the cache tags a
+    /// state as a start state only if it was made as one; one first reached
+    /// by a transition would not be, and the walk would not stop.
+    fn prime(&self, scratch: &mut Scratch) {
+        let clears = scratch.cache.clear_count();
+        if scratch.primed == Some(clears) {
+            return;
+        }
+        for behind in [None, Some(b'\n'), Some(b'\r'), Some(b'a'), Some(b' ')] {
+            let cfg = start::Config::new()
+                .anchored(Anchored::No)
+                .look_behind(behind);
+            // A start state that cannot be made is made at the walk's
+            // start, or the walk gives up there.
+            let _ = self.dfa.start_state(&mut scratch.cache, &cfg);
+        }
+        scratch.primed = Some(clears);
+    }
+
+    /// Feeds bytes from `walk.pos` on (see [`probe`](Self::probe)).
+    fn walk_on(
+        &self,
+        walk: &mut Walk,
+        mut sid: LazyStateID,
+        cache: &mut Cache,
+        win: Window<'_>,
+        ask: Ask,
+    ) -> Probe {
+        let relevant = |end: u64| end >= ask.s + ask.min_len as u64;
         let hay = win.bytes;
-        let end = (win.at(w) + 1).min(hay.len());
+        let stop = (win.at(ask.ahead.max(ask.w)) + 1).min(hay.len());
         let mut at = win.at(walk.pos);
-        let result = loop {
-            if at >= end {
+        let found = loop {
+            if at >= stop {
                 break None;
             }
             sid = match self.dfa.next_state(cache, sid, hay[at]) {
@@ -361,26 +561,40 @@ impl Screen {
                 // A match ends at `p` (matches show one byte late).
                 walk.last_match = Some(p);
                 if relevant(p) {
-                    break Some(Probe::Maybe);
+                    break Some(if p <= ask.w {
+                        Probe::Maybe
+                    } else {
+                        Probe::Clear {
+                            walked: p,
+                            dead: walk.dead,
+                        }
+                    });
                 }
-            } else if sid.is_dead() || (sid.is_start() && p >= k && !self.reentrant) {
+            } else if sid.is_dead() || (sid.is_start() && !self.reentrant) {
                 // Every thread that began at or before `p` has died.
-                break Some(Probe::Clear);
+                walk.dead = p + 1;
+                if p >= ask.k.max(ask.keep_to) {
+                    break Some(Probe::Clear {
+                        walked: p + 1,
+                        dead: p + 1,
+                    });
+                }
             }
         };
-        *fed += (win.base + at as u64) - walk.pos;
         walk.pos = win.base + at as u64;
+        walk.hits.reach = walk.hits.reach.max(walk.pos);
         walk.sid = Some(sid);
         walk.clears = cache.clear_count();
-        if let Some(found) = result {
+        if let Some(found) = found {
             return found;
         }
-        if win.at(w) == hay.len() {
+        if win.eof && at == hay.len() {
             // The end of the stream: a match may end there.
+            let end = win.end();
             match self.dfa.next_eoi_state(cache, sid) {
                 Ok(eoi) if eoi.is_match() => {
-                    walk.last_match = Some(w);
-                    if relevant(w) {
+                    walk.last_match = Some(end);
+                    if relevant(end) && end <= ask.w {
                         return Probe::Maybe;
                     }
                 }
@@ -388,15 +602,18 @@ impl Screen {
                 Err(_) => return give_up(walk),
             }
         }
-        Probe::Clear
+        Probe::Clear {
+            walked: walk.pos,
+            dead: walk.dead,
+        }
     }
 
     /// The end of the longest screen match starting exactly at `p` and
     /// ending at or before `w`, or `None` if there is none: a bound on where
     /// any rule match starting at `p` can end. `Some(w)` when the screen
     /// cannot tell. The window holds context as for [`probe`](Self::probe).
-    /// Adds the bytes walked to `fed`, and charges them to `walk` (see
-    /// [`Walk::warm`]).
+    /// Adds the bytes walked to `fed`, and notes how far it went in `walk`
+    /// (see [`Walk::dense`]).
     pub fn anchored_end(
         &self,
         walk: &mut Walk,
@@ -431,12 +648,11 @@ impl Screen {
             }
             dead = sid.is_dead();
         }
-        let walked = (at - from) as u64;
-        *fed += walked;
-        walk.debt += walked;
-        if !dead && win.at(w) == hay.len() {
+        *fed += (at - from) as u64;
+        walk.hits.reach = walk.hits.reach.max(win.base + at as u64);
+        if !dead && win.eof && at == hay.len() {
             match self.dfa.next_eoi_state(cache, sid) {
-                Ok(eoi) if eoi.is_match() => last = Some(w),
+                Ok(eoi) if eoi.is_match() => last = Some(win.end()),
                 Ok(_) => {}
                 Err(_) => return Some(w),
             }
@@ -455,32 +671,44 @@ fn give_up(walk: &mut Walk) -> Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleSetBuilder;
+    use crate::rules::{Matcher, RuleSetBuilder};
 
-    fn screen(pattern: &str) -> Screen {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .multi_line(true)
-            .build()
-            .parse(pattern)
-            .expect("pattern parses");
-        Screen::new(&hir).expect("screen builds")
+    fn screen(pattern: &str, escaped: bool) -> Screen {
+        let hir = crate::rules::compile::parse(pattern).expect("pattern parses");
+        Screen::new(&hir, escaped).expect("screen builds")
     }
 
-    fn probe(sc: &Screen, hay: &[u8], s: u64, k: u64, w: u64) -> Probe {
-        let win = Window {
+    fn window(hay: &[u8]) -> Window<'_> {
+        Window {
             bytes: hay,
             base: 0,
-        };
-        sc.probe(&mut Walk::default(), win, s, k, w, 1, &mut 0)
+            eof: true,
+        }
     }
 
-    /// Every match of every built-in rule's regex (raw bytes), in its examples and
-    /// negative examples, is a screen match: anchored at its start, the
-    /// screen reaches at least its end, and a probe of its start says
-    /// `Maybe`. A screen that missed one would make the engine skip a
-    /// secret.
+    /// Probes a fresh walk for a hit at `k` whose matches start in `s..=k`
+    /// and end by `w`, walking no further.
+    fn probe(sc: &Screen, hay: &[u8], s: u64, k: u64, w: u64) -> Probe {
+        let ask = Ask {
+            s,
+            k,
+            w,
+            ahead: w,
+            keep_to: k,
+            min_len: 1,
+        };
+        sc.probe(&mut Walk::default(), window(hay), ask, &mut 0)
+    }
+
+    fn clear(p: Probe) -> bool {
+        matches!(p, Probe::Clear { .. })
+    }
+
+    /// Every match of every built-in rule's regex, in its examples and
+    /// negative examples (with and without their `/`, `+` and `=`
+    /// escaped), is a screen match: anchored at its start, the screen
+    /// reaches at least its end, and a probe of its start says `Maybe`. A
+    /// screen that missed one would make the engine skip a secret.
     #[test]
     fn screens_contain_their_rules() {
         let mut b = RuleSetBuilder::builtin();
@@ -488,60 +716,106 @@ mod tests {
         let set = b.build().expect("built-in rules");
         for rule in set.rules() {
             // Derived `-truncated` rules match without a regex.
-            let crate::rules::Matcher::Regex(regex) = &rule.matcher else {
-                assert!(rule.screen.is_none());
+            if !matches!(rule.matcher, Matcher::Regex(_)) {
+                assert!(rule.screens.is_none());
                 continue;
-            };
-            let sc = rule
-                .screen
+            }
+            let screens = rule
+                .screens
                 .as_deref()
-                .expect("every built-in rule with a regex has a screen");
+                .expect("a rule with a regex has screens");
             let inputs = rule
                 .examples
                 .iter()
-                .map(|e| e.input.as_str())
-                .chain(rule.negative_examples.iter().map(String::as_str));
+                .map(|e| e.input.clone())
+                .chain(rule.negative_examples.iter().cloned());
             for text in inputs {
-                let hay = text.as_bytes();
-                let win = Window {
-                    bytes: hay,
-                    base: 0,
-                };
-                for p in 0..hay.len() {
-                    let input = regex_automata::Input::new(hay)
-                        .range(p..)
-                        .anchored(Anchored::Yes);
-                    let Some(m) = regex.search(&input) else {
-                        continue;
-                    };
-                    let w = hay.len() as u64;
-                    let end = sc.anchored_end(&mut Walk::default(), win, p as u64, w, &mut 0);
-                    assert!(
-                        end.is_some_and(|e| e >= m.end() as u64),
-                        "{}: screen misses the match at {p}..{} in {text:?}",
-                        rule.id,
-                        m.end()
-                    );
-                    let walk = &mut Walk::default();
-                    let min = rule.analysis.min_len;
-                    let pr = sc.probe(walk, win, p as u64, p as u64, w, min, &mut 0);
-                    assert_eq!(pr, Probe::Maybe, "{}: probe at {p} in {text:?}", rule.id);
+                let escaped = escape_all(&text);
+                for (hay, esc) in [(text.as_bytes(), false), (escaped.as_bytes(), true)] {
+                    let sc = screens.get(esc).expect("screen builds");
+                    for_each_match(rule, hay, |p, e| {
+                        let win = window(hay);
+                        let (p, w) = (p as u64, hay.len() as u64);
+                        let end = sc.anchored_end(&mut Walk::default(), win, p, w, &mut 0);
+                        assert!(
+                            end.is_some_and(|end| end >= e as u64),
+                            "{}: screen misses the match at {p}..{e} in {hay:?}",
+                            rule.id,
+                        );
+                        let ask = Ask {
+                            s: p,
+                            k: p,
+                            w,
+                            ahead: w,
+                            keep_to: p,
+                            min_len: rule.analysis.min_len,
+                        };
+                        let pr = sc.probe(&mut Walk::default(), win, ask, &mut 0);
+                        assert_eq!(pr, Probe::Maybe, "{}: probe at {p} in {hay:?}", rule.id);
+                    });
                 }
+            }
+        }
+    }
+
+    /// `text` with every `/`, `+` and `=` written as an escaped form (each
+    /// form in turn).
+    fn escape_all(text: &str) -> String {
+        let mut n = 0;
+        let mut out = String::new();
+        for c in text.chars() {
+            let forms = u8::try_from(c).map(escape::forms).unwrap_or_default();
+            match forms.get(n % forms.len().max(1)) {
+                Some(f) => {
+                    out.push_str(std::str::from_utf8(f).expect("ASCII form"));
+                    n += 1;
+                }
+                None => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Calls `f(start, end)` (raw offsets) for the match of the rule's
+    /// regex, in decoded text, anchored at each character start.
+    fn for_each_match(rule: &crate::rules::Rule, hay: &[u8], mut f: impl FnMut(usize, usize)) {
+        let mut slots = vec![None; 2 * (rule.secret_group.unwrap_or(0) + 1)];
+        for p in 0..hay.len() {
+            let input = regex_automata::Input::new(hay)
+                .range(p..)
+                .anchored(Anchored::Yes);
+            if rule.search_slots(&input, &mut slots).is_some() {
+                let get = |i: usize| {
+                    slots[i].map(|v: regex_automata::util::primitives::NonMaxUsize| v.get())
+                };
+                f(get(0).expect("start"), get(1).expect("end"));
             }
         }
     }
 
     #[test]
     fn relaxing_drops_groups_and_wide_bounds_only() {
-        let sc = screen(r"ab(?P<s>[0-9]{2,4})x{3,300}");
+        let sc = screen(r"ab(?P<s>[0-9]{2,4})x{3,300}", false);
         // Four digits at most stays; 300 becomes unbounded.
         assert_eq!(probe(&sc, b"ab12xxx", 0, 0, 7), Probe::Maybe);
-        assert_eq!(
-            probe(&sc, &[b"ab12".as_slice(), &[b'x'; 500]].concat(), 0, 0, 504),
-            Probe::Maybe
-        );
-        assert_eq!(probe(&sc, b"ab12345xxx", 0, 0, 10), Probe::Clear);
-        assert_eq!(probe(&sc, b"ab1xxx", 0, 0, 6), Probe::Clear);
+        let long = [b"ab12".as_slice(), &[b'x'; 500]].concat();
+        assert_eq!(probe(&sc, &long, 0, 0, 504), Probe::Maybe);
+        assert!(clear(probe(&sc, b"ab12345xxx", 0, 0, 10)));
+        assert!(clear(probe(&sc, b"ab1xxx", 0, 0, 6)));
+    }
+
+    /// The escaped screen takes escaped forms where the regex takes the
+    /// byte, and looks past word boundaries; the plain one does neither.
+    #[test]
+    fn escaped_screens_take_escaped_forms() {
+        let hay = br"\bkey=a\/b\u002Bc";
+        let plain = screen(r"\bkey=[a-z/+]{5}\b", false);
+        let esc = screen(r"\bkey=[a-z/+]{5}\b", true);
+        assert!(clear(probe(&plain, hay, 2, 2, hay.len() as u64)));
+        assert_eq!(probe(&esc, hay, 2, 2, hay.len() as u64), Probe::Maybe);
+        let hay = br"x\u003dkey";
+        let esc = screen(r"\bkey", true);
+        assert_eq!(probe(&esc, hay, 7, 7, hay.len() as u64), Probe::Maybe);
     }
 
     /// `x*yz`: a thread that consumed an `x` stands where a fresh start
@@ -549,36 +823,76 @@ mod tests {
     /// must go on and find the match that began at 0.
     #[test]
     fn a_reentrant_screen_walks_on() {
-        let sc = screen("x*yz");
+        let sc = screen("x*yz", false);
         assert!(sc.reentrant());
         assert_eq!(probe(&sc, b"xxxxyz", 0, 0, 6), Probe::Maybe);
-        let sc = screen(r"\btok_[a-z]{4}");
+        let sc = screen(r"\btok_[a-z]{4}", false);
         assert!(!sc.reentrant());
         // The walk for a hit at 0 stops once the thread from 0 dies, so a
         // match starting later is not this hit's.
-        assert_eq!(probe(&sc, b"tok_ab tok_abcd", 0, 0, 6), Probe::Clear);
+        assert!(clear(probe(&sc, b"tok_ab tok_abcd", 0, 0, 6)));
         assert_eq!(probe(&sc, b"tok_abcd", 0, 0, 8), Probe::Maybe);
     }
 
-    /// A walk resumed for the next hit gives what a fresh walk gives.
+    /// A walk stops once the threads that began by the hit have died, even
+    /// when it began after a word byte and stands after a non-word one:
+    /// every start state is known to the cache before the walk, so the one
+    /// it returns to is tagged.
+    #[test]
+    fn walks_stop_once_the_hit_s_threads_die() {
+        let sc = screen(r"\btok_[a-z]{4}\b", false);
+        let mut hay = b"-tok_ab1".to_vec();
+        for _ in 0..100 {
+            hay.extend_from_slice(b"q1q");
+        }
+        let n = hay.len() as u64;
+        let ask = Ask {
+            s: 1,
+            k: 1,
+            w: n,
+            ahead: n,
+            keep_to: 1,
+            min_len: 8,
+        };
+        let mut fed = 0;
+        let got = sc.probe(&mut Walk::default(), window(&hay), ask, &mut fed);
+        assert!(clear(got));
+        assert!(fed < 16, "walked {fed} bytes");
+    }
+
+    /// A walk resumed for the next hit gives what a fresh walk gives, or
+    /// `Maybe` where the fresh one proves more (it still holds older
+    /// threads), never the reverse; and once it has walked to the line's
+    /// end without a match, it clears the whole line.
     #[test]
     fn resumed_walks_agree_with_fresh_ones() {
-        let sc = screen(r"\beyJ[A-Za-z0-9_-]{8,1024}\.eyJ[A-Za-z0-9_-]{4,32}");
-        let mut hay = b"eyJ".repeat(200);
-        hay.extend_from_slice(b".eyJabcdefgh eyJ");
-        let win = Window {
-            bytes: &hay,
-            base: 0,
-        };
-        let mut walk = Walk::default();
-        let n = hay.len() as u64;
-        for k in (0..n - 3).step_by(3) {
-            let w = (k + 1100).min(n);
-            let resumed = sc.probe(&mut walk, win, k, k, w, 17, &mut 0);
-            let fresh = sc.probe(&mut Walk::default(), win, k, k, w, 17, &mut 0);
-            // A resumed walk may answer `Maybe` where a fresh one proves
-            // more (it still holds older threads), never the reverse.
-            assert!(fresh == Probe::Clear || resumed == Probe::Maybe, "hit {k}");
+        let sc = screen(r"\beyJ[A-Za-z0-9_-]{8,1024}\.eyJ[A-Za-z0-9_-]{4,32}", false);
+        let mut hay = b"-eyJ".repeat(200);
+        hay.extend_from_slice(b".eyJabcdefgh eyJ\n");
+        let mut hay2 = b"-eyJ".repeat(300);
+        hay2.push(b'\n');
+        for hay in [hay, hay2] {
+            let mut walk = Walk::default();
+            let n = hay.len() as u64 - 1;
+            for k in (1..n - 3).step_by(4) {
+                let w = (k + 1100).min(n);
+                let ask = Ask {
+                    s: k,
+                    k,
+                    w,
+                    ahead: n,
+                    keep_to: k,
+                    min_len: 17,
+                };
+                let resumed = sc.probe(&mut walk, window(&hay), ask, &mut 0);
+                let fresh = sc.probe(&mut Walk::default(), window(&hay), ask, &mut 0);
+                assert!(clear(fresh) || resumed == Probe::Maybe, "hit {k}");
+                if let Probe::Clear { walked, .. } = resumed {
+                    if hay.len() == 1201 {
+                        assert_eq!(walked, n + 1, "the walk passed the line break");
+                    }
+                }
+            }
         }
     }
 }

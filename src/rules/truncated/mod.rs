@@ -133,7 +133,7 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         block: None,
         analysis: rule.analysis.clone(),
         // Its shapes are matched without a regex.
-        screen: None,
+        screens: None,
         source: rule.source.clone(),
         examples: Vec::new(),
         negative_examples: Vec::new(),

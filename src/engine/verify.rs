@@ -1,0 +1,367 @@
+//! Verification: deciding, hit by hit in stream order, whether a rule's
+//! match starts at or before a keyword hit.
+//!
+//! A hit at `k` is verified once its window is buffered: matches that count
+//! start in `s..=k` (`s` is `k` less the rule's keyword offset, but not
+//! before the rule's last match nor before released bytes) and end by the
+//! window's end `w` (the rule's longest match after `k`, or the line's end).
+//! Three steps, cheapest first:
+//!
+//! 1. The rule's **screen** ([`crate::rules::screen`]) walks the window. Where
+//!    it finds no match, none of the rule's matches is there, and the walk,
+//!    kept per rule and resumed for the next hit, often proves more: no match
+//!    starts anywhere it passed with every thread alive (up to the line's
+//!    end, a line of keywords), so the hits there are dropped unverified.
+//! 2. Close to the keyword (`k - s` at most [`ANCHORED_TRIES`]), each start
+//!    in `s..=k` is tried anchored, the screen bounding where the rule's
+//!    regex must look; further, the regex searches `s..w` unanchored.
+//! 3. A match is checked (entropy, stop words, validator, allowlist) and
+//!    recorded as a span.
+
+use std::sync::Arc;
+
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Anchored, Input};
+
+use super::marks::Hay;
+use super::{Hit, Redactor, LOOK_BEHIND};
+use crate::rules::screen::{Ask, Probe, Screen, Window};
+use crate::rules::Rule;
+
+/// Up to this many bytes between the earliest start a match may have and
+/// its keyword, verification tries each start anchored.
+pub(super) const ANCHORED_TRIES: u64 = crate::rules::ANCHORED_VERIFY_MAX as u64;
+
+/// A hit being verified: its rule, the earliest and latest start of a
+/// match that counts, the end of its window, and whether escaped forms lie
+/// near (so the rule's raw bounds and its escaped screen apply).
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    r: usize,
+    s: u64,
+    k: u64,
+    w: u64,
+    escaped: bool,
+}
+
+/// What the screen says about a hit.
+enum Verdict {
+    /// No match starts in `s..=k`, nor anywhere before this.
+    Clear(u64),
+    /// The rule's regex must decide.
+    Maybe,
+}
+
+impl Redactor {
+    pub(super) fn process_hits(&mut self) -> bool {
+        let mut progressed = false;
+        while let Some(&hit) = self.hits.front() {
+            let r = hit.rule as usize;
+            if let Some(e) = self.extenders.iter().find(|e| e.rule == hit.rule) {
+                if hit.pos < e.pos {
+                    // Inside the open continuation: the rule's next match
+                    // starts after it, so this hit cannot yield one.
+                    self.hits.pop_front();
+                    progressed = true;
+                    continue;
+                }
+                break;
+            }
+            if hit.pos < self.next[r] {
+                self.hits.pop_front();
+                progressed = true;
+                continue;
+            }
+            let Some((window_end, escaped)) = self.window_end(hit.pos, r) else {
+                break;
+            };
+            self.hits.pop_front();
+            progressed = true;
+            self.stats.hits_verified += 1;
+            if self.verify(hit, window_end, escaped) {
+                // An extender opened: the hit waits for it.
+                self.hits.push_front(hit);
+            }
+        }
+        progressed
+    }
+
+    /// Where a match woken by a hit at `k` must end by, once enough input is
+    /// buffered to decide it, and whether an escaped form lies on the line
+    /// from the earliest start such a match may have to there; `None` while
+    /// it is not decided. No match holds a line break, so the next `\n`
+    /// bounds the window too. Without an escaped form the rule's bounds as
+    /// written hold, else the raw ones (see [`crate::rules::escape`]).
+    fn window_end(&mut self, k: u64, r: usize) -> Option<(u64, bool)> {
+        let set = Arc::clone(&self.set);
+        let (end, a) = (self.end(), &set.rules()[r].analysis);
+        let hay = Hay {
+            bytes: &self.buf,
+            base: self.base,
+            eof: self.eof,
+        };
+        let raw = k + a.max_len as u64;
+        let nl = self.newlines.first_from(hay, k, raw.min(end)).map(|m| m.0);
+        // From the character before the earliest start (look-behind sees it
+        // decoded), but not before the line's start.
+        let floor = k
+            .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
+            .max(self.base);
+        let from = match self.newlines.last_before(hay, floor, k) {
+            Some(i) => i + 1,
+            None => floor,
+        };
+        let plain = k + a.plain_max_len as u64;
+        let to = plain.min(nl.unwrap_or(end)).min(end);
+        let escaped = self.escapes.any_within(hay, from.min(k), k, to.max(k));
+        let lim = if escaped { raw } else { plain };
+        match nl {
+            Some(n) if n <= lim => Some((n, escaped)),
+            _ if lim < end => Some((lim, escaped)),
+            _ if self.eof => Some((end, escaped)),
+            _ => None,
+        }
+    }
+
+    /// Searches the rule of `hit` for matches starting at or before the hit,
+    /// in the window [`window_end`](Self::window_end) decided (and said
+    /// whether it holds escaped forms). Returns true when it opened an
+    /// extender and stopped early.
+    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
+        let r = hit.rule as usize;
+        let k = hit.pos;
+        let set = Arc::clone(&self.set);
+        let rule = &set.rules()[r];
+        let off = if escaped {
+            rule.analysis.keyword_offset
+        } else {
+            rule.analysis.plain_keyword_offset
+        } as u64;
+        let screen = rule.screens.as_deref().and_then(|s| s.get(escaped));
+        let mut screened = false;
+        loop {
+            // No match can start before `released` (the release limit saw to
+            // that, if need be because a line break lies in between), and
+            // those bytes may be gone from the window.
+            let s = self.next[r].max(k.saturating_sub(off)).max(self.released);
+            if s > k {
+                return false;
+            }
+            let c = Cand {
+                r,
+                s,
+                k,
+                w: window_end,
+                escaped,
+            };
+            if !screened {
+                screened = true;
+                let verdict = match screen {
+                    Some(sc) => self.screen(sc, rule, c),
+                    None => self.gate(rule, c),
+                };
+                if let Verdict::Clear(free) = verdict {
+                    self.next[r] = self.next[r].max(k + 1).max(free);
+                    return false;
+                }
+            }
+            let Some((ms, me)) = self.search(rule, screen, c) else {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            };
+            if ms > k {
+                self.next[r] = self.next[r].max(k + 1);
+                return false;
+            }
+            self.next[r] = me;
+            if self.accept_match(hit.rule, ms, me) {
+                return true;
+            }
+        }
+    }
+
+    /// Checks the match `[ms, me)` of rule `r` (its groups in `slots`) and
+    /// records its secret if it passes. Returns whether an extender opened.
+    fn accept_match(&mut self, r: u32, ms: u64, me: u64) -> bool {
+        let set = Arc::clone(&self.set);
+        let rule = &set.rules()[r as usize];
+        let get = |i: usize| self.slots[i].map(|v| v.get() as u64);
+        let secret = match rule.secret_group {
+            Some(g) => get(2 * g).zip(get(2 * g + 1)),
+            None => Some((ms, me)),
+        };
+        // A `secret` group that did not take part: nothing to redact.
+        let Some((ss, se)) = secret else {
+            return false;
+        };
+        let secret = &self.buf[self.at(ss)..self.at(se)];
+        if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
+            return false;
+        }
+        self.open_span(r, ss, se)
+    }
+
+    /// The screen's verdict on the candidate's matches. A lone hit close to
+    /// its keyword is left to the anchored tries, which screen each start
+    /// and stop where its thread dies; another lone hit is walked to its
+    /// window's end. Where the rule's hits are dense, the walk goes on past
+    /// the hit, and past the window while threads live, as far as the run
+    /// of dense hits has lasted (but not past the line's end or what is
+    /// buffered), to clear the hits it passes.
+    fn screen(&mut self, sc: &Screen, rule: &Rule, c: Cand) -> Verdict {
+        let Some(run) = self.walks[c.r].dense(c.k) else {
+            if c.k - c.s <= ANCHORED_TRIES {
+                return Verdict::Maybe;
+            }
+            return self.probe(sc, rule, c, (c.w, c.k));
+        };
+        let end = self.end();
+        let hay = Hay {
+            bytes: &self.buf,
+            base: self.base,
+            eof: self.eof,
+        };
+        let nl = self.newlines.first_from(hay, c.k, end).map(|m| m.0);
+        let ahead = nl.unwrap_or(end.saturating_sub(1)).min(c.w + run);
+        self.probe(sc, rule, c, (ahead, c.k + run))
+    }
+
+    /// The screen's walk for a candidate, on to `ahead` while threads live
+    /// and to `keep_to` in any case (see [`Ask`]).
+    fn probe(&mut self, sc: &Screen, rule: &Rule, c: Cand, to: (u64, u64)) -> Verdict {
+        let (ahead, keep_to) = to;
+        let ask = Ask {
+            s: c.s,
+            k: c.k,
+            w: c.w,
+            ahead: ahead.max(c.w),
+            keep_to: keep_to.min(ahead.max(c.w)),
+            min_len: rule.analysis.min_len,
+        };
+        let win = Window {
+            bytes: &self.buf,
+            base: self.base,
+            eof: self.eof,
+        };
+        let fed = &mut self.stats.screened_bytes;
+        match sc.probe(&mut self.walks[c.r], win, ask, fed) {
+            Probe::Maybe => Verdict::Maybe,
+            Probe::Clear { walked, dead } => Verdict::Clear(self.cleared(rule, c, walked, dead)),
+        }
+    }
+
+    /// How far a screen walk that found nothing up to `walked` clears the
+    /// rule: a match starting before a line break the walk passed ends
+    /// before it, one starting the rule's longest match before `walked`
+    /// would have ended in what was walked, and none starts where every
+    /// thread died (before `dead`). The plain screen does
+    /// not see matches that hold escaped forms, so after its walk only the
+    /// matches ending before the first escaped form from `k` on are
+    /// cleared; on a line without any, every match is plain.
+    fn cleared(&mut self, rule: &Rule, c: Cand, walked: u64, dead: u64) -> u64 {
+        let a = &rule.analysis;
+        let end = self.end();
+        let hay = Hay {
+            bytes: &self.buf,
+            base: self.base,
+            eof: self.eof,
+        };
+        let nl = self.newlines.first_from(hay, c.k, end).map(|m| m.0);
+        let (len, plain_before) = if c.escaped {
+            (a.max_len, u64::MAX)
+        } else {
+            let form = self.escapes.first_from(hay, c.k, nl.unwrap_or(end));
+            let plain_before = match form {
+                Some(f) => f.0.saturating_sub(a.max_len as u64),
+                None if nl.is_some() || self.eof => u64::MAX,
+                None => end.saturating_sub(a.max_len as u64),
+            };
+            (a.plain_max_len, plain_before)
+        };
+        let free = match nl {
+            Some(n) if n < walked => n + 1,
+            _ if self.eof && walked >= end => end,
+            _ => walked.saturating_sub(len as u64),
+        };
+        free.max(dead).min(plain_before)
+    }
+
+    /// A rule without a screen: every match holds its gate byte, if it has
+    /// one, so without it in the window no match can start in `s..=k`.
+    fn gate(&self, rule: &Rule, c: Cand) -> Verdict {
+        match rule.analysis.gate {
+            Some(g) if memchr::memchr(g, &self.buf[self.at(c.s)..self.at(c.w)]).is_none() => {
+                Verdict::Clear(c.k + 1)
+            }
+            _ => Verdict::Maybe,
+        }
+    }
+
+    /// The leftmost match of the candidate's rule starting in `s..=k` and
+    /// ending by `w` (decoded if `escaped`), as stream offsets, its groups
+    /// in `slots` (as stream offsets too).
+    fn search(&mut self, rule: &Rule, screen: Option<&Screen>, c: Cand) -> Option<(u64, u64)> {
+        let Cand { r, s, k, w, .. } = c;
+        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
+        let hay_start = s.saturating_sub(LOOK_BEHIND).max(self.base);
+        let hay_end = (w + 1).min(self.end());
+        let hay = &self.buf[self.at(hay_start)..self.at(hay_end)];
+        let slots = &mut self.slots[..nslots];
+        let rel = |p: u64| (p - hay_start) as usize;
+        let min_len = rule.analysis.min_len as u64;
+        // Only a match starting in `s..=k` counts. Close to the keyword,
+        // anchored tries at each of those starts (each fails within a few
+        // bytes, and the screen bounds where a match from there can end)
+        // beat one unanchored search, which runs on to the window's end
+        // when nothing matches; far from it, the reverse.
+        let found = if k - s <= ANCHORED_TRIES {
+            let sw = Window {
+                bytes: &self.buf,
+                base: self.base,
+                eof: self.eof,
+            };
+            (s..=k).any(|p| {
+                let bound = match screen {
+                    Some(sc) => {
+                        let fed = &mut self.stats.screened_bytes;
+                        match sc.anchored_end(&mut self.walks[r], sw, p, w, fed) {
+                            // No match is shorter than the rule's shortest.
+                            Some(e) if e >= p + min_len => e,
+                            _ => return false,
+                        }
+                    }
+                    None => w,
+                };
+                self.stats.searched_bytes += bound - p;
+                let at = Input::new(hay)
+                    .span(rel(p)..rel(bound))
+                    .anchored(Anchored::Yes);
+                rule.search_slots_escaped(&at, slots, c.escaped).is_some()
+            })
+        } else {
+            self.stats.searched_bytes += w - s;
+            let at = Input::new(hay).span(rel(s)..rel(w)).anchored(Anchored::No);
+            rule.search_slots_escaped(&at, slots, c.escaped).is_some()
+        };
+        if !found {
+            return None;
+        }
+        for v in slots.iter_mut() {
+            *v = v.and_then(|v| NonMaxUsize::new(v.get() + hay_start as usize));
+        }
+        let get = |i: usize| slots[i].map(|v| v.get() as u64);
+        Some((get(0).expect("match start"), get(1).expect("match end")))
+    }
+
+    /// Whether the operator's allowlist lets this candidate through.
+    fn allowed(&self, rule: &Rule, secret: &[u8]) -> bool {
+        let a = self.set.allowlist();
+        if a.is_empty() {
+            return false;
+        }
+        a.allows_bytes(secret)
+            || (a.has_fingerprints()
+                && rule.block.is_none()
+                && a.allows_fingerprint(&self.opts.fingerprinter.fingerprint(secret)))
+    }
+}
