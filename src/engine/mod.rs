@@ -64,6 +64,7 @@ pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
 mod verify;
+pub use verify::{DENSE_GAP, DENSE_RUN};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -203,6 +204,9 @@ pub struct Stats {
     pub hits_verified: u64,
     /// Blocks that stopped at their size cap.
     pub blocks_capped: u64,
+    /// Lines whose rest a rule's dense findings redacted (failing closed,
+    /// see [`DENSE_RUN`]).
+    pub runs_capped: u64,
     /// Bytes the rules' screens walked to verify hits.
     pub screened_bytes: u64,
     /// Bytes of the spans the rules' regexes searched to verify hits.
@@ -220,6 +224,9 @@ struct Hit {
 #[derive(Debug)]
 enum ExtKind {
     Class,
+    /// To the end of the line: a rule's dense findings failed closed (see
+    /// [`verify::DENSE_RUN`]).
+    Line,
     Armor(Armor, Box<Hasher>),
 }
 
@@ -290,8 +297,16 @@ pub struct Redactor {
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
     next: Vec<u64>,
-    /// Per rule: where its screen's walk over the stream stands.
+    /// Per rule: where its screen's walk stands; empty until a hit is
+    /// screened, and again once the stream is idle (a walk is a few dozen
+    /// bytes, times hundreds of rules, times every idle connection). Only
+    /// speed depends on walks, never output.
     walks: Vec<Walk>,
+    /// Rules whose findings follow each other closely on one line (see
+    /// [`DENSE_RUN`]), and the line number at a stream position, moved as
+    /// findings ask (`(position, line)`; the position is in the window).
+    runs: Vec<verify::Run>,
+    run_line: (u64, u64),
     /// Line breaks and escaped forms around the hit being verified.
     newlines: Marks,
     escapes: Marks,
@@ -322,7 +337,9 @@ impl Redactor {
             .unwrap_or(1);
         Redactor {
             next: vec![0; n],
-            walks: vec![Walk::default(); n],
+            walks: Vec::new(),
+            runs: Vec::new(),
+            run_line: (0, 1),
             newlines: Marks::new(marks::Kind::LineBreak),
             escapes: Marks::new(marks::Kind::Escape),
             slots: vec![None; 2 * max_groups],
@@ -434,6 +451,7 @@ impl Redactor {
             self.compact();
             self.buf.shrink_to(KEEP);
         }
+        self.walks = Vec::new();
     }
 
     /// Forgets the stream and starts a new one at offset 0, keeping the
@@ -448,6 +466,8 @@ impl Redactor {
         self.hits.clear();
         self.next.fill(0);
         self.walks.iter_mut().for_each(Walk::reset);
+        self.runs.clear();
+        self.run_line = (0, 1);
         self.newlines = Marks::new(marks::Kind::LineBreak);
         self.escapes = Marks::new(marks::Kind::Escape);
         self.extenders.clear();
@@ -566,11 +586,13 @@ impl Redactor {
 
     /// Records an accepted secret `[start, end)`; opens its continuation if
     /// the rule has one. Returns whether it did.
-    fn open_span(&mut self, rule_idx: u32, start: u64, end: u64) -> bool {
+    /// `to_line_end` continues the span to the end of its line instead.
+    fn open_span(&mut self, rule_idx: u32, start: u64, end: u64, to_line_end: bool) -> bool {
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[rule_idx as usize];
         let secret = &self.buf[self.at(start)..self.at(end)];
         let kind = match (rule.block, &rule.extend) {
+            _ if to_line_end => Some(ExtKind::Line),
             (Some(Block::Armor { max_bytes }), _) => {
                 let mut h = self.opts.fingerprinter.start();
                 h.update(secret);
@@ -639,6 +661,15 @@ impl Redactor {
                         .as_ref()
                         .expect("class rule");
                     let (n, ended) = class.run(&self.buf[self.at(e.pos)..], eof);
+                    e.pos += n as u64;
+                    ended
+                }
+                ExtKind::Line => {
+                    let rest = &self.buf[self.at(e.pos)..];
+                    let (n, ended) = match memchr::memchr(b'\n', rest) {
+                        Some(i) => (i, true),
+                        None => (rest.len(), eof),
+                    };
                     e.pos += n as u64;
                     ended
                 }

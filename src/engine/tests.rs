@@ -444,3 +444,57 @@ fn chunked_set(set: &Arc<RuleSet>, input: &[u8], size: usize) -> Vec<u8> {
     r.finish(&mut out);
     out
 }
+
+/// `n` findings of `t.pw` in a row on one line, then a second line.
+fn dense_line(n: usize, sep: &str) -> String {
+    let mut line: String = (0..n).map(|i| format!("password=pw{i:04}x{sep}")).collect();
+    line.push_str("tail\nnext password=abcd5678 ok\n");
+    line
+}
+
+/// Issue 12 item 7: a line made of one secret shape repeated costs a regex
+/// search, checks and a fingerprint per finding. The rule's DENSE_RUN-th
+/// close finding fails closed: its span runs to the end of the line, as one
+/// finding; the next line is redacted as ever. The same at every read size,
+/// and as the oracle says.
+#[test]
+fn dense_findings_fail_closed_to_the_line_end() {
+    let input = dense_line(40, " ");
+    let got = whole(input.as_bytes(), Style::Label);
+    let text = String::from_utf8(got.out.clone()).unwrap();
+    let first = "password=[REDACTED:t.pw] ".repeat(DENSE_RUN as usize - 1);
+    let want = format!("{first}password=[REDACTED:t.pw]\nnext password=[REDACTED:t.pw] ok\n");
+    assert_eq!(text, want);
+    assert_eq!(got.findings.len(), DENSE_RUN as usize + 1);
+    let o = oracle::Oracle::new(set(RULES));
+    assert_eq!(got.out, o.redact(input.as_bytes(), Style::Label));
+    for size in (1..=97).chain([4093]) {
+        let split = chunked(input.as_bytes(), Style::Label, &mut || size);
+        assert_eq!(split.out, got.out, "read size {size}");
+        assert_eq!(split.findings, got.findings, "read size {size}");
+        let flushed = chunked_with_flushes(input.as_bytes(), Style::Label, size);
+        assert_eq!(flushed.out, got.out, "read size {size}, idle flushes");
+    }
+    let mut r = Redactor::new(set(RULES), opts(Style::Label));
+    r.write(input.as_bytes(), &mut Vec::new());
+    r.finish(&mut Vec::new());
+    assert_eq!(r.stats().runs_capped, 1);
+}
+
+/// One finding short of the run, or findings further apart than DENSE_GAP,
+/// or a line break in the run: every finding is its own, as before.
+#[test]
+fn findings_short_of_a_dense_run_stay_apart() {
+    let o = oracle::Oracle::new(set(RULES));
+    let gap = " ".repeat(DENSE_GAP as usize);
+    for input in [
+        dense_line(DENSE_RUN as usize - 1, " "),
+        dense_line(40, &gap),
+        dense_line(40, " \n"),
+    ] {
+        let got = whole(input.as_bytes(), Style::Label);
+        let n = input.matches("password=").count();
+        assert_eq!(got.findings.len(), n, "{input:?}");
+        assert_eq!(got.out, o.redact(input.as_bytes(), Style::Label));
+    }
+}

@@ -25,12 +25,36 @@ use regex_automata::{Anchored, Input};
 
 use super::marks::Hay;
 use super::{Hit, Redactor, LOOK_BEHIND};
-use crate::rules::screen::{Ask, Probe, Screen, Window};
+use crate::rules::screen::{Ask, Probe, Screen, Walk, Window};
 use crate::rules::Rule;
 
 /// Up to this many bytes between the earliest start a match may have and
 /// its keyword, verification tries each start anchored.
 pub(super) const ANCHORED_TRIES: u64 = crate::rules::ANCHORED_VERIFY_MAX as u64;
+
+/// A rule's findings fail closed once this many of them follow each other
+/// on one line, each starting at most [`DENSE_GAP`] bytes after the one
+/// before: that finding's span runs on to the end of its line, as one
+/// finding. Every finding costs a regex search with captures, the checks
+/// and a fingerprint, so a line made of one secret shape repeated
+/// (`password=abcd1234 ` over and over) ran at a few MB/s; no log line
+/// holds that many secrets of one kind that close together unless it is
+/// made of them.
+pub const DENSE_RUN: u32 = 16;
+
+/// See [`DENSE_RUN`].
+pub const DENSE_GAP: u64 = 64;
+
+/// A rule's run of close findings on the current line.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    rule: u32,
+    /// Findings in the run.
+    count: u32,
+    /// Where the last one's secret starts, and its line.
+    last: u64,
+    line: u64,
+}
 
 /// A hit being verified: its rule, the earliest and latest start of a
 /// match that counts, the end of its window, and whether escaped forms lie
@@ -198,7 +222,59 @@ impl Redactor {
         if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
             return false;
         }
-        self.open_span(r, ss, se)
+        let capped = rule.block.is_none() && self.dense_run(r, ss);
+        if capped {
+            self.stats.runs_capped += 1;
+        }
+        self.open_span(r, ss, se, capped)
+    }
+
+    /// Counts a finding of rule `r` whose secret starts at `ss` into the
+    /// rule's run; whether the run has reached [`DENSE_RUN`] (see there).
+    fn dense_run(&mut self, r: u32, ss: u64) -> bool {
+        let line = self.line_of(ss);
+        let i = match self.runs.iter().position(|x| x.rule == r) {
+            Some(i) => i,
+            None => {
+                self.runs.push(Run {
+                    rule: r,
+                    count: 0,
+                    last: ss,
+                    line,
+                });
+                self.runs.len() - 1
+            }
+        };
+        // A rule's findings come in order.
+        let run = self.runs[i];
+        let close = run.count > 0 && run.line == line && ss - run.last <= DENSE_GAP;
+        let count = if close { run.count + 1 } else { 1 };
+        if count >= DENSE_RUN {
+            self.runs.swap_remove(i);
+            return true;
+        }
+        self.runs[i] = Run {
+            rule: r,
+            count,
+            last: ss,
+            line,
+        };
+        false
+    }
+
+    /// The line number of the byte at `pos` (unreleased, so in the window).
+    fn line_of(&mut self, pos: u64) -> u64 {
+        let (mut at, mut line) = self.run_line;
+        if at < self.base {
+            (at, line) = (self.line_pos, self.line_no);
+        }
+        if pos >= at {
+            line += super::count_newlines(&self.buf[self.at(at)..self.at(pos)]);
+        } else {
+            line -= super::count_newlines(&self.buf[self.at(pos)..self.at(at)]);
+        }
+        self.run_line = (pos, line);
+        line
     }
 
     /// The screen's verdict on the candidate's matches. A lone hit close to
@@ -209,6 +285,9 @@ impl Redactor {
     /// of dense hits has lasted (but not past the line's end or what is
     /// buffered), to clear the hits it passes.
     fn screen(&mut self, sc: &Screen, rule: &Rule, c: Cand) -> Verdict {
+        if self.walks.is_empty() {
+            self.walks = vec![Walk::default(); self.set.rules().len()];
+        }
         let Some(run) = self.walks[c.r].dense(c.k) else {
             if c.k - c.s <= ANCHORED_TRIES {
                 return Verdict::Maybe;
