@@ -498,3 +498,30 @@ fn findings_short_of_a_dense_run_stay_apart() {
         assert_eq!(got.out, o.redact(input.as_bytes(), Style::Label));
     }
 }
+
+/// A secret whose last character is written escaped (`\/`): the form
+/// starts inside the rule's bounds as written and ends past them. The
+/// window must grow for it, or the secret, never matched, passes.
+#[test]
+fn a_form_straddling_the_bounds_as_written_is_seen() {
+    let rules = set(r#"
+[[rule]]
+id = "t.slash"
+name = "token with slashes"
+regex = 'tok_[a-z0-9/]{8}'
+keywords = ["tok_"]
+severity = "high"
+remediation = "rotate"
+examples = [{ input = "tok_abc/defg", output = "[REDACTED:t.slash]" }]
+"#);
+    let o = oracle::Oracle::new(Arc::clone(&rules));
+    for input in [
+        r"x tok_abcdefg\/ and more words after it\n",
+        r"x tok_abcdef\u002fg and more words after it\n",
+    ] {
+        let got = Redactor::redact_all(Arc::clone(&rules), opts(Style::Label), input.as_bytes());
+        let text = String::from_utf8(got.out.clone()).unwrap();
+        assert!(text.starts_with("x [REDACTED:t.slash] and"), "{text}");
+        assert_eq!(got.out, o.redact(input.as_bytes(), Style::Label));
+    }
+}

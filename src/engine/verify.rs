@@ -26,7 +26,7 @@ use regex_automata::{Anchored, Input};
 use super::marks::Hay;
 use super::{Hit, Redactor, LOOK_BEHIND};
 use crate::rules::screen::{Ask, Probe, Screen, Walk, Window};
-use crate::rules::Rule;
+use crate::rules::{Analysis, Rule};
 
 /// Up to this many bytes between the earliest start a match may have and
 /// its keyword, verification tries each start anchored.
@@ -68,6 +68,26 @@ struct Cand {
     escaped: bool,
 }
 
+/// A hit's window (see [`Redactor::window_end`]).
+#[derive(Debug, Clone, Copy)]
+struct Win {
+    /// A match that counts ends by this.
+    end: u64,
+    /// A match that counts starts at most this far before the hit.
+    off: u64,
+    /// Whether escaped forms lie near (the rule matches decoded text).
+    escaped: bool,
+}
+
+/// How much longer an escaped form makes a match than the text it decodes
+/// to, at most (`\u002f` for `/`), with one form's worth more at each end
+/// of a region for a form that straddles it.
+const FORM_SLACK: u64 = crate::rules::escape::MAX_FORM_LEN as u64 - 1;
+
+/// Past this many escaped forms near a hit, its window is the rule's raw
+/// bounds.
+const MAX_FORMS: usize = 16;
+
 /// What the screen says about a hit.
 enum Verdict {
     /// No match starts in `s..=k`, nor anywhere before this.
@@ -78,6 +98,9 @@ enum Verdict {
 
 impl Redactor {
     pub(super) fn process_hits(&mut self) -> bool {
+        // Once per call, not per hit: the rules are borrowed while `self`
+        // changes.
+        let set = Arc::clone(&self.set);
         let mut progressed = false;
         while let Some(&hit) = self.hits.front() {
             let r = hit.rule as usize;
@@ -96,13 +119,14 @@ impl Redactor {
                 progressed = true;
                 continue;
             }
-            let Some((window_end, escaped)) = self.window_end(hit.pos, r) else {
+            let rule = &set.rules()[r];
+            let Some(win) = self.window_end(hit.pos, &rule.analysis) else {
                 break;
             };
             self.hits.pop_front();
             progressed = true;
             self.stats.hits_verified += 1;
-            if self.verify(hit, window_end, escaped) {
+            if self.verify(rule, hit, win) {
                 // An extender opened: the hit waits for it.
                 self.hits.push_front(hit);
             }
@@ -110,15 +134,15 @@ impl Redactor {
         progressed
     }
 
-    /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it, and whether an escaped form lies on the line
-    /// from the earliest start such a match may have to there; `None` while
-    /// it is not decided. No match holds a line break, so the next `\n`
-    /// bounds the window too. Without an escaped form the rule's bounds as
-    /// written hold, else the raw ones (see [`crate::rules::escape`]).
-    fn window_end(&mut self, k: u64, r: usize) -> Option<(u64, bool)> {
-        let set = Arc::clone(&self.set);
-        let (end, a) = (self.end(), &set.rules()[r].analysis);
+    /// Where a match woken by a hit at `k` must end by, and how far before
+    /// `k` it may start, once enough input is buffered to decide it; `None`
+    /// while it is not. No match holds a line break, so the line bounds the
+    /// window too. Without an escaped form on the line near `k` the rule's
+    /// bounds as written hold; with some, each makes a match at most
+    /// [`FORM_SLACK`] bytes longer (see [`crate::rules::escape`]), so the
+    /// window grows by that per form it holds, up to the rule's raw bounds.
+    fn window_end(&mut self, k: u64, a: &Analysis) -> Option<Win> {
+        let end = self.end();
         let hay = Hay {
             bytes: &self.buf,
             base: self.base,
@@ -131,19 +155,74 @@ impl Redactor {
         let floor = k
             .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
             .max(self.base);
-        let from = match self.newlines.last_before(hay, floor, k) {
+        let line = match self.newlines.last_before(hay, floor, k) {
             Some(i) => i + 1,
             None => floor,
         };
+        let line_end = nl.unwrap_or(end).min(end);
         let plain = k + a.plain_max_len as u64;
-        let to = plain.min(nl.unwrap_or(end)).min(end);
-        let escaped = self.escapes.any_within(hay, from.min(k), k, to.max(k));
-        let lim = if escaped { raw } else { plain };
-        match nl {
-            Some(n) if n <= lim => Some((n, escaped)),
-            _ if lim < end => Some((lim, escaped)),
-            _ if self.eof => Some((end, escaped)),
-            _ => None,
+        let from = k
+            .saturating_sub(a.plain_keyword_offset as u64 + LOOK_BEHIND)
+            .max(line);
+        // A form that starts inside the bounds as written and ends past
+        // them counts too.
+        let to = plain + FORM_SLACK;
+        if nl.is_none_or(|n| n > to) && to > end && !self.eof {
+            return None;
+        }
+        let (lim, off, escaped) = if self.escapes.any_within(hay, from, k, to.min(line_end)) {
+            let forms = self.forms_near(a, k, line, line_end);
+            let grow = |n: usize| n as u64 * FORM_SLACK;
+            match forms {
+                Some(f) => (
+                    (plain + grow(f + 1)).min(raw),
+                    (a.plain_keyword_offset as u64 + grow(f + 1)).min(a.keyword_offset as u64),
+                    true,
+                ),
+                None => (raw, a.keyword_offset as u64, true),
+            }
+        } else {
+            (plain, a.plain_keyword_offset as u64, false)
+        };
+        let end_at = match nl {
+            Some(n) if n <= lim => n,
+            _ if lim < end => lim,
+            _ if self.eof => end,
+            _ => return None,
+        };
+        Some(Win {
+            end: end_at,
+            off,
+            escaped,
+        })
+    }
+
+    /// How many escaped forms lie where a match around `k` may reach
+    /// (within the line, `line..line_end`): the region around `k` that the
+    /// rule's bounds as written give, grown by [`FORM_SLACK`] for each form
+    /// in it until no more come in; `None` past [`MAX_FORMS`] (the raw
+    /// bounds hold then). A match with `n` forms is at most `n` slacks
+    /// longer than its text decoded, so it lies in the region.
+    fn forms_near(&self, a: &Analysis, k: u64, line: u64, line_end: u64) -> Option<usize> {
+        let mut n = 0;
+        loop {
+            let grow = (n + 1) as u64 * FORM_SLACK;
+            let lo = k
+                .saturating_sub(a.plain_keyword_offset as u64 + LOOK_BEHIND + grow)
+                .max(line);
+            let hi = (k + a.plain_max_len as u64 + grow).min(line_end);
+            let bytes = &self.buf[self.at(lo)..self.at(hi)];
+            let found = memchr::memchr_iter(b'\\', bytes)
+                .filter(|&i| crate::rules::escape::escaped_at(&bytes[i..]).is_some())
+                .take(MAX_FORMS + 1)
+                .count();
+            if found > MAX_FORMS {
+                return None;
+            }
+            if found <= n {
+                return Some(n);
+            }
+            n = found;
         }
     }
 
@@ -151,16 +230,14 @@ impl Redactor {
     /// in the window [`window_end`](Self::window_end) decided (and said
     /// whether it holds escaped forms). Returns true when it opened an
     /// extender and stopped early.
-    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
+    fn verify(&mut self, rule: &Rule, hit: Hit, win: Win) -> bool {
         let r = hit.rule as usize;
         let k = hit.pos;
-        let set = Arc::clone(&self.set);
-        let rule = &set.rules()[r];
-        let off = if escaped {
-            rule.analysis.keyword_offset
-        } else {
-            rule.analysis.plain_keyword_offset
-        } as u64;
+        let Win {
+            end: window_end,
+            off,
+            escaped,
+        } = win;
         let screen = rule.screens.as_deref().and_then(|s| s.get(escaped));
         let mut screened = false;
         loop {
@@ -277,10 +354,11 @@ impl Redactor {
         line
     }
 
-    /// The screen's verdict on the candidate's matches. A lone hit close to
-    /// its keyword is left to the anchored tries, which screen each start
-    /// and stop where its thread dies; another lone hit is walked to its
-    /// window's end. Where the rule's hits are dense, the walk goes on past
+    /// The screen's verdict on the candidate's matches. A lone hit is
+    /// walked until the threads begun by it have died (or to its window's
+    /// end), unless the screen cannot tell when they have and the hit is
+    /// close to its keyword: then the anchored tries screen each start, and
+    /// stop where its thread dies. Where the rule's hits are dense, the walk goes on past
     /// the hit, and past the window while threads live, as far as the run
     /// of dense hits has lasted (but not past the line's end or what is
     /// buffered), to clear the hits it passes.
@@ -289,7 +367,7 @@ impl Redactor {
             self.walks = vec![Walk::default(); self.set.rules().len()];
         }
         let Some(run) = self.walks[c.r].dense(c.k) else {
-            if c.k - c.s <= ANCHORED_TRIES {
+            if c.k - c.s <= ANCHORED_TRIES && !sc.young() {
                 return Verdict::Maybe;
             }
             return self.probe(sc, rule, c, (c.w, c.k));
@@ -399,24 +477,25 @@ impl Redactor {
                 base: self.base,
                 eof: self.eof,
             };
-            (s..=k).any(|p| {
-                let bound = match screen {
-                    Some(sc) => {
-                        let fed = &mut self.stats.screened_bytes;
-                        match sc.anchored_end(&mut self.walks[r], sw, p, w, fed) {
-                            // No match is shorter than the rule's shortest.
-                            Some(e) if e >= p + min_len => e,
-                            _ => return false,
-                        }
-                    }
-                    None => w,
-                };
-                self.stats.searched_bytes += bound - p;
+            let stats = &mut self.stats;
+            let mut try_at = |p: u64, bound: u64| {
+                stats.searched_bytes += bound - p;
                 let at = Input::new(hay)
                     .span(rel(p)..rel(bound))
                     .anchored(Anchored::Yes);
                 rule.search_slots_escaped(&at, slots, c.escaped).is_some()
-            })
+            };
+            match screen {
+                // No match is shorter than the rule's shortest.
+                Some(sc) => sc.anchored_ends(
+                    &mut self.walks[r],
+                    sw,
+                    (s, k, w),
+                    &mut stats.screened_bytes,
+                    |p, e| e >= p + min_len && try_at(p, e),
+                ),
+                None => (s..=k).any(|p| try_at(p, w)),
+            }
         } else {
             self.stats.searched_bytes += w - s;
             let at = Input::new(hay).span(rel(s)..rel(w)).anchored(Anchored::No);

@@ -27,8 +27,9 @@
 //! hits, so overlapping windows of a dense run of hits (`eyJeyJeyJ…`) are
 //! walked once, not once per hit. A walk stops early once every thread that
 //! began at or before the hit has died, which the DFA shows by returning to
-//! a start state (a screen whose threads can re-enter a start state after
-//! consuming a byte never stops early: see [`reentrant`]); while threads
+//! a start state, or to the state a walk begun one byte before would have
+//! (a screen whose threads can re-enter those states never stops early: see
+//! [`Ages`]); while threads
 //! live it walks on past the hit's window, up to the end of the line or of
 //! what is buffered, so that one walk can clear the hits after it too
 //! ([`Probe::Clear`]).
@@ -124,10 +125,8 @@ static NEXT_SCRATCH: AtomicU64 = AtomicU64::new(1);
 pub struct Screen {
     dfa: DFA,
     caches: Pool<Scratch, CacheFn>,
-    /// A thread that has consumed bytes can be in a state that a fresh start
-    /// is in, so returning to a start state does not prove older threads
-    /// dead.
-    reentrant: bool,
+    /// What a walk's state shows about the age of its threads.
+    ages: Ages,
     /// Heap bytes of the NFA.
     memory: usize,
 }
@@ -135,7 +134,7 @@ pub struct Screen {
 impl std::fmt::Debug for Screen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Screen")
-            .field("reentrant", &self.reentrant)
+            .field("ages", &self.ages)
             .field("memory", &self.memory)
             .finish_non_exhaustive()
     }
@@ -213,7 +212,7 @@ impl Screen {
             primed: None,
         });
         Some(Screen {
-            reentrant: reentrant(&nfa),
+            ages: ages(&nfa),
             memory: nfa.memory_usage(),
             caches: Pool::new(create),
             dfa,
@@ -221,9 +220,15 @@ impl Screen {
     }
 
     /// Whether a walk of this screen can never stop before the end of its
-    /// window (see [`reentrant`]).
+    /// window (see [`Ages`]).
     pub fn reentrant(&self) -> bool {
-        self.reentrant
+        self.ages.reentrant
+    }
+
+    /// Whether a walk of this screen stops where the threads begun a byte
+    /// before have died, not only where every thread has (see [`Ages`]).
+    pub fn young(&self) -> bool {
+        self.ages.young
     }
 
     /// Heap bytes of the compiled screen (caches not counted).
@@ -294,28 +299,37 @@ fn with_forms(atom: Hir) -> Hir {
     Hir::alternation(std::iter::once(atom).chain(forms).collect())
 }
 
-/// Whether a thread that has consumed a byte can be in a state of a start
-/// state's set, which would make a return to a start state no proof that
-/// older threads died. Conservative: every byte transition of the regex (not
-/// of the unanchored prefix) is followed through its epsilon moves, and the
-/// target checked against the anchored start's epsilon closure. In that
-/// closure, line-start assertions are not passed: a thread that consumed a
-/// byte never stands at a line start, since no rule matches `\r` or `\n`.
-fn reentrant(nfa: &NFA) -> bool {
+/// What a walk's state tells about the age of its threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ages {
+    /// A thread that has consumed bytes can be in a state of a start
+    /// state's set, so a return to a start state is no proof that older
+    /// threads died.
+    reentrant: bool,
+    /// Not reentrant, and no thread that has consumed two bytes or more can
+    /// be in a state one that consumed a single byte can be in: a walk whose
+    /// state is what a walk begun one byte ago would have holds no older
+    /// thread. Rules that begin with a byte of context (`(?:^|[^a-z])`)
+    /// never return to a start state (a thread has always just consumed
+    /// that byte), but return to that one.
+    young: bool,
+}
+
+/// The [`Ages`] of a screen's NFA. Conservative: states are followed
+/// through epsilon moves and every look-around, except that in a start
+/// state's set line-start assertions are not passed (a thread that consumed
+/// a byte never stands at a line start, since no rule matches `\r` or
+/// `\n`).
+fn ages(nfa: &NFA) -> Ages {
     use regex_automata::util::look::Look;
     use regex_automata::util::primitives::StateID;
     use thompson::State;
     let n = nfa.states().len();
-    #[derive(Clone, Copy, PartialEq)]
-    enum Via {
-        /// Epsilon moves only, line-start assertions passed or not.
-        Epsilon { line_starts: bool },
-        /// Any transition.
-        All,
-    }
-    let reach = |from: StateID, via: Via| {
+    // Every state reachable from `from`: through epsilon moves only (line
+    // starts passed if `line_starts`), or through any transition.
+    let reach = |from: &[StateID], line_starts: bool, bytes: bool| {
         let mut seen = vec![false; n];
-        let mut stack = vec![from];
+        let mut stack = from.to_vec();
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.as_usize()], true) {
                 continue;
@@ -323,38 +337,55 @@ fn reentrant(nfa: &NFA) -> bool {
             match nfa.state(id) {
                 State::Look { look, next } => {
                     let line_start = matches!(look, Look::Start | Look::StartLF | Look::StartCRLF);
-                    if !line_start || via != (Via::Epsilon { line_starts: false }) {
+                    if !line_start || line_starts || bytes {
                         stack.push(*next);
                     }
                 }
                 State::Capture { next, .. } => stack.push(*next),
                 State::Union { alternates } => stack.extend(alternates.iter().copied()),
                 State::BinaryUnion { alt1, alt2 } => stack.extend([*alt1, *alt2]),
-                State::ByteRange { trans } if via == Via::All => stack.push(trans.next),
-                State::Sparse(st) if via == Via::All => {
-                    stack.extend(st.transitions.iter().map(|t| t.next))
-                }
-                State::Dense(d) if via == Via::All => stack.extend(d.transitions.iter().copied()),
+                _ if bytes => stack.extend(byte_targets(nfa, id)),
                 _ => {}
             }
         }
         seen
     };
-    let start = reach(nfa.start_anchored(), Via::Epsilon { line_starts: false });
-    let enters_start = |t: StateID| {
-        reach(t, Via::Epsilon { line_starts: true })
-            .iter()
-            .zip(&start)
-            .any(|(&a, &b)| a && b)
+    // The targets of the byte transitions of the states in `set`.
+    let step = |set: &[bool]| -> Vec<StateID> {
+        (0..n)
+            .filter(|&i| set[i])
+            .flat_map(|i| byte_targets(nfa, StateID::must(i)))
+            .collect()
     };
-    let regex = reach(nfa.start_anchored(), Via::All);
-    let mut states = nfa.states().iter().enumerate().filter(|&(i, _)| regex[i]);
-    states.any(|(_, s)| match s {
-        State::ByteRange { trans } => enters_start(trans.next),
-        State::Sparse(st) => st.transitions.iter().any(|t| enters_start(t.next)),
-        State::Dense(d) => d.transitions.iter().any(|&t| enters_start(t)),
-        _ => false,
-    })
+    let meet = |a: &[bool], b: &[bool]| a.iter().zip(b).any(|(&x, &y)| x && y);
+    let start = nfa.start_anchored();
+    let d0 = reach(&[start], false, false);
+    let first = step(&reach(&[start], true, false));
+    let after1 = reach(&first, true, true);
+    let after2 = reach(&step(&reach(&first, true, false)), true, true);
+    // A young state is only looked for after a byte that is not a line
+    // break: the young thread did not begin at a line start (older ones
+    // may have).
+    let d1 = reach(&step(&d0), true, false);
+    let reentrant = meet(&d0, &after1);
+    Ages {
+        reentrant,
+        young: !reentrant && !meet(&d1, &after2),
+    }
+}
+
+/// Where the byte transitions of NFA state `id` lead.
+fn byte_targets(
+    nfa: &NFA,
+    id: regex_automata::util::primitives::StateID,
+) -> Vec<regex_automata::util::primitives::StateID> {
+    use thompson::State;
+    match nfa.state(id) {
+        State::ByteRange { trans } => vec![trans.next],
+        State::Sparse(st) => st.transitions.iter().map(|t| t.next).collect(),
+        State::Dense(d) => d.transitions.to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 /// Where one rule's screen walk over a stream stands, kept by the stream
@@ -543,6 +574,10 @@ impl Screen {
         let hay = win.bytes;
         let stop = (win.at(ask.ahead.max(ask.w)) + 1).min(hay.len());
         let mut at = win.at(walk.pos);
+        // From the byte after `k` (and `keep_to`) on, a young state shows
+        // that the threads begun by the byte before it have died.
+        let early = win.at(ask.k.max(ask.keep_to)) + 2;
+        let mut young = Young::new(self, cache);
         let found = loop {
             if at >= stop {
                 break None;
@@ -552,6 +587,21 @@ impl Screen {
                 Err(_) => return give_up(walk),
             };
             at += 1;
+            if at >= early && !sid.is_tagged() {
+                match young.is(self, cache, sid, &hay[at - 2..at]) {
+                    Some(false) => {}
+                    Some(true) => {
+                        let p = win.base + at as u64 - 1;
+                        walk.dead = p;
+                        break Some(Probe::Clear {
+                            walked: p + 1,
+                            dead: p,
+                        });
+                    }
+                    // The cache was cleared under the walk's state.
+                    None => return give_up(walk),
+                }
+            }
             if !sid.is_tagged() {
                 continue;
             }
@@ -570,7 +620,7 @@ impl Screen {
                         }
                     });
                 }
-            } else if sid.is_dead() || (sid.is_start() && !self.reentrant) {
+            } else if sid.is_dead() || (sid.is_start() && !self.ages.reentrant) {
                 // Every thread that began at or before `p` has died.
                 walk.dead = p + 1;
                 if p >= ask.k.max(ask.keep_to) {
@@ -622,16 +672,84 @@ impl Screen {
         w: u64,
         fed: &mut u64,
     ) -> Option<u64> {
+        let mut end = None;
+        self.anchored_ends(walk, win, (p, p, w), fed, |_, e| {
+            end = Some(e);
+            true
+        });
+        end
+    }
+
+    /// For each start `p` in `first..=last` (`at`, with `w`) in turn, the
+    /// [`anchored_end`](Self::anchored_end) from `p`, passed to `each` when
+    /// there is one, until `each` says to stop; whether it did. One cache
+    /// and its start states serve every try.
+    pub fn anchored_ends(
+        &self,
+        walk: &mut Walk,
+        win: Window<'_>,
+        at: (u64, u64, u64),
+        fed: &mut u64,
+        mut each: impl FnMut(u64, u64) -> bool,
+    ) -> bool {
+        let (first, last, w) = at;
         let mut guard = self.caches.get();
         let cache = &mut guard.cache;
+        let mut starts: [Option<LazyStateID>; 5] = [None; 5];
+        for p in first..=last {
+            let behind = (p > win.base).then(|| win.bytes[win.at(p) - 1]);
+            let kind = match behind {
+                None => 0,
+                Some(b'\n') => 1,
+                Some(b'\r') => 2,
+                Some(b) if b.is_ascii_alphanumeric() || b == b'_' => 3,
+                Some(_) => 4,
+            };
+            let clears = cache.clear_count();
+            let start = match starts[kind] {
+                Some(s) => Ok(s),
+                None => {
+                    let cfg = start::Config::new()
+                        .anchored(Anchored::Yes)
+                        .look_behind(behind);
+                    self.dfa.start_state(cache, &cfg)
+                }
+            };
+            let end = match start {
+                Ok(sid) => self.end_from(cache, sid, win, p, w, fed),
+                Err(_) => Some(w),
+            };
+            // Start states made before a clear are stale after it.
+            starts = match cache.clear_count() == clears {
+                true => starts,
+                false => [None; 5],
+            };
+            if let (Ok(sid), true) = (start, cache.clear_count() == clears) {
+                starts[kind] = Some(sid);
+            }
+            walk.hits.reach = walk.hits.reach.max(p);
+            if let Some(e) = end {
+                walk.hits.reach = walk.hits.reach.max(e);
+                if each(p, e) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// The anchored walk of [`anchored_end`](Self::anchored_end) from start
+    /// state `sid` at `p`.
+    fn end_from(
+        &self,
+        cache: &mut Cache,
+        mut sid: LazyStateID,
+        win: Window<'_>,
+        p: u64,
+        w: u64,
+        fed: &mut u64,
+    ) -> Option<u64> {
         let hay = win.bytes;
-        let behind = (p > win.base).then(|| hay[win.at(p) - 1]);
-        let cfg = start::Config::new()
-            .anchored(Anchored::Yes)
-            .look_behind(behind);
-        let Ok(mut sid) = self.dfa.start_state(cache, &cfg) else {
-            return Some(w);
-        };
         let (from, end) = (win.at(p), (win.at(w) + 1).min(hay.len()));
         let mut at = from;
         let mut last = None;
@@ -649,7 +767,6 @@ impl Screen {
             dead = sid.is_dead();
         }
         *fed += (at - from) as u64;
-        walk.hits.reach = walk.hits.reach.max(win.base + at as u64);
         if !dead && win.eof && at == hay.len() {
             match self.dfa.next_eoi_state(cache, sid) {
                 Ok(eoi) if eoi.is_match() => last = Some(win.end()),
@@ -658,6 +775,66 @@ impl Screen {
             }
         }
         last
+    }
+}
+
+/// The states of walks begun one byte before, for [`Ages::young`]
+/// screens: the start state after a word byte and after another byte (not
+/// a line break), by the cache's clear count (a cleared cache makes new
+/// ones).
+struct Young {
+    on: bool,
+    clears: usize,
+    starts: [Option<LazyStateID>; 2],
+}
+
+impl Young {
+    fn new(screen: &Screen, cache: &Cache) -> Young {
+        Young {
+            on: screen.ages.young,
+            clears: cache.clear_count(),
+            starts: [None; 2],
+        }
+    }
+
+    /// Whether `sid`, after `pair` (the byte before the last fed, and the
+    /// last), is the state of a walk begun at the last byte: if so every
+    /// thread begun before it has died. `None` if finding out cleared the
+    /// cache, which leaves `sid` stale.
+    fn is(
+        &mut self,
+        screen: &Screen,
+        cache: &mut Cache,
+        sid: LazyStateID,
+        pair: &[u8],
+    ) -> Option<bool> {
+        if !self.on {
+            return Some(false);
+        }
+        if cache.clear_count() != self.clears {
+            *self = Young::new(screen, cache);
+        }
+        let (before, last) = (pair[0], pair[1]);
+        let kind = match before {
+            // See `ages`: never at a line start (where every thread died
+            // anyway).
+            b'\n' | b'\r' => return Some(false),
+            b if b.is_ascii_alphanumeric() || b == b'_' => 0,
+            _ => 1,
+        };
+        let start = match self.starts[kind] {
+            Some(s) => s,
+            None => {
+                let cfg = start::Config::new()
+                    .anchored(Anchored::No)
+                    .look_behind(Some(before));
+                let s = screen.dfa.start_state(cache, &cfg).ok()?;
+                self.starts[kind] = Some(s);
+                s
+            }
+        };
+        let y = screen.dfa.next_state(cache, start, last).ok()?;
+        (cache.clear_count() == self.clears).then_some(y == sid)
     }
 }
 
@@ -835,29 +1012,37 @@ mod tests {
     }
 
     /// A walk stops once the threads that began by the hit have died, even
-    /// when it began after a word byte and stands after a non-word one:
-    /// every start state is known to the cache before the walk, so the one
-    /// it returns to is tagged.
+    /// when it began after a word byte and stands after a non-word one
+    /// (every start state is known to the cache before the walk, so the one
+    /// it returns to is tagged), and when the rule begins with a byte of
+    /// context, so that a thread has always just consumed one (the walk
+    /// stands where one begun a byte before would: see `Ages::young`).
     #[test]
     fn walks_stop_once_the_hit_s_threads_die() {
-        let sc = screen(r"\btok_[a-z]{4}\b", false);
-        let mut hay = b"-tok_ab1".to_vec();
-        for _ in 0..100 {
-            hay.extend_from_slice(b"q1q");
+        for pattern in [r"\btok_[a-z]{4}\b", r"(?:^|[^a-z])tok_[a-z]{4}"] {
+            let sc = screen(pattern, false);
+            assert!(!sc.ages.reentrant && sc.ages.young, "{pattern}");
+            let mut hay = b"-tok_ab1".to_vec();
+            for _ in 0..100 {
+                hay.extend_from_slice(b"q1q q-q");
+            }
+            let n = hay.len() as u64;
+            let ask = Ask {
+                s: 0,
+                k: 1,
+                w: n,
+                ahead: n,
+                keep_to: 1,
+                min_len: 8,
+            };
+            let mut fed = 0;
+            let got = sc.probe(&mut Walk::default(), window(&hay), ask, &mut fed);
+            assert!(clear(got), "{pattern}");
+            assert!(fed < 16, "{pattern}: walked {fed} bytes");
         }
-        let n = hay.len() as u64;
-        let ask = Ask {
-            s: 1,
-            k: 1,
-            w: n,
-            ahead: n,
-            keep_to: 1,
-            min_len: 8,
-        };
-        let mut fed = 0;
-        let got = sc.probe(&mut Walk::default(), window(&hay), ask, &mut fed);
-        assert!(clear(got));
-        assert!(fed < 16, "walked {fed} bytes");
+        // Threads that loop back to where a young one stands: no early stop.
+        let sc = screen(r"(?:^|[^a-z])(?:tok_)+x", false);
+        assert!(!sc.ages.young);
     }
 
     /// A walk resumed for the next hit gives what a fresh walk gives, or

@@ -710,3 +710,34 @@ fn pathological_lines_are_split_invariant_and_match_the_oracle() {
         "{text}"
     );
 }
+
+/// An escaped form that starts inside a match's bounds as written and ends
+/// past them (the last character of a secret written `\u002f`): the window
+/// grows for it like for any other, and the engine finds what the oracle
+/// finds, at every split.
+#[test]
+fn an_escaped_form_at_the_end_of_a_secret_is_seen() {
+    let set = builtin_all();
+    let mut checked = 0;
+    for r in set.rules().iter().filter(|r| r.block.is_none()) {
+        let single = std::sync::Arc::new(RuleSet::single(r));
+        let oracle = Oracle::new(single.clone());
+        for (i, ex) in r.examples.iter().enumerate() {
+            let plain = ex.input.as_bytes();
+            let Some(last) = plain.iter().rposition(|b| ESCAPED.contains(b)) else {
+                continue;
+            };
+            let form = format!("\\u{:04x}", plain[last]);
+            // Text after it: the window ends at the bounds, not the line.
+            let tail = b" and some more words on the line after it\n";
+            let input = [&plain[..last], form.as_bytes(), &plain[last + 1..], tail].concat();
+            let case = Case {
+                name: format!("{} example {} last escaped", r.id, i + 1),
+                input,
+            };
+            assert_invariant(&single, &case, Style::Label, Some(&oracle));
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} examples");
+}
