@@ -33,9 +33,15 @@
 //! live it walks on past the hit's window, up to the end of the line or of
 //! what is buffered, so that one walk can clear the hits after it too
 //! ([`Probe::Clear`]).
+//!
+//! **Memory.** Each screen keeps a lazy DFA cache per thread that walks it,
+//! of at most [`SCREEN_CACHE`] bytes, made on the first walk; all of them
+//! together, in the process, are capped at [`SCREEN_CACHES_TOTAL`] (a cache
+//! that finds the total over the cap after a walk is dropped; the screen's
+//! next walk starts a fresh one). The cap costs speed, never a match.
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -55,6 +61,26 @@ pub const RELAX_ABOVE: u32 = 8;
 /// Cap on one screen's lazy DFA cache, per thread. Screens are small: the
 /// largest built-in one holds a few dozen states on any input measured.
 const SCREEN_CACHE: usize = 64 << 10;
+
+/// Cap on the heap bytes of every screen's lazy DFA caches together, in the
+/// process (every rule set, every thread), as the caches count them: a
+/// cache that finds the total over the cap after a walk is dropped, and the
+/// screen's next walk starts on a fresh one (slower, never wrong). With the
+/// built-in rules every input measured stays under 2 MiB; without the cap,
+/// a cache per screen, two screens per rule and [`SCREEN_CACHE`] each could
+/// reach about 100 MiB per thread with the default rules.
+pub const SCREEN_CACHES_TOTAL: usize = 4 << 20;
+
+/// Heap bytes of every screen's caches, as last counted (see
+/// [`SCREEN_CACHES_TOTAL`]).
+static CACHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Heap bytes of every screen's lazy DFA caches in the process, as last
+/// counted (at most [`SCREEN_CACHES_TOTAL`] and one cache's growth per
+/// thread walking).
+pub fn caches_total() -> usize {
+    CACHED.load(Ordering::Relaxed)
+}
 
 /// A rule's screens, each built on first use from the rule's regex as
 /// written (parsed as rules are, so from the very HIR its regex is compiled
@@ -114,9 +140,33 @@ struct Scratch {
     cache: Cache,
     /// The cache's clear count when its start states were last made.
     primed: Option<usize>,
+    /// The bytes of this cache counted in [`CACHED`]: the most it has held
+    /// (a cleared cache keeps its allocations).
+    counted: usize,
 }
 
-type CacheFn = Box<dyn Fn() -> Scratch + Send + Sync + UnwindSafe + RefUnwindSafe>;
+impl Scratch {
+    fn new(dfa: &DFA) -> Scratch {
+        Scratch {
+            id: NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed),
+            cache: dfa.create_cache(),
+            primed: None,
+            counted: 0,
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        CACHED.fetch_sub(self.counted, Ordering::Relaxed);
+    }
+}
+
+/// A thread's slot for a screen's cache: empty until a walk needs it, and
+/// again once the cache was dropped to keep within [`SCREEN_CACHES_TOTAL`].
+type Slot = Option<Scratch>;
+
+type CacheFn = Box<dyn Fn() -> Slot + Send + Sync + UnwindSafe + RefUnwindSafe>;
 
 /// Ids of scratch caches; 0 is never one, so a fresh [`Walk`] matches none.
 static NEXT_SCRATCH: AtomicU64 = AtomicU64::new(1);
@@ -124,7 +174,7 @@ static NEXT_SCRATCH: AtomicU64 = AtomicU64::new(1);
 /// One screen of one rule: see the module docs.
 pub struct Screen {
     dfa: DFA,
-    caches: Pool<Scratch, CacheFn>,
+    caches: Pool<Slot, CacheFn>,
     /// What a walk's state shows about the age of its threads.
     ages: Ages,
     /// Heap bytes of the NFA.
@@ -205,12 +255,7 @@ impl Screen {
             )
             .build_from_nfa(nfa.clone())
             .ok()?;
-        let for_pool = dfa.clone();
-        let create: CacheFn = Box::new(move || Scratch {
-            id: NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed),
-            cache: for_pool.create_cache(),
-            primed: None,
-        });
+        let create: CacheFn = Box::new(|| None);
         Some(Screen {
             ages: ages(&nfa),
             memory: nfa.memory_usage(),
@@ -240,7 +285,8 @@ impl Screen {
     /// was cleared.
     pub fn cache_usage(&self) -> (usize, usize) {
         let g = self.caches.get();
-        (g.cache.memory_usage(), g.cache.clear_count())
+        g.as_ref()
+            .map_or((0, 0), |s| (s.cache.memory_usage(), s.cache.clear_count()))
     }
 }
 
@@ -482,10 +528,24 @@ impl Screen {
     /// counting match must end at or before its end. Calls with one `walk`
     /// must come in stream order of hits. Adds the bytes walked to `fed`.
     pub fn probe(&self, walk: &mut Walk, win: Window<'_>, ask: Ask, fed: &mut u64) -> Probe {
+        let mut guard = self.caches.get();
+        let scratch = guard.get_or_insert_with(|| Scratch::new(&self.dfa));
+        let found = self.probe_on(scratch, walk, win, ask, fed);
+        settle(&mut guard);
+        found
+    }
+
+    /// [`probe`](Self::probe) on this thread's `scratch`.
+    fn probe_on(
+        &self,
+        scratch: &mut Scratch,
+        walk: &mut Walk,
+        win: Window<'_>,
+        ask: Ask,
+        fed: &mut u64,
+    ) -> Probe {
         debug_assert!(ask.s <= ask.k && ask.k <= ask.w && ask.w <= ask.ahead.max(ask.w));
         let relevant = |end: u64| end >= ask.s + ask.min_len as u64;
-        let mut guard = self.caches.get();
-        let scratch = &mut *guard;
         self.prime(scratch);
         let resume = walk.sid.filter(|_| {
             walk.origin <= ask.s
@@ -690,11 +750,26 @@ impl Screen {
         win: Window<'_>,
         at: (u64, u64, u64),
         fed: &mut u64,
+        each: impl FnMut(u64, u64) -> bool,
+    ) -> bool {
+        let mut guard = self.caches.get();
+        let scratch = guard.get_or_insert_with(|| Scratch::new(&self.dfa));
+        let stopped = self.anchored_on(&mut scratch.cache, walk, win, at, fed, each);
+        settle(&mut guard);
+        stopped
+    }
+
+    /// [`anchored_ends`](Self::anchored_ends) on this thread's `cache`.
+    fn anchored_on(
+        &self,
+        cache: &mut Cache,
+        walk: &mut Walk,
+        win: Window<'_>,
+        at: (u64, u64, u64),
+        fed: &mut u64,
         mut each: impl FnMut(u64, u64) -> bool,
     ) -> bool {
         let (first, last, w) = at;
-        let mut guard = self.caches.get();
-        let cache = &mut guard.cache;
         let mut starts: [Option<LazyStateID>; 5] = [None; 5];
         for p in first..=last {
             let behind = (p > win.base).then(|| win.bytes[win.at(p) - 1]);
@@ -838,6 +913,24 @@ impl Young {
     }
 }
 
+/// Counts the growth of the cache in `slot` into [`CACHED`], and drops the
+/// cache if the total is then over [`SCREEN_CACHES_TOTAL`]: the screen's
+/// next walk on this thread makes a fresh one, with a new id, so walks made
+/// on this one start over (see [`Walk`]).
+fn settle(slot: &mut Slot) {
+    let Some(scratch) = slot else { return };
+    let now = scratch.cache.memory_usage();
+    if now <= scratch.counted {
+        return;
+    }
+    let grew = now - scratch.counted;
+    scratch.counted = now;
+    if CACHED.fetch_add(grew, Ordering::Relaxed) + grew > SCREEN_CACHES_TOTAL {
+        // Its count goes with it.
+        *slot = None;
+    }
+}
+
 /// The screen could not run (its cache gave out): everything is a
 /// candidate, and the walk starts over at the next probe.
 fn give_up(walk: &mut Walk) -> Probe {
@@ -933,6 +1026,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every screen of every built-in rule, both kinds, walked over its
+    /// rule's examples and 2 KB of base64 (and all of it escaped): without
+    /// the cap their caches held 6.3 MB (the test failed); they keep within
+    /// [`SCREEN_CACHES_TOTAL`] (a cache whose growth passes it is dropped
+    /// once the walk is done), and still find every match
+    /// (`screens_contain_their_rules` runs under the same cap).
+    #[test]
+    fn screen_caches_stay_within_their_total() {
+        let mut b = RuleSetBuilder::builtin();
+        b.all(true);
+        let set = b.build().expect("built-in rules");
+        let screens: Vec<&Screen> = set
+            .rules()
+            .iter()
+            .filter_map(|r| r.screens.as_deref().map(|s| (r, s)))
+            .flat_map(|(rule, screens)| {
+                let mut text: String = rule.examples.iter().map(|e| e.input.as_str()).collect();
+                // Then text in the rule's own alphabet, where its threads
+                // live longest.
+                let mut rng =
+                    crate::rules::template::Rng::from_seed(rule.id.to_string().as_bytes());
+                text += &rng.string("b64", 2048).unwrap_or_default();
+                let hay = [text.as_bytes(), escape_all(&text).as_bytes()].concat();
+                [false, true].into_iter().filter_map(move |esc| {
+                    let sc = screens.get(esc)?;
+                    let n = hay.len() as u64;
+                    let ask = Ask {
+                        s: 0,
+                        k: 0,
+                        w: n,
+                        ahead: n,
+                        keep_to: n,
+                        min_len: usize::MAX / 2,
+                    };
+                    sc.probe(&mut Walk::default(), window(&hay), ask, &mut 0);
+                    sc.anchored_end(&mut Walk::default(), window(&hay), 0, n, &mut 0);
+                    Some(sc)
+                })
+            })
+            .collect();
+        let held: usize = screens.iter().map(|sc| sc.cache_usage().0).sum();
+        assert!(screens.len() > 300, "{} screens", screens.len());
+        assert!(
+            held <= SCREEN_CACHES_TOTAL + SCREEN_CACHE,
+            "{} screens hold {held} bytes of caches",
+            screens.len()
+        );
     }
 
     /// `text` with every `/`, `+` and `=` written as an escaped form (each
