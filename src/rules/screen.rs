@@ -630,7 +630,6 @@ impl Screen {
         win: Window<'_>,
         ask: Ask,
     ) -> Probe {
-        let relevant = |end: u64| end >= ask.s + ask.min_len as u64;
         let hay = win.bytes;
         let stop = (win.at(ask.ahead.max(ask.w)) + 1).min(hay.len());
         let mut at = win.at(walk.pos);
@@ -667,28 +666,8 @@ impl Screen {
             }
             // The byte just fed is at stream offset `p`.
             let p = win.base + at as u64 - 1;
-            if sid.is_match() {
-                // A match ends at `p` (matches show one byte late).
-                walk.last_match = Some(p);
-                if relevant(p) {
-                    break Some(if p <= ask.w {
-                        Probe::Maybe
-                    } else {
-                        Probe::Clear {
-                            walked: p,
-                            dead: walk.dead,
-                        }
-                    });
-                }
-            } else if sid.is_dead() || (sid.is_start() && !self.ages.reentrant) {
-                // Every thread that began at or before `p` has died.
-                walk.dead = p + 1;
-                if p >= ask.k.max(ask.keep_to) {
-                    break Some(Probe::Clear {
-                        walked: p + 1,
-                        dead: p + 1,
-                    });
-                }
+            if let Some(found) = self.tagged(walk, sid, p, ask) {
+                break Some(found);
             }
         };
         walk.pos = win.base + at as u64;
@@ -699,18 +678,65 @@ impl Screen {
             return found;
         }
         if win.eof && at == hay.len() {
-            // The end of the stream: a match may end there.
-            let end = win.end();
-            match self.dfa.next_eoi_state(cache, sid) {
-                Ok(eoi) if eoi.is_match() => {
-                    walk.last_match = Some(end);
-                    if relevant(end) && end <= ask.w {
-                        return Probe::Maybe;
+            return self.at_eoi(walk, sid, cache, win, ask);
+        }
+        Probe::Clear {
+            walked: walk.pos,
+            dead: walk.dead,
+        }
+    }
+
+    /// What the walk learns from the tagged state `sid` it reached with the
+    /// byte at `p`: a match ending there, or that every thread begun by `p`
+    /// died; `Some` when that answers the probe.
+    fn tagged(&self, walk: &mut Walk, sid: LazyStateID, p: u64, ask: Ask) -> Option<Probe> {
+        let relevant = |end: u64| end >= ask.s + ask.min_len as u64;
+        if sid.is_match() {
+            // A match ends at `p` (matches show one byte late).
+            walk.last_match = Some(p);
+            if relevant(p) {
+                return Some(if p <= ask.w {
+                    Probe::Maybe
+                } else {
+                    Probe::Clear {
+                        walked: p,
+                        dead: walk.dead,
                     }
-                }
-                Ok(_) => {}
-                Err(_) => return give_up(walk),
+                });
             }
+        } else if sid.is_dead() || (sid.is_start() && !self.ages.reentrant) {
+            // Every thread that began at or before `p` has died.
+            walk.dead = p + 1;
+            if p >= ask.k.max(ask.keep_to) {
+                return Some(Probe::Clear {
+                    walked: p + 1,
+                    dead: p + 1,
+                });
+            }
+        }
+        None
+    }
+
+    /// The walk, in state `sid`, has fed every byte of the stream: a match
+    /// may end at its end.
+    fn at_eoi(
+        &self,
+        walk: &mut Walk,
+        sid: LazyStateID,
+        cache: &mut Cache,
+        win: Window<'_>,
+        ask: Ask,
+    ) -> Probe {
+        let end = win.end();
+        match self.dfa.next_eoi_state(cache, sid) {
+            Ok(eoi) if eoi.is_match() => {
+                walk.last_match = Some(end);
+                if end >= ask.s + ask.min_len as u64 && end <= ask.w {
+                    return Probe::Maybe;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return give_up(walk),
         }
         Probe::Clear {
             walked: walk.pos,
