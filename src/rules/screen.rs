@@ -484,13 +484,15 @@ impl Walk {
     /// Whether the hit at `k` is dense, and if so how far past its window
     /// to walk on; records `k`. A hit is dense when it follows the rule's
     /// last one within [`DENSE`] bytes, or lies where an earlier walk or
-    /// anchored try of the rule already reached: one walk that goes on then
+    /// anchored try of the rule already reached or within [`DENSE`] bytes
+    /// after (the hits a walk cleared in bulk were never asked about, so the
+    /// last one asked about may lie far behind): one walk that goes on then
     /// beats tries that each cover the same bytes again. Walking on past
     /// a window pays off only where more hits follow, so a walk goes on as
     /// far past it as the run of dense hits has lasted.
     pub fn dense(&mut self, k: u64) -> Option<u64> {
         let h = &mut self.hits;
-        let dense = h.last.is_some_and(|l| k - l <= DENSE) || k < h.reach;
+        let dense = h.last.is_some_and(|l| k - l <= DENSE) || k < h.reach + DENSE;
         h.last = Some(k);
         if !dense {
             h.run = k;
