@@ -545,3 +545,24 @@ examples = [{ input = "tok_abc/defg", output = "[REDACTED:t.slash]" }]
         assert_eq!(got.out, o.redact(input.as_bytes(), Style::Label));
     }
 }
+
+/// A line that ends where a rule's longest match would (a `ghp_` token
+/// then the line break) is complete: it comes out before more input, not
+/// at the end of the stream. The window's line break was looked for short
+/// of the byte after the longest match, so the hit waited for bytes past
+/// the line that could not matter (the test failed: only `first ` came out;
+/// `redactd filter` held the line until EOF).
+#[test]
+fn a_line_ending_with_a_secret_is_released_before_more_input() {
+    let set = crate::engine::testing::builtin_rules();
+    let tok = crate::rules::template::expand_one("release", "ghp_{{alnum:36}}").unwrap();
+    let line = format!("first {tok}\n");
+    let mut r = Redactor::new(Arc::clone(&set), opts(Style::Label));
+    let mut out = Vec::new();
+    r.write(line.as_bytes(), &mut out);
+    let want = Redactor::redact_all(Arc::clone(&set), opts(Style::Label), line.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&want.out)
+    );
+}

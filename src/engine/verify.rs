@@ -149,7 +149,14 @@ impl Redactor {
             eof: self.eof,
         };
         let raw = k + a.max_len as u64;
-        let nl = self.newlines.first_from(hay, k, raw.min(end)).map(|m| m.0);
+        let plain = k + a.plain_max_len as u64;
+        // A form that starts inside the bounds as written and ends past
+        // them counts too.
+        let to = plain + FORM_SLACK;
+        // Up to and including the byte after the longest match: a line
+        // break there ends the window as surely as one inside it.
+        let far = raw.max(to) + 1;
+        let nl = self.newlines.first_from(hay, k, far.min(end)).map(|m| m.0);
         // From the character before the earliest start (look-behind sees it
         // decoded), but not before the line's start.
         let floor = k
@@ -160,13 +167,9 @@ impl Redactor {
             None => floor,
         };
         let line_end = nl.unwrap_or(end).min(end);
-        let plain = k + a.plain_max_len as u64;
         let from = k
             .saturating_sub(a.plain_keyword_offset as u64 + LOOK_BEHIND)
             .max(line);
-        // A form that starts inside the bounds as written and ends past
-        // them counts too.
-        let to = plain + FORM_SLACK;
         if nl.is_none_or(|n| n > to) && to > end && !self.eof {
             return None;
         }
