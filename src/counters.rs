@@ -236,6 +236,7 @@ impl StatsCursor {
             &c.blocks_capped,
             d(now.blocks_capped, self.last.blocks_capped),
         );
+        Counters::add(&c.runs_capped, d(now.runs_capped, self.last.runs_capped));
         self.last = now.clone();
     }
 
@@ -306,6 +307,8 @@ pub struct Counters {
     pub hits_verified: AtomicU64,
     /// Multi-line blocks that stopped at their size cap.
     pub blocks_capped: AtomicU64,
+    /// Lines whose rest a rule's dense findings redacted (failing closed).
+    pub runs_capped: AtomicU64,
     /// Secrets found, by rule id.
     pub findings_by_rule: FindingsByRule,
     /// Time spent redacting one message (syslog) or one read (tcp).
@@ -382,6 +385,7 @@ impl Counters {
         ("bytes_redacted", |c| &c.bytes_redacted),
         ("hits_verified", |c| &c.hits_verified),
         ("blocks_capped", |c| &c.blocks_capped),
+        ("runs_capped", |c| &c.runs_capped),
         ("dropped_queue_full", |c| &c.dropped_queue_full),
         ("dropped_too_large", |c| &c.dropped_too_large),
         ("dropped_shutdown", |c| &c.dropped_shutdown),

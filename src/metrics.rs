@@ -333,6 +333,7 @@ const FAMILIES: &[Spec] = &[
     },
     per_listener!("redactd_hits_verified_total", COUNTER, "Keyword hits the engine verified with a rule's regex.", |c| get(&c.hits_verified)),
     per_listener!("redactd_blocks_capped_total", COUNTER, "Multi-line secrets (blocks) that reached their size cap.", |c| get(&c.blocks_capped)),
+    per_listener!("redactd_runs_capped_total", COUNTER, "Lines whose rest was redacted whole because one rule's findings on it came too close together (failing closed).", |c| get(&c.runs_capped)),
     Spec {
         name: "redactd_alerts_total",
         help: "Alerts by sink and result: sent, failed (after every retry), dropped (queue full), deduplicated (folded into an earlier alert).",

@@ -72,20 +72,24 @@ pub mod armor;
 /// the engine computes them.
 pub use crate::fingerprint;
 pub mod learned;
+mod marks;
 pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
+mod verify;
+pub use verify::{DENSE_GAP, DENSE_RUN};
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{Anchored, Input};
 
+use crate::rules::screen::Walk;
 use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
 use fingerprint::{Fingerprint, Fingerprinter, Hasher};
+use marks::Marks;
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
@@ -237,6 +241,15 @@ pub struct Stats {
     pub hits_verified: u64,
     /// Blocks that stopped at their size cap.
     pub blocks_capped: u64,
+    /// Lines whose rest a rule's dense findings redacted (failing closed,
+    /// see [`DENSE_RUN`]).
+    pub runs_capped: u64,
+    /// Bytes the rules' screens walked to verify hits.
+    pub screened_bytes: u64,
+    /// Bytes of the spans the rules' regexes searched to verify hits.
+    /// With `screened_bytes`, the verification work done: it stays within
+    /// a small multiple of `bytes_in` whatever the input.
+    pub searched_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -248,6 +261,9 @@ struct Hit {
 #[derive(Debug)]
 enum ExtKind {
     Class,
+    /// To the end of the line: a rule's dense findings failed closed (see
+    /// [`verify::DENSE_RUN`]).
+    Line,
     Armor(Armor, Box<Hasher>),
 }
 
@@ -321,6 +337,19 @@ pub struct Redactor {
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
     next: Vec<u64>,
+    /// Per rule: where its screen's walk stands; empty until a hit is
+    /// screened, and again once the stream is idle (a walk is a few dozen
+    /// bytes, times hundreds of rules, times every idle connection). Only
+    /// speed depends on walks, never output.
+    walks: Vec<Walk>,
+    /// Rules whose findings follow each other closely on one line (see
+    /// [`DENSE_RUN`]), and the line number at a stream position, moved as
+    /// findings ask (`(position, line)`; the position is in the window).
+    runs: Vec<verify::Run>,
+    run_line: (u64, u64),
+    /// Line breaks and escaped forms around the hit being verified.
+    newlines: Marks,
+    escapes: Marks,
     slots: Vec<Option<NonMaxUsize>>,
     extenders: Vec<Extender>,
     /// Known spans not yet taken into an interval, by (start, generic, rule).
@@ -353,6 +382,11 @@ impl Redactor {
         Redactor {
             learned,
             next: vec![0; n],
+            walks: Vec::new(),
+            runs: Vec::new(),
+            run_line: (0, 1),
+            newlines: Marks::new(marks::Kind::LineBreak),
+            escapes: Marks::new(marks::Kind::Escape),
             slots: vec![None; 2 * max_groups],
             set,
             opts,
@@ -493,6 +527,7 @@ impl Redactor {
             self.compact();
             self.buf.shrink_to(KEEP);
         }
+        self.walks = Vec::new();
     }
 
     /// Forgets the stream and starts a new one at offset 0, keeping the
@@ -508,6 +543,11 @@ impl Redactor {
         self.scanned = 0;
         self.hits.clear();
         self.next.fill(0);
+        self.walks.iter_mut().for_each(Walk::reset);
+        self.runs.clear();
+        self.run_line = (0, 1);
+        self.newlines = Marks::new(marks::Kind::LineBreak);
+        self.escapes = Marks::new(marks::Kind::Escape);
         self.extenders.clear();
         self.spans.clear();
         self.current = None;
@@ -562,14 +602,17 @@ impl Redactor {
             let to = limit.min(self.scanned + SCAN_SLICE);
             self.scan_hits(to);
             while self.advance_extenders() | self.process_hits() {}
+            // Released slice by slice, so that the spans and prints waiting
+            // for release stay a slice's worth too; learned values release
+            // only what their scan decided.
+            let release = self.release_limit();
+            let release = self.scan_learned(release, false);
+            self.release(release, sink)?;
             if to >= limit {
                 break;
             }
         }
-        let limit = self.release_limit();
-        // Learned values: release only what their scan decided.
-        let limit = self.scan_learned(limit, false);
-        self.release(limit, sink)
+        Ok(())
     }
 
     /// Drops released bytes from the window, keeping [`LOOK_BEHIND`] bytes
@@ -630,185 +673,15 @@ impl Redactor {
         self.scanned = limit;
     }
 
-    // === verification ===
-
-    /// Where a match woken by a hit at `k` must end by, once enough input is
-    /// buffered to decide it, and whether an escaped form lies on the line
-    /// from the earliest start such a match may have to there; `None` while
-    /// it is not decided. No match holds a line break, so the next `\n`
-    /// bounds the window too. Without an escaped form the rule's bounds as
-    /// written hold, else the raw ones (see [`crate::rules::escape`]).
-    fn window_end(&self, k: u64, rule: &Rule) -> Option<(u64, bool)> {
-        let (end, a) = (self.end(), &rule.analysis);
-        let raw = k + a.max_len as u64;
-        let nl = memchr::memchr(b'\n', &self.buf[self.at(k)..self.at(raw.min(end))])
-            .map(|i| k + i as u64);
-        // From the character before the earliest start (look-behind sees it
-        // decoded), but not before the line's start.
-        let floor = k
-            .saturating_sub(a.keyword_offset as u64 + LOOK_BEHIND)
-            .max(self.base);
-        let from = match memchr::memrchr(b'\n', &self.buf[self.at(floor)..self.at(k)]) {
-            Some(i) => floor + i as u64 + 1,
-            None => floor,
-        };
-        let plain = k + a.plain_max_len as u64;
-        let to = plain.min(nl.unwrap_or(end)).min(end);
-        let escaped =
-            crate::rules::escape::has_escape(&self.buf[self.at(from)..self.at(to.max(from))]);
-        let lim = if escaped { raw } else { plain };
-        match nl {
-            Some(n) if n <= lim => Some((n, escaped)),
-            _ if lim < end => Some((lim, escaped)),
-            _ if self.eof => Some((end, escaped)),
-            _ => None,
-        }
-    }
-
-    fn process_hits(&mut self) -> bool {
-        let mut progressed = false;
-        while let Some(&hit) = self.hits.front() {
-            let r = hit.rule as usize;
-            if let Some(e) = self.extenders.iter().find(|e| e.rule == hit.rule) {
-                if hit.pos < e.pos {
-                    // Inside the open continuation: the rule's next match
-                    // starts after it, so this hit cannot yield one.
-                    self.hits.pop_front();
-                    progressed = true;
-                    continue;
-                }
-                break;
-            }
-            if hit.pos < self.next[r] {
-                self.hits.pop_front();
-                progressed = true;
-                continue;
-            }
-            let Some((window_end, escaped)) = self.window_end(hit.pos, &self.set.rules()[r]) else {
-                break;
-            };
-            self.hits.pop_front();
-            progressed = true;
-            self.stats.hits_verified += 1;
-            if self.verify(hit, window_end, escaped) {
-                // An extender opened: the hit waits for it.
-                self.hits.push_front(hit);
-            }
-        }
-        progressed
-    }
-
-    /// Searches the rule of `hit` for matches starting at or before the hit,
-    /// in the window [`window_end`](Self::window_end) decided (and said
-    /// whether it holds escaped forms). Returns true when it opened an
-    /// extender and stopped early.
-    fn verify(&mut self, hit: Hit, window_end: u64, escaped: bool) -> bool {
-        let r = hit.rule as usize;
-        let k = hit.pos;
-        let set = Arc::clone(&self.set);
-        let rule = &set.rules()[r];
-        let off = if escaped {
-            rule.analysis.keyword_offset
-        } else {
-            rule.analysis.plain_keyword_offset
-        } as u64;
-        let nslots = 2 * (rule.secret_group.unwrap_or(0) + 1);
-        if let Some(g) = rule.analysis.gate {
-            // Every match holds the gate byte; without it in the window no
-            // match can start at or before the hit.
-            let from = self.next[r].max(k.saturating_sub(off)).max(self.released);
-            if from <= k
-                && memchr::memchr(g, &self.buf[self.at(from)..self.at(window_end)]).is_none()
-            {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-        }
-        loop {
-            // No match can start before `released` (the release limit saw to
-            // that, if need be because a line break lies in between), and
-            // those bytes may be gone from the window.
-            let s = self.next[r].max(k.saturating_sub(off)).max(self.released);
-            if s > k {
-                return false;
-            }
-            let hay_start = s.saturating_sub(LOOK_BEHIND).max(self.base);
-            let hay_end = (window_end + 1).min(self.end());
-            let (h0, h1) = (self.at(hay_start), self.at(hay_end));
-            let end = (window_end - hay_start) as usize;
-            let input = Input::new(&self.buf[h0..h1]).span((s - hay_start) as usize..end);
-            let slots = &mut self.slots[..nslots];
-            // Only a match starting in `s..=k` counts. Close to the keyword,
-            // anchored tries at each of those starts (each fails within a
-            // few bytes) beat one unanchored search, which runs on to the
-            // window's end when nothing matches; far from it, the reverse.
-            let found = if k - s <= ANCHORED_TRIES {
-                (s..=k).any(|p| {
-                    let at = input
-                        .clone()
-                        .span((p - hay_start) as usize..end)
-                        .anchored(Anchored::Yes);
-                    rule.search_slots_escaped(&at, slots, escaped).is_some()
-                })
-            } else {
-                let at = input.anchored(Anchored::No);
-                rule.search_slots_escaped(&at, slots, escaped).is_some()
-            };
-            if !found {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-            let get = |i: usize| slots[i].map(|v| hay_start + v.get() as u64);
-            let (ms, me) = (get(0).expect("match start"), get(1).expect("match end"));
-            let secret = match rule.secret_group {
-                Some(g) => get(2 * g).zip(get(2 * g + 1)),
-                None => Some((ms, me)),
-            };
-            if ms > k {
-                self.next[r] = self.next[r].max(k + 1);
-                return false;
-            }
-            self.next[r] = me;
-            // A `secret` group that did not take part: nothing to redact.
-            let Some((ss, se)) = secret else { continue };
-            let secret = &self.buf[self.at(ss)..self.at(se)];
-            if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
-                continue;
-            }
-            // Learned values: an accepted secret teaches its value (once
-            // its `extend` run, if any, has ended).
-            if learned::learns_from(rule) {
-                let (a, b) = (self.at(ss), self.at(se));
-                let (generic, open) = (rule.is_generic(), rule.extend.is_some());
-                let secret = &self.buf[a..b];
-                self.learned
-                    .learn(ss, se, (generic, hit.rule), secret, open);
-            }
-            if self.open_span(hit.rule, ss, se) {
-                return true;
-            }
-        }
-    }
-
-    /// Whether the operator's allowlist lets this candidate through.
-    fn allowed(&self, rule: &Rule, secret: &[u8]) -> bool {
-        let a = self.set.allowlist();
-        if a.is_empty() {
-            return false;
-        }
-        a.allows_bytes(secret)
-            || (a.has_fingerprints()
-                && rule.block.is_none()
-                && a.allows_fingerprint(&self.opts.fingerprinter.fingerprint(secret)))
-    }
-
     /// Records an accepted secret `[start, end)`; opens its continuation if
     /// the rule has one. Returns whether it did.
-    fn open_span(&mut self, rule_idx: u32, start: u64, end: u64) -> bool {
+    /// `to_line_end` continues the span to the end of its line instead.
+    fn open_span(&mut self, rule_idx: u32, start: u64, end: u64, to_line_end: bool) -> bool {
         let set = Arc::clone(&self.set);
         let rule = &set.rules()[rule_idx as usize];
         let secret = &self.buf[self.at(start)..self.at(end)];
         let kind = match (rule.block, &rule.extend) {
+            _ if to_line_end => Some(ExtKind::Line),
             (Some(Block::Armor { max_bytes }), _) => {
                 let mut h = self.opts.fingerprinter.start();
                 h.update(secret);
@@ -848,12 +721,21 @@ impl Redactor {
 
     /// Adds a known span, and its print, each in its order.
     fn insert_span(&mut self, span: Span, print: SpanPrint) {
+        // Spans mostly come in order: appended without a search when so.
         let set = &self.set;
         let key = |s: &Span| (s.start, set.rules()[s.rule as usize].is_generic(), s.rule);
-        let i = self.spans.partition_point(|s| key(s) <= key(&span));
+        let i = match self.spans.back() {
+            Some(b) if key(b) > key(&span) => self.spans.partition_point(|s| key(s) <= key(&span)),
+            _ => self.spans.len(),
+        };
         self.spans.insert(i, span);
         let key = |p: &SpanPrint| (p.start, p.rule, p.learned);
-        let i = self.prints.partition_point(|p| key(p) <= key(&print));
+        let i = match self.prints.back() {
+            Some(b) if key(b) > key(&print) => {
+                self.prints.partition_point(|p| key(p) <= key(&print))
+            }
+            _ => self.prints.len(),
+        };
         self.prints.insert(i, print);
     }
 
@@ -910,6 +792,17 @@ impl Redactor {
                     e.pos += n as u64;
                     ended
                 }
+                ExtKind::Line => {
+                    let rest = &self.buf[self.at(e.pos)..];
+                    let (n, ended) = match memchr::memchr(b'\n', rest) {
+                        Some(i) => (i, true),
+                        None => (rest.len(), eof),
+                    };
+                    // Learned values: the rest of the line is the secret's.
+                    self.learned.run_grew(e.rule, &rest[..n]);
+                    e.pos += n as u64;
+                    ended
+                }
                 ExtKind::Armor(a, h) => loop {
                     let from = self.at(e.pos);
                     match a.step(&self.buf[from..], eof) {
@@ -940,6 +833,7 @@ impl Redactor {
                     if let Some(f) = self
                         .prints
                         .iter_mut()
+                        .rev()
                         .find(|f| f.rule == e.rule && f.start == e.start)
                     {
                         f.fingerprint = Some(h.finish());
@@ -965,9 +859,12 @@ impl Redactor {
                 return;
             }
         }
+        // The open span is among the latest: search from the back (a run of
+        // findings leaves many closed spans before it until release).
         let s = self
             .spans
             .iter_mut()
+            .rev()
             .find(|s| s.rule == rule && s.open)
             .expect("open span of an extender");
         s.end = end;
@@ -1200,10 +1097,6 @@ impl Redactor {
         })
     }
 }
-
-/// Up to this many bytes between the earliest start a match may have and
-/// its keyword, verification tries each start anchored.
-const ANCHORED_TRIES: u64 = crate::rules::ANCHORED_VERIFY_MAX as u64;
 
 fn count_newlines(b: &[u8]) -> u64 {
     // Counted per 64-byte block in a byte-sized sum (at most 64), which the

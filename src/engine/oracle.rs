@@ -6,7 +6,8 @@
 //! found by anchored searches for that rule's own pattern, compiled once more
 //! on its own, at every position in turn (leftmost-first, then continuing
 //! after the match and its continuation), on the text with its escaped forms
-//! decoded (see [`crate::rules::escape`]). No prefilter, no windows, no
+//! decoded (see [`crate::rules::escape`]). A rule's [`DENSE_RUN`]-th close
+//! finding on a line runs to the line's end. No prefilter, no windows, no
 //! streaming: if the fast engine and this disagree, the fast engine is
 //! wrong. Never used by modes.
 //!
@@ -28,7 +29,7 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax as re_syntax;
 use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
 
-use super::{armor, learned, Style};
+use super::{armor, learned, Style, DENSE_GAP, DENSE_RUN};
 use crate::rules::escape::Decoded;
 use crate::rules::{Block, RuleSet};
 
@@ -125,6 +126,9 @@ impl Oracle {
             let re = &self.re[r];
             let mut caps = re.create_captures();
             let mut pos = 0;
+            // The rule's run of close findings on one line (see DENSE_RUN):
+            // how many, and where the last one's secret starts.
+            let mut run = (0, 0);
             'search: while pos <= text.len() {
                 let mut found = None;
                 for p in pos..=text.len() {
@@ -153,7 +157,17 @@ impl Oracle {
                 if ss == se || rule.accept(&hay[ss..se]).is_err() {
                     continue;
                 }
+                let close = run.0 > 0
+                    && ss - run.1 <= DENSE_GAP as usize
+                    && !hay[run.1..ss].contains(&b'\n');
+                run = (if close { run.0 + 1 } else { 1 }, ss);
+                let capped = rule.block.is_none() && run.0 >= DENSE_RUN;
+                if capped {
+                    run = (0, 0);
+                }
                 let end = match (rule.block, &rule.extend) {
+                    // Failing closed: the rest of the line.
+                    _ if capped => memchr::memchr(b'\n', &hay[se..]).map_or(hay.len(), |i| se + i),
                     (Some(Block::Armor { max_bytes }), _) => {
                         se + armor::block_len(&hay[se..], max_bytes)
                     }

@@ -19,6 +19,7 @@ pub mod identifiable;
 pub mod known;
 pub mod lazy;
 pub mod prefilter;
+pub mod screen;
 pub mod syntax;
 pub mod template;
 pub mod truncated;
@@ -224,6 +225,10 @@ pub struct Rule {
     pub block: Option<Block>,
     /// Facts proven about the regex.
     pub analysis: Analysis,
+    /// Cheap lazy DFAs over relaxed forms of the regex, built on first use
+    /// from the same HIR as `regex`: where one finds nothing, `regex` would
+    /// not either (see [`screen`]). `None` for a rule without a regex.
+    pub screens: Option<Arc<screen::Screens>>,
     /// The file the rule came from.
     pub source: String,
     /// Worked examples.
@@ -764,6 +769,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     let Some(search) = search else {
         return Ok(None);
     };
+    let screens = Arc::new(screen::Screens::new(&rc.regex));
     Ok(Some(Rule {
         id: RuleId(rc.id.into()),
         name: rc.name,
@@ -787,6 +793,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         extend,
         block,
         analysis: search.analysis,
+        screens: Some(screens),
         source: file.to_string(),
         examples,
         negative_examples,

@@ -262,6 +262,21 @@ impl Prefilter {
                 }
             }
         }
+        if limit >= MIN_INTERLEAVED {
+            // The walks reported their matches in lockstep; each walk's
+            // matches are (nearly) in order, and the walks' segments are.
+            let seg: [usize; WAYS] = std::array::from_fn(|w| limit * w / WAYS);
+            let way = |pos: usize| seg.iter().rposition(|&lo| lo <= pos).unwrap_or(0);
+            let n = out.len();
+            for w in 0..WAYS {
+                for i in start..n {
+                    if way(out[i].0) == w {
+                        out.push(out[i]);
+                    }
+                }
+            }
+            out.drain(start..n);
+        }
         let raw = out.len();
         for i in start..raw {
             let (pos, p) = out[i];
@@ -274,6 +289,10 @@ impl Prefilter {
             }
         }
         out.drain(start..raw);
+        // Usually in order already (one keyword repeated): check first.
+        if out[start..].windows(2).all(|p| p[0] < p[1]) {
+            return;
+        }
         out[start..].sort_unstable();
         let mut w = start;
         for i in start..out.len() {

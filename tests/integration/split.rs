@@ -702,3 +702,108 @@ fn a_secret_found_once_is_redacted_again_bare_escaped_and_encoded_at_every_split
     let rules_only = Oracle::new(set.clone()).redact(&case.input, Style::Label);
     assert!(memchr::memmem::find(&rules_only, secret.as_bytes()).is_some());
 }
+
+/// Issue 12 item 7: a long run of a rule's keyword (its hits dense, so its
+/// screen walks on and clears them in bulk) followed by the rule's
+/// example, plain and with its `/`, `+` and `=` escaped: the secret after
+/// the run is found all the same, at every split, as the oracle says. A
+/// walk of the plain screen does not see escaped forms, so what it clears
+/// must stop short of them.
+#[test]
+fn a_secret_after_a_run_of_its_keyword_is_found() {
+    let set = builtin_all();
+    let mut checked = 0;
+    for r in set.rules().iter().filter(|r| r.block.is_none()).step_by(3) {
+        let single = std::sync::Arc::new(RuleSet::single(r));
+        let oracle = Oracle::new(single.clone());
+        let ex = r.examples[0].input.as_bytes();
+        let (escaped, _) = json_escape(ex, JSON_ESCAPES[0].1);
+        let keyword = r.search_keywords[0].as_bytes();
+        for (tail, how) in [(ex, "plain"), (&escaped[..], "escaped")] {
+            let mut input = keyword.repeat(2000 / keyword.len().max(1));
+            input.push(b' ');
+            input.extend_from_slice(tail);
+            input.push(b'\n');
+            let want = whole(&single, Style::Label, &input);
+            assert!(!want.findings.is_empty(), "{}: {how} not found", r.id);
+            let case = Case {
+                name: format!("{} {how} after a keyword run", r.id),
+                input,
+            };
+            assert_invariant(&single, &case, Style::Label, Some(&oracle));
+            checked += usize::from(how == "escaped" && tail != ex);
+        }
+    }
+    assert!(checked >= 10, "only {checked} escaped examples");
+}
+
+/// Issue 12 item 7: the adversarial review's slow lines, short, with the
+/// built-in rules: split invariant and equal to the oracle. `password=`
+/// repeated is a line of real findings, whose rule fails closed at its
+/// DENSE_RUN-th close one (the rest of the line is one redacted span).
+#[test]
+fn pathological_lines_are_split_invariant_and_match_the_oracle() {
+    let set = builtin();
+    let oracle = Oracle::new(set.clone());
+    let soup: Vec<&str> = set
+        .rules()
+        .iter()
+        .flat_map(|r| r.keywords.iter().map(String::as_str))
+        .collect();
+    let soup = soup.join(" ");
+    for unit in [
+        "https%3A%2F%2Fu%3A",
+        "cookie=a;",
+        "\"kty\":\"RSA\",",
+        "eyJ",
+        "password=abcd1234 ",
+        soup.as_str(),
+    ] {
+        let line = unit.repeat(1 + 1500 / unit.len());
+        let input = format!("{line}\n{line}\nok\n").into_bytes();
+        let case = Case {
+            name: format!("{} repeated", &unit[..unit.len().min(20)]),
+            input,
+        };
+        assert_invariant(&set, &case, Style::Label, Some(&oracle));
+    }
+    let line = "password=abcd1234 ".repeat(100);
+    let got = whole(&set, Style::Label, format!("{line}\n").as_bytes());
+    assert_eq!(got.findings.len(), redactd::engine::DENSE_RUN as usize);
+    let text = String::from_utf8_lossy(&got.out);
+    assert!(
+        text.ends_with("password=[REDACTED:generic.password]\n"),
+        "{text}"
+    );
+}
+
+/// An escaped form that starts inside a match's bounds as written and ends
+/// past them (the last character of a secret written `\u002f`): the window
+/// grows for it like for any other, and the engine finds what the oracle
+/// finds, at every split.
+#[test]
+fn an_escaped_form_at_the_end_of_a_secret_is_seen() {
+    let set = builtin_all();
+    let mut checked = 0;
+    for r in set.rules().iter().filter(|r| r.block.is_none()) {
+        let single = std::sync::Arc::new(RuleSet::single(r));
+        let oracle = Oracle::new(single.clone());
+        for (i, ex) in r.examples.iter().enumerate() {
+            let plain = ex.input.as_bytes();
+            let Some(last) = plain.iter().rposition(|b| ESCAPED.contains(b)) else {
+                continue;
+            };
+            let form = format!("\\u{:04x}", plain[last]);
+            // Text after it: the window ends at the bounds, not the line.
+            let tail = b" and some more words on the line after it\n";
+            let input = [&plain[..last], form.as_bytes(), &plain[last + 1..], tail].concat();
+            let case = Case {
+                name: format!("{} example {} last escaped", r.id, i + 1),
+                input,
+            };
+            assert_invariant(&single, &case, Style::Label, Some(&oracle));
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} examples");
+}

@@ -135,6 +135,8 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         extend: Some(first::alphabet(&body)?),
         block: None,
         analysis: rule.analysis.clone(),
+        // Its shapes are matched without a regex.
+        screens: None,
         source: rule.source.clone(),
         examples: Vec::new(),
         negative_examples: Vec::new(),
