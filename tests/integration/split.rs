@@ -807,3 +807,50 @@ fn an_escaped_form_at_the_end_of_a_secret_is_seen() {
     }
     assert!(checked > 50, "only {checked} examples");
 }
+
+/// A run of one rule's findings capped at its [`DENSE_RUN`]-th (the rest
+/// of the line redacted) teaches the rest of its line as one value, as the
+/// oracle defines; the secrets found one by one before the cap teach
+/// theirs. Later copies of each, and of a secret inside the capped part
+/// (never found alone, so never learned), come out as the oracle says, at
+/// every split.
+///
+/// [`DENSE_RUN`]: redactd::engine::DENSE_RUN
+#[test]
+fn a_capped_run_teaches_the_rest_of_its_line() {
+    let set = builtin();
+    let mut rng = Rng::from_seed(b"capped-learned");
+    let secrets: Vec<String> = (0..20)
+        .map(|_| format!("Q{}", rng.string("alnum", 11).unwrap()))
+        .collect();
+    let line: String = secrets.iter().map(|s| format!("password={s} ")).collect();
+    let capped_at = redactd::engine::DENSE_RUN as usize - 1;
+    let tail = &line[line.find(&*secrets[capped_at]).unwrap()..];
+    let input = format!(
+        "{line}\nlater {} and {}\nwhole tail: {tail}\n",
+        secrets[3], secrets[19]
+    );
+    let got = whole(&set, Style::Label, input.as_bytes());
+    let out = String::from_utf8_lossy(&got.out).into_owned();
+    let first = out.lines().next().unwrap();
+    assert_eq!(
+        first.matches("[REDACTED:").count(),
+        capped_at + 1,
+        "{first}"
+    );
+    assert!(!first.contains(&*secrets[19]), "{first}");
+    let later = out.lines().nth(1).unwrap();
+    assert!(!later.contains(&*secrets[3]), "learned one by one: {later}");
+    let whole_tail = out.lines().nth(2).unwrap();
+    assert!(
+        !whole_tail.contains(&*secrets[19]),
+        "learned as the rest of the line: {whole_tail}"
+    );
+    let case = Case {
+        name: "capped run, learned".into(),
+        input: input.into_bytes(),
+    };
+    let oracle = oracle(&set);
+    assert_invariant(&set, &case, Style::Label, Some(&oracle));
+    assert_invariant(&set, &case, Style::Mask, Some(&oracle));
+}
