@@ -57,6 +57,9 @@ pub enum Build {
     Whole,
 }
 
+/// Compiled regexes drawn per eviction, the oldest of them evicted.
+const SAMPLE: usize = 8;
+
 /// What the compiled regexes of one rule set may take together, in
 /// [`meta::Regex::memory_usage`] bytes: past it, compiling one more evicts
 /// the least recently used. The built-in rules hold 2.4 MB on the benchmark
@@ -256,7 +259,8 @@ impl LazyRegex {
 }
 
 /// The compiled regexes of one rule set, held to a cap
-/// ([`MAX_COMPILED`]) by evicting the least recently used.
+/// ([`MAX_COMPILED`]) by evicting the least recently used of a random
+/// sample ([`Budget::victim`]).
 ///
 /// Recency is a clock that ticks once per compile: a search stamps its
 /// regex with the clock (a relaxed store, no shared write on the hot path),
@@ -324,17 +328,55 @@ impl Budget {
         let mut held = self.lock();
         held.bytes += bytes;
         held.members.retain(|w| w.strong_count() > 0);
+        // The draws' seed: never 0 (xorshift's fixed point).
+        let mut seed = tick.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         while held.bytes > self.cap {
-            let victim = held
-                .members
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter(|m| !std::ptr::eq(&**m, new) && m.is_compiled())
-                .min_by_key(|m| m.used.load(Ordering::Relaxed));
-            let Some(victim) = victim else { break };
+            let Some(victim) = Self::victim(&held.members, new, &mut seed) else {
+                break;
+            };
             held.bytes -= victim.evict().min(held.bytes);
             held.evictions += 1;
         }
+    }
+
+    /// The least recently used of [`SAMPLE`] compiled members other than
+    /// `new`, drawn at random (`seed` steps a xorshift); of all of them if
+    /// the draws find none. Exact LRU is the worst policy for input that
+    /// cycles through more rules than the budget holds (every hit a
+    /// recompile); the oldest of a sample keeps about as many hits as the
+    /// budget has room for, and is LRU's choice in a small set.
+    fn victim(
+        members: &[Weak<LazyRegex>],
+        new: &LazyRegex,
+        seed: &mut u64,
+    ) -> Option<Arc<LazyRegex>> {
+        let usable = |m: &Arc<LazyRegex>| !std::ptr::eq(&**m, new) && m.is_compiled();
+        let used = |m: &Arc<LazyRegex>| m.used.load(Ordering::Relaxed);
+        let mut best: Option<Arc<LazyRegex>> = None;
+        let mut drawn = 0;
+        for _ in 0..SAMPLE * 8 {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            let i = (*seed % members.len().max(1) as u64) as usize;
+            let Some(m) = members.get(i).and_then(Weak::upgrade).filter(usable) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| used(&m) < used(b)) {
+                best = Some(m);
+            }
+            drawn += 1;
+            if drawn == SAMPLE {
+                break;
+            }
+        }
+        best.or_else(|| {
+            members
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(usable)
+                .min_by_key(used)
+        })
     }
 
     /// Stops counting `bytes` (a compile another thread's won).
