@@ -156,10 +156,18 @@ impl LazyRegex {
         if let Some(b) = budget {
             b.admit(self, bytes);
         }
-        let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
-        if matches!(*slot, Slot::Empty) {
-            *slot = built.map_or(Slot::Failed, |r| Slot::Built(r, bytes));
-        } else if let Some(b) = budget {
+        // Lock order: a budget's lock, then a slot's (admit reads and
+        // evicts slots under the budget's lock), never the reverse, so the
+        // slot's guard is gone before the budget is told.
+        let lost = {
+            let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+            let empty = matches!(*slot, Slot::Empty);
+            if empty {
+                *slot = built.map_or(Slot::Failed, |r| Slot::Built(r, bytes));
+            }
+            !empty
+        };
+        if let Some(b) = budget.filter(|_| lost) {
             b.release(bytes);
         }
     }
