@@ -10,7 +10,8 @@
 //!
 //! **What is bounded.** The compiled regexes of one rule set share a
 //! budget ([`MAX_COMPILED`], 4 MiB): compiling one more past it evicts the
-//! least recently used, which its next hit compiles again. Ordinary logs
+//! least recently used of a random sample ([`Budget`]), which its next hit
+//! compiles again. Ordinary logs
 //! wake a few dozen rules and never evict; input that hits every rule in
 //! turn (or a library of thousands) costs recompiles, not memory. Each
 //! regex's per-thread caches have their own caps ([`super::compile`]) and
@@ -62,7 +63,7 @@ const SAMPLE: usize = 8;
 
 /// What the compiled regexes of one rule set may take together, in
 /// [`meta::Regex::memory_usage`] bytes: past it, compiling one more evicts
-/// the least recently used. The built-in rules hold 2.4 MB on the benchmark
+/// the least recently used of a sample. The built-in rules hold 2.4 MB on the benchmark
 /// corpus (94 of 830 compiled), so ordinary logs never evict; a rule set
 /// whose every rule is hit (all 830 take 7.6 MB, 1,000 more synthetic ones
 /// 10 MB more) recompiles the coldest on their next hit instead of growing.
@@ -326,8 +327,9 @@ impl Budget {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts `bytes` more for `new`, evicting the least recently used
-    /// other regexes until the total fits the cap (or none is left).
+    /// Counts `bytes` more for `new`, evicting other regexes
+    /// ([`victim`](Self::victim)) until the total fits the cap (or none is
+    /// left).
     fn admit(&self, new: &LazyRegex, bytes: usize) {
         // `new` gets a stamp between the clock before and after, so uses
         // after this compile (stamped with the clock) count as later.
