@@ -157,6 +157,10 @@ pub struct Summary {
     pub gzip_inputs: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The engine's verification work: keyword hits verified, bytes its
+    /// screens walked and bytes its regexes searched (see
+    /// [`crate::engine::Stats`]).
+    pub work: (u64, u64, u64),
 }
 
 impl Summary {
@@ -183,6 +187,10 @@ impl Summary {
                 self.gzip_inputs
             ));
         }
+        let (hits, screened, searched) = self.work;
+        s.push_str(&format!(
+            "redactd:   {hits} keyword hits verified, {screened} bytes screened, {searched} bytes searched\n"
+        ));
         for (rule, n) in &self.findings {
             s.push_str(&format!("redactd:   {rule}: {n}\n"));
         }
@@ -292,6 +300,9 @@ pub fn run_alerting(
         summary.bytes_in += st.bytes_in;
         summary.bytes_out += st.bytes_out.saturating_sub(withheld.1);
         summary.bytes_redacted += st.bytes_redacted;
+        summary.work.0 += st.hits_verified;
+        summary.work.1 += st.screened_bytes;
+        summary.work.2 += st.searched_bytes;
         if let Some(e) = failed {
             summary
                 .unreadable

@@ -6,7 +6,8 @@
 
 use regex_syntax::hir::{Hir, HirKind};
 
-use super::lazy::{Build, LazyRegex};
+use super::follow::{self, ByteSet};
+use super::lazy::{self, Build, LazyRegex};
 use super::{analyze, escape, Analysis, ANCHORED_VERIFY_MAX, MAX_RULE_LEN};
 
 /// A rule's regex as the engine searches it.
@@ -20,6 +21,9 @@ pub struct Search {
     pub analysis: Analysis,
     /// What the prefilter searches for ([`search_keywords`]).
     pub keywords: Vec<String>,
+    /// For each of `keywords`, the bytes that may follow it at a match's
+    /// start, where that filters hits ([`follow`]).
+    pub follows: Vec<Option<ByteSet>>,
 }
 
 /// Parses `pattern` as rules are parsed (Unicode and UTF-8 mode off,
@@ -113,15 +117,32 @@ pub fn build_search(
         anchored,
         words: common_words,
     };
-    match LazyRegex::parsed(pattern, written, build) {
-        Ok(regex) => Ok(Search {
-            regex,
+    match lazy::forward_nfa(written) {
+        Ok(nfa) => Ok(Search {
+            regex: LazyRegex::checked(pattern, build),
             secret_group: secret_group(written),
+            follows: follows(&nfa, &analysis, &keywords),
             analysis,
             keywords,
         }),
         Err(e) => Err(vec![format!("regex does not compile: {e}")]),
     }
+}
+
+/// [`follow::after`] each of the search `keywords` where every match starts
+/// at its keyword, for the spellings the prefilter wakes the rule on; the
+/// escaped spellings get none (their raw bytes are not what the regex
+/// sees).
+fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Option<ByteSet>> {
+    keywords
+        .iter()
+        .map(|k| {
+            let plain = !k.as_bytes().contains(&b'\\');
+            (analysis.keyword_offset == 0 && plain)
+                .then(|| follow::after(nfa, k.as_bytes(), !analysis.exact_keywords))
+                .flatten()
+        })
+        .collect()
 }
 
 /// The index of the capture group named `secret` in `hir`, if any (as the

@@ -37,6 +37,9 @@ use regex_automata::util::syntax as re_syntax;
 use regex_automata::{meta, Input, PatternID};
 use regex_syntax::hir::Hir;
 
+/// A rule's forward NFA ([`forward_nfa`]).
+pub type Nfa = thompson::NFA;
+
 /// The size limit of a compiled NFA (`meta::Regex`'s default).
 const NFA_SIZE_LIMIT: usize = 10 << 20;
 
@@ -107,8 +110,14 @@ impl LazyRegex {
     /// As [`new`](Self::new), for a caller that has parsed `pattern`
     /// (as [`Build`] says) into `hir` already.
     pub fn parsed(pattern: &str, hir: &Hir, build: Build) -> Result<LazyRegex, String> {
-        check(hir)?;
-        Ok(Self::uncompiled(pattern.into(), build, false))
+        forward_nfa(hir)?;
+        Ok(Self::checked(pattern, build))
+    }
+
+    /// As [`parsed`](Self::parsed), for a caller that has built the
+    /// pattern's [`forward_nfa`] already.
+    pub fn checked(pattern: &str, build: Build) -> LazyRegex {
+        Self::uncompiled(pattern.into(), build, false)
     }
 
     fn uncompiled(pattern: Box<str>, build: Build, plain: bool) -> LazyRegex {
@@ -435,8 +444,8 @@ fn config(build: Build, plain: bool) -> meta::Config {
 }
 
 /// Builds the forward NFA of `hir` as [`meta::Regex`] does with
-/// [`config`]'s limits, and drops it: whether the regex can be built.
-fn check(hir: &Hir) -> Result<(), String> {
+/// [`config`]'s limits: whether the regex can be built.
+pub fn forward_nfa(hir: &Hir) -> Result<Nfa, String> {
     thompson::Compiler::new()
         .syntax(re_syntax::Config::new().unicode(false).utf8(false))
         .configure(
@@ -446,7 +455,6 @@ fn check(hir: &Hir) -> Result<(), String> {
                 .nfa_size_limit(Some(NFA_SIZE_LIMIT)),
         )
         .build_from_hir(hir)
-        .map(drop)
         .map_err(|e| super::one_line(&e.to_string()))
 }
 

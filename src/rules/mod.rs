@@ -15,6 +15,7 @@ pub mod allow;
 pub mod analyze;
 pub mod compile;
 pub mod escape;
+pub mod follow;
 pub mod identifiable;
 pub mod known;
 pub mod lazy;
@@ -202,6 +203,10 @@ pub struct Rule {
     /// a `/`, `+` or `=`, or with JSON-escaped spellings (see
     /// [`escape::search_keywords`]).
     pub search_keywords: Vec<String>,
+    /// For each of `search_keywords`, the bytes that may follow it where a
+    /// match starts, if that filters its hits ([`follow`]); empty for
+    /// none.
+    pub keyword_follows: Vec<Option<follow::ByteSet>>,
     /// Severity.
     pub severity: Severity,
     /// What to rotate and where.
@@ -778,6 +783,7 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
         matcher: Matcher::Regex(Arc::new(search.regex)),
         keywords: rc.keywords,
         search_keywords: search.keywords,
+        keyword_follows: search.follows,
         severity: rc.severity,
         remediation: rc.remediation,
         tags: rc.tags,
@@ -945,11 +951,13 @@ pub struct RuleSet {
 impl RuleSet {
     /// Compiles the prefilter for already-validated rules.
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
-        let prefilter = Prefilter::new(
-            rules
-                .iter()
-                .map(|r| (r.search_keywords.as_slice(), r.analysis.exact_keywords)),
-        );
+        let prefilter = Prefilter::with_follows(rules.iter().map(|r| {
+            (
+                r.search_keywords.as_slice(),
+                r.analysis.exact_keywords,
+                r.keyword_follows.as_slice(),
+            )
+        }));
         let max_len = rules.iter().map(|r| r.analysis.max_len).max().unwrap_or(0);
         let budget = lazy::Budget::new(lazy::MAX_COMPILED);
         for r in &rules {

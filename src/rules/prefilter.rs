@@ -39,6 +39,8 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::noncontiguous;
 use aho_corasick::{Anchored, MatchKind};
 
+use super::follow::ByteSet;
+
 /// Interleaved DFA walks per search of a long haystack (the walk's lockstep
 /// loop is written for four).
 pub const WAYS: usize = 4;
@@ -46,14 +48,18 @@ const _: () = assert!(WAYS == 4);
 /// Haystacks shorter than this are walked in one piece.
 const MIN_INTERLEAVED: usize = 4096;
 
+/// A rule a keyword wakes, and the index in [`Prefilter::follows`] of the
+/// bytes that may follow the keyword where it does (0: any).
+type Wakes = (u32, u16);
+
 /// An exact spelling of a keyword and the rules it wakes.
-type Exact = (Box<[u8]>, Box<[u32]>);
+type Exact = (Box<[u8]>, Box<[Wakes]>);
 
 /// What one keyword (lowercased) wakes.
 #[derive(Debug, Clone)]
 struct Pattern {
     /// Rules woken at any case.
-    folded: Box<[u32]>,
+    folded: Box<[Wakes]>,
     /// Exact spellings and the rules each wakes.
     exact: Box<[Exact]>,
 }
@@ -77,6 +83,9 @@ pub struct Prefilter {
     /// Length of each pattern.
     pattern_len: Box<[u32]>,
     patterns: Box<[Pattern]>,
+    /// The bytes that may follow a keyword where it wakes a rule
+    /// ([`super::follow`]); index 0 is unused (any byte).
+    follows: Box<[ByteSet]>,
     /// Longest keyword, in bytes.
     pub max_keyword_len: usize,
     /// Number of distinct search patterns (keywords, lowercased).
@@ -98,37 +107,76 @@ impl Prefilter {
     /// Builds the prefilter from each rule's keywords (already validated:
     /// ASCII, non-empty) and whether they hold exactly as written.
     pub fn new<'a>(rule_keywords: impl IntoIterator<Item = (&'a [String], bool)>) -> Prefilter {
-        // lowercased keyword -> (folded rules, exact spellings -> rules)
-        type Owners = (Vec<u32>, Vec<(Vec<u8>, Vec<u32>)>);
+        Self::with_follows(rule_keywords.into_iter().map(|(k, e)| (k, e, &[][..])))
+    }
+
+    /// As [`new`](Self::new), with the bytes that may follow each keyword
+    /// where it wakes its rule ([`super::follow`]; missing entries: any):
+    /// a hit followed by another byte wakes nothing.
+    pub fn with_follows<'a>(
+        rule_keywords: impl IntoIterator<Item = (&'a [String], bool, &'a [Option<ByteSet>])>,
+    ) -> Prefilter {
+        // lowercased keyword -> (folded rules, exact spellings -> rules),
+        // each rule with what may follow (`None`: any byte).
+        type Follows = Vec<(u32, Option<ByteSet>)>;
+        type Owners = (Follows, Vec<(Vec<u8>, Follows)>);
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut owners: HashMap<Vec<u8>, Owners> = HashMap::new();
-        for (i, (kws, exact)) in rule_keywords.into_iter().enumerate() {
+        for (i, (kws, exact, follows)) in rule_keywords.into_iter().enumerate() {
             let rule = i as u32;
-            for k in kws {
+            for (j, k) in kws.iter().enumerate() {
                 let key = k.as_bytes().to_ascii_lowercase();
                 let o = owners.entry(key.clone()).or_insert_with(|| {
                     keys.push(key);
                     Default::default()
                 });
+                let wake = (rule, follows.get(j).copied().flatten());
                 if exact {
                     match o.1.iter_mut().find(|(b, _)| b == k.as_bytes()) {
-                        Some((_, rules)) => rules.push(rule),
-                        None => o.1.push((k.as_bytes().to_vec(), vec![rule])),
+                        Some((_, rules)) => rules.push(wake),
+                        None => o.1.push((k.as_bytes().to_vec(), vec![wake])),
                     }
                 } else {
-                    o.0.push(rule);
+                    o.0.push(wake);
                 }
             }
         }
+        let mut follows = vec![ByteSet::default()];
+        let mut follow_ids: HashMap<ByteSet, u16> = HashMap::new();
+        // A rule woken twice by one spelling (two keywords alike but for
+        // case) follows either's bytes; past u16::MAX sets, any.
+        let mut sorted = |mut v: Follows| -> Box<[Wakes]> {
+            v.sort_unstable_by_key(|w| w.0);
+            let mut merged: Follows = Vec::with_capacity(v.len());
+            for (r, f) in v {
+                match merged.last_mut() {
+                    Some(last) if last.0 == r => {
+                        last.1 = last.1.zip(f).map(|(mut a, b)| {
+                            a.union(&b);
+                            a
+                        })
+                    }
+                    _ => merged.push((r, f)),
+                }
+            }
+            merged
+                .into_iter()
+                .map(|(r, f)| {
+                    let id = f.and_then(|set| {
+                        let next = u16::try_from(follows.len()).ok()?;
+                        Some(*follow_ids.entry(set).or_insert_with(|| {
+                            follows.push(set);
+                            next
+                        }))
+                    });
+                    (r, id.unwrap_or(0))
+                })
+                .collect()
+        };
         let patterns: Vec<Pattern> = keys
             .iter()
             .map(|k| {
                 let (folded, exact) = owners.remove(k).expect("every key has owners");
-                let sorted = |mut v: Vec<u32>| {
-                    v.sort_unstable();
-                    v.dedup();
-                    v.into_boxed_slice()
-                };
                 Pattern {
                     folded: sorted(folded),
                     exact: exact
@@ -149,6 +197,7 @@ impl Prefilter {
             match_patterns: Box::new([]),
             pattern_len: keys.iter().map(|k| k.len() as u32).collect(),
             patterns: patterns.into_boxed_slice(),
+            follows: follows.into_boxed_slice(),
             max_keyword_len,
             keywords: keys.len(),
         };
@@ -223,14 +272,15 @@ impl Prefilter {
             + self.match_ranges.len() * 8
             + self.match_patterns.len() * 4
             + self.pattern_len.len() * 4
+            + self.follows.len() * 32
             + self
                 .patterns
                 .iter()
                 .map(|p| {
-                    p.folded.len() * 4
+                    p.folded.len() * 8
                         + p.exact
                             .iter()
-                            .map(|(b, r)| b.len() + r.len() * 4 + 32)
+                            .map(|(b, r)| b.len() + r.len() * 8 + 32)
                             .sum::<usize>()
                         + 48
                 })
@@ -281,10 +331,16 @@ impl Prefilter {
         for i in start..raw {
             let (pos, p) = out[i];
             let pat = &self.patterns[p as usize];
-            out.extend(pat.folded.iter().map(|&r| (pos, r)));
+            // The byte after the keyword, if buffered: a rule it may not
+            // follow the keyword in is not woken.
+            let after = hay.get(pos + self.pattern_len[p as usize] as usize);
+            let follows = |&&(_, f): &&Wakes| {
+                f == 0 || after.is_none_or(|&b| self.follows[usize::from(f)].contains(b))
+            };
+            out.extend(pat.folded.iter().filter(follows).map(|&(r, _)| (pos, r)));
             for (bytes, rules) in pat.exact.iter() {
                 if hay[pos..pos + bytes.len()] == bytes[..] {
-                    out.extend(rules.iter().map(|&r| (pos, r)));
+                    out.extend(rules.iter().filter(follows).map(|&(r, _)| (pos, r)));
                 }
             }
         }
@@ -477,6 +533,38 @@ mod tests {
         assert_eq!(hits(&p, b"AKIA", 0), vec![]);
         assert_eq!(pf(&[]).keywords, 0);
         assert_eq!(hits(&pf(&[]), b"anything", 8), vec![]);
+    }
+
+    #[test]
+    fn a_hit_wakes_only_rules_its_next_byte_may_follow_in() {
+        // Rule 0 may follow `tok_` with a digit, rule 1 with anything,
+        // rule 2 (two keywords alike but for case, folded) with a digit or
+        // `x`: the union.
+        let digit = {
+            let hir = crate::rules::compile::parse("tok_[0-9]{4}").unwrap();
+            let nfa = crate::rules::lazy::forward_nfa(&hir).unwrap();
+            crate::rules::follow::after(&nfa, b"tok_", false)
+        };
+        let x = {
+            let hir = crate::rules::compile::parse("(?i)tok_x").unwrap();
+            let nfa = crate::rules::lazy::forward_nfa(&hir).unwrap();
+            crate::rules::follow::after(&nfa, b"tok_", true)
+        };
+        let kw = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (a, b, c) = (kw(&["tok_"]), kw(&["tok_"]), kw(&["tok_", "TOK_"]));
+        let (fa, fc) = ([digit], [digit, x]);
+        let p = Prefilter::with_follows([
+            (a.as_slice(), true, &fa[..]),
+            (b.as_slice(), true, &[][..]),
+            (c.as_slice(), false, &fc[..]),
+        ]);
+        assert_eq!(hits(&p, b"tok_1", 5), vec![(0, 0), (0, 1), (0, 2)]);
+        assert_eq!(hits(&p, b"tok_x", 5), vec![(0, 1), (0, 2)]);
+        assert_eq!(hits(&p, b"tok_ ", 5), vec![(0, 1)]);
+        // `\` may start an escaped form of any byte.
+        assert_eq!(hits(&p, b"tok_\\", 5), vec![(0, 0), (0, 1), (0, 2)]);
+        // The next byte is not buffered yet: every rule is woken.
+        assert_eq!(hits(&p, b"tok_", 4), vec![(0, 0), (0, 1), (0, 2)]);
     }
 
     #[test]

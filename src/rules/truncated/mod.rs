@@ -123,6 +123,8 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         matcher: rule.matcher.clone(),
         secret_group: Some(1),
         search_keywords: compile::search_keywords(&keywords),
+        // Shapes, not a regex: every hit wakes the rule.
+        keyword_follows: Vec::new(),
         keywords,
         severity: rule.severity,
         remediation: rule.remediation.clone(),
