@@ -312,8 +312,13 @@ impl Redactor {
         if learned::learns_from(rule) {
             let (a, b) = (self.at(ss), self.at(se));
             let open = rule.extend.is_some() || capped;
-            self.learned
-                .learn(ss, se, (rule.is_generic(), r), &self.buf[a..b], open);
+            self.learned.learn(
+                ss,
+                se,
+                (set.is_generic(r as usize), r),
+                &self.buf[a..b],
+                open,
+            );
         }
         self.open_span(r, ss, se, capped)
     }

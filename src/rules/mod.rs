@@ -944,6 +944,9 @@ pub struct RuleSet {
     viability: std::sync::OnceLock<Option<Viability>>,
     /// `[REDACTED:id]` per rule, rendered once for every stream to share.
     labels: Vec<Box<[u8]>>,
+    /// [`Rule::is_generic`] per rule: the engine orders spans by it, and
+    /// asks for every span it keeps.
+    generic: Box<[bool]>,
     /// What the rules' compiled regexes may take together ([`lazy`]).
     budget: Arc<lazy::Budget>,
 }
@@ -979,6 +982,7 @@ impl RuleSet {
                 .iter()
                 .map(|r| format!("[REDACTED:{}]", r.id).into_bytes().into())
                 .collect(),
+            generic: rules.iter().map(Rule::is_generic).collect(),
             rules,
             prefilter,
             max_len,
@@ -1054,6 +1058,12 @@ impl RuleSet {
     /// The rules, in priority order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// [`Rule::is_generic`] of rule `r`, without looking at its tags.
+    #[inline]
+    pub fn is_generic(&self, r: usize) -> bool {
+        self.generic[r]
     }
 
     /// The replacement text of rule number `rule`: `[REDACTED:id]`.
