@@ -6,7 +6,7 @@
 
 use regex_syntax::hir::{Hir, HirKind};
 
-use super::follow::{self, ByteSet};
+use super::follow::{self, Follow};
 use super::lazy::{self, Build, LazyRegex};
 use super::{analyze, escape, Analysis, ANCHORED_VERIFY_MAX, MAX_RULE_LEN};
 
@@ -23,7 +23,7 @@ pub struct Search {
     pub keywords: Vec<String>,
     /// For each of `keywords`, the bytes that may follow it at a match's
     /// start, where that filters hits ([`follow`]).
-    pub follows: Vec<Option<ByteSet>>,
+    pub follows: Vec<Option<Follow>>,
 }
 
 /// Parses `pattern` as rules are parsed (Unicode and UTF-8 mode off,
@@ -133,13 +133,17 @@ pub fn build_search(
 /// at its keyword, for the spellings the prefilter wakes the rule on; the
 /// escaped spellings get none (their raw bytes are not what the regex
 /// sees).
-fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Option<ByteSet>> {
+fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Option<Follow>> {
+    if analysis.keyword_offset != 0 {
+        return Vec::new();
+    }
+    let mut afters = follow::Afters::new(nfa);
     keywords
         .iter()
         .map(|k| {
             let plain = !k.as_bytes().contains(&b'\\');
-            (analysis.keyword_offset == 0 && plain)
-                .then(|| follow::after(nfa, k.as_bytes(), !analysis.exact_keywords))
+            plain
+                .then(|| afters.after(k.as_bytes(), !analysis.exact_keywords))
                 .flatten()
         })
         .collect()

@@ -14,16 +14,23 @@
 //! keywords (`ghp_ sk_live_ xoxb- …`), which woke every rule it named, then
 //! wakes only the rules whose keyword may be followed by a space.
 //!
-//! The set over-approximates, so dropping is sound, and the output is the
+//! The same goes for the byte after that: each first byte's NFA states
+//! give the bytes that may come second, and first bytes with the same
+//! second ones are grouped ([`Follow`]). A keyword followed by a space
+//! (`secret ` in prose or a soup) is dropped by rules that want an `=` or
+//! `:` after the space.
+//!
+//! The sets over-approximate, so dropping is sound, and the output is the
 //! same as without it (only which rules verify what changes):
 //! - look-around assertions count as passed;
 //! - a match that may end within or right after the keyword's bytes gives
-//!   no set: the byte after does not decide it;
+//!   no set (the byte after does not decide it), and one that may end
+//!   after the first byte no second set;
 //! - `\`, which starts every escaped form the rules see through
 //!   ([`super::escape`]), is always in the set;
 //! - only keywords searched as plain bytes get one (not the escaped
 //!   spellings [`super::escape::search_keywords`] adds);
-//! - a hit whose next byte is not buffered yet is kept.
+//! - a hit whose next bytes are not buffered yet is kept.
 
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
@@ -61,62 +68,135 @@ impl ByteSet {
     }
 }
 
-/// The bytes that may come right after `kw` in a match of `nfa` that
-/// begins with `kw` (with any ASCII case of its letters if `fold`), or
-/// `None` when there is no such set to use: a match may end within `kw` or
-/// right after it, or any byte may follow. An empty set means no match
-/// begins with `kw`. See the module docs.
-pub fn after(nfa: &NFA, kw: &[u8], fold: bool) -> Option<ByteSet> {
-    let mut walk = Walk {
-        nfa,
-        seen: vec![false; nfa.states().len()],
-        stack: Vec::new(),
-    };
-    let mut now = Vec::new();
-    if walk.close(&[nfa.start_anchored()], &mut now) {
-        return None;
+/// What may follow a keyword where a match starts with it: the first byte
+/// after it, and for each first byte, the second (see [`after`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Follow {
+    /// The bytes that may come first.
+    pub first: ByteSet,
+    /// Groups of first bytes, each with the bytes that may come after any
+    /// of them; a first byte in no group may be followed by anything.
+    second: Box<[(ByteSet, ByteSet)]>,
+}
+
+/// At most this many groups of first bytes with their second bytes; past
+/// it, the first byte alone is checked.
+const MAX_GROUPS: usize = 8;
+
+impl Follow {
+    /// Whether a match may go on with `b1`, then `b2` (`None`: not
+    /// buffered yet, so anything may).
+    #[inline]
+    pub fn allows(&self, b1: Option<u8>, b2: Option<u8>) -> bool {
+        let Some(b1) = b1 else { return true };
+        if !self.first.contains(b1) {
+            return false;
+        }
+        let Some(b2) = b2 else { return true };
+        self.second
+            .iter()
+            .find(|(group, _)| group.contains(b1))
+            .is_none_or(|(_, next)| next.contains(b2))
     }
-    for &b in kw {
-        let cases = if fold {
-            [b.to_ascii_lowercase(), b.to_ascii_uppercase()]
-        } else {
-            [b, b]
+
+    /// Heap bytes.
+    pub fn memory_usage(&self) -> usize {
+        self.second.len() * 64
+    }
+}
+
+/// What may follow `kw` in a match of `nfa` that begins with `kw` (with
+/// any ASCII case of its letters if `fold`), or `None` when there is
+/// nothing to check: a match may end within `kw` or right after it, or any
+/// byte may follow. An empty first set means no match begins with `kw`.
+/// See the module docs. For several keywords of one rule, [`Afters`].
+pub fn after(nfa: &NFA, kw: &[u8], fold: bool) -> Option<Follow> {
+    Afters::new(nfa).after(kw, fold)
+}
+
+/// [`after`] for the keywords of one rule: keywords that leave the NFA in
+/// the same states (`api_key`, `api-key`, `apikey`) share the work.
+pub struct Afters<'a> {
+    walk: Walk<'a>,
+    done: Vec<(Vec<StateID>, Option<Follow>)>,
+}
+
+impl<'a> Afters<'a> {
+    /// For the rule whose forward NFA is `nfa`.
+    pub fn new(nfa: &'a NFA) -> Afters<'a> {
+        Afters {
+            walk: Walk {
+                nfa,
+                seen: vec![false; nfa.states().len()],
+                marked: Vec::new(),
+                stack: Vec::new(),
+            },
+            done: Vec::new(),
+        }
+    }
+
+    /// See [`after`].
+    pub fn after(&mut self, kw: &[u8], fold: bool) -> Option<Follow> {
+        let walk = &mut self.walk;
+        let mut now = walk.start()?;
+        for &b in kw {
+            let cases = if fold {
+                [b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+            } else {
+                [b, b]
+            };
+            match walk.step(&now, &cases) {
+                Step::Live(next) => now = next,
+                Step::Matched => return None,
+            }
+        }
+        now.sort_unstable();
+        if let Some((_, f)) = self.done.iter().find(|(states, _)| *states == now) {
+            return f.clone();
+        }
+        let f = follow(walk, &now);
+        self.done.push((now, f.clone()));
+        f
+    }
+}
+
+/// What may follow in the states `now` (see [`after`]).
+fn follow(walk: &mut Walk<'_>, now: &[StateID]) -> Option<Follow> {
+    let first = walk.bytes(now)?;
+    // The second byte, for each first one but `\\` (which may start an
+    // escaped form, so anything may follow it): first bytes with the same
+    // seconds grouped.
+    let mut second: Vec<(ByteSet, ByteSet)> = Vec::new();
+    for b1 in (0..=255u8).filter(|&b| first.contains(b) && b != b'\\') {
+        let next = match walk.step(now, &[b1]) {
+            Step::Live(states) => walk.bytes(&states),
+            Step::Matched => None,
         };
-        let mut next = Vec::new();
-        for &id in &now {
-            for c in cases {
-                if let Some(to) = step(nfa.state(id), c) {
-                    next.push(to);
-                }
+        let Some(next) = next else { continue };
+        match second.iter_mut().find(|(_, n)| *n == next) {
+            Some((group, _)) => group.insert(b1),
+            None => {
+                let mut group = ByteSet::default();
+                group.insert(b1);
+                second.push((group, next));
             }
-        }
-        walk.seen.iter_mut().for_each(|s| *s = false);
-        now.clear();
-        if walk.close(&next, &mut now) {
-            return None;
         }
     }
-    let mut set = ByteSet::default();
-    for &id in &now {
-        match nfa.state(id) {
-            State::ByteRange { trans } => set.insert_range(trans.start, trans.end),
-            State::Sparse(s) => {
-                for t in s.transitions.iter() {
-                    set.insert_range(t.start, t.end);
-                }
-            }
-            State::Dense(d) => {
-                for b in 0..=255u8 {
-                    if d.matches_byte(b).is_some() {
-                        set.insert(b);
-                    }
-                }
-            }
-            _ => {}
-        }
+    if second.len() > MAX_GROUPS {
+        second.clear();
     }
-    set.insert(b'\\');
-    (!set.is_full()).then_some(set)
+    Some(Follow {
+        first,
+        second: second.into_boxed_slice(),
+    })
+}
+
+/// Where a step of the NFA went.
+enum Step {
+    /// These byte-consuming states.
+    Live(Vec<StateID>),
+    /// A match may end here.
+    Matched,
 }
 
 /// Where a byte-consuming state goes on `b`.
@@ -132,10 +212,71 @@ fn step(state: &State, b: u8) -> Option<StateID> {
 struct Walk<'a> {
     nfa: &'a NFA,
     seen: Vec<bool>,
+    /// The states `seen` marks (cleared per step without a pass over all).
+    marked: Vec<StateID>,
     stack: Vec<StateID>,
 }
 
 impl Walk<'_> {
+    /// The states of the anchored start, closed; `None` if a match may be
+    /// empty.
+    fn start(&mut self) -> Option<Vec<StateID>> {
+        self.unmark();
+        let mut now = Vec::new();
+        let start = self.nfa.start_anchored();
+        (!self.close(&[start], &mut now)).then_some(now)
+    }
+
+    /// The states `now` goes to on any of `bytes`, closed.
+    fn step(&mut self, now: &[StateID], bytes: &[u8]) -> Step {
+        let mut next = Vec::new();
+        for &id in now {
+            for &b in bytes {
+                if let Some(to) = step(self.nfa.state(id), b) {
+                    next.push(to);
+                }
+            }
+        }
+        self.unmark();
+        let mut closed = Vec::new();
+        if self.close(&next, &mut closed) {
+            return Step::Matched;
+        }
+        Step::Live(closed)
+    }
+
+    fn unmark(&mut self) {
+        for id in self.marked.drain(..) {
+            self.seen[id.as_usize()] = false;
+        }
+    }
+
+    /// The bytes the states have a transition on, and `\\`; `None` if that
+    /// is every byte.
+    fn bytes(&self, states: &[StateID]) -> Option<ByteSet> {
+        let mut set = ByteSet::default();
+        for &id in states {
+            match self.nfa.state(id) {
+                State::ByteRange { trans } => set.insert_range(trans.start, trans.end),
+                State::Sparse(s) => {
+                    for t in s.transitions.iter() {
+                        set.insert_range(t.start, t.end);
+                    }
+                }
+                State::Dense(d) => {
+                    for b in 0..=255u8 {
+                        if d.matches_byte(b).is_some() {
+                            set.insert(b);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        set.insert(b'\\');
+        (!set.is_full()).then_some(set)
+    }
+
     /// Adds to `out` the byte-consuming states reachable from `from`
     /// without consuming a byte, every assertion taken as passed. Returns
     /// whether a match state is among them.
@@ -146,6 +287,7 @@ impl Walk<'_> {
             if std::mem::replace(&mut self.seen[id.as_usize()], true) {
                 continue;
             }
+            self.marked.push(id);
             match self.nfa.state(id) {
                 State::ByteRange { .. } | State::Sparse(_) | State::Dense(_) => out.push(id),
                 State::Look { next, .. } | State::Capture { next, .. } => self.stack.push(*next),
@@ -163,10 +305,14 @@ impl Walk<'_> {
 mod tests {
     use super::*;
 
-    fn set_after(pattern: &str, kw: &str, fold: bool) -> Option<ByteSet> {
+    fn follow(pattern: &str, kw: &str, fold: bool) -> Option<Follow> {
         let hir = super::super::compile::parse(pattern).unwrap();
         let nfa = super::super::lazy::forward_nfa(&hir).unwrap();
         after(&nfa, kw.as_bytes(), fold)
+    }
+
+    fn set_after(pattern: &str, kw: &str, fold: bool) -> Option<ByteSet> {
+        follow(pattern, kw, fold).map(|f| f.first)
     }
 
     fn bytes(s: &ByteSet) -> Vec<u8> {
@@ -207,12 +353,35 @@ mod tests {
     }
 
     #[test]
+    fn the_second_byte_is_what_the_regex_allows_after_the_first() {
+        let f = follow(
+            r"(?i)secret(?:_key)?[ \t]{0,4}[:=][ \t]{0,4}[a-z0-9]{8}",
+            "secret",
+            true,
+        )
+        .unwrap();
+        // A space may follow, then only more space or the separator.
+        assert!(f.allows(Some(b' '), Some(b'=')) && f.allows(Some(b' '), Some(b'\t')));
+        assert!(!f.allows(Some(b' '), Some(b'x')));
+        assert!(f.allows(Some(b'_'), Some(b'K')) && !f.allows(Some(b'_'), Some(b'x')));
+        assert!(f.allows(Some(b'='), Some(b'x')) && !f.allows(Some(b'='), Some(b'-')));
+        assert!(!f.allows(Some(b'x'), None));
+        // Not buffered yet, and `\\` (an escaped form may start there):
+        // anything may follow.
+        assert!(f.allows(None, None) && f.allows(Some(b' '), None));
+        assert!(f.allows(Some(b'\\'), Some(b'x')) && f.allows(Some(b' '), Some(b'\\')));
+        // A match may end after the first byte: no second check.
+        let f = follow(r"ab[0-9]{1,4}", "ab", false).unwrap();
+        assert!(f.allows(Some(b'1'), Some(b'x')) && !f.allows(Some(b'x'), Some(b'1')));
+    }
+
+    #[test]
     fn no_set_where_the_byte_after_does_not_decide() {
         // The match may end at the keyword's end, or inside it.
-        assert_eq!(set_after(r"AKIA(?:[A-Z0-9]{16})?", "AKIA", false), None);
-        assert_eq!(set_after(r"ab|abcd[0-9]", "abcd", false), None);
+        assert_eq!(follow(r"AKIA(?:[A-Z0-9]{16})?", "AKIA", false), None);
+        assert_eq!(follow(r"ab|abcd[0-9]", "abcd", false), None);
         // Anything may follow.
-        assert_eq!(set_after(r"pw(?-u:[\x00-\xff])x", "pw", false), None);
+        assert_eq!(follow(r"pw(?-u:[\x00-\xff])x", "pw", false), None);
         // Assertions count as passed: `\b` after the keyword does not
         // empty the set.
         let s = set_after(r"key\b=?[0-9]{4}", "key", false).unwrap();

@@ -206,7 +206,7 @@ pub struct Rule {
     /// For each of `search_keywords`, the bytes that may follow it where a
     /// match starts, if that filters its hits ([`follow`]); empty for
     /// none.
-    pub keyword_follows: Vec<Option<follow::ByteSet>>,
+    pub keyword_follows: Vec<Option<follow::Follow>>,
     /// Severity.
     pub severity: Severity,
     /// What to rotate and where.

@@ -39,7 +39,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::noncontiguous;
 use aho_corasick::{Anchored, MatchKind};
 
-use super::follow::ByteSet;
+use super::follow::Follow;
 
 /// Interleaved DFA walks per search of a long haystack (the walk's lockstep
 /// loop is written for four).
@@ -83,9 +83,9 @@ pub struct Prefilter {
     /// Length of each pattern.
     pattern_len: Box<[u32]>,
     patterns: Box<[Pattern]>,
-    /// The bytes that may follow a keyword where it wakes a rule
-    /// ([`super::follow`]); index 0 is unused (any byte).
-    follows: Box<[ByteSet]>,
+    /// What may follow a keyword where it wakes a rule
+    /// ([`super::follow`]); index 0 is unused (anything).
+    follows: Box<[Follow]>,
     /// Longest keyword, in bytes.
     pub max_keyword_len: usize,
     /// Number of distinct search patterns (keywords, lowercased).
@@ -114,11 +114,11 @@ impl Prefilter {
     /// where it wakes its rule ([`super::follow`]; missing entries: any):
     /// a hit followed by another byte wakes nothing.
     pub fn with_follows<'a>(
-        rule_keywords: impl IntoIterator<Item = (&'a [String], bool, &'a [Option<ByteSet>])>,
+        rule_keywords: impl IntoIterator<Item = (&'a [String], bool, &'a [Option<Follow>])>,
     ) -> Prefilter {
         // lowercased keyword -> (folded rules, exact spellings -> rules),
         // each rule with what may follow (`None`: any byte).
-        type Follows = Vec<(u32, Option<ByteSet>)>;
+        type Follows = Vec<(u32, Option<Follow>)>;
         type Owners = (Follows, Vec<(Vec<u8>, Follows)>);
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut owners: HashMap<Vec<u8>, Owners> = HashMap::new();
@@ -130,7 +130,7 @@ impl Prefilter {
                     keys.push(key);
                     Default::default()
                 });
-                let wake = (rule, follows.get(j).copied().flatten());
+                let wake = (rule, follows.get(j).cloned().flatten());
                 if exact {
                     match o.1.iter_mut().find(|(b, _)| b == k.as_bytes()) {
                         Some((_, rules)) => rules.push(wake),
@@ -141,20 +141,20 @@ impl Prefilter {
                 }
             }
         }
-        let mut follows = vec![ByteSet::default()];
-        let mut follow_ids: HashMap<ByteSet, u16> = HashMap::new();
+        let mut follows = vec![Follow::default()];
+        let mut follow_ids: HashMap<Follow, u16> = HashMap::new();
         // A rule woken twice by one spelling (two keywords alike but for
-        // case) follows either's bytes; past u16::MAX sets, any.
+        // case) with different follows is woken by anything; past u16::MAX
+        // follows, so is every rule.
         let mut sorted = |mut v: Follows| -> Box<[Wakes]> {
             v.sort_unstable_by_key(|w| w.0);
             let mut merged: Follows = Vec::with_capacity(v.len());
             for (r, f) in v {
                 match merged.last_mut() {
                     Some(last) if last.0 == r => {
-                        last.1 = last.1.zip(f).map(|(mut a, b)| {
-                            a.union(&b);
-                            a
-                        })
+                        if last.1 != f {
+                            last.1 = None;
+                        }
                     }
                     _ => merged.push((r, f)),
                 }
@@ -162,12 +162,14 @@ impl Prefilter {
             merged
                 .into_iter()
                 .map(|(r, f)| {
-                    let id = f.and_then(|set| {
-                        let next = u16::try_from(follows.len()).ok()?;
-                        Some(*follow_ids.entry(set).or_insert_with(|| {
-                            follows.push(set);
-                            next
-                        }))
+                    let id = f.and_then(|f| {
+                        if let Some(&id) = follow_ids.get(&f) {
+                            return Some(id);
+                        }
+                        let id = u16::try_from(follows.len()).ok()?;
+                        follows.push(f.clone());
+                        follow_ids.insert(f, id);
+                        Some(id)
                     });
                     (r, id.unwrap_or(0))
                 })
@@ -272,7 +274,11 @@ impl Prefilter {
             + self.match_ranges.len() * 8
             + self.match_patterns.len() * 4
             + self.pattern_len.len() * 4
-            + self.follows.len() * 32
+            + self
+                .follows
+                .iter()
+                .map(|f| 64 + f.memory_usage())
+                .sum::<usize>()
             + self
                 .patterns
                 .iter()
@@ -331,12 +337,11 @@ impl Prefilter {
         for i in start..raw {
             let (pos, p) = out[i];
             let pat = &self.patterns[p as usize];
-            // The byte after the keyword, if buffered: a rule it may not
-            // follow the keyword in is not woken.
-            let after = hay.get(pos + self.pattern_len[p as usize] as usize);
-            let follows = |&&(_, f): &&Wakes| {
-                f == 0 || after.is_none_or(|&b| self.follows[usize::from(f)].contains(b))
-            };
+            // The two bytes after the keyword, if buffered: a rule they may
+            // not follow the keyword in is not woken.
+            let end = pos + self.pattern_len[p as usize] as usize;
+            let (b1, b2) = (hay.get(end).copied(), hay.get(end + 1).copied());
+            let follows = |&&(_, f): &&Wakes| f == 0 || self.follows[usize::from(f)].allows(b1, b2);
             out.extend(pat.folded.iter().filter(follows).map(|&(r, _)| (pos, r)));
             for (bytes, rules) in pat.exact.iter() {
                 if hay[pos..pos + bytes.len()] == bytes[..] {
@@ -537,9 +542,9 @@ mod tests {
 
     #[test]
     fn a_hit_wakes_only_rules_its_next_byte_may_follow_in() {
-        // Rule 0 may follow `tok_` with a digit, rule 1 with anything,
-        // rule 2 (two keywords alike but for case, folded) with a digit or
-        // `x`: the union.
+        // Rule 0 may follow `tok_` with a digit, rule 1 with anything, and
+        // so may rule 2: two keywords alike but for case, folded, with
+        // different follows.
         let digit = {
             let hir = crate::rules::compile::parse("tok_[0-9]{4}").unwrap();
             let nfa = crate::rules::lazy::forward_nfa(&hir).unwrap();
@@ -552,7 +557,7 @@ mod tests {
         };
         let kw = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let (a, b, c) = (kw(&["tok_"]), kw(&["tok_"]), kw(&["tok_", "TOK_"]));
-        let (fa, fc) = ([digit], [digit, x]);
+        let (fa, fc) = ([digit.clone()], [digit, x]);
         let p = Prefilter::with_follows([
             (a.as_slice(), true, &fa[..]),
             (b.as_slice(), true, &[][..]),
@@ -560,7 +565,7 @@ mod tests {
         ]);
         assert_eq!(hits(&p, b"tok_1", 5), vec![(0, 0), (0, 1), (0, 2)]);
         assert_eq!(hits(&p, b"tok_x", 5), vec![(0, 1), (0, 2)]);
-        assert_eq!(hits(&p, b"tok_ ", 5), vec![(0, 1)]);
+        assert_eq!(hits(&p, b"tok_ ", 5), vec![(0, 1), (0, 2)]);
         // `\` may start an escaped form of any byte.
         assert_eq!(hits(&p, b"tok_\\", 5), vec![(0, 0), (0, 1), (0, 2)]);
         // The next byte is not buffered yet: every rule is woken.
