@@ -129,15 +129,15 @@ pub fn build_search(
     }
 }
 
-/// [`follow::after`] each of the search `keywords` where every match starts
-/// at its keyword, for the spellings the prefilter wakes the rule on; the
-/// escaped spellings get none (their raw bytes are not what the regex
-/// sees).
+/// [`follow::after`] each of the search `keywords` (for the spellings the
+/// prefilter wakes the rule on) where matches start at most
+/// [`MAX_FOLLOW_OFFSET`] bytes before their keyword; the escaped spellings
+/// get none (their raw bytes are not what the regex sees).
 fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Option<Follow>> {
-    if analysis.keyword_offset != 0 {
+    if analysis.keyword_offset > MAX_FOLLOW_OFFSET {
         return Vec::new();
     }
-    let mut afters = follow::Afters::new(nfa);
+    let mut afters = follow::Afters::new(nfa, analysis.keyword_offset);
     keywords
         .iter()
         .map(|k| {
@@ -148,6 +148,11 @@ fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Opt
         })
         .collect()
 }
+
+/// Rules whose matches may start further than this before their keyword
+/// filter no hits by what follows: the bytes before a keyword may be any,
+/// and past a few they let nearly anything follow it.
+const MAX_FOLLOW_OFFSET: usize = 32;
 
 /// The index of the capture group named `secret` in `hir`, if any (as the
 /// compiled regex numbers groups: 1 for the first opened).

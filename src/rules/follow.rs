@@ -8,7 +8,10 @@
 //! match are a fixed set, read off the rule's forward NFA ([`after`]): the
 //! states its anchored start reaches on the keyword's bytes (in any ASCII
 //! case where the rule is woken in any case), and the bytes those states
-//! have a transition on. Where the byte after a hit is not in the set, no
+//! have a transition on. A rule whose matches start up to `n` bytes before
+//! the keyword (`(?:^|[^/])password…`: 1) is verified for matches starting
+//! in `k - n..=k`, whose bytes from `k` on are the hit's too: its walk
+//! starts from the states any `0..=n` bytes lead to ([`Afters::new`]). Where the byte after a hit is not in the set, no
 //! match of the rule starts at the hit, and the prefilter drops the hit
 //! without waking the rule ([`super::prefilter`]). A line of nothing but
 //! keywords (`ghp_ sk_live_ xoxb- …`), which woke every rule it named, then
@@ -111,26 +114,49 @@ impl Follow {
 /// byte may follow. An empty first set means no match begins with `kw`.
 /// See the module docs. For several keywords of one rule, [`Afters`].
 pub fn after(nfa: &NFA, kw: &[u8], fold: bool) -> Option<Follow> {
-    Afters::new(nfa).after(kw, fold)
+    Afters::new(nfa, 0).after(kw, fold)
 }
 
 /// [`after`] for the keywords of one rule: keywords that leave the NFA in
 /// the same states (`api_key`, `api-key`, `apikey`) share the work.
 pub struct Afters<'a> {
     walk: Walk<'a>,
+    /// Where a keyword may begin: the states after up to the keyword
+    /// offset's worth of any bytes; `None` if a match may end there.
+    starts: Option<Vec<StateID>>,
     done: Vec<(Vec<StateID>, Option<Follow>)>,
 }
 
 impl<'a> Afters<'a> {
-    /// For the rule whose forward NFA is `nfa`.
-    pub fn new(nfa: &'a NFA) -> Afters<'a> {
+    /// For the rule whose forward NFA is `nfa` and whose matches start at
+    /// most `offset` bytes before their keyword: the keyword may follow any
+    /// `0..=offset` bytes at a match's start.
+    pub fn new(nfa: &'a NFA, offset: usize) -> Afters<'a> {
+        let mut walk = Walk {
+            nfa,
+            seen: vec![false; nfa.states().len()],
+            marked: Vec::new(),
+            stack: Vec::new(),
+        };
+        let starts = walk.start().and_then(|mut now| {
+            let mut all = now.clone();
+            for _ in 0..offset {
+                match walk.step_any(&now) {
+                    Step::Live(next) if next.is_empty() => break,
+                    Step::Live(next) => {
+                        all.extend_from_slice(&next);
+                        now = next;
+                    }
+                    Step::Matched => return None,
+                }
+            }
+            all.sort_unstable();
+            all.dedup();
+            Some(all)
+        });
         Afters {
-            walk: Walk {
-                nfa,
-                seen: vec![false; nfa.states().len()],
-                marked: Vec::new(),
-                stack: Vec::new(),
-            },
+            walk,
+            starts,
             done: Vec::new(),
         }
     }
@@ -138,7 +164,7 @@ impl<'a> Afters<'a> {
     /// See [`after`].
     pub fn after(&mut self, kw: &[u8], fold: bool) -> Option<Follow> {
         let walk = &mut self.walk;
-        let mut now = walk.start()?;
+        let mut now = self.starts.clone()?;
         for &b in kw {
             let cases = if fold {
                 [b.to_ascii_lowercase(), b.to_ascii_uppercase()]
@@ -227,6 +253,22 @@ impl Walk<'_> {
         (!self.close(&[start], &mut now)).then_some(now)
     }
 
+    /// The states `now` goes to on any byte, closed.
+    fn step_any(&mut self, now: &[StateID]) -> Step {
+        let mut next = Vec::new();
+        for &id in now {
+            match self.nfa.state(id) {
+                State::ByteRange { trans } => next.push(trans.next),
+                State::Sparse(s) => next.extend(s.transitions.iter().map(|t| t.next)),
+                State::Dense(d) => {
+                    next.extend(d.transitions.iter().filter(|&&to| to != StateID::ZERO))
+                }
+                _ => {}
+            }
+        }
+        self.close_all(&next)
+    }
+
     /// The states `now` goes to on any of `bytes`, closed.
     fn step(&mut self, now: &[StateID], bytes: &[u8]) -> Step {
         let mut next = Vec::new();
@@ -237,9 +279,13 @@ impl Walk<'_> {
                 }
             }
         }
+        self.close_all(&next)
+    }
+
+    fn close_all(&mut self, next: &[StateID]) -> Step {
         self.unmark();
         let mut closed = Vec::new();
-        if self.close(&next, &mut closed) {
+        if self.close(next, &mut closed) {
             return Step::Matched;
         }
         Step::Live(closed)
@@ -373,6 +419,21 @@ mod tests {
         // A match may end after the first byte: no second check.
         let f = follow(r"ab[0-9]{1,4}", "ab", false).unwrap();
         assert!(f.allows(Some(b'1'), Some(b'x')) && !f.allows(Some(b'x'), Some(b'1')));
+    }
+
+    #[test]
+    fn a_keyword_after_the_start_follows_any_bytes_before_it() {
+        let hir =
+            super::super::compile::parse(r#"(?:^|[^/])password[ \t]{0,4}=[ \t]{0,4}"[a-z]{4}""#)
+                .unwrap();
+        let nfa = super::super::lazy::forward_nfa(&hir).unwrap();
+        let f = Afters::new(&nfa, 1).after(b"password", false).unwrap();
+        assert!(f.allows(Some(b'='), Some(b'"')) && f.allows(Some(b' '), Some(b'=')));
+        assert!(!f.allows(Some(b'='), Some(b'a')) && !f.allows(Some(b'x'), None));
+        // A match may end in the bytes before the keyword: nothing to check.
+        let hir = super::super::compile::parse(r"x|(?:^|[^/])key=[0-9]").unwrap();
+        let nfa = super::super::lazy::forward_nfa(&hir).unwrap();
+        assert_eq!(Afters::new(&nfa, 1).after(b"key", false), None);
     }
 
     #[test]
