@@ -565,6 +565,61 @@ fn hits_cleared_in_bulk_keep_their_run() {
     assert_eq!(r.stats().runs_capped, 4);
 }
 
+/// A line of every built-in keyword wakes the rules whose keywords they are
+/// only where what follows them may go on to a match: most of the hits are
+/// never verified (`ghp_ ` wakes no GitHub rule), and what the engine writes
+/// is the same as with every hit verified.
+#[test]
+fn a_keyword_soup_wakes_only_rules_its_bytes_may_follow_in() {
+    use crate::rules::prefilter::Prefilter;
+    let set = crate::engine::testing::builtin_rules();
+    let mut words: Vec<&str> = set
+        .rules()
+        .iter()
+        .flat_map(|r| r.search_keywords.iter().map(String::as_str))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    let soup = words.join(" ") + " ";
+    let unfiltered = Prefilter::new(
+        set.rules()
+            .iter()
+            .map(|r| (r.search_keywords.as_slice(), r.analysis.exact_keywords)),
+    );
+    let hits = |p: &Prefilter| {
+        let mut out = Vec::new();
+        p.find_hits(soup.as_bytes(), soup.len(), &mut out);
+        out
+    };
+    let (all, woken) = (hits(&unfiltered), hits(set.prefilter()));
+    assert!(woken.iter().all(|h| all.contains(h)));
+    assert!(
+        woken.len() * 2 < all.len(),
+        "{} of {} hits wake their rules",
+        woken.len(),
+        all.len()
+    );
+    // The same output as with every hit woken.
+    let everything = Arc::new(set.with_prefilter(unfiltered));
+    let input = (soup.clone() + "\n").repeat(3);
+    let run = |set: &Arc<RuleSet>| {
+        let mut r = Redactor::new(Arc::clone(set), opts(Style::Label));
+        let mut out = Vec::new();
+        r.write(input.as_bytes(), &mut out);
+        r.finish(&mut out);
+        (out, r.stats().hits_verified)
+    };
+    let ((filtered, verified), (expected, before)) = (run(&set), run(&everything));
+    assert_eq!(
+        String::from_utf8_lossy(&filtered),
+        String::from_utf8_lossy(&expected)
+    );
+    assert!(
+        verified * 2 < before,
+        "{verified} hits verified, {before} unfiltered"
+    );
+}
+
 /// One finding short of the run, or findings further apart than DENSE_GAP,
 /// or a line break in the run: every finding is its own, as before.
 #[test]

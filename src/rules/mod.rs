@@ -1076,6 +1076,16 @@ impl RuleSet {
         &self.prefilter
     }
 
+    /// These rules (and no allowlist) with another prefilter: a test's
+    /// comparison.
+    #[cfg(test)]
+    pub(crate) fn with_prefilter(&self, prefilter: Prefilter) -> RuleSet {
+        RuleSet {
+            prefilter,
+            ..RuleSet::from_rules(self.rules.clone())
+        }
+    }
+
     /// A rule by id.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id.as_str() == id)
