@@ -43,6 +43,12 @@ use regex_automata::util::primitives::StateID;
 pub struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    /// The set of the bytes whose bits `words` has (bit `b % 64` of word
+    /// `b / 64`).
+    pub fn from_words(words: [u64; 4]) -> ByteSet {
+        ByteSet(words)
+    }
+
     /// Whether `b` is in the set.
     #[inline]
     pub fn contains(&self, b: u8) -> bool {
@@ -199,6 +205,47 @@ fn follow(walk: &mut Walk<'_>, now: &[StateID]) -> Option<Follow> {
             Step::Matched => None,
         };
         let Some(next) = next else { continue };
+        match second.iter_mut().find(|(_, n)| *n == next) {
+            Some((group, _)) => group.insert(b1),
+            None => {
+                let mut group = ByteSet::default();
+                group.insert(b1);
+                second.push((group, next));
+            }
+        }
+    }
+    if second.len() > MAX_GROUPS {
+        second.clear();
+    }
+    Some(Follow {
+        first,
+        second: second.into_boxed_slice(),
+    })
+}
+
+/// What may follow a keyword where a match goes on after it with a byte
+/// of one of the `pairs`' first set, then one of its second: for a rule
+/// matched by fixed sequences of byte classes (a `-truncated` rule's
+/// shapes). `\\` may come first or second, as ever.
+pub fn from_pairs(pairs: &[(ByteSet, ByteSet)]) -> Option<Follow> {
+    let mut first = ByteSet::default();
+    first.insert(b'\\');
+    for (a, _) in pairs {
+        first.union(a);
+    }
+    if first.is_full() {
+        return None;
+    }
+    let mut second: Vec<(ByteSet, ByteSet)> = Vec::new();
+    for b1 in (0..=255u8).filter(|&b| first.contains(b) && b != b'\\') {
+        let mut next = ByteSet::default();
+        next.insert(b'\\');
+        for (_, b) in pairs.iter().filter(|(a, _)| a.contains(b1)) {
+            next.union(b);
+        }
+        if next.is_full() {
+            continue;
+        }
         match second.iter_mut().find(|(_, n)| *n == next) {
             Some((group, _)) => group.insert(b1),
             None => {
@@ -434,6 +481,28 @@ mod tests {
         let hir = super::super::compile::parse(r"x|(?:^|[^/])key=[0-9]").unwrap();
         let nfa = super::super::lazy::forward_nfa(&hir).unwrap();
         assert_eq!(Afters::new(&nfa, 1).after(b"key", false), None);
+    }
+
+    #[test]
+    fn pairs_of_classes_give_each_first_byte_its_seconds() {
+        let set = |s: &[u8]| {
+            let mut b = ByteSet::default();
+            s.iter().for_each(|&c| b.insert(c));
+            b
+        };
+        // `xoxb-` then digits, or `xoxp-` then letters: after `xox`.
+        let f = from_pairs(&[
+            (set(b"b"), set(b"-")),
+            (set(b"p"), set(b"-")),
+            (set(b"a"), set(b"1")),
+        ])
+        .unwrap();
+        assert!(f.allows(Some(b'b'), Some(b'-')) && f.allows(Some(b'a'), Some(b'1')));
+        assert!(!f.allows(Some(b'b'), Some(b'1')) && !f.allows(Some(b'c'), None));
+        assert!(f.allows(Some(b'\\'), Some(b'z')) && f.allows(Some(b'p'), Some(b'\\')));
+        // No alternative begins with the keyword: only an escape may follow.
+        let none = from_pairs(&[]).unwrap();
+        assert!(!none.allows(Some(b'a'), None) && none.allows(Some(b'\\'), None));
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         matcher: rule.matcher.clone(),
         secret_group: Some(1),
         search_keywords: compile::search_keywords(&keywords),
-        // Shapes, not a regex: every hit wakes the rule.
+        // Set with the final shape, below.
         keyword_follows: Vec::new(),
         keywords,
         severity: rule.severity,
@@ -162,6 +162,14 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     t.examples = examples;
     t.negative_examples = negatives;
     shape_rule(&mut t, rule, &shape, &body, fewest, parent)?;
+    if let (Matcher::Truncated(shapes), 0) = (&t.matcher, t.analysis.keyword_offset) {
+        let fold = !t.analysis.exact_keywords;
+        t.keyword_follows = t
+            .search_keywords
+            .iter()
+            .map(|k| shapes.follow(k.as_bytes(), fold))
+            .collect();
+    }
     // The checks are done: share the parent's allow list, as the regex.
     t.allow_values.clone_from(&rule.allow_values);
     (!t.examples.is_empty()).then_some(t)

@@ -16,6 +16,7 @@ use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input, PatternID};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
+use crate::rules::follow::{self, ByteSet, Follow};
 use crate::rules::lazy::LazyRegex;
 
 /// Most alternatives a derived rule's shapes may have.
@@ -74,6 +75,37 @@ pub struct Shapes {
 }
 
 impl Shapes {
+    /// What may follow `kw` (in any ASCII case if `fold`) at the start of a
+    /// match: the classes after it in each alternative it begins (see
+    /// [`crate::rules::follow`]); `None` if an alternative it begins is too
+    /// short to say.
+    pub fn follow(&self, kw: &[u8], fold: bool) -> Option<Follow> {
+        let class = |i: u8| &self.classes[usize::from(i)];
+        let mut pairs = Vec::new();
+        for alt in &self.alts {
+            let begins = kw.len() <= alt.len()
+                && kw.iter().zip(alt.iter()).all(|(&b, &c)| {
+                    let c = class(c);
+                    if fold {
+                        c.has(b.to_ascii_lowercase()) || c.has(b.to_ascii_uppercase())
+                    } else {
+                        c.has(b)
+                    }
+                });
+            if !begins {
+                continue;
+            }
+            let (Some(&c1), Some(&c2)) = (alt.get(kw.len()), alt.get(kw.len() + 1)) else {
+                return None;
+            };
+            pairs.push((
+                ByteSet::from_words(class(c1).0),
+                ByteSet::from_words(class(c2).0),
+            ));
+        }
+        follow::from_pairs(&pairs)
+    }
+
     /// The shapes of `lead` (look-arounds only: word boundaries and line
     /// starts) followed by `secret` (literals, classes, alternations,
     /// bounded repetitions); `None` for anything else, or too many
