@@ -131,8 +131,8 @@ pub fn build_search(
 
 /// [`follow::after`] each of the search `keywords` (for the spellings the
 /// prefilter wakes the rule on) where matches start at most
-/// [`MAX_FOLLOW_OFFSET`] bytes before their keyword; the escaped spellings
-/// get none (their raw bytes are not what the regex sees).
+/// [`MAX_FOLLOW_OFFSET`] bytes before their keyword (the escaped spellings
+/// get none).
 fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Option<Follow>> {
     if analysis.keyword_offset > MAX_FOLLOW_OFFSET {
         return Vec::new();
@@ -140,12 +140,7 @@ fn follows(nfa: &lazy::Nfa, analysis: &Analysis, keywords: &[String]) -> Vec<Opt
     let mut afters = follow::Afters::new(nfa, analysis.keyword_offset);
     keywords
         .iter()
-        .map(|k| {
-            let plain = !k.as_bytes().contains(&b'\\');
-            plain
-                .then(|| afters.after(k.as_bytes(), !analysis.exact_keywords))
-                .flatten()
-        })
+        .map(|k| afters.after(k.as_bytes(), !analysis.exact_keywords))
         .collect()
 }
 

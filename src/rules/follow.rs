@@ -167,8 +167,13 @@ impl<'a> Afters<'a> {
         }
     }
 
-    /// See [`after`].
+    /// See [`after`]. `None` for a keyword holding `\\`: an escaped
+    /// spelling ([`super::escape::search_keywords`]), whose raw bytes are
+    /// not what the regex sees.
     pub fn after(&mut self, kw: &[u8], fold: bool) -> Option<Follow> {
+        if kw.contains(&b'\\') {
+            return None;
+        }
         let walk = &mut self.walk;
         let mut now = self.starts.clone()?;
         for &b in kw {
@@ -195,32 +200,10 @@ impl<'a> Afters<'a> {
 /// What may follow in the states `now` (see [`after`]).
 fn follow(walk: &mut Walk<'_>, now: &[StateID]) -> Option<Follow> {
     let first = walk.bytes(now)?;
-    // The second byte, for each first one but `\\` (which may start an
-    // escaped form, so anything may follow it): first bytes with the same
-    // seconds grouped.
-    let mut second: Vec<(ByteSet, ByteSet)> = Vec::new();
-    for b1 in (0..=255u8).filter(|&b| first.contains(b) && b != b'\\') {
-        let next = match walk.step(now, &[b1]) {
-            Step::Live(states) => walk.bytes(&states),
-            Step::Matched => None,
-        };
-        let Some(next) = next else { continue };
-        match second.iter_mut().find(|(_, n)| *n == next) {
-            Some((group, _)) => group.insert(b1),
-            None => {
-                let mut group = ByteSet::default();
-                group.insert(b1);
-                second.push((group, next));
-            }
-        }
-    }
-    if second.len() > MAX_GROUPS {
-        second.clear();
-    }
-    Some(Follow {
-        first,
-        second: second.into_boxed_slice(),
-    })
+    Some(Follow::grouped(first, |b1| match walk.step(now, &[b1]) {
+        Step::Live(states) => walk.bytes(&states),
+        Step::Matched => None,
+    }))
 }
 
 /// What may follow a keyword where a match goes on after it with a byte
@@ -236,32 +219,42 @@ pub fn from_pairs(pairs: &[(ByteSet, ByteSet)]) -> Option<Follow> {
     if first.is_full() {
         return None;
     }
-    let mut second: Vec<(ByteSet, ByteSet)> = Vec::new();
-    for b1 in (0..=255u8).filter(|&b| first.contains(b) && b != b'\\') {
+    Some(Follow::grouped(first, |b1| {
         let mut next = ByteSet::default();
         next.insert(b'\\');
         for (_, b) in pairs.iter().filter(|(a, _)| a.contains(b1)) {
             next.union(b);
         }
-        if next.is_full() {
-            continue;
-        }
-        match second.iter_mut().find(|(_, n)| *n == next) {
-            Some((group, _)) => group.insert(b1),
-            None => {
-                let mut group = ByteSet::default();
-                group.insert(b1);
-                second.push((group, next));
+        (!next.is_full()).then_some(next)
+    }))
+}
+
+impl Follow {
+    /// The follow of `first`, each first byte but `\\` (which may start an
+    /// escaped form, so anything may follow it) with the second bytes
+    /// `second` gives it (`None`: any), first bytes with the same seconds
+    /// grouped.
+    fn grouped(first: ByteSet, mut second: impl FnMut(u8) -> Option<ByteSet>) -> Follow {
+        let mut groups: Vec<(ByteSet, ByteSet)> = Vec::new();
+        for b1 in (0..=255u8).filter(|&b| first.contains(b) && b != b'\\') {
+            let Some(next) = second(b1) else { continue };
+            match groups.iter_mut().find(|(_, n)| *n == next) {
+                Some((group, _)) => group.insert(b1),
+                None => {
+                    let mut group = ByteSet::default();
+                    group.insert(b1);
+                    groups.push((group, next));
+                }
             }
         }
+        if groups.len() > MAX_GROUPS {
+            groups.clear();
+        }
+        Follow {
+            first,
+            second: groups.into_boxed_slice(),
+        }
     }
-    if second.len() > MAX_GROUPS {
-        second.clear();
-    }
-    Some(Follow {
-        first,
-        second: second.into_boxed_slice(),
-    })
 }
 
 /// Where a step of the NFA went.
@@ -463,6 +456,9 @@ mod tests {
         // anything may follow.
         assert!(f.allows(None, None) && f.allows(Some(b' '), None));
         assert!(f.allows(Some(b'\\'), Some(b'x')) && f.allows(Some(b' '), Some(b'\\')));
+        // An escaped spelling of a keyword: its raw bytes are not what the
+        // regex sees, so nothing to check.
+        assert_eq!(follow(r"1//0[a-z]{8}", "1/\\u002f0", false), None);
         // A match may end after the first byte: no second check.
         let f = follow(r"ab[0-9]{1,4}", "ab", false).unwrap();
         assert!(f.allows(Some(b'1'), Some(b'x')) && !f.allows(Some(b'x'), Some(b'1')));

@@ -55,6 +55,59 @@ type Wakes = (u32, u16);
 /// An exact spelling of a keyword and the rules it wakes.
 type Exact = (Box<[u8]>, Box<[Wakes]>);
 
+/// Rules a keyword wakes, each with what may follow it (`None`: any).
+type Follows = Vec<(u32, Option<Follow>)>;
+
+/// The distinct follows of a prefilter, by index (0: anything).
+struct FollowTable {
+    follows: Vec<Follow>,
+    ids: HashMap<Follow, u16>,
+}
+
+impl Default for FollowTable {
+    fn default() -> Self {
+        FollowTable {
+            follows: vec![Follow::default()],
+            ids: HashMap::new(),
+        }
+    }
+}
+
+impl FollowTable {
+    /// The rules of `v` sorted, each once, with the index of its follow. A
+    /// rule woken twice by one spelling (two keywords alike but for case)
+    /// with different follows is woken by anything; past `u16::MAX`
+    /// follows, so is every rule.
+    fn wakes(&mut self, mut v: Follows) -> Box<[Wakes]> {
+        v.sort_unstable_by_key(|w| w.0);
+        let mut merged: Follows = Vec::with_capacity(v.len());
+        for (r, f) in v {
+            match merged.last_mut() {
+                Some(last) if last.0 == r => {
+                    if last.1 != f {
+                        last.1 = None;
+                    }
+                }
+                _ => merged.push((r, f)),
+            }
+        }
+        merged
+            .into_iter()
+            .map(|(r, f)| (r, f.and_then(|f| self.id(f)).unwrap_or(0)))
+            .collect()
+    }
+
+    fn id(&mut self, f: Follow) -> Option<u16> {
+        if let Some(&id) = self.ids.get(&f) {
+            return Some(id);
+        }
+        let id = u16::try_from(self.follows.len()).ok()?;
+        self.follows.push(f.clone());
+        self.ids.insert(f, id);
+        Some(id)
+    }
+}
+
 /// What one keyword (lowercased) wakes.
 #[derive(Debug, Clone)]
 struct Pattern {
@@ -118,7 +171,6 @@ impl Prefilter {
     ) -> Prefilter {
         // lowercased keyword -> (folded rules, exact spellings -> rules),
         // each rule with what may follow (`None`: any byte).
-        type Follows = Vec<(u32, Option<Follow>)>;
         type Owners = (Follows, Vec<(Vec<u8>, Follows)>);
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut owners: HashMap<Vec<u8>, Owners> = HashMap::new();
@@ -141,40 +193,8 @@ impl Prefilter {
                 }
             }
         }
-        let mut follows = vec![Follow::default()];
-        let mut follow_ids: HashMap<Follow, u16> = HashMap::new();
-        // A rule woken twice by one spelling (two keywords alike but for
-        // case) with different follows is woken by anything; past u16::MAX
-        // follows, so is every rule.
-        let mut sorted = |mut v: Follows| -> Box<[Wakes]> {
-            v.sort_unstable_by_key(|w| w.0);
-            let mut merged: Follows = Vec::with_capacity(v.len());
-            for (r, f) in v {
-                match merged.last_mut() {
-                    Some(last) if last.0 == r => {
-                        if last.1 != f {
-                            last.1 = None;
-                        }
-                    }
-                    _ => merged.push((r, f)),
-                }
-            }
-            merged
-                .into_iter()
-                .map(|(r, f)| {
-                    let id = f.and_then(|f| {
-                        if let Some(&id) = follow_ids.get(&f) {
-                            return Some(id);
-                        }
-                        let id = u16::try_from(follows.len()).ok()?;
-                        follows.push(f.clone());
-                        follow_ids.insert(f, id);
-                        Some(id)
-                    });
-                    (r, id.unwrap_or(0))
-                })
-                .collect()
-        };
+        let mut table = FollowTable::default();
+        let mut sorted = |v: Follows| table.wakes(v);
         let patterns: Vec<Pattern> = keys
             .iter()
             .map(|k| {
@@ -199,7 +219,7 @@ impl Prefilter {
             match_patterns: Box::new([]),
             pattern_len: keys.iter().map(|k| k.len() as u32).collect(),
             patterns: patterns.into_boxed_slice(),
-            follows: follows.into_boxed_slice(),
+            follows: table.follows.into_boxed_slice(),
             max_keyword_len,
             keywords: keys.len(),
         };

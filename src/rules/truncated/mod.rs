@@ -123,8 +123,7 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
         matcher: rule.matcher.clone(),
         secret_group: Some(1),
         search_keywords: compile::search_keywords(&keywords),
-        // Set with the final shape, below.
-        keyword_follows: Vec::new(),
+        keyword_follows: Vec::new(), // by the final shape, below
         keywords,
         severity: rule.severity,
         remediation: rule.remediation.clone(),
@@ -162,14 +161,7 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     t.examples = examples;
     t.negative_examples = negatives;
     shape_rule(&mut t, rule, &shape, &body, fewest, parent)?;
-    if let (Matcher::Truncated(shapes), 0) = (&t.matcher, t.analysis.keyword_offset) {
-        let fold = !t.analysis.exact_keywords;
-        t.keyword_follows = t
-            .search_keywords
-            .iter()
-            .map(|k| shapes.follow(k.as_bytes(), fold))
-            .collect();
-    }
+    t.keyword_follows = keyword_follows(&t);
     // The checks are done: share the parent's allow list, as the regex.
     t.allow_values.clone_from(&rule.allow_values);
     (!t.examples.is_empty()).then_some(t)
@@ -204,6 +196,19 @@ fn shape_rule(
     t.analysis.plain_max_len = t.analysis.plain_max_len.max(parent.analysis.plain_max_len);
     t.matcher = Matcher::Truncated(Arc::new(shapes));
     Some(())
+}
+
+/// What may follow each of a derived rule's search keywords, read off its
+/// shapes when the keywords start its matches (see [`super::follow`]).
+fn keyword_follows(t: &Rule) -> Vec<Option<super::follow::Follow>> {
+    let (Matcher::Truncated(shapes), 0) = (&t.matcher, t.analysis.keyword_offset) else {
+        return Vec::new();
+    };
+    let fold = !t.analysis.exact_keywords;
+    t.search_keywords
+        .iter()
+        .map(|k| shapes.follow(k.as_bytes(), fold))
+        .collect()
 }
 
 /// Whether `rule` alone redacts something in `text`: one of its matches

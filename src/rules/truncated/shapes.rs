@@ -78,8 +78,12 @@ impl Shapes {
     /// What may follow `kw` (in any ASCII case if `fold`) at the start of a
     /// match: the classes after it in each alternative it begins (see
     /// [`crate::rules::follow`]); `None` if an alternative it begins is too
-    /// short to say.
+    /// short to say, or for a keyword holding `\\` (an escaped spelling,
+    /// whose raw bytes are not what the shapes see).
     pub fn follow(&self, kw: &[u8], fold: bool) -> Option<Follow> {
+        if kw.contains(&b'\\') {
+            return None;
+        }
         let class = |i: u8| &self.classes[usize::from(i)];
         let mut pairs = Vec::new();
         for alt in &self.alts {
