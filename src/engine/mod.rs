@@ -723,30 +723,22 @@ impl Redactor {
 
     /// Adds a known span, and its print, each in its order.
     fn insert_span(&mut self, span: Span, print: SpanPrint) {
-        let set = &self.set;
         let learned = print.learned;
-        self.spans.insert(learned, span, |s| {
-            (s.start, set.is_generic(s.rule as usize), s.rule)
-        });
+        self.spans.insert(learned, span, span_order(&self.set));
         self.prints
             .insert(learned, print, |p| (p.start, p.rule, p.learned));
     }
 
-    /// The span that comes first of both queues.
-    fn front_span(&self) -> Option<Span> {
-        let set = &self.set;
-        self.spans
-            .front(|s| (s.start, set.is_generic(s.rule as usize), s.rule))
-            .map(|(s, _)| *s)
+    /// The span that comes first of both queues, and whether it is a
+    /// learned occurrence's.
+    fn front_span(&self) -> Option<(Span, bool)> {
+        let (s, learned) = self.spans.front(span_order(&self.set))?;
+        Some((*s, learned))
     }
 
     /// Takes [`front_span`](Self::front_span) off its queue.
     fn pop_span(&mut self) -> Option<Span> {
-        let set = &self.set;
-        let learned = self
-            .spans
-            .front(|s| (s.start, set.is_generic(s.rule as usize), s.rule))?
-            .1;
+        let (_, learned) = self.front_span()?;
         self.spans.pop(learned)
     }
 
@@ -917,7 +909,7 @@ impl Redactor {
     fn release<S: Sink>(&mut self, limit: u64, sink: &mut S) -> Result<(), S::Error> {
         loop {
             if let Some(mut cur) = self.current.take() {
-                while let Some(sp) = self.front_span() {
+                while let Some((sp, _)) = self.front_span() {
                     if sp.start >= cur.end {
                         break;
                     }
@@ -938,7 +930,7 @@ impl Redactor {
                 self.current = Some(cur);
                 return Ok(());
             }
-            let next_start = self.front_span().map_or(u64::MAX, |s| s.start);
+            let next_start = self.front_span().map_or(u64::MAX, |(s, _)| s.start);
             let stop = next_start.min(limit);
             if self.released < stop {
                 let (a, b) = (self.at(self.released), self.at(stop));
@@ -1112,6 +1104,12 @@ impl Redactor {
             fingerprint: fingerprint.expect("the winning span is closed, so fingerprinted"),
         })
     }
+}
+
+/// The order spans are written out in: by start, then specific rules
+/// before `generic` ones (the first span of a union labels it), then rule.
+fn span_order(set: &RuleSet) -> impl Fn(&Span) -> (u64, bool, u32) + '_ {
+    |s| (s.start, set.is_generic(s.rule as usize), s.rule)
 }
 
 /// Items waiting for release in two queues, each in its key's order: the

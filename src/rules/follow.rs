@@ -38,44 +38,7 @@
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
 
-/// A set of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    /// The set of the bytes whose bits `words` has (bit `b % 64` of word
-    /// `b / 64`).
-    pub fn from_words(words: [u64; 4]) -> ByteSet {
-        ByteSet(words)
-    }
-
-    /// Whether `b` is in the set.
-    #[inline]
-    pub fn contains(&self, b: u8) -> bool {
-        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
-    }
-
-    fn insert(&mut self, b: u8) {
-        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
-    }
-
-    fn insert_range(&mut self, lo: u8, hi: u8) {
-        for b in lo..=hi {
-            self.insert(b);
-        }
-    }
-
-    /// Adds every byte of `other`.
-    pub fn union(&mut self, other: &ByteSet) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a |= b;
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.0 == [u64::MAX; 4]
-    }
-}
+use super::ByteSet;
 
 /// What may follow a keyword where a match starts with it: the first byte
 /// after it, and for each first byte, the second (see [`after`]).

@@ -110,15 +110,72 @@ impl Severity {
     }
 }
 
-/// A set of bytes, for `extend` classes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ByteSet([bool; 256]);
+/// A set of bytes: `extend` classes, the classes of `-truncated` shapes and
+/// what may follow a keyword ([`follow`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    /// The set of one byte.
+    pub fn single(b: u8) -> ByteSet {
+        let mut set = ByteSet::default();
+        set.insert(b);
+        set
+    }
+
+    /// The bytes of `class` (its ranges cut at 255), and whether every
+    /// range lay within bytes.
+    pub fn of_class(class: &regex_syntax::hir::Class) -> (ByteSet, bool) {
+        use regex_syntax::hir::Class;
+        let mut set = ByteSet::default();
+        let mut bytes = true;
+        let mut add = |lo: u32, hi: u32| {
+            if lo <= 255 {
+                set.insert_range(lo as u8, hi.min(255) as u8);
+            }
+            bytes &= hi <= 255;
+        };
+        match class {
+            Class::Bytes(c) => c
+                .ranges()
+                .iter()
+                .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
+            Class::Unicode(c) => c
+                .ranges()
+                .iter()
+                .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
+        }
+        (set, bytes)
+    }
+
     /// Whether `b` is in the set.
     #[inline]
     pub fn contains(&self, b: u8) -> bool {
-        self.0[usize::from(b)]
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+
+    /// Adds `b`.
+    pub fn insert(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
+    /// Adds `lo..=hi`.
+    pub fn insert_range(&mut self, lo: u8, hi: u8) {
+        for b in lo..=hi {
+            self.insert(b);
+        }
+    }
+
+    /// Adds every byte of `other`.
+    pub fn union(&mut self, other: &ByteSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+    }
+
+    /// Whether every byte is in the set.
+    pub fn is_full(&self) -> bool {
+        self.0 == [u64::MAX; 4]
     }
 
     /// How long the run of bytes in the set at the start of `bytes` is, an
@@ -155,7 +212,7 @@ impl fmt::Debug for ByteSet {
         write!(
             f,
             "ByteSet({} bytes)",
-            self.0.iter().filter(|&&b| b).count()
+            self.0.iter().map(|w| w.count_ones()).sum::<u32>()
         )
     }
 }
@@ -907,25 +964,8 @@ fn parse_byte_class(c: &str) -> Option<ByteSet> {
     let regex_syntax::hir::HirKind::Class(class) = hir.kind() else {
         return None;
     };
-    let mut set = [false; 256];
-    match class {
-        regex_syntax::hir::Class::Bytes(b) => {
-            for r in b.ranges() {
-                for x in r.start()..=r.end() {
-                    set[usize::from(x)] = true;
-                }
-            }
-        }
-        regex_syntax::hir::Class::Unicode(u) => {
-            for r in u.ranges() {
-                for x in u32::from(r.start())..=u32::from(r.end()).min(255) {
-                    set[x as usize] = true;
-                }
-            }
-        }
-    }
-    // A continuation class must never swallow a line break.
-    (!set[usize::from(b'\n')] && !set[usize::from(b'\r')]).then_some(ByteSet(set))
+    let (set, _) = ByteSet::of_class(class);
+    (!set.contains(b'\n') && !set.contains(b'\r')).then_some(set)
 }
 
 /// An immutable, compiled set of rules, shared by every stream behind an

@@ -74,16 +74,16 @@ fn has_capture(h: &Hir) -> bool {
 
 /// The bytes the body can hold, if they are all token bytes.
 pub fn alphabet(body: &Hir) -> Option<ByteSet> {
-    let mut set = [false; 256];
+    let mut set = ByteSet::default();
     for b in 0..=255u8 {
         if analyze::can_match(body, b) {
             if !(b.is_ascii_alphanumeric() || TOKEN_BYTES.contains(&b)) {
                 return None;
             }
-            set[usize::from(b)] = true;
+            set.insert(b);
         }
     }
-    Some(ByteSet(set))
+    Some(set)
 }
 
 /// The strings of `h`'s language that are exactly `j` bytes long, as a

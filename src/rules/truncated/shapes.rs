@@ -14,51 +14,14 @@ use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input, PatternID};
-use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
-use crate::rules::follow::{self, ByteSet, Follow};
+use crate::rules::follow::{self, Follow};
 use crate::rules::lazy::LazyRegex;
+use crate::rules::ByteSet;
 
 /// Most alternatives a derived rule's shapes may have.
 const MAX_ALTS: usize = 256;
-
-/// A set of bytes, 256 bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Bits([u64; 4]);
-
-impl Bits {
-    fn of(class: &Class) -> Option<Bits> {
-        let mut bits = [0u64; 4];
-        let mut add = |lo: u32, hi: u32| -> Option<()> {
-            for b in lo..=hi.min(255) {
-                bits[b as usize / 64] |= 1 << (b % 64);
-            }
-            (hi <= 255).then_some(())
-        };
-        match class {
-            Class::Bytes(c) => c
-                .ranges()
-                .iter()
-                .try_for_each(|r| add(u32::from(r.start()), u32::from(r.end())))?,
-            Class::Unicode(c) => c
-                .ranges()
-                .iter()
-                .try_for_each(|r| add(u32::from(r.start()), u32::from(r.end())))?,
-        }
-        Some(Bits(bits))
-    }
-
-    fn byte(b: u8) -> Bits {
-        let mut bits = [0u64; 4];
-        bits[usize::from(b) / 64] |= 1 << (b % 64);
-        Bits(bits)
-    }
-
-    #[inline]
-    fn has(&self, b: u8) -> bool {
-        self.0[usize::from(b) / 64] >> (b % 64) & 1 == 1
-    }
-}
 
 /// The matcher of a derived `-truncated` rule.
 #[derive(Debug)]
@@ -68,7 +31,7 @@ pub struct Shapes {
     /// The alternatives, in priority order: a class index per byte.
     alts: Vec<Box<[u8]>>,
     /// The distinct classes.
-    classes: Vec<Bits>,
+    classes: Vec<ByteSet>,
     /// The parent rule's regex: where it matches at the same start, the
     /// match is the parent's and has no secret here.
     parent: Arc<LazyRegex>,
@@ -91,9 +54,9 @@ impl Shapes {
                 && kw.iter().zip(alt.iter()).all(|(&b, &c)| {
                     let c = class(c);
                     if fold {
-                        c.has(b.to_ascii_lowercase()) || c.has(b.to_ascii_uppercase())
+                        c.contains(b.to_ascii_lowercase()) || c.contains(b.to_ascii_uppercase())
                     } else {
-                        c.has(b)
+                        c.contains(b)
                     }
                 });
             if !begins {
@@ -102,10 +65,7 @@ impl Shapes {
             let (Some(&c1), Some(&c2)) = (alt.get(kw.len()), alt.get(kw.len() + 1)) else {
                 return None;
             };
-            pairs.push((
-                ByteSet::from_words(class(c1).0),
-                ByteSet::from_words(class(c2).0),
-            ));
+            pairs.push((*class(c1), *class(c2)));
         }
         follow::from_pairs(&pairs)
     }
@@ -162,7 +122,7 @@ impl Shapes {
     pub fn memory_usage(&self) -> usize {
         self.lead.len() * std::mem::size_of::<Look>()
             + self.alts.iter().map(|a| a.len() + 16).sum::<usize>()
-            + self.classes.len() * std::mem::size_of::<Bits>()
+            + self.classes.len() * std::mem::size_of::<ByteSet>()
     }
 
     /// Where the highest-priority shape matching at `at` ends, if one does
@@ -178,7 +138,7 @@ impl Shapes {
             bytes
                 .iter()
                 .zip(alt.iter())
-                .all(|(&b, &c)| self.classes[usize::from(c)].has(b))
+                .all(|(&b, &c)| self.classes[usize::from(c)].contains(b))
                 .then_some(at + alt.len())
         })
     }
@@ -235,12 +195,15 @@ fn holds(l: Look, hay: &[u8], at: usize) -> bool {
 /// The fixed-length sequences of classes `h` stands for, in the order a
 /// leftmost-first engine tries them; `None` for unbounded or variable
 /// parts it cannot spell out, or past [`MAX_ALTS`].
-fn sequences(h: &Hir) -> Option<Vec<Vec<Bits>>> {
+fn sequences(h: &Hir) -> Option<Vec<Vec<ByteSet>>> {
     let out = match h.kind() {
         HirKind::Empty => vec![Vec::new()],
         HirKind::Look(_) => return None,
-        HirKind::Literal(lit) => vec![lit.0.iter().map(|&b| Bits::byte(b)).collect()],
-        HirKind::Class(c) => vec![vec![Bits::of(c)?]],
+        HirKind::Literal(lit) => vec![lit.0.iter().map(|&b| ByteSet::single(b)).collect()],
+        HirKind::Class(c) => match ByteSet::of_class(c) {
+            (set, true) => vec![vec![set]],
+            _ => return None,
+        },
         HirKind::Capture(c) => sequences(&c.sub)?,
         HirKind::Concat(xs) => {
             let mut acc = vec![Vec::new()];
@@ -264,7 +227,7 @@ fn sequences(h: &Hir) -> Option<Vec<Vec<Bits>>> {
     (out.len() <= MAX_ALTS).then_some(out)
 }
 
-fn product(a: &[Vec<Bits>], b: &[Vec<Bits>]) -> Option<Vec<Vec<Bits>>> {
+fn product(a: &[Vec<ByteSet>], b: &[Vec<ByteSet>]) -> Option<Vec<Vec<ByteSet>>> {
     if a.len().saturating_mul(b.len()) > MAX_ALTS {
         return None;
     }
@@ -277,7 +240,7 @@ fn product(a: &[Vec<Bits>], b: &[Vec<Bits>]) -> Option<Vec<Vec<Bits>>> {
 
 /// `sub` repeated `min..=max` times: another copy before stopping when
 /// greedy (every way to go on, in `sub`'s order), stopping first when lazy.
-fn repeat(sub: &[Vec<Bits>], min: u32, max: u32, greedy: bool) -> Option<Vec<Vec<Bits>>> {
+fn repeat(sub: &[Vec<ByteSet>], min: u32, max: u32, greedy: bool) -> Option<Vec<Vec<ByteSet>>> {
     if max == 0 {
         return Some(vec![Vec::new()]);
     }
