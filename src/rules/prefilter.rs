@@ -35,10 +35,6 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::nfa::noncontiguous;
-use aho_corasick::{Anchored, MatchKind};
-
 use super::follow::Follow;
 
 /// Interleaved DFA walks per search of a long haystack (the walk's lockstep
@@ -229,63 +225,103 @@ impl Prefilter {
         pf
     }
 
-    /// Builds the automaton and copies it into the compact table.
-    ///
-    /// The Aho-Corasick NFA (small) is stepped through every state and
-    /// byte, which follows its failure links: that yields the DFA's
-    /// transitions without building the crate's own (larger) DFA.
+    /// Builds the automaton straight into the compact table: a trie of the
+    /// keywords over byte classes, then, breadth first, each state's failure
+    /// state and the transitions it lacks, copied from its failure state's
+    /// row (complete already: that state is shallower). Linear in the
+    /// states times the classes; no intermediate automaton.
     fn compile(&mut self, keys: &[Vec<u8>]) {
-        let nfa = noncontiguous::NFA::builder()
-            .match_kind(MatchKind::Standard)
-            .ascii_case_insensitive(true)
-            .prefilter(false)
-            .build(keys)
-            .expect("keywords are short ASCII literals");
-        let next = |s: StateID, b: u8| nfa.next_state(Anchored::No, s, b);
-        let Explored {
-            order,
-            index,
-            class,
-            classes,
-        } = explore(&nfa);
-        let mut rep = vec![0u8; usize::from(classes)];
-        for b in 0..=255u8 {
-            self.classes[usize::from(b)] = class[usize::from(b)] as u8;
-            rep[usize::from(class[usize::from(b)])] = b;
-        }
-        let shift = usize::from(classes).next_power_of_two().trailing_zeros();
-        // Renumber: non-match states first, so one comparison finds matches.
-        let mut by_new: Vec<usize> = (0..order.len()).collect();
-        by_new.sort_by_key(|&k| (nfa.is_match(order[k]), k));
-        let mut new_of = vec![0u32; order.len()];
-        for (n, &k) in by_new.iter().enumerate() {
-            new_of[k] = n as u32;
-        }
-        let first_match = by_new
-            .iter()
-            .position(|&k| nfa.is_match(order[k]))
-            .unwrap_or(order.len());
-        let mut trans = vec![0u32; order.len() << shift];
-        let mut ranges = Vec::new();
-        let mut pats = Vec::new();
-        for (n, &k) in by_new.iter().enumerate() {
-            for (c, &b) in rep.iter().enumerate() {
-                let t = index[next(order[k], b).as_usize()];
-                trans[(n << shift) + c] = new_of[t as usize] << shift;
+        const NONE: u32 = u32::MAX;
+        let (classes, count) = byte_classes(keys);
+        self.classes = classes;
+        let shift = count.next_power_of_two().trailing_zeros();
+        let stride = 1usize << shift;
+        // The trie: `next[s * stride + c]`, NONE where no keyword goes on.
+        // (At most one state per keyword byte: reserved once, and pages
+        // never written are never resident.)
+        let most = 1 + keys.iter().map(Vec::len).sum::<usize>();
+        let mut next = Vec::with_capacity(most * stride);
+        next.resize(stride, NONE);
+        let mut own = vec![NONE];
+        for (p, k) in keys.iter().enumerate() {
+            let mut s = 0;
+            for &b in k {
+                let at = s * stride + usize::from(classes[usize::from(b)]);
+                if next[at] == NONE {
+                    next[at] = own.len() as u32;
+                    next.resize(next.len() + stride, NONE);
+                    own.push(NONE);
+                }
+                s = next[at] as usize;
             }
-            if n >= first_match {
-                let s = order[k];
-                let from = pats.len() as u32;
-                pats.extend((0..nfa.match_len(s)).map(|m| nfa.match_pattern(s, m).as_u32()));
-                ranges.push((from, pats.len() as u32));
+            own[s] = p as u32;
+        }
+        // Breadth first: failure states, full rows, and each state's
+        // patterns (its own, then its failure state's: every keyword that
+        // ends there).
+        let states = own.len();
+        let mut fail = vec![0u32; states];
+        let mut order = Vec::with_capacity(states);
+        let mut found: Vec<(u32, u32)> = vec![(0, 0); states];
+        let mut pats: Vec<u32> = Vec::new();
+        order.push(0u32);
+        let mut i = 0;
+        while i < order.len() {
+            let s = order[i] as usize;
+            i += 1;
+            let from = pats.len() as u32;
+            if own[s] != NONE {
+                pats.push(own[s]);
             }
+            if s != 0 {
+                let (a, b) = found[fail[s] as usize];
+                pats.extend_from_within(a as usize..b as usize);
+            }
+            found[s] = (from, pats.len() as u32);
+            let f = fail[s] as usize;
+            for c in 0..usize::from(count) {
+                let t = next[s * stride + c];
+                if t == NONE {
+                    next[s * stride + c] = if s == 0 { 0 } else { next[f * stride + c] };
+                } else {
+                    fail[t as usize] = if s == 0 { 0 } else { next[f * stride + c] };
+                    order.push(t);
+                }
+            }
+        }
+        // Renumber, premultiplied: non-match states first (breadth-first
+        // order within each group), so one comparison finds matches. The
+        // trie's rows become the table in place (one table-sized array at
+        // a time: this is start-up's peak memory).
+        let is_match = |s: usize| found[s].0 < found[s].1;
+        let mut by_new: Vec<usize> = (0..states).filter(|&s| !is_match(s)).collect();
+        let first_match = by_new.len();
+        by_new.extend((0..states).filter(|&s| is_match(s)));
+        let mut new_of = vec![0u32; states];
+        for (n, &s) in by_new.iter().enumerate() {
+            new_of[s] = (n as u32) << shift;
+        }
+        for row in next.chunks_exact_mut(stride) {
+            let (used, unused) = row.split_at_mut(usize::from(count));
+            used.iter_mut().for_each(|t| *t = new_of[*t as usize]);
+            unused.fill(0);
+        }
+        permute_rows(&mut next, stride, &by_new);
+        let trans = next;
+        let mut ranges = Vec::with_capacity(states - first_match);
+        let mut patterns = Vec::new();
+        for &s in &by_new[first_match..] {
+            let (a, b) = found[s];
+            let from = patterns.len() as u32;
+            patterns.extend_from_slice(&pats[a as usize..b as usize]);
+            ranges.push((from, patterns.len() as u32));
         }
         self.trans = trans.into_boxed_slice();
         self.shift = shift;
-        self.start = new_of[0] << shift;
+        self.start = new_of[0];
         self.first_match = (first_match as u32) << shift;
         self.match_ranges = ranges.into_boxed_slice();
-        self.match_patterns = pats.into_boxed_slice();
+        self.match_patterns = patterns.into_boxed_slice();
     }
 
     /// Heap bytes of the automaton and its tables.
@@ -459,66 +495,47 @@ impl Prefilter {
     }
 }
 
-/// The NFA's states reachable from its unanchored start, numbered breadth
-/// first, and its byte classes.
-struct Explored {
-    /// NFA states in our order.
-    order: Vec<StateID>,
-    /// Our number of each NFA state, by the NFA's (dense) state id.
-    index: Vec<u32>,
-    /// Each byte's class: bytes with the same successor from every state
-    /// share one.
-    class: [u16; 256],
-    /// Number of classes.
-    classes: u16,
+/// Reorders the rows of `table` (each `stride` long) so that row `n` is the
+/// old row `perm[n]`, in place, one cycle of the permutation at a time.
+fn permute_rows(table: &mut [u32], stride: usize, perm: &[usize]) {
+    let mut done = vec![false; perm.len()];
+    let mut saved = vec![0u32; stride];
+    for first in 0..perm.len() {
+        if done[first] {
+            continue;
+        }
+        saved.copy_from_slice(&table[first * stride..][..stride]);
+        let mut n = first;
+        loop {
+            done[n] = true;
+            let from = perm[n];
+            if from == first {
+                table[n * stride..][..stride].copy_from_slice(&saved);
+                break;
+            }
+            table.copy_within(from * stride..(from + 1) * stride, n * stride);
+            n = from;
+        }
+    }
 }
 
-/// Walks the reachable states breadth first from the start state; meanwhile
-/// finds the byte classes by partition refinement, exact.
-fn explore(nfa: &noncontiguous::NFA) -> Explored {
-    let s0 = nfa.start_state(Anchored::No).expect("unanchored start");
-    let mut order = Vec::new();
-    let mut index: Vec<u32> = Vec::new();
-    let number = |index: &mut Vec<u32>, order: &mut Vec<StateID>, t: StateID| {
-        let i = t.as_usize();
-        if i >= index.len() {
-            index.resize(i + 1, u32::MAX);
-        }
-        if index[i] == u32::MAX {
-            index[i] = order.len() as u32;
-            order.push(t);
-        }
-        index[i]
-    };
-    number(&mut index, &mut order, s0);
-    let mut class = [0u16; 256];
-    let mut classes = 1;
-    let mut keyed: Vec<(u16, u32, u8)> = Vec::with_capacity(256);
-    let mut i = 0;
-    while i < order.len() {
-        let s = order[i];
-        i += 1;
-        keyed.clear();
-        for b in 0..=255u8 {
-            let t = nfa.next_state(Anchored::No, s, b);
-            let ti = number(&mut index, &mut order, t);
-            keyed.push((class[usize::from(b)], ti, b));
-        }
-        keyed.sort_unstable();
-        classes = 0;
-        for j in 0..keyed.len() {
-            if j == 0 || keyed[j].0 != keyed[j - 1].0 || keyed[j].1 != keyed[j - 1].1 {
-                classes += 1;
-            }
-            class[usize::from(keyed[j].2)] = classes - 1;
+/// Each byte's class, and the number of classes: class 0 for the bytes no
+/// keyword holds, one class for each other byte, ASCII case folded (both
+/// cases of a letter share one). Bytes in different classes lead somewhere
+/// different from some state, so the partition is the coarsest there is.
+fn byte_classes(keys: &[Vec<u8>]) -> ([u8; 256], u16) {
+    let mut of_folded = [0u8; 256];
+    let mut count: u16 = 1;
+    for &b in keys.iter().flatten() {
+        let f = usize::from(b.to_ascii_lowercase());
+        if of_folded[f] == 0 {
+            // At most 230 folded bytes (26 letters fold away): fits a u8.
+            of_folded[f] = count as u8;
+            count += 1;
         }
     }
-    Explored {
-        order,
-        index,
-        class,
-        classes,
-    }
+    let classes = std::array::from_fn(|b| of_folded[usize::from((b as u8).to_ascii_lowercase())]);
+    (classes, count)
 }
 
 #[cfg(test)]
