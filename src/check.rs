@@ -103,7 +103,7 @@ fn mask_unredacted(got: &[u8], expected: &str) -> String {
 /// holds no examples, and no compiled regex: each is compiled by the first
 /// search that needs it ([`rules::lazy`]).
 pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
-    let set = builder.build()?;
+    let set = builder.build_to_run()?;
     let problems: Vec<Problem> = set
         .rules()
         .iter()

@@ -32,7 +32,7 @@ const MAX_LANG_LEN: usize = 128;
 /// to (see [`super::escape`]); `plain_max_len` and `plain_keyword_offset`
 /// are the same bounds as written, which hold wherever no escaped form is
 /// near.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Analysis {
     /// Longest possible match, in raw bytes.
     pub max_len: usize,

@@ -112,20 +112,40 @@ pub fn build_search(
     // match are only ever searched anchored: they need no reverse NFA and no
     // literal prefilter (Teddy tables for rules with many literals), which
     // would never run but would take memory.
-    let anchored = analysis.plain_keyword_offset <= ANCHORED_VERIFY_MAX;
-    let build = Build::Rule {
-        anchored,
-        words: common_words,
-    };
     match lazy::forward_nfa(written) {
         Ok(nfa) => Ok(Search {
-            regex: LazyRegex::checked(pattern, build),
+            regex: LazyRegex::checked(pattern, build_of(&analysis, common_words)),
             secret_group: secret_group(written),
             follows: follows(&nfa, &analysis, &keywords),
             analysis,
             keywords,
         }),
         Err(e) => Err(vec![format!("regex does not compile: {e}")]),
+    }
+}
+
+/// The [`Search`] of a rule whose facts were proven before
+/// ([`super::precomputed`]): nothing is parsed or built.
+pub fn precomputed_search(
+    pattern: &str,
+    keywords: &[String],
+    common_words: bool,
+    facts: &super::precomputed::Facts,
+) -> Search {
+    Search {
+        regex: LazyRegex::checked(pattern, build_of(&facts.analysis, common_words)),
+        secret_group: facts.secret_group,
+        analysis: facts.analysis.clone(),
+        keywords: search_keywords(keywords),
+        follows: facts.follows.clone(),
+    }
+}
+
+/// How a rule's regex is built ([`build_search`] says why).
+fn build_of(analysis: &Analysis, common_words: bool) -> Build {
+    Build::Rule {
+        anchored: analysis.plain_keyword_offset <= ANCHORED_VERIFY_MAX,
+        words: common_words,
     }
 }
 
@@ -176,11 +196,21 @@ pub fn wakes_on_words(generic: bool, keywords: &[String]) -> bool {
 /// lazy DFA (its cache would cost more memory than the few bytes it ever
 /// sees are worth).
 pub fn build_allow_values(allow_values: &[String]) -> Result<LazyRegex, String> {
+    LazyRegex::new(&allow_values_pattern(allow_values), Build::Whole)
+        .map_err(|e| format!("allow_values do not compile: {e}"))
+}
+
+/// [`build_allow_values`] for a built-in rule whose file is unchanged
+/// since it was checked ([`super::precomputed`]): nothing is parsed.
+pub fn precomputed_allow_values(allow_values: &[String]) -> LazyRegex {
+    LazyRegex::checked(&allow_values_pattern(allow_values), Build::Whole)
+}
+
+fn allow_values_pattern(allow_values: &[String]) -> String {
     let joined = allow_values
         .iter()
         .map(|a| format!("(?:{a})"))
         .collect::<Vec<_>>()
         .join("|");
-    LazyRegex::new(&format!(r"\A(?:{joined})\z"), Build::Whole)
-        .map_err(|e| format!("allow_values do not compile: {e}"))
+    format!(r"\A(?:{joined})\z")
 }

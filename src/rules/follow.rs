@@ -75,6 +75,20 @@ impl Follow {
     pub fn memory_usage(&self) -> usize {
         self.second.len() * 64
     }
+
+    /// The first bytes, and the groups of first bytes with their second
+    /// bytes (to write the follow down, [`super::precomputed`]).
+    pub fn parts(&self) -> (ByteSet, &[(ByteSet, ByteSet)]) {
+        (self.first, &self.second)
+    }
+
+    /// The follow of these [`parts`](Self::parts), as written down.
+    pub fn from_parts(first: ByteSet, second: Vec<(ByteSet, ByteSet)>) -> Follow {
+        Follow {
+            first,
+            second: second.into_boxed_slice(),
+        }
+    }
 }
 
 /// What may follow `kw` in a match of `nfa` that begins with `kw` (with

@@ -115,7 +115,8 @@ impl LazyRegex {
     }
 
     /// As [`parsed`](Self::parsed), for a caller that has built the
-    /// pattern's [`forward_nfa`] already.
+    /// pattern's [`forward_nfa`] already (or knows it builds: a built-in
+    /// rule proven ahead of time, [`super::precomputed`]).
     pub fn checked(pattern: &str, build: Build) -> LazyRegex {
         Self::uncompiled(pattern.into(), build, false)
     }

@@ -19,6 +19,7 @@ pub mod follow;
 pub mod identifiable;
 pub mod known;
 pub mod lazy;
+pub mod precomputed;
 pub mod prefilter;
 pub mod screen;
 pub mod syntax;
@@ -665,10 +666,23 @@ impl RuleSetBuilder {
     /// `rules check` (which selects [`all`](Self::all)) is where every
     /// problem of every rule shows.
     pub fn build(&self) -> Result<RuleSet, Error> {
+        self.build_with(None)
+    }
+
+    /// As [`build`](Self::build), for running rather than checking: built-in
+    /// files unchanged since their facts were written down are not
+    /// analysed again ([`precomputed`]), and their examples are not
+    /// expanded. Every other file is compiled as `build` does.
+    pub fn build_to_run(&self) -> Result<RuleSet, Error> {
+        self.build_with(precomputed::Table::embedded())
+    }
+
+    fn build_with(&self, mut table: Option<precomputed::Table>) -> Result<RuleSet, Error> {
         let mut problems = Vec::new();
         let mut parsed_rules = Vec::new();
         let mut seen = HashSet::new();
         for (file, text) in &self.files {
+            let mut facts = table.as_mut().and_then(|t| t.file(file, text));
             let parsed: syntax::RuleFileConfig = match syntax::parse_rule_file(text) {
                 Ok(p) => p,
                 Err(e) => {
@@ -689,11 +703,13 @@ impl RuleSetBuilder {
                     });
                     continue;
                 }
-                parsed_rules.push((file, rc));
+                let known = table.as_ref().zip(facts.as_mut());
+                let known = known.and_then(|(t, f)| t.rule(f, &rc.id));
+                parsed_rules.push((file, rc, known));
             }
         }
         // Selection.
-        problems.extend(self.unknown_names(parsed_rules.iter().map(|(_, r)| r)));
+        problems.extend(self.unknown_names(parsed_rules.iter().map(|(_, r, _)| r)));
         let hit = |r: &syntax::RuleConfig, names: &[String]| {
             names
                 .iter()
@@ -704,10 +720,14 @@ impl RuleSetBuilder {
             on && !hit(r, &self.disable)
         };
         let mut rules = Vec::new();
-        for (file, rc) in parsed_rules {
+        let mut known_twins = Vec::new();
+        for (file, rc, known) in parsed_rules {
             let full = selected(&rc);
-            match compile(file, rc, full) {
-                Ok(Some(r)) => rules.push(r),
+            match compile(file, rc, full, known.as_ref()) {
+                Ok(Some(r)) => {
+                    rules.push(r);
+                    known_twins.push(known);
+                }
                 Ok(None) => {}
                 Err(mut ps) => problems.append(&mut ps),
             }
@@ -723,8 +743,12 @@ impl RuleSetBuilder {
         };
         let derived: Vec<Rule> = rules
             .iter()
-            .filter(|r| !off(&r.id))
-            .filter_map(truncated::derive)
+            .zip(known_twins)
+            .filter(|(r, _)| !off(&r.id))
+            .filter_map(|(r, known)| match known {
+                Some(mut facts) => facts.twin(r),
+                None => truncated::derive(r),
+            })
             .collect();
         rules.extend(derived);
         let mut set = RuleSet::from_rules(rules);
@@ -788,8 +812,14 @@ impl Report<'_> {
 
 /// Validates one rule and, when `full`, compiles it; otherwise only the
 /// checks that need no compiling run and `Ok(None)` says the rule is fine
-/// as far as they go.
-fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule>, Vec<Problem>> {
+/// as far as they go. With `known` facts ([`precomputed`]) nothing is
+/// parsed or analysed, and no example expanded.
+fn compile(
+    file: &str,
+    rc: syntax::RuleConfig,
+    full: bool,
+    known: Option<&precomputed::Facts>,
+) -> Result<Option<Rule>, Vec<Problem>> {
     let id = rc.id.clone();
     let mut report = Report {
         file,
@@ -798,29 +828,39 @@ fn compile(file: &str, rc: syntax::RuleConfig, full: bool) -> Result<Option<Rule
     };
     check_fields(&rc, &mut report);
     let (validator, block, extend) = check_checks(&rc, &mut report);
-    let hir = compile::parse(&rc.regex)
-        .map_err(|e| report.add(format!("regex does not parse: {e}")))
-        .ok();
     let generic = rc.tags.iter().any(|t| t == "generic");
-    let search = hir.as_ref().filter(|_| full).and_then(|h| {
-        compile::build_search(
+    let words = compile::wakes_on_words(generic, &rc.keywords);
+    let known = known.filter(|_| full);
+    let search = if let Some(facts) = known {
+        Some(compile::precomputed_search(
             &rc.regex,
-            h,
             &rc.keywords,
-            compile::wakes_on_words(generic, &rc.keywords),
-        )
-        .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
-        .ok()
-    });
+            words,
+            facts,
+        ))
+    } else {
+        let hir = compile::parse(&rc.regex)
+            .map_err(|e| report.add(format!("regex does not parse: {e}")))
+            .ok();
+        hir.as_ref().filter(|_| full).and_then(|h| {
+            compile::build_search(&rc.regex, h, &rc.keywords, words)
+                .map_err(|ps| ps.into_iter().for_each(|p| report.add(p)))
+                .ok()
+        })
+    };
     let allow_values = if rc.allow_values.is_empty() || !full {
         None
+    } else if known.is_some() {
+        Some(Arc::new(compile::precomputed_allow_values(
+            &rc.allow_values,
+        )))
     } else {
         compile::build_allow_values(&rc.allow_values)
             .map(Arc::new)
             .map_err(|p| report.add(p))
             .ok()
     };
-    let (examples, negative_examples) = if full {
+    let (examples, negative_examples) = if full && known.is_none() {
         expand_examples(&rc, &mut report)
     } else {
         Default::default()

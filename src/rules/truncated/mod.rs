@@ -111,37 +111,14 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     } else {
         return None;
     };
+    let extend = first::alphabet(&body)?;
     // Checks below run against a copy of the parent's regex, compiled with
     // caches of its own and dropped after: the parent's stays uncompiled
     // until a search needs it (super::lazy), and caches made at load time
     // would stay.
     let probe = Arc::new(parent.detached());
-    let mut t = Rule {
-        id: RuleId(format!("{}{ID_SUFFIX}", rule.id).into()),
-        name: format!("{} (truncated)", rule.name),
-        pattern: String::new(),
-        matcher: rule.matcher.clone(),
-        secret_group: Some(1),
-        search_keywords: compile::search_keywords(&keywords),
-        keyword_follows: Vec::new(), // by the final shape, below
-        keywords,
-        severity: rule.severity,
-        remediation: rule.remediation.clone(),
-        tags: rule.tags.iter().cloned().chain([TAG.to_string()]).collect(),
-        min_entropy: rule.min_entropy,
-        stop_words: rule.stop_words.clone(),
-        allow_values: rule.allow_values.as_ref().map(|a| Arc::new(a.detached())),
-        validator: None,
-        public_prefix: rule.public_prefix,
-        extend: Some(first::alphabet(&body)?),
-        block: None,
-        analysis: rule.analysis.clone(),
-        // Its shapes are matched without a regex.
-        screens: None,
-        source: rule.source.clone(),
-        examples: Vec::new(),
-        negative_examples: Vec::new(),
-    };
+    let mut t = twin(rule, keywords, extend, rule.matcher.clone());
+    t.allow_values = rule.allow_values.as_ref().map(|a| Arc::new(a.detached()));
     // The fewest characters that leave the parent's negative examples alone.
     let fewest = [MIN_CHARS, 20, MAX_CHARS]
         .into_iter()
@@ -165,6 +142,57 @@ pub fn derive(rule: &Rule) -> Option<Rule> {
     // The checks are done: share the parent's allow list, as the regex.
     t.allow_values.clone_from(&rule.allow_values);
     (!t.examples.is_empty()).then_some(t)
+}
+
+/// The `-truncated` rule of `rule` as its parts were written down
+/// ([`super::precomputed`]): what [`derive`] found, without the search
+/// (nor the examples, which only `rules check` runs).
+pub fn from_parts(
+    rule: &Rule,
+    pattern: String,
+    keywords: Vec<String>,
+    analysis: super::Analysis,
+    extend: super::ByteSet,
+    follows: Vec<Option<super::follow::Follow>>,
+    shapes: Shapes,
+) -> Rule {
+    let mut t = twin(rule, keywords, extend, Matcher::Truncated(Arc::new(shapes)));
+    t.pattern = pattern;
+    t.analysis = analysis;
+    t.keyword_follows = follows;
+    t
+}
+
+/// The derived rule of `rule` with these keywords, alphabet and matcher:
+/// the parent's severity, remediation, tags (and [`TAG`]), checks and
+/// analysis (the caller gives it its own), its allow list shared.
+fn twin(rule: &Rule, keywords: Vec<String>, extend: super::ByteSet, matcher: Matcher) -> Rule {
+    Rule {
+        id: RuleId(format!("{}{ID_SUFFIX}", rule.id).into()),
+        name: format!("{} (truncated)", rule.name),
+        pattern: String::new(),
+        matcher,
+        secret_group: Some(1),
+        search_keywords: compile::search_keywords(&keywords),
+        keyword_follows: Vec::new(),
+        keywords,
+        severity: rule.severity,
+        remediation: rule.remediation.clone(),
+        tags: rule.tags.iter().cloned().chain([TAG.to_string()]).collect(),
+        min_entropy: rule.min_entropy,
+        stop_words: rule.stop_words.clone(),
+        allow_values: rule.allow_values.clone(),
+        validator: None,
+        public_prefix: rule.public_prefix,
+        extend: Some(extend),
+        block: None,
+        analysis: rule.analysis.clone(),
+        // Its shapes are matched without a regex.
+        screens: None,
+        source: rule.source.clone(),
+        examples: Vec::new(),
+        negative_examples: Vec::new(),
+    }
 }
 
 /// Gives `t` the pattern, shapes and analysis of the prefix followed by the

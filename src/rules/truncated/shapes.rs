@@ -23,6 +23,9 @@ use crate::rules::ByteSet;
 /// Most alternatives a derived rule's shapes may have.
 const MAX_ALTS: usize = 256;
 
+/// A [`Shapes`]'s look-arounds, alternatives and classes.
+pub type ShapeParts<'a> = (&'a [Look], &'a [Box<[u8]>], &'a [ByteSet]);
+
 /// The matcher of a derived `-truncated` rule.
 #[derive(Debug)]
 pub struct Shapes {
@@ -100,6 +103,31 @@ impl Shapes {
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Shapes {
+            lead,
+            alts,
+            classes,
+            parent,
+        })
+    }
+
+    /// The look-arounds, the alternatives (a class index per byte) and the
+    /// classes (to write the shapes down, [`crate::rules::precomputed`]).
+    pub fn parts(&self) -> ShapeParts<'_> {
+        (&self.lead, &self.alts, &self.classes)
+    }
+
+    /// The shapes of these [`parts`](Self::parts), as written down; `None`
+    /// if a look-around is one shapes never hold or an alternative names a
+    /// class there is not.
+    pub fn from_parts(
+        lead: Vec<Look>,
+        alts: Vec<Box<[u8]>>,
+        classes: Vec<ByteSet>,
+        parent: Arc<LazyRegex>,
+    ) -> Option<Shapes> {
+        let known = |l: &Look| matches!(l, Look::WordAscii | Look::WordAsciiNegate | Look::StartLF);
+        let in_range = |a: &[u8]| a.iter().all(|&c| usize::from(c) < classes.len());
+        (lead.iter().all(known) && alts.iter().all(|a| in_range(a))).then(|| Shapes {
             lead,
             alts,
             classes,
