@@ -115,6 +115,9 @@ impl Redactor {
                 break;
             }
             if hit.pos < self.next[r] {
+                if let Some(w) = self.walks.get_mut(r) {
+                    w.passed();
+                }
                 self.hits.pop_front();
                 progressed = true;
                 continue;

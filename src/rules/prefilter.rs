@@ -364,7 +364,15 @@ impl Prefilter {
             .len()
             .min(limit.saturating_add(self.max_keyword_len - 1));
         if limit >= MIN_INTERLEAVED {
-            self.walk_interleaved(hay, limit, scan_end, out);
+            // Each walk's matches in a vector of its own: the walks' segments
+            // are in order, and so (nearly) are each walk's matches.
+            let mut ways: [Vec<(usize, u32)>; WAYS] = Default::default();
+            self.walk_interleaved(hay, limit, scan_end, &mut ways);
+            for raw in &ways {
+                for &m in raw {
+                    self.wake(hay, m, out);
+                }
+            }
         } else {
             let mut sid = self.start;
             for (at, &b) in hay[..scan_end].iter().enumerate() {
@@ -373,39 +381,12 @@ impl Prefilter {
                     self.on_match(sid, at, 0, limit, out);
                 }
             }
-        }
-        if limit >= MIN_INTERLEAVED {
-            // The walks reported their matches in lockstep; each walk's
-            // matches are (nearly) in order, and the walks' segments are.
-            let seg: [usize; WAYS] = std::array::from_fn(|w| limit * w / WAYS);
-            let way = |pos: usize| seg.iter().rposition(|&lo| lo <= pos).unwrap_or(0);
-            let n = out.len();
-            for w in 0..WAYS {
-                for i in start..n {
-                    if way(out[i].0) == w {
-                        out.push(out[i]);
-                    }
-                }
+            let raw = out.len();
+            for i in start..raw {
+                self.wake(hay, out[i], out);
             }
-            out.drain(start..n);
+            out.drain(start..raw);
         }
-        let raw = out.len();
-        for i in start..raw {
-            let (pos, p) = out[i];
-            let pat = &self.patterns[p as usize];
-            // The two bytes after the keyword, if buffered: a rule they may
-            // not follow the keyword in is not woken.
-            let end = pos + self.pattern_len[p as usize] as usize;
-            let (b1, b2) = (hay.get(end).copied(), hay.get(end + 1).copied());
-            let follows = |&&(_, f): &&Wakes| f == 0 || self.follows[usize::from(f)].allows(b1, b2);
-            out.extend(pat.folded.iter().filter(follows).map(|&(r, _)| (pos, r)));
-            for (bytes, rules) in pat.exact.iter() {
-                if hay[pos..pos + bytes.len()] == bytes[..] {
-                    out.extend(rules.iter().filter(follows).map(|&(r, _)| (pos, r)));
-                }
-            }
-        }
-        out.drain(start..raw);
         // Usually in order already (one keyword repeated): check first.
         if out[start..].windows(2).all(|p| p[0] < p[1]) {
             return;
@@ -419,6 +400,23 @@ impl Prefilter {
             }
         }
         out.truncate(w);
+    }
+
+    /// Appends to `out` the rules the keyword match `(pos, p)` wakes: those
+    /// the two bytes after it (if buffered) may follow it in, and for exact
+    /// spellings only where the bytes are the spelling.
+    #[inline]
+    fn wake(&self, hay: &[u8], (pos, p): (usize, u32), out: &mut Vec<(usize, u32)>) {
+        let pat = &self.patterns[p as usize];
+        let end = pos + self.pattern_len[p as usize] as usize;
+        let (b1, b2) = (hay.get(end).copied(), hay.get(end + 1).copied());
+        let follows = |&&(_, f): &&Wakes| f == 0 || self.follows[usize::from(f)].allows(b1, b2);
+        out.extend(pat.folded.iter().filter(follows).map(|&(r, _)| (pos, r)));
+        for (bytes, rules) in pat.exact.iter() {
+            if hay[pos..pos + bytes.len()] == bytes[..] {
+                out.extend(rules.iter().filter(follows).map(|&(r, _)| (pos, r)));
+            }
+        }
     }
 
     #[inline(always)]
@@ -449,7 +447,7 @@ impl Prefilter {
         hay: &[u8],
         limit: usize,
         scan_end: usize,
-        out: &mut Vec<(usize, u32)>,
+        out: &mut [Vec<(usize, u32)>; WAYS],
     ) {
         const W: usize = WAYS;
         let overlap = self.max_keyword_len - 1;
@@ -474,7 +472,7 @@ impl Prefilter {
             if sid[0].max(sid[1]).max(sid[2].max(sid[3])) >= fm {
                 for w in 0..W {
                     if sid[w] >= fm {
-                        self.on_match(sid[w], lo[w] + i, lo[w], hi[w], out);
+                        self.on_match(sid[w], lo[w] + i, lo[w], hi[w], &mut out[w]);
                     }
                 }
             }
@@ -488,7 +486,7 @@ impl Prefilter {
             {
                 sid[w] = self.step(sid[w], b);
                 if sid[w] >= fm {
-                    self.on_match(sid[w], at, lo[w], hi[w], out);
+                    self.on_match(sid[w], at, lo[w], hi[w], &mut out[w]);
                 }
             }
         }

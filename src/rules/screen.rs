@@ -473,6 +473,8 @@ struct Hits {
     last: Option<u64>,
     run: u64,
     reach: u64,
+    /// Hits of the run so far, asked about or passed ([`Walk::passed`]).
+    count: u64,
 }
 
 /// Hits of one rule at most this far apart are dense (see
@@ -493,16 +495,28 @@ impl Walk {
     /// last one asked about may lie far behind): one walk that goes on then
     /// beats tries that each cover the same bytes again. Walking on past
     /// a window pays off only where more hits follow, so a walk goes on as
-    /// far past it as the run of dense hits has lasted.
+    /// far past it as the run of dense hits has lasted, and only while the
+    /// run's hits average at most [`DENSE`] bytes apart: a line where the
+    /// rule's keyword comes back every few hundred bytes (a soup of every
+    /// keyword) is probed hit by hit, each walk stopping where its threads
+    /// die, instead of walked whole once per rule.
     pub fn dense(&mut self, k: u64) -> Option<u64> {
         let h = &mut self.hits;
-        let dense = h.last.is_some_and(|l| k - l <= DENSE) || k < h.reach + DENSE;
+        let near = h.last.is_some_and(|l| k - l <= DENSE) || k < h.reach + DENSE;
         h.last = Some(k);
-        if !dense {
+        h.count += 1;
+        if !near || k - h.run > h.count * DENSE {
             h.run = k;
+            h.count = 0;
             return None;
         }
         Some(k - h.run)
+    }
+
+    /// Records a hit of the rule that an earlier walk cleared, so it was
+    /// never asked about: it still counts in the run's density.
+    pub fn passed(&mut self) {
+        self.hits.count += 1;
     }
 }
 
