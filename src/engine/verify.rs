@@ -386,12 +386,20 @@ impl Redactor {
         if self.walks.is_empty() {
             self.walks = vec![Walk::default(); self.set.rules().len()];
         }
+        // A screen that cannot tell when a hit's threads have died walks to
+        // the window's end: close to the keyword, anchored tries (each
+        // stopping where its thread dies) cost less, unless the run of dense
+        // hits already spans more than a window, which one walk clears.
+        let tries = c.k - c.s <= ANCHORED_TRIES && !sc.young();
         let Some(run) = self.walks[c.r].dense(c.k) else {
-            if c.k - c.s <= ANCHORED_TRIES && !sc.young() {
+            if tries {
                 return Verdict::Maybe;
             }
             return self.probe(sc, rule, c, (c.w, c.k));
         };
+        if tries && run < c.w - c.s {
+            return Verdict::Maybe;
+        }
         let end = self.end();
         let hay = Hay {
             bytes: &self.buf,
