@@ -104,20 +104,25 @@ fn mask_unredacted(got: &[u8], expected: &str) -> String {
 /// search that needs it ([`rules::lazy`]).
 pub fn load(builder: &RuleSetBuilder) -> Result<Arc<RuleSet>, rules::Error> {
     let set = builder.build_to_run()?;
-    let problems: Vec<Problem> = set
+    // Built-in examples are tested by the test suite; known values' rules
+    // were checked when they were made, and their examples hold the values
+    // themselves, which no message may show.
+    let own: Vec<&Rule> = set
         .rules()
         .iter()
-        // Built-in examples are tested by the test suite; known values'
-        // rules were checked when they were made, and their examples hold
-        // the values themselves, which no message may show.
         .filter(|r| {
             !r.source.starts_with(rules::BUILTIN_SOURCE_PREFIX)
                 && !r.source.starts_with(rules::known::KNOWN_SOURCE_PREFIX)
         })
-        // On copies: their examples compile copies of their regexes, dropped
-        // after, so a rule's own regex waits for its first hit (rules::lazy).
-        .flat_map(|r| check_rule(&r.detached()))
         .collect();
+    // On copies: their examples compile copies of their regexes, dropped
+    // after, so a rule's own regex waits for its first hit (rules::lazy).
+    let n = own.len();
+    let problems: Vec<Problem> =
+        rules::par::map(own, n, rules::PAR_MIN_RULES, |r| check_rule(&r.detached()))
+            .into_iter()
+            .flatten()
+            .collect();
     if !problems.is_empty() {
         return Err(rules::Error::Invalid(problems));
     }

@@ -19,6 +19,7 @@ pub mod follow;
 pub mod identifiable;
 pub mod known;
 pub mod lazy;
+pub mod par;
 pub mod precomputed;
 pub mod prefilter;
 pub mod screen;
@@ -59,6 +60,10 @@ pub const BUILTIN_SOURCE_PREFIX: &str = "builtin:";
 /// prefilter. (Where escaped forms put the keyword further in, the engine
 /// searches unanchored, which the backtracker or the PikeVM answers.)
 pub const ANCHORED_VERIFY_MAX: usize = 8;
+
+/// Loading spreads rules over the cores only when at least this many per
+/// core need compiling ([`par`]).
+pub const PAR_MIN_RULES: usize = 32;
 
 /// Longest match any rule may have. Bounds the carry-over window.
 pub const MAX_RULE_LEN: usize = 8192;
@@ -340,6 +345,13 @@ impl Rule {
             Matcher::Truncated(t) => Matcher::Truncated(Arc::new(t.detached())),
         };
         r.allow_values = self.allow_values.as_ref().map(|a| Arc::new(a.detached()));
+        // Screens of its own too: a copy's checks build them and fill their
+        // lazy caches, which the rule would otherwise keep (7 MB for a
+        // thousand rules checked at load).
+        r.screens = self
+            .screens
+            .as_ref()
+            .map(|_| Arc::new(screen::Screens::new(&self.pattern)));
         r
     }
 
@@ -719,11 +731,20 @@ impl RuleSetBuilder {
             let on = self.all || r.tags.iter().any(|t| t == "default") || hit(r, &self.enable);
             on && !hit(r, &self.disable)
         };
+        // Compiled on every core when many rules need it (a user's large
+        // file; precomputed built-ins cost next to nothing).
+        let jobs: Vec<_> = parsed_rules
+            .into_iter()
+            .map(|(file, rc, known)| (file, selected(&rc), rc, known))
+            .collect();
+        let costly = jobs.iter().filter(|j| j.1 && j.3.is_none()).count();
+        let compiled = par::map(jobs, costly, PAR_MIN_RULES, |(file, full, rc, known)| {
+            (compile(file, rc, full, known.as_ref()), known)
+        });
         let mut rules = Vec::new();
         let mut known_twins = Vec::new();
-        for (file, rc, known) in parsed_rules {
-            let full = selected(&rc);
-            match compile(file, rc, full, known.as_ref()) {
+        for (result, known) in compiled {
+            match result {
                 Ok(Some(r)) => {
                     rules.push(r);
                     known_twins.push(known);
@@ -741,14 +762,19 @@ impl RuleSetBuilder {
                 .iter()
                 .any(|d| d == truncated::TAG || *d == format!("{id}{}", truncated::ID_SUFFIX))
         };
-        let derived: Vec<Rule> = rules
+        let parents: Vec<_> = rules
             .iter()
             .zip(known_twins)
             .filter(|(r, _)| !off(&r.id))
-            .filter_map(|(r, known)| match known {
+            .collect();
+        let costly = parents.iter().filter(|(_, k)| k.is_none()).count();
+        let derived: Vec<Rule> =
+            par::map(parents, costly, PAR_MIN_RULES, |(r, known)| match known {
                 Some(mut facts) => facts.twin(r),
                 None => truncated::derive(r),
             })
+            .into_iter()
+            .flatten()
             .collect();
         rules.extend(derived);
         let mut set = RuleSet::from_rules(rules);
