@@ -1268,4 +1268,25 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_run_is_dense_while_its_hits_average_at_most_dense_bytes_apart() {
+        // Close hits: a run that grows with them.
+        let mut w = Walk::default();
+        assert_eq!(w.dense(1000), None);
+        assert_eq!(w.dense(1010), Some(10));
+        assert_eq!(w.dense(1020), Some(20));
+        // A hit a walk reached but far from the last one asked about: dense
+        // while the hits passed on the way keep the average down.
+        w.hits.reach = 2000;
+        (0..14).for_each(|_| w.passed());
+        assert_eq!(w.dense(1990), Some(990));
+        // Hits a few hundred bytes apart (a soup's keyword): each one alone.
+        let mut w = Walk::default();
+        w.hits.reach = 100_000;
+        assert_eq!(w.dense(1000), None);
+        assert_eq!(w.dense(1050), Some(50));
+        assert_eq!(w.dense(1400), None, "3 hits over 400 bytes");
+        assert_eq!(w.dense(1450), Some(50), "a new run begins");
+    }
 }
