@@ -161,6 +161,9 @@ pub struct Summary {
     /// screens walked and bytes its regexes searched (see
     /// [`crate::engine::Stats`]).
     pub work: (u64, u64, u64),
+    /// The rules' compiled regexes at the end: bytes (as the regex engine
+    /// counts them), and how many were evicted to stay within the budget.
+    pub regexes: (usize, u64),
 }
 
 impl Summary {
@@ -190,6 +193,10 @@ impl Summary {
         let (hits, screened, searched) = self.work;
         s.push_str(&format!(
             "redactd:   {hits} keyword hits verified, {screened} bytes screened, {searched} bytes searched\n"
+        ));
+        let (bytes, evicted) = self.regexes;
+        s.push_str(&format!(
+            "redactd:   compiled regexes {bytes} bytes, {evicted} evicted\n"
         ));
         for (rule, n) in &self.findings {
             s.push_str(&format!("redactd:   {rule}: {n}\n"));
@@ -313,6 +320,7 @@ pub fn run_alerting(
         w.flush().map_err(Error::Findings)?;
     }
     summary.elapsed = started.elapsed();
+    summary.regexes = (set.regex_budget().bytes(), set.regex_budget().evictions());
     Ok(summary)
 }
 

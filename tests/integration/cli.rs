@@ -212,6 +212,13 @@ fn findings_file_has_fingerprints_not_secrets() {
             && err.contains(recs[0]["rule"].as_str().unwrap()),
         "{err}"
     );
+    // The GitHub rule's regex was compiled by its hit, within the budget.
+    let regexes = err
+        .lines()
+        .find_map(|l| l.strip_prefix("redactd:   compiled regexes "))
+        .expect("the compiled regexes are reported");
+    let bytes: u64 = regexes.split(' ').next().unwrap().parse().unwrap();
+    assert!(bytes > 0 && regexes.ends_with(", 0 evicted"), "{err}");
 }
 
 #[test]
