@@ -224,8 +224,17 @@ pub fn describe(rule: &Rule) -> String {
     if rule.public_prefix > 0 {
         field("public_prefix", &format!("{} bytes", rule.public_prefix));
     }
-    if let Some(rules::Block::Armor { max_bytes }) = &rule.block {
-        field("block", &format!("armored, up to {max_bytes} bytes"));
+    match &rule.block {
+        Some(rules::Block::Armor { max_bytes }) => {
+            field("block", &format!("armored, up to {max_bytes} bytes"));
+        }
+        Some(rules::Block::K8sSecretMap { max_bytes }) => {
+            field(
+                "block",
+                &format!("Kubernetes Secret map, up to {max_bytes} bytes"),
+            );
+        }
+        None => {}
     }
     field("remediation", &rule.remediation);
     if !known {

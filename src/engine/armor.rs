@@ -87,6 +87,9 @@ pub enum Step {
     End,
     /// More input is needed to decide.
     NeedMore,
+    /// Before the block's first byte: these bytes are not part of it (a
+    /// [`super::yaml::K8sMap`] passes over its first entry's name).
+    Skip(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,7 +538,7 @@ pub fn block_len(rest: &[u8], max_bytes: usize) -> usize {
     loop {
         match a.step(&rest[at..], true) {
             Step::Take(n) => at += n,
-            Step::End | Step::NeedMore => return at,
+            Step::End | Step::NeedMore | Step::Skip(_) => return at,
         }
     }
 }

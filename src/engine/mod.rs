@@ -77,6 +77,7 @@ pub mod oracle;
 #[cfg(test)]
 pub(crate) mod testing;
 mod verify;
+pub mod yaml;
 pub use verify::{DENSE_GAP, DENSE_RUN};
 
 use std::collections::VecDeque;
@@ -90,6 +91,7 @@ use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
 use fingerprint::{Fingerprint, Fingerprinter, Hasher};
 use marks::Marks;
+use yaml::K8sMap;
 
 /// Largest piece of input processed at once; bounds the window.
 pub const CHUNK: usize = 64 * 1024;
@@ -264,7 +266,32 @@ enum ExtKind {
     /// To the end of the line: a rule's dense findings failed closed (see
     /// [`verify::DENSE_RUN`]).
     Line,
-    Armor(Armor, Box<Hasher>),
+    /// A rule's block, and its fingerprint so far (a block's finding is
+    /// known when it closes).
+    Block(BlockState, Box<Hasher>),
+}
+
+/// The state of an open block, of either kind.
+#[derive(Debug)]
+enum BlockState {
+    Armor(Armor),
+    K8s(K8sMap),
+}
+
+impl BlockState {
+    fn step(&mut self, rest: &[u8], eof: bool) -> Step {
+        match self {
+            BlockState::Armor(a) => a.step(rest, eof),
+            BlockState::K8s(m) => m.step(rest, eof),
+        }
+    }
+
+    fn capped(&self) -> bool {
+        match self {
+            BlockState::Armor(a) => a.capped(),
+            BlockState::K8s(m) => m.capped(),
+        }
+    }
 }
 
 /// An open `extend` or `block` continuation. At most one per rule.
@@ -276,6 +303,9 @@ struct Extender {
     /// Next byte to examine; the span covers everything before it.
     pos: u64,
     kind: ExtKind,
+    /// No span yet: a block that may take nothing (see
+    /// [`yaml::K8sMap`]), whose span starts at its first taken byte.
+    pending: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -684,16 +714,21 @@ impl Redactor {
         let secret = &self.buf[self.at(start)..self.at(end)];
         let kind = match (rule.block, &rule.extend) {
             _ if to_line_end => Some(ExtKind::Line),
-            (Some(Block::Armor { max_bytes }), _) => {
+            (Some(block), _) => {
+                let state = match block {
+                    Block::Armor { max_bytes } => BlockState::Armor(Armor::new(max_bytes)),
+                    // Opened by `open_map`, not here: its match has no secret.
+                    Block::K8sSecretMap { .. } => return false,
+                };
                 let mut h = self.opts.fingerprinter.start();
                 h.update(secret);
-                Some(ExtKind::Armor(Armor::new(max_bytes), Box::new(h)))
+                Some(ExtKind::Block(state, Box::new(h)))
             }
             (None, Some(_)) => Some(ExtKind::Class),
             (None, None) => None,
         };
         let fingerprint = match kind {
-            Some(ExtKind::Armor(..)) => None,
+            Some(ExtKind::Block(..)) => None,
             _ => Some(self.opts.fingerprinter.fingerprint(secret)),
         };
         let open = kind.is_some();
@@ -716,9 +751,26 @@ impl Redactor {
                 start,
                 pos: end,
                 kind,
+                pending: false,
             });
         }
         open
+    }
+
+    /// Opens the block after a Kubernetes Secret map's header `[ms, me)`:
+    /// no span until the block takes its first byte, none if it takes none.
+    fn open_map(&mut self, rule_idx: u32, ms: u64, me: u64, max_bytes: usize) -> bool {
+        let header = &self.buf[self.at(ms)..self.at(me)];
+        let state = BlockState::K8s(K8sMap::new(header, max_bytes));
+        let h = self.opts.fingerprinter.start();
+        self.extenders.push(Extender {
+            rule: rule_idx,
+            start: me,
+            pos: me,
+            kind: ExtKind::Block(state, Box::new(h)),
+            pending: true,
+        });
+        true
     }
 
     /// Adds a known span, and its print, each in its order.
@@ -806,10 +858,19 @@ impl Redactor {
                     e.pos += n as u64;
                     ended
                 }
-                ExtKind::Armor(a, h) => loop {
+                ExtKind::Block(a, h) => loop {
                     let from = self.at(e.pos);
                     match a.step(&self.buf[from..], eof) {
+                        Step::Skip(n) => {
+                            debug_assert!(e.pending);
+                            e.pos += n as u64;
+                            e.start = e.pos;
+                        }
                         Step::Take(n) => {
+                            if e.pending {
+                                e.pending = false;
+                                self.open_pending(e.rule, e.pos);
+                            }
                             h.update(&self.buf[from..from + n]);
                             e.pos += n as u64;
                         }
@@ -823,7 +884,9 @@ impl Redactor {
                     }
                 },
             };
-            if e.pos != before || closed {
+            if e.pending {
+                changed |= e.pos != before || closed;
+            } else if e.pos != before || closed {
                 changed = true;
                 self.update_span(e.rule, e.pos, !closed);
             }
@@ -832,7 +895,7 @@ impl Redactor {
                 self.next[r] = self.next[r].max(e.pos);
                 // Learned values: a closed run teaches its whole span.
                 self.learned.run_closed(e.rule, e.pos);
-                if let ExtKind::Armor(_, h) = e.kind {
+                if let ExtKind::Block(_, h) = e.kind {
                     if let Some(f) = self
                         .prints
                         .rules
@@ -851,6 +914,23 @@ impl Redactor {
             }
         }
         changed
+    }
+
+    /// Records the open span of a pending block at its first byte.
+    fn open_pending(&mut self, rule: u32, start: u64) {
+        let span = Span {
+            start,
+            end: start,
+            rule,
+            open: true,
+        };
+        let print = SpanPrint {
+            start,
+            rule,
+            fingerprint: None,
+            learned: false,
+        };
+        self.insert_span(span, print);
     }
 
     fn update_span(&mut self, rule: u32, end: u64, open: bool) {

@@ -29,7 +29,7 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax as re_syntax;
 use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
 
-use super::{armor, learned, Style, DENSE_GAP, DENSE_RUN};
+use super::{armor, learned, yaml, Style, DENSE_GAP, DENSE_RUN};
 use crate::rules::escape::Decoded;
 use crate::rules::{Block, RuleSet};
 
@@ -154,7 +154,24 @@ impl Oracle {
                     None => (ms, me),
                 };
                 let (ss, se) = (raw[ss], raw[se]);
-                if ss == se || rule.accept(&hay[ss..se]).is_err() {
+                if ss == se {
+                    // A Kubernetes Secret map's header: its block decides.
+                    if let Some(Block::K8sSecretMap { max_bytes }) = rule.block {
+                        let header = &hay[raw[ms]..se];
+                        let (skip, n) = yaml::block_len(header, &hay[se..], max_bytes);
+                        if n > 0 {
+                            let (start, end) = (se + skip, se + skip + n);
+                            pos = pos.max(decoded.at_or_after(end));
+                            out.push(OracleSpan {
+                                start,
+                                end,
+                                rule: r,
+                            });
+                        }
+                    }
+                    continue;
+                }
+                if rule.accept(&hay[ss..se]).is_err() {
                     continue;
                 }
                 let close = run.0 > 0
@@ -171,6 +188,7 @@ impl Oracle {
                     (Some(Block::Armor { max_bytes }), _) => {
                         se + armor::block_len(&hay[se..], max_bytes)
                     }
+                    (Some(Block::K8sSecretMap { .. }), _) => unreachable!("no secret"),
                     (None, Some(class)) => se + class.run(&hay[se..], true).0,
                     (None, None) => se,
                 };

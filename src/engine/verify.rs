@@ -26,7 +26,7 @@ use regex_automata::{Anchored, Input};
 use super::marks::Hay;
 use super::{learned, Hit, Redactor, LOOK_BEHIND};
 use crate::rules::screen::{Ask, Probe, Screen, Walk, Window};
-use crate::rules::{Analysis, Rule};
+use crate::rules::{Analysis, Block, Rule};
 
 /// Up to this many bytes between the earliest start a match may have and
 /// its keyword, verification tries each start anchored.
@@ -301,8 +301,15 @@ impl Redactor {
         let Some((ss, se)) = secret else {
             return false;
         };
+        if ss == se {
+            // A Kubernetes Secret map's header: its block decides.
+            return match rule.block {
+                Some(Block::K8sSecretMap { max_bytes }) => self.open_map(r, ms, se, max_bytes),
+                _ => false,
+            };
+        }
         let secret = &self.buf[self.at(ss)..self.at(se)];
-        if ss == se || rule.accept(secret).is_err() || self.allowed(rule, secret) {
+        if rule.accept(secret).is_err() || self.allowed(rule, secret) {
             return false;
         }
         let capped = rule.block.is_none() && self.dense_run(r, ss);

@@ -234,6 +234,14 @@ pub enum Block {
         /// Cap on the block's length after the header.
         max_bytes: usize,
     },
+    /// The map after a Kubernetes Secret's `data:` / `stringData:` header
+    /// line, whose end the match marks with an empty `secret` group: from the
+    /// first value, every following line indented at least as far as the
+    /// first entry, up to `max_bytes` (see `engine::yaml`).
+    K8sSecretMap {
+        /// Cap on the block's length after the match.
+        max_bytes: usize,
+    },
 }
 
 /// One worked example, placeholders expanded.
@@ -975,7 +983,15 @@ fn check_checks(
         syntax::BlockKind::Armor => Block::Armor {
             max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
         },
+        syntax::BlockKind::K8sSecretMap => Block::K8sSecretMap {
+            max_bytes: rc.max_block_bytes.unwrap_or(DEFAULT_MAX_BLOCK_BYTES),
+        },
     });
+    if block.is_some_and(|b| matches!(b, Block::K8sSecretMap { .. }))
+        && !rc.regex.contains("(?P<secret>)")
+    {
+        report.add("a k8s-secret-map rule's regex marks where its header ends with an empty (?P<secret>) group".into());
+    }
     if rc.max_block_bytes.is_some() && block.is_none() {
         report.add("max_block_bytes without block".into());
     }

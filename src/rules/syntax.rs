@@ -66,7 +66,9 @@ pub struct RuleConfig {
     #[serde(default)]
     pub extend: Option<String>,
     /// Multi-line block that follows the match: `armor` for PEM/PGP style
-    /// blocks (base64 body lines, header fields, `\n` escapes, footer).
+    /// blocks (base64 body lines, header fields, `\n` escapes, footer),
+    /// `k8s-secret-map` for the map after a Kubernetes Secret's `data:` /
+    /// `stringData:` line.
     #[serde(default)]
     pub block: Option<BlockKind>,
     /// Upper bound on a block's size in bytes (default 65536).
@@ -97,6 +99,9 @@ pub struct ExampleConfig {
 pub enum BlockKind {
     /// PEM, OpenSSH and PGP armor (see [`super::Block::Armor`]).
     Armor,
+    /// A Kubernetes Secret's map in YAML (see [`super::Block::K8sSecretMap`]).
+    #[serde(rename = "k8s-secret-map")]
+    K8sSecretMap,
 }
 
 /// Parses a rule file as [`RuleFileConfig`], one `[[rule]]` table at a

@@ -378,6 +378,20 @@ pub fn luhn_check_digit(digits: &[u8]) -> u8 {
 
 /// Standard base64 (padding optional) that decodes to printable ASCII
 /// `user:password` with a non-empty password.
+/// A standard base64 value as Kubernetes writes a Secret's data: whole
+/// 4-character groups (the last may end in `=` or `==`), holding an
+/// uppercase letter (base64 of text almost always does; the words of a
+/// ConfigMap's values mostly do not).
+pub fn base64_value(s: &[u8]) -> bool {
+    let body = s.strip_suffix(b"==").or(s.strip_suffix(b"=")).unwrap_or(s);
+    s.len().is_multiple_of(4)
+        && !body.is_empty()
+        && body
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        && body.iter().any(u8::is_ascii_uppercase)
+}
+
 fn basic_auth(s: &[u8]) -> bool {
     if s.iter().any(|&b| b == b'-' || b == b'_') {
         return false;
@@ -514,6 +528,18 @@ mod tests {
         }
         assert_eq!(parse("npm-crc32"), Some(Validator::Crc32Base62));
         assert_eq!(parse("nope"), None);
+    }
+
+    #[test]
+    fn base64_value_needs_whole_groups_and_an_uppercase_letter() {
+        assert!(base64_value(b"cGFzc3dvcmQ="));
+        assert!(base64_value(b"YQ=="));
+        assert!(base64_value(b"YWRtaW4x"));
+        assert!(!base64_value(b"production"));
+        assert!(!base64_value(b"staging1"));
+        assert!(!base64_value(b"1024"));
+        assert!(!base64_value(b"YQ=a"));
+        assert!(!base64_value(b"===="));
     }
 
     #[test]

@@ -271,6 +271,68 @@ fn joined_pem_keys_are_redacted_whole_at_every_split() {
     }
 }
 
+/// Issue 14 item 2: a Secret's YAML maps (kubectl's sorted `-o yaml`, a
+/// manifest's `stringData`, one escaped in a container log line, a List's
+/// nested map, CRLF lines) lose every value, keep every line around them,
+/// and give one finding a map, at every split; a ConfigMap's `data:` and
+/// `metadata:` maps are left alone.
+#[test]
+fn kubernetes_secret_yaml_maps_are_redacted_whole_at_every_split() {
+    let set = builtin();
+    let oracle = oracle(&set);
+    let mut rng = Rng::from_seed(b"k8s-yaml");
+    let mut b64 = |n: usize| {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let v: String = (0..n)
+            .map(|_| A[(rng.next_u64() % 64) as usize] as char)
+            .collect();
+        format!("Q{v}")
+    };
+    let values: Vec<String> = (0..8).map(|i| b64(22 + 4 * i)).collect();
+    let v = |i: usize| values[i].as_str();
+    let (v0, v1, v2, v3, v4, v5, v6, v7) = (v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7));
+    let kept = [
+        "apiVersion: v1\n",
+        "kind: Secret\n",
+        "  name: db\n",
+        "type: Opaque\n",
+        "LOG_LEVEL: debug",
+        "kind: ConfigMap",
+        "  kind: Secret\n",
+        "\\nkind: Secret\\n\",\"stream\":\"stdout\"}",
+        "kind: Secret\r\n",
+    ];
+    let input = format!(
+        "apiVersion: v1\ndata:\n  password: {v0}=\n  username: {v1}=\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\n\
+         ---\napiVersion: v1\ndata:\n  LOG_LEVEL: debug\n  mode: production\nkind: ConfigMap\n\
+         ---\nkind: Secret\nstringData:\n  config.yaml: |\n    user: app\n\n    password: \"{v2}\"\n  token: {v3}\n---\n\
+         items:\n- data:\n    tls.key: {v4}{v4}{v4}{v4}{v4}{v4}{v4}{v4}{v4}\n    tls.crt: {v5}=\n  kind: Secret\n\
+         {{\"log\":\"data:\\n  token: {v6}=\\n  ca.crt: {v7}=\\nkind: Secret\\n\",\"stream\":\"stdout\"}}\n\
+         data:\r\n  a: {v7}=\r\n  b: {v0}=\r\nkind: Secret\r\n"
+    );
+    let got = whole(&set, Style::Label, input.as_bytes());
+    let out = String::from_utf8_lossy(&got.out).into_owned();
+    for value in &values {
+        assert!(!out.contains(&value[..12]), "{value} leaked:\n{out}");
+    }
+    for k in kept {
+        assert!(out.contains(k), "{k:?} lost:\n{out}");
+    }
+    assert_eq!(out.lines().count(), input.lines().count(), "{out}");
+    let maps = got
+        .findings
+        .iter()
+        .filter(|f| f.rule.as_str() == "shapes.k8s-secret-yaml")
+        .count();
+    assert_eq!(maps, 5, "one finding a Secret's map:\n{out}");
+    let case = Case {
+        name: "k8s secret yaml".into(),
+        input: input.into_bytes(),
+    };
+    assert_invariant(&set, &case, Style::Label, Some(&oracle));
+    assert_invariant(&set, &case, Style::Mask, Some(&oracle));
+}
+
 /// Issue 13 item 4: a vendor token that a generic rule also claims (the
 /// same bytes, or a longer span around them) is one finding, under the rule
 /// the label shows, at every chunking.
