@@ -227,11 +227,16 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
         None => redactd::alert::Standalone::disabled(),
     };
     let tap = redactd::alert::Tap::new(alerts.alerts().clone(), "filter", None);
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
     let mut stdout = io::stdout().lock();
     let result = filter::run_alerting(
         &set,
         &opts,
         &sources,
+        threads,
         &mut stdout,
         findings_file.as_mut().map(|w| w as &mut dyn Write),
         &tap,

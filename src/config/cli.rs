@@ -76,6 +76,12 @@ pub struct FilterArgs {
     /// Write one JSON line per finding (never secret bytes) to FILE.
     #[arg(long, value_name = "FILE")]
     pub findings: Option<PathBuf>,
+    /// Threads that redact each input (0: one per core; 1: the main thread
+    /// only). Output, findings and their order are the same for every
+    /// count.
+    #[arg(long, value_name = "N", default_value_t = d::THREADS.default,
+          value_parser = clap::value_parser!(u64).range(0..=d::THREADS.max))]
+    pub threads: u64,
     /// Alerts on findings.
     #[command(flatten)]
     pub alerts: AlertArgs,

@@ -1100,6 +1100,106 @@ impl Learned {
     }
 }
 
+// === carrying the set across pieces of one stream ===
+
+/// The values a stream holds at a point, oldest first, each with its rule:
+/// what a redactor starting there must hold to go on as the stream would
+/// (`filter --threads` redacts pieces of one stream on several threads,
+/// see `modes::pieces`). Wiped when dropped; never written anywhere.
+#[derive(Default)]
+pub struct Carried {
+    values: Vec<(Vec<u8>, u32)>,
+}
+
+impl fmt::Debug for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the values.
+        f.debug_struct("Carried")
+            .field("values", &self.values.len())
+            .finish()
+    }
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        for (v, _) in &mut self.values {
+            wipe(v);
+        }
+    }
+}
+
+impl Carried {
+    /// Whether no value is carried.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The set after a later stretch of the stream that held `newer` at
+    /// its end (starting from an empty set) and met none of these values:
+    /// these are older than all of `newer`, so they go first and are
+    /// evicted first; at most `cap` stay.
+    pub fn then(&mut self, mut newer: Carried, cap: usize) {
+        let mut all = std::mem::take(&mut self.values);
+        all.append(&mut newer.values);
+        let extra = all.len().saturating_sub(cap);
+        for (v, _) in all.iter_mut().take(extra) {
+            wipe(v);
+        }
+        self.values = all.split_off(extra);
+    }
+}
+
+impl Learned {
+    /// The held values, oldest first.
+    pub(super) fn carried(&self) -> Carried {
+        let values = self
+            .recency
+            .values()
+            .map(|&slot| {
+                let v = self.value(slot);
+                (v.bytes.clone(), v.rule)
+            })
+            .collect();
+        Carried { values }
+    }
+
+    /// Holds `c`'s values (a new stream that goes on from where they were
+    /// held), before any byte is scanned: they are older than every value
+    /// learned from here on.
+    pub(super) fn seed(&mut self, c: &Carried) {
+        debug_assert!(self.recency.is_empty() && self.events.is_empty());
+        let skip = c.values.len().saturating_sub(self.cap);
+        for (bytes, rule) in &c.values[skip..] {
+            let hash = self.hasher.hash_one(bytes);
+            self.add(bytes.clone(), *rule, self.record_base, hash);
+        }
+    }
+
+    /// Whether nothing is waiting: no event or open run, and every
+    /// occurrence starting before `end` is found.
+    pub(super) fn settled(&self, end: u64) -> bool {
+        self.events.is_empty() && self.runs.is_empty() && self.frontier >= end
+    }
+}
+
+/// Whether any form of a value of `c` occurs in `hay` (a whole stretch of
+/// a stream): a set of at most `cap` values fingerprinted with
+/// `fingerprinter` holding `c` would find a learned occurrence there.
+pub fn occurs(c: &Carried, hay: &[u8], cap: usize, fingerprinter: Arc<Fingerprinter>) -> bool {
+    if c.is_empty() || cap == 0 {
+        return false;
+    }
+    let mut l = Learned::new(cap, fingerprinter);
+    l.seed(c);
+    let w = Window {
+        bytes: hay,
+        base: 0,
+        eof: true,
+    };
+    l.scan(&w, hay.len() as u64, true);
+    l.pop_found().is_some()
+}
+
 // === keeping the set ===
 
 /// Appends the `(key, offset)` of the index entries of one form, from its

@@ -589,6 +589,28 @@ impl Redactor {
         self.prints = Queues::default();
     }
 
+    /// Whether nothing is held or waiting: every byte fed is released, no
+    /// block or continuation is open, and no learned value is pending.
+    /// A redactor settled after a line break goes on exactly as a new one
+    /// holding its [`carried`](Self::carried) values would.
+    pub fn settled(&self) -> bool {
+        self.released == self.end()
+            && self.current.is_none()
+            && self.extenders.is_empty()
+            && self.learned.settled(self.end())
+    }
+
+    /// The learned values held now, oldest first (see [`learned::Carried`]).
+    pub fn carried(&self) -> learned::Carried {
+        self.learned.carried()
+    }
+
+    /// Holds `c`'s learned values, as if this new stream went on from
+    /// where they were held. Call it before the first byte.
+    pub fn seed_learned(&mut self, c: &learned::Carried) {
+        self.learned.seed(c);
+    }
+
     /// Forgets the learned values (see [`learned`]): the next bytes begin a
     /// stream of their own as far as learning goes (an HTTP request body,
     /// a datagram). Call it between streams, after [`finish`](Self::finish)

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::input;
+use super::pieces::{self, Outcome, Work};
 use crate::alert::Tap;
 use crate::engine::{Finding, Options, Redactor, Sink};
 use crate::rules::RuleSet;
@@ -164,6 +165,9 @@ pub struct Summary {
     /// The rules' compiled regexes at the end: bytes (as the regex engine
     /// counts them), and how many were evicted to stay within the budget.
     pub regexes: (usize, u64),
+    /// With several threads: pieces written as a worker redacted them, and
+    /// pieces redacted again in order (see [`super::pieces`]).
+    pub pieces: (u64, u64),
 }
 
 impl Summary {
@@ -194,6 +198,12 @@ impl Summary {
         s.push_str(&format!(
             "redactd:   {hits} keyword hits verified, {screened} bytes screened, {searched} bytes searched\n"
         ));
+        if self.pieces != (0, 0) {
+            s.push_str(&format!(
+                "redactd:   {} pieces redacted by workers, {} again in order\n",
+                self.pieces.0, self.pieces.1
+            ));
+        }
         let (bytes, evicted) = self.regexes;
         s.push_str(&format!(
             "redactd:   compiled regexes {bytes} bytes, {evicted} evicted\n"
@@ -243,8 +253,8 @@ impl Sink for FilterSink<'_> {
     }
 }
 
-/// Redacts `sources` in order into `out`; findings go to `findings` as JSON
-/// lines when given.
+/// Redacts `sources` in order into `out` on one thread; findings go to
+/// `findings` as JSON lines when given.
 pub fn run(
     set: &Arc<RuleSet>,
     opts: &Options,
@@ -252,15 +262,18 @@ pub fn run(
     out: &mut dyn Write,
     findings: Option<&mut dyn Write>,
 ) -> Result<Summary, Error> {
-    run_alerting(set, opts, sources, out, findings, &Tap::default())
+    run_alerting(set, opts, sources, 1, out, findings, &Tap::default())
 }
 
-/// [`run`], also reporting every finding to `alerts` (source: the input's
-/// name). Reporting never blocks.
+/// [`run`] on `threads` threads (1: the calling thread only; more: each
+/// input in pieces, see [`super::pieces`], with the same output), also
+/// reporting every finding to `alerts` (source: the input's name).
+/// Reporting never blocks.
 pub fn run_alerting(
     set: &Arc<RuleSet>,
     opts: &Options,
     sources: &[Source],
+    threads: usize,
     out: &mut dyn Write,
     mut findings: Option<&mut dyn Write>,
     alerts: &Tap,
@@ -278,15 +291,6 @@ pub fn run_alerting(
     let mut out = io::BufWriter::with_capacity(READ_SIZE, out);
     for source in sources {
         let name = source.name();
-        let (mut reader, gzip) = match open(source) {
-            Ok(r) => r,
-            Err(e) => {
-                summary.unreadable.push(InputError::new(name, false, 0, e));
-                continue;
-            }
-        };
-        summary.gzip_inputs += u64::from(gzip);
-        let mut redactor = Redactor::new(Arc::clone(set), opts.clone());
         let mut sink = FilterSink {
             out: &mut out,
             source: &name,
@@ -294,26 +298,40 @@ pub fn run_alerting(
             counts: &mut summary.findings,
             alerts,
         };
-        let failed = pump(&mut *reader, &mut buf, &mut redactor, &mut sink)?;
-        let withheld = match failed {
-            None => {
-                redactor.try_finish(&mut sink)?;
-                (0, 0)
-            }
-            Some(_) => end_at_error(&mut redactor, &mut sink)?,
+        let outcome = if threads > 1 {
+            let mut flush = |s: &mut FilterSink<'_>| s.out.flush().map_err(output_error);
+            pieces::run(
+                set,
+                opts,
+                source,
+                (threads, pieces::PIECE),
+                &mut sink,
+                &mut flush,
+            )?
+        } else {
+            one_thread(set, opts, source, &mut buf, &mut sink)?
         };
         sink.out.flush().map_err(output_error)?;
-        let st = redactor.stats();
-        summary.bytes_in += st.bytes_in;
-        summary.bytes_out += st.bytes_out.saturating_sub(withheld.1);
-        summary.bytes_redacted += st.bytes_redacted;
-        summary.work.0 += st.hits_verified;
-        summary.work.1 += st.screened_bytes;
-        summary.work.2 += st.searched_bytes;
-        if let Some(e) = failed {
+        let o = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                summary.unreadable.push(InputError::new(name, false, 0, e));
+                continue;
+            }
+        };
+        summary.gzip_inputs += u64::from(o.gzip);
+        summary.bytes_in += o.work.bytes_in;
+        summary.bytes_out += o.work.bytes_out;
+        summary.bytes_redacted += o.work.bytes_redacted;
+        summary.work.0 += o.work.hits;
+        summary.work.1 += o.work.screened;
+        summary.work.2 += o.work.searched;
+        summary.pieces.0 += o.pieces.0;
+        summary.pieces.1 += o.pieces.1;
+        if let Some((e, withheld, _)) = o.failed {
             summary
                 .unreadable
-                .push(InputError::new(name, gzip, withheld.0, e));
+                .push(InputError::new(name, o.gzip, withheld, e));
         }
     }
     if let Some(w) = findings.as_mut() {
@@ -324,8 +342,40 @@ pub fn run_alerting(
     Ok(summary)
 }
 
+/// Redacts one input on the calling thread: `Ok(Err(..))` when it cannot
+/// be opened.
+fn one_thread(
+    set: &Arc<RuleSet>,
+    opts: &Options,
+    source: &Source,
+    buf: &mut [u8],
+    sink: &mut FilterSink<'_>,
+) -> Result<io::Result<Outcome>, Error> {
+    let (mut reader, gzip) = match open(source) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut redactor = Redactor::new(Arc::clone(set), opts.clone());
+    let failed = pump(&mut *reader, buf, &mut redactor, sink)?;
+    let withheld = match failed {
+        None => {
+            redactor.try_finish(sink)?;
+            (0, 0)
+        }
+        Some(_) => end_at_error(&mut redactor, sink)?,
+    };
+    let mut work = Work::of(redactor.stats());
+    work.bytes_out = work.bytes_out.saturating_sub(withheld.1);
+    Ok(Ok(Outcome {
+        gzip,
+        work,
+        failed: failed.map(|e| (e, withheld.0, withheld.1)),
+        pieces: (0, 0),
+    }))
+}
+
 /// Opens `source`, decompressing it when it is gzip; whether it is.
-fn open(source: &Source) -> io::Result<(Box<dyn Read>, bool)> {
+pub(super) fn open(source: &Source) -> io::Result<(Box<dyn Read>, bool)> {
     match source {
         Source::Stdin => input::open(io::stdin().lock()),
         Source::File(p) => input::open(File::open(p)?),

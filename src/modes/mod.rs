@@ -8,7 +8,8 @@
 //! [`crate::net`], their tallies in [`crate::counters`], and opening files
 //! and stdin (gzip detected by its magic bytes) in [`input`].
 //!
-//! - [`filter`]: files or stdin to stdout.
+//! - [`filter`]: files or stdin to stdout ([`pieces`]: one input on
+//!   several threads).
 //! - [`syslog`]: the syslog relay (TCP, TLS, UDP in; one queue and writer
 //!   per listener out).
 //! - [`tcp`]: the line-stream proxy, one upstream connection per client.
@@ -24,5 +25,6 @@ pub mod filter;
 pub mod http;
 pub mod http_stream;
 pub mod input;
+pub mod pieces;
 pub mod syslog;
 pub mod tcp;

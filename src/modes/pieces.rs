@@ -1,0 +1,779 @@
+//! `filter --threads N`: one input redacted in pieces on N threads and
+//! written in order, byte for byte what one thread writes.
+//!
+//! # How
+//!
+//! A reader thread reads the input (decompressing it if need be) and cuts
+//! it into *pieces* after a line break: each read of up to [`PIECE`] bytes,
+//! up to its last line break (the rest starts the next piece). A piece of a
+//! line longer than that ends where the read does: it is *cut*. Workers
+//! redact pieces speculatively, each as a stream of its own from a new
+//! redactor; the committer (the calling thread) takes them in order and
+//! writes a piece's output only if it is what the whole stream's redactor
+//! would have written there:
+//!
+//! - **Where a piece starts.** No rule match holds a line break, so a match
+//!   in a piece cannot have begun in the one before. What can carry across
+//!   a line break is an open block (a PEM body, a Kubernetes Secret map), a
+//!   decision waiting for the next bytes, or learned values. So the piece
+//!   before must end *settled* ([`Redactor::settled`] after a line break:
+//!   everything released, nothing open or waiting); if it does not, or if
+//!   it was cut, the committer redactor carries on through the next piece
+//!   itself (the worker's work is not used; the reader does not even hand
+//!   a piece after a cut to the workers).
+//! - **Learned values** ([`crate::engine::learned`]). The stream's set when
+//!   a piece starts, `S`, is carried from piece to piece ([`Carried`]). A
+//!   worker starts with none. If no form of a value of `S` occurs in the
+//!   piece ([`learned::occurs`]), the values of `S` are never seen there,
+//!   so they stay the oldest held and are evicted before any value the
+//!   piece learns: the piece's own values come and go exactly as in the
+//!   worker's run, and its output is the same. `S` then becomes `S`
+//!   followed by the worker's set, the newest `learned_values` of them
+//!   ([`Carried::then`]). If a value of `S` does occur, the committer
+//!   redacts the piece again itself from a redactor holding `S`.
+//! - Findings carry offsets and line numbers of their piece: the committer
+//!   adds the piece's start.
+//!
+//! So the output, the findings and their order are those of one thread for
+//! every input, whatever the piece boundaries (tested with pieces of a few
+//! bytes); what differs is only how much work is done twice (a redone
+//! piece), which the [`Work`] counters count once, as one thread would.
+//!
+//! # Memory
+//!
+//! At most `2 N + 2` pieces are read and not yet written: each holds its
+//! input and its output (`PIECE` bytes each, more only by a line's carry),
+//! and each worker holds one redactor's window. A line longer than a
+//! piece goes through the committer's redactor in cut pieces, in the same
+//! bounded window as one thread.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use super::filter::{open, Source};
+use crate::engine::learned::{self, Carried};
+use crate::engine::{Finding, Options, Redactor, Sink, Stats};
+use crate::rules::RuleSet;
+
+/// Bytes read at a time: a piece is one read, up to its last line break.
+pub const PIECE: usize = 256 * 1024;
+
+/// The counters of the engine's work that a filter run reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Input bytes.
+    pub bytes_in: u64,
+    /// Output bytes.
+    pub bytes_out: u64,
+    /// Input bytes inside redacted spans.
+    pub bytes_redacted: u64,
+    /// Keyword hits verified.
+    pub hits: u64,
+    /// Bytes the screens walked.
+    pub screened: u64,
+    /// Bytes the regexes searched.
+    pub searched: u64,
+}
+
+impl Work {
+    /// A redactor's counters.
+    pub fn of(s: &Stats) -> Work {
+        Work {
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            bytes_redacted: s.bytes_redacted,
+            hits: s.hits_verified,
+            screened: s.screened_bytes,
+            searched: s.searched_bytes,
+        }
+    }
+
+    /// What was counted since `earlier`.
+    fn since(self, earlier: Work) -> Work {
+        Work {
+            bytes_in: self.bytes_in - earlier.bytes_in,
+            bytes_out: self.bytes_out - earlier.bytes_out,
+            bytes_redacted: self.bytes_redacted - earlier.bytes_redacted,
+            hits: self.hits - earlier.hits,
+            screened: self.screened - earlier.screened,
+            searched: self.searched - earlier.searched,
+        }
+    }
+
+    /// Adds `other`.
+    pub fn add(&mut self, other: Work) {
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.bytes_redacted += other.bytes_redacted;
+        self.hits += other.hits;
+        self.screened += other.screened;
+        self.searched += other.searched;
+    }
+}
+
+/// How an input went.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Whether it was gzip.
+    pub gzip: bool,
+    /// The engine's work on it.
+    pub work: Work,
+    /// The read error that ended it, with the input bytes and output bytes
+    /// withheld at it (see [`super::filter`]).
+    pub failed: Option<(io::Error, u64, u64)>,
+    /// Pieces whose worker output was written, and pieces the committer
+    /// redacted itself (after a cut, an unsettled end or a carried value
+    /// met; on one thread, none of either).
+    pub pieces: (u64, u64),
+}
+
+/// One piece of the input.
+#[derive(Debug)]
+struct Piece {
+    seq: u64,
+    bytes: Vec<u8>,
+    /// Stream offset of its first byte.
+    offset: u64,
+    /// Line breaks before it.
+    line: u64,
+    /// It does not end after a line break (and is not the last).
+    cut: bool,
+    /// The piece before it was cut.
+    follows_cut: bool,
+    /// The input ends with it.
+    last: bool,
+}
+
+/// A worker's redaction of a piece as a stream of its own.
+struct Spec {
+    out: Vec<u8>,
+    recs: Vec<Rec>,
+    settled: bool,
+    carried: Carried,
+    work: Work,
+}
+
+/// What a sink was given, in order (the bytes themselves in `Spec::out`).
+enum Rec {
+    Bytes(usize),
+    Finding(Finding),
+    SpanStart(u64),
+    SpanEnd(u64),
+}
+
+/// A sink that records, for replay by the committer.
+#[derive(Default)]
+struct Recorder {
+    out: Vec<u8>,
+    recs: Vec<Rec>,
+}
+
+impl Sink for Recorder {
+    type Error = std::convert::Infallible;
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.out.extend_from_slice(bytes);
+        match self.recs.last_mut() {
+            Some(Rec::Bytes(n)) => *n += bytes.len(),
+            _ => self.recs.push(Rec::Bytes(bytes.len())),
+        }
+        Ok(())
+    }
+
+    fn finding(&mut self, f: Finding) -> Result<(), Self::Error> {
+        self.recs.push(Rec::Finding(f));
+        Ok(())
+    }
+
+    fn span_start(&mut self, at: u64) -> Result<(), Self::Error> {
+        self.recs.push(Rec::SpanStart(at));
+        Ok(())
+    }
+
+    fn span_end(&mut self, at: u64) -> Result<(), Self::Error> {
+        self.recs.push(Rec::SpanEnd(at));
+        Ok(())
+    }
+}
+
+/// A sink seen from a stream that starts `offset` bytes and `line` line
+/// breaks into the real one.
+struct Shifted<'a, S> {
+    inner: &'a mut S,
+    offset: u64,
+    line: u64,
+}
+
+impl<S: Sink> Sink for Shifted<'_, S> {
+    type Error = S::Error;
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), S::Error> {
+        self.inner.bytes(bytes)
+    }
+
+    fn finding(&mut self, mut f: Finding) -> Result<(), S::Error> {
+        f.offset += self.offset;
+        f.line += self.line;
+        self.inner.finding(f)
+    }
+
+    fn span_start(&mut self, at: u64) -> Result<(), S::Error> {
+        self.inner.span_start(at + self.offset)
+    }
+
+    fn span_end(&mut self, at: u64) -> Result<(), S::Error> {
+        self.inner.span_end(at + self.offset)
+    }
+}
+
+/// A sink that passes findings on and drops the bytes, counting them.
+struct Withhold<'a, S> {
+    inner: Shifted<'a, S>,
+    out: u64,
+}
+
+impl<S: Sink> Sink for Withhold<'_, S> {
+    type Error = S::Error;
+
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), S::Error> {
+        self.out += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn finding(&mut self, f: Finding) -> Result<(), S::Error> {
+        self.inner.finding(f)
+    }
+}
+
+/// What the committer receives.
+enum Msg {
+    /// The input opened (whether it is gzip), or did not.
+    Opened(io::Result<bool>),
+    /// A piece, and a worker's redaction of it (none for a piece the
+    /// committer must redact itself).
+    Piece(Piece, Option<Spec>),
+    /// The input ended after the pieces before `seq`, by a read error.
+    Failed(u64, io::Error),
+}
+
+/// Redacts `source` into `sink` on `threads` worker threads, in pieces of
+/// up to `piece` bytes, calling `written` after each piece's output. `Err`
+/// is the sink's; an input that cannot be opened is `Ok(Err(..))`.
+pub fn run<S: Sink>(
+    set: &Arc<RuleSet>,
+    opts: &Options,
+    source: &Source,
+    (threads, piece): (usize, usize),
+    sink: &mut S,
+    written: &mut dyn FnMut(&mut S) -> Result<(), S::Error>,
+) -> Result<io::Result<Outcome>, S::Error> {
+    let in_flight = 2 * threads + 2;
+    let (tokens_tx, tokens_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = tokens_tx.send(());
+    }
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Piece>(in_flight);
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let (done_tx, done_rx) = mpsc::channel::<Msg>();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (set, opts) = (Arc::clone(set), opts.clone());
+            let (jobs, done) = (Arc::clone(&jobs_rx), done_tx.clone());
+            std::thread::spawn(move || work(set, opts, &jobs, &done))
+        })
+        .collect();
+    drop(jobs_rx);
+    let reader = Reader {
+        tokens: tokens_rx,
+        jobs: jobs_tx,
+        done: done_tx,
+        piece: piece.max(1),
+    };
+    let source = source.clone();
+    // Not joined: it may be blocked reading a held-open stdin when the
+    // output fails; it ends at its next read.
+    std::thread::spawn(move || reader.run(&source));
+    let mut c = Committer {
+        set: Arc::clone(set),
+        opts: opts.clone(),
+        carried: Carried::default(),
+        live: None,
+        work: Work::default(),
+        pieces: (0, 0),
+    };
+    let result = c.run(&done_rx, &tokens_tx, sink, written);
+    drop(done_rx);
+    drop(tokens_tx);
+    if result.is_ok() {
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+    result
+}
+
+/// A worker: redacts the pieces it is handed, each as a stream of its own.
+fn work(set: Arc<RuleSet>, opts: Options, jobs: &Mutex<Receiver<Piece>>, done: &Sender<Msg>) {
+    let mut r = Redactor::new(set, opts);
+    loop {
+        let next = jobs.lock().map(|rx| rx.recv());
+        let Ok(Ok(p)) = next else { return };
+        r.reset();
+        r.forget_learned();
+        let before = Work::of(r.stats());
+        let mut rec = Recorder::default();
+        r.write(&p.bytes, &mut rec);
+        if p.last {
+            r.finish(&mut rec);
+        } else {
+            r.flush_idle(&mut rec);
+        }
+        let spec = Spec {
+            out: rec.out,
+            recs: rec.recs,
+            settled: r.settled(),
+            carried: r.carried(),
+            work: Work::of(r.stats()).since(before),
+        };
+        if done.send(Msg::Piece(p, Some(spec))).is_err() {
+            return;
+        }
+    }
+}
+
+/// The reader thread's ends of the channels.
+struct Reader {
+    tokens: Receiver<()>,
+    jobs: SyncSender<Piece>,
+    done: Sender<Msg>,
+    piece: usize,
+}
+
+/// Where the reader is in the stream.
+#[derive(Default)]
+struct Cursor {
+    seq: u64,
+    offset: u64,
+    line: u64,
+    follows_cut: bool,
+}
+
+impl Reader {
+    fn run(self, source: &Source) {
+        let (mut input, gzip) = match open(source) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = self.done.send(Msg::Opened(Err(e)));
+                return;
+            }
+        };
+        if self.done.send(Msg::Opened(Ok(gzip))).is_err() {
+            return;
+        }
+        let mut at = Cursor::default();
+        let mut carry = Vec::new();
+        loop {
+            let mut buf = std::mem::take(&mut carry);
+            let have = buf.len();
+            buf.resize(have + self.piece, 0);
+            let n = loop {
+                match input.read(&mut buf[have..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r,
+                }
+            };
+            let sent = match n {
+                Ok(0) => {
+                    buf.truncate(have);
+                    let _ = self.dispatch(&mut at, buf, false, true);
+                    return;
+                }
+                Ok(n) => {
+                    buf.truncate(have + n);
+                    match memchr::memrchr(b'\n', &buf[have..]) {
+                        Some(i) => {
+                            carry = buf.split_off(have + i + 1);
+                            self.dispatch(&mut at, buf, false, false)
+                        }
+                        None if buf.len() >= self.piece => self.dispatch(&mut at, buf, true, false),
+                        None => {
+                            carry = buf;
+                            true
+                        }
+                    }
+                }
+                Err(e) => {
+                    buf.truncate(have);
+                    if !buf.is_empty() && !self.dispatch(&mut at, buf, true, false) {
+                        return;
+                    }
+                    let _ = self.done.send(Msg::Failed(at.seq, e));
+                    return;
+                }
+            };
+            if !sent {
+                return;
+            }
+        }
+    }
+
+    /// Hands a piece on, once fewer than the limit are in flight; false
+    /// when the committer has stopped.
+    fn dispatch(&self, at: &mut Cursor, bytes: Vec<u8>, cut: bool, last: bool) -> bool {
+        if self.tokens.recv().is_err() {
+            return false;
+        }
+        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        let p = Piece {
+            seq: at.seq,
+            offset: at.offset,
+            line: at.line,
+            cut: cut && !last,
+            follows_cut: at.follows_cut,
+            last,
+            bytes,
+        };
+        at.seq += 1;
+        at.offset += p.bytes.len() as u64;
+        at.line += lines;
+        at.follows_cut = p.cut;
+        if p.cut || p.follows_cut {
+            self.done.send(Msg::Piece(p, None)).is_ok()
+        } else {
+            self.jobs.send(p).is_ok()
+        }
+    }
+}
+
+/// The committer's redactor while it carries the stream itself (after a
+/// piece that did not settle, was cut, or met a carried value), with where
+/// its stream starts.
+struct Live {
+    r: Redactor,
+    offset: u64,
+    line: u64,
+}
+
+struct Committer {
+    set: Arc<RuleSet>,
+    opts: Options,
+    /// The stream's learned values where the next piece starts (while no
+    /// redactor is live).
+    carried: Carried,
+    live: Option<Live>,
+    work: Work,
+    /// Pieces taken from workers, and redacted by the committer.
+    pieces: (u64, u64),
+}
+
+/// A piece or the input's end, in stream order.
+enum Item {
+    Piece(Piece, Option<Spec>),
+    Failed(io::Error),
+}
+
+impl Committer {
+    fn run<S: Sink>(
+        &mut self,
+        done: &Receiver<Msg>,
+        tokens: &SyncSender<()>,
+        sink: &mut S,
+        written: &mut dyn FnMut(&mut S) -> Result<(), S::Error>,
+    ) -> Result<io::Result<Outcome>, S::Error> {
+        let gzip = match done.recv() {
+            Ok(Msg::Opened(Ok(gzip))) => gzip,
+            Ok(Msg::Opened(Err(e))) => return Ok(Err(e)),
+            _ => return Ok(Err(io::Error::other("the input's reader stopped"))),
+        };
+        let mut waiting: BTreeMap<u64, Item> = BTreeMap::new();
+        let mut next = 0;
+        loop {
+            let item = match waiting.remove(&next) {
+                Some(item) => item,
+                None => {
+                    match done.recv() {
+                        Ok(Msg::Piece(p, spec)) => {
+                            waiting.insert(p.seq, Item::Piece(p, spec));
+                        }
+                        Ok(Msg::Failed(seq, e)) => {
+                            waiting.insert(seq, Item::Failed(e));
+                        }
+                        Ok(Msg::Opened(_)) => {}
+                        Err(_) => {
+                            let e = io::Error::other("the input's reader stopped");
+                            waiting.insert(next, Item::Failed(e));
+                        }
+                    }
+                    continue;
+                }
+            };
+            next += 1;
+            match item {
+                Item::Piece(p, spec) => {
+                    let last = p.last;
+                    self.commit(p, spec, sink)?;
+                    written(sink)?;
+                    let _ = tokens.send(());
+                    if last {
+                        return Ok(Ok(self.outcome(gzip, None)));
+                    }
+                }
+                Item::Failed(e) => {
+                    let withheld = self.end_at_error(sink)?;
+                    written(sink)?;
+                    return Ok(Ok(self.outcome(gzip, Some((e, withheld.0, withheld.1)))));
+                }
+            }
+        }
+    }
+
+    fn outcome(&mut self, gzip: bool, failed: Option<(io::Error, u64, u64)>) -> Outcome {
+        Outcome {
+            gzip,
+            work: self.work,
+            failed,
+            pieces: self.pieces,
+        }
+    }
+
+    /// Writes piece `p`: the worker's output if it is the stream's,
+    /// otherwise the piece redacted again by a live redactor.
+    fn commit<S: Sink>(
+        &mut self,
+        p: Piece,
+        spec: Option<Spec>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        if self.live.is_none() {
+            let cap = self.opts.learned_values;
+            let fp = Arc::clone(&self.opts.fingerprinter);
+            let usable =
+                spec.filter(|s| s.settled && !learned::occurs(&self.carried, &p.bytes, cap, fp));
+            if let Some(s) = usable {
+                let mut to = Shifted {
+                    inner: sink,
+                    offset: p.offset,
+                    line: p.line,
+                };
+                replay(&s.out, s.recs, &mut to)?;
+                self.pieces.0 += 1;
+                self.work.add(s.work);
+                self.carried.then(s.carried, cap);
+                return Ok(());
+            }
+            let mut r = Redactor::new(Arc::clone(&self.set), self.opts.clone());
+            r.seed_learned(&self.carried);
+            self.live = Some(Live {
+                r,
+                offset: p.offset,
+                line: p.line,
+            });
+        }
+        self.pieces.1 += 1;
+        let l = self.live.as_mut().expect("a live redactor");
+        let mut to = Shifted {
+            inner: sink,
+            offset: l.offset,
+            line: l.line,
+        };
+        l.r.try_write(&p.bytes, &mut to)?;
+        if p.last {
+            l.r.try_finish(&mut to)?;
+        } else {
+            l.r.try_flush_idle(&mut to)?;
+        }
+        if p.last || (!p.cut && l.r.settled()) {
+            let l = self.live.take().expect("a live redactor");
+            self.carried = l.r.carried();
+            self.work.add(Work::of(l.r.stats()));
+        }
+        Ok(())
+    }
+
+    /// Ends a stream cut by a read error as one thread does: releases what
+    /// cannot hold a secret in progress, then decides the rest (its
+    /// findings are reported) without writing it. Returns (input bytes
+    /// withheld, output bytes withheld).
+    fn end_at_error<S: Sink>(&mut self, sink: &mut S) -> Result<(u64, u64), S::Error> {
+        let Some(mut l) = self.live.take() else {
+            return Ok((0, 0));
+        };
+        let mut to = Shifted {
+            inner: sink,
+            offset: l.offset,
+            line: l.line,
+        };
+        let held = l.r.try_flush_idle(&mut to)?;
+        let mut withhold = Withhold { inner: to, out: 0 };
+        l.r.try_finish(&mut withhold)?;
+        let mut work = Work::of(l.r.stats());
+        work.bytes_out -= withhold.out;
+        self.work.add(work);
+        Ok((held, withhold.out))
+    }
+}
+
+/// Gives `sink` what a worker's redactor gave its recorder.
+fn replay<S: Sink>(out: &[u8], recs: Vec<Rec>, sink: &mut Shifted<'_, S>) -> Result<(), S::Error> {
+    let mut at = 0;
+    for rec in recs {
+        match rec {
+            Rec::Bytes(n) => {
+                sink.bytes(&out[at..at + n])?;
+                at += n;
+            }
+            Rec::Finding(f) => sink.finding(f)?,
+            Rec::SpanStart(x) => sink.span_start(x)?,
+            Rec::SpanEnd(x) => sink.span_end(x)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fingerprint::Fingerprinter;
+    use crate::engine::testing::{builtin_rules, github_token};
+    use crate::engine::{Collect, Style};
+
+    fn opts(learned: usize) -> Options {
+        Options {
+            style: Style::Label,
+            fingerprinter: Arc::new(Fingerprinter::new(b"pieces-unit-test-key", "t").unwrap()),
+            learned_values: learned,
+        }
+    }
+
+    /// `input` through the pipeline with pieces of `piece` bytes.
+    fn piecewise(
+        set: &Arc<RuleSet>,
+        o: &Options,
+        input: &[u8],
+        threads: usize,
+        piece: usize,
+    ) -> (Collect, Outcome) {
+        let dir = std::env::temp_dir().join(format!(
+            "redactd-pieces-{}-{threads}-{piece}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.log");
+        std::fs::write(&path, input).unwrap();
+        let mut c = Collect::default();
+        let source = Source::File(path);
+        let mut nothing = |_: &mut Collect| Ok(());
+        let outcome = run(set, o, &source, (threads, piece), &mut c, &mut nothing)
+            .unwrap()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (c, outcome)
+    }
+
+    /// A stream with what carries across line breaks: PEM bodies and a
+    /// Secret map over several lines, learned values met again lines
+    /// later (raw and JSON-escaped), CRLF, a line longer than the small
+    /// pieces, and no final line break.
+    fn tricky() -> Vec<u8> {
+        let (a, b, c) = (github_token("p1"), github_token("p2"), github_token("p3"));
+        let long = format!("token={} {}", github_token("p4"), "x".repeat(300));
+        format!(
+            "start ok\ntoken = '{a}' here\nplain line\nsaw {a} again\n\
+             key: -----BEGIN RSA PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldY\n\
+             WVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2\n-----END RSA PRIVATE KEY-----\nafter\r\n\
+             b={b}\r\n{{\"msg\":\"{b}\"}}\r\ndata:\n  password: aHVudGVyMlNlY3JldA==\n  \
+             user: YWRtaW4=\nkind: Secret\n{long}\nc={c}\nx\ny\nz\n{c}\n{a}\n\
+             password=Zq8vT3mW9kP2xR7n\nq\nr\nsaw Zq8vT3mW9kP2xR7n\npassword=Kd4sN8bV2cX6zL1m\n\
+             s\nt\nu\n{{\"v\":\"Zq8vT3mW9kP2xR7n Kd4sN8bV2cX6zL1m\"}}\nend {b}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_piece_size_writes_what_one_thread_writes() {
+        let set = builtin_rules();
+        for learned in [0, 1, 2, 16] {
+            let o = opts(learned);
+            let input = tricky();
+            let want = Redactor::redact_all(Arc::clone(&set), o.clone(), &input);
+            assert!(want.findings.len() >= 8, "{}", want.findings.len());
+            for piece in (1..=48).chain([61, 97, 200, 4096]) {
+                for threads in [2, 3] {
+                    let (got, outcome) = piecewise(&set, &o, &input, threads, piece);
+                    let what = format!("learned {learned}, pieces of {piece}, {threads} threads");
+                    assert_eq!(
+                        String::from_utf8_lossy(&got.out),
+                        String::from_utf8_lossy(&want.out),
+                        "{what}"
+                    );
+                    assert_eq!(got.findings, want.findings, "{what}");
+                    assert_eq!(outcome.work.bytes_in, input.len() as u64, "{what}");
+                    assert_eq!(outcome.work.bytes_out, want.out.len() as u64, "{what}");
+                    if piece >= 61 {
+                        assert!(outcome.pieces.0 > 0, "{what}: no worker's piece used");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn workers_do_the_work_unless_a_carried_value_recurs() {
+        let set = builtin_rules();
+        let o = opts(16);
+        // Distinct tokens, each once: every piece after a line break is a
+        // worker's.
+        let mut input = String::new();
+        for i in 0..200 {
+            input.push_str(&format!(
+                "line {i} token={}\nok\n",
+                github_token(&format!("w{i}"))
+            ));
+        }
+        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
+        let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 256);
+        assert_eq!(got.out, want.out);
+        assert_eq!(got.findings, want.findings);
+        let (used, redone) = outcome.pieces;
+        assert!(used > 30 && redone == 0, "{used} used, {redone} redone");
+        // A token still held met again in a later piece: that piece is
+        // redone, its copy redacted as the stream's learned value.
+        let again = format!(
+            "{input}{}\nbare {}\n",
+            "x\n".repeat(300),
+            github_token("w199")
+        );
+        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), again.as_bytes());
+        let (got, outcome) = piecewise(&set, &o, again.as_bytes(), 2, 256);
+        assert_eq!(got.out, want.out);
+        assert_eq!(got.findings, want.findings);
+        assert!(outcome.pieces.1 >= 1, "{:?}", outcome.pieces);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_piece_goes_through_in_order() {
+        let set = builtin_rules();
+        let o = opts(16);
+        let tok = github_token("long");
+        let line = format!("{} password={tok} {}", "a".repeat(5000), "b".repeat(5000));
+        let input = format!("{line}\n{line}\nshort {tok}\n");
+        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
+        let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 1000);
+        assert_eq!(got.out, want.out);
+        assert_eq!(got.findings, want.findings);
+        assert!(outcome.pieces.1 >= 10, "{:?}", outcome.pieces);
+    }
+
+    #[test]
+    fn an_input_that_cannot_be_opened_is_an_error_of_its_own() {
+        let set = builtin_rules();
+        let mut c = Collect::default();
+        let source = Source::File("/nonexistent/redactd-pieces".into());
+        let mut nothing = |_: &mut Collect| Ok(());
+        let r = run(&set, &opts(16), &source, (2, 64), &mut c, &mut nothing).unwrap();
+        assert!(r.is_err());
+        assert!(c.out.is_empty());
+    }
+}
