@@ -221,6 +221,14 @@ def cmd_docroot(d):
                 fh.write((f"<!-- {p} -->\n" + "lorem ipsum\n" * rng.randint(10, 300)).encode())
 
 
+def cmd_urls(port, n, seed):
+    """USER-AGENT<TAB>URL lines for a wget loop."""
+    rng = random.Random(int(seed))
+    for _ in range(int(n)):
+        _, path, headers = request(rng)
+        print(f"{headers['User-Agent']}\thttp://127.0.0.1:{port}{path}")
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *a, **k):
         return None
@@ -384,6 +392,139 @@ def cmd_redis_cmds():
     print("\n".join(out))
 
 
+JAVA_SRC = r'''
+package com.example.shop;
+
+import com.sun.net.httpserver.HttpServer;
+import java.io.*;
+import java.net.*;
+import java.net.http.*;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.logging.*;
+
+/** A small shop backend: JDK HTTP server, two JDK HTTP clients, a worker pool, GC pressure. */
+public class Shop {
+    static final Logger LOG = Logger.getLogger("com.example.shop.Shop");
+    static final Logger ORDERS = Logger.getLogger("com.example.shop.OrderService");
+    static final Logger INV = Logger.getLogger("com.example.shop.inventory.InventoryClient");
+    static final Random R = new Random(42);
+    static final Map<Integer, List<byte[]>> CACHE = new ConcurrentHashMap<>();
+
+    static void handle(com.sun.net.httpserver.HttpExchange ex) throws IOException {
+        String path = ex.getRequestURI().getPath();
+        int code = 200;
+        String body;
+        if (path.startsWith("/api/orders")) {
+            body = "{\"id\":" + R.nextInt(100000) + ",\"status\":\"paid\"}";
+        } else if (path.startsWith("/health")) {
+            body = "{\"status\":\"UP\"}";
+        } else {
+            code = 404;
+            body = "{\"error\":\"not found\"}";
+        }
+        byte[] b = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        ex.sendResponseHeaders(code, b.length);
+        try (OutputStream o = ex.getResponseBody()) { o.write(b); }
+    }
+
+    static void placeOrder(int i) {
+        int customer = 1000 + R.nextInt(9000);
+        String sku = "SKU-" + (1000 + R.nextInt(9000));
+        int cents = 100 + R.nextInt(50000);
+        ORDERS.info(String.format("Order %d placed by customer %d: sku=%s qty=%d total=%d.%02d EUR", i, customer, sku, 1 + R.nextInt(4), cents / 100, cents % 100));
+        if (R.nextInt(20) == 0) INV.warning("Low stock for " + sku + ": " + R.nextInt(5) + " left, reorder threshold 5");
+        if (R.nextInt(60) == 0) {
+            try {
+                Object o = null;
+                if (R.nextBoolean()) o.hashCode(); else Integer.parseInt("12a" + i);
+            } catch (RuntimeException e) {
+                ORDERS.log(Level.SEVERE, "Failed to settle order " + i + " for customer " + customer, e);
+            }
+        }
+        if (R.nextInt(10) == 0) ORDERS.fine("cache size " + CACHE.size());
+        List<byte[]> junk = new ArrayList<>();
+        for (int k = 0; k < 40; k++) junk.add(new byte[1024 + R.nextInt(8192)]);
+        CACHE.put(i % 3000, junk);
+    }
+
+    public static void main(String[] a) throws Exception {
+        int seconds = Integer.parseInt(a[0]);
+        HttpServer srv = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 50);
+        srv.createContext("/", Shop::handle);
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        srv.setExecutor(pool);
+        srv.start();
+        int port = srv.getAddress().getPort();
+        LOG.info("Shop started on 127.0.0.1:" + port + " with " + Runtime.getRuntime().availableProcessors() + " cpus, max heap " + Runtime.getRuntime().maxMemory() / 1048576 + " MiB");
+        HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        ExecutorService workers = Executors.newFixedThreadPool(3);
+        long end = System.currentTimeMillis() + seconds * 1000L;
+        int i = 0;
+        while (System.currentTimeMillis() < end) {
+            final int n = ++i;
+            workers.submit(() -> placeOrder(n));
+            String p = new String[]{"/api/orders/" + n, "/health", "/api/orders?customer=" + (1000 + n % 9000) + "&page=2", "/favicon.ico"}[n % 4];
+            try {
+                if (n % 2 == 0) {
+                    HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + port + p).openConnection();
+                    c.setRequestProperty("Accept", "application/json");
+                    c.setRequestProperty("X-Request-Id", UUID.randomUUID().toString());
+                    if (n % 8 == 0) {
+                        c.setRequestMethod("POST");
+                        c.setDoOutput(true);
+                        c.getOutputStream().write(("{\"sku\":\"SKU-" + (1000 + n % 9000) + "\",\"qty\":1}").getBytes());
+                    }
+                    int code = c.getResponseCode();
+                    InputStream in = code < 400 ? c.getInputStream() : c.getErrorStream();
+                    if (in != null) in.readAllBytes();
+                } else {
+                    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + p))
+                        .header("Accept", "application/json").timeout(Duration.ofSeconds(2)).build();
+                    HttpResponse<String> r = client.send(req, HttpResponse.BodyHandlers.ofString());
+                    if (r.statusCode() >= 400) LOG.warning("GET " + p + " -> " + r.statusCode());
+                }
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "request " + p + " failed", e);
+            }
+            if (n % 500 == 0) {
+                LOG.info(String.format("stats: orders=%d cache=%d free=%d MiB", n, CACHE.size(), Runtime.getRuntime().freeMemory() / 1048576));
+                System.gc();
+            }
+        }
+        workers.shutdown();
+        workers.awaitTermination(10, TimeUnit.SECONDS);
+        srv.stop(0);
+        pool.shutdown();
+        LOG.info("Shop stopped after " + i + " orders");
+    }
+}
+'''
+
+JAVA_LOGGING = r'''
+handlers = java.util.logging.ConsoleHandler
+.level = INFO
+java.util.logging.ConsoleHandler.level = ALL
+java.util.logging.ConsoleHandler.formatter = java.util.logging.SimpleFormatter
+com.example.shop.level = ALL
+sun.net.www.protocol.http.HttpURLConnection.level = ALL
+com.sun.net.httpserver.level = ALL
+jdk.internal.httpclient.debug.level = ALL
+jdk.httpclient.HttpClient.level = ALL
+'''
+
+
+def cmd_java_src(d):
+    os.makedirs(os.path.join(d, "src", "com", "example", "shop"), exist_ok=True)
+    with open(os.path.join(d, "src", "com", "example", "shop", "Shop.java"), "w") as f:
+        f.write(JAVA_SRC)
+    with open(os.path.join(d, "logging.properties"), "w") as f:
+        f.write(JAVA_LOGGING)
+
+
 LABEL = re.compile(rb"\[REDACTED:([^\]]*)\]")
 
 
@@ -467,6 +608,10 @@ def main():
         cmd_app_sql()
     elif c == "redis-cmds":
         cmd_redis_cmds()
+    elif c == "java-src":
+        cmd_java_src(a[1])
+    elif c == "urls":
+        cmd_urls(*a[1:4])
     elif c == "measure":
         return cmd_measure(a[1], a[2], a[3:])
     else:

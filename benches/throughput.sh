@@ -34,11 +34,15 @@ best() { # best of 3 wall times of a shell command, and the peak RSS of the last
     echo "$t $r"
 }
 read -r t_cat _ < <(best "cat < '$corpus' | cat > /dev/null")
-read -r t_red _ < <(best "'$bin' filter < '$corpus' | cat > /dev/null")
-read -r _ rss_red < <(secs sh -c "'$bin' filter < '$corpus' > /dev/null")
+read -r t_red _ < <(best "'$bin' filter --threads 1 < '$corpus' | cat > /dev/null")
+read -r _ rss_red < <(secs sh -c "'$bin' filter --threads 1 < '$corpus' > /dev/null")
+read -r t_par _ < <(best "'$bin' filter < '$corpus' | cat > /dev/null")
+read -r _ rss_par < <(secs sh -c "'$bin' filter < '$corpus' > /dev/null")
 echo "cat < f | cat:          ${t_cat}s  $(mb "$corpus" "$t_cat") MB/s"
-echo "redactd filter < f | cat: ${t_red}s  $(mb "$corpus" "$t_red") MB/s  peak RSS $((rss_red / 1024)) MiB"
+echo "redactd filter --threads 1 < f | cat: ${t_red}s  $(mb "$corpus" "$t_red") MB/s  peak RSS $((rss_red / 1024)) MiB"
 python3 -c "print(f'ratio to cat:           {$t_cat/$t_red:.3f}x')"
+echo "redactd filter (one thread per core, $(nproc)) < f | cat: ${t_par}s  $(mb "$corpus" "$t_par") MB/s  peak RSS $((rss_par / 1024)) MiB"
+python3 -c "print(f'ratio to cat:           {$t_cat/$t_par:.3f}x; to one thread {$t_red/$t_par:.2f}x')"
 if [ -n "${REDACTD_COMPARE_RULES:-}" ]; then
     other=(--no-builtin --rules "$REDACTD_COMPARE_RULES")
     n=$("$bin" rules list "${other[@]}" | wc -l)
@@ -46,11 +50,13 @@ if [ -n "${REDACTD_COMPARE_RULES:-}" ]; then
     echo "with $REDACTD_COMPARE_RULES ($n rules): ${t_other}s  $(mb "$corpus" "$t_other") MB/s"
     python3 -c "print(f'ratio to cat:           {$t_cat/$t_other:.3f}x; built-in pack takes {$t_red/$t_other:.2f}x its time')"
 fi
-"$bin" filter < "$corpus" > "$work/out.log"
+"$bin" filter --threads 1 < "$corpus" > "$work/out.log"
 python3 "$bench/verify_redaction.py" "$corpus" "$corpus.secrets.jsonl" "$work/out.log"
+"$bin" filter < "$corpus" > "$work/out-threads.log"
+if cmp -s "$work/out.log" "$work/out-threads.log"; then echo "one thread per core: identical output"; else echo "one thread per core: OUTPUT DIFFERS"; exit 1; fi
 
 # The same corpus written in random small chunks must give identical output.
-python3 - "$corpus" <<'PY' | "$bin" filter > "$work/out-chunked.log"
+python3 - "$corpus" <<'PY' | "$bin" filter --threads 1 > "$work/out-chunked.log"
 import os, random, sys
 rng = random.Random(7)
 with open(sys.argv[1], "rb") as f:

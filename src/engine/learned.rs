@@ -1182,22 +1182,69 @@ impl Learned {
     }
 }
 
-/// Whether any form of a value of `c` occurs in `hay` (a whole stretch of
-/// a stream): a set of at most `cap` values fingerprinted with
-/// `fingerprinter` holding `c` would find a learned occurrence there.
-pub fn occurs(c: &Carried, hay: &[u8], cap: usize, fingerprinter: Arc<Fingerprinter>) -> bool {
-    if c.is_empty() || cap == 0 {
-        return false;
+/// A set kept beside a [`Carried`] one to ask whether its values occur in
+/// a stretch of the stream, indexed once rather than at every question.
+#[derive(Debug)]
+pub struct Checker {
+    set: Learned,
+    /// The `seen` of the next value added: values added later are newer.
+    clock: u64,
+}
+
+impl Checker {
+    /// An empty set of at most `cap` values.
+    pub fn new(cap: usize, fingerprinter: Arc<Fingerprinter>) -> Checker {
+        Checker {
+            set: Learned::new(cap, fingerprinter),
+            clock: 0,
+        }
     }
-    let mut l = Learned::new(cap, fingerprinter);
-    l.seed(c);
-    let w = Window {
-        bytes: hay,
-        base: 0,
-        eof: true,
-    };
-    l.scan(&w, hay.len() as u64, true);
-    l.pop_found().is_some()
+
+    /// Holds exactly `c`'s values.
+    pub fn set_to(&mut self, c: &Carried) {
+        self.set.forget();
+        self.clock = 0;
+        self.extend(c);
+    }
+
+    /// Adds `newer`'s values as the newest, evicting the oldest past the
+    /// cap: as [`Carried::then`] does.
+    pub fn extend(&mut self, newer: &Carried) {
+        if self.set.cap == 0 {
+            return;
+        }
+        for (bytes, rule) in &newer.values {
+            self.clock += 1;
+            if self.set.recency.len() >= self.set.cap {
+                if let Some((_, &slot)) = self.set.recency.first_key_value() {
+                    self.set.evict(slot);
+                }
+            }
+            let hash = self.set.hasher.hash_one(bytes);
+            self.set.add(bytes.clone(), *rule, self.clock, hash);
+        }
+    }
+
+    /// Whether any form of a held value occurs in `hay` (a whole stretch
+    /// of the stream): a redactor holding these values would find a learned
+    /// occurrence there.
+    pub fn occurs(&mut self, hay: &[u8]) -> bool {
+        if self.set.recency.is_empty() {
+            return false;
+        }
+        let l = &mut self.set;
+        l.frontier = 0;
+        l.record_base = 0;
+        let w = Window {
+            bytes: hay,
+            base: 0,
+            eof: true,
+        };
+        l.scan(&w, hay.len() as u64, true);
+        let found = l.pop_found().is_some();
+        l.found.clear();
+        found
+    }
 }
 
 // === keeping the set ===

@@ -24,7 +24,7 @@
 //! - **Learned values** ([`crate::engine::learned`]). The stream's set when
 //!   a piece starts, `S`, is carried from piece to piece ([`Carried`]). A
 //!   worker starts with none. If no form of a value of `S` occurs in the
-//!   piece ([`learned::occurs`]), the values of `S` are never seen there,
+//!   piece ([`Checker::occurs`]), the values of `S` are never seen there,
 //!   so they stay the oldest held and are evicted before any value the
 //!   piece learns: the piece's own values come and go exactly as in the
 //!   worker's run, and its output is the same. `S` then becomes `S`
@@ -53,7 +53,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::filter::{open, Source};
-use crate::engine::learned::{self, Carried};
+use crate::engine::learned::{Carried, Checker};
 use crate::engine::{Finding, Options, Redactor, Sink, Stats};
 use crate::rules::RuleSet;
 
@@ -133,21 +133,36 @@ pub struct Outcome {
 #[derive(Debug)]
 struct Piece {
     seq: u64,
-    bytes: Vec<u8>,
+    /// Its bytes are `buf[..len]` (the rest is stale).
+    buf: Vec<u8>,
+    len: usize,
     /// Stream offset of its first byte.
     offset: u64,
-    /// Line breaks before it.
-    line: u64,
     /// It does not end after a line break (and is not the last).
     cut: bool,
     /// The piece before it was cut.
     follows_cut: bool,
     /// The input ends with it.
     last: bool,
+    /// An empty buffer (with room) for the worker's output.
+    spare: Vec<u8>,
+}
+
+impl Piece {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Line breaks in it.
+    fn lines(&self) -> u64 {
+        memchr::memchr_iter(b'\n', self.bytes()).count() as u64
+    }
 }
 
 /// A worker's redaction of a piece as a stream of its own.
 struct Spec {
+    /// Line breaks in the piece (counted here, on a worker).
+    lines: u64,
     out: Vec<u8>,
     recs: Vec<Rec>,
     settled: bool,
@@ -256,6 +271,9 @@ enum Msg {
     Piece(Piece, Option<Spec>),
     /// The input ended after the pieces before `seq`, by a read error.
     Failed(u64, io::Error),
+    /// A piece was queued for the workers: the committer may take it while
+    /// it waits.
+    Queued,
 }
 
 /// Redacts `source` into `sink` on `threads` worker threads, in pieces of
@@ -277,31 +295,52 @@ pub fn run<S: Sink>(
     let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Piece>(in_flight);
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let (done_tx, done_rx) = mpsc::channel::<Msg>();
-    let workers: Vec<_> = (0..threads)
+    // The committer also redacts queued pieces while the next one to
+    // write is not ready (on two cores, its own work is a tenth of theirs).
+    let workers = (0..threads)
         .map(|_| {
             let (set, opts) = (Arc::clone(set), opts.clone());
             let (jobs, done) = (Arc::clone(&jobs_rx), done_tx.clone());
-            std::thread::spawn(move || work(set, opts, &jobs, &done))
+            std::thread::Builder::new()
+                .name("redactd-piece".into())
+                .spawn(move || work(set, opts, &jobs, &done))
         })
-        .collect();
-    drop(jobs_rx);
+        .collect::<io::Result<Vec<_>>>();
+    let workers = match workers {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(io::Error::other(format!("cannot start a thread: {e}")))),
+    };
+    let (recycle, recycled) = mpsc::channel();
     let reader = Reader {
         tokens: tokens_rx,
         jobs: jobs_tx,
         done: done_tx,
         piece: piece.max(1),
+        recycled,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
     };
     let source = source.clone();
     // Not joined: it may be blocked reading a held-open stdin when the
     // output fails; it ends at its next read.
-    std::thread::spawn(move || reader.run(&source));
+    let reading = std::thread::Builder::new()
+        .name("redactd-read".into())
+        .spawn(move || reader.run(&source));
+    if let Err(e) = reading {
+        return Ok(Err(io::Error::other(format!("cannot start a thread: {e}"))));
+    }
     let mut c = Committer {
         set: Arc::clone(set),
         opts: opts.clone(),
         carried: Carried::default(),
+        checker: Checker::new(opts.learned_values, Arc::clone(&opts.fingerprinter)),
         live: None,
         work: Work::default(),
         pieces: (0, 0),
+        lines: 0,
+        recycle,
+        jobs: jobs_rx,
+        worker: None,
     };
     let result = c.run(&done_rx, &tokens_tx, sink, written);
     drop(done_rx);
@@ -320,27 +359,38 @@ fn work(set: Arc<RuleSet>, opts: Options, jobs: &Mutex<Receiver<Piece>>, done: &
     loop {
         let next = jobs.lock().map(|rx| rx.recv());
         let Ok(Ok(p)) = next else { return };
-        r.reset();
-        r.forget_learned();
-        let before = Work::of(r.stats());
-        let mut rec = Recorder::default();
-        r.write(&p.bytes, &mut rec);
-        if p.last {
-            r.finish(&mut rec);
-        } else {
-            r.flush_idle(&mut rec);
-        }
-        let spec = Spec {
-            out: rec.out,
-            recs: rec.recs,
-            settled: r.settled(),
-            carried: r.carried(),
-            work: Work::of(r.stats()).since(before),
-        };
+        let (p, spec) = speculate(&mut r, p);
         if done.send(Msg::Piece(p, Some(spec))).is_err() {
             return;
         }
     }
+}
+
+/// Redacts piece `p` with `r` as a stream of its own.
+fn speculate(r: &mut Redactor, mut p: Piece) -> (Piece, Spec) {
+    r.reset();
+    r.forget_learned();
+    let before = Work::of(r.stats());
+    let mut rec = Recorder {
+        out: std::mem::take(&mut p.spare),
+        recs: Vec::new(),
+    };
+    rec.out.reserve(p.len);
+    r.write(p.bytes(), &mut rec);
+    if p.last {
+        r.finish(&mut rec);
+    } else {
+        r.flush_idle(&mut rec);
+    }
+    let spec = Spec {
+        out: rec.out,
+        recs: rec.recs,
+        settled: r.settled(),
+        carried: r.carried(),
+        work: Work::of(r.stats()).since(before),
+        lines: p.lines(),
+    };
+    (p, spec)
 }
 
 /// The reader thread's ends of the channels.
@@ -349,6 +399,12 @@ struct Reader {
     jobs: SyncSender<Piece>,
     done: Sender<Msg>,
     piece: usize,
+    /// Buffers written pieces leave (their input, their output), for
+    /// reuse: pieces are larger than what `malloc` keeps for reuse, so a
+    /// new one every time is a fresh mapping, page faults and zeroing.
+    recycled: Receiver<(Vec<u8>, Vec<u8>)>,
+    inputs: Vec<Vec<u8>>,
+    outputs: Vec<Vec<u8>>,
 }
 
 /// Where the reader is in the stream.
@@ -356,12 +412,11 @@ struct Reader {
 struct Cursor {
     seq: u64,
     offset: u64,
-    line: u64,
     follows_cut: bool,
 }
 
 impl Reader {
-    fn run(self, source: &Source) {
+    fn run(mut self, source: &Source) {
         let (mut input, gzip) = match open(source) {
             Ok(x) => x,
             Err(e) => {
@@ -373,40 +428,53 @@ impl Reader {
             return;
         }
         let mut at = Cursor::default();
-        let mut carry = Vec::new();
+        // The piece being read: the rest of the last read's line, then
+        // this read, in `buf[..have]` (bytes past it are stale: a buffer
+        // given back keeps its length, so it is not zeroed again).
+        let mut buf = self.buffer();
+        let mut have = 0;
         loop {
-            let mut buf = std::mem::take(&mut carry);
-            let have = buf.len();
-            buf.resize(have + self.piece, 0);
+            if buf.len() < have + self.piece {
+                buf.resize(have + self.piece, 0);
+            }
             let n = loop {
-                match input.read(&mut buf[have..]) {
+                match input.read(&mut buf[have..have + self.piece]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     r => break r,
                 }
             };
             let sent = match n {
                 Ok(0) => {
-                    buf.truncate(have);
-                    let _ = self.dispatch(&mut at, buf, false, true);
+                    let _ = self.dispatch(&mut at, (buf, have), false, true);
                     return;
                 }
                 Ok(n) => {
-                    buf.truncate(have + n);
-                    match memchr::memrchr(b'\n', &buf[have..]) {
+                    let end = have + n;
+                    match memchr::memrchr(b'\n', &buf[have..end]) {
                         Some(i) => {
-                            carry = buf.split_off(have + i + 1);
-                            self.dispatch(&mut at, buf, false, false)
+                            let cut = have + i + 1;
+                            let mut next = self.buffer();
+                            have = end - cut;
+                            if next.len() < have {
+                                next.resize(have, 0);
+                            }
+                            next[..have].copy_from_slice(&buf[cut..end]);
+                            let full = std::mem::replace(&mut buf, next);
+                            self.dispatch(&mut at, (full, cut), false, false)
                         }
-                        None if buf.len() >= self.piece => self.dispatch(&mut at, buf, true, false),
+                        None if end >= self.piece => {
+                            let full = std::mem::replace(&mut buf, self.buffer());
+                            have = 0;
+                            self.dispatch(&mut at, (full, end), true, false)
+                        }
                         None => {
-                            carry = buf;
+                            have = end;
                             true
                         }
                     }
                 }
                 Err(e) => {
-                    buf.truncate(have);
-                    if !buf.is_empty() && !self.dispatch(&mut at, buf, true, false) {
+                    if have > 0 && !self.dispatch(&mut at, (buf, have), true, false) {
                         return;
                     }
                     let _ = self.done.send(Msg::Failed(at.seq, e));
@@ -419,30 +487,46 @@ impl Reader {
         }
     }
 
+    /// A buffer to read into, one the committer gave back if there is one.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.take_back();
+        self.inputs.pop().unwrap_or_default()
+    }
+
+    /// Takes the buffers the committer gave back into the pools.
+    fn take_back(&mut self) {
+        while let Ok((input, output)) = self.recycled.try_recv() {
+            self.inputs.push(input);
+            self.outputs.push(output);
+        }
+    }
+
     /// Hands a piece on, once fewer than the limit are in flight; false
     /// when the committer has stopped.
-    fn dispatch(&self, at: &mut Cursor, bytes: Vec<u8>, cut: bool, last: bool) -> bool {
+    fn dispatch(&mut self, at: &mut Cursor, data: (Vec<u8>, usize), cut: bool, last: bool) -> bool {
         if self.tokens.recv().is_err() {
             return false;
         }
-        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        self.take_back();
+        let mut spare = self.outputs.pop().unwrap_or_default();
+        spare.clear();
         let p = Piece {
             seq: at.seq,
             offset: at.offset,
-            line: at.line,
             cut: cut && !last,
             follows_cut: at.follows_cut,
             last,
-            bytes,
+            buf: data.0,
+            len: data.1,
+            spare,
         };
         at.seq += 1;
-        at.offset += p.bytes.len() as u64;
-        at.line += lines;
+        at.offset += p.len as u64;
         at.follows_cut = p.cut;
         if p.cut || p.follows_cut {
             self.done.send(Msg::Piece(p, None)).is_ok()
         } else {
-            self.jobs.send(p).is_ok()
+            self.jobs.send(p).is_ok() && self.done.send(Msg::Queued).is_ok()
         }
     }
 }
@@ -462,15 +546,25 @@ struct Committer {
     /// The stream's learned values where the next piece starts (while no
     /// redactor is live).
     carried: Carried,
+    /// The same values, indexed to look for in a piece.
+    checker: Checker,
     live: Option<Live>,
     work: Work,
     /// Pieces taken from workers, and redacted by the committer.
     pieces: (u64, u64),
+    /// Line breaks before the next piece.
+    lines: u64,
+    /// Where written pieces' buffers go back to the reader.
+    recycle: Sender<(Vec<u8>, Vec<u8>)>,
+    /// The workers' queue, and the redactor the committer takes pieces
+    /// from it with while the next piece to write is not ready.
+    jobs: Arc<Mutex<Receiver<Piece>>>,
+    worker: Option<Redactor>,
 }
 
 /// A piece or the input's end, in stream order.
 enum Item {
-    Piece(Piece, Option<Spec>),
+    Piece(Box<(Piece, Option<Spec>)>),
     Failed(io::Error),
 }
 
@@ -495,10 +589,15 @@ impl Committer {
                 None => {
                     match done.recv() {
                         Ok(Msg::Piece(p, spec)) => {
-                            waiting.insert(p.seq, Item::Piece(p, spec));
+                            waiting.insert(p.seq, Item::Piece(Box::new((p, spec))));
                         }
                         Ok(Msg::Failed(seq, e)) => {
                             waiting.insert(seq, Item::Failed(e));
+                        }
+                        Ok(Msg::Queued) => {
+                            if let Some((p, spec)) = self.take_job() {
+                                waiting.insert(p.seq, Item::Piece(Box::new((p, Some(spec)))));
+                            }
                         }
                         Ok(Msg::Opened(_)) => {}
                         Err(_) => {
@@ -511,7 +610,8 @@ impl Committer {
             };
             next += 1;
             match item {
-                Item::Piece(p, spec) => {
+                Item::Piece(item) => {
+                    let (p, spec) = *item;
                     let last = p.last;
                     self.commit(p, spec, sink)?;
                     written(sink)?;
@@ -527,6 +627,18 @@ impl Committer {
                 }
             }
         }
+    }
+
+    /// Redacts a piece from the workers' queue, if one is waiting there.
+    /// A worker holds the queue's lock only while it waits on an empty
+    /// queue (or is about to take its next piece): then there is nothing
+    /// for the committer, which must not wait for the lock.
+    fn take_job(&mut self) -> Option<(Piece, Spec)> {
+        let p = self.jobs.try_lock().ok()?.try_recv().ok()?;
+        let r = self
+            .worker
+            .get_or_insert_with(|| Redactor::new(Arc::clone(&self.set), self.opts.clone()));
+        Some(speculate(r, p))
     }
 
     fn outcome(&mut self, gzip: bool, failed: Option<(io::Error, u64, u64)>) -> Outcome {
@@ -546,31 +658,37 @@ impl Committer {
         spec: Option<Spec>,
         sink: &mut S,
     ) -> Result<(), S::Error> {
+        let mut spare = Vec::new();
         if self.live.is_none() {
-            let cap = self.opts.learned_values;
-            let fp = Arc::clone(&self.opts.fingerprinter);
-            let usable =
-                spec.filter(|s| s.settled && !learned::occurs(&self.carried, &p.bytes, cap, fp));
-            if let Some(s) = usable {
-                let mut to = Shifted {
-                    inner: sink,
-                    offset: p.offset,
-                    line: p.line,
-                };
-                replay(&s.out, s.recs, &mut to)?;
-                self.pieces.0 += 1;
-                self.work.add(s.work);
-                self.carried.then(s.carried, cap);
-                return Ok(());
+            match spec {
+                Some(s) if s.settled && !self.checker.occurs(p.bytes()) => {
+                    let mut to = Shifted {
+                        inner: sink,
+                        offset: p.offset,
+                        line: self.lines,
+                    };
+                    self.lines += s.lines;
+                    replay(&s.out, s.recs, &mut to)?;
+                    self.pieces.0 += 1;
+                    self.work.add(s.work);
+                    self.checker.extend(&s.carried);
+                    self.carried.then(s.carried, self.opts.learned_values);
+                    let _ = self.recycle.send((p.buf, s.out));
+                    return Ok(());
+                }
+                Some(s) => spare = s.out,
+                None => {}
             }
+            let line = self.lines;
             let mut r = Redactor::new(Arc::clone(&self.set), self.opts.clone());
             r.seed_learned(&self.carried);
             self.live = Some(Live {
                 r,
                 offset: p.offset,
-                line: p.line,
+                line,
             });
         }
+        self.lines += p.lines();
         self.pieces.1 += 1;
         let l = self.live.as_mut().expect("a live redactor");
         let mut to = Shifted {
@@ -578,7 +696,7 @@ impl Committer {
             offset: l.offset,
             line: l.line,
         };
-        l.r.try_write(&p.bytes, &mut to)?;
+        l.r.try_write(p.bytes(), &mut to)?;
         if p.last {
             l.r.try_finish(&mut to)?;
         } else {
@@ -587,8 +705,10 @@ impl Committer {
         if p.last || (!p.cut && l.r.settled()) {
             let l = self.live.take().expect("a live redactor");
             self.carried = l.r.carried();
+            self.checker.set_to(&self.carried);
             self.work.add(Work::of(l.r.stats()));
         }
+        let _ = self.recycle.send((p.buf, spare));
         Ok(())
     }
 

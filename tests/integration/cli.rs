@@ -221,6 +221,94 @@ fn findings_file_has_fingerprints_not_secrets() {
     assert!(bytes > 0 && regexes.ends_with(", 0 evicted"), "{err}");
 }
 
+/// Issue 16 item 1: `--threads N` writes byte for byte what one thread
+/// writes, findings (offsets, lines, fingerprints) and their order
+/// included, over an input of many pieces with what carries across lines:
+/// PEM bodies, a Secret map, values learned and met again lines and pieces
+/// later, a line longer than a piece, no final line break.
+#[test]
+fn filter_threads_write_what_one_thread_writes() {
+    let d = tmpdir("threads");
+    let key = d.join("key");
+    std::fs::write(&key, "a test hmac key, long enough\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut input = String::new();
+    for i in 0..6000 {
+        let tok = gh_token(&format!("thr-{}", i % 700));
+        input.push_str(&format!(
+            "2026-12-05T10:00:{:02}Z app[{i}] GET /api/v1/items?page={i} 200 user=u{i} ok\n",
+            i % 60
+        ));
+        match i % 97 {
+            0 => input.push_str(&format!("login token={tok} accepted\n")),
+            13 => input.push_str(&format!("retry with password=Pw{i}x9Qz7Lk2Mv\n")),
+            29 => input.push_str(&format!("echo Pw{}x9Qz7Lk2Mv\n", i - 16)),
+            41 => input.push_str(
+                "key: -----BEGIN RSA PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldY\n\
+                 WVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2\n-----END RSA PRIVATE KEY-----\n",
+            ),
+            53 => input.push_str(
+                "data:\n  password: aHVudGVyMlNlY3JldA==\n  user: YWRtaW4=\nkind: Secret\n",
+            ),
+            71 => input.push_str(&format!("{} token={tok}\n", "x".repeat(300_000))),
+            _ => {}
+        }
+    }
+    input.push_str("no final line break password=Zq8vT3mW9kP2xR7n");
+    let file = d.join("in.log");
+    std::fs::write(&file, &input).unwrap();
+    let run = |threads: &str| {
+        let findings = d.join(format!("findings-{threads}.jsonl"));
+        let out = bin()
+            .args(["filter", "--stats", "--threads", threads, "--hmac-key-file"])
+            .arg(&key)
+            .arg("--findings")
+            .arg(&findings)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8(out.stderr).unwrap();
+        (out.stdout, std::fs::read(&findings).unwrap(), err)
+    };
+    let (one, one_findings, one_err) = run("1");
+    assert!(!one_err.contains("pieces"), "{one_err}");
+    let found = one_findings.iter().filter(|&&b| b == b'\n').count();
+    assert!(found > 300, "{found} findings");
+    for threads in ["2", "3", "0"] {
+        let (out, findings, err) = run(threads);
+        assert!(out == one, "--threads {threads}: output differs");
+        assert!(
+            findings == one_findings,
+            "--threads {threads}: findings differ"
+        );
+        // Workers did part of it (0 is one per core: maybe one thread).
+        let by_workers: Option<u64> = err.lines().find_map(|l| {
+            let l = l.strip_prefix("redactd:   ")?;
+            l.strip_suffix(" again in order")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        });
+        if threads != "0" {
+            assert!(
+                by_workers.is_some_and(|n| n > 0),
+                "--threads {threads}: {err}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn hmac_style_is_stable_across_runs_and_needs_a_key() {
     let d = tmpdir("hmac");
