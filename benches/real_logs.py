@@ -9,8 +9,13 @@ Subcommands
                            credential-free requests (paths, query strings,
                            user agents, referers, methods)
   http-drive PORT N SEED   N such requests with urllib, one at a time
+  urls PORT N SEED         N "USER-AGENT<TAB>URL" lines of such requests
   memcached-load PORT N    N ascii-protocol commands over a few connections
   prom-queries PORT N      N PromQL queries against a local Prometheus
+  app-sql                  an app-like SQL script (stdout) for psql
+  redis-cmds               app-like redis-cli commands (stdout)
+  java-src DIR             the Java program and logging.properties of the
+                           jvm / java-jul kinds
   measure REDACTD DIR KIND...
                            run `REDACTD filter` on DIR/KIND.log for each kind,
                            compare line by line, print the table and every
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 UAS = [
@@ -621,5 +627,4 @@ def main():
 
 
 if __name__ == "__main__":
-    import urllib.parse
     sys.exit(main())

@@ -6,7 +6,7 @@
 # Usage: benches/real_logs.sh [DIR]            (DIR default /tmp/reallogs/logs)
 # Environment:
 #   REDACTD=path    redactd binary (default target/release/redactd, built with
-#                   `cargo build --release` when missing)
+#                   `cargo build --release` when missing or older than HEAD)
 #   KINDS="a b"     only these kinds (generation and measurement)
 #   MEASURE_ONLY=1  do not generate missing kinds, measure what is there
 # Rerun only the measurement: run the script again; a kind whose DIR/KIND.log
@@ -23,86 +23,102 @@
 # Authorization header, password, API key or session cookie is ever sent, no
 # database role has a password. Each kind is cut to a line cap (head -n).
 #
-#   kind           cap   how
-#   nginx-access   200k  nginx 1.22, two servers: `combined` format and an
-#                        extended format ($request_time, upstream times,
-#                        $http_x_forwarded_for, $request_id), driven by wrk
-#                        with a Lua script of 4,000 varied requests (static
-#                        files, 301/403/404/405/502/503, proxy to a Python
-#                        upstream)
-#   nginx-error    100k  the same nginx: error_log at info (404s, upstream
-#                        refusals, limit_req) and at debug for one server
-#                        driven by 1,000 sequential urllib requests
-#   postgresql     200k  PostgreSQL 15 (initdb in DIR/work as user postgres,
-#                        unix socket only, trust auth, no passwords):
-#                        log_statement=all, log_min_duration_statement=0,
-#                        connections, checkpoints, autovacuum, lock waits,
-#                        auto_explain for 5% of statements; pgbench -i, then
-#                        pgbench in simple, extended and prepared modes, and an
-#                        app-like SQL script with errors (unique violation,
-#                        syntax error, division by zero)
-#   redis          100k  redis-server 7 --loglevel verbose log, then
-#                        `redis-cli monitor` captured while redis-benchmark and
-#                        a redis-cli script run
-#   memcached       80k  memcached -vv, an ascii client doing get/set/incr/
-#                        delete/stats on cache keys (some Django cache_page
-#                        keys with md5 hex)
-#   jvm             80k  OpenJDK 17 unified logging (-Xlog gc*, safepoint,
-#                        class+load, jit+compilation, os+thread...) of a small
-#                        Java program (javac) using threads, collections, GC
-#                        and the JDK's HTTP server/clients in-process
-#   java-jul        40k  that program's java.util.logging output
-#                        (SimpleFormatter): its own INFO/WARNING records and
-#                        the JDK's own FINEST loggers (HttpURLConnection,
-#                        com.sun.net.httpserver, jdk.httpclient)
-#   apt            all   apt-get install/purge of small leaf packages with
-#                        dpkg --debug=13, Debug::pkgProblemResolver and
-#                        pkgDepCache::AutoInstall output, plus what it added
-#                        to /var/log/dpkg.log, /var/log/apt/term.log and
-#                        history.log (packages that were installed before are
-#                        left alone)
-#   pip             40k  `pip install -vv --no-cache-dir` of several PyPI
-#                        packages into a throwaway venv
-#   npm             40k  `npm install --loglevel silly` of several npm
-#                        packages into a temp dir with an empty cache (npm
-#                        logs sha512 integrity hashes)
-#   sshd            80k  OpenSSH 9.2 sshd -D -e -o LogLevel=DEBUG3 on
-#                        127.0.0.1:2222 (throwaway host keys); an ssh client
-#                        makes key logins that succeed, that use a wrong key,
-#                        and for users that do not exist (BatchMode, no
-#                        passwords)
-#   journal         60k  systemd-journald 252 run in a private mount namespace
-#                        (a tmpfs on /run, its files in DIR/work): the kernel
-#                        ring buffer, sshd (LogLevel VERBOSE), memcached -vv and
-#                        python3 -m http.server under systemd-cat while
-#                        clients run, exported with
-#                        `journalctl -o export` then `-o json`
-#   git             50k  GIT_TRACE, _PACKET, _SETUP, _PERFORMANCE, _REFS,
-#                        _PACK_ACCESS and GIT_TRACE2_EVENT/PERF of --no-local
-#                        clones of this repository (protocol v2 and v0), then
-#                        checkout, fetch, commit, tag, push, gc, fsck and
-#                        show/cat-file/diff-tree of 120 commits in the clone
-#   cargo           30k  `cargo build -vv` (CARGO_LOG sources/network/
-#                        fingerprint debug), a rebuild with fingerprint trace,
-#                        and `cargo build --release -vv` of a scratch crate
-#                        depending on serde, regex, tokio, clap, chrono, rand,
-#                        tracing..., with its own CARGO_HOME and target dir
-#   python-http     50k  python3 -m http.server access/error log driven by
-#                        wrk with the same request script
-#   rsyslog         60k  rsyslogd 8.2302 -dn (debug output) with imfile
-#                        reading this machine's dpkg/apt logs and imudp
-#                        receiving nginx's syslog error/access messages, then
-#                        the file rsyslog wrote
-#   prometheus      20k  Prometheus 2.42 --log.level=debug scraping itself and
-#                        a closed port, with a query log, while PromQL queries
-#                        (good and bad) run; its log then the query log
+#   kind (lines)   how it is generated
+#   nginx-access   nginx 1.22, two servers on 127.0.0.1: `combined` format
+#     (200k)       (120k lines) and an extended format ($request_time,
+#                  upstream times, $http_x_forwarded_for, $request_id; 80k),
+#                  driven by wrk with a Lua script of 4,000 varied requests
+#                  (static files, 301/403/404/405/502/503, limit_req, proxy
+#                  to a Python upstream and to a closed port)
+#   nginx-error    the same nginx: error_log at info (404s, upstream
+#     (100k)       refusals; 20k) and at debug for one server driven by
+#                  1,000 sequential urllib requests (80k)
+#   postgresql     PostgreSQL 15 (initdb in DIR/work as user postgres, unix
+#     (~160k)      socket only, trust auth, no role has a password):
+#                  log_statement=all, log_min_duration_statement=0,
+#                  connections, checkpoints, autovacuum, auto_explain for 2%
+#                  of statements; pgbench -i, pgbench in simple, extended
+#                  (bind parameters) and prepared modes, then an app-like SQL
+#                  script with example.com e-mails and errors (unique
+#                  violation, syntax error, division by zero)
+#   redis (100k)   redis-server 7 --loglevel verbose (50k), then `redis-cli
+#                  monitor` (50k) while redis-benchmark and a redis-cli script
+#                  of app-like commands (hashes, caches, queues) run
+#   memcached      memcached -vv with an ascii client doing get/set/incr/
+#     (80k)        delete/stats on app cache keys (some Django cache_page keys
+#                  with md5 hex)
+#   jvm (~62k)     OpenJDK 17 unified logging (-Xlog:all=info plus gc*,
+#                  jit+compilation, class+load, safepoint, os, module,
+#                  monitorinflation at debug) of javac compiling a small
+#                  program (30k), then of that program's 25 s run (threads,
+#                  GC pressure, the JDK's HTTP server and both HTTP clients)
+#   java-jul (50k) that run's java.util.logging output (SimpleFormatter):
+#                  the program's INFO/WARNING/SEVERE records with real stack
+#                  traces and the JDK's own FINE..FINEST loggers
+#                  (HttpURLConnection, com.sun.net.httpserver, jdk.httpclient
+#                  headers incl. HTTP2-Settings)
+#   apt (~21k)     apt-get install, --reinstall and purge of 13 small leaf
+#                  packages and their dependencies (those already installed
+#                  are left out; exactly what was added is purged) with dpkg
+#                  --debug=13 and Debug::pkgProblemResolver/pkgDepCache
+#                  output, then what that added to /var/log/dpkg.log,
+#                  /var/log/apt/term.log and history.log
+#   pip (~28k)     `pip install -vvv --no-cache-dir` of 9 PyPI packages
+#                  (requests, flask, boto3, numpy...) into a throwaway venv
+#   npm (~11k)     `npm install --loglevel silly` of 11 packages with an empty
+#                  cache, `npm ci --loglevel silly`, then `npm pack --dry-run`
+#                  in 120 installed packages (shasum, sha512 integrity)
+#   sshd (~102k)   OpenSSH 9.2 `sshd -D -e` at LogLevel DEBUG3 on
+#                  127.0.0.1:2222 (throwaway keys; 100k) while 420 clients log
+#                  in with a good key, a wrong key, as users that do not exist
+#                  (BatchMode, no passwords) and over sftp; then 12 `ssh -vvv`
+#                  client logs
+#   journal (~65k) systemd-journald 252 run in a private mount namespace (a
+#                  tmpfs on /run, its files in DIR/work): the kernel ring
+#                  buffer, sshd (VERBOSE), memcached -vv and python3 -m
+#                  http.server under systemd-cat while clients run; `journalctl
+#                  -o export` (60k) then `-o json`
+#   containers     podman 4.3 (runc, cgroupfs, vfs storage) in a private mount
+#     (~27k)       namespace: `podman --log-level=debug` import of a busybox
+#                  image, `kube play` of a Kubernetes Pod (busybox httpd -vv,
+#                  a wget -S client replaying 4,000 requests, a status loop),
+#                  ps/exec/logs/top/stop/rm; then the containers' k8s-file
+#                  logs (the CRI format of Kubernetes' /var/log/pods) and
+#                  podman's events log
+#   git (~21k)     GIT_TRACE, _PACKET, _SETUP, _PERFORMANCE, _REFS,
+#                  _PACK_ACCESS and GIT_TRACE2_EVENT/PERF of --no-local clones
+#                  of this repository (protocol v2 and v0), then checkout,
+#                  fetch, commit, tag, push, gc, fsck and show/cat-file/
+#                  diff-tree of 120 commits in the clone
+#   cargo (~13k)   `cargo build -vv` (CARGO_LOG sources/network/fingerprint
+#                  debug), a rebuild with fingerprint trace and `cargo build
+#                  --release -vv` of a scratch crate depending on serde,
+#                  regex, tokio, clap, chrono, rand, tracing... (own
+#                  CARGO_HOME and target dir, downloads from crates.io)
+#   python-http    python3 -m http.server access/error log driven for 25 s by
+#     (80k)        wrk with the same kind of request script
+#   rsyslog (~75k) rsyslogd 8.2302 -dn debug output (60k) with imfile reading
+#                  this machine's dpkg/apt/alternatives logs, impstats, and
+#                  imudp receiving an nginx's error and access logs over
+#                  syslog; then the files rsyslog wrote
+#   prometheus     Prometheus 2.42 --log.level=debug scraping itself and two
+#     (~3k)        closed ports, recording and alerting rules, a config
+#                  reload, 3,000 PromQL queries (some invalid); its log, then
+#                  its JSON query log
 #
-# Generation takes about 15-20 minutes on 2 cores (most in cargo, pip, npm and
-# sshd); measurement about a minute. The output is the table (kind, lines,
-# changed lines, changed per 100k, TOTAL) then every changed line (kind, line
-# number, rule ids of its [REDACTED:...] labels, the line in and out cut at 300
-# characters), then the count of changed lines per rule id. Exit status 0
-# unless something failed to run.
+# Generation takes about 10 minutes on 2 cores (most in cargo, sshd, npm);
+# measurement a few seconds. Rerun only the measurement:
+#   benches/real_logs.sh [DIR]        (or MEASURE_ONLY=1 benches/real_logs.sh)
+# Regenerate one kind: rm DIR/KIND.log; KINDS=KIND benches/real_logs.sh [DIR]
+# The output is the table (kind, lines, changed lines, changed per 100k,
+# TOTAL), then every changed line (kind, line number, rule ids of its
+# [REDACTED:...] labels, the line in and out cut at 300 characters), then the
+# count of changed lines per rule id. Exit status 0 unless something failed
+# to run (a generator, redactd, or a line-count mismatch).
+#
+# Side effects outside DIR: apt-get installs missing Debian packages (with a
+# temporary policy-rc.d so that no service starts) and the apt kind installs
+# and purges its test packages; nothing else is left running or installed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 helper="$here/benches/real_logs.py"
@@ -204,6 +220,7 @@ http {
 EOF
     bg python3 -m http.server 18091 --bind 127.0.0.1 --directory "$w/docroot" > /dev/null 2>&1
     nginx -c "$w/nginx.conf" -e "$w/logs/error.log" || return 1
+    sleep 0.2; started+=($(cat "$w/nginx.pid"))   # so that a failure below still stops it
     wait_port 18080 && wait_port 18091 || return 1
     note "nginx: wrk on two servers"
     timeout 60 wrk -t2 -c8 -d6s -s "$w/req.lua" http://127.0.0.1:18080 > "$w/wrk1.out"
@@ -246,6 +263,7 @@ auto_explain.log_analyze = on
 auto_explain.log_buffers = on
 EOF
     $as_pg $pgbin/pg_ctl -D "$w/data" -l "$w/server.log" -w start > /dev/null || return 1
+    started+=($(head -1 "$w/data/postmaster.pid"))   # so that a failure below still stops it
     local conn=(-h "$w/sock" -p 15432 -U postgres)
     note "postgresql: pgbench"
     $as_pg $pgbin/createdb "${conn[@]}" shop
@@ -268,7 +286,7 @@ gen_redis() {
     bg redis-server --port 16379 --bind 127.0.0.1 --dir "$w" --loglevel verbose --logfile "$w/redis.log" \
         --save 10 100 --appendonly yes --daemonize no
     wait_port 16379 || return 1
-    bg redis-cli -p 16379 monitor > "$w/monitor.log"
+    bg redis-cli -p 16379 monitor > "$w/monitor.log" 2> /dev/null
     sleep 0.5
     note "redis: redis-benchmark and redis-cli"
     redis-benchmark -p 16379 -q -n 2000 -r 100000 -c 20 -k 0 -t ping,set,get,incr,lpush,rpush,lpop,sadd,hset,zadd,lrange_100,mset > "$w/bench.out" 2>&1
@@ -343,8 +361,8 @@ gen_apt() {
 gen_pip() {
     local w=$work/pip; rm -rf "$w"; mkdir -p "$w"
     python3 -m venv "$w/venv" || return 1
-    note "pip: install -vv into a throwaway venv"
-    PIP_FIND_LINKS= timeout 600 "$w/venv/bin/pip" install -vv --no-cache-dir --disable-pip-version-check \
+    note "pip: install -vvv into a throwaway venv"
+    PIP_FIND_LINKS= timeout 600 "$w/venv/bin/pip" install -vvv --no-cache-dir --disable-pip-version-check \
         requests flask pyyaml sqlalchemy rich boto3 numpy python-dateutil attrs > "$w/pip.log" 2>&1
     emit pip "$w/pip.log:40000"
 }
@@ -417,9 +435,16 @@ gen_sshd() {
     wait_port 2222 || return 1
     note "sshd: 420 client connections"
     ssh_clients "$w" 2222 420
+    note "sshd: 12 client connections with ssh -vvv"
+    local i u k
+    for i in $(seq 12); do
+        case $((i % 3)) in 0) u=root; k=client_ok ;; 1) u=root; k=client_bad ;; 2) u=backup; k=client_ok ;; esac
+        timeout 20 ssh -vvv -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            -i "$w/$k" "$u@127.0.0.1" "uptime" >> "$w/client.log" 2>&1
+    done
     stop_started
     [ $made_run = 1 ] && rmdir /run/sshd
-    emit sshd "$w/sshd.log:100000"
+    emit sshd "$w/sshd.log:100000" "$w/client.log:15000"
 }
 
 gen_journal() {  # systemd-journald in a private mount namespace (see journal_inner)
@@ -587,6 +612,7 @@ EOF
     local i; for i in $(seq 50); do grep -q 'imudp: bound\|listening\|main Q: Worker' "$w/debug.log" 2>/dev/null && break; sleep 0.1; done
     sleep 1
     nginx -c "$w/nginx.conf" -e "$w/nginx-stderr.log" || return 1
+    sleep 0.2; started+=($(cat "$w/nginx.pid"))
     wait_port 18084 || return 1
     note "rsyslog: nginx sending its logs over UDP, imfile reading dpkg/apt logs"
     timeout 300 python3 "$helper" http-drive 18084 1500 5
@@ -752,9 +778,13 @@ fi
 t_gen=$(( $(date +%s) - t_gen ))
 
 bin=${REDACTD:-$here/target/release/redactd}
-if [ -z "${REDACTD:-}" ] && [ ! -x "$bin" ]; then
-    note "building $bin"
-    cargo build --release --quiet --manifest-path "$here/Cargo.toml" || exit 1
+if [ -z "${REDACTD:-}" ]; then   # build when missing or older than the newest commit
+    head_time=$(cd "$here" && git log -1 --format=%ct 2>/dev/null || echo 0)
+    if [ ! -x "$bin" ] || [ "$(stat -c %Y "$bin")" -lt "$head_time" ]; then
+        note "cargo build --release"
+        cargo build --release --quiet --manifest-path "$here/Cargo.toml" ||
+            { [ -x "$bin" ] && note "!! build failed, measuring the existing $bin"; } || exit 1
+    fi
 fi
 echo "# redactd real-logs precision, $(date -u +%FT%TZ), $bin ($(cd "$here" && git rev-parse --short HEAD 2>/dev/null)), logs in $dir"
 [ $t_gen -gt 5 ] && echo "# generation took $t_gen s"
