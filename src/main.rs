@@ -227,10 +227,7 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
         None => redactd::alert::Standalone::disabled(),
     };
     let tap = redactd::alert::Tap::new(alerts.alerts().clone(), "filter", None);
-    let threads = match args.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n as usize,
-    };
+    let threads = threads(args.threads);
     let mut stdout = io::stdout().lock();
     let result = filter::run_alerting(
         &set,
@@ -263,12 +260,21 @@ fn run_filter(args: FilterArgs) -> Result<ExitCode> {
     })
 }
 
+/// A `--threads` value: 0 is one per core.
+fn threads(n: u64) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    }
+}
+
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     use redactd::scan::{self, Format, Pattern, Progress};
     let (set, opts) = rules_and_key(&args.rules, args.key.settings()?)?;
     let config = scan::Config {
         exclude: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
         follow: args.follow,
+        threads: threads(args.threads),
     };
     let format = match args.format {
         ScanFormat::Table => Format::Table,

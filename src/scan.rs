@@ -33,6 +33,14 @@
 //!
 //! Memory per file is the redactor's window; the report grows with the
 //! number of findings, not with the bytes scanned.
+//!
+//! # Threads
+//!
+//! With [`Config::threads`] above 1, files are scanned on that many worker
+//! threads while the walk goes on; their results (and the walk's own
+//! problems) are taken into the report in walk order, so the report is the
+//! one a single thread makes. At most twice as many files as threads are
+//! out at once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -41,7 +49,8 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
@@ -70,6 +79,9 @@ pub struct Config {
     pub exclude: Vec<Pattern>,
     /// Follow symlinks found inside directories (default: skip them).
     pub follow: bool,
+    /// Files scanned at once, each on a thread of its own (1 or less: all
+    /// on the calling thread). The report is the same either way.
+    pub threads: usize,
 }
 
 /// A simple glob: `*` matches any run of bytes, `?` one byte, anything else
@@ -250,6 +262,8 @@ struct Walk<'a> {
     seen: HashSet<(u64, u64)>,
     buf: Vec<u8>,
     report: Report,
+    /// Worker threads scanning files, when more than one thread is asked.
+    pool: Option<Pool>,
 }
 
 /// Scans `paths` (files or directories). `progress` is called after every
@@ -271,7 +285,11 @@ pub fn scan(
         seen: HashSet::new(),
         buf: vec![0; READ_SIZE],
         report: Report::default(),
+        pool: None,
     };
+    if config.threads > 1 {
+        walk.pool = Pool::start(set, opts, config.threads);
+    }
     for p in ignore {
         if let Ok(m) = fs::metadata(p) {
             walk.seen.insert((m.dev(), m.ino()));
@@ -284,6 +302,7 @@ pub fn scan(
             Err(e) => walk.problem(root.clone(), "cannot open", e),
         }
     }
+    walk.merge(true);
     walk.report
 }
 
@@ -291,7 +310,12 @@ pub fn scan(
 
 impl Walk<'_> {
     fn problem(&mut self, path: PathBuf, what: &'static str, source: io::Error) {
-        self.report.problems.push(Problem { path, what, source });
+        let problem = Problem { path, what, source };
+        match self.pool.as_mut() {
+            // In walk order, after the files sent before it.
+            Some(pool) => pool.note(problem),
+            None => self.report.problems.push(problem),
+        }
     }
 
     /// Scans a file or walks a directory (depth first, names in order),
@@ -365,47 +389,248 @@ impl Walk<'_> {
     }
 
     fn scan_file(&mut self, path: &Path) {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => return self.problem(path.to_path_buf(), "cannot open", e),
+        if let Some(pool) = self.pool.as_mut() {
+            pool.send(path.to_path_buf());
+            self.merge(false);
+            return;
+        }
+        let (totals, progress) = (&mut self.report.totals, &mut self.progress);
+        let done = scan_one(self.set, self.opts, path, &mut self.buf, &mut |n| {
+            totals.bytes += n;
+            progress(totals);
+        });
+        self.add(done);
+    }
+
+    /// Takes one file's result into the report.
+    fn add(&mut self, done: Scanned) {
+        self.report.totals.files += u64::from(done.opened);
+        self.report.findings.extend(done.findings);
+        self.report.problems.extend(done.problem);
+    }
+
+    /// Takes what the pool's workers have done, in walk order, into the
+    /// report; with `all`, waits for every file sent.
+    fn merge(&mut self, all: bool) {
+        let Some(pool) = self.pool.as_mut() else {
+            return;
         };
-        self.report.totals.files += 1;
-        let (mut reader, compressed) = match crate::modes::input::open(file) {
-            Ok(r) => r,
-            Err(e) => return self.problem(path.to_path_buf(), "cannot read", e),
+        let mut ready = Vec::new();
+        pool.collect(
+            all,
+            &mut self.report.totals,
+            &mut *self.progress,
+            &mut ready,
+        );
+        for done in ready {
+            self.add(done);
+        }
+    }
+}
+
+/// What scanning one file gave.
+#[derive(Default)]
+struct Scanned {
+    /// It was opened (it counts as a file scanned).
+    opened: bool,
+    findings: Vec<Located>,
+    problem: Option<Problem>,
+}
+
+/// Scans the file at `path` with its own redactor, reading into `buf`;
+/// `read` is told the bytes of every read.
+fn scan_one(
+    set: &Arc<RuleSet>,
+    opts: &Options,
+    path: &Path,
+    buf: &mut [u8],
+    read: &mut dyn FnMut(u64),
+) -> Scanned {
+    let problem = |what, source| Problem {
+        path: path.to_path_buf(),
+        what,
+        source,
+    };
+    let mut done = Scanned::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            done.problem = Some(problem("cannot open", e));
+            return done;
+        }
+    };
+    done.opened = true;
+    let (mut reader, compressed) = match crate::modes::input::open(file) {
+        Ok(r) => r,
+        Err(e) => {
+            done.problem = Some(problem("cannot read", e));
+            return done;
+        }
+    };
+    let mut redactor = Redactor::new(Arc::clone(set), opts.clone());
+    let mut sink = FindingSink {
+        path,
+        compressed,
+        out: &mut done.findings,
+    };
+    let mut error = None;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                redactor.write(&buf[..n], &mut sink);
+                read(n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    // What was read is still decided: a secret cut off by a read error
+    // is reported as far as it got.
+    redactor.finish(&mut sink);
+    if let Some(e) = error {
+        let what = if compressed {
+            "cannot decompress"
+        } else {
+            "cannot read"
         };
-        let mut redactor = Redactor::new(Arc::clone(self.set), self.opts.clone());
-        let mut sink = FindingSink {
-            path,
-            compressed,
-            out: &mut self.report.findings,
-        };
-        let mut error = None;
+        done.problem = Some(problem(what, e));
+    }
+    done
+}
+
+/// Files scanned on worker threads, their results taken back in the order
+/// they were sent (the walk's), at most `2 N` files sent and not taken back.
+struct Pool {
+    jobs: Option<SyncSender<(u64, PathBuf)>>,
+    results: Receiver<Event>,
+    sent: u64,
+    taken: u64,
+    waiting: BTreeMap<u64, Scanned>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What a worker tells the walk.
+enum Event {
+    /// Bytes read (for the progress totals).
+    Read(u64),
+    /// The file sent as number `seq` is done.
+    Done(u64, Scanned),
+}
+
+impl Pool {
+    /// `threads` workers, or none if they cannot be started (the walk then
+    /// scans on its own thread).
+    fn start(set: &Arc<RuleSet>, opts: &Options, threads: usize) -> Option<Pool> {
+        let (jobs, queue) = mpsc::sync_channel::<(u64, PathBuf)>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        let (tell, results) = mpsc::channel();
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (set, opts) = (Arc::clone(set), opts.clone());
+            let (queue, tell) = (Arc::clone(&queue), tell.clone());
+            let w = std::thread::Builder::new()
+                .name("redactd-scan".into())
+                .spawn(move || {
+                    let mut buf = vec![0; READ_SIZE];
+                    loop {
+                        let job = queue.lock().map(|q| q.recv());
+                        let Ok(Ok((seq, path))) = job else { return };
+                        let done = scan_one(&set, &opts, &path, &mut buf, &mut |n| {
+                            let _ = tell.send(Event::Read(n));
+                        });
+                        if tell.send(Event::Done(seq, done)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            match w {
+                Ok(w) => workers.push(w),
+                Err(_) => return None,
+            }
+        }
+        Some(Pool {
+            jobs: Some(jobs),
+            results,
+            sent: 0,
+            taken: 0,
+            waiting: BTreeMap::new(),
+            workers,
+        })
+    }
+
+    /// A problem of the walk's own, to be taken after the files sent before.
+    fn note(&mut self, problem: Problem) {
+        let seq = self.sent;
+        self.sent += 1;
+        self.waiting.insert(
+            seq,
+            Scanned {
+                problem: Some(problem),
+                ..Scanned::default()
+            },
+        );
+    }
+
+    /// Sends a file to the workers, once fewer than `2 N` are out.
+    fn send(&mut self, path: PathBuf) {
+        let seq = self.sent;
+        self.sent += 1;
+        if let Some(jobs) = &self.jobs {
+            // The workers stop only when this sender is dropped.
+            let _ = jobs.send((seq, path));
+        }
+    }
+
+    /// Takes the results that are ready (with `all`: every one sent) into
+    /// `ready`, in the order sent; counts the bytes read into `totals`.
+    fn collect(
+        &mut self,
+        all: bool,
+        totals: &mut Totals,
+        progress: &mut dyn FnMut(&Totals),
+        ready: &mut Vec<Scanned>,
+    ) {
+        if all {
+            self.jobs = None;
+        }
+        let limit = 2 * self.workers.len() as u64;
         loop {
-            match reader.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    redactor.write(&self.buf[..n], &mut sink);
-                    self.report.totals.bytes += n as u64;
-                    (self.progress)(&self.report.totals);
+            while let Some(done) = self.waiting.remove(&self.taken) {
+                self.taken += 1;
+                ready.push(done);
+            }
+            let out = self.sent - self.taken;
+            let event = if out == 0 {
+                break;
+            } else if all || out >= limit {
+                match self.results.recv() {
+                    Ok(e) => e,
+                    Err(_) => break,
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    error = Some(e);
-                    break;
+            } else {
+                match self.results.try_recv() {
+                    Ok(e) => e,
+                    Err(_) => break,
+                }
+            };
+            match event {
+                Event::Read(n) => {
+                    totals.bytes += n;
+                    progress(totals);
+                }
+                Event::Done(seq, done) => {
+                    self.waiting.insert(seq, done);
                 }
             }
         }
-        // What was read is still decided: a secret cut off by a read error
-        // is reported as far as it got.
-        redactor.finish(&mut sink);
-        if let Some(e) = error {
-            let what = if compressed {
-                "cannot decompress"
-            } else {
-                "cannot read"
-            };
-            self.problem(path.to_path_buf(), what, e);
+        if all {
+            for w in self.workers.drain(..) {
+                let _ = w.join();
+            }
         }
     }
 }

@@ -123,6 +123,11 @@ pub struct ScanArgs {
     /// Follow symlinks inside directories (loops are detected and skipped).
     #[arg(long)]
     pub follow: bool,
+    /// Files scanned at once, each on a thread of its own (0: one per
+    /// core). The report is the same for every count.
+    #[arg(long, value_name = "N", default_value_t = d::THREADS.default,
+          value_parser = clap::value_parser!(u64).range(0..=d::THREADS.max))]
+    pub threads: u64,
     /// The fingerprint key.
     #[command(flatten)]
     pub key: KeyArgs,

@@ -485,6 +485,53 @@ fn fingerprints_are_stable_with_a_key_file() {
     assert!(c.iter().all(|f| f.starts_with("eph:")));
 }
 
+/// Issue 16 item 1: files scanned on several threads give the report one
+/// thread gives, byte for byte (findings and problems in walk order,
+/// totals), whatever the thread count.
+#[test]
+fn a_scan_on_several_threads_reports_what_one_thread_does() {
+    let t = tree("threads");
+    let key = key_file(&t.root);
+    // More files than threads, some corrupt gzip: problems keep their place.
+    for i in 0..40 {
+        let tok = expand_one(&format!("threads-many-{i}"), "ghp_{{crc62:36}}").unwrap();
+        let body = format!("{}\ntoken={tok}\n", "log line\n".repeat(i * 50));
+        std::fs::write(t.root.join(format!("many-{i:02}.log")), body).unwrap();
+        if i % 9 == 0 {
+            let mut bad = gzip(format!("token={tok}\n").as_bytes());
+            bad.truncate(bad.len() - 6);
+            std::fs::write(t.root.join(format!("many-{i:02}-cut.gz")), bad).unwrap();
+        }
+    }
+    let run = |threads: &str| {
+        let k = key.to_str().unwrap();
+        let args = [
+            "--format",
+            "json",
+            "--exclude",
+            "hmac.key",
+            "--hmac-key-file",
+            k,
+            "--threads",
+            threads,
+            ".",
+        ];
+        let out = scan(&t.root, &args);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        out.stdout
+    };
+    let one = run("1");
+    let doc: Value = serde_json::from_slice(&one).unwrap();
+    assert!(doc["findings"].as_array().unwrap().len() >= 40, "{doc}");
+    assert!(doc["errors"].as_array().unwrap().len() >= 5, "{doc}");
+    for threads in ["2", "5"] {
+        assert!(
+            run(threads) == one,
+            "--threads {threads}: the report differs"
+        );
+    }
+}
+
 #[test]
 fn symlinks_loops_special_files_and_excludes() {
     use std::os::unix::fs::symlink;
