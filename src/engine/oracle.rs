@@ -31,7 +31,7 @@ use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
 
 use super::{armor, learned, yaml, Style, DENSE_GAP, DENSE_RUN};
 use crate::rules::escape::Decoded;
-use crate::rules::{Block, RuleSet};
+use crate::rules::{Block, Rule, RuleSet};
 
 /// One accepted secret: `[start, end)` after continuation, and its rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,18 +156,14 @@ impl Oracle {
                 let (ss, se) = (raw[ss], raw[se]);
                 if ss == se {
                     // A Kubernetes Secret map's header: its block decides.
-                    if let Some(Block::K8sSecretMap { max_bytes }) = rule.block {
-                        let header = &hay[raw[ms]..se];
-                        let (skip, n) = yaml::block_len(header, &hay[se..], max_bytes);
-                        if n > 0 {
-                            let (start, end) = (se + skip, se + skip + n);
-                            pos = pos.max(decoded.at_or_after(end));
-                            out.push(OracleSpan {
-                                start,
-                                end,
-                                rule: r,
-                            });
-                        }
+                    if let Some((start, end)) = secret_map(rule, &hay[raw[ms]..], se - raw[ms]) {
+                        let (start, end) = (raw[ms] + start, raw[ms] + end);
+                        pos = pos.max(decoded.at_or_after(end));
+                        out.push(OracleSpan {
+                            start,
+                            end,
+                            rule: r,
+                        });
                     }
                     continue;
                 }
@@ -182,16 +178,7 @@ impl Oracle {
                 if capped {
                     run = (0, 0);
                 }
-                let end = match (rule.block, &rule.extend) {
-                    // Failing closed: the rest of the line.
-                    _ if capped => memchr::memchr(b'\n', &hay[se..]).map_or(hay.len(), |i| se + i),
-                    (Some(Block::Armor { max_bytes }), _) => {
-                        se + armor::block_len(&hay[se..], max_bytes)
-                    }
-                    (Some(Block::K8sSecretMap { .. }), _) => unreachable!("no secret"),
-                    (None, Some(class)) => se + class.run(&hay[se..], true).0,
-                    (None, None) => se,
-                };
+                let end = se + continuation(rule, &hay[se..], capped);
                 pos = pos.max(decoded.at_or_after(end));
                 out.push(OracleSpan {
                     start: ss,
@@ -368,4 +355,28 @@ impl Walk<'_> {
             }
         }
     }
+}
+/// How far a span goes past its secret's end, in `rest` (the bytes after
+/// it): the rest of the line when its rule's run `capped`, its block or
+/// `extend` run, or nothing.
+fn continuation(rule: &Rule, rest: &[u8], capped: bool) -> usize {
+    match (rule.block, &rule.extend) {
+        // Failing closed: the rest of the line.
+        _ if capped => memchr::memchr(b'\n', rest).unwrap_or(rest.len()),
+        (Some(Block::Armor { max_bytes }), _) => armor::block_len(rest, max_bytes),
+        // Its match has no secret: see `secret_map`.
+        (Some(Block::K8sSecretMap { .. }), _) => 0,
+        (None, Some(class)) => class.run(rest, true).0,
+        (None, None) => 0,
+    }
+}
+
+/// The span of a Kubernetes Secret map after the header `hay[..at]`, in
+/// `hay`'s offsets, if `rule` takes one there and the map opens.
+fn secret_map(rule: &Rule, hay: &[u8], at: usize) -> Option<(usize, usize)> {
+    let Some(Block::K8sSecretMap { max_bytes }) = rule.block else {
+        return None;
+    };
+    let (skip, n) = yaml::block_len(&hay[..at], &hay[at..], max_bytes);
+    (n > 0).then_some((at + skip, at + skip + n))
 }

@@ -81,6 +81,55 @@ pub struct K8sMap {
     max_bytes: usize,
 }
 
+/// Why the first entry was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unread {
+    /// It is not a Secret map's first entry.
+    No,
+    /// The bytes at hand end inside it.
+    Short,
+}
+
+/// Reads a first entry's indentation, name, `:` and blanks from `i`: the
+/// indentation and where the value starts (after an opening quote, which
+/// stays with the name).
+fn entry_name(rest: &[u8], mut i: usize) -> Result<(usize, usize), Unread> {
+    let ws = |c: &&u8| **c == b' ' || **c == b'\t';
+    let is_name = |c: &&u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
+    let run = |i: usize, most: usize, f: &dyn Fn(&&u8) -> bool| {
+        rest[i..].iter().take(most).take_while(f).count()
+    };
+    let indent = run(i, MAX_INDENT + 1, &ws);
+    i += indent;
+    if i >= rest.len() {
+        return Err(Unread::Short);
+    }
+    if indent == 0 || indent > MAX_INDENT {
+        return Err(Unread::No);
+    }
+    let name = run(i, MAX_NAME + 1, &is_name);
+    i += name;
+    match rest.get(i) {
+        None => return Err(Unread::Short),
+        Some(b':') if (1..=MAX_NAME).contains(&name) => i += 1,
+        Some(_) => return Err(Unread::No),
+    }
+    let blanks = run(i, 17, &ws);
+    i += blanks;
+    if i >= rest.len() {
+        return Err(Unread::Short);
+    }
+    if blanks == 0 || blanks > 16 {
+        return Err(Unread::No);
+    }
+    let k = run(i, 3, &|c: &&u8| **c == b'\\');
+    match rest.get(i + k) {
+        None => Err(Unread::Short),
+        Some(b'"' | b'\'') if k <= 2 => Ok((indent, i + k + 1)),
+        _ => Ok((indent, i)),
+    }
+}
+
 /// How the bytes at a position begin, as a line break.
 enum Brk {
     /// A line break of this many bytes.
@@ -140,107 +189,74 @@ impl K8sMap {
     /// Reads the first entry: `Skip` to its value when it opens the block,
     /// `End` when it does not, `NeedMore` while it cannot be told.
     fn first_entry(&mut self, rest: &[u8], eof: bool) -> Step {
-        let short = |i: usize| {
-            if i >= rest.len() && !eof && rest.len() < FIRST_ENTRY {
-                Step::NeedMore
-            } else {
-                Step::End
+        let read = self.header_break(rest).and_then(|(level, i)| {
+            let (indent, at) = entry_name(rest, i)?;
+            Ok((level, indent, at, self.value_opens(&rest[at..])?))
+        });
+        match read {
+            Ok((level, indent, at, true)) => {
+                self.level = level;
+                self.indent = indent;
+                self.state = State::Line;
+                Step::Skip(at)
             }
-        };
-        // The line break, in any spelling: it sets the level.
-        let (level, mut i) = match rest {
-            [b'\n', ..] => (0, 1),
-            [b'\r', b'\n', ..] => (0, 2),
-            [b'\r'] => return short(1),
-            _ => {
-                let k = rest.iter().take_while(|&&c| c == b'\\').count();
-                let level = match k {
-                    1 => 1,
-                    2 => 2,
-                    _ if k == rest.len() => return short(k),
-                    _ => return Step::End,
-                };
-                let probe = K8sMap {
-                    level,
-                    ..self.clone()
-                };
-                match probe.brk(rest) {
-                    Brk::Yes(n) => (level, n),
-                    Brk::No => return Step::End,
-                    Brk::Partial => return short(rest.len()),
-                }
-            }
-        };
-        let ws = |c: &u8| *c == b' ' || *c == b'\t';
-        let indent = rest[i..]
-            .iter()
-            .take(MAX_INDENT + 1)
-            .take_while(|c| ws(c))
-            .count();
-        i += indent;
-        if indent == 0 || indent > MAX_INDENT {
-            return if i >= rest.len() { short(i) } else { Step::End };
+            Ok((.., false)) | Err(Unread::No) => Step::End,
+            // The entry runs past the bytes at hand: more may tell, unless
+            // none come or the entry is already longer than any we read.
+            Err(Unread::Short) if !eof && rest.len() < FIRST_ENTRY => Step::NeedMore,
+            Err(Unread::Short) => Step::End,
         }
-        let is_name = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
-        let name = rest[i..]
-            .iter()
-            .take(MAX_NAME + 1)
-            .take_while(|c| is_name(c))
-            .count();
-        i += name;
-        match rest.get(i) {
-            None => return short(i),
-            Some(b':') if (1..=MAX_NAME).contains(&name) => i += 1,
-            Some(_) => return Step::End,
-        }
-        let blanks = rest[i..].iter().take(17).take_while(|c| ws(c)).count();
-        i += blanks;
-        if i >= rest.len() {
-            return short(i);
-        }
-        if blanks == 0 || blanks > 16 {
-            return Step::End;
-        }
-        // An opening quote, escaped or not, stays with the name.
-        let k = rest[i..]
-            .iter()
-            .take(3)
-            .take_while(|&&c| c == b'\\')
-            .count();
-        match rest.get(i + k) {
-            None => return short(i + k),
-            Some(b'"' | b'\'') if k <= 2 => i += k + 1,
+    }
+
+    /// The line break after the header, in any spelling: its level and
+    /// length.
+    fn header_break(&self, rest: &[u8]) -> Result<(u8, usize), Unread> {
+        match rest {
+            [b'\n', ..] => return Ok((0, 1)),
+            [b'\r', b'\n', ..] => return Ok((0, 2)),
+            [b'\r'] | [] => return Err(Unread::Short),
             _ => {}
         }
-        let value = &rest[i..];
-        let opens = if self.plain {
-            match value.first() {
-                None => return short(i),
-                Some(&c) => !matches!(c, b'\r' | b'\n' | b'\\' | b'"' | b'\''),
-            }
-        } else {
-            let run = value
-                .iter()
-                .take(MAX_VALUE)
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/'))
-                .count();
-            let pad = value[run..]
-                .iter()
-                .take(2)
-                .take_while(|&&c| c == b'=')
-                .count();
-            if run + pad >= value.len() && run < MAX_VALUE {
-                return short(i + value.len());
-            }
-            run == MAX_VALUE || base64_value(&value[..run + pad])
+        let k = rest.iter().take_while(|&&c| c == b'\\').count();
+        let level = match k {
+            1 => 1,
+            2 => 2,
+            _ if k == rest.len() => return Err(Unread::Short),
+            _ => return Err(Unread::No),
         };
-        if !opens {
-            return Step::End;
+        let probe = K8sMap {
+            level,
+            ..self.clone()
+        };
+        match probe.brk(rest) {
+            Brk::Yes(n) => Ok((level, n)),
+            Brk::No => Err(Unread::No),
+            Brk::Partial => Err(Unread::Short),
         }
-        self.level = level;
-        self.indent = indent;
-        self.state = State::Line;
-        Step::Skip(i)
+    }
+
+    /// Whether the first entry's value opens the block: any value under
+    /// `stringData`, standard base64 (judged on its first [`MAX_VALUE`]
+    /// bytes) under `data`.
+    fn value_opens(&self, value: &[u8]) -> Result<bool, Unread> {
+        if self.plain {
+            let &c = value.first().ok_or(Unread::Short)?;
+            return Ok(!matches!(c, b'\r' | b'\n' | b'\\' | b'"' | b'\''));
+        }
+        let run = value
+            .iter()
+            .take(MAX_VALUE)
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/'))
+            .count();
+        let pad = value[run..]
+            .iter()
+            .take(2)
+            .take_while(|&&c| c == b'=')
+            .count();
+        if run + pad >= value.len() && run < MAX_VALUE {
+            return Err(Unread::Short);
+        }
+        Ok(run == MAX_VALUE || base64_value(&value[..run + pad]))
     }
 
     /// Inside a line: takes up to its line break (then at [`State::Break`]),

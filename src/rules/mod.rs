@@ -697,37 +697,8 @@ impl RuleSetBuilder {
         self.build_with(precomputed::Table::embedded())
     }
 
-    fn build_with(&self, mut table: Option<precomputed::Table>) -> Result<RuleSet, Error> {
-        let mut problems = Vec::new();
-        let mut parsed_rules = Vec::new();
-        let mut seen = HashSet::new();
-        for (file, text) in &self.files {
-            let mut facts = table.as_mut().and_then(|t| t.file(file, text));
-            let parsed: syntax::RuleFileConfig = match syntax::parse_rule_file(text) {
-                Ok(p) => p,
-                Err(e) => {
-                    problems.push(Problem {
-                        file: file.clone(),
-                        rule: None,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            for rc in parsed.rules {
-                if !seen.insert(rc.id.clone()) {
-                    problems.push(Problem {
-                        file: file.clone(),
-                        rule: Some(rc.id.clone()),
-                        message: "duplicate rule id".into(),
-                    });
-                    continue;
-                }
-                let known = table.as_ref().zip(facts.as_mut());
-                let known = known.and_then(|(t, f)| t.rule(f, &rc.id));
-                parsed_rules.push((file, rc, known));
-            }
-        }
+    fn build_with(&self, table: Option<precomputed::Table>) -> Result<RuleSet, Error> {
+        let (parsed_rules, mut problems) = self.parse_all(table);
         // Selection.
         problems.extend(self.unknown_names(parsed_rules.iter().map(|(_, r, _)| r)));
         let hit = |r: &syntax::RuleConfig, names: &[String]| {
@@ -765,6 +736,61 @@ impl RuleSetBuilder {
             return Err(Error::Invalid(problems));
         }
         // Derived rules go last, so their parents win ties in labels.
+        let derived = self.derive_all(&rules, known_twins);
+        rules.extend(derived);
+        let mut set = RuleSet::from_rules(rules);
+        set.allow = self.allow.clone();
+        Ok(set)
+    }
+
+    /// Every file's rules parsed, each with its precomputed facts when
+    /// `table` has them, and the problems (files that do not parse,
+    /// duplicate ids).
+    #[allow(clippy::type_complexity)]
+    fn parse_all(
+        &self,
+        mut table: Option<precomputed::Table>,
+    ) -> (
+        Vec<(&String, syntax::RuleConfig, Option<precomputed::Facts>)>,
+        Vec<Problem>,
+    ) {
+        let mut problems = Vec::new();
+        let mut parsed_rules = Vec::new();
+        let mut seen = HashSet::new();
+        for (file, text) in &self.files {
+            let mut facts = table.as_mut().and_then(|t| t.file(file, text));
+            let parsed: syntax::RuleFileConfig = match syntax::parse_rule_file(text) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        rule: None,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            for rc in parsed.rules {
+                if !seen.insert(rc.id.clone()) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        rule: Some(rc.id.clone()),
+                        message: "duplicate rule id".into(),
+                    });
+                    continue;
+                }
+                let known = table.as_ref().zip(facts.as_mut());
+                let known = known.and_then(|(t, f)| t.rule(f, &rc.id));
+                parsed_rules.push((file, rc, known));
+            }
+        }
+        (parsed_rules, problems)
+    }
+
+    /// The `-truncated` twins of `rules` not disabled (from their
+    /// precomputed facts where known), on every core when many need
+    /// deriving.
+    fn derive_all(&self, rules: &[Rule], known: Vec<Option<precomputed::Facts>>) -> Vec<Rule> {
         let off = |id: &RuleId| {
             self.disable
                 .iter()
@@ -772,22 +798,17 @@ impl RuleSetBuilder {
         };
         let parents: Vec<_> = rules
             .iter()
-            .zip(known_twins)
+            .zip(known)
             .filter(|(r, _)| !off(&r.id))
             .collect();
         let costly = parents.iter().filter(|(_, k)| k.is_none()).count();
-        let derived: Vec<Rule> =
-            par::map(parents, costly, PAR_MIN_RULES, |(r, known)| match known {
-                Some(mut facts) => facts.twin(r),
-                None => truncated::derive(r),
-            })
-            .into_iter()
-            .flatten()
-            .collect();
-        rules.extend(derived);
-        let mut set = RuleSet::from_rules(rules);
-        set.allow = self.allow.clone();
-        Ok(set)
+        par::map(parents, costly, PAR_MIN_RULES, |(r, known)| match known {
+            Some(mut facts) => facts.twin(r),
+            None => truncated::derive(r),
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// A problem for each name to enable or disable that is no rule id or
@@ -882,18 +903,7 @@ fn compile(
                 .ok()
         })
     };
-    let allow_values = if rc.allow_values.is_empty() || !full {
-        None
-    } else if known.is_some() {
-        Some(Arc::new(compile::precomputed_allow_values(
-            &rc.allow_values,
-        )))
-    } else {
-        compile::build_allow_values(&rc.allow_values)
-            .map(Arc::new)
-            .map_err(|p| report.add(p))
-            .ok()
-    };
+    let allow_values = allow_values(&rc, full, known.is_some(), &mut report);
     let (examples, negative_examples) = if full && known.is_none() {
         expand_examples(&rc, &mut report)
     } else {
@@ -935,6 +945,28 @@ fn compile(
         examples,
         negative_examples,
     }))
+}
+
+/// A rule's compiled `allow_values` (none when it has none, or for a rule
+/// not `full`y built); precomputed built-ins are `known` to compile.
+fn allow_values(
+    rc: &syntax::RuleConfig,
+    full: bool,
+    known: bool,
+    report: &mut Report<'_>,
+) -> Option<Arc<LazyRegex>> {
+    if rc.allow_values.is_empty() || !full {
+        None
+    } else if known {
+        Some(Arc::new(compile::precomputed_allow_values(
+            &rc.allow_values,
+        )))
+    } else {
+        compile::build_allow_values(&rc.allow_values)
+            .map(Arc::new)
+            .map_err(|p| report.add(p))
+            .ok()
+    }
 }
 
 /// Checks the id, regex text, remediation, examples and keywords as

@@ -152,6 +152,79 @@ impl fmt::Debug for Prefilter {
     }
 }
 
+/// No transition (in [`trie`]), no keyword ending (its `own`).
+const NONE: u32 = u32::MAX;
+
+/// The trie of `keys` over byte `classes`: `next[s * stride + c]`, NONE
+/// where no keyword goes on, and for each state the keyword ending there
+/// (NONE if none). At most one state per keyword byte: reserved once, and
+/// pages never written are never resident.
+fn trie(keys: &[Vec<u8>], classes: &[u8; 256], stride: usize) -> (Vec<u32>, Vec<u32>) {
+    let most = 1 + keys.iter().map(Vec::len).sum::<usize>();
+    let mut next = Vec::with_capacity(most * stride);
+    next.resize(stride, NONE);
+    let mut own = vec![NONE];
+    for (p, k) in keys.iter().enumerate() {
+        let mut s = 0;
+        for &b in k {
+            let at = s * stride + usize::from(classes[usize::from(b)]);
+            if next[at] == NONE {
+                next[at] = own.len() as u32;
+                next.resize(next.len() + stride, NONE);
+                own.push(NONE);
+            }
+            s = next[at] as usize;
+        }
+        own[s] = p as u32;
+    }
+    (next, own)
+}
+
+/// Breadth first over the trie `next` (`count` classes used of each
+/// `stride`): each state's failure state, its full row (the transitions it
+/// lacks copied from its failure state's row, complete already: that state
+/// is shallower), and its patterns (its own, then its failure state's:
+/// every keyword that ends there), as ranges `found[s]` of the returned
+/// list.
+fn complete(
+    next: &mut [u32],
+    own: &[u32],
+    stride: usize,
+    count: usize,
+) -> (Vec<(u32, u32)>, Vec<u32>) {
+    let states = own.len();
+    let mut fail = vec![0u32; states];
+    let mut order = Vec::with_capacity(states);
+    let mut found: Vec<(u32, u32)> = vec![(0, 0); states];
+    let mut pats: Vec<u32> = Vec::new();
+    order.push(0u32);
+    let mut i = 0;
+    while i < order.len() {
+        let s = order[i] as usize;
+        i += 1;
+        let from = pats.len() as u32;
+        if own[s] != NONE {
+            pats.push(own[s]);
+        }
+        if s != 0 {
+            let (a, b) = found[fail[s] as usize];
+            pats.extend_from_within(a as usize..b as usize);
+        }
+        found[s] = (from, pats.len() as u32);
+        let f = fail[s] as usize;
+        for c in 0..count {
+            let t = next[s * stride + c];
+            if t == NONE {
+                next[s * stride + c] = if s == 0 { 0 } else { next[f * stride + c] };
+            } else {
+                fail[t as usize] = if s == 0 { 0 } else { next[f * stride + c] };
+                order.push(t);
+            }
+        }
+    }
+    (found, pats)
+}
+
 impl Prefilter {
     /// Builds the prefilter from each rule's keywords (already validated:
     /// ASCII, non-empty) and whether they hold exactly as written.
@@ -231,64 +304,13 @@ impl Prefilter {
     /// row (complete already: that state is shallower). Linear in the
     /// states times the classes; no intermediate automaton.
     fn compile(&mut self, keys: &[Vec<u8>]) {
-        const NONE: u32 = u32::MAX;
         let (classes, count) = byte_classes(keys);
         self.classes = classes;
         let shift = count.next_power_of_two().trailing_zeros();
         let stride = 1usize << shift;
-        // The trie: `next[s * stride + c]`, NONE where no keyword goes on.
-        // (At most one state per keyword byte: reserved once, and pages
-        // never written are never resident.)
-        let most = 1 + keys.iter().map(Vec::len).sum::<usize>();
-        let mut next = Vec::with_capacity(most * stride);
-        next.resize(stride, NONE);
-        let mut own = vec![NONE];
-        for (p, k) in keys.iter().enumerate() {
-            let mut s = 0;
-            for &b in k {
-                let at = s * stride + usize::from(classes[usize::from(b)]);
-                if next[at] == NONE {
-                    next[at] = own.len() as u32;
-                    next.resize(next.len() + stride, NONE);
-                    own.push(NONE);
-                }
-                s = next[at] as usize;
-            }
-            own[s] = p as u32;
-        }
-        // Breadth first: failure states, full rows, and each state's
-        // patterns (its own, then its failure state's: every keyword that
-        // ends there).
+        let (mut next, own) = trie(keys, &classes, stride);
+        let (found, pats) = complete(&mut next, &own, stride, usize::from(count));
         let states = own.len();
-        let mut fail = vec![0u32; states];
-        let mut order = Vec::with_capacity(states);
-        let mut found: Vec<(u32, u32)> = vec![(0, 0); states];
-        let mut pats: Vec<u32> = Vec::new();
-        order.push(0u32);
-        let mut i = 0;
-        while i < order.len() {
-            let s = order[i] as usize;
-            i += 1;
-            let from = pats.len() as u32;
-            if own[s] != NONE {
-                pats.push(own[s]);
-            }
-            if s != 0 {
-                let (a, b) = found[fail[s] as usize];
-                pats.extend_from_within(a as usize..b as usize);
-            }
-            found[s] = (from, pats.len() as u32);
-            let f = fail[s] as usize;
-            for c in 0..usize::from(count) {
-                let t = next[s * stride + c];
-                if t == NONE {
-                    next[s * stride + c] = if s == 0 { 0 } else { next[f * stride + c] };
-                } else {
-                    fail[t as usize] = if s == 0 { 0 } else { next[f * stride + c] };
-                    order.push(t);
-                }
-            }
-        }
         // Renumber, premultiplied: non-match states first (breadth-first
         // order within each group), so one comparison finds matches. The
         // trie's rows become the table in place (one table-sized array at
