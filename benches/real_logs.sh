@@ -188,12 +188,14 @@ http {
     upstream app { server 127.0.0.1:18091; keepalive 8; }
     upstream down { server 127.0.0.1:18099; }
     map \$request_method \$bad_method { default 0; PROPFIND 1; }
+    map \$server_port \$log_combined { 18080 1; default 0; }
+    map \$server_port \$log_ext { 18083 1; default 0; }
     server {
         listen 127.0.0.1:18080; listen 127.0.0.1:18083;
         server_name shop.example.com www.example.com;
         root $w/docroot;
-        access_log $w/logs/access.log combined;
-        access_log $w/logs/access_ext.log ext if=\$server_port;
+        access_log $w/logs/access.log combined if=\$log_combined;
+        access_log $w/logs/access_ext.log ext if=\$log_ext;
         location = /login { limit_req zone=login burst=5 nodelay; limit_req_status 503; try_files /index.html =404; }
         location /images/ { }
         location /assets/ { }
@@ -277,6 +279,7 @@ EOF
     $as_pg $pgbin/psql "${conn[@]}" -d shop -q -f "$w/app.sql" > /dev/null 2>&1
     $as_pg $pgbin/pg_ctl -D "$w/data" -w stop > /dev/null
     cd "$here" || return 1
+    rm -rf "$w/data"
     emit postgresql "$w/server.log:200000"
 }
 
@@ -316,10 +319,10 @@ gen_java() {   # -> jvm, java-jul
     python3 "$helper" java-src "$w"
     local xlog="all=info,gc*=debug,jit+compilation=debug,class+load=debug,class+init=info,exceptions=info,safepoint*=debug,os*=debug,module=debug,cds=debug,codecache=debug,monitorinflation=debug,thread*=debug"
     note "java: javac with -Xlog"
-    javac "-J-Xlog:$xlog:file=$w/javac-jvm.log:uptime,tid,level,tags:filecount=0" \
+    javac -J-XX:-UsePerfData "-J-Xlog:$xlog:file=$w/javac-jvm.log:uptime,tid,level,tags:filecount=0" \
         -d "$w/classes" "$w/src/com/example/shop/Shop.java" || return 1
     note "java: 25 s run of the program"
-    timeout 120 java -Xmx256m -XX:+UseG1GC "-Xlog:$xlog:file=$w/jvm.log:uptime,tid,level,tags:filecount=0" \
+    timeout 120 java -XX:-UsePerfData -Xmx256m -XX:+UseG1GC "-Xlog:$xlog:file=$w/jvm.log:uptime,tid,level,tags:filecount=0" \
         -Djava.util.logging.config.file="$w/logging.properties" -Djdk.httpclient.HttpClient.log=requests,headers,errors \
         -cp "$w/classes" com.example.shop.Shop 25 > "$w/stdout.log" 2> "$w/jul.log" || return 1
     emit jvm "$w/javac-jvm.log:30000" "$w/jvm.log:50000" && emit java-jul "$w/jul.log:50000" "$w/stdout.log:10000"
@@ -364,6 +367,7 @@ gen_pip() {
     note "pip: install -vvv into a throwaway venv"
     PIP_FIND_LINKS= timeout 600 "$w/venv/bin/pip" install -vvv --no-cache-dir --disable-pip-version-check \
         requests flask pyyaml sqlalchemy rich boto3 numpy python-dateutil attrs > "$w/pip.log" 2>&1
+    rm -rf "$w/venv"   # scratch: only the log is kept
     emit pip "$w/pip.log:40000"
 }
 
@@ -380,6 +384,7 @@ gen_npm() {
       for d in $(ls -d node_modules/*/ node_modules/@*/*/ 2>/dev/null | head -120); do
           ( cd "$d" && timeout 30 npm pack --dry-run --loglevel notice "${npmo[@]}" ) >> "$w/npm.log" 2>&1
       done )
+    rm -rf "$w/cache" "$w/proj/node_modules"
     emit npm "$w/npm.log:40000"
 }
 
@@ -559,6 +564,7 @@ EOF
       echo "// touched" >> src/main.rs &&
       env "${env[@]}" CARGO_LOG=cargo::core::compiler::fingerprint=trace timeout 300 cargo build -vv -j 2 >> "$w/cargo.log" 2>&1 &&
       env "${env[@]}" timeout 600 cargo build --release -vv -j 2 >> "$w/cargo.log" 2>&1 ) || return 1
+    rm -rf "$w/target" "$w/home"
     emit cargo "$w/cargo.log:30000"
 }
 
