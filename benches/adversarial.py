@@ -56,13 +56,14 @@ def pathological():
     ]
 
 
-def run_filter(path):
-    """Wall seconds and peak RSS (KiB) of `redactd filter < path`."""
+def run_filter(path, args=()):
+    """Wall seconds and peak RSS (KiB) of `redactd filter ARGS < path`, best
+    of two."""
     best = None
     for _ in range(2):
         t0 = time.monotonic()
         with open(path, "rb") as f:
-            p = subprocess.Popen([BIN, "filter"], stdin=f, stdout=subprocess.DEVNULL)
+            p = subprocess.Popen([BIN, "filter", *args], stdin=f, stdout=subprocess.DEVNULL)
             _, status, ru = os.wait4(p.pid, 0)
         t = time.monotonic() - t0
         best = (t, ru.ru_maxrss) if best is None or t < best[0] else best
@@ -70,11 +71,19 @@ def run_filter(path):
 
 
 def part_filter():
+    """Each input with `--threads 1` and with the default (one per core),
+    each compared with the normal corpus at the same setting."""
     print("== filter: pathological inputs beside the normal corpus")
     size = os.path.getsize(CORPUS)
-    t, rss = run_filter(CORPUS)
-    normal = size / 1e6 / t
-    print(f"{'normal corpus':<22} {normal:8.1f} MB/s  1.00 of normal  peak RSS {rss // 1024} MiB")
+    settings = [("--threads 1", ["--threads", "1"]), ("default threads", [])]
+    normal = {}
+    print(f"{'':<22} " + "  ".join(f"{label:^36}" for label, _ in settings))
+    cells = []
+    for label, args in settings:
+        t, rss = run_filter(CORPUS, args)
+        normal[label] = size / 1e6 / t
+        cells.append(f"{normal[label]:8.1f} MB/s  1.00 of normal  {rss // 1024:3} MiB")
+    print(f"{'normal corpus':<22} " + "  ".join(cells))
     for name, unit in pathological():
         path = os.path.join(WORK, "patho.log")
         with open(path, "w") as f:
@@ -83,9 +92,13 @@ def part_filter():
             per_line = max(1, 4096 // len(unit))
             for i in range(0, n, per_line):
                 f.write(unit * min(per_line, n - i) + "\n")
-        t, rss = run_filter(path)
-        mbs = os.path.getsize(path) / 1e6 / t
-        print(f"{name:<22} {mbs:8.1f} MB/s  {mbs / normal:.2f} of normal  peak RSS {rss // 1024} MiB")
+        cells = []
+        for label, args in settings:
+            t, rss = run_filter(path, args)
+            mbs = os.path.getsize(path) / 1e6 / t
+            cells.append(f"{mbs:8.1f} MB/s  {mbs / normal[label]:.2f} of normal  {rss // 1024:3} MiB")
+        print(f"{name:<22} " + "  ".join(cells))
+    print("(MB/s include start-up; MiB is peak RSS)")
 
 
 def start(mode, args):

@@ -1128,6 +1128,20 @@ impl Drop for Carried {
     }
 }
 
+impl Clone for Carried {
+    fn clone(&self) -> Carried {
+        Carried {
+            values: self.values.clone(),
+        }
+    }
+}
+
+impl PartialEq for Carried {
+    fn eq(&self, other: &Carried) -> bool {
+        self.values == other.values
+    }
+}
+
 impl Carried {
     /// Whether no value is carried.
     pub fn is_empty(&self) -> bool {

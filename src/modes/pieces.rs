@@ -30,7 +30,13 @@
 //!   worker's run, and its output is the same. `S` then becomes `S`
 //!   followed by the worker's set, the newest `learned_values` of them
 //!   ([`Carried::then`]). If a value of `S` does occur, the committer
-//!   redacts the piece again itself from a redactor holding `S`.
+//!   redacts the piece again itself from a redactor holding `S`, and has
+//!   workers start the next pieces holding `S` (a [`Seed`]): a token on
+//!   every line would otherwise have every piece redone. A piece started
+//!   from exactly the set the stream holds there is the stream's; one
+//!   started from another set (the stream learned a value meanwhile) is
+//!   redone, and if no carried value occurs in it, workers start from
+//!   none again.
 //! - Findings carry offsets and line numbers of their piece: the committer
 //!   adds the piece's start.
 //!
@@ -58,7 +64,7 @@ use crate::engine::{Finding, Options, Redactor, Sink, Stats};
 use crate::rules::RuleSet;
 
 /// Bytes read at a time: a piece is one read, up to its last line break.
-pub const PIECE: usize = 256 * 1024;
+pub const PIECE: usize = 128 * 1024;
 
 /// The counters of the engine's work that a filter run reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +174,16 @@ struct Spec {
     settled: bool,
     carried: Carried,
     work: Work,
+    /// The learned values the worker started with (see [`Seed`]).
+    seed: Option<Arc<Carried>>,
 }
+
+/// The learned values workers start pieces with, if any: the stream's set
+/// as last written, published by the committer while carried values keep
+/// occurring in pieces (a token repeated on every line), when a worker that
+/// starts with none would have its work redone every time. A piece started
+/// with the set the stream turns out to hold there is exactly the stream's.
+type Seed = Arc<Mutex<Option<Arc<Carried>>>>;
 
 /// What a sink was given, in order (the bytes themselves in `Spec::out`).
 enum Rec {
@@ -268,12 +283,9 @@ enum Msg {
     Opened(io::Result<bool>),
     /// A piece, and a worker's redaction of it (none for a piece the
     /// committer must redact itself).
-    Piece(Piece, Option<Spec>),
+    Piece(Box<(Piece, Option<Spec>)>),
     /// The input ended after the pieces before `seq`, by a read error.
     Failed(u64, io::Error),
-    /// A piece was queued for the workers: the committer may take it while
-    /// it waits.
-    Queued,
 }
 
 /// Redacts `source` into `sink` on `threads` worker threads, in pieces of
@@ -295,17 +307,18 @@ pub fn run<S: Sink>(
     let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Piece>(in_flight);
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let (done_tx, done_rx) = mpsc::channel::<Msg>();
-    // The committer also redacts queued pieces while the next one to
-    // write is not ready (on two cores, its own work is a tenth of theirs).
+    let seed: Seed = Arc::default();
     let workers = (0..threads)
         .map(|_| {
             let (set, opts) = (Arc::clone(set), opts.clone());
             let (jobs, done) = (Arc::clone(&jobs_rx), done_tx.clone());
+            let seed = Arc::clone(&seed);
             std::thread::Builder::new()
                 .name("redactd-piece".into())
-                .spawn(move || work(set, opts, &jobs, &done))
+                .spawn(move || work(set, opts, &jobs, &seed, &done))
         })
         .collect::<io::Result<Vec<_>>>();
+    drop(jobs_rx);
     let workers = match workers {
         Ok(w) => w,
         Err(e) => return Ok(Err(io::Error::other(format!("cannot start a thread: {e}")))),
@@ -339,8 +352,8 @@ pub fn run<S: Sink>(
         pieces: (0, 0),
         lines: 0,
         recycle,
-        jobs: jobs_rx,
-        worker: None,
+        seed,
+        checker_stale: false,
     };
     let result = c.run(&done_rx, &tokens_tx, sink, written);
     drop(done_rx);
@@ -354,22 +367,33 @@ pub fn run<S: Sink>(
 }
 
 /// A worker: redacts the pieces it is handed, each as a stream of its own.
-fn work(set: Arc<RuleSet>, opts: Options, jobs: &Mutex<Receiver<Piece>>, done: &Sender<Msg>) {
+fn work(
+    set: Arc<RuleSet>,
+    opts: Options,
+    jobs: &Mutex<Receiver<Piece>>,
+    seed: &Seed,
+    done: &Sender<Msg>,
+) {
     let mut r = Redactor::new(set, opts);
     loop {
         let next = jobs.lock().map(|rx| rx.recv());
         let Ok(Ok(p)) = next else { return };
-        let (p, spec) = speculate(&mut r, p);
-        if done.send(Msg::Piece(p, Some(spec))).is_err() {
+        let (p, spec) = speculate(&mut r, p, seed);
+        if done.send(Msg::Piece(Box::new((p, Some(spec))))).is_err() {
             return;
         }
     }
 }
 
-/// Redacts piece `p` with `r` as a stream of its own.
-fn speculate(r: &mut Redactor, mut p: Piece) -> (Piece, Spec) {
+/// Redacts piece `p` with `r` as a stream of its own (holding the
+/// published [`Seed`] values, if any).
+fn speculate(r: &mut Redactor, mut p: Piece, seed: &Seed) -> (Piece, Spec) {
     r.reset();
     r.forget_learned();
+    let seed = seed.lock().ok().and_then(|s| s.clone());
+    if let Some(s) = &seed {
+        r.seed_learned(s);
+    }
     let before = Work::of(r.stats());
     let mut rec = Recorder {
         out: std::mem::take(&mut p.spare),
@@ -389,6 +413,7 @@ fn speculate(r: &mut Redactor, mut p: Piece) -> (Piece, Spec) {
         carried: r.carried(),
         work: Work::of(r.stats()).since(before),
         lines: p.lines(),
+        seed,
     };
     (p, spec)
 }
@@ -524,9 +549,9 @@ impl Reader {
         at.offset += p.len as u64;
         at.follows_cut = p.cut;
         if p.cut || p.follows_cut {
-            self.done.send(Msg::Piece(p, None)).is_ok()
+            self.done.send(Msg::Piece(Box::new((p, None)))).is_ok()
         } else {
-            self.jobs.send(p).is_ok() && self.done.send(Msg::Queued).is_ok()
+            self.jobs.send(p).is_ok()
         }
     }
 }
@@ -556,10 +581,11 @@ struct Committer {
     lines: u64,
     /// Where written pieces' buffers go back to the reader.
     recycle: Sender<(Vec<u8>, Vec<u8>)>,
-    /// The workers' queue, and the redactor the committer takes pieces
-    /// from it with while the next piece to write is not ready.
-    jobs: Arc<Mutex<Receiver<Piece>>>,
-    worker: Option<Redactor>,
+    /// What workers start pieces with, and whether `checker` lags behind
+    /// `carried` (it is brought up to date only when an unseeded piece
+    /// needs it).
+    seed: Seed,
+    checker_stale: bool,
 }
 
 /// A piece or the input's end, in stream order.
@@ -588,16 +614,11 @@ impl Committer {
                 Some(item) => item,
                 None => {
                     match done.recv() {
-                        Ok(Msg::Piece(p, spec)) => {
-                            waiting.insert(p.seq, Item::Piece(Box::new((p, spec))));
+                        Ok(Msg::Piece(item)) => {
+                            waiting.insert(item.0.seq, Item::Piece(item));
                         }
                         Ok(Msg::Failed(seq, e)) => {
                             waiting.insert(seq, Item::Failed(e));
-                        }
-                        Ok(Msg::Queued) => {
-                            if let Some((p, spec)) = self.take_job() {
-                                waiting.insert(p.seq, Item::Piece(Box::new((p, Some(spec)))));
-                            }
                         }
                         Ok(Msg::Opened(_)) => {}
                         Err(_) => {
@@ -629,16 +650,31 @@ impl Committer {
         }
     }
 
-    /// Redacts a piece from the workers' queue, if one is waiting there.
-    /// A worker holds the queue's lock only while it waits on an empty
-    /// queue (or is about to take its next piece): then there is nothing
-    /// for the committer, which must not wait for the lock.
-    fn take_job(&mut self) -> Option<(Piece, Spec)> {
-        let p = self.jobs.try_lock().ok()?.try_recv().ok()?;
-        let r = self
-            .worker
-            .get_or_insert_with(|| Redactor::new(Arc::clone(&self.set), self.opts.clone()));
-        Some(speculate(r, p))
+    /// Whether the worker's redaction `s` of `piece` is the stream's, as
+    /// far as learned values go: it started from the stream's set, or from
+    /// none and no value of the stream's set occurs in the piece.
+    fn holds(&mut self, s: &Spec, piece: &[u8]) -> bool {
+        match &s.seed {
+            Some(seed) => **seed == self.carried,
+            None => !self.occurs(piece),
+        }
+    }
+
+    /// Whether a value of the stream's set occurs in `piece`.
+    fn occurs(&mut self, piece: &[u8]) -> bool {
+        if self.checker_stale {
+            self.checker.set_to(&self.carried);
+            self.checker_stale = false;
+        }
+        self.checker.occurs(piece)
+    }
+
+    /// Has workers start pieces with the stream's current set (`on`), or
+    /// with none.
+    fn publish(&self, on: bool) {
+        if let Ok(mut seed) = self.seed.lock() {
+            *seed = on.then(|| Arc::new(self.carried.clone()));
+        }
     }
 
     fn outcome(&mut self, gzip: bool, failed: Option<(io::Error, u64, u64)>) -> Outcome {
@@ -661,7 +697,7 @@ impl Committer {
         let mut spare = Vec::new();
         if self.live.is_none() {
             match spec {
-                Some(s) if s.settled && !self.checker.occurs(p.bytes()) => {
+                Some(s) if s.settled && self.holds(&s, p.bytes()) => {
                     let mut to = Shifted {
                         inner: sink,
                         offset: p.offset,
@@ -671,12 +707,27 @@ impl Committer {
                     replay(&s.out, s.recs, &mut to)?;
                     self.pieces.0 += 1;
                     self.work.add(s.work);
-                    self.checker.extend(&s.carried);
-                    self.carried.then(s.carried, self.opts.learned_values);
+                    if s.seed.is_some() {
+                        // The worker started from the stream's set: its
+                        // set is the stream's now.
+                        self.carried = s.carried;
+                        self.checker_stale = true;
+                        self.publish(true);
+                    } else {
+                        self.checker.extend(&s.carried);
+                        self.carried.then(s.carried, self.opts.learned_values);
+                    }
                     let _ = self.recycle.send((p.buf, s.out));
                     return Ok(());
                 }
-                Some(s) => spare = s.out,
+                Some(s) => {
+                    // Seed workers while carried values occur in pieces (a
+                    // settled unseeded piece was refused for that; a seeded
+                    // one refused may have started from an older set).
+                    let occurs = s.settled && (s.seed.is_none() || self.occurs(p.bytes()));
+                    self.publish(occurs);
+                    spare = s.out;
+                }
                 None => {}
             }
             let line = self.lines;
@@ -705,7 +756,10 @@ impl Committer {
         if p.last || (!p.cut && l.r.settled()) {
             let l = self.live.take().expect("a live redactor");
             self.carried = l.r.carried();
-            self.checker.set_to(&self.carried);
+            self.checker_stale = true;
+            if self.seed.lock().is_ok_and(|s| s.is_some()) {
+                self.publish(true);
+            }
             self.work.add(Work::of(l.r.stats()));
         }
         let _ = self.recycle.send((p.buf, spare));
@@ -870,6 +924,35 @@ mod tests {
         assert_eq!(got.out, want.out);
         assert_eq!(got.findings, want.findings);
         assert!(outcome.pieces.1 >= 1, "{:?}", outcome.pieces);
+    }
+
+    #[test]
+    fn a_value_on_every_line_is_carried_into_the_workers() {
+        let set = builtin_rules();
+        for learned in [1, 16] {
+            let o = opts(learned);
+            // The same learned value on every line (and a second one now
+            // and then): workers start from the stream's set once the
+            // committer sees the value keeps coming back.
+            let mut input = String::new();
+            for i in 0..6000 {
+                input.push_str(&format!("login password=Zq8vT3mW9kP2xR7n from {i}\n"));
+                if i % 2000 == 0 {
+                    input.push_str(&format!("token={}\n", github_token(&format!("e{i}"))));
+                }
+            }
+            let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
+            let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 4096);
+            assert_eq!(got.out, want.out, "learned {learned}");
+            assert_eq!(got.findings, want.findings, "learned {learned}");
+            let (used, redone) = outcome.pieces;
+            // Each new value costs the pieces already started (at most
+            // 2 N + 2) and the one that meets it first.
+            assert!(
+                used > 2 * redone,
+                "learned {learned}: {used} used, {redone} redone"
+            );
+        }
     }
 
     #[test]
