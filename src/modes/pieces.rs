@@ -846,6 +846,26 @@ mod tests {
         (c, outcome)
     }
 
+    /// `input` through the pipeline: asserts it writes what one thread
+    /// writes, findings included, and returns how it went.
+    fn same_as_one_thread(
+        set: &Arc<RuleSet>,
+        o: &Options,
+        input: &[u8],
+        (threads, piece): (usize, usize),
+    ) -> Outcome {
+        let want = Redactor::redact_all(Arc::clone(set), o.clone(), input);
+        let (got, outcome) = piecewise(set, o, input, threads, piece);
+        let what = format!("pieces of {piece}, {threads} threads");
+        assert_eq!(
+            String::from_utf8_lossy(&got.out),
+            String::from_utf8_lossy(&want.out),
+            "{what}"
+        );
+        assert_eq!(got.findings, want.findings, "{what}");
+        outcome
+    }
+
     /// A stream with what carries across line breaks: PEM bodies and a
     /// Secret map over several lines, learned values met again lines
     /// later (raw and JSON-escaped), CRLF, a line longer than the small
@@ -875,14 +895,8 @@ mod tests {
             assert!(want.findings.len() >= 8, "{}", want.findings.len());
             for piece in (1..=48).chain([61, 97, 200, 4096]) {
                 for threads in [2, 3] {
-                    let (got, outcome) = piecewise(&set, &o, &input, threads, piece);
+                    let outcome = same_as_one_thread(&set, &o, &input, (threads, piece));
                     let what = format!("learned {learned}, pieces of {piece}, {threads} threads");
-                    assert_eq!(
-                        String::from_utf8_lossy(&got.out),
-                        String::from_utf8_lossy(&want.out),
-                        "{what}"
-                    );
-                    assert_eq!(got.findings, want.findings, "{what}");
                     assert_eq!(outcome.work.bytes_in, input.len() as u64, "{what}");
                     assert_eq!(outcome.work.bytes_out, want.out.len() as u64, "{what}");
                     if piece >= 61 {
@@ -906,10 +920,7 @@ mod tests {
                 github_token(&format!("w{i}"))
             ));
         }
-        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
-        let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 256);
-        assert_eq!(got.out, want.out);
-        assert_eq!(got.findings, want.findings);
+        let outcome = same_as_one_thread(&set, &o, input.as_bytes(), (2, 256));
         let (used, redone) = outcome.pieces;
         assert!(used > 30 && redone == 0, "{used} used, {redone} redone");
         // A token still held met again in a later piece: that piece is
@@ -919,10 +930,7 @@ mod tests {
             "x\n".repeat(300),
             github_token("w199")
         );
-        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), again.as_bytes());
-        let (got, outcome) = piecewise(&set, &o, again.as_bytes(), 2, 256);
-        assert_eq!(got.out, want.out);
-        assert_eq!(got.findings, want.findings);
+        let outcome = same_as_one_thread(&set, &o, again.as_bytes(), (2, 256));
         assert!(outcome.pieces.1 >= 1, "{:?}", outcome.pieces);
     }
 
@@ -941,10 +949,7 @@ mod tests {
                     input.push_str(&format!("token={}\n", github_token(&format!("e{i}"))));
                 }
             }
-            let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
-            let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 4096);
-            assert_eq!(got.out, want.out, "learned {learned}");
-            assert_eq!(got.findings, want.findings, "learned {learned}");
+            let outcome = same_as_one_thread(&set, &o, input.as_bytes(), (2, 4096));
             let (used, redone) = outcome.pieces;
             // Each new value costs the pieces already started (at most
             // 2 N + 2) and the one that meets it first.
@@ -962,10 +967,7 @@ mod tests {
         let tok = github_token("long");
         let line = format!("{} password={tok} {}", "a".repeat(5000), "b".repeat(5000));
         let input = format!("{line}\n{line}\nshort {tok}\n");
-        let want = Redactor::redact_all(Arc::clone(&set), o.clone(), input.as_bytes());
-        let (got, outcome) = piecewise(&set, &o, input.as_bytes(), 2, 1000);
-        assert_eq!(got.out, want.out);
-        assert_eq!(got.findings, want.findings);
+        let outcome = same_as_one_thread(&set, &o, input.as_bytes(), (2, 1000));
         assert!(outcome.pieces.1 >= 10, "{:?}", outcome.pieces);
     }
 
