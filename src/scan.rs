@@ -40,7 +40,9 @@
 //! threads while the walk goes on; their results (and the walk's own
 //! problems) are taken into the report in walk order, so the report is the
 //! one a single thread makes. At most twice as many files as threads are
-//! out at once.
+//! out at once. A file of [`BIG_FILE`] bytes or more is cut into pieces
+//! for all the threads instead ([`crate::modes::pieces`], with the same
+//! findings as one thread's).
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -328,7 +330,7 @@ impl Walk<'_> {
                 continue;
             }
             if meta.is_file() {
-                self.scan_file(&path);
+                self.scan_file(&path, meta.len());
                 continue;
             }
             if !meta.is_dir() {
@@ -388,9 +390,18 @@ impl Walk<'_> {
         }
     }
 
-    fn scan_file(&mut self, path: &Path) {
+    fn scan_file(&mut self, path: &Path, len: u64) {
         if let Some(pool) = self.pool.as_mut() {
-            pool.send(path.to_path_buf());
+            if len >= BIG_FILE {
+                // A big file is cut into pieces for every thread (while the
+                // pool finishes what it has).
+                let done = scan_pieces(self.set, self.opts, path, self.config.threads);
+                self.report.totals.bytes += done.1;
+                (self.progress)(&self.report.totals);
+                pool.done_here(done.0);
+            } else {
+                pool.send(path.to_path_buf());
+            }
             self.merge(false);
             return;
         }
@@ -502,6 +513,57 @@ fn scan_one(
     done
 }
 
+/// Files at least this long are scanned in pieces on every thread (see
+/// [`crate::modes::pieces`]) rather than each on one.
+const BIG_FILE: u64 = 16 << 20;
+
+/// Scans the file at `path` in pieces on `threads` threads: what one
+/// thread finds there, and the bytes read.
+fn scan_pieces(set: &Arc<RuleSet>, opts: &Options, path: &Path, threads: usize) -> (Scanned, u64) {
+    let mut done = Scanned::default();
+    let mut sink = FindingSink {
+        path,
+        compressed: false,
+        out: &mut done.findings,
+    };
+    let source = crate::modes::filter::Source::File(path.to_path_buf());
+    let piece = crate::modes::pieces::PIECE;
+    let mut nothing = |_: &mut FindingSink<'_>| Ok(());
+    let Ok(outcome) = crate::modes::pieces::run(
+        set,
+        opts,
+        &source,
+        (threads, piece),
+        &mut sink,
+        &mut nothing,
+    );
+    let problem = |what, source| Problem {
+        path: path.to_path_buf(),
+        what,
+        source,
+    };
+    let o = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            done.problem = Some(problem("cannot open", e));
+            return (done, 0);
+        }
+    };
+    done.opened = true;
+    for f in &mut done.findings {
+        f.compressed = o.gzip;
+    }
+    if let Some((e, ..)) = o.failed {
+        let what = if o.gzip {
+            "cannot decompress"
+        } else {
+            "cannot read"
+        };
+        done.problem = Some(problem(what, e));
+    }
+    (done, o.work.bytes_in)
+}
+
 /// Files scanned on worker threads, their results taken back in the order
 /// they were sent (the walk's), at most `2 N` files sent and not taken back.
 struct Pool {
@@ -564,15 +626,17 @@ impl Pool {
 
     /// A problem of the walk's own, to be taken after the files sent before.
     fn note(&mut self, problem: Problem) {
+        self.done_here(Scanned {
+            problem: Some(problem),
+            ..Scanned::default()
+        });
+    }
+
+    /// What the walk did itself, to be taken after the files sent before.
+    fn done_here(&mut self, done: Scanned) {
         let seq = self.sent;
         self.sent += 1;
-        self.waiting.insert(
-            seq,
-            Scanned {
-                problem: Some(problem),
-                ..Scanned::default()
-            },
-        );
+        self.waiting.insert(seq, done);
     }
 
     /// Sends a file to the workers, once fewer than `2 N` are out.
@@ -958,6 +1022,58 @@ impl<W: Write> Progress<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::fingerprint::Fingerprinter;
+    use crate::engine::testing::{builtin_rules, github_token};
+    use crate::engine::Style;
+
+    /// A big file is scanned in pieces on several threads with the findings
+    /// (offsets, lines, order) and problems of one thread's scan, plain or
+    /// gzip, whole or cut short.
+    #[test]
+    fn a_file_in_pieces_is_scanned_as_by_one_thread() {
+        let set = builtin_rules();
+        let opts = Options {
+            style: Style::Label,
+            fingerprinter: Arc::new(Fingerprinter::new(b"scan-pieces-test-key", "t").unwrap()),
+            learned_values: 16,
+        };
+        let dir = std::env::temp_dir().join(format!("redactd-scan-pieces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        for i in 0..12_000 {
+            text.push_str(&format!("2026-12-05 line {i} GET /items?page={i} ok\n"));
+            if i % 1500 == 7 {
+                let tok = github_token(&format!("scan-pieces-{i}"));
+                text.push_str(&format!("token={tok}\nagain {tok}\n"));
+            }
+        }
+        let plain = dir.join("big.log");
+        std::fs::write(&plain, &text).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let whole = dir.join("big.log.gz");
+        std::fs::write(&whole, &gz).unwrap();
+        let cut = dir.join("cut.log.gz");
+        std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
+        for path in [&plain, &whole, &cut] {
+            let mut buf = vec![0; READ_SIZE];
+            let one = scan_one(&set, &opts, path, &mut buf, &mut |_| {});
+            let (many, _) = scan_pieces(&set, &opts, path, 3);
+            let show = |s: &Scanned| {
+                let found: Vec<_> = s
+                    .findings
+                    .iter()
+                    .map(|l| (l.compressed, l.finding.clone()))
+                    .collect();
+                let problem = s.problem.as_ref().map(|p| (p.what, p.source.kind()));
+                (s.opened, found, problem)
+            };
+            assert!(one.findings.len() >= 8, "{}", path.display());
+            assert_eq!(show(&many), show(&one), "{}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn glob_matches() {
