@@ -40,7 +40,7 @@
 //! threads while the walk goes on; their results (and the walk's own
 //! problems) are taken into the report in walk order, so the report is the
 //! one a single thread makes. At most twice as many files as threads are
-//! out at once. A file of [`BIG_FILE`] bytes or more is cut into pieces
+//! out at once. A file of `BIG_FILE` (16 MiB) or more is cut into pieces
 //! for all the threads instead ([`crate::modes::pieces`], with the same
 //! findings as one thread's).
 

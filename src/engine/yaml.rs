@@ -39,8 +39,8 @@ use super::armor::{Step, LOOKAHEAD};
 use crate::rules::validate::base64_value;
 
 /// Bytes the block may read to judge a map's first entry: a line break,
-/// [`MAX_INDENT`] of indentation, a name of up to [`MAX_NAME`] bytes, `:`,
-/// up to 16 blanks, a quote and [`MAX_VALUE`] bytes of value.
+/// `MAX_INDENT` of indentation, a name of up to `MAX_NAME` bytes, `:`,
+/// up to 16 blanks, a quote and `MAX_VALUE` bytes of value.
 pub const FIRST_ENTRY: usize = 8 + MAX_INDENT + MAX_NAME + 1 + 16 + 3 + MAX_VALUE + 2;
 
 /// Deepest first-entry indentation the block reads.

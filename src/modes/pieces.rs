@@ -31,7 +31,7 @@
 //!   followed by the worker's set, the newest `learned_values` of them
 //!   ([`Carried::then`]). If a value of `S` does occur, the committer
 //!   redacts the piece again itself from a redactor holding `S`, and has
-//!   workers start the next pieces holding `S` (a [`Seed`]): a token on
+//!   workers start the next pieces holding `S` (a `Seed`): a token on
 //!   every line would otherwise have every piece redone. A piece started
 //!   from exactly the set the stream holds there is the stream's; one
 //!   started from another set (the stream learned a value meanwhile) is
