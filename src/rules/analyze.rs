@@ -158,16 +158,7 @@ fn witness(hir: &Hir, out: &mut Vec<u8>) {
                     upper = Some(a);
                 }
             };
-            match c {
-                Class::Bytes(c) => c
-                    .ranges()
-                    .iter()
-                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
-                Class::Unicode(c) => c
-                    .ranges()
-                    .iter()
-                    .for_each(|r| see(u32::from(r.start()), u32::from(r.end()))),
-            }
+            super::class_ranges(c, &mut see);
             if let Some(b) = upper.or(first).filter(|&b| b < 256) {
                 out.push(b as u8);
             }

@@ -121,6 +121,22 @@ impl Severity {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ByteSet([u64; 4]);
 
+/// Calls `f(lo, hi)` with each range of `class`, as code points (bytes for
+/// a byte class).
+pub(crate) fn class_ranges(class: &regex_syntax::hir::Class, f: &mut dyn FnMut(u32, u32)) {
+    use regex_syntax::hir::Class;
+    match class {
+        Class::Bytes(c) => c
+            .ranges()
+            .iter()
+            .for_each(|r| f(u32::from(r.start()), u32::from(r.end()))),
+        Class::Unicode(c) => c
+            .ranges()
+            .iter()
+            .for_each(|r| f(u32::from(r.start()), u32::from(r.end()))),
+    }
+}
+
 impl ByteSet {
     /// The set of one byte.
     pub fn single(b: u8) -> ByteSet {
@@ -132,7 +148,6 @@ impl ByteSet {
     /// The bytes of `class` (its ranges cut at 255), and whether every
     /// range lay within bytes.
     pub fn of_class(class: &regex_syntax::hir::Class) -> (ByteSet, bool) {
-        use regex_syntax::hir::Class;
         let mut set = ByteSet::default();
         let mut bytes = true;
         let mut add = |lo: u32, hi: u32| {
@@ -141,16 +156,7 @@ impl ByteSet {
             }
             bytes &= hi <= 255;
         };
-        match class {
-            Class::Bytes(c) => c
-                .ranges()
-                .iter()
-                .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
-            Class::Unicode(c) => c
-                .ranges()
-                .iter()
-                .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
-        }
+        class_ranges(class, &mut add);
         (set, bytes)
     }
 
