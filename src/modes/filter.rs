@@ -406,7 +406,10 @@ fn pump(
 /// Ends a stream cut by an input error: releases what cannot hold a secret
 /// in progress, then decides the rest (its findings are reported) without
 /// writing it. Returns (input bytes withheld, output bytes withheld).
-fn end_at_error(redactor: &mut Redactor, sink: &mut FilterSink<'_>) -> Result<(u64, u64), Error> {
+pub(super) fn end_at_error<S: Sink>(
+    redactor: &mut Redactor,
+    sink: &mut S,
+) -> Result<(u64, u64), S::Error> {
     let held = redactor.try_flush_idle(sink)?;
     let mut withhold = Withhold {
         inner: sink,
@@ -417,20 +420,20 @@ fn end_at_error(redactor: &mut Redactor, sink: &mut FilterSink<'_>) -> Result<(u
 }
 
 /// A sink that passes findings on and drops the bytes, counting them.
-struct Withhold<'s, 'a> {
-    inner: &'s mut FilterSink<'a>,
+struct Withhold<'s, S> {
+    inner: &'s mut S,
     out: u64,
 }
 
-impl Sink for Withhold<'_, '_> {
-    type Error = Error;
+impl<S: Sink> Sink for Withhold<'_, S> {
+    type Error = S::Error;
 
-    fn bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), S::Error> {
         self.out += bytes.len() as u64;
         Ok(())
     }
 
-    fn finding(&mut self, f: Finding) -> Result<(), Error> {
+    fn finding(&mut self, f: Finding) -> Result<(), S::Error> {
         self.inner.finding(f)
     }
 }

@@ -58,7 +58,7 @@ use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use super::filter::{open, Source};
+use super::filter::{end_at_error, open, Source};
 use crate::engine::learned::{Carried, Checker};
 use crate::engine::{Finding, Options, Redactor, Sink, Stats};
 use crate::rules::RuleSet;
@@ -255,25 +255,6 @@ impl<S: Sink> Sink for Shifted<'_, S> {
 
     fn span_end(&mut self, at: u64) -> Result<(), S::Error> {
         self.inner.span_end(at + self.offset)
-    }
-}
-
-/// A sink that passes findings on and drops the bytes, counting them.
-struct Withhold<'a, S> {
-    inner: Shifted<'a, S>,
-    out: u64,
-}
-
-impl<S: Sink> Sink for Withhold<'_, S> {
-    type Error = S::Error;
-
-    fn bytes(&mut self, bytes: &[u8]) -> Result<(), S::Error> {
-        self.out += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn finding(&mut self, f: Finding) -> Result<(), S::Error> {
-        self.inner.finding(f)
     }
 }
 
@@ -642,7 +623,7 @@ impl Committer {
                     }
                 }
                 Item::Failed(e) => {
-                    let withheld = self.end_at_error(sink)?;
+                    let withheld = self.end_at_read_error(sink)?;
                     written(sink)?;
                     return Ok(Ok(self.outcome(gzip, Some((e, withheld.0, withheld.1)))));
                 }
@@ -766,11 +747,10 @@ impl Committer {
         Ok(())
     }
 
-    /// Ends a stream cut by a read error as one thread does: releases what
-    /// cannot hold a secret in progress, then decides the rest (its
-    /// findings are reported) without writing it. Returns (input bytes
-    /// withheld, output bytes withheld).
-    fn end_at_error<S: Sink>(&mut self, sink: &mut S) -> Result<(u64, u64), S::Error> {
+    /// Ends a stream cut by a read error as one thread does
+    /// ([`end_at_error`]): nothing is held unless a redactor is live.
+    /// Returns (input bytes withheld, output bytes withheld).
+    fn end_at_read_error<S: Sink>(&mut self, sink: &mut S) -> Result<(u64, u64), S::Error> {
         let Some(mut l) = self.live.take() else {
             return Ok((0, 0));
         };
@@ -779,13 +759,11 @@ impl Committer {
             offset: l.offset,
             line: l.line,
         };
-        let held = l.r.try_flush_idle(&mut to)?;
-        let mut withhold = Withhold { inner: to, out: 0 };
-        l.r.try_finish(&mut withhold)?;
+        let (held, withheld) = end_at_error(&mut l.r, &mut to)?;
         let mut work = Work::of(l.r.stats());
-        work.bytes_out -= withhold.out;
+        work.bytes_out -= withheld;
         self.work.add(work);
-        Ok((held, withhold.out))
+        Ok((held, withheld))
     }
 }
 
