@@ -189,7 +189,7 @@ impl K8sMap {
     /// Reads the first entry: `Skip` to its value when it opens the block,
     /// `End` when it does not, `NeedMore` while it cannot be told.
     fn first_entry(&mut self, rest: &[u8], eof: bool) -> Step {
-        let read = self.header_break(rest).and_then(|(level, i)| {
+        let read = header_break(rest).and_then(|(level, i)| {
             let (indent, at) = entry_name(rest, i)?;
             Ok((level, indent, at, self.value_opens(&rest[at..])?))
         });
@@ -205,33 +205,6 @@ impl K8sMap {
             // none come or the entry is already longer than any we read.
             Err(Unread::Short) if !eof && rest.len() < FIRST_ENTRY => Step::NeedMore,
             Err(Unread::Short) => Step::End,
-        }
-    }
-
-    /// The line break after the header, in any spelling: its level and
-    /// length.
-    fn header_break(&self, rest: &[u8]) -> Result<(u8, usize), Unread> {
-        match rest {
-            [b'\n', ..] => return Ok((0, 1)),
-            [b'\r', b'\n', ..] => return Ok((0, 2)),
-            [b'\r'] | [] => return Err(Unread::Short),
-            _ => {}
-        }
-        let k = rest.iter().take_while(|&&c| c == b'\\').count();
-        let level = match k {
-            1 => 1,
-            2 => 2,
-            _ if k == rest.len() => return Err(Unread::Short),
-            _ => return Err(Unread::No),
-        };
-        let probe = K8sMap {
-            level,
-            ..self.clone()
-        };
-        match probe.brk(rest) {
-            Brk::Yes(n) => Ok((level, n)),
-            Brk::No => Err(Unread::No),
-            Brk::Partial => Err(Unread::Short),
         }
     }
 
@@ -290,7 +263,7 @@ impl K8sMap {
                 return take_or(j, end_or_more(eof));
             };
             match c {
-                b'n' | b'r' => match self.brk(&rest[j..]) {
+                b'n' | b'r' => match brk(self.level, &rest[j..]) {
                     Brk::Yes(_) => return self.end_line(j, rest, eof),
                     Brk::Partial if !eof => return take_or(j, Step::NeedMore),
                     _ => i = j + k + 1,
@@ -324,7 +297,7 @@ impl K8sMap {
         let mut last = 0;
         let mut i = 0;
         loop {
-            let n = match self.brk(&rest[i..]) {
+            let n = match brk(self.level, &rest[i..]) {
                 Brk::Yes(n) => n,
                 Brk::No => return Step::End,
                 Brk::Partial => return self.undecided(last, eof),
@@ -344,7 +317,7 @@ impl K8sMap {
             if i == rest.len() {
                 return self.undecided(last, eof);
             }
-            match self.brk(&rest[i..]) {
+            match brk(self.level, &rest[i..]) {
                 // A blank line: what follows it decides.
                 Brk::Yes(_) => {}
                 Brk::No => return Step::End,
@@ -366,50 +339,6 @@ impl K8sMap {
         }
     }
 
-    /// Whether `s` starts with a line break in this block's spelling.
-    fn brk(&self, s: &[u8]) -> Brk {
-        if self.level == 0 {
-            return match s {
-                [b'\n', ..] => Brk::Yes(1),
-                [b'\r', b'\n', ..] => Brk::Yes(2),
-                [b'\r'] => Brk::Partial,
-                _ => Brk::No,
-            };
-        }
-        let k = s.iter().take_while(|&&c| c == b'\\').count();
-        if k == 0 || !self.slashes_escape_letter(k) {
-            return Brk::No;
-        }
-        match s.get(k) {
-            None => Brk::Partial,
-            Some(b'n') => Brk::Yes(k + 1),
-            Some(b'r') => {
-                let after = &s[k + 1..];
-                let want = k + 1;
-                if after.len() < want {
-                    let prefix_ok = after.iter().all(|&c| c == b'\\');
-                    return if prefix_ok { Brk::Partial } else { Brk::No };
-                }
-                let same = after[..k].iter().all(|&c| c == b'\\') && after[k] == b'n';
-                if same {
-                    Brk::Yes(2 * k + 2)
-                } else {
-                    Brk::No
-                }
-            }
-            Some(_) => Brk::No,
-        }
-    }
-
-    /// Whether a run of `k` backslashes before a letter makes it an escape
-    /// at this block's level (`\n` once, `\\n` twice).
-    fn slashes_escape_letter(&self, k: usize) -> bool {
-        match self.level {
-            1 => k % 2 == 1,
-            _ => k % 4 == 2,
-        }
-    }
-
     /// Whether a run of `k` backslashes before `"` makes it a quote inside
     /// the map's text rather than the end of the string holding it.
     fn quote_is_content(&self, k: usize) -> bool {
@@ -417,6 +346,73 @@ impl K8sMap {
             1 => k % 2 == 1,
             _ => k % 4 == 3,
         }
+    }
+}
+
+/// The line break after the header, in any spelling: its level and
+/// length.
+fn header_break(rest: &[u8]) -> Result<(u8, usize), Unread> {
+    match rest {
+        [b'\n', ..] => return Ok((0, 1)),
+        [b'\r', b'\n', ..] => return Ok((0, 2)),
+        [b'\r'] | [] => return Err(Unread::Short),
+        _ => {}
+    }
+    let k = rest.iter().take_while(|&&c| c == b'\\').count();
+    let level = match k {
+        1 => 1,
+        2 => 2,
+        _ if k == rest.len() => return Err(Unread::Short),
+        _ => return Err(Unread::No),
+    };
+    match brk(level, rest) {
+        Brk::Yes(n) => Ok((level, n)),
+        Brk::No => Err(Unread::No),
+        Brk::Partial => Err(Unread::Short),
+    }
+}
+
+/// Whether `s` starts with a line break spelled at `level`.
+fn brk(level: u8, s: &[u8]) -> Brk {
+    if level == 0 {
+        return match s {
+            [b'\n', ..] => Brk::Yes(1),
+            [b'\r', b'\n', ..] => Brk::Yes(2),
+            [b'\r'] => Brk::Partial,
+            _ => Brk::No,
+        };
+    }
+    let k = s.iter().take_while(|&&c| c == b'\\').count();
+    if k == 0 || !slashes_escape_letter(level, k) {
+        return Brk::No;
+    }
+    match s.get(k) {
+        None => Brk::Partial,
+        Some(b'n') => Brk::Yes(k + 1),
+        Some(b'r') => {
+            let after = &s[k + 1..];
+            let want = k + 1;
+            if after.len() < want {
+                let prefix_ok = after.iter().all(|&c| c == b'\\');
+                return if prefix_ok { Brk::Partial } else { Brk::No };
+            }
+            let same = after[..k].iter().all(|&c| c == b'\\') && after[k] == b'n';
+            if same {
+                Brk::Yes(2 * k + 2)
+            } else {
+                Brk::No
+            }
+        }
+        Some(_) => Brk::No,
+    }
+}
+
+/// Whether a run of `k` backslashes before a letter makes it an escape
+/// at `level` (`\n` once, `\\n` twice).
+fn slashes_escape_letter(level: u8, k: usize) -> bool {
+    match level {
+        1 => k % 2 == 1,
+        _ => k % 4 == 2,
     }
 }
 
