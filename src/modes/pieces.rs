@@ -136,7 +136,7 @@ pub struct Outcome {
 }
 
 /// One piece of the input.
-#[derive(Debug)]
+/// (No `Debug`: its bytes are input, which may hold secrets.)
 struct Piece {
     seq: u64,
     /// Its bytes are `buf[..len]` (the rest is stale).
