@@ -7,10 +7,17 @@
 //! **One automaton.** Every keyword, lowercased, goes into one Aho-Corasick
 //! DFA that matches ASCII case-insensitively and reports overlapping matches
 //! (every keyword ending at every position). The DFA is copied into a
-//! compact table of `u32` transitions over byte classes, premultiplied by a
-//! power-of-two stride, with the match states numbered last: the inner loop
-//! is a class lookup, a transition lookup and one comparison per byte,
+//! compact table of transitions over byte classes, rows of a power-of-two
+//! stride, with the match states numbered last: the inner loop is a class
+//! lookup, a shift, a transition lookup and one comparison per byte,
 //! whatever the number of keywords. No lowercased copy of the input is made.
+//!
+//! **A narrow table.** The built-in keywords make about 7,000 states of 64
+//! classes. A line of keywords walks all of them, and the table then
+//! competes with the screens' caches for the core's cache: so transitions
+//! are `u16` state numbers (half the bytes of `u32`) while the states fit,
+//! `u32` beyond. The stride is a compile-time constant of the walk (64, 128
+//! or 256 classes): a shift by a variable count cost normal logs 3%.
 //!
 //! **Exact and folded.** Where the loader proved that a rule's keywords occur
 //! in every match exactly as written (`AKIA`, `ghp_`), a case-insensitive hit
@@ -118,14 +125,15 @@ struct Pattern {
 pub struct Prefilter {
     /// Byte to equivalence class.
     classes: [u8; 256],
-    /// `trans[state + class]`, states premultiplied by `1 << shift`.
-    trans: Box<[u32]>,
+    /// `trans[(state << shift) + class]`.
+    trans: Trans,
+    /// 6, 7 or 8 (see [`STRIDES`]).
     shift: u32,
     start: u32,
     /// States at or above this one are match states.
     first_match: u32,
-    /// Per match state (`(state >> shift) - (first_match >> shift)`): its
-    /// range in `match_patterns`.
+    /// Per match state (`state - first_match`): its range in
+    /// `match_patterns`.
     match_ranges: Box<[(u32, u32)]>,
     /// Patterns ending at each match state.
     match_patterns: Box<[u32]>,
@@ -147,6 +155,7 @@ impl fmt::Debug for Prefilter {
             .field("keywords", &self.keywords)
             .field("max_keyword_len", &self.max_keyword_len)
             .field("states", &(self.trans.len() >> self.shift))
+            .field("narrow", &matches!(self.trans, Trans::Narrow(_)))
             .field("memory", &self.memory_usage())
             .finish()
     }
@@ -154,6 +163,34 @@ impl fmt::Debug for Prefilter {
 
 /// No transition (in [`trie`]), no keyword ending (its `own`).
 const NONE: u32 = u32::MAX;
+
+/// The prefilter's transitions: state numbers, `u16` while they fit.
+#[derive(Clone)]
+enum Trans {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+impl Trans {
+    fn len(&self) -> usize {
+        match self {
+            Trans::Narrow(t) => t.len(),
+            Trans::Wide(t) => t.len(),
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        match self {
+            Trans::Narrow(t) => t.len() * 2,
+            Trans::Wide(t) => t.len() * 4,
+        }
+    }
+}
+
+/// The row shifts a prefilter's walk is compiled for: rows of 64 classes
+/// at least (a smaller row saves little, and each shift is another copy of
+/// the walk).
+const STRIDES: [u32; 3] = [6, 7, 8];
 
 /// The trie of `keys` over byte `classes`: `next[s * stride + c]`, NONE
 /// where no keyword goes on, and for each state the keyword ending there
@@ -280,8 +317,8 @@ impl Prefilter {
         let max_keyword_len = keys.iter().map(Vec::len).max().unwrap_or(0);
         let mut pf = Prefilter {
             classes: [0; 256],
-            trans: vec![0; 1].into_boxed_slice(),
-            shift: 0,
+            trans: Trans::Wide(vec![0; 1 << STRIDES[0]].into_boxed_slice()),
+            shift: STRIDES[0],
             start: 0,
             first_match: u32::MAX,
             match_ranges: Box::new([]),
@@ -306,12 +343,13 @@ impl Prefilter {
     fn compile(&mut self, keys: &[Vec<u8>]) {
         let (classes, count) = byte_classes(keys);
         self.classes = classes;
-        let shift = count.next_power_of_two().trailing_zeros();
+        let shift = count.next_power_of_two().trailing_zeros().max(STRIDES[0]);
+        debug_assert!(STRIDES.contains(&shift));
         let stride = 1usize << shift;
         let (mut next, own) = trie(keys, &classes, stride);
         let (found, pats) = complete(&mut next, &own, stride, usize::from(count));
         let states = own.len();
-        // Renumber, premultiplied: non-match states first (breadth-first
+        // Renumber: non-match states first (breadth-first
         // order within each group), so one comparison finds matches. The
         // trie's rows become the table in place (one table-sized array at
         // a time: this is start-up's peak memory).
@@ -321,7 +359,7 @@ impl Prefilter {
         by_new.extend((0..states).filter(|&s| is_match(s)));
         let mut new_of = vec![0u32; states];
         for (n, &s) in by_new.iter().enumerate() {
-            new_of[s] = (n as u32) << shift;
+            new_of[s] = n as u32;
         }
         for row in next.chunks_exact_mut(stride) {
             let (used, unused) = row.split_at_mut(usize::from(count));
@@ -329,7 +367,10 @@ impl Prefilter {
             unused.fill(0);
         }
         permute_rows(&mut next, stride, &by_new);
-        let trans = next;
+        self.trans = match u16::try_from(states - 1) {
+            Ok(_) => Trans::Narrow(next.iter().map(|&t| t as u16).collect()),
+            Err(_) => Trans::Wide(next.into_boxed_slice()),
+        };
         let mut ranges = Vec::with_capacity(states - first_match);
         let mut patterns = Vec::new();
         for &s in &by_new[first_match..] {
@@ -338,17 +379,16 @@ impl Prefilter {
             patterns.extend_from_slice(&pats[a as usize..b as usize]);
             ranges.push((from, patterns.len() as u32));
         }
-        self.trans = trans.into_boxed_slice();
         self.shift = shift;
         self.start = new_of[0];
-        self.first_match = (first_match as u32) << shift;
+        self.first_match = first_match as u32;
         self.match_ranges = ranges.into_boxed_slice();
         self.match_patterns = patterns.into_boxed_slice();
     }
 
     /// Heap bytes of the automaton and its tables.
     pub fn memory_usage(&self) -> usize {
-        self.trans.len() * 4
+        self.trans.memory_usage()
             + self.match_ranges.len() * 8
             + self.match_patterns.len() * 4
             + self.pattern_len.len() * 4
@@ -385,29 +425,18 @@ impl Prefilter {
         let scan_end = hay
             .len()
             .min(limit.saturating_add(self.max_keyword_len - 1));
-        if limit >= MIN_INTERLEAVED {
-            // Each walk's matches in a vector of its own: the walks' segments
-            // are in order, and so (nearly) are each walk's matches.
-            let mut ways: [Vec<(usize, u32)>; WAYS] = Default::default();
-            self.walk_interleaved(hay, limit, scan_end, &mut ways);
-            for raw in &ways {
-                for &m in raw {
-                    self.wake(hay, m, out);
+        macro_rules! walk {
+            ($t:expr) => {
+                match self.shift {
+                    6 => self.raw_matches::<_, 6>($t, hay, limit, scan_end, out),
+                    7 => self.raw_matches::<_, 7>($t, hay, limit, scan_end, out),
+                    _ => self.raw_matches::<_, 8>($t, hay, limit, scan_end, out),
                 }
-            }
-        } else {
-            let mut sid = self.start;
-            for (at, &b) in hay[..scan_end].iter().enumerate() {
-                sid = self.step(sid, b);
-                if sid >= self.first_match {
-                    self.on_match(sid, at, 0, limit, out);
-                }
-            }
-            let raw = out.len();
-            for i in start..raw {
-                self.wake(hay, out[i], out);
-            }
-            out.drain(start..raw);
+            };
+        }
+        match &self.trans {
+            Trans::Narrow(t) => walk!(t),
+            Trans::Wide(t) => walk!(t),
         }
         // Usually in order already (one keyword repeated): check first.
         if out[start..].windows(2).all(|p| p[0] < p[1]) {
@@ -441,18 +470,57 @@ impl Prefilter {
         }
     }
 
+    /// Appends to `out` the hits of the keyword matches starting below
+    /// `limit` (and ending by `scan_end`), walking `trans` (rows of `1 <<
+    /// S`): unsorted.
+    fn raw_matches<T: Copy + Into<u32>, const S: u32>(
+        &self,
+        trans: &[T],
+        hay: &[u8],
+        limit: usize,
+        scan_end: usize,
+        out: &mut Vec<(usize, u32)>,
+    ) {
+        debug_assert_eq!(S, self.shift);
+        if limit >= MIN_INTERLEAVED {
+            // Each walk's matches in a vector of its own: the walks' segments
+            // are in order, and so (nearly) are each walk's matches.
+            let mut ways: [Vec<(usize, u32)>; WAYS] = Default::default();
+            self.walk_interleaved::<T, S>(trans, hay, limit, scan_end, &mut ways);
+            for raw in &ways {
+                for &m in raw {
+                    self.wake(hay, m, out);
+                }
+            }
+        } else {
+            let start = out.len();
+            let mut sid = self.start;
+            for (at, &b) in hay[..scan_end].iter().enumerate() {
+                sid = self.step::<T, S>(trans, sid, b);
+                if sid >= self.first_match {
+                    self.on_match(sid, at, 0, limit, out);
+                }
+            }
+            let raw = out.len();
+            for i in start..raw {
+                self.wake(hay, out[i], out);
+            }
+            out.drain(start..raw);
+        }
+    }
+
     #[inline(always)]
-    fn step(&self, sid: u32, b: u8) -> u32 {
+    fn step<T: Copy + Into<u32>, const S: u32>(&self, trans: &[T], sid: u32, b: u8) -> u32 {
         let class = u32::from(self.classes[usize::from(b)]);
-        // `sid` is a premultiplied state and `class` below the stride.
-        self.trans[(sid + class) as usize]
+        // `class` is below the stride.
+        trans[((sid << S) + class) as usize].into()
     }
 
     /// Records the patterns of match state `sid`, ending at byte `at`, that
     /// start in `lo..hi`.
     #[inline(never)]
     fn on_match(&self, sid: u32, at: usize, lo: usize, hi: usize, out: &mut Vec<(usize, u32)>) {
-        let m = ((sid - self.first_match) >> self.shift) as usize;
+        let m = (sid - self.first_match) as usize;
         let (a, b) = self.match_ranges[m];
         for &p in &self.match_patterns[a as usize..b as usize] {
             let s = at + 1 - self.pattern_len[p as usize] as usize;
@@ -464,8 +532,9 @@ impl Prefilter {
 
     /// [`WAYS`] walks over as many segments of start positions
     /// `[0, limit)`, the last one ending at `scan_end`.
-    fn walk_interleaved(
+    fn walk_interleaved<T: Copy + Into<u32>, const S: u32>(
         &self,
+        trans: &[T],
         hay: &[u8],
         limit: usize,
         scan_end: usize,
@@ -486,10 +555,10 @@ impl Prefilter {
         let lockstep = seg(0).iter().zip(seg(1)).zip(seg(2)).zip(seg(3));
         for (i, (((&b0, &b1), &b2), &b3)) in lockstep.enumerate() {
             sid = [
-                self.step(sid[0], b0),
-                self.step(sid[1], b1),
-                self.step(sid[2], b2),
-                self.step(sid[3], b3),
+                self.step::<T, S>(trans, sid[0], b0),
+                self.step::<T, S>(trans, sid[1], b1),
+                self.step::<T, S>(trans, sid[2], b2),
+                self.step::<T, S>(trans, sid[3], b3),
             ];
             if sid[0].max(sid[1]).max(sid[2].max(sid[3])) >= fm {
                 for w in 0..W {
@@ -506,7 +575,7 @@ impl Prefilter {
                 .enumerate()
                 .map(|(i, b)| (from + i, b))
             {
-                sid[w] = self.step(sid[w], b);
+                sid[w] = self.step::<T, S>(trans, sid[w], b);
                 if sid[w] >= fm {
                     self.on_match(sid[w], at, lo[w], hi[w], &mut out[w]);
                 }
@@ -574,6 +643,16 @@ mod tests {
         let mut out = Vec::new();
         p.find_hits(hay, limit, &mut out);
         out
+    }
+
+    /// `p` with its transitions as `u32`, as a prefilter of more than
+    /// 65,536 states has them.
+    fn widened(p: &Prefilter) -> Prefilter {
+        let mut w = p.clone();
+        if let Trans::Narrow(t) = &p.trans {
+            w.trans = Trans::Wide(t.iter().map(|&s| u32::from(s)).collect());
+        }
+        w
     }
 
     #[test]
@@ -673,8 +752,15 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        let alphabet = b"abAB_-:/xyz";
+        // Every printable byte takes the rows past 64 classes.
+        let printable: Vec<u8> = (b' '..=b'~').collect();
+        let mut rows_of_128 = 0;
         for round in 0..40 {
+            let alphabet: &[u8] = if round % 4 == 3 {
+                &printable
+            } else {
+                b"abAB_-:/xyz"
+            };
             let rules: Vec<(Vec<String>, bool)> = (0..1 + rnd(30))
                 .map(|_| {
                     let kws = (0..1 + rnd(3))
@@ -688,6 +774,8 @@ mod tests {
                 })
                 .collect();
             let p = Prefilter::new(rules.iter().map(|(v, e)| (v.as_slice(), *e)));
+            let wide = widened(&p);
+            rows_of_128 += usize::from(p.shift == 7);
             let len = if round % 2 == 0 {
                 5000 + rnd(20000)
             } else {
@@ -704,12 +792,34 @@ mod tests {
                 let limit = limit.min(len);
                 // Keywords starting below `limit` must be whole in the hay.
                 let hay = &hay[..(limit + p.max_keyword_len).min(len)];
-                assert_eq!(
-                    hits(&p, hay, limit),
-                    naive(&rules, hay, limit),
-                    "round {round} limit {limit}"
-                );
+                let want = naive(&rules, hay, limit);
+                assert_eq!(hits(&p, hay, limit), want, "round {round} limit {limit}");
+                assert_eq!(hits(&wide, hay, limit), want, "u32, round {round}");
             }
         }
+        assert!(rows_of_128 > 0, "no round took rows of 128 classes");
+    }
+
+    #[test]
+    fn the_built_in_keywords_fit_a_narrow_table_of_64_classes() {
+        let p = crate::engine::testing::builtin_rules().prefilter().clone();
+        assert!(matches!(p.trans, Trans::Narrow(_)), "{p:?}");
+        assert_eq!(p.shift, 6, "{p:?}");
+    }
+
+    #[test]
+    fn a_table_of_more_than_65536_states_is_wide() {
+        // 20,000 keywords of 10 bytes, scattered: past 5 bytes each has
+        // states of its own, about 100,000 in all.
+        let kws: Vec<Vec<String>> = (0..20_000u64)
+            .map(|i| vec![format!("k{:09}", i * 2_654_435_761 % 1_000_000_000)])
+            .collect();
+        let p = Prefilter::new(kws.iter().map(|v| (v.as_slice(), false)));
+        assert!(matches!(p.trans, Trans::Wide(_)), "{p:?}");
+        let hay = format!("xx {} yy {}", kws[7][0], kws[19_999][0].to_uppercase());
+        assert_eq!(
+            hits(&p, hay.as_bytes(), hay.len()),
+            vec![(3, 7), (17, 19_999)]
+        );
     }
 }
