@@ -46,9 +46,27 @@ pub use viability::Viability;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
-/// The built-in rule files, embedded at build time: `(file name, contents)`.
-pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+/// The built-in rule files, embedded at build time: `(file name, contents)`,
+/// inflated on each call (see build.rs: the texts are dropped once the rules
+/// are built, so their pages do not stay resident).
+pub fn builtin_files() -> Vec<(&'static str, String)> {
+    let mut z = flate2::read::DeflateDecoder::new(BUILTIN_RULES_DEFLATED);
     BUILTIN_RULE_FILES
+        .iter()
+        .map(|&(name, len)| (name, inflate_text(&mut z, len)))
+        .collect()
+}
+
+/// The next `len` bytes of the embedded stream `z`, as text: build.rs wrote
+/// them from UTF-8 files, so anything else is a broken build.
+pub(crate) fn inflate_text(z: &mut impl std::io::Read, len: usize) -> String {
+    use std::io::Read;
+    let mut text = String::with_capacity(len);
+    z.take(len as u64)
+        .read_to_string(&mut text)
+        .expect("build.rs embeds UTF-8 text, deflated");
+    assert_eq!(text.len(), len, "build.rs embeds whole files");
+    text
 }
 
 /// How the sources of built-in rule files are named (`builtin:aws.toml`).
@@ -622,10 +640,8 @@ impl RuleSetBuilder {
     pub fn builtin() -> RuleSetBuilder {
         let mut b = RuleSetBuilder::new();
         for (name, text) in builtin_files() {
-            b.files.push((
-                format!("{BUILTIN_SOURCE_PREFIX}{name}"),
-                Cow::Borrowed(text),
-            ));
+            b.files
+                .push((format!("{BUILTIN_SOURCE_PREFIX}{name}"), Cow::Owned(text)));
         }
         b
     }

@@ -38,11 +38,20 @@ use super::follow::Follow;
 use super::truncated::{self, Shapes};
 use super::{Analysis, ByteSet, Matcher, Rule, RuleSet};
 
-/// The file, as embedded.
-const TEXT: &str = include_str!(concat!(
+/// The file, deflated by build.rs (see there for why).
+const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/precomputed.deflate"));
+
+/// The file's length, in bytes.
+const LEN: usize = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/patterns/precomputed.jsonl"
-));
+))
+.len();
+
+/// The file, as embedded.
+fn text() -> String {
+    super::inflate_text(&mut flate2::read::DeflateDecoder::new(DEFLATED), LEN)
+}
 
 /// Where the file lives in the repository.
 pub const PATH: &str = "patterns/precomputed.jsonl";
@@ -135,7 +144,7 @@ impl Table {
     /// The embedded file; `None` if it is unreadable or of another version
     /// (everything is then compiled the full way).
     pub fn embedded() -> Option<Table> {
-        Self::parse(TEXT)
+        Self::parse(&text())
     }
 
     fn parse(text: &str) -> Option<Table> {
@@ -436,10 +445,10 @@ mod tests {
     use super::*;
     use crate::rules::{builtin_files, RuleSetBuilder, BUILTIN_SOURCE_PREFIX};
 
-    fn builtin_names() -> Vec<(String, &'static str)> {
+    fn builtin_names() -> Vec<(String, String)> {
         builtin_files()
-            .iter()
-            .map(|(n, t)| (format!("{BUILTIN_SOURCE_PREFIX}{n}"), *t))
+            .into_iter()
+            .map(|(n, t)| (format!("{BUILTIN_SOURCE_PREFIX}{n}"), t))
             .collect()
     }
 
@@ -449,8 +458,11 @@ mod tests {
 
     #[test]
     fn the_precomputed_file_is_what_loading_computes() {
-        let fresh = render(&full(), &builtin_names());
-        if fresh == TEXT {
+        let files = builtin_names();
+        let files: Vec<(String, &str)> = files.iter().map(|(n, t)| (n.clone(), &t[..])).collect();
+        let fresh = render(&full(), &files);
+        let text = text();
+        if fresh == text {
             return;
         }
         if std::env::var_os("REDACTD_BLESS").is_some() {
@@ -460,9 +472,9 @@ mod tests {
         }
         let differ = fresh
             .lines()
-            .zip(TEXT.lines())
+            .zip(text.lines())
             .position(|(a, b)| a != b)
-            .unwrap_or(fresh.lines().count().min(TEXT.lines().count()));
+            .unwrap_or(fresh.lines().count().min(text.lines().count()));
         panic!(
             "{PATH} is stale (line {}): the rule files or what loading proves changed. \
              Run `REDACTD_BLESS=1 cargo test --lib precomputed` and commit the file",
@@ -524,9 +536,9 @@ mod tests {
     #[test]
     fn an_edited_file_or_another_version_is_compiled_the_full_way() {
         let mut table = Table::embedded().expect("the embedded file parses");
-        let (name, text) = &builtin_names()[0];
-        assert!(table.file(name, &format!("{text}\n")).is_none());
-        assert!(Table::parse(&TEXT.replacen("\"version\":1", "\"version\":0", 1)).is_none());
+        let (name, body) = &builtin_names()[0];
+        assert!(table.file(name, &format!("{body}\n")).is_none());
+        assert!(Table::parse(&text().replacen("\"version\":1", "\"version\":0", 1)).is_none());
         // The selection still applies on the fast path.
         let mut b = RuleSetBuilder::builtin();
         b.disable("github.pat")
