@@ -86,7 +86,6 @@ use std::sync::Arc;
 
 use regex_automata::util::primitives::NonMaxUsize;
 
-use crate::rules::screen::Walk;
 use crate::rules::{Block, Rule, RuleId, RuleSet, Severity};
 use armor::{Armor, Step};
 use fingerprint::{Fingerprint, Fingerprinter, Hasher};
@@ -367,11 +366,12 @@ pub struct Redactor {
     hits: VecDeque<Hit>,
     /// Per rule: no unconsumed match of the rule starts before this.
     next: Vec<u64>,
-    /// Per rule: where its screen's walk stands; empty until a hit is
-    /// screened, and again once the stream is idle (a walk is a few dozen
-    /// bytes, times hundreds of rules, times every idle connection). Only
-    /// speed depends on walks, never output.
-    walks: Vec<Walk>,
+    /// The rules whose `next` is not 0, for [`reset`](Self::reset).
+    touched: Vec<u32>,
+    /// Where each screened rule's walk stands; forgotten once the stream
+    /// is idle (walks times every idle connection). Only speed depends on
+    /// walks, never output.
+    walks: verify::Walks,
     /// Rules whose findings follow each other closely on one line (see
     /// [`DENSE_RUN`]), and the line number at a stream position, moved as
     /// findings ask (`(position, line)`; the position is in the window).
@@ -414,7 +414,8 @@ impl Redactor {
         Redactor {
             learned,
             next: vec![0; n],
-            walks: Vec::new(),
+            touched: Vec::new(),
+            walks: verify::Walks::default(),
             runs: Vec::new(),
             run_line: (0, 1),
             newlines: Marks::new(marks::Kind::LineBreak),
@@ -559,7 +560,7 @@ impl Redactor {
             self.compact();
             self.buf.shrink_to(KEEP);
         }
-        self.walks = Vec::new();
+        self.walks.clear(16);
     }
 
     /// Forgets the stream and starts a new one at offset 0, keeping the
@@ -574,8 +575,10 @@ impl Redactor {
         self.eof = false;
         self.scanned = 0;
         self.hits.clear();
-        self.next.fill(0);
-        self.walks.iter_mut().for_each(Walk::reset);
+        for r in self.touched.drain(..) {
+            self.next[r as usize] = 0;
+        }
+        self.walks.clear(usize::MAX);
         self.runs.clear();
         self.run_line = (0, 1);
         self.newlines = Marks::new(marks::Kind::LineBreak);
@@ -587,6 +590,15 @@ impl Redactor {
         self.line_pos = 0;
         self.line_no = 1;
         self.prints = Queues::default();
+    }
+
+    /// Rule `r`'s next match starts at `to` or later.
+    fn raise_next(&mut self, r: usize, to: u64) {
+        let next = &mut self.next[r];
+        if *next == 0 && to > 0 {
+            self.touched.push(r as u32);
+        }
+        *next = (*next).max(to);
     }
 
     /// Whether nothing is held or waiting: every byte fed is released, no
@@ -913,8 +925,7 @@ impl Redactor {
                 self.update_span(e.rule, e.pos, !closed);
             }
             if closed {
-                let r = e.rule as usize;
-                self.next[r] = self.next[r].max(e.pos);
+                self.raise_next(e.rule as usize, e.pos);
                 // Learned values: a closed run teaches its whole span.
                 self.learned.run_closed(e.rule, e.pos);
                 if let ExtKind::Block(_, h) = e.kind {

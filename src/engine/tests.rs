@@ -297,6 +297,40 @@ fn reset_starts_a_new_stream_with_the_same_allocations() {
 }
 
 #[test]
+fn a_reset_redactor_finds_what_a_fresh_one_finds_in_every_record() {
+    // Each record puts its secrets before where the record before had its
+    // matches and walks: what a rule had consumed must be forgotten.
+    let tok = crate::engine::testing::github_token("reset");
+    let records = [
+        format!(
+            "{} padding padding padding token {tok} password=Hunter2Secret99",
+            "x".repeat(200)
+        ),
+        format!("{tok} and password=Hunter2Secret99"),
+        "password=Hunter2Secret99 then nothing".to_string(),
+        format!("AKIA keyword soup api_key secret token {tok}"),
+        format!("{tok}"),
+    ];
+    let run = |r: &mut Redactor, text: &str| {
+        let mut out = Vec::new();
+        r.write(text.as_bytes(), &mut out);
+        r.finish(&mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let mut reused = crate::engine::testing::label_redactor();
+    for (i, rec) in records.iter().enumerate() {
+        let fresh = run(&mut crate::engine::testing::label_redactor(), rec);
+        assert!(
+            !fresh.contains(&tok) && !fresh.contains("Hunter2"),
+            "{fresh}"
+        );
+        assert_eq!(run(&mut reused, rec), fresh, "record {i}");
+        reused.reset();
+        reused.forget_learned();
+    }
+}
+
+#[test]
 fn an_idle_stream_gives_its_window_back() {
     let mut r = Redactor::new(set(RULES), opts(Style::Label));
     let mut out = Vec::new();

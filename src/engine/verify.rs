@@ -88,6 +88,55 @@ const FORM_SLACK: u64 = crate::rules::escape::MAX_FORM_LEN as u64 - 1;
 /// bounds.
 const MAX_FORMS: usize = 16;
 
+/// The screens' walks of one stream: one per rule screened since the
+/// stream (or record) began, not one per rule of the set. A walk is a
+/// hundred bytes, and resetting one per rule for every record (each string
+/// of a JSON body) cost a tenth of an HTTP request's time.
+#[derive(Debug, Default)]
+pub(super) struct Walks {
+    /// Per rule: 1 + the index of its walk in `walks`, 0 for none; empty
+    /// until the first walk.
+    slot: Vec<u32>,
+    /// Each walk, with its rule.
+    walks: Vec<(u32, Walk)>,
+}
+
+impl Walks {
+    /// Rule `r`'s walk, if it has one.
+    fn get_mut(&mut self, r: usize) -> Option<&mut Walk> {
+        match self.slot.get(r) {
+            Some(&i) if i > 0 => Some(&mut self.walks[i as usize - 1].1),
+            _ => None,
+        }
+    }
+
+    /// Rule `r`'s walk, a new one if it has none (`rules`: how many the
+    /// set has).
+    fn entry(&mut self, r: usize, rules: usize) -> &mut Walk {
+        if self.slot.is_empty() {
+            self.slot = vec![0; rules];
+        }
+        let i = match self.slot[r] {
+            0 => {
+                self.walks.push((r as u32, Walk::default()));
+                self.slot[r] = self.walks.len() as u32;
+                self.walks.len() - 1
+            }
+            i => i as usize - 1,
+        };
+        &mut self.walks[i].1
+    }
+
+    /// Forgets every walk; past `keep` walks, gives their memory back.
+    pub(super) fn clear(&mut self, keep: usize) {
+        for &(r, _) in &self.walks {
+            self.slot[r as usize] = 0;
+        }
+        self.walks.clear();
+        self.walks.shrink_to(keep);
+    }
+}
+
 /// What the screen says about a hit.
 enum Verdict {
     /// No match starts in `s..=k`, nor anywhere before this.
@@ -268,19 +317,20 @@ impl Redactor {
                     None => self.gate(rule, c),
                 };
                 if let Verdict::Clear(free) = verdict {
-                    self.next[r] = self.next[r].max(k + 1).max(free);
+                    self.raise_next(r, (k + 1).max(free));
                     return false;
                 }
             }
             let Some((ms, me)) = self.search(rule, screen, c) else {
-                self.next[r] = self.next[r].max(k + 1);
+                self.raise_next(r, k + 1);
                 return false;
             };
             if ms > k {
-                self.next[r] = self.next[r].max(k + 1);
+                self.raise_next(r, k + 1);
                 return false;
             }
-            self.next[r] = me;
+            // A match starts at or after `next[r]`, so ends after it.
+            self.raise_next(r, me);
             if self.accept_match(hit.rule, ms, me) {
                 return true;
             }
@@ -390,15 +440,13 @@ impl Redactor {
     /// of dense hits has lasted (but not past the line's end or what is
     /// buffered), to clear the hits it passes.
     fn screen(&mut self, sc: &Screen, rule: &Rule, c: Cand) -> Verdict {
-        if self.walks.is_empty() {
-            self.walks = vec![Walk::default(); self.set.rules().len()];
-        }
+        let rules = self.set.rules().len();
         // A screen that cannot tell when a hit's threads have died walks to
         // the window's end: close to the keyword, anchored tries (each
         // stopping where its thread dies) cost less, unless the run of dense
         // hits already spans more than a window, which one walk clears.
         let tries = c.k - c.s <= ANCHORED_TRIES && !sc.young();
-        let Some(run) = self.walks[c.r].dense(c.k) else {
+        let Some(run) = self.walks.entry(c.r, rules).dense(c.k) else {
             if tries {
                 return Verdict::Maybe;
             }
@@ -436,7 +484,8 @@ impl Redactor {
             eof: self.eof,
         };
         let fed = &mut self.stats.screened_bytes;
-        match sc.probe(&mut self.walks[c.r], win, ask, fed) {
+        let walk = self.walks.entry(c.r, self.set.rules().len());
+        match sc.probe(walk, win, ask, fed) {
             Probe::Maybe => Verdict::Maybe,
             Probe::Clear { walked, dead } => Verdict::Clear(self.cleared(rule, c, walked, dead)),
         }
@@ -523,7 +572,7 @@ impl Redactor {
             match screen {
                 // No match is shorter than the rule's shortest.
                 Some(sc) => sc.anchored_ends(
-                    &mut self.walks[r],
+                    self.walks.entry(r, self.set.rules().len()),
                     sw,
                     (s, k, w),
                     &mut stats.screened_bytes,

@@ -482,11 +482,6 @@ struct Hits {
 pub const DENSE: u64 = 64;
 
 impl Walk {
-    /// Forgets the walk (a new stream).
-    pub fn reset(&mut self) {
-        *self = Walk::default();
-    }
-
     /// Whether the hit at `k` is dense, and if so how far past its window
     /// to walk on; records `k`. A hit is dense when it follows the rule's
     /// last one within [`DENSE`] bytes, or lies where an earlier walk or
