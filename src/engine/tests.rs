@@ -309,7 +309,7 @@ fn a_reset_redactor_finds_what_a_fresh_one_finds_in_every_record() {
         format!("{tok} and password=Hunter2Secret99"),
         "password=Hunter2Secret99 then nothing".to_string(),
         format!("AKIA keyword soup api_key secret token {tok}"),
-        format!("{tok}"),
+        tok.clone(),
     ];
     let run = |r: &mut Redactor, text: &str| {
         let mut out = Vec::new();
