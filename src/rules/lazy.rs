@@ -15,7 +15,10 @@
 //! wake a few dozen rules and never evict; input that hits every rule in
 //! turn (or a library of thousands) costs recompiles, not memory. Each
 //! regex's per-thread caches have their own caps ([`super::compile`]) and
-//! go with it. `redactd rules check` prints what all regexes would take
+//! go with it. Their search caches are not the regexes' own: each thread
+//! keeps those of the regexes it searched most recently, up to
+//! [`CACHES_PER_THREAD`] bytes ([`Caches`]); a regex whose cache was
+//! dropped makes a new one at its next search. `redactd rules check` prints what all regexes would take
 //! compiled at once ([`RuleSet::memory_if_all_compiled`](
 //! super::RuleSet::memory_if_all_compiled)).
 //!
@@ -64,6 +67,19 @@ pub enum Build {
 /// Compiled regexes drawn per eviction, the oldest of them evicted.
 const SAMPLE: usize = 8;
 
+/// What one thread's search caches of compiled regexes may hold, in
+/// [`meta::Cache::memory_usage`] bytes: past it, the least recently used
+/// are dropped. Held by each regex for each thread that searched it, as
+/// `meta::Regex` does, they grew with the rules hit: 1.35 MB for the
+/// built-ins on ordinary logs, about 13 MB with 1,000 more rules, whatever
+/// the compiled regexes' own budget.
+pub const CACHES_PER_THREAD: usize = 1 << 20;
+
+/// Ids of compiled regexes, for their search caches ([`Caches`]): unique
+/// in the process, so a cache is never used with another regex (a
+/// recompiled one included).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// What the compiled regexes of one rule set may take together, in
 /// [`meta::Regex::memory_usage`] bytes: past it, compiling one more evicts
 /// the least recently used of a sample. The built-in rules hold 2.4 MB on the benchmark
@@ -77,8 +93,8 @@ pub const MAX_COMPILED: usize = 4 << 20;
 enum Slot {
     /// Not compiled (never needed, or evicted).
     Empty,
-    /// Compiled, and the bytes its budget counts for it.
-    Built(meta::Regex, usize),
+    /// Compiled: the bytes its budget counts for it, and its id.
+    Built(meta::Regex, usize, u64),
     /// Could not be built (see the module docs): fail closed.
     Failed,
 }
@@ -91,6 +107,9 @@ pub struct LazyRegex {
     /// Built without lazy or full DFAs (copies for checks: cheaper to
     /// build, the same answers).
     plain: bool,
+    /// Searched with the regex's own caches, which go with it (copies for
+    /// checks, dropped after), not the thread's ([`Caches`]).
+    own_caches: bool,
     slot: RwLock<Slot>,
     /// The budget's clock at its last use.
     used: AtomicU64,
@@ -118,14 +137,15 @@ impl LazyRegex {
     /// pattern's [`forward_nfa`] already (or knows it builds: a built-in
     /// rule proven ahead of time, [`super::precomputed`]).
     pub fn checked(pattern: &str, build: Build) -> LazyRegex {
-        Self::uncompiled(pattern.into(), build, false)
+        Self::uncompiled(pattern.into(), build, false, false)
     }
 
-    fn uncompiled(pattern: Box<str>, build: Build, plain: bool) -> LazyRegex {
+    fn uncompiled(pattern: Box<str>, build: Build, plain: bool, own_caches: bool) -> LazyRegex {
         LazyRegex {
             pattern,
             build,
             plain,
+            own_caches,
             slot: RwLock::new(Slot::Empty),
             used: AtomicU64::new(0),
             budget: OnceLock::new(),
@@ -136,17 +156,22 @@ impl LazyRegex {
     /// (first use, or evicted); `None` only if it cannot be built (see the
     /// module docs).
     pub fn with<R>(&self, f: impl FnOnce(Option<&meta::Regex>) -> R) -> R {
+        self.with_id(|r| f(r.map(|(r, _)| r)))
+    }
+
+    /// [`with`](Self::with), also passing the compiled regex's id.
+    fn with_id<R>(&self, f: impl FnOnce(Option<(&meta::Regex, u64)>) -> R) -> R {
         // A regex just compiled keeps the stamp its compile gave it.
         let mut filled = false;
         loop {
             {
                 let slot = self.slot.read().unwrap_or_else(PoisonError::into_inner);
                 match &*slot {
-                    Slot::Built(r, _) => {
+                    Slot::Built(r, _, id) => {
                         if let Some(b) = self.budget.get().filter(|_| !filled) {
                             self.used.store(b.now(), Ordering::Relaxed);
                         }
-                        return f(Some(r));
+                        return f(Some((r, *id)));
                     }
                     Slot::Failed => return f(None),
                     Slot::Empty => {}
@@ -174,7 +199,8 @@ impl LazyRegex {
             let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
             let empty = matches!(*slot, Slot::Empty);
             if empty {
-                *slot = built.map_or(Slot::Failed, |r| Slot::Built(r, bytes));
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                *slot = built.map_or(Slot::Failed, |r| Slot::Built(r, bytes, id));
             }
             !empty
         };
@@ -189,13 +215,13 @@ impl LazyRegex {
     /// without DFAs (a third of the build time; the same answers, and the
     /// few searches of a check need no speed).
     pub fn detached(&self) -> LazyRegex {
-        Self::uncompiled(self.pattern.clone(), self.build, true)
+        Self::uncompiled(self.pattern.clone(), self.build, true, true)
     }
 
     /// As [`detached`](Self::detached), built as this one is (DFAs
     /// included): for measuring what it takes.
     pub fn detached_as_built(&self) -> LazyRegex {
-        Self::uncompiled(self.pattern.clone(), self.build, self.plain)
+        Self::uncompiled(self.pattern.clone(), self.build, self.plain, true)
     }
 
     /// Whether it is compiled now.
@@ -210,7 +236,7 @@ impl LazyRegex {
     /// counted).
     pub fn memory_usage(&self) -> usize {
         match *self.slot.read().unwrap_or_else(PoisonError::into_inner) {
-            Slot::Built(_, n) => n,
+            Slot::Built(_, n, _) => n,
             _ => 0,
         }
     }
@@ -219,7 +245,7 @@ impl LazyRegex {
     fn evict(&self) -> usize {
         let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
         match std::mem::replace(&mut *slot, Slot::Empty) {
-            Slot::Built(_, n) => n,
+            Slot::Built(_, n, _) => n,
             other => {
                 *slot = other;
                 0
@@ -234,7 +260,12 @@ impl LazyRegex {
         input: &Input<'_>,
         slots: &mut [Option<NonMaxUsize>],
     ) -> Option<PatternID> {
-        let found = self.with(|r| r.map(|r| r.search_slots(input, slots)));
+        let found = self.with_id(|r| {
+            r.map(|(r, id)| match self.own_caches {
+                true => r.search_slots(input, slots),
+                false => Caches::with(r, id, |c| r.search_slots_with(c, input, slots)),
+            })
+        });
         if let Some(found) = found {
             return found;
         }
@@ -255,7 +286,13 @@ impl LazyRegex {
     /// built matches nothing: an allow list then allows nothing, and a
     /// parent regex shadows nothing of its derived rule (fail closed both).
     pub fn is_match<'h, I: Into<Input<'h>>>(&self, input: I) -> bool {
-        self.with(|r| r.is_some_and(|r| r.is_match(input)))
+        let input = input.into().earliest(true);
+        self.with_id(|r| {
+            r.is_some_and(|(r, id)| match self.own_caches {
+                true => r.is_match(input.clone()),
+                false => Caches::with(r, id, |c| r.search_half_with(c, &input).is_some()),
+            })
+        })
     }
 
     fn compile(&self) -> Option<meta::Regex> {
@@ -406,6 +443,68 @@ impl Budget {
     }
 }
 
+/// One thread's search caches of compiled regexes, by regex id, held to
+/// [`CACHES_PER_THREAD`] bytes by dropping the least recently used.
+#[derive(Default)]
+struct Caches {
+    clock: u64,
+    /// Bytes of `held`, as last measured.
+    bytes: usize,
+    /// Each cache: its regex's id, its last use and its bytes then.
+    held: Vec<(u64, u64, usize, meta::Cache)>,
+}
+
+thread_local! {
+    static CACHES: std::cell::RefCell<Caches> = std::cell::RefCell::default();
+}
+
+impl Caches {
+    /// Runs `f` with this thread's cache for `re` (compiled with id `id`),
+    /// made now if there is none, then drops the least recently used
+    /// others while the caches are over [`CACHES_PER_THREAD`].
+    fn with<R>(re: &meta::Regex, id: u64, f: impl FnOnce(&mut meta::Cache) -> R) -> R {
+        let mut f = Some(f);
+        let held = CACHES.try_with(|c| {
+            // Never nested (a search calls no other); if it were, or at
+            // thread exit, a cache of its own.
+            let mut c = c.try_borrow_mut().ok()?;
+            let f = f.take()?;
+            Some(c.run(re, id, f))
+        });
+        match (held, f) {
+            (Ok(Some(r)), _) => r,
+            (_, Some(f)) => f(&mut re.create_cache()),
+            (_, None) => unreachable!("f runs once, and returns"),
+        }
+    }
+
+    fn run<R>(&mut self, re: &meta::Regex, id: u64, f: impl FnOnce(&mut meta::Cache) -> R) -> R {
+        self.clock += 1;
+        let i = match self.held.iter().position(|e| e.0 == id) {
+            Some(i) => i,
+            None => {
+                self.held.push((id, 0, 0, re.create_cache()));
+                self.held.len() - 1
+            }
+        };
+        let e = &mut self.held[i];
+        e.1 = self.clock;
+        let found = f(&mut e.3);
+        let now = e.3.memory_usage();
+        self.bytes = (self.bytes + now).saturating_sub(e.2);
+        e.2 = now;
+        while self.bytes > CACHES_PER_THREAD {
+            let oldest = (0..self.held.len())
+                .filter(|&j| self.held[j].0 != id)
+                .min_by_key(|&j| self.held[j].1);
+            let Some(j) = oldest else { break };
+            let gone = self.held.swap_remove(j);
+            self.bytes = self.bytes.saturating_sub(gone.2);
+        }
+        found
+    }
+}
+
 /// Parses `pattern` as `build` says.
 fn parse(pattern: &str, build: Build) -> Result<Hir, String> {
     match build {
@@ -483,6 +582,70 @@ mod tests {
         assert_eq!(slots[2].map(|v| v.get()), Some(6));
         assert!(re.is_compiled());
         assert!(re.memory_usage() > 0);
+    }
+
+    /// This thread's search caches: how many, and their bytes.
+    fn thread_caches() -> (usize, usize) {
+        CACHES.with(|c| {
+            let c = c.borrow();
+            (c.held.len(), c.bytes)
+        })
+    }
+
+    #[test]
+    fn a_threads_search_caches_stay_within_their_cap() {
+        // Regexes of several shapes (a lazy DFA and a literal prefilter
+        // for some): each answers with the thread's cache as with its own,
+        // and past the cap the least recently used caches are dropped.
+        let words = Build::Rule {
+            anchored: false,
+            words: true,
+        };
+        let res: Vec<LazyRegex> = (0..400)
+            .map(|i| {
+                let build = if i % 2 == 0 { RULE } else { words };
+                let p = format!(r"k{i:03}_(?P<secret>[a-z0-9]{{8,64}})|(?i:word{i:03})=[^ ]{{4,}}");
+                LazyRegex::new(&p, build).unwrap()
+            })
+            .collect();
+        let text = |i: usize| format!("pad pad k{i:03}_abcd1234efgh pad WORD{i:03}=xyzw end");
+        let mut grown = 0;
+        for round in 0..2 {
+            for (i, re) in res.iter().enumerate() {
+                let t = text(i);
+                let own = re.detached_as_built();
+                let mut a = vec![None; 4];
+                let mut b = vec![None; 4];
+                let input = Input::new(t.as_bytes());
+                assert_eq!(
+                    re.search_slots(&input, &mut a),
+                    own.search_slots(&input, &mut b)
+                );
+                assert_eq!(a, b, "regex {i}, round {round}");
+                assert_eq!(a[2].map(|v| v.get()), Some(13));
+                assert!(re.is_match(&t.as_bytes()[8..]), "regex {i}");
+                assert!(!re.is_match(&b"k000 word"[..]), "regex {i}");
+                let (n, bytes) = thread_caches();
+                assert!(bytes <= CACHES_PER_THREAD, "{bytes} bytes in {n} caches");
+                grown = grown.max(n);
+            }
+        }
+        assert!(grown < res.len(), "{grown} caches held: none was dropped");
+    }
+
+    #[test]
+    fn a_copy_for_checks_leaves_no_cache_in_the_thread() {
+        let re = LazyRegex::new(r"tok_(?P<secret>[a-z0-9]{8})", RULE).unwrap();
+        let before = thread_caches();
+        let copy = re.detached();
+        assert!(copy.is_match(b"tok_abcd1234"));
+        let mut slots = vec![None; 4];
+        assert!(copy
+            .search_slots(&Input::new(b"tok_abcd1234"), &mut slots)
+            .is_some());
+        assert_eq!(thread_caches().0, before.0);
+        assert!(re.is_match(b"tok_abcd1234"));
+        assert_eq!(thread_caches().0, before.0 + 1);
     }
 
     #[test]
@@ -578,7 +741,7 @@ mod tests {
     #[test]
     fn a_regex_that_cannot_be_built_fails_closed() {
         // Built around the load-time check, as if a build failed later.
-        let re = LazyRegex::uncompiled("(".into(), RULE, false);
+        let re = LazyRegex::uncompiled("(".into(), RULE, false, false);
         let mut slots = vec![None; 4];
         let input = Input::new(b"abc tok_x def").range(4..9);
         assert_eq!(re.search_slots(&input, &mut slots), Some(PatternID::ZERO));
