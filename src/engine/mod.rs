@@ -560,7 +560,7 @@ impl Redactor {
             self.compact();
             self.buf.shrink_to(KEEP);
         }
-        self.walks.clear(16);
+        self.walks = verify::Walks::default();
     }
 
     /// Forgets the stream and starts a new one at offset 0, keeping the
@@ -578,7 +578,7 @@ impl Redactor {
         for r in self.touched.drain(..) {
             self.next[r as usize] = 0;
         }
-        self.walks.clear(usize::MAX);
+        self.walks.clear();
         self.runs.clear();
         self.run_line = (0, 1);
         self.newlines = Marks::new(marks::Kind::LineBreak);

@@ -127,13 +127,12 @@ impl Walks {
         &mut self.walks[i].1
     }
 
-    /// Forgets every walk; past `keep` walks, gives their memory back.
-    pub(super) fn clear(&mut self, keep: usize) {
+    /// Forgets every walk, keeping the allocations.
+    pub(super) fn clear(&mut self) {
         for &(r, _) in &self.walks {
             self.slot[r as usize] = 0;
         }
         self.walks.clear();
-        self.walks.shrink_to(keep);
     }
 }
 

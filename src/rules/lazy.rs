@@ -107,8 +107,9 @@ pub struct LazyRegex {
     /// Built without lazy or full DFAs (copies for checks: cheaper to
     /// build, the same answers).
     plain: bool,
-    /// Searched with the regex's own caches, which go with it (copies for
-    /// checks, dropped after), not the thread's ([`Caches`]).
+    /// Searched with a cache made for the search, not the thread's
+    /// ([`Caches`]): copies for checks, dropped after, leave no cache
+    /// behind.
     own_caches: bool,
     slot: RwLock<Slot>,
     /// The budget's clock at its last use.
@@ -261,10 +262,7 @@ impl LazyRegex {
         slots: &mut [Option<NonMaxUsize>],
     ) -> Option<PatternID> {
         let found = self.with_id(|r| {
-            r.map(|(r, id)| match self.own_caches {
-                true => r.search_slots(input, slots),
-                false => Caches::with(r, id, |c| r.search_slots_with(c, input, slots)),
-            })
+            r.map(|(r, id)| self.with_cache(r, id, |c| r.search_slots_with(c, input, slots)))
         });
         if let Some(found) = found {
             return found;
@@ -288,11 +286,18 @@ impl LazyRegex {
     pub fn is_match<'h, I: Into<Input<'h>>>(&self, input: I) -> bool {
         let input = input.into().earliest(true);
         self.with_id(|r| {
-            r.is_some_and(|(r, id)| match self.own_caches {
-                true => r.is_match(input.clone()),
-                false => Caches::with(r, id, |c| r.search_half_with(c, &input).is_some()),
+            r.is_some_and(|(r, id)| {
+                self.with_cache(r, id, |c| r.search_half_with(c, &input).is_some())
             })
         })
+    }
+
+    /// Runs `f` with a search cache for `re`, compiled with id `id`.
+    fn with_cache<R>(&self, re: &meta::Regex, id: u64, f: impl FnOnce(&mut meta::Cache) -> R) -> R {
+        if self.own_caches {
+            return f(&mut re.create_cache());
+        }
+        Caches::with(re, id, f)
     }
 
     fn compile(&self) -> Option<meta::Regex> {
@@ -468,13 +473,11 @@ impl Caches {
             // Never nested (a search calls no other); if it were, or at
             // thread exit, a cache of its own.
             let mut c = c.try_borrow_mut().ok()?;
-            let f = f.take()?;
-            Some(c.run(re, id, f))
+            Some(c.run(re, id, f.take()?))
         });
         match (held, f) {
-            (Ok(Some(r)), _) => r,
-            (_, Some(f)) => f(&mut re.create_cache()),
-            (_, None) => unreachable!("f runs once, and returns"),
+            (Ok(Some(found)), _) => found,
+            (_, f) => f.expect("not run: out of the thread's reach")(&mut re.create_cache()),
         }
     }
 
